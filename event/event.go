@@ -1,0 +1,316 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// VersionV1 is the envelope version Gemini sends and Marshal writes.
+const VersionV1 = "v1"
+
+// Errors from Parse, all permanent: retrying the same body cannot help.
+var (
+	// ErrNotObject reports a body that is not a single JSON object: invalid
+	// JSON, JSON nested deeper than encoding/json allows (10000 levels), or
+	// another kind of value such as an array.
+	ErrNotObject = errors.New("event: body is not a JSON object")
+	// ErrMissingType reports an object whose "type" is absent, null or "".
+	ErrMissingType = errors.New("event: missing type")
+	// ErrInvalidType reports a "type" that is not a JSON string.
+	ErrInvalidType = errors.New("event: type is not a string")
+)
+
+// ErrInvalidTimestamp is returned by TimestampError when the envelope's
+// timestamp is absent or not RFC 3339.
+var ErrInvalidTimestamp = errors.New("event: invalid timestamp")
+
+// Event is one parsed delivery: the envelope's fields, the raw data object
+// and the whole body.
+type Event struct {
+	// ID is the delivery's webhook-id header, stable across retries. Parse
+	// sees only the body, so it leaves ID empty; the receiver sets it.
+	ID string
+	// Type is the envelope's "type", known or not.
+	Type Type
+	// Version is the envelope's "version" ("v1"), or "" when absent or not
+	// a string.
+	Version string
+	// Timestamp is when the event happened, as the envelope says (not when
+	// it was delivered: retries keep it, and deliveries may arrive out of
+	// order). It is zero when absent or not RFC 3339; see TimestampError.
+	Timestamp time.Time
+	// JobID is data.id: the batch, interaction or operation the event is
+	// about, such as "batches/abc". It is "" when absent or not a string.
+	JobID string
+	// UserMetadata is the user_metadata object of the job's webhook_config,
+	// taken from data.user_metadata or, failing that, from a top-level
+	// user_metadata. It is nil when neither is an object (or when it holds a
+	// number too large for float64). It may be sensitive: String and
+	// LogValue leave it out.
+	UserMetadata map[string]any
+	// Data is the envelope's "data" value exactly as sent, nil when absent.
+	// It aliases the body given to Parse.
+	Data json.RawMessage
+	// Raw is the whole body given to Parse, byte for byte. It aliases that
+	// slice rather than copying it.
+	Raw json.RawMessage
+}
+
+// Parse parses a delivery's body. It fails only when body is not a JSON
+// object or has no string "type"; unknown fields, unknown types, and fields
+// of an unexpected kind are accepted.
+//
+// Parse does not copy the body: Raw is body itself and Data a sub-slice of
+// it, so the caller must not modify body while the Event is in use. Invalid
+// UTF-8 inside JSON strings is accepted, and decoded values carry U+FFFD in
+// its place, as with encoding/json; Raw keeps the original bytes.
+func Parse(body []byte) (*Event, error) {
+	if !json.Valid(body) {
+		return nil, invalidJSON(body)
+	}
+	m, ok := newMembers(body)
+	if !ok {
+		return nil, fmt.Errorf("%w: got %s", ErrNotObject, kind(bytes.TrimLeft(body, " \t\r\n")))
+	}
+	var typ, version, ts, data, topMeta []byte
+	for {
+		k, v, ok := m.next()
+		if !ok {
+			break
+		}
+		// Later duplicates win, as they do with encoding/json.
+		switch {
+		case keyIs(k, "type"):
+			typ = v
+		case keyIs(k, "version"):
+			version = v
+		case keyIs(k, "timestamp"):
+			ts = v
+		case keyIs(k, "data"):
+			data = v
+		case keyIs(k, "user_metadata"):
+			topMeta = v
+		}
+	}
+
+	e := &Event{Raw: body, Data: data}
+	switch kind(typ) {
+	case "nothing", "null":
+		return nil, ErrMissingType
+	case "string":
+	default:
+		return nil, fmt.Errorf("%w: got %s", ErrInvalidType, kind(typ))
+	}
+	e.Type = internType(typ)
+	if e.Type == "" {
+		return nil, fmt.Errorf("%w: type is empty", ErrMissingType)
+	}
+	if len(version) == 4 && string(version) == `"v1"` {
+		e.Version = VersionV1
+	} else {
+		e.Version, _ = decodeString(version)
+	}
+	e.Timestamp, _ = parseTimestamp(ts)
+
+	meta := topMeta
+	if dm, ok := newMembers(data); ok {
+		var id, dataMeta []byte
+		for {
+			k, v, ok := dm.next()
+			if !ok {
+				break
+			}
+			switch {
+			case keyIs(k, "id"):
+				id = v
+			case keyIs(k, "user_metadata"):
+				dataMeta = v
+			}
+		}
+		e.JobID, _ = decodeString(id)
+		if kind(dataMeta) == "object" {
+			meta = dataMeta
+		}
+	}
+	if kind(meta) == "object" {
+		var um map[string]any
+		if json.Unmarshal(meta, &um) == nil {
+			e.UserMetadata = um
+		}
+	}
+	return e, nil
+}
+
+// invalidJSON explains why body failed json.Valid; it runs only on the
+// error path, so its extra decode costs nothing on good input.
+func invalidJSON(body []byte) error {
+	var v struct{}
+	err := json.Unmarshal(body, &v)
+	if err == nil { // unreachable: json.Valid and Unmarshal agree on syntax
+		return ErrNotObject
+	}
+	return fmt.Errorf("%w: %w", ErrNotObject, err)
+}
+
+// internType returns the constant for known types, so parsing them does not
+// allocate.
+func internType(raw []byte) Type {
+	if len(raw) > 2 {
+		switch Type(raw[1 : len(raw)-1]) {
+		case TypeBatchSucceeded:
+			return TypeBatchSucceeded
+		case TypeBatchExpired:
+			return TypeBatchExpired
+		case TypeBatchFailed:
+			return TypeBatchFailed
+		case TypeInteractionRequiresAction:
+			return TypeInteractionRequiresAction
+		case TypeInteractionCompleted:
+			return TypeInteractionCompleted
+		case TypeInteractionFailed:
+			return TypeInteractionFailed
+		case TypeVideoGenerated:
+			return TypeVideoGenerated
+		case TypeBatchCancelled:
+			return TypeBatchCancelled
+		case TypeInteractionCancelled:
+			return TypeInteractionCancelled
+		case TypeBatchCompleted:
+			return TypeBatchCompleted
+		}
+	}
+	s, _ := decodeString(raw)
+	return Type(s)
+}
+
+// parseTimestamp accepts RFC 3339 with or without fractional seconds.
+func parseTimestamp(raw []byte) (time.Time, error) {
+	s, ok := decodeString(raw)
+	if !ok {
+		return time.Time{}, fmt.Errorf("%w: got %s, want an RFC 3339 string", ErrInvalidTimestamp, kind(raw))
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: %q is not RFC 3339", ErrInvalidTimestamp, truncate(s))
+	}
+	return t, nil
+}
+
+// TimestampError says why Timestamp is zero: it returns an error wrapping
+// ErrInvalidTimestamp when Raw's timestamp is absent or not RFC 3339, and
+// nil otherwise. A bad timestamp does not make Parse fail, since the rest of
+// the event is still useful.
+func (e *Event) TimestampError() error {
+	m, ok := newMembers(e.Raw)
+	if !ok {
+		return fmt.Errorf("%w: no envelope", ErrInvalidTimestamp)
+	}
+	var ts []byte
+	for {
+		k, v, ok := m.next()
+		if !ok {
+			break
+		}
+		if keyIs(k, "timestamp") {
+			ts = v
+		}
+	}
+	_, err := parseTimestamp(ts)
+	return err
+}
+
+// Succeeded reports whether e.Type announces a job that finished with a
+// result; see Type.Succeeded.
+func (e *Event) Succeeded() bool { return e.Type.Succeeded() }
+
+// Failed reports whether e.Type announces a failed or expired job; see
+// Type.Failed.
+func (e *Event) Failed() bool { return e.Type.Failed() }
+
+// Cancelled reports whether e.Type announces a cancelled job.
+func (e *Event) Cancelled() bool { return e.Type.Cancelled() }
+
+// IsTerminal reports whether e.Type announces the end of a job; see
+// Type.IsTerminal.
+func (e *Event) IsTerminal() bool { return e.Type.IsTerminal() }
+
+// String describes e for logs: type, delivery id, job id and timestamp.
+// It never includes user metadata or other data values. Values are quoted
+// when they hold anything but plain printable characters, and long ones are
+// cut short.
+func (e *Event) String() string {
+	if e == nil {
+		return "event(nil)"
+	}
+	var b strings.Builder
+	b.WriteString("event ")
+	b.WriteString(logSafe(string(e.Type)))
+	if e.ID != "" {
+		b.WriteString(" id=")
+		b.WriteString(logSafe(e.ID))
+	}
+	if e.JobID != "" {
+		b.WriteString(" job=")
+		b.WriteString(logSafe(e.JobID))
+	}
+	b.WriteString(" time=")
+	if e.Timestamp.IsZero() {
+		b.WriteString("unknown")
+	} else {
+		b.WriteString(e.Timestamp.UTC().Format(time.RFC3339Nano))
+	}
+	return b.String()
+}
+
+// LogValue gives slog the same fields as String, as a group.
+func (e *Event) LogValue() slog.Value {
+	if e == nil {
+		return slog.StringValue("event(nil)")
+	}
+	attrs := []slog.Attr{slog.String("type", truncate(string(e.Type)))}
+	if e.ID != "" {
+		attrs = append(attrs, slog.String("id", truncate(e.ID)))
+	}
+	if e.JobID != "" {
+		attrs = append(attrs, slog.String("job", truncate(e.JobID)))
+	}
+	if !e.Timestamp.IsZero() {
+		attrs = append(attrs, slog.Time("time", e.Timestamp))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// maxLogLen bounds each value String and LogValue print, so a hostile or
+// broken payload cannot flood a log line.
+const maxLogLen = 128
+
+func truncate(s string) string {
+	if len(s) <= maxLogLen {
+		return s
+	}
+	// Cut on a rune boundary so the result stays valid UTF-8 where s was.
+	cut := maxLogLen
+	for cut > 0 && s[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+func logSafe(s string) string {
+	s = truncate(s)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '=' || c == '\\' {
+			return strconv.Quote(s)
+		}
+	}
+	if s == "" {
+		return `""`
+	}
+	return s
+}
