@@ -1,0 +1,287 @@
+package signing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Header names of the Standard Webhooks scheme that Gemini uses.
+const (
+	HeaderID        = "webhook-id"
+	HeaderTimestamp = "webhook-timestamp"
+	HeaderSignature = "webhook-signature"
+)
+
+// Canonical forms, so that lookups in an http.Header need no allocation.
+const (
+	canonID        = "Webhook-Id"
+	canonTimestamp = "Webhook-Timestamp"
+	canonSignature = "Webhook-Signature"
+)
+
+// DefaultTolerance is how far a delivery's timestamp may be from the receiver's clock, in either direction.
+const DefaultTolerance = 5 * time.Minute
+
+// GeminiJWKSURL serves the public keys that sign Gemini's dynamic (webhook_config) deliveries.
+const GeminiJWKSURL = "https://generativelanguage.googleapis.com/.well-known/jwks.json"
+
+// maxJWTLeeway bounds the clock skew allowed on exp, nbf and iat.
+const maxJWTLeeway = time.Minute
+
+// Scheme names the signature scheme that verified a delivery.
+type Scheme string
+
+// The schemes Gemini uses.
+const (
+	SchemeHMAC    Scheme = "v1"  // HMAC-SHA256 with the webhook's signing secret (registered webhooks)
+	SchemeEd25519 Scheme = "v1a" // Ed25519 with a key from the JWKS (dynamic webhooks)
+	SchemeJWT     Scheme = "jwt" // RS256 JWT with a key from the JWKS, chosen by kid (dynamic webhooks)
+)
+
+// Verifier checks that a delivery was signed by Gemini. A nil error means the body is authentic.
+type Verifier interface {
+	Verify(ctx context.Context, h http.Header, body []byte) error
+}
+
+// SchemeVerifier is a Verifier that also reports which scheme matched. Every verifier in this package
+// implements it, and its Verify calls VerifyScheme.
+type SchemeVerifier interface {
+	VerifyScheme(ctx context.Context, h http.Header, body []byte) (Scheme, error)
+}
+
+// Sentinel errors. Verifiers wrap them with %w; test with errors.Is.
+var (
+	ErrMissingHeader       = errors.New("signing: missing header")
+	ErrInvalidHeader       = errors.New("signing: invalid header")
+	ErrNoMatchingSignature = errors.New("signing: no matching signature")
+	ErrTimestampTooOld     = errors.New("signing: timestamp too old")
+	ErrTimestampTooNew     = errors.New("signing: timestamp too far in the future")
+	ErrEmptySecret         = errors.New("signing: empty secret")
+	ErrInvalidSecret       = errors.New("signing: invalid secret")
+	ErrUnknownKey          = errors.New("signing: unknown key")
+	// ErrKeySetUnavailable means no key was ever fetched; a listener should answer 503 so Gemini retries.
+	ErrKeySetUnavailable = errors.New("signing: key set unavailable")
+)
+
+// Option configures a verifier.
+type Option func(*options)
+
+type options struct {
+	tolerance time.Duration
+	now       func() time.Time
+	audience  []string
+	issuer    string
+}
+
+func newOptions(opts []Option) options {
+	o := options{tolerance: DefaultTolerance, now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// WithTolerance sets how far the webhook-timestamp may be from now, in both directions.
+// A zero or negative d keeps DefaultTolerance.
+func WithTolerance(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.tolerance = d
+		}
+	}
+}
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) {
+		if now != nil {
+			o.now = now
+		}
+	}
+}
+
+// WithAudience requires a JWT's aud claim to contain one of aud.
+func WithAudience(aud ...string) Option {
+	return func(o *options) { o.audience = append([]string(nil), aud...) }
+}
+
+// WithIssuer requires a JWT's iss claim to equal iss.
+func WithIssuer(iss string) Option {
+	return func(o *options) { o.issuer = iss }
+}
+
+// headerValue returns the first value of a header, looked up under its canonical name and then its
+// lower-case name, so that hand-built lower-case header maps work too.
+func headerValue(h http.Header, canon, lower string) string {
+	if v := h[canon]; len(v) > 0 {
+		return v[0]
+	}
+	if v := h[lower]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// entries iterates over the space-separated signature entries of every webhook-signature header line,
+// canonical and lower-case, without allocating.
+type entries struct {
+	lines [2][]string
+	li    int    // index in lines
+	vi    int    // index in lines[li]
+	rest  string // unread part of the current line
+}
+
+func newEntries(h http.Header) entries {
+	return entries{lines: [2][]string{h[canonSignature], h[HeaderSignature]}}
+}
+
+func (e *entries) empty() bool { return len(e.lines[0]) == 0 && len(e.lines[1]) == 0 }
+
+// next returns the next non-empty entry.
+func (e *entries) next() (string, bool) {
+	for {
+		for e.rest != "" {
+			var entry string
+			i := 0
+			for i < len(e.rest) && e.rest[i] != ' ' && e.rest[i] != '\t' {
+				i++
+			}
+			entry = e.rest[:i]
+			e.rest = e.rest[i:]
+			for len(e.rest) > 0 && (e.rest[0] == ' ' || e.rest[0] == '\t') {
+				e.rest = e.rest[1:]
+			}
+			if entry != "" {
+				return entry, true
+			}
+		}
+		if e.li >= len(e.lines) {
+			return "", false
+		}
+		if e.vi >= len(e.lines[e.li]) {
+			e.li++
+			e.vi = 0
+			continue
+		}
+		e.rest = e.lines[e.li][e.vi]
+		e.vi++
+	}
+}
+
+// entryKind classifies one signature entry by its form.
+type entryKind int
+
+const (
+	kindUnknown entryKind = iota
+	kindHMAC
+	kindEd25519
+	kindJWT
+)
+
+// classify returns an entry's kind and, for "version,payload" entries, the payload.
+func classify(entry string) (entryKind, string) {
+	for i := 0; i < len(entry); i++ {
+		if entry[i] == ',' {
+			switch entry[:i] {
+			case "v1":
+				return kindHMAC, entry[i+1:]
+			case "v1a":
+				return kindEd25519, entry[i+1:]
+			}
+			return kindUnknown, ""
+		}
+	}
+	if looksLikeJWT(entry) {
+		return kindJWT, entry
+	}
+	return kindUnknown, ""
+}
+
+// looksLikeJWT reports whether s is three non-empty base64url segments joined by dots.
+func looksLikeJWT(s string) bool {
+	dots, seg := 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if seg == 0 {
+				return false
+			}
+			dots++
+			seg = 0
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+			seg++
+		default:
+			return false
+		}
+	}
+	return dots == 2 && seg > 0
+}
+
+// maxTimestampDigits keeps parsed timestamps far from int64 overflow.
+const maxTimestampDigits = 18
+
+// parseTimestamp parses a webhook-timestamp: decimal digits only, no sign, no spaces.
+func parseTimestamp(s string) (int64, bool) {
+	if s == "" || len(s) > maxTimestampDigits {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// checkTimestamp validates a webhook-timestamp against now and the tolerance, in both directions.
+func checkTimestamp(raw string, now time.Time, tolerance time.Duration) error {
+	if raw == "" {
+		return fmt.Errorf("%w: %s", ErrMissingHeader, HeaderTimestamp)
+	}
+	sec, ok := parseTimestamp(raw)
+	if !ok {
+		return fmt.Errorf("%w: %s is not decimal unix seconds", ErrInvalidHeader, HeaderTimestamp)
+	}
+	d := now.Sub(time.Unix(sec, 0))
+	if d > tolerance {
+		return fmt.Errorf("%w: %s older than %s", ErrTimestampTooOld, HeaderTimestamp, tolerance)
+	}
+	if d < -tolerance {
+		return fmt.Errorf("%w: %s more than %s ahead", ErrTimestampTooNew, HeaderTimestamp, tolerance)
+	}
+	return nil
+}
+
+// checkIDAndTimestamp reads and validates the id and timestamp headers that the v1 and v1a schemes sign.
+func checkIDAndTimestamp(h http.Header, o *options) (id, ts string, err error) {
+	id = headerValue(h, canonID, HeaderID)
+	if id == "" {
+		return "", "", fmt.Errorf("%w: %s", ErrMissingHeader, HeaderID)
+	}
+	ts = headerValue(h, canonTimestamp, HeaderTimestamp)
+	if err := checkTimestamp(ts, o.now(), o.tolerance); err != nil {
+		return "", "", err
+	}
+	return id, ts, nil
+}
+
+// FormatTimestamp formats ts as decimal unix seconds, as sent in webhook-timestamp.
+func FormatTimestamp(ts time.Time) string {
+	return strconv.FormatInt(ts.Unix(), 10)
+}
+
+// appendSignedPrefix appends id "." ts "." to dst: the part of the signed content before the body.
+func appendSignedPrefix(dst []byte, id, ts string) []byte {
+	dst = append(dst, id...)
+	dst = append(dst, '.')
+	dst = append(dst, ts...)
+	return append(dst, '.')
+}
