@@ -187,7 +187,7 @@ func (e *Event) Decode() (Data, error) {
 		return d, nil
 	case "object":
 	default:
-		return nil, fmt.Errorf("%w: %s data is a %s, want an object", ErrInvalidData, logSafe(string(e.Type)), k)
+		return nil, fmt.Errorf("%w: %s data: got %s, want an object", ErrInvalidData, logSafe(string(e.Type)), k)
 	}
 	if err := json.Unmarshal(e.Data, d); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidData, logSafe(string(e.Type)), err)
@@ -220,10 +220,13 @@ type ErrorCode string
 func (c ErrorCode) String() string { return string(c) }
 
 // Int returns the code as an int when its text is a decimal integer,
-// whether it was sent as a number or a string.
+// whether it was sent as a number or a string, and fits in an int.
 func (c ErrorCode) Int() (int, bool) {
 	n, err := strconv.Atoi(string(c))
-	return n, err == nil
+	if err != nil {
+		return 0, false
+	}
+	return n, true
 }
 
 // UnmarshalJSON accepts a JSON number or string; null leaves c unchanged.
@@ -237,12 +240,12 @@ func (c *ErrorCode) UnmarshalJSON(b []byte) error {
 	case "string":
 		s, ok := decodeString(b)
 		if !ok {
-			return fmt.Errorf("event: error_code: invalid string")
+			return errors.New("event: error_code: invalid string")
 		}
 		*c = ErrorCode(s)
 		return nil
 	}
-	return fmt.Errorf("event: error_code is a %s, want a number or a string", kind(b))
+	return fmt.Errorf("event: error_code: got %s, want a number or a string", kind(b))
 }
 
 // MarshalJSON writes a code whose text is a JSON number as a number, and

@@ -150,12 +150,38 @@ func Parse(body []byte) (*Event, error) {
 // invalidJSON explains why body failed json.Valid; it runs only on the
 // error path, so its extra decode costs nothing on good input.
 func invalidJSON(body []byte) error {
+	if nestingDepth(body) > maxDepth {
+		return fmt.Errorf("%w: nested deeper than %d levels", ErrNotObject, maxDepth)
+	}
 	var v struct{}
 	err := json.Unmarshal(body, &v)
 	if err == nil { // unreachable: json.Valid and Unmarshal agree on syntax
 		return ErrNotObject
 	}
 	return fmt.Errorf("%w: %w", ErrNotObject, err)
+}
+
+// maxDepth is encoding/json's nesting limit, beyond which json.Valid fails.
+const maxDepth = 10000
+
+// nestingDepth returns the deepest nesting of objects and arrays in b,
+// skipping strings.
+func nestingDepth(b []byte) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(b); {
+		switch b[i] {
+		case '"':
+			i = skipString(b, i)
+			continue
+		case '{', '[':
+			depth++
+			deepest = max(deepest, depth)
+		case '}', ']':
+			depth--
+		}
+		i++
+	}
+	return deepest
 }
 
 // internType returns the constant for known types, so parsing them does not

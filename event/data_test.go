@@ -1,0 +1,244 @@
+package event_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/google/go-cmp/cmp"
+)
+
+func mustParse(t *testing.T, body string) *event.Event {
+	t.Helper()
+	ev, err := event.Parse([]byte(body))
+	if err != nil {
+		t.Fatalf("Parse(%s): %v", body, err)
+	}
+	return ev
+}
+
+func TestDecodeVariants(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		body string
+		want event.Data
+	}{
+		{"batch.succeeded", `{"type":"batch.succeeded","data":{"id":"batch_123456","output_file_uri":"gs://b/r.jsonl"}}`,
+			&event.BatchSucceeded{ID: "batch_123456", OutputFileURI: "gs://b/r.jsonl"}},
+		{"batch.completed is an alias", `{"type":"batch.completed","data":{"id":"batches/a","output_file_uri":"files/r"}}`,
+			&event.BatchSucceeded{ID: "batches/a", OutputFileURI: "files/r"}},
+		{"batch.failed numeric code", `{"type":"batch.failed","data":{"id":"batches/a","error_code":3,"error_message":"bad line"}}`,
+			&event.BatchFailed{ID: "batches/a", ErrorCode: "3", ErrorMessage: "bad line"}},
+		{"batch.failed string code", `{"type":"batch.failed","data":{"id":"batches/a","error_code":"INVALID_ARGUMENT"}}`,
+			&event.BatchFailed{ID: "batches/a", ErrorCode: "INVALID_ARGUMENT"}},
+		{"batch.failed null code", `{"type":"batch.failed","data":{"id":"batches/a","error_code":null}}`,
+			&event.BatchFailed{ID: "batches/a"}},
+		{"batch.failed number text kept", `{"type":"batch.failed","data":{"id":"batches/a","error_code":-1.5e3}}`,
+			&event.BatchFailed{ID: "batches/a", ErrorCode: "-1.5e3"}},
+		{"batch.expired", `{"type":"batch.expired","data":{"id":"batches/a"}}`, &event.BatchExpired{ID: "batches/a"}},
+		{"batch.cancelled", `{"type":"batch.cancelled","data":{"id":"batches/a"}}`, &event.BatchCancelled{ID: "batches/a"}},
+		{"interaction.requires_action", `{"type":"interaction.requires_action","data":{"id":"v1_a","user_metadata":{"k":1}}}`,
+			&event.InteractionRequiresAction{ID: "v1_a"}},
+		{"interaction.completed", `{"type":"interaction.completed","data":{"id":"v1_a"}}`, &event.InteractionCompleted{ID: "v1_a"}},
+		{"interaction.failed", `{"type":"interaction.failed","data":{"id":"v1_a","error_code":"INTERNAL","error_message":"boom"}}`,
+			&event.InteractionFailed{ID: "v1_a", ErrorCode: "INTERNAL", ErrorMessage: "boom"}},
+		{"interaction.cancelled", `{"type":"interaction.cancelled","data":{"id":"v1_a"}}`, &event.InteractionCancelled{ID: "v1_a"}},
+		{"video.generated docs", `{"type":"video.generated","data":{"id":"op","output_file_uri":"https://x/files/a:download","file_name":"files/a"}}`,
+			&event.VideoGenerated{ID: "op", OutputFileURI: "https://x/files/a:download", FileName: "files/a"}},
+		{"video.generated live", `{"type":"video.generated","data":{"id":"op","video_uri":"https://x/files/b:download","file_id":"b"}}`,
+			&event.VideoGenerated{ID: "op", VideoURI: "https://x/files/b:download", FileID: "b"}},
+		{"absent data", `{"type":"batch.expired"}`, &event.BatchExpired{}},
+		{"null data", `{"type":"batch.expired","data":null}`, &event.BatchExpired{}},
+		{"unknown fields ignored", `{"type":"batch.expired","data":{"id":"b","state":"EXPIRED","n":[1]}}`, &event.BatchExpired{ID: "b"}},
+		{"unknown type", `{"type":"webhook.ping","data":{"id":"k0h9"}}`,
+			&event.Unknown{Type: "webhook.ping", Raw: json.RawMessage(`{"id":"k0h9"}`)}},
+		{"unknown type with odd data", `{"type":"job.exploded","data":[1,2]}`,
+			&event.Unknown{Type: "job.exploded", Raw: json.RawMessage(`[1,2]`)}},
+		{"unknown type without data", `{"type":"job.exploded"}`, &event.Unknown{Type: "job.exploded"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ev := mustParse(t, tt.body)
+			got, err := ev.Decode()
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Decode mismatch (-want +got):\n%s", diff)
+			}
+			if ev.Type.Known() && got.EventType() != ev.Type.Canonical() {
+				t.Errorf("EventType() = %q, want %q", got.EventType(), ev.Type.Canonical())
+			}
+		})
+	}
+}
+
+func TestDecodeInvalidData(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body, mention string
+	}{
+		{"data is a string", `{"type":"batch.succeeded","data":"batches/a"}`, "data: got string, want an object"},
+		{"data is an array", `{"type":"batch.succeeded","data":[{"id":"a"}]}`, "data: got array, want an object"},
+		{"id is a number", `{"type":"batch.succeeded","data":{"id":7}}`, "cannot unmarshal number"},
+		{"error_code is a boolean", `{"type":"batch.failed","data":{"id":"a","error_code":true}}`, "error_code: got boolean"},
+		{"error_code is an object", `{"type":"interaction.failed","data":{"id":"a","error_code":{"code":3}}}`, "error_code: got object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ev := mustParse(t, tt.body)
+			d, err := ev.Decode()
+			if !errors.Is(err, event.ErrInvalidData) {
+				t.Fatalf("Decode = %v, %v; want ErrInvalidData", d, err)
+			}
+			if !strings.Contains(err.Error(), tt.mention) {
+				t.Errorf("error %q does not mention %q", err, tt.mention)
+			}
+			if _, err := event.As[*event.BatchSucceeded](ev); !errors.Is(err, event.ErrInvalidData) {
+				t.Errorf("As error = %v, want ErrInvalidData", err)
+			}
+		})
+	}
+}
+
+func TestDecodeNil(t *testing.T) {
+	t.Parallel()
+	var ev *event.Event
+	if d, err := ev.Decode(); err == nil {
+		t.Errorf("Decode of nil *Event = %v, want an error", d)
+	}
+}
+
+func TestAs(t *testing.T) {
+	t.Parallel()
+	failed := mustParse(t, `{"type":"batch.failed","data":{"id":"batches/a","error_code":3}}`)
+	completed := mustParse(t, `{"type":"batch.completed","data":{"id":"batches/b"}}`)
+	ping := mustParse(t, `{"type":"webhook.ping","data":{"id":"k0h9"}}`)
+
+	t.Run("match", func(t *testing.T) {
+		t.Parallel()
+		f, err := event.As[*event.BatchFailed](failed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(&event.BatchFailed{ID: "batches/a", ErrorCode: "3"}, f); diff != "" {
+			t.Errorf("As mismatch (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("alias", func(t *testing.T) {
+		t.Parallel()
+		s, err := event.As[*event.BatchSucceeded](completed)
+		if err != nil || s.ID != "batches/b" {
+			t.Errorf("As[*BatchSucceeded](batch.completed) = %v, %v", s, err)
+		}
+	})
+	t.Run("unknown", func(t *testing.T) {
+		t.Parallel()
+		u, err := event.As[*event.Unknown](ping)
+		if err != nil || u.Type != "webhook.ping" {
+			t.Errorf("As[*Unknown](ping) = %v, %v", u, err)
+		}
+	})
+	t.Run("mismatch", func(t *testing.T) {
+		t.Parallel()
+		s, err := event.As[*event.BatchSucceeded](failed)
+		if !errors.Is(err, event.ErrTypeMismatch) || s != nil {
+			t.Fatalf("As = %v, %v; want nil and ErrTypeMismatch", s, err)
+		}
+		want := "event: data type mismatch: batch.failed event decodes to *event.BatchFailed, not *event.BatchSucceeded"
+		if err.Error() != want {
+			t.Errorf("error = %q, want %q", err, want)
+		}
+	})
+	t.Run("mismatch on unknown", func(t *testing.T) {
+		t.Parallel()
+		if _, err := event.As[*event.BatchSucceeded](ping); !errors.Is(err, event.ErrTypeMismatch) {
+			t.Errorf("As = %v, want ErrTypeMismatch", err)
+		}
+	})
+	t.Run("Data interface", func(t *testing.T) {
+		t.Parallel()
+		d, err := event.As[event.Data](failed)
+		if err != nil || d.EventType() != event.TypeBatchFailed {
+			t.Errorf("As[Data] = %v, %v", d, err)
+		}
+	})
+}
+
+func TestErrorCode(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		json     string
+		want     event.ErrorCode
+		wantInt  int
+		isInt    bool
+		wantJSON string
+	}{
+		{`3`, "3", 3, true, `3`},
+		{`"3"`, "3", 3, true, `3`},
+		{`-14`, "-14", -14, true, `-14`},
+		{`3.0`, "3.0", 0, false, `3.0`},
+		{`1e2`, "1e2", 0, false, `1e2`},
+		{`"INTERNAL"`, "INTERNAL", 0, false, `"INTERNAL"`},
+		{`"RESOURCE_EXHAUSTED: quota"`, "RESOURCE_EXHAUSTED: quota", 0, false, `"RESOURCE_EXHAUSTED: quota"`},
+		{`"03"`, "03", 3, true, `"03"`},
+		{`" 3"`, " 3", 0, false, `" 3"`},
+		{`"3 "`, "3 ", 0, false, `"3 "`},
+		{`"-"`, "-", 0, false, `"-"`},
+		{`""`, "", 0, false, `""`},
+		{`99999999999999999999999`, "99999999999999999999999", 0, false, `99999999999999999999999`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.json, func(t *testing.T) {
+			t.Parallel()
+			var c event.ErrorCode
+			if err := json.Unmarshal([]byte(tt.json), &c); err != nil {
+				t.Fatalf("Unmarshal: %v", err)
+			}
+			if c != tt.want || c.String() != string(tt.want) {
+				t.Errorf("code = %q (String %q), want %q", c, c.String(), tt.want)
+			}
+			if n, ok := c.Int(); n != tt.wantInt || ok != tt.isInt {
+				t.Errorf("Int() = %d, %v; want %d, %v", n, ok, tt.wantInt, tt.isInt)
+			}
+			out, err := json.Marshal(c)
+			if err != nil {
+				t.Fatalf("Marshal: %v", err)
+			}
+			if string(out) != tt.wantJSON {
+				t.Errorf("Marshal = %s, want %s", out, tt.wantJSON)
+			}
+		})
+	}
+}
+
+func TestVideoLocation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		v    event.VideoGenerated
+		want string
+	}{
+		{"video_uri first", event.VideoGenerated{VideoURI: "https://v", OutputFileURI: "https://o", FileName: "files/n", FileID: "i"}, "https://v"},
+		{"then output_file_uri", event.VideoGenerated{OutputFileURI: "https://o", FileName: "files/n", FileID: "i"}, "https://o"},
+		{"then file_name", event.VideoGenerated{FileName: "files/n", FileID: "i"}, "files/n"},
+		{"file_name without prefix", event.VideoGenerated{FileName: "n"}, "files/n"},
+		{"then file_id", event.VideoGenerated{FileID: "i"}, "files/i"},
+		{"file_id with prefix", event.VideoGenerated{FileID: "files/i"}, "files/i"},
+		{"bare prefix skipped", event.VideoGenerated{FileName: "files/", FileID: "i"}, "files/i"},
+		{"nothing", event.VideoGenerated{ID: "op"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tt.v.Location(); got != tt.want {
+				t.Errorf("Location() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
