@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"time"
 )
 
 // PublicKey is one verification key of a key set.
@@ -92,8 +93,9 @@ func (s *StaticKeySet) Key(_ context.Context, kid string) (PublicKey, error) {
 
 // keySnapshot is an immutable set of keys with an index by kid.
 type keySnapshot struct {
-	keys  []PublicKey
-	byKID map[string]PublicKey
+	keys    []PublicKey
+	byKID   map[string]PublicKey
+	expires time.Time // zero in a StaticKeySet
 }
 
 func newSnapshot(keys []PublicKey) (*keySnapshot, error) {
