@@ -1,0 +1,238 @@
+package geminihooks
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"google.golang.org/genai"
+	"google.golang.org/genai/interactions/models/apierrors"
+)
+
+// Sentinels an *APIError matches with errors.Is, by HTTP status code or by the
+// canonical Google status name.
+var (
+	ErrNotFound         = errors.New("geminihooks: not found")
+	ErrPermissionDenied = errors.New("geminihooks: permission denied")
+	ErrInvalidArgument  = errors.New("geminihooks: invalid argument")
+	ErrRateLimited      = errors.New("geminihooks: rate limited")
+)
+
+// ErrInvalidCallback is wrapped by every error that rejects a Callback (or a
+// webhook URI) before anything is sent.
+var ErrInvalidCallback = errors.New("geminihooks: invalid callback")
+
+// APIError is an error answer from the Gemini API, parsed from Google's error
+// JSON ({"error":{"code","message","status","details"}}). Every error this
+// package returns for a non-2xx answer is an *APIError, whichever genai layer
+// produced it; use errors.As to get it and errors.Is with ErrNotFound,
+// ErrPermissionDenied, ErrInvalidArgument or ErrRateLimited to branch.
+//
+// The API key and any full signing secret are redacted from Message and
+// Details.
+type APIError struct {
+	// StatusCode is the HTTP status code.
+	StatusCode int
+	// Status is the canonical status name, such as "NOT_FOUND", when the
+	// server sent one.
+	Status string
+	// Message is the server's human-readable message.
+	Message string
+	// Details are the error's typed details (google.rpc.* messages), as sent.
+	Details []map[string]any
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString("geminihooks: api error ")
+	b.WriteString(strconv.Itoa(e.StatusCode))
+	if e.Status != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Status)
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	return b.String()
+}
+
+// Is reports whether e matches one of the package's sentinels.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.StatusCode == http.StatusNotFound || e.Status == "NOT_FOUND"
+	case ErrPermissionDenied:
+		return e.StatusCode == http.StatusForbidden || e.Status == "PERMISSION_DENIED"
+	case ErrInvalidArgument:
+		return e.StatusCode == http.StatusBadRequest || e.Status == "INVALID_ARGUMENT"
+	case ErrRateLimited:
+		return e.StatusCode == http.StatusTooManyRequests || e.Status == "RESOURCE_EXHAUSTED"
+	}
+	return false
+}
+
+// secretPattern matches a full Standard Webhooks secret. Truncated secrets
+// ("whsec_...3frh") do not match, so they stay readable.
+var secretPattern = regexp.MustCompile(`whsec_[A-Za-z0-9+/=_-]{8,}`)
+
+// redact removes the API key and full signing secrets from s.
+func redact(s, apiKey string) string {
+	if apiKey != "" {
+		s = strings.ReplaceAll(s, apiKey, "[redacted]")
+	}
+	return secretPattern.ReplaceAllString(s, "whsec_[redacted]")
+}
+
+// maxMessageBytes bounds a message taken from a body that is not Google error
+// JSON (an HTML proxy page, say).
+const maxMessageBytes = 512
+
+type wireError struct {
+	Error *struct {
+		Code    json.RawMessage  `json:"code"`
+		Message string           `json:"message"`
+		Status  string           `json:"status"`
+		Details []map[string]any `json:"details"`
+	} `json:"error"`
+}
+
+// parseAPIError builds an *APIError from an HTTP status and a response body.
+// It accepts Google's error JSON with a numeric code, the Interactions API's
+// variant with a string code, and any other body as plain text.
+func parseAPIError(statusCode int, body []byte, apiKey string) *APIError {
+	body = []byte(redact(string(body), apiKey))
+	e := &APIError{StatusCode: statusCode}
+	var w wireError
+	if err := json.Unmarshal(body, &w); err != nil || w.Error == nil {
+		msg := strings.TrimSpace(string(body))
+		if len(msg) > maxMessageBytes {
+			msg = msg[:maxMessageBytes] + "..."
+		}
+		e.Message = msg
+		if e.StatusCode == 0 {
+			e.Status = "UNKNOWN"
+		}
+		return e
+	}
+	e.Message = w.Error.Message
+	e.Status = w.Error.Status
+	e.Details = w.Error.Details
+	if code := bytes.TrimSpace(w.Error.Code); len(code) > 0 {
+		var n int
+		var s string
+		switch {
+		case json.Unmarshal(code, &n) == nil:
+			if e.StatusCode == 0 {
+				e.StatusCode = n
+			}
+		case json.Unmarshal(code, &s) == nil && e.Status == "":
+			e.Status = s
+		}
+	}
+	return e
+}
+
+// convertError maps the errors genai's two layers return onto *APIError and
+// prefixes everything else with op. Errors that already are ours pass through.
+func (c *Client) convertError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ours *APIError
+	if errors.As(err, &ours) {
+		return err
+	}
+	if e := c.apiErrorFrom(err); e != nil {
+		return e
+	}
+	// Not an answer from the server (a network failure, a cancelled context,
+	// genai's own argument checks): keep the cause for errors.Is/As.
+	return fmt.Errorf("geminihooks: %s: %w", op, err)
+}
+
+func (c *Client) apiErrorFrom(err error) *APIError {
+	var gv genai.APIError
+	if errors.As(err, &gv) {
+		return fromGenAI(gv, c.apiKey)
+	}
+	var gp *genai.APIError
+	if errors.As(err, &gp) && gp != nil {
+		return fromGenAI(*gp, c.apiKey)
+	}
+	var raw *apierrors.APIError
+	if errors.As(err, &raw) {
+		return parseAPIError(raw.StatusCode, []byte(raw.Body), c.apiKey)
+	}
+	var invalid *apierrors.ResponseValidationError
+	if errors.As(err, &invalid) {
+		return parseAPIError(invalid.StatusCode, []byte(invalid.Body), c.apiKey)
+	}
+	// The Interactions API's typed errors keep the HTTP response, whose body
+	// genai has already buffered.
+	var resp *http.Response
+	var ce *apierrors.CreateInteractionClientError
+	var se *apierrors.CreateInteractionServerError
+	var gce *apierrors.GetInteractionByIDClientError
+	var gse *apierrors.GetInteractionByIDServerError
+	switch {
+	case errors.As(err, &ce):
+		resp = ce.HTTPMeta.Response
+	case errors.As(err, &se):
+		resp = se.HTTPMeta.Response
+	case errors.As(err, &gce):
+		resp = gce.HTTPMeta.Response
+	case errors.As(err, &gse):
+		resp = gse.HTTPMeta.Response
+	default:
+		return nil
+	}
+	if resp == nil {
+		return &APIError{Message: redact(err.Error(), c.apiKey)}
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return parseAPIError(resp.StatusCode, body, c.apiKey)
+}
+
+// fromGenAI converts genai's value error. genai copies the body's "code" into
+// Code; when it could not parse the body it puts the HTTP status line in
+// Status and the raw body in Message, which parseAPIError then reads.
+func fromGenAI(e genai.APIError, apiKey string) *APIError {
+	if e.Status != "" && !isCanonicalStatus(e.Status) {
+		// A "404 Not Found" status line: the body was not Google error JSON.
+		return parseAPIError(e.Code, []byte(e.Message), apiKey)
+	}
+	out := &APIError{
+		StatusCode: e.Code,
+		Status:     e.Status,
+		Message:    redact(e.Message, apiKey),
+	}
+	if len(e.Details) > 0 {
+		b, err := json.Marshal(e.Details)
+		if err == nil {
+			var details []map[string]any
+			if json.Unmarshal([]byte(redact(string(b), apiKey)), &details) == nil {
+				out.Details = details
+			}
+		}
+	}
+	return out
+}
+
+// isCanonicalStatus reports whether s looks like a google.rpc.Code name
+// (NOT_FOUND, RESOURCE_EXHAUSTED) rather than an HTTP status line.
+func isCanonicalStatus(s string) bool {
+	for _, r := range s {
+		if (r < 'A' || r > 'Z') && r != '_' {
+			return false
+		}
+	}
+	return s != ""
+}

@@ -1,0 +1,229 @@
+package geminihooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"google.golang.org/genai/interactions/models/interactions"
+	"google.golang.org/genai/interactions/models/operations"
+)
+
+// InteractionsService creates background interactions whose progress is
+// pushed to a callback, and answers the ones that require action.
+type InteractionsService service
+
+// ErrNotRequiringAction is returned by SubmitFunctionResults when the
+// interaction is not waiting for function results.
+var ErrNotRequiringAction = errors.New("geminihooks: interaction does not require action")
+
+// Create creates a model interaction, like genai's Interactions.Create, and
+// returns genai's Interaction. With a callback (cb, or a WebhookConfig already
+// in req) the interaction runs in the background (background: true, which the
+// API requires for webhook_config) and its events (interaction.completed,
+// interaction.requires_action, ...) go to the callback; the returned
+// Interaction is then usually still in progress.
+//
+// req is a value and is not modified. Streaming is not supported here: use
+// genai directly for req.Stream.
+func (s *InteractionsService) Create(ctx context.Context, req interactions.CreateModelInteraction, cb *Callback) (*interactions.Interaction, error) {
+	if req.Stream != nil && *req.Stream {
+		return nil, errStreaming
+	}
+	wc, background, err := s.callbackFields(req.WebhookConfig, req.Background, cb)
+	if err != nil {
+		return nil, err
+	}
+	req.WebhookConfig, req.Background = wc, background
+	return s.create(ctx, operations.NewCreateInteractionRequestBody(req))
+}
+
+// CreateAgent is Create for an agent interaction.
+func (s *InteractionsService) CreateAgent(ctx context.Context, req interactions.CreateAgentInteraction, cb *Callback) (*interactions.Interaction, error) {
+	if req.Stream != nil && *req.Stream {
+		return nil, errStreaming
+	}
+	wc, background, err := s.callbackFields(req.WebhookConfig, req.Background, cb)
+	if err != nil {
+		return nil, err
+	}
+	req.WebhookConfig, req.Background = wc, background
+	return s.create(ctx, operations.NewCreateInteractionRequestBody(req))
+}
+
+var errStreaming = errors.New("geminihooks: streaming interactions are not supported; use genai's Interactions.Create")
+
+// callbackFields validates the callback (cb, or the request's own webhook
+// config) and returns the webhook_config and background fields to send.
+func (s *InteractionsService) callbackFields(own *interactions.WebhookConfig, background *bool, cb *Callback) (*interactions.WebhookConfig, *bool, error) {
+	if own != nil {
+		if cb != nil {
+			return nil, nil, errTwoCallbacks
+		}
+		cb = &Callback{URIs: own.Uris, UserMetadata: own.UserMetadata}
+	}
+	if cb == nil {
+		return nil, background, nil
+	}
+	if background != nil && !*background {
+		return nil, nil, fmt.Errorf("%w: a callback needs a background interaction, and the request sets background to false", ErrInvalidCallback)
+	}
+	w, err := s.client.prepare(cb)
+	if err != nil {
+		return nil, nil, err
+	}
+	t := true
+	return &interactions.WebhookConfig{Uris: w.URIs, UserMetadata: w.UserMetadata}, &t, nil
+}
+
+func (s *InteractionsService) create(ctx context.Context, body operations.CreateInteractionRequestBody) (*interactions.Interaction, error) {
+	res, err := s.client.gc.Interactions.Create(ctx, operations.CreateInteractionRequest{Body: body})
+	if err != nil {
+		return nil, s.client.convertError("create interaction", err)
+	}
+	if res == nil || res.Interaction == nil {
+		return nil, errors.New("geminihooks: create interaction: the answer carried no interaction")
+	}
+	s.client.logger.DebugContext(ctx, "geminihooks: interaction created", "id", deref(res.Interaction.ID), "status", string(res.Interaction.Status))
+	return res.Interaction, nil
+}
+
+// FunctionResult answers one function call of an interaction that requires
+// action.
+type FunctionResult struct {
+	// CallID is the ID of the function call step being answered.
+	CallID string
+	// Name is the function's name; optional.
+	Name string
+	// Result is the function's result. A string is sent as text; any other
+	// value is sent as its JSON encoding.
+	Result any
+	// IsError marks Result as the function's error.
+	IsError bool
+}
+
+// SubmitFunctionResults answers an interaction that stopped with status
+// requires_action (the interaction.requires_action event names it by ID): it
+// creates the follow-up interaction, with previous_interaction_id set to id
+// and the results as function_result input, in the background.
+//
+// The follow-up keeps the interaction's model or agent and tools, and its
+// events go to cb; with a nil cb they go to the callback the interaction was
+// created with (its echoed webhook_config), so a callback-driven loop keeps
+// receiving events. It fails with ErrNotRequiringAction when the interaction
+// is not waiting for results.
+func (s *InteractionsService) SubmitFunctionResults(ctx context.Context, id string, results []FunctionResult, cb *Callback) (*interactions.Interaction, error) {
+	if id == "" {
+		return nil, errors.New("geminihooks: submit function results: empty interaction id")
+	}
+	steps, err := functionResultSteps(results)
+	if err != nil {
+		return nil, err
+	}
+	got, err := s.client.gc.Interactions.Get(ctx, operations.GetInteractionByIDRequest{ID: id})
+	if err != nil {
+		return nil, s.client.convertError("get interaction", err)
+	}
+	prev := got.Interaction
+	if prev == nil {
+		return nil, errors.New("geminihooks: get interaction: the answer carried no interaction")
+	}
+	if prev.Status != interactions.InteractionStatusRequiresAction {
+		return nil, fmt.Errorf("%w: interaction %s is %s", ErrNotRequiringAction, id, prev.Status)
+	}
+	if err := matchCalls(prev, results); err != nil {
+		return nil, err
+	}
+	if cb == nil {
+		if prev.WebhookConfig == nil || len(prev.WebhookConfig.Uris) == 0 {
+			return nil, fmt.Errorf("%w: interaction %s has no callback to carry over; pass one", ErrInvalidCallback, id)
+		}
+		cb = &Callback{URIs: prev.WebhookConfig.Uris, UserMetadata: prev.WebhookConfig.UserMetadata}
+	}
+	input := interactions.NewInteractionsInput(steps)
+	prevID := id
+	switch {
+	case prev.Model != nil:
+		return s.Create(ctx, interactions.CreateModelInteraction{
+			Model:                 *prev.Model,
+			PreviousInteractionID: &prevID,
+			Input:                 &input,
+			Tools:                 prev.Tools,
+		}, cb)
+	case prev.Agent != nil:
+		return s.CreateAgent(ctx, interactions.CreateAgentInteraction{
+			Agent:                 *prev.Agent,
+			PreviousInteractionID: &prevID,
+			Input:                 &input,
+			Tools:                 prev.Tools,
+		}, cb)
+	}
+	return nil, fmt.Errorf("geminihooks: submit function results: interaction %s names neither a model nor an agent", id)
+}
+
+func functionResultSteps(results []FunctionResult) ([]interactions.Step, error) {
+	if len(results) == 0 {
+		return nil, errors.New("geminihooks: submit function results: no results")
+	}
+	seen := make(map[string]bool, len(results))
+	steps := make([]interactions.Step, 0, len(results))
+	for i, r := range results {
+		if r.CallID == "" {
+			return nil, fmt.Errorf("geminihooks: submit function results: result %d has no call id", i)
+		}
+		if seen[r.CallID] {
+			return nil, fmt.Errorf("geminihooks: submit function results: call %q answered twice", r.CallID)
+		}
+		seen[r.CallID] = true
+		step := interactions.FunctionResultStep{CallID: r.CallID}
+		if r.Name != "" {
+			step.Name = &r.Name
+		}
+		if r.IsError {
+			t := true
+			step.IsError = &t
+		}
+		switch v := r.Result.(type) {
+		case string:
+			step.Result = interactions.NewFunctionResultStepResultUnion(v)
+		case []interactions.FunctionResultSubcontent:
+			step.Result = interactions.NewFunctionResultStepResultUnion(v)
+		default:
+			raw, err := json.Marshal(v)
+			if err != nil {
+				return nil, fmt.Errorf("geminihooks: submit function results: result for call %q does not encode as JSON: %w", r.CallID, err)
+			}
+			step.Result = interactions.NewFunctionResultStepResultUnionUnknown(raw)
+		}
+		steps = append(steps, interactions.NewStep(step))
+	}
+	return steps, nil
+}
+
+// matchCalls checks that every result answers a function call the
+// interaction made, when the interaction lists its calls.
+func matchCalls(prev *interactions.Interaction, results []FunctionResult) error {
+	calls := map[string]bool{}
+	for _, st := range prev.Steps {
+		if st.FunctionCallStep != nil {
+			calls[st.FunctionCallStep.ID] = true
+		}
+	}
+	if len(calls) == 0 {
+		return nil
+	}
+	for _, r := range results {
+		if !calls[r.CallID] {
+			return fmt.Errorf("geminihooks: submit function results: interaction %s made no call %q", deref(prev.ID), r.CallID)
+		}
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,202 @@
+package geminihooks
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"google.golang.org/genai"
+)
+
+// Callback routes a job's completion events to URIs of its own (a "dynamic
+// webhook"), instead of the project's registered webhooks, and attaches
+// metadata that comes back in every event (event.Event.UserMetadata).
+//
+// Deliveries to a callback are signed with Google's keys (see package
+// signing's NewVerifier with its JWKS key set), not with a webhook secret.
+type Callback struct {
+	// URIs receive the events: at least one, each unique, https (see
+	// WithAllowInsecureCallbacks for loopback http).
+	URIs []string
+	// UserMetadata is echoed in each event. It must encode as a JSON object
+	// of at most MaxUserMetadataBytes.
+	UserMetadata map[string]any
+}
+
+// Limits on a Callback, checked before anything is sent.
+const (
+	// MaxUserMetadataBytes bounds the JSON encoding of Callback.UserMetadata.
+	MaxUserMetadataBytes = 16 << 10
+	// MaxCallbackURIBytes bounds each callback URI.
+	MaxCallbackURIBytes = 2048
+)
+
+// wireWebhookConfig is webhook_config as the API reads it: snake_case,
+// unlike genai's WebhookConfig, which sends "userMetadata".
+type wireWebhookConfig struct {
+	URIs         []string       `json:"uris"`
+	UserMetadata map[string]any `json:"user_metadata,omitempty"`
+}
+
+// prepare validates cb and returns its wire form, with URIs and metadata
+// copied so that later changes to cb cannot change what is sent.
+func (c *Client) prepare(cb *Callback) (*wireWebhookConfig, error) {
+	if len(cb.URIs) == 0 {
+		return nil, fmt.Errorf("%w: no URIs", ErrInvalidCallback)
+	}
+	seen := make(map[string]bool, len(cb.URIs))
+	for i, u := range cb.URIs {
+		if err := c.checkURI(u); err != nil {
+			return nil, fmt.Errorf("%w (uri %d)", err, i)
+		}
+		if seen[u] {
+			return nil, fmt.Errorf("%w: uri %d (%s) is listed twice", ErrInvalidCallback, i, safeURI(u))
+		}
+		seen[u] = true
+	}
+	w := &wireWebhookConfig{URIs: append([]string(nil), cb.URIs...)}
+	if cb.UserMetadata != nil {
+		b, err := json.Marshal(cb.UserMetadata)
+		if err != nil {
+			// The encoder's message names the offending Go type, never a value.
+			return nil, fmt.Errorf("%w: user metadata does not encode as JSON: %w", ErrInvalidCallback, err)
+		}
+		if len(b) > MaxUserMetadataBytes {
+			return nil, fmt.Errorf("%w: user metadata is %d bytes of JSON, more than %d", ErrInvalidCallback, len(b), MaxUserMetadataBytes)
+		}
+		// Send the encoded form, decoded again, so what goes on the wire is
+		// exactly what was checked and the caller's map is never shared.
+		// UseNumber keeps large integers exact.
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&w.UserMetadata); err != nil {
+			return nil, fmt.Errorf("%w: user metadata: %w", ErrInvalidCallback, err)
+		}
+	}
+	return w, nil
+}
+
+// checkURI accepts an absolute https URI, or http to a loopback host when the
+// client allows insecure callbacks.
+func (c *Client) checkURI(raw string) error {
+	if raw == "" {
+		return fmt.Errorf("%w: empty uri", ErrInvalidCallback)
+	}
+	if len(raw) > MaxCallbackURIBytes {
+		return fmt.Errorf("%w: uri longer than %d bytes", ErrInvalidCallback, MaxCallbackURIBytes)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%w: uri does not parse", ErrInvalidCallback)
+	}
+	if u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("%w: uri %s is not absolute", ErrInvalidCallback, safeURI(raw))
+	}
+	if u.User != nil {
+		return fmt.Errorf("%w: uri %s carries credentials", ErrInvalidCallback, safeURI(raw))
+	}
+	if u.Fragment != "" {
+		return fmt.Errorf("%w: uri %s has a fragment", ErrInvalidCallback, safeURI(raw))
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return nil
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return fmt.Errorf("%w: uri %s must use https", ErrInvalidCallback, safeURI(raw))
+		}
+		if !c.allowInsecure {
+			return fmt.Errorf("%w: uri %s uses http; loopback http needs WithAllowInsecureCallbacks", ErrInvalidCallback, safeURI(raw))
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: uri %s must use https", ErrInvalidCallback, safeURI(raw))
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// safeURI shows a URI in an error without its query, fragment or user
+// information, where tokens tend to live.
+func safeURI(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}
+
+// callbackFromGenAI turns a webhook config the caller put in a genai config
+// into a Callback, so it is validated and sent in snake_case too.
+func callbackFromGenAI(w *genai.WebhookConfig) *Callback {
+	return &Callback{URIs: w.Uris, UserMetadata: w.UserMetadata}
+}
+
+// errTwoCallbacks is returned when a job is given both a Callback and a
+// webhook config inside its genai config.
+var errTwoCallbacks = fmt.Errorf("%w: both a Callback and a WebhookConfig in the config; pass one", ErrInvalidCallback)
+
+// withWebhookConfig returns a copy of opts (nil allowed) whose request hook
+// writes wc at path in the body, after any hook the caller or the genai client
+// set, and deletes genai's camelCase "webhookConfig" there.
+func (c *Client) withWebhookConfig(opts *genai.HTTPOptions, wc *wireWebhookConfig, path ...string) *genai.HTTPOptions {
+	out := genai.HTTPOptions{}
+	if opts != nil {
+		out = *opts
+		out.Headers = opts.Headers.Clone()
+		if opts.ExtraBody != nil {
+			out.ExtraBody = cloneMap(opts.ExtraBody)
+		}
+	}
+	prev := out.ExtrasRequestProvider
+	if prev == nil {
+		// genai runs only the request's provider when one is set, so keep
+		// the client-level one in the chain.
+		prev = c.gc.ClientConfig().HTTPOptions.ExtrasRequestProvider
+	}
+	out.ExtrasRequestProvider = func(body map[string]any) map[string]any {
+		if prev != nil {
+			body = prev(body)
+		}
+		if body == nil {
+			body = map[string]any{}
+		}
+		m := body
+		for _, k := range path {
+			next, ok := m[k].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				m[k] = next
+			}
+			m = next
+		}
+		delete(m, "webhookConfig")
+		m["webhook_config"] = wc
+		return body
+	}
+	return &out
+}
+
+// cloneMap copies the nested maps of a request-body fragment, so merging it
+// into a body never writes into the caller's ExtraBody.
+func cloneMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if sub, ok := v.(map[string]any); ok {
+			v = cloneMap(sub)
+		}
+		out[k] = v
+	}
+	return out
+}
+
+var errNilSource = errors.New("geminihooks: nil source")
