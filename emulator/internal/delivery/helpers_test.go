@@ -1,0 +1,185 @@
+package delivery
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+)
+
+// waitLimit bounds every wait in these tests; reaching it is a failure, never
+// a synchronisation point.
+const waitLimit = 20 * time.Second
+
+// fakeClock is a Clock that moves only when told. Advance runs due timers in
+// the caller's goroutine, and every AfterFunc call is announced on added.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+	added  chan time.Duration
+}
+
+type fakeTimer struct {
+	c       *fakeClock
+	at      time.Time
+	f       func()
+	stopped bool
+	fired   bool
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{
+		now:   time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC),
+		added: make(chan time.Duration, 4096),
+	}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer {
+	c.mu.Lock()
+	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	c.mu.Unlock()
+	c.added <- d
+	return t
+}
+
+func (t *fakeTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	if t.stopped || t.fired {
+		return false
+	}
+	t.stopped = true
+	return true
+}
+
+// Advance moves the clock by d and runs the timers that fell due.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []*fakeTimer
+	kept := c.timers[:0]
+	for _, t := range c.timers {
+		switch {
+		case t.stopped:
+		case !t.at.After(c.now):
+			t.fired = true
+			due = append(due, t)
+		default:
+			kept = append(kept, t)
+		}
+	}
+	c.timers = kept
+	c.mu.Unlock()
+	for _, t := range due {
+		t.f()
+	}
+}
+
+// nextTimer waits for the engine to set a timer and returns its duration.
+func (c *fakeClock) nextTimer(t *testing.T) time.Duration {
+	t.Helper()
+	select {
+	case d := <-c.added:
+		return d
+	case <-time.After(waitLimit):
+		t.Fatal("no timer was set")
+		return 0
+	}
+}
+
+// received is one request as a test receiver saw it.
+type received struct {
+	header  http.Header
+	body    []byte
+	readErr error
+}
+
+// receiver is an httptest server that records every request on a channel and
+// answers with the next status from statuses (the last one repeats).
+type receiver struct {
+	*httptest.Server
+	got chan received
+}
+
+func newReceiver(t *testing.T, statuses ...int) *receiver {
+	t.Helper()
+	if len(statuses) == 0 {
+		statuses = []int{http.StatusNoContent}
+	}
+	r := &receiver{got: make(chan received, 4096)}
+	var mu sync.Mutex
+	n := 0
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, err := io.ReadAll(req.Body)
+		r.got <- received{header: req.Header.Clone(), body: body, readErr: err}
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		status := statuses[min(n, len(statuses)-1)]
+		n++
+		mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// next returns the next request the receiver saw.
+func (r *receiver) next(t *testing.T) received {
+	t.Helper()
+	select {
+	case g := <-r.got:
+		return g
+	case <-time.After(waitLimit):
+		t.Fatal("the receiver got no request")
+		return received{}
+	}
+}
+
+// newEngine starts an engine that the test closes.
+func newEngine(t *testing.T, opts Options) *Engine {
+	t.Helper()
+	if opts.Rand == nil {
+		opts.Rand = rand.New(rand.NewPCG(1, 2))
+	}
+	e := New(opts)
+	t.Cleanup(e.Close)
+	return e
+}
+
+// idle waits for the engine to settle and fails the test if it does not.
+func idle(t *testing.T, e *Engine) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := e.Idle(ctx); err != nil {
+		t.Fatalf("Idle: %v", err)
+	}
+}
+
+// hmacSign signs like Standard Webhooks v1, for tests that only need a
+// signature that depends on the id, the timestamp, the body and a secret.
+func hmacSign(secret string) func(uri, id string, ts time.Time, body []byte) (string, error) {
+	return func(_, id string, ts time.Time, body []byte) (string, error) {
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write([]byte(id + "." + formatTimestamp(ts) + "."))
+		m.Write(body)
+		return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil)), nil
+	}
+}
