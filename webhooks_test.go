@@ -1,0 +1,357 @@
+package geminihooks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/geminihooks/geminihooks/event"
+)
+
+const createdJSON = `{"subscribed_events":["batch.succeeded","batch.failed"],"uri":"https://my-api.com/gemini-callback",
+ "id":"95fy7kv40bvx7t0rm7p12jdciinp7f4bfhzz","name":"MyBatchWebhook",
+ "new_signing_secret":"whsec_NnZ2aTU5MzdqOXY2bXFwZjgzb2R2cXM1Y3B6cTlyMnM=",
+ "signing_secrets":[{"truncated_secret":"whsec_...MnM="}],"state":"enabled"}`
+
+func TestWebhooksCreate(t *testing.T) {
+	t.Parallel()
+	c, f := setup(t, map[string]http.HandlerFunc{"POST /v1beta/webhooks": reply(200, createdJSON)})
+	got, err := c.Webhooks.Create(context.Background(), WebhookSpec{
+		URI:    "https://my-api.com/gemini-callback",
+		Events: []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed},
+		Name:   "MyBatchWebhook",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &CreatedWebhook{
+		Webhook: Webhook{
+			ID:             "95fy7kv40bvx7t0rm7p12jdciinp7f4bfhzz",
+			Name:           "MyBatchWebhook",
+			URI:            "https://my-api.com/gemini-callback",
+			Events:         []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed},
+			State:          StateEnabled,
+			SigningSecrets: []SigningSecret{{Truncated: "whsec_...MnM="}},
+		},
+		Secret: "whsec_NnZ2aTU5MzdqOXY2bXFwZjgzb2R2cXM1Y3B6cTlyMnM=",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("Create (-want +got):\n%s", d)
+	}
+	req := f.last(t)
+	if req.Key != testAPIKey {
+		t.Errorf("x-goog-api-key = %q, want the client's key", req.Key)
+	}
+	wantBody := `{"uri":"https://my-api.com/gemini-callback","subscribed_events":["batch.succeeded","batch.failed"],"name":"MyBatchWebhook"}`
+	if d := cmp.Diff(jsonValue(t, []byte(wantBody)), jsonValue(t, req.Body)); d != "" {
+		t.Errorf("body (-want +got):\n%s", d)
+	}
+}
+
+func TestWebhooksCreateRejectsBadSpec(t *testing.T) {
+	t.Parallel()
+	c, f := setup(t, nil)
+	for name, spec := range map[string]WebhookSpec{
+		"http":       {URI: "http://example.com/h", Events: []event.Type{event.TypeBatchFailed}},
+		"no events":  {URI: "https://example.com/h"},
+		"empty type": {URI: "https://example.com/h", Events: []event.Type{""}},
+		"duplicate":  {URI: "https://example.com/h", Events: []event.Type{event.TypeBatchFailed, event.TypeBatchFailed}},
+		"no uri":     {Events: []event.Type{event.TypeBatchFailed}},
+	} {
+		if _, err := c.Webhooks.Create(context.Background(), spec); err == nil {
+			t.Errorf("%s: Create succeeded", name)
+		}
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Errorf("%d requests sent for invalid specs", n)
+	}
+}
+
+func TestWebhooksGetTolerates(t *testing.T) {
+	t.Parallel()
+	body := `{"id":"abc","uri":"https://x.example/h","subscribed_events":["batch.succeeded","batch.someday"],
+	"state":"paused_for_review","create_time":"","update_time":null,"unknown":{"a":1},
+	"signing_secrets":[{"truncated_secret":"whsec_...abcd","expire_time":"2026-05-05T10:00:00.5Z"},{"truncated_secret":"whsec_...efgh","expire_time":"yesterday"}]}`
+	c, f := setup(t, map[string]http.HandlerFunc{"GET /v1beta/webhooks/abc": reply(200, body)})
+	got, err := c.Webhooks.Get(context.Background(), "webhooks/abc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Webhook{
+		ID:     "abc",
+		URI:    "https://x.example/h",
+		Events: []event.Type{event.TypeBatchSucceeded, "batch.someday"},
+		State:  "paused_for_review",
+		SigningSecrets: []SigningSecret{
+			{Truncated: "whsec_...abcd", ExpireTime: time.Date(2026, 5, 5, 10, 0, 0, 5e8, time.UTC)},
+			{Truncated: "whsec_...efgh"},
+		},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("Get (-want +got):\n%s", d)
+	}
+	if got.State.Known() {
+		t.Error("unknown state reported as known")
+	}
+	if f.last(t).Method != http.MethodGet {
+		t.Error("Get did not send GET")
+	}
+}
+
+func TestWebhooksUpdateMask(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		call     func(*WebhooksService) (*Webhook, error)
+		wantMask string
+		wantBody string
+	}{
+		{"name", func(s *WebhooksService) (*Webhook, error) {
+			return s.Update(context.Background(), "w1", WebhookUpdate{Name: Ptr("renamed")})
+		}, "name", `{"name":"renamed"}`},
+		{"uri and state", func(s *WebhooksService) (*Webhook, error) {
+			return s.Update(context.Background(), "w1", WebhookUpdate{URI: Ptr("https://new.example/h"), State: Ptr(StateDisabled)})
+		}, "uri,state", `{"uri":"https://new.example/h","state":"disabled"}`},
+		{"events", func(s *WebhooksService) (*Webhook, error) {
+			return s.Update(context.Background(), "w1", WebhookUpdate{Events: []event.Type{event.TypeVideoGenerated}})
+		}, "subscribed_events", `{"subscribed_events":["video.generated"]}`},
+		{"all", func(s *WebhooksService) (*Webhook, error) {
+			return s.Update(context.Background(), "w1", WebhookUpdate{Name: Ptr(""), URI: Ptr("https://a.example/"), Events: []event.Type{"x.y"}, State: Ptr(StateEnabled)})
+		}, "name,uri,subscribed_events,state", `{"name":"","uri":"https://a.example/","subscribed_events":["x.y"],"state":"enabled"}`},
+		{"enable", func(s *WebhooksService) (*Webhook, error) { return s.Enable(context.Background(), "w1") }, "state", `{"state":"enabled"}`},
+		{"disable", func(s *WebhooksService) (*Webhook, error) { return s.Disable(context.Background(), "w1") }, "state", `{"state":"disabled"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, f := setup(t, map[string]http.HandlerFunc{
+				"PATCH /v1beta/webhooks/w1": reply(200, `{"id":"w1","uri":"https://a.example/","subscribed_events":["batch.failed"],"state":"enabled"}`),
+			})
+			w, err := tt.call(c.Webhooks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.ID != "w1" {
+				t.Errorf("ID = %q", w.ID)
+			}
+			req := f.last(t)
+			q, _ := url.ParseQuery(req.Query)
+			if got := q.Get("update_mask"); got != tt.wantMask {
+				t.Errorf("update_mask = %q, want %q", got, tt.wantMask)
+			}
+			if d := cmp.Diff(jsonValue(t, []byte(tt.wantBody)), jsonValue(t, req.Body)); d != "" {
+				t.Errorf("body (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestWebhooksUpdateRejects(t *testing.T) {
+	t.Parallel()
+	c, f := setup(t, nil)
+	for name, u := range map[string]WebhookUpdate{
+		"nothing":      {},
+		"empty events": {Events: []event.Type{}},
+		"empty state":  {State: Ptr(State(""))},
+		"http uri":     {URI: Ptr("http://example.com/")},
+	} {
+		if _, err := c.Webhooks.Update(context.Background(), "w1", u); err == nil {
+			t.Errorf("%s: Update succeeded", name)
+		}
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Errorf("%d requests sent for invalid updates", n)
+	}
+}
+
+// pagedWebhooks serves n webhooks in pages, honouring page_size and
+// page_token the way the API does.
+func pagedWebhooks(n int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		size := 50
+		fmt.Sscan(r.URL.Query().Get("page_size"), &size)
+		start := 0
+		if tok := r.URL.Query().Get("page_token"); tok != "" {
+			fmt.Sscanf(tok, "tok-%d", &start)
+		}
+		var out struct {
+			Webhooks []map[string]any `json:"webhooks"`
+			Next     string           `json:"next_page_token,omitempty"`
+		}
+		for i := start; i < n && i < start+size; i++ {
+			out.Webhooks = append(out.Webhooks, map[string]any{"id": fmt.Sprintf("w%d", i), "uri": "https://x.example/", "subscribed_events": []string{"batch.failed"}, "state": "enabled"})
+		}
+		if start+size < n {
+			out.Next = fmt.Sprintf("tok-%d", start+size)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(out)
+	}
+}
+
+func TestWebhooksListAndAll(t *testing.T) {
+	t.Parallel()
+	c, f := setup(t, map[string]http.HandlerFunc{"GET /v1beta/webhooks": pagedWebhooks(7)})
+	ctx := context.Background()
+
+	page, err := c.Webhooks.List(ctx, &ListOptions{PageSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Webhooks) != 3 || page.NextPageToken != "tok-3" {
+		t.Fatalf("first page: %d webhooks, next %q", len(page.Webhooks), page.NextPageToken)
+	}
+	if q := f.last(t).Query; q != "page_size=3" {
+		t.Errorf("query = %q", q)
+	}
+
+	opts := &ListOptions{PageSize: 3}
+	var ids []string
+	for w, err := range c.Webhooks.All(ctx, opts) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, w.ID)
+	}
+	if d := cmp.Diff([]string{"w0", "w1", "w2", "w3", "w4", "w5", "w6"}, ids); d != "" {
+		t.Errorf("All ids (-want +got):\n%s", d)
+	}
+	if *opts != (ListOptions{PageSize: 3}) {
+		t.Errorf("All changed the caller's options to %+v", *opts)
+	}
+
+	// Stopping early fetches no further page.
+	before := len(f.requests())
+	for range c.Webhooks.All(ctx, opts) {
+		break
+	}
+	if n := len(f.requests()) - before; n != 1 {
+		t.Errorf("breaking after the first item made %d requests, want 1", n)
+	}
+}
+
+func TestWebhooksAllStopsOnRepeatedToken(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t, map[string]http.HandlerFunc{
+		"GET /v1beta/webhooks": reply(200, `{"webhooks":[{"id":"a"}],"next_page_token":"same"}`),
+	})
+	var n int
+	var last error
+	for _, err := range c.Webhooks.All(context.Background(), &ListOptions{PageToken: "same"}) {
+		n++
+		last = err
+	}
+	if last == nil || n != 2 {
+		t.Errorf("got %d items, last error %v; want one webhook then an error", n, last)
+	}
+}
+
+func TestWebhooksListRejectsNegativePageSize(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t, nil)
+	if _, err := c.Webhooks.List(context.Background(), &ListOptions{PageSize: -1}); err == nil {
+		t.Error("List accepted a negative page size")
+	}
+}
+
+func TestWebhooksDeletePingRotate(t *testing.T) {
+	t.Parallel()
+	c, f := setup(t, map[string]http.HandlerFunc{
+		"DELETE /v1beta/webhooks/w1":                    reply(200, `{}`),
+		"POST /v1beta/webhooks/w1:ping":                 reply(200, `{}`),
+		"POST /v1beta/webhooks/w1:rotateSigningSecret":  reply(200, `{"secret":"whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0MTI="}`),
+		"POST /v1beta/webhooks/bad:rotateSigningSecret": reply(200, `{}`),
+	})
+	ctx := context.Background()
+	if err := c.Webhooks.Delete(ctx, "w1"); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.last(t); r.Method != http.MethodDelete || r.Path != "/v1beta/webhooks/w1" {
+		t.Errorf("Delete sent %s %s", r.Method, r.Path)
+	}
+	if err := c.Webhooks.Ping(ctx, "w1"); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.last(t); r.Path != "/v1beta/webhooks/w1:ping" || string(r.Body) != "{}" {
+		t.Errorf("Ping sent %s %s", r.Path, r.Body)
+	}
+	for _, tt := range []struct {
+		r    Revocation
+		wire string
+	}{
+		{RevokeAfter24h, "revoke_previous_secrets_after_h24"},
+		{RevokeImmediately, "revoke_previous_secrets_immediately"},
+	} {
+		secret, err := c.Webhooks.RotateSigningSecret(ctx, "w1", tt.r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(secret) != "whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0MTI=" {
+			t.Errorf("secret = %q", string(secret))
+		}
+		want := fmt.Sprintf(`{"revocation_behavior":%q}`, tt.wire)
+		if d := cmp.Diff(jsonValue(t, []byte(want)), jsonValue(t, f.last(t).Body)); d != "" {
+			t.Errorf("rotate body (-want +got):\n%s", d)
+		}
+	}
+	if _, err := c.Webhooks.RotateSigningSecret(ctx, "w1", Revocation(0)); err == nil {
+		t.Error("zero Revocation accepted")
+	}
+	if _, err := c.Webhooks.RotateSigningSecret(ctx, "bad", RevokeImmediately); err == nil {
+		t.Error("an answer without a secret was accepted")
+	}
+}
+
+func TestWebhookIDValidation(t *testing.T) {
+	t.Parallel()
+	c, f := setup(t, nil)
+	for _, id := range []string{"", "a/b", "../x", "a:ping", "a?b", "webhooks/"} {
+		if _, err := c.Webhooks.Get(context.Background(), id); err == nil {
+			t.Errorf("Get(%q) succeeded", id)
+		}
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Errorf("%d requests sent for invalid ids", n)
+	}
+}
+
+func TestSecretNeverPrinted(t *testing.T) {
+	t.Parallel()
+	const secret = "whsec_NnZ2aTU5MzdqOXY2bXFwZjgzb2R2cXM1Y3B6cTlyMnM="
+	w := &CreatedWebhook{Webhook: Webhook{ID: "a"}, Secret: secret}
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("created", "secret", w.Secret, "webhook", w)
+	for _, s := range []string{fmt.Sprint(w), fmt.Sprintf("%v %+v %#v %s", w, w, w, w.Secret), logged.String()} {
+		if strings.Contains(s, "NnZ2aTU5") {
+			t.Errorf("secret printed: %s", s)
+		}
+	}
+	if string(w.Secret) != secret {
+		t.Error("string(Secret) does not give the secret")
+	}
+}
+
+func TestNewClientValidates(t *testing.T) {
+	t.Parallel()
+	if _, err := NewClient(nil); err == nil {
+		t.Error("NewClient(nil) succeeded")
+	}
+	c := newTestClient(t, "https://example.invalid", testAPIKey)
+	if _, err := NewClient(c.gc, WithLogger(nil)); err == nil {
+		t.Error("WithLogger(nil) accepted")
+	}
+	if _, err := NewClient(c.gc, nil); err == nil {
+		t.Error("nil option accepted")
+	}
+	if _, err := NewClient(c.gc, WithLogger(slog.Default()), WithAllowInsecureCallbacks()); err != nil {
+		t.Errorf("valid options rejected: %v", err)
+	}
+}
