@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +21,9 @@ func TestDeliverySendsHeadersAndBody(t *testing.T) {
 	rcv := newReceiver(t, http.StatusNoContent)
 	e := newEngine(t, Options{Clock: clock})
 	body := []byte("{\"type\":\"batch.succeeded\",\"data\":{\"id\":\"batches/1\"}}\n  ")
-	sign := hmacSign("secret")
+	var secret atomic.Pointer[string]
+	secret.Store(new(newSecret(t)))
+	sign := hmacSign(&secret)
 	if err := e.Enqueue(Delivery{ID: "msg_1", URI: rcv.URL + "/hook?x=1", Body: body, Sign: sign, WebhookID: "wh_1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +255,7 @@ func TestTinyTimeScaleEndToEnd(t *testing.T) {
 	}
 	idle(t, e)
 	attempts := e.Attempts()
-	if n := len(attempts); n < 5 || n > 40 {
+	if n := len(attempts); n < 2 || n > 40 {
 		t.Fatalf("%d attempts, want a full schedule of at most about 33: %+v", n, attempts)
 	}
 	window := 864 * time.Millisecond

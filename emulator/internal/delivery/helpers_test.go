@@ -2,21 +2,28 @@ package delivery
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
+	cryptorand "crypto/rand"
 	"encoding/base64"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/geminihooks/geminihooks/signing"
 )
 
 // waitLimit bounds every wait in these tests; reaching it is a failure, never
 // a synchronisation point.
 const waitLimit = 20 * time.Second
+
+// fastScale, with a 1ms BackoffBase, makes retries follow within
+// microseconds while the window (86s) stays far longer than any slow attempt
+// under -race.
+const fastScale = 1e-3
 
 // fakeClock is a Clock that moves only when told. Advance runs due timers in
 // the caller's goroutine, and every AfterFunc call is announced on added.
@@ -173,13 +180,20 @@ func idle(t *testing.T, e *Engine) {
 	}
 }
 
-// hmacSign signs like Standard Webhooks v1, for tests that only need a
-// signature that depends on the id, the timestamp, the body and a secret.
-func hmacSign(secret string) func(uri, id string, ts time.Time, body []byte) (string, error) {
+// newSecret returns a fresh webhook signing secret in Gemini's form.
+func newSecret(t *testing.T) string {
+	t.Helper()
+	key := make([]byte, 32)
+	if _, err := cryptorand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	return "whsec_" + base64.StdEncoding.EncodeToString(key)
+}
+
+// hmacSign signs with the secret *secret holds when each attempt is made,
+// the way the emulator signs for a static webhook.
+func hmacSign(secret *atomic.Pointer[string]) func(uri, id string, ts time.Time, body []byte) (string, error) {
 	return func(_, id string, ts time.Time, body []byte) (string, error) {
-		m := hmac.New(sha256.New, []byte(secret))
-		m.Write([]byte(id + "." + formatTimestamp(ts) + "."))
-		m.Write(body)
-		return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil)), nil
+		return signing.SignHMAC(*secret.Load(), id, ts, body)
 	}
 }

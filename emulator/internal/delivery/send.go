@@ -9,15 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"time"
-)
 
-// Header names, as Standard Webhooks and Gemini send them.
-const (
-	headerID        = "webhook-id"
-	headerTimestamp = "webhook-timestamp"
-	headerSignature = "webhook-signature"
+	"github.com/geminihooks/geminihooks/signing"
 )
 
 // drainLimit bounds how much of an answer is read so the connection can be
@@ -67,22 +61,17 @@ func (e *Engine) request(ctx context.Context, d Delivery, ts time.Time) (*http.R
 		return nil, fmt.Errorf("%w: %w", ErrInvalidDelivery, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(headerID, d.ID)
-	req.Header.Set(headerTimestamp, formatTimestamp(ts))
+	req.Header.Set(signing.HeaderID, d.ID)
+	req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(ts))
 	if d.Sign != nil {
 		sig, err := d.Sign(d.URI, d.ID, ts, d.Body)
 		if err != nil {
 			// The cause may quote key material, so only its kind is kept.
 			return nil, ErrSign
 		}
-		req.Header.Set(headerSignature, sig)
+		req.Header.Set(signing.HeaderSignature, sig)
 	}
 	return req, nil
-}
-
-// formatTimestamp renders webhook-timestamp: decimal unix seconds.
-func formatTimestamp(ts time.Time) string {
-	return strconv.FormatInt(ts.Unix(), 10)
 }
 
 // send POSTs req and returns the status code.
