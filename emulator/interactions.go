@@ -1,0 +1,259 @@
+package emulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/geminihooks/geminihooks/event"
+)
+
+// interactionStatus maps phases and outcomes to the Interaction status.
+var interactionStatus = map[string]string{
+	PhasePending:                  "in_progress",
+	PhaseRunning:                  "in_progress",
+	string(OutcomeSucceeded):      "completed",
+	string(OutcomeFailed):         "failed",
+	string(OutcomeCancelled):      "cancelled",
+	string(OutcomeRequiresAction): "requires_action",
+}
+
+const interactionFailureCode, interactionFailureMessage = "INTERNAL", "Interaction failed: emulated internal error."
+
+// interaction is what an Interaction echoes back beyond the job itself.
+type interaction struct {
+	model, agent json.RawMessage // as sent
+	background   bool
+	webhookRaw   json.RawMessage // webhook_config, echoed as sent
+	previousID   string
+	function     string // the function a requires_action outcome calls
+	callID       string
+}
+
+func (s *Server) routeInteractions(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
+	switch {
+	case len(segs) == 0 && r.Method == http.MethodPost:
+		return s.createInteraction(w, r)
+	case len(segs) == 1 && r.Method == http.MethodGet:
+		return s.getInteraction(w, segs[0])
+	case len(segs) == 2 && segs[1] == "cancel" && r.Method == http.MethodPost:
+		return s.cancelInteraction(w, segs[0])
+	}
+	return errMethodNotFound
+}
+
+func interactionNotFound(id string) *apiError {
+	return errNotFound(fmt.Sprintf("Interaction %q not found.", id))
+}
+
+func (s *Server) createInteraction(w http.ResponseWriter, r *http.Request) *apiError {
+	body, e := decodeObject(r)
+	if e != nil {
+		return e
+	}
+	it := &interaction{model: body["model"], agent: body["agent"]}
+	if it.model == nil && it.agent == nil {
+		return errInvalid("Invalid value: one of model and agent is required.")
+	}
+	var stream bool
+	if _, e := decodeField(body, "stream", &stream); e != nil {
+		return e
+	}
+	if stream {
+		return errInvalid("The emulator does not stream interactions; leave stream unset.")
+	}
+	if _, e := decodeField(body, "background", &it.background); e != nil {
+		return e
+	}
+	if _, e := decodeField(body, "previous_interaction_id", &it.previousID); e != nil {
+		return e
+	}
+	j := &job{Job: Job{Name: "v1_" + randomString(40), Kind: KindInteraction, CreateTime: s.now()}, interaction: it}
+	if it.model != nil {
+		var m string
+		if json.Unmarshal(it.model, &m) == nil {
+			j.Model = "models/" + m
+		}
+	} else {
+		j.Model = string(it.agent)
+	}
+	if raw, ok := body["webhook_config"]; ok && string(raw) != "null" {
+		if !it.background {
+			return errInvalid("webhook_config is only supported for background interactions; set background to true.")
+		}
+		cfg, e := s.parseWebhookConfig(raw, "webhook_config", false)
+		if e != nil {
+			return e
+		}
+		it.webhookRaw = raw
+		j.hook, j.WebhookURIs, j.UserMetadata = cfg, cfg.URIs, cfg.UserMetadata
+	}
+	if e := s.checkContinuation(it, body["input"]); e != nil {
+		return e
+	}
+	it.function = functionName(body["tools"])
+	it.callID = "call_" + randomString(16)
+	o, e := s.chooseOutcome(r, j.snapshot())
+	if e != nil {
+		return e
+	}
+	j.Outcome = o
+	if !it.background {
+		// A foreground interaction answers with its result, and sends no
+		// webhook: events are for background work.
+		j.done = make(chan struct{})
+		j.updated = j.CreateTime
+		s.mu.Lock()
+		s.jobSeq++
+		j.seq = s.jobSeq
+		s.jobs[j.Name] = j
+		j.hook = nil
+		s.finishLocked(j, o)
+		v := s.interactionView(j)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, v)
+		return nil
+	}
+	s.addJob(j)
+	s.mu.Lock()
+	v := s.interactionView(j)
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// checkContinuation validates a follow-up to an interaction that requires
+// action: its input must carry a function_result for the pending call.
+func (s *Server) checkContinuation(it *interaction, input json.RawMessage) *apiError {
+	if it.previousID == "" {
+		return nil
+	}
+	s.mu.Lock()
+	prev, ok := s.jobs[it.previousID]
+	var pending string
+	if ok && prev.Kind == KindInteraction && prev.Phase == string(OutcomeRequiresAction) {
+		pending = prev.interaction.callID
+	}
+	s.mu.Unlock()
+	if !ok || prev.Kind != KindInteraction {
+		return interactionNotFound(it.previousID)
+	}
+	if pending == "" {
+		return nil // a plain continuation of a finished conversation
+	}
+	var items []struct {
+		Type   string `json:"type"`
+		CallID string `json:"call_id"`
+	}
+	if json.Unmarshal(input, &items) == nil {
+		for _, item := range items {
+			if item.Type == "function_result" && item.CallID == pending {
+				return nil
+			}
+		}
+	}
+	return errInvalid(fmt.Sprintf("Interaction %q requires a function_result for call %q in input.", it.previousID, pending))
+}
+
+// functionName is the first function tool's name, the call a
+// requires_action outcome makes.
+func functionName(tools json.RawMessage) string {
+	var ts []struct {
+		Type string `json:"type"`
+		Name string `json:"name"`
+	}
+	if json.Unmarshal(tools, &ts) == nil {
+		for _, t := range ts {
+			if t.Type == "function" && t.Name != "" {
+				return t.Name
+			}
+		}
+	}
+	return "emulator_function"
+}
+
+// finishInteractionLocked returns the event for an interaction's outcome.
+// s.mu is held.
+func (s *Server) finishInteractionLocked(j *job) event.Data {
+	switch j.Outcome {
+	case OutcomeSucceeded:
+		return &event.InteractionCompleted{ID: j.Name}
+	case OutcomeFailed:
+		return &event.InteractionFailed{ID: j.Name, ErrorCode: interactionFailureCode, ErrorMessage: interactionFailureMessage}
+	case OutcomeCancelled:
+		return &event.InteractionCancelled{ID: j.Name}
+	case OutcomeRequiresAction:
+		return &event.InteractionRequiresAction{ID: j.Name}
+	}
+	return nil
+}
+
+// interactionView is the Interaction resource, snake_case. s.mu is held.
+func (s *Server) interactionView(j *job) map[string]any {
+	it := j.interaction
+	v := map[string]any{
+		"id":      j.Name,
+		"status":  interactionStatus[j.Phase],
+		"created": formatTime(j.CreateTime),
+		"updated": formatTime(j.updated),
+		"role":    "model",
+	}
+	if it.model != nil {
+		v["model"] = it.model
+	}
+	if it.agent != nil {
+		v["agent"] = it.agent
+	}
+	if it.webhookRaw != nil {
+		v["webhook_config"] = it.webhookRaw
+	}
+	if it.previousID != "" {
+		v["previous_interaction_id"] = it.previousID
+	}
+	switch Outcome(j.Phase) {
+	case OutcomeSucceeded:
+		v["steps"] = []any{map[string]any{
+			"type":    "model_output",
+			"content": []any{map[string]any{"type": "text", "text": "Emulated response."}},
+		}}
+		v["usage"] = map[string]any{"total_input_tokens": 4, "total_output_tokens": 3, "total_tokens": 7}
+	case OutcomeRequiresAction:
+		v["steps"] = []any{map[string]any{
+			"type": "function_call", "id": it.callID, "name": it.function, "arguments": map[string]any{},
+		}}
+	case OutcomeFailed:
+		v["errors"] = []any{map[string]any{"code": interactionFailureCode, "message": interactionFailureMessage}}
+	}
+	return v
+}
+
+func (s *Server) getInteraction(w http.ResponseWriter, id string) *apiError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	if !ok || j.Kind != KindInteraction {
+		return interactionNotFound(id)
+	}
+	writeJSON(w, http.StatusOK, s.interactionView(j))
+	return nil
+}
+
+func (s *Server) cancelInteraction(w http.ResponseWriter, id string) *apiError {
+	s.mu.Lock()
+	j, ok := s.jobs[id]
+	if !ok || j.Kind != KindInteraction {
+		s.mu.Unlock()
+		return interactionNotFound(id)
+	}
+	if !j.interaction.background || j.Done() {
+		s.mu.Unlock()
+		return errPrecondition(fmt.Sprintf("Interaction %q is not a running background interaction.", id))
+	}
+	s.stopLocked(j)
+	publish := s.finishLocked(j, OutcomeCancelled)
+	v := s.interactionView(j)
+	s.mu.Unlock()
+	publish()
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
