@@ -1,0 +1,19 @@
+// Package listener receives Gemini API webhook deliveries. A Listener is
+// the http.Handler mounted at the webhook URL: it verifies the signature,
+// dedupes on the webhook-id, and stores the event in an inbox before it
+// answers 2xx; Run's workers then hand each event to the registered
+// handlers, retrying failures with backoff and dead-lettering the rest.
+//
+// Delivery order is not guaranteed, and an event may run more than once:
+// compare event.Event.Timestamp rather than trusting arrival order, and make
+// handlers idempotent. The default inbox lives in memory and loses queued
+// events on a crash; pass inbox/boltinbox or inbox/pginbox to WithInbox
+// when that matters.
+//
+//	l := listener.New(verifier)
+//	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchSucceeded) error {
+//		return fetchResults(ctx, d.ID, d.OutputFileURI)
+//	})
+//	http.Handle("/gemini/webhook", l)
+//	go l.Run(ctx)
+package listener

@@ -1,0 +1,342 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/signing"
+)
+
+// Errors from Check, which ServeHTTP maps to status codes. Verification and
+// parse errors wrap the signing and event packages' sentinels.
+var (
+	// ErrMethodNotAllowed reports a request that is not a POST (405).
+	ErrMethodNotAllowed = errors.New("listener: method not allowed")
+	// ErrBodyTooLarge reports a body over the WithMaxBodyBytes limit (413).
+	ErrBodyTooLarge = errors.New("listener: body too large")
+	// ErrUnverified wraps a signature verification failure (401), or, with
+	// signing.ErrKeySetUnavailable, keys that could not be had (503).
+	ErrUnverified = errors.New("listener: delivery not verified")
+	// ErrBadDelivery reports a verified delivery that cannot be handled:
+	// a body that is not an event, or no webhook-id to dedupe on (400).
+	ErrBadDelivery = errors.New("listener: bad delivery")
+)
+
+// retryAfter is the Retry-After value, in seconds, sent with 503 when the
+// inbox is full.
+const retryAfter = "5"
+
+// HandlerFunc handles one event. A nil error acks it; an error retries it
+// later, up to the WithRetry limit; Permanent(err) dead-letters it at once.
+// An event may be handled more than once (after a crash, a timeout or a
+// failed ack), so handlers must be idempotent.
+type HandlerFunc func(ctx context.Context, e *event.Event) error
+
+// Listener receives Gemini webhook deliveries: as an http.Handler it
+// verifies, dedupes and stores each one before it answers 2xx, and Run's
+// workers hand stored events to the registered handlers. It is safe for
+// concurrent use; handlers may be registered while it runs.
+type Listener struct {
+	config
+	verify  func(ctx context.Context, h http.Header, body []byte) (signing.Scheme, error)
+	notify  <-chan struct{} // the inbox's Notifier channel, or nil
+	wake    chan struct{}   // idle workers wait on it
+	running atomic.Bool
+
+	mu      sync.RWMutex
+	byType  map[event.Type][]HandlerFunc // by canonical type
+	typed   []typedHandler
+	unknown []HandlerFunc
+
+	stats counters
+}
+
+// New returns a Listener that verifies deliveries with v. Like
+// http.ServeMux with a bad pattern, New panics when v is nil or an option
+// is invalid (such as a dedupe window under MinDedupeWindow): these are
+// fixed in code, so the mistake shows at startup rather than as lost
+// events a day later.
+func New(v signing.Verifier, opts ...Option) *Listener {
+	c := config{
+		workers:        DefaultWorkers,
+		handlerTimeout: DefaultHandlerTimeout,
+		maxAttempts:    DefaultMaxAttempts,
+		backoff:        DefaultBackoff,
+		maxBody:        DefaultMaxBodyBytes,
+		window:         DefaultDedupeWindow,
+		storeTimeout:   DefaultStoreTimeout,
+		grace:          DefaultGracePeriod,
+		poll:           DefaultPollInterval,
+		log:            slog.New(slog.DiscardHandler),
+		now:            time.Now,
+	}
+	if v == nil {
+		c.bad("nil verifier")
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	if len(c.errs) > 0 {
+		panic("listener: New: " + errors.Join(c.errs...).Error())
+	}
+	if c.inbox == nil {
+		c.inbox = inbox.NewMemory(inbox.WithClock(c.now))
+	}
+	l := &Listener{
+		config: c,
+		wake:   make(chan struct{}, c.workers),
+		byType: make(map[event.Type][]HandlerFunc),
+	}
+	if sv, ok := v.(signing.SchemeVerifier); ok {
+		l.verify = sv.VerifyScheme
+	} else {
+		l.verify = func(ctx context.Context, h http.Header, body []byte) (signing.Scheme, error) {
+			return "", v.Verify(ctx, h, body)
+		}
+	}
+	if n, ok := c.inbox.(inbox.Notifier); ok {
+		l.notify = n.Notify()
+	}
+	return l
+}
+
+// delivery is a verified, parsed request.
+type delivery struct {
+	id     string
+	scheme signing.Scheme
+	ev     *event.Event
+	body   []byte
+}
+
+// Check verifies and parses r as ServeHTTP does, without storing or
+// queueing anything, for callers with their own flow. It reads r.Body. The
+// event's ID is the webhook-id. Errors wrap ErrMethodNotAllowed,
+// ErrBodyTooLarge, ErrUnverified or ErrBadDelivery.
+func (l *Listener) Check(r *http.Request) (*event.Event, error) {
+	d, err := l.read(nil, r)
+	if err != nil {
+		return nil, err
+	}
+	return d.ev, nil
+}
+
+// read runs steps 1 to 4 of the request path.
+func (l *Listener) read(w http.ResponseWriter, r *http.Request) (*delivery, error) {
+	if r.Method != http.MethodPost {
+		return nil, ErrMethodNotAllowed
+	}
+	if r.ContentLength > l.maxBody {
+		return nil, ErrBodyTooLarge
+	}
+	body, err := readBody(http.MaxBytesReader(w, r.Body, l.maxBody), r.ContentLength)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, ErrBodyTooLarge
+		}
+		return nil, fmt.Errorf("%w: reading the body: %w", ErrBadDelivery, err)
+	}
+	scheme, err := l.verify(r.Context(), r.Header, body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnverified, err)
+	}
+	id := r.Header.Get(signing.HeaderID)
+	if id == "" {
+		return nil, fmt.Errorf("%w: no %s header", ErrBadDelivery, signing.HeaderID)
+	}
+	ev, err := event.Parse(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadDelivery, err)
+	}
+	ev.ID = id
+	return &delivery{id: id, scheme: scheme, ev: ev, body: body}, nil
+}
+
+// readBody reads a body whose length the server already framed, in one
+// allocation when the length is known.
+func readBody(r io.Reader, n int64) ([]byte, error) {
+	if n < 0 {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// ServeHTTP implements http.Handler: 405 for a method other than POST, 413
+// for a body over the limit, 401 (with no detail) when verification fails,
+// 503 when keys are unavailable, 400 for an unparseable event, 200 for a
+// duplicate, 503 when the store fails or times out, 503 with Retry-After
+// when the inbox is full, and 202 once the event is stored. Handlers never
+// run here.
+func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l.stats.received.Add(1)
+	d, err := l.read(w, r)
+	if err != nil {
+		l.reject(w, r, err)
+		return
+	}
+	m := &inbox.Message{
+		ID:         d.id,
+		JobKey:     JobKey(d.ev),
+		Body:       d.body,
+		Scheme:     string(d.scheme),
+		ReceivedAt: l.now(),
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), l.storeTimeout)
+	stored, err := l.inbox.Put(ctx, m)
+	cancel()
+	switch {
+	case errors.Is(err, inbox.ErrFull):
+		l.stats.full.Add(1)
+		l.logDelivery(r.Context(), slog.LevelWarn, "listener: inbox full, delivery refused", d.ev, slog.Any("error", err))
+		w.Header().Set("Retry-After", retryAfter)
+		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+	case err != nil:
+		l.stats.storeFailed.Add(1)
+		l.logDelivery(r.Context(), slog.LevelError, "listener: storing delivery failed", d.ev, slog.Any("error", err))
+		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+	case !stored:
+		l.stats.duplicates.Add(1)
+		l.logDelivery(r.Context(), slog.LevelDebug, "listener: duplicate delivery", d.ev)
+		w.WriteHeader(http.StatusOK)
+	default:
+		l.stats.stored.Add(1)
+		l.logDelivery(r.Context(), slog.LevelDebug, "listener: delivery stored", d.ev, slog.String("scheme", string(d.scheme)))
+		w.WriteHeader(http.StatusAccepted)
+		l.nudge()
+	}
+}
+
+// reject answers a request that failed Check's steps.
+func (l *Listener) reject(w http.ResponseWriter, r *http.Request, err error) {
+	code, counter := http.StatusBadRequest, &l.stats.badRequest
+	switch {
+	case errors.Is(err, ErrMethodNotAllowed):
+		code, counter = http.StatusMethodNotAllowed, &l.stats.methodNotAllowed
+		w.Header().Set("Allow", http.MethodPost)
+	case errors.Is(err, ErrBodyTooLarge):
+		code, counter = http.StatusRequestEntityTooLarge, &l.stats.tooLarge
+	case errors.Is(err, signing.ErrKeySetUnavailable):
+		code, counter = http.StatusServiceUnavailable, &l.stats.keysUnavailable
+	case errors.Is(err, ErrUnverified):
+		code, counter = http.StatusUnauthorized, &l.stats.unauthorized
+	}
+	counter.Add(1)
+	level := slog.LevelWarn
+	if code == http.StatusServiceUnavailable {
+		level = slog.LevelError
+	}
+	// The webhook-id is not logged: it is unverified here.
+	l.log.LogAttrs(r.Context(), level, "listener: delivery rejected",
+		slog.Int("status", code), slog.String("error", err.Error()))
+	http.Error(w, http.StatusText(code), code)
+}
+
+func (l *Listener) logDelivery(ctx context.Context, level slog.Level, msg string, ev *event.Event, attrs ...slog.Attr) {
+	if !l.log.Enabled(ctx, level) {
+		return
+	}
+	attrs = append(attrs, slog.String("webhook_id", ev.ID), slog.String("type", string(ev.Type)), slog.String("job_id", ev.JobID))
+	l.log.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// JobKey returns the inbox.Message.JobKey the listener stores with e: for a
+// terminal event of a known type with a job ID, the canonical type, a NUL
+// byte and the job ID; otherwise "". Terminal events happen once per job,
+// so a second delivery of one under another webhook-id (a second
+// subscription, or an event a reconciler synthesized from a job's state)
+// is a duplicate. A reconciler sets the same key on what it synthesizes.
+func JobKey(e *event.Event) string {
+	if e == nil || e.JobID == "" || !e.Type.Known() || !e.Type.IsTerminal() {
+		return ""
+	}
+	return string(e.Type.Canonical()) + "\x00" + e.JobID
+}
+
+// nudge wakes one idle worker, if any is waiting and none is already due
+// to wake.
+func (l *Listener) nudge() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stats are the listener's counters since New, and the inbox's depth.
+type Stats struct {
+	// Received counts requests: Rejected, Duplicates and Stored add up to it
+	// once every request has been answered.
+	Received   uint64
+	Rejected   Rejected
+	Duplicates uint64 // deliveries whose webhook-id or job key was already stored (200)
+	Stored     uint64 // deliveries stored for the workers (202)
+	Processed  uint64 // events whose handlers all succeeded, acked
+	Unhandled  uint64 // events acked with no handler registered for them
+	Retried    uint64 // failed handler runs scheduled to run again
+	Dead       uint64 // events dead-lettered
+	Panics     uint64 // handler panics, each also counted as retried or dead
+	// QueueDepth is the inbox's pending and claimed messages, or -1 when the
+	// inbox did not answer within the store timeout.
+	QueueDepth int
+}
+
+// Rejected counts refused requests by reason.
+type Rejected struct {
+	MethodNotAllowed uint64 // 405
+	TooLarge         uint64 // 413
+	Unauthorized     uint64 // 401
+	KeysUnavailable  uint64 // 503: signing.ErrKeySetUnavailable
+	BadRequest       uint64 // 400
+	StoreFailed      uint64 // 503: the inbox failed or timed out
+	Full             uint64 // 503 with Retry-After: inbox.ErrFull
+}
+
+type counters struct {
+	received, duplicates, stored, processed, unhandled, retried, dead, panics atomic.Uint64
+	methodNotAllowed, tooLarge, unauthorized, keysUnavailable, badRequest     atomic.Uint64
+	storeFailed, full                                                         atomic.Uint64
+}
+
+// Stats returns the counters. It asks the inbox for its depth, which for a
+// database-backed inbox is a query bounded by the store timeout.
+func (l *Listener) Stats() Stats {
+	s := &l.stats
+	st := Stats{
+		Received: s.received.Load(),
+		Rejected: Rejected{
+			MethodNotAllowed: s.methodNotAllowed.Load(),
+			TooLarge:         s.tooLarge.Load(),
+			Unauthorized:     s.unauthorized.Load(),
+			KeysUnavailable:  s.keysUnavailable.Load(),
+			BadRequest:       s.badRequest.Load(),
+			StoreFailed:      s.storeFailed.Load(),
+			Full:             s.full.Load(),
+		},
+		Duplicates: s.duplicates.Load(),
+		Stored:     s.stored.Load(),
+		Processed:  s.processed.Load(),
+		Unhandled:  s.unhandled.Load(),
+		Retried:    s.retried.Load(),
+		Dead:       s.dead.Load(),
+		Panics:     s.panics.Load(),
+		QueueDepth: -1,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.storeTimeout)
+	defer cancel()
+	if n, err := l.inbox.Depth(ctx); err == nil {
+		st.QueueDepth = n
+	}
+	return st
+}

@@ -1,0 +1,469 @@
+package listener_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/listener"
+	"github.com/geminihooks/geminihooks/signing"
+)
+
+var succeeded = &event.BatchSucceeded{ID: "batches/1", OutputFileURI: "files/out-1"}
+
+func TestStatusCodes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		ib       func() inbox.Inbox
+		opts     []listener.Option
+		req      func(h *harness) *http.Request
+		want     int
+		wantBody string
+		header   map[string]string
+		rejected listener.Rejected
+		stored   uint64
+		dups     uint64
+	}{
+		{
+			name: "GET is 405",
+			req: func(h *harness) *http.Request {
+				r := h.request("msg_1", h.clock.Now(), h.body(succeeded))
+				r.Method = http.MethodGet
+				return r
+			},
+			want: http.StatusMethodNotAllowed, header: map[string]string{"Allow": "POST"},
+			rejected: listener.Rejected{MethodNotAllowed: 1},
+		},
+		{
+			name: "body over the limit is 413",
+			opts: []listener.Option{listener.WithMaxBodyBytes(64)},
+			req: func(h *harness) *http.Request {
+				return h.request("msg_1", h.clock.Now(), bytes.Repeat([]byte(" "), 65))
+			},
+			want: http.StatusRequestEntityTooLarge, rejected: listener.Rejected{TooLarge: 1},
+		},
+		{
+			name: "chunked body over the limit is 413",
+			opts: []listener.Option{listener.WithMaxBodyBytes(64)},
+			req: func(h *harness) *http.Request {
+				r := h.request("msg_1", h.clock.Now(), bytes.Repeat([]byte(" "), 65))
+				r.Body = io.NopCloser(bytes.NewReader(bytes.Repeat([]byte(" "), 65)))
+				r.ContentLength = -1 // sent chunked: only the reader sees the size
+				return r
+			},
+			want: http.StatusRequestEntityTooLarge, rejected: listener.Rejected{TooLarge: 1},
+		},
+		{
+			name: "bad signature is 401 with no detail",
+			req: func(h *harness) *http.Request {
+				r := h.request("msg_1", h.clock.Now(), h.body(succeeded))
+				r.Header.Set(signing.HeaderSignature, "v1,"+strings.Repeat("A", 43)+"=")
+				return r
+			},
+			want: http.StatusUnauthorized, wantBody: "Unauthorized\n", rejected: listener.Rejected{Unauthorized: 1},
+		},
+		{
+			name: "missing headers are 401",
+			req: func(h *harness) *http.Request {
+				r := h.request("msg_1", h.clock.Now(), h.body(succeeded))
+				r.Header = http.Header{}
+				return r
+			},
+			want: http.StatusUnauthorized, wantBody: "Unauthorized\n", rejected: listener.Rejected{Unauthorized: 1},
+		},
+		{
+			name: "replayed old timestamp is 401",
+			req: func(h *harness) *http.Request {
+				return h.request("msg_1", h.clock.Now().Add(-10*time.Minute), h.body(succeeded))
+			},
+			want: http.StatusUnauthorized, wantBody: "Unauthorized\n", rejected: listener.Rejected{Unauthorized: 1},
+		},
+		{
+			name: "unparseable event is 400",
+			req: func(h *harness) *http.Request {
+				return h.request("msg_1", h.clock.Now(), []byte(`[1,2,3]`))
+			},
+			want: http.StatusBadRequest, rejected: listener.Rejected{BadRequest: 1},
+		},
+		{
+			name: "store error is 503",
+			ib: func() inbox.Inbox {
+				return failingInbox{Inbox: inbox.NewMemory(), err: errors.New("disk on fire")}
+			},
+			req: func(h *harness) *http.Request {
+				return h.request("msg_1", h.clock.Now(), h.body(succeeded))
+			},
+			want: http.StatusServiceUnavailable, rejected: listener.Rejected{StoreFailed: 1},
+		},
+		{
+			name: "store timeout is 503",
+			ib:   func() inbox.Inbox { return failingInbox{Inbox: inbox.NewMemory()} },
+			opts: []listener.Option{listener.WithStoreTimeout(20 * time.Millisecond)},
+			req: func(h *harness) *http.Request {
+				return h.request("msg_1", h.clock.Now(), h.body(succeeded))
+			},
+			want: http.StatusServiceUnavailable, rejected: listener.Rejected{StoreFailed: 1},
+		},
+		{
+			name: "full inbox is 503 with Retry-After",
+			ib: func() inbox.Inbox {
+				ib := inbox.NewMemory(inbox.WithCapacity(1))
+				ib.Put(context.Background(), &inbox.Message{ID: "msg_0", Body: []byte("{}")})
+				return ib
+			},
+			req: func(h *harness) *http.Request {
+				return h.request("msg_1", h.clock.Now(), h.body(succeeded))
+			},
+			want: http.StatusServiceUnavailable, header: map[string]string{"Retry-After": "5"},
+			rejected: listener.Rejected{Full: 1},
+		},
+		{
+			name: "duplicate is 200",
+			ib: func() inbox.Inbox {
+				ib := inbox.NewMemory()
+				ib.Put(context.Background(), &inbox.Message{ID: "msg_1", Body: []byte("{}")})
+				return ib
+			},
+			req: func(h *harness) *http.Request {
+				return h.request("msg_1", h.clock.Now(), h.body(succeeded))
+			},
+			want: http.StatusOK, dups: 1,
+		},
+		{
+			name: "stored is 202",
+			req: func(h *harness) *http.Request {
+				return h.request("msg_1", h.clock.Now(), h.body(succeeded))
+			},
+			want: http.StatusAccepted, stored: 1,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var ib inbox.Inbox
+			if tc.ib != nil {
+				ib = tc.ib()
+			}
+			h := newHarness(t, ib, tc.opts...)
+			code, body, header := h.doHeader(tc.req(h))
+			if code != tc.want {
+				t.Fatalf("status = %d %q; want %d", code, body, tc.want)
+			}
+			for k, v := range tc.header {
+				if got := header.Get(k); got != v {
+					t.Errorf("%s = %q; want %q", k, got, v)
+				}
+			}
+			if tc.wantBody != "" && body != tc.wantBody {
+				t.Errorf("body = %q; want %q", body, tc.wantBody)
+			}
+			// The request path never runs handlers; nothing is running here.
+			st := h.l.Stats()
+			want := listener.Stats{Received: 1, Rejected: tc.rejected, Stored: tc.stored, Duplicates: tc.dups}
+			if diff := cmp.Diff(want, st, cmpIgnoreDepth); diff != "" {
+				t.Errorf("Stats (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+var cmpIgnoreDepth = cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".QueueDepth" }, cmp.Ignore())
+
+func TestKeysUnavailableIs503(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{now: start}
+	v, err := signing.NewVerifier(signing.Config{KeySet: unavailableKeys{}, Options: []signing.Option{signing.WithClock(clock.Now)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := listener.New(v, listener.WithClock(clock.Now))
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := event.Marshal(succeeded, start, nil)
+	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+	req.Header.Set(signing.HeaderID, "msg_1")
+	req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(start))
+	req.Header.Set(signing.HeaderSignature, signing.SignEd25519(priv, "msg_1", start, body))
+	rec := httptest.NewRecorder()
+	l.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d; want 503", rec.Code)
+	}
+	if got := l.Stats().Rejected; got != (listener.Rejected{KeysUnavailable: 1}) {
+		t.Errorf("Rejected = %+v; want KeysUnavailable 1", got)
+	}
+}
+
+func TestSchemeIsRecorded(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{now: start}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := signing.NewStaticKeySet(signing.PublicKey{KID: "k1", Key: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := newSecret(t)
+	v, err := signing.NewVerifier(signing.Config{Secrets: []string{secret}, KeySet: ks,
+		Options: []signing.Option{signing.WithClock(clock.Now)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ib := inbox.NewMemory()
+	l := listener.New(v, listener.WithInbox(ib), listener.WithClock(clock.Now))
+	hmacSig := func(id string, body []byte) string {
+		s, err := signing.SignHMAC(secret, id, start, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		id, want string
+		sign     func(id string, body []byte) string
+	}{
+		{"msg_hmac", "v1", hmacSig},
+		{"msg_ed", "v1a", func(id string, body []byte) string { return signing.SignEd25519(priv, id, start, body) }},
+	} {
+		body, _ := event.Marshal(&event.BatchFailed{ID: tc.id}, start, nil)
+		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		req.Header.Set(signing.HeaderID, tc.id)
+		req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(start))
+		req.Header.Set(signing.HeaderSignature, tc.sign(tc.id, body))
+		rec := httptest.NewRecorder()
+		l.ServeHTTP(rec, req)
+		if rec.Code != http.StatusAccepted {
+			t.Fatalf("%s: status %d", tc.id, rec.Code)
+		}
+		m, err := ib.Get(context.Background(), tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Scheme != tc.want || !bytes.Equal(m.Body, body) || !m.ReceivedAt.Equal(start) {
+			t.Errorf("%s: stored scheme %q body %q at %v; want %q, the body, %v", tc.id, m.Scheme, m.Body, m.ReceivedAt, tc.want, start)
+		}
+	}
+}
+
+func TestConcurrentDeliveriesRunOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, listener.WithWorkers(4))
+	var calls counter
+	h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
+		calls.inc()
+		return nil
+	})
+	h.run()
+	body := h.body(succeeded)
+	const n = 50
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		req := h.request("msg_same", h.clock.Now(), body)
+		wg.Go(func() {
+			code, _ := h.do(req)
+			codes <- code
+		})
+	}
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	if diff := cmp.Diff(map[int]int{http.StatusAccepted: 1, http.StatusOK: n - 1}, got); diff != "" {
+		t.Errorf("status counts (-want +got):\n%s", diff)
+	}
+	waitFor(t, "the event to be processed", func() bool { return h.l.Stats().Processed == 1 })
+	// Every delivery has been answered and duplicates never enter the inbox,
+	// so nothing else can run.
+	st := h.l.Stats()
+	if calls.get() != 1 || st.QueueDepth != 0 || st.Duplicates != n-1 || st.Stored != 1 {
+		t.Errorf("handler ran %d times, depth %d, duplicates %d, stored %d; want 1, 0, %d, 1",
+			calls.get(), st.QueueDepth, st.Duplicates, st.Stored, n-1)
+	}
+}
+
+func TestDuplicateAfter24Hours(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	var calls counter
+	h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
+		calls.inc()
+		return nil
+	})
+	stop := h.run()
+	body := h.body(succeeded)
+	if code := h.deliver("msg_1", body); code != http.StatusAccepted {
+		t.Fatalf("first delivery: %d", code)
+	}
+	h.waitState("msg_1", inbox.StateDone)
+
+	// Gemini's last retry, a day later, re-signed with a fresh timestamp.
+	h.clock.Advance(24 * time.Hour)
+	if code := h.deliver("msg_1", body); code != http.StatusOK {
+		t.Fatalf("retry 24h later: status %d; want 200 (duplicate)", code)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+
+	// Past the 48h window, a restarted listener prunes the key, and the same
+	// webhook-id is new again.
+	h.clock.Advance(25 * time.Hour)
+	h.run()
+	waitFor(t, "the done key to be pruned", func() bool { return h.state("msg_1") == "" })
+	if code := h.deliver("msg_1", body); code != http.StatusAccepted {
+		t.Fatalf("delivery after the window: status %d; want 202", code)
+	}
+	h.waitState("msg_1", inbox.StateDone)
+	if got := calls.get(); got != 2 {
+		t.Errorf("handler ran %d times; want 2", got)
+	}
+}
+
+func TestJobKeyDedupe(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	completed, err := event.Marshal(&event.Unknown{Type: event.TypeBatchCompleted, Raw: []byte(`{"id":"batches/1"}`)}, start, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	action := h.body(&event.InteractionRequiresAction{ID: "v1_abc"})
+	for _, tc := range []struct {
+		id   string
+		body []byte
+		want int
+	}{
+		{"msg_1", h.body(succeeded), http.StatusAccepted},
+		{"msg_2", h.body(succeeded), http.StatusOK}, // same job, another subscription
+		{"msg_3", completed, http.StatusOK},         // the alias names the same event
+		{"msg_4", h.body(&event.BatchFailed{ID: "batches/1"}), http.StatusAccepted},
+		{"msg_5", action, http.StatusAccepted}, // not terminal: may happen again
+		{"msg_6", action, http.StatusAccepted},
+	} {
+		if code := h.deliver(tc.id, tc.body); code != tc.want {
+			t.Errorf("%s: status %d; want %d", tc.id, code, tc.want)
+		}
+	}
+}
+
+func TestJobKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		e    *event.Event
+		want string
+	}{
+		{&event.Event{Type: event.TypeBatchCompleted, JobID: "batches/1"}, "batch.succeeded\x00batches/1"},
+		{&event.Event{Type: event.TypeVideoGenerated, JobID: "models/veo/operations/1"}, "video.generated\x00models/veo/operations/1"},
+		{&event.Event{Type: event.TypeInteractionRequiresAction, JobID: "v1_x"}, ""},
+		{&event.Event{Type: event.TypeBatchFailed}, ""},
+		{&event.Event{Type: "webhook.ping", JobID: "x"}, ""},
+		{nil, ""},
+	} {
+		if got := listener.JobKey(tc.e); got != tc.want {
+			t.Errorf("JobKey(%+v) = %q; want %q", tc.e, got, tc.want)
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	ev, err := h.l.Check(h.request("msg_1", h.clock.Now(), h.body(succeeded)))
+	if err != nil {
+		t.Fatalf("Check = %v", err)
+	}
+	if ev.ID != "msg_1" || ev.Type != event.TypeBatchSucceeded || ev.JobID != "batches/1" {
+		t.Errorf("Check = %+v", ev)
+	}
+	bad := h.request("msg_2", h.clock.Now(), h.body(succeeded))
+	bad.Header.Set(signing.HeaderID, "msg_other")
+	if _, err := h.l.Check(bad); !errors.Is(err, listener.ErrUnverified) || !errors.Is(err, signing.ErrNoMatchingSignature) {
+		t.Errorf("Check of a tampered request = %v; want ErrUnverified wrapping ErrNoMatchingSignature", err)
+	}
+	get := h.request("msg_3", h.clock.Now(), nil)
+	get.Method = http.MethodGet
+	if _, err := h.l.Check(get); !errors.Is(err, listener.ErrMethodNotAllowed) {
+		t.Errorf("Check of a GET = %v; want ErrMethodNotAllowed", err)
+	}
+	if _, err := h.l.Check(h.request("msg_4", h.clock.Now(), []byte(`{"data":{}}`))); !errors.Is(err, listener.ErrBadDelivery) || !errors.Is(err, event.ErrMissingType) {
+		t.Errorf("Check of an event without a type = %v; want ErrBadDelivery wrapping event.ErrMissingType", err)
+	}
+	if d, _ := h.ib.Depth(context.Background()); d != 0 {
+		t.Errorf("Check queued %d messages", d)
+	}
+	if st := h.l.Stats(); st.Received != 0 {
+		t.Errorf("Check counted %d received", st.Received)
+	}
+}
+
+func TestNewRefusesInvalidOptions(t *testing.T) {
+	t.Parallel()
+	v, err := signing.NewHMACVerifier([]string{newSecret(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		v    signing.Verifier
+		opt  listener.Option
+		want string // in the panic message; "" means no panic
+	}{
+		{"window of a day", v, listener.WithDedupeWindow(24 * time.Hour), "WithDedupeWindow(24h0m0s): below the minimum 24h10m0s"},
+		{"minimum window", v, listener.WithDedupeWindow(listener.MinDedupeWindow), ""},
+		{"no workers", v, listener.WithWorkers(0), "WithWorkers(0)"},
+		{"no body", v, listener.WithMaxBodyBytes(0), "WithMaxBodyBytes(0)"},
+		{"no attempts", v, listener.WithRetry(0, time.Second), "WithRetry(0, 1s)"},
+		{"nil inbox", v, listener.WithInbox(nil), "WithInbox(nil)"},
+		{"nil verifier", nil, listener.WithWorkers(1), "nil verifier"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			defer func() {
+				p := recover()
+				msg := fmt.Sprint(p)
+				switch {
+				case tc.want == "" && p != nil:
+					t.Errorf("New panicked: %v", p)
+				case tc.want != "" && (p == nil || !strings.Contains(msg, tc.want) || !strings.HasPrefix(msg, "listener: ")):
+					t.Errorf("New panic = %v; want a listener: panic containing %q", p, tc.want)
+				}
+			}()
+			listener.New(tc.v, tc.opt)
+		})
+	}
+}
+
+func TestRunTwice(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.run()
+	// Wait until the first Run owns the listener: it handles an event.
+	done := make(chan struct{})
+	h.l.On(event.TypeBatchSucceeded, func(context.Context, *event.Event) error { close(done); return nil })
+	h.deliver("msg_1", h.body(succeeded))
+	<-done
+	if err := h.l.Run(context.Background()); !errors.Is(err, listener.ErrAlreadyRunning) {
+		t.Errorf("second Run = %v; want ErrAlreadyRunning", err)
+	}
+}

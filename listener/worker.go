@@ -1,0 +1,275 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox"
+)
+
+var (
+	// ErrAlreadyRunning is returned by Run on a Listener that is running.
+	ErrAlreadyRunning = errors.New("listener: already running")
+	// ErrGraceExpired is returned by Run when handlers were still running
+	// at the end of the grace period and had their contexts cancelled.
+	// Their events stay in the inbox and run again.
+	ErrGraceExpired = errors.New("listener: grace period expired with handlers running")
+)
+
+const (
+	// leaseMargin is added to the handler timeout to make a claim's lease,
+	// so the worker has time to record the outcome after a timeout.
+	leaseMargin = 30 * time.Second
+	// pruneInterval is how often done keys older than the window go.
+	pruneInterval = 10 * time.Minute
+	// pruneTimeout bounds one Prune, which may delete many rows.
+	pruneTimeout = time.Minute
+)
+
+// Run runs the workers that hand stored events to handlers, and prunes done
+// keys older than the dedupe window, until ctx ends. Then it drains: it
+// claims nothing more, waits up to the grace period for in-flight
+// handlers, then cancels their contexts. Whatever is left stays in the
+// inbox for the next Run (with the default in-memory inbox, for as long as
+// the process lives). Run returns nil after a clean drain, ErrGraceExpired
+// when it had to cancel handlers, and ErrAlreadyRunning if called twice.
+//
+// Handler contexts carry ctx's values and the claimed inbox.Message
+// (inbox.ClaimFrom), but are cancelled only by their timeout and the end
+// of the grace period, not by ctx itself.
+func (l *Listener) Run(ctx context.Context) error {
+	if !l.running.CompareAndSwap(false, true) {
+		return ErrAlreadyRunning
+	}
+	defer l.running.Store(false)
+	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
+
+	var wg sync.WaitGroup
+	for range l.workers {
+		wg.Go(func() { l.work(ctx, hctx) })
+	}
+	wg.Go(func() { l.pruneLoop(ctx) })
+	<-ctx.Done()
+
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	grace := time.NewTimer(l.grace)
+	defer grace.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-grace.C:
+	}
+	cancelHandlers()
+	// Handlers that heed their context return at once; give their workers
+	// one store timeout to record the outcome.
+	bookkeeping := time.NewTimer(l.storeTimeout)
+	defer bookkeeping.Stop()
+	select {
+	case <-done:
+	case <-bookkeeping.C:
+		l.log.LogAttrs(context.Background(), slog.LevelWarn, "listener: handlers ignored cancellation at shutdown")
+	}
+	return ErrGraceExpired
+}
+
+// work is one worker: claim, handle, repeat; when idle, wait for a wake-up
+// or the poll interval.
+func (l *Listener) work(ctx, hctx context.Context) {
+	poll := time.NewTimer(l.poll)
+	defer poll.Stop()
+	for ctx.Err() == nil {
+		if m := l.claim(); m != nil {
+			l.nudge() // there may be more: let an idle worker look
+			l.process(hctx, m)
+			continue
+		}
+		poll.Reset(l.poll)
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.wake:
+		case <-l.notify:
+		case <-poll.C:
+		}
+	}
+}
+
+// storeCtx bounds one inbox call made off the request path. It is not
+// derived from Run's context, so that outcomes are recorded during a drain.
+func (l *Listener) storeCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), l.storeTimeout)
+}
+
+func (l *Listener) claim() *inbox.Message {
+	ctx, cancel := l.storeCtx()
+	defer cancel()
+	ms, err := l.inbox.Claim(ctx, 1, l.handlerTimeout+leaseMargin)
+	if err != nil {
+		l.log.LogAttrs(ctx, slog.LevelError, "listener: claim failed", slog.String("error", err.Error()))
+		return nil
+	}
+	if len(ms) == 0 {
+		return nil
+	}
+	return ms[0]
+}
+
+// process runs the handlers for one claimed message and records the outcome.
+func (l *Listener) process(hctx context.Context, m *inbox.Message) {
+	ev, err := event.Parse(m.Body)
+	if err != nil {
+		// The request path parsed it, so only a store fault gets here.
+		l.deadLetter(m, &event.Event{ID: m.ID}, fmt.Errorf("listener: stored body does not parse: %w", err))
+		return
+	}
+	ev.ID = m.ID
+	r, err := l.routeFor(ev)
+	if err != nil {
+		l.deadLetter(m, ev, err)
+		return
+	}
+	if len(r) == 0 {
+		l.stats.unhandled.Add(1)
+		l.logEvent(slog.LevelInfo, "listener: no handler for event; acked", m, ev)
+		l.ack(m, ev)
+		return
+	}
+	ctx, cancel := context.WithTimeout(inbox.WithClaim(hctx, m), l.handlerTimeout)
+	err = l.call(ctx, r, m, ev)
+	cancel()
+	switch {
+	case err == nil:
+		if l.ack(m, ev) {
+			l.stats.processed.Add(1)
+		}
+	case hctx.Err() != nil:
+		// Shut down mid-handler: hand the event back at once, and do not
+		// count the interruption against its attempts limit.
+		l.retry(m, ev, l.now(), fmt.Errorf("listener: interrupted by shutdown: %w", err))
+	case IsPermanent(err) || m.Attempts >= l.maxAttempts:
+		l.deadLetter(m, ev, err)
+	default:
+		at := l.now().Add(l.delay(m.Attempts))
+		if l.retry(m, ev, at, err) {
+			l.stats.retried.Add(1)
+		}
+	}
+}
+
+// call runs the route, turning a panic into an error.
+func (l *Listener) call(ctx context.Context, r route, m *inbox.Message, ev *event.Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			l.stats.panics.Add(1)
+			err = fmt.Errorf("listener: handler panicked: %v", p)
+			l.logEvent(slog.LevelError, "listener: handler panicked", m, ev,
+				slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+		}
+	}()
+	for _, h := range r {
+		if err := h(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// delay is the backoff before the attempt after the given one: backoff,
+// doubling with each attempt, capped at maxBackoff (or at backoff itself
+// when that is larger).
+func (l *Listener) delay(attempt int) time.Duration {
+	d, limit := l.backoff, max(maxBackoff, l.backoff)
+	for i := 1; i < attempt && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+func (l *Listener) ack(m *inbox.Message, ev *event.Event) bool {
+	ctx, cancel := l.storeCtx()
+	defer cancel()
+	if err := l.inbox.Ack(ctx, m.ID, m.Lease); err != nil {
+		l.logEvent(slog.LevelError, "listener: ack failed; the event may run again", m, ev, slog.String("error", err.Error()))
+		return false
+	}
+	l.logEvent(slog.LevelDebug, "listener: event handled", m, ev)
+	return true
+}
+
+func (l *Listener) retry(m *inbox.Message, ev *event.Event, at time.Time, cause error) bool {
+	ctx, cancel := l.storeCtx()
+	defer cancel()
+	if err := l.inbox.Retry(ctx, m.ID, m.Lease, at, cause.Error()); err != nil {
+		l.logEvent(slog.LevelError, "listener: scheduling a retry failed", m, ev,
+			slog.String("error", err.Error()), slog.String("cause", cause.Error()))
+		return false
+	}
+	l.logEvent(slog.LevelWarn, "listener: handler failed; will retry", m, ev,
+		slog.String("error", cause.Error()), slog.Time("retry_at", at))
+	if d := at.Sub(l.now()); d > 0 {
+		time.AfterFunc(d, l.nudge)
+	} else {
+		l.nudge()
+	}
+	return true
+}
+
+func (l *Listener) deadLetter(m *inbox.Message, ev *event.Event, cause error) {
+	ctx, cancel := l.storeCtx()
+	defer cancel()
+	if err := l.inbox.DeadLetter(ctx, m.ID, m.Lease, cause.Error()); err != nil {
+		l.logEvent(slog.LevelError, "listener: dead-lettering failed", m, ev,
+			slog.String("error", err.Error()), slog.String("cause", cause.Error()))
+		return
+	}
+	l.stats.dead.Add(1)
+	l.logEvent(slog.LevelError, "listener: event dead-lettered", m, ev, slog.String("error", cause.Error()))
+}
+
+func (l *Listener) logEvent(level slog.Level, msg string, m *inbox.Message, ev *event.Event, attrs ...slog.Attr) {
+	ctx := context.Background()
+	if !l.log.Enabled(ctx, level) {
+		return
+	}
+	attrs = append(attrs, slog.String("webhook_id", m.ID), slog.String("type", string(ev.Type)),
+		slog.String("job_id", ev.JobID), slog.Int("attempt", m.Attempts))
+	l.log.LogAttrs(ctx, level, msg, attrs...)
+}
+
+func (l *Listener) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(pruneInterval)
+	defer t.Stop()
+	for {
+		l.prune(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// prune deletes done and dead messages that finished more than the dedupe
+// window ago.
+func (l *Listener) prune(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, pruneTimeout)
+	defer cancel()
+	n, err := l.inbox.Prune(ctx, l.now().Add(-l.window))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		l.log.LogAttrs(ctx, slog.LevelError, "listener: prune failed", slog.String("error", err.Error()))
+	case n > 0:
+		l.log.LogAttrs(ctx, slog.LevelDebug, "listener: pruned finished events", slog.Int("count", n))
+	}
+}

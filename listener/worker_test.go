@@ -1,0 +1,394 @@
+package listener_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/listener"
+	"github.com/geminihooks/geminihooks/signing"
+)
+
+func TestRetriesThenDeadLetter(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, listener.WithRetry(3, 0))
+	var calls counter
+	var fixed atomic.Bool
+	h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
+		n := calls.inc()
+		if fixed.Load() {
+			return nil
+		}
+		return fmt.Errorf("boom %d", n)
+	})
+	h.run()
+	h.deliver("msg_1", h.body(succeeded))
+	h.waitState("msg_1", inbox.StateDead)
+	if got := calls.get(); got != 3 {
+		t.Errorf("handler ran %d times; want 3", got)
+	}
+	dl, err := h.ib.DeadLetters(context.Background(), 10)
+	if err != nil || len(dl) != 1 {
+		t.Fatalf("DeadLetters = %d, %v; want 1", len(dl), err)
+	}
+	if dl[0].ID != "msg_1" || dl[0].LastError != "boom 3" || dl[0].Attempts != 3 {
+		t.Errorf("dead letter: %s attempts %d error %q; want msg_1, 3, %q", dl[0].ID, dl[0].Attempts, dl[0].LastError, "boom 3")
+	}
+	st := h.l.Stats()
+	if st.Retried != 2 || st.Dead != 1 || st.Processed != 0 {
+		t.Errorf("Stats: retried %d dead %d processed %d; want 2, 1, 0", st.Retried, st.Dead, st.Processed)
+	}
+
+	// Once the cause is fixed, a replayed dead letter runs again.
+	fixed.Store(true)
+	if err := h.ib.Replay(context.Background(), "msg_1"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("msg_1", inbox.StateDone)
+	if got := calls.get(); got != 4 {
+		t.Errorf("handler ran %d times; want 4", got)
+	}
+}
+
+func TestRetryBackoff(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, listener.WithRetry(5, time.Minute))
+	var calls counter
+	h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
+		if calls.inc() <= 2 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	h.run()
+	h.deliver("msg_1", h.body(succeeded))
+
+	// The first failure retries after the backoff, the second after twice it.
+	for i, delay := range []time.Duration{time.Minute, 2 * time.Minute} {
+		waitFor(t, "the retry to be scheduled", func() bool {
+			m, err := h.ib.Get(context.Background(), "msg_1")
+			return err == nil && m.State == inbox.StatePending && m.Attempts == i+1
+		})
+		m, _ := h.ib.Get(context.Background(), "msg_1")
+		if want := h.clock.Now().Add(delay); !m.NotBefore.Equal(want) || m.LastError != "not yet" {
+			t.Fatalf("retry %d: NotBefore %v, error %q; want %v, %q", i+1, m.NotBefore, m.LastError, want, "not yet")
+		}
+		h.clock.Advance(delay - time.Second)
+		if n := calls.get(); n != i+1 {
+			t.Fatalf("handler ran %d times before the retry was due; want %d", n, i+1)
+		}
+		h.clock.Advance(time.Second)
+	}
+	h.waitState("msg_1", inbox.StateDone)
+	if st := h.l.Stats(); st.Retried != 2 || st.Processed != 1 || calls.get() != 3 {
+		t.Errorf("retried %d, processed %d, calls %d; want 2, 1, 3", st.Retried, st.Processed, calls.get())
+	}
+}
+
+func TestPermanentDeadLettersAtOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, listener.WithRetry(10, 0))
+	var calls counter
+	cause := errors.New("batch output is malformed")
+	h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
+		calls.inc()
+		return listener.Permanent(cause)
+	})
+	h.run()
+	h.deliver("msg_1", h.body(succeeded))
+	h.waitState("msg_1", inbox.StateDead)
+	if calls.get() != 1 {
+		t.Errorf("handler ran %d times; want 1", calls.get())
+	}
+	if !listener.IsPermanent(listener.Permanent(cause)) || listener.IsPermanent(cause) || listener.Permanent(nil) != nil {
+		t.Error("IsPermanent or Permanent(nil) misbehave")
+	}
+	if !errors.Is(listener.Permanent(cause), cause) {
+		t.Error("Permanent does not wrap its cause")
+	}
+}
+
+func TestPanicIsAFailure(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, listener.WithRetry(3, 0))
+	var calls counter
+	h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
+		if calls.inc() == 1 {
+			panic("handler bug")
+		}
+		return nil
+	})
+	h.run()
+	h.deliver("msg_1", h.body(succeeded))
+	h.waitState("msg_1", inbox.StateDone)
+	st := h.l.Stats()
+	if st.Panics != 1 || st.Retried != 1 || st.Processed != 1 {
+		t.Errorf("panics %d retried %d processed %d; want 1, 1, 1", st.Panics, st.Retried, st.Processed)
+	}
+}
+
+func TestHandlerTimeout(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, listener.WithRetry(3, 0), listener.WithHandlerTimeout(20*time.Millisecond))
+	var calls counter
+	causes := make(chan error, 1)
+	h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
+		if calls.inc() == 1 {
+			<-ctx.Done() // a slow handler that heeds its context
+			causes <- ctx.Err()
+			return ctx.Err()
+		}
+		return nil
+	})
+	h.run()
+	h.deliver("msg_1", h.body(succeeded))
+	h.waitState("msg_1", inbox.StateDone)
+	if err := <-causes; !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("first run ended with %v; want DeadlineExceeded", err)
+	}
+	if st := h.l.Stats(); st.Retried != 1 || st.Processed != 1 {
+		t.Errorf("retried %d processed %d; want 1, 1", st.Retried, st.Processed)
+	}
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, listener.WithWorkers(1), listener.WithGracePeriod(time.Minute))
+	started := make(chan string, 2)
+	release := make(chan struct{})
+	h.l.On(event.TypeBatchFailed, func(ctx context.Context, e *event.Event) error {
+		started <- e.ID
+		<-release
+		return ctx.Err() // nil: the drain does not cancel handlers within the grace period
+	})
+	cancel, wait := h.start()
+	h.deliver("msg_1", h.body(&event.BatchFailed{ID: "batches/1"}))
+	if id := <-started; id != "msg_1" {
+		t.Fatalf("started %s", id)
+	}
+	// The only worker is busy, so this one waits in the inbox.
+	h.deliver("msg_2", h.body(&event.BatchFailed{ID: "batches/2"}))
+
+	cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- wait() }()
+	// Run cannot return while msg_1's handler is blocked.
+	select {
+	case err := <-stopped:
+		t.Fatalf("Run returned %v with a handler in flight", err)
+	default:
+	}
+	close(release)
+	if err := <-stopped; err != nil {
+		t.Fatalf("Run = %v; want nil after a clean drain", err)
+	}
+	if s := h.state("msg_1"); s != inbox.StateDone {
+		t.Errorf("in-flight event: %q; want done", s)
+	}
+	if s := h.state("msg_2"); s != inbox.StatePending {
+		t.Errorf("queued event: %q; want pending, left in the inbox", s)
+	}
+	if len(started) != 0 {
+		t.Errorf("a handler started during the drain")
+	}
+}
+
+func TestShutdownGraceExpires(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, listener.WithGracePeriod(10*time.Millisecond))
+	var calls counter
+	started := make(chan struct{}, 1)
+	h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
+		if calls.inc() == 1 {
+			started <- struct{}{}
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	})
+	stop := h.run()
+	h.deliver("msg_1", h.body(succeeded))
+	<-started
+	if err := stop(); !errors.Is(err, listener.ErrGraceExpired) {
+		t.Fatalf("Run = %v; want ErrGraceExpired", err)
+	}
+	m, err := h.ib.Get(context.Background(), "msg_1")
+	if err != nil || m.State != inbox.StatePending || !strings.Contains(m.LastError, "shutdown") {
+		t.Fatalf("after an interrupted handler: %+v, %v; want pending, interrupted by shutdown", m, err)
+	}
+	if st := h.l.Stats(); st.Retried != 0 || st.Dead != 0 {
+		t.Errorf("an interruption counted as a failure: retried %d dead %d", st.Retried, st.Dead)
+	}
+	// The next Run picks it up at once.
+	h.run()
+	h.waitState("msg_1", inbox.StateDone)
+}
+
+func TestDispatch(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, listener.WithRetry(1, 0))
+	var mu sync.Mutex
+	var got []string
+	record := func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, s)
+	}
+	listener.Handle(h.l, func(ctx context.Context, e *event.Event, d *event.BatchSucceeded) error {
+		record("typed succeeded " + e.ID + " " + d.ID)
+		return nil
+	})
+	h.l.On(event.TypeBatchCompleted, func(ctx context.Context, e *event.Event) error {
+		record("on completed " + e.ID)
+		return nil
+	})
+	listener.Handle(h.l, func(ctx context.Context, e *event.Event, d *event.BatchFailed) error {
+		record("typed failed " + e.ID)
+		return nil
+	})
+	h.l.On("webhook.ping", func(ctx context.Context, e *event.Event) error {
+		record("on ping " + e.ID)
+		return nil
+	})
+	h.l.OnUnknown(func(ctx context.Context, e *event.Event) error {
+		record("unknown " + string(e.Type) + " " + e.ID)
+		return nil
+	})
+	h.l.On(event.TypeVideoGenerated, func(ctx context.Context, e *event.Event) error {
+		claim, ok := inbox.ClaimFrom(ctx)
+		if !ok || claim.ID != e.ID || claim.Lease == "" {
+			return listener.Permanent(errors.New("no claim in the context"))
+		}
+		record("video with claim " + e.ID)
+		return nil
+	})
+	completed, err := event.Marshal(&event.Unknown{Type: event.TypeBatchCompleted, Raw: []byte(`{"id":"batches/2"}`)}, start, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ping, err := event.Marshal(&event.Unknown{Type: "webhook.ping", Raw: []byte(`{"id":"wh"}`)}, start, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliveries := []struct {
+		id   string
+		body []byte
+	}{
+		{"msg_succeeded", h.body(succeeded)},
+		{"msg_completed", completed},
+		{"msg_failed", h.body(&event.BatchFailed{ID: "batches/3"})},
+		{"msg_ping", ping},
+		{"msg_video", h.body(&event.VideoGenerated{ID: "models/veo/operations/1"})},
+		{"msg_expired", h.body(&event.BatchExpired{ID: "batches/4"})},             // nobody handles it
+		{"msg_baddata", []byte(`{"type":"batch.succeeded","data":{"id":12}}`)},    // a typed handler cannot take it
+		{"msg_otherbad", []byte(`{"type":"batch.cancelled","data":{"id":[]}}`)},   // unhandled: no decode needed
+		{"msg_unknownbad", []byte(`{"type":"brand.new","data":"not an object"}`)}, // unknown types never fail to decode
+	}
+	for _, d := range deliveries {
+		if code := h.deliver(d.id, d.body); code != http.StatusAccepted {
+			t.Fatalf("%s: status %d", d.id, code)
+		}
+	}
+	h.run()
+	want := map[string]inbox.State{
+		"msg_succeeded": inbox.StateDone, "msg_completed": inbox.StateDone, "msg_failed": inbox.StateDone,
+		"msg_ping": inbox.StateDone, "msg_video": inbox.StateDone, "msg_expired": inbox.StateDone,
+		"msg_baddata": inbox.StateDead, "msg_otherbad": inbox.StateDone, "msg_unknownbad": inbox.StateDone,
+	}
+	for id, s := range want {
+		h.waitState(id, s)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	wantCalls := []string{
+		"on completed msg_completed", "on completed msg_succeeded", "on ping msg_ping",
+		"typed failed msg_failed", "typed succeeded msg_completed batches/2", "typed succeeded msg_succeeded batches/1",
+		"unknown brand.new msg_unknownbad", "unknown webhook.ping msg_ping", "video with claim msg_video",
+	}
+	slices.Sort(got)
+	if diff := cmp.Diff(wantCalls, got); diff != "" {
+		t.Errorf("handler calls (-want +got):\n%s", diff)
+	}
+	st := h.l.Stats()
+	if st.Unhandled != 2 || st.Processed != 6 || st.Dead != 1 {
+		t.Errorf("unhandled %d processed %d dead %d; want 2, 6, 1", st.Unhandled, st.Processed, st.Dead)
+	}
+}
+
+func TestLogsCarryIDsButNoSecrets(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := newHarness(t, nil, listener.WithLogger(logger), listener.WithRetry(1, 0))
+	h.l.On(event.TypeBatchFailed, func(ctx context.Context, e *event.Event) error {
+		return errors.New("handler failed")
+	})
+	h.run()
+	body, err := event.Marshal(&event.BatchFailed{ID: "batches/9"}, start, map[string]any{"api_token": "top-secret-metadata"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := h.request("msg_1", h.clock.Now(), body)
+	sig := req.Header.Get(signing.HeaderSignature)
+	h.do(req)
+	h.waitState("msg_1", inbox.StateDead)
+	bad := h.request("msg_2", h.clock.Now(), body)
+	bad.Header.Set(signing.HeaderSignature, "v1,"+strings.Repeat("B", 43)+"=")
+	h.do(bad)
+
+	out := buf.String()
+	for _, secret := range []string{h.secret, strings.TrimPrefix(h.secret, "whsec_"), sig, strings.TrimPrefix(sig, "v1,"),
+		strings.Repeat("B", 43), "top-secret-metadata"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("logs contain %q:\n%s", secret, out)
+		}
+	}
+	var sawDead bool
+	for line := range strings.Lines(out) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["msg"] == "listener: event dead-lettered" {
+			sawDead = true
+			if rec["webhook_id"] != "msg_1" || rec["type"] != "batch.failed" || rec["job_id"] != "batches/9" {
+				t.Errorf("dead-letter record lacks ids: %v", rec)
+			}
+		}
+	}
+	if !sawDead {
+		t.Errorf("no dead-letter record in:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
