@@ -18,24 +18,20 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// RSA key generation is slow, so the tests share a few keys generated once per run.
-var (
-	rsaKeysOnce sync.Once
-	rsaKeys     [3]*rsa.PrivateKey
-)
+// RSA key generation is slow, so the tests share a few keys, each generated once per run.
+var rsaKeys = [3]func() (*rsa.PrivateKey, error){
+	sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) }),
+	sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) }),
+	sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) }),
+}
 
 func testRSAKey(t testing.TB, i int) *rsa.PrivateKey {
 	t.Helper()
-	rsaKeysOnce.Do(func() {
-		for j := range rsaKeys {
-			k, err := rsa.GenerateKey(rand.Reader, 2048)
-			if err != nil {
-				panic(err)
-			}
-			rsaKeys[j] = k
-		}
-	})
-	return rsaKeys[i]
+	k, err := rsaKeys[i]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func testEd25519Key(t testing.TB, seed byte) ed25519.PrivateKey {

@@ -1,0 +1,107 @@
+package signing_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/geminihooks/geminihooks/signing"
+)
+
+func ExampleSignHMAC() {
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	sent := time.Unix(1614265330, 0)
+	body := []byte(`{"test": 2432232314}`)
+
+	sig, err := signing.SignHMAC(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", sent, body)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(sig)
+
+	h := http.Header{}
+	h.Set(signing.HeaderID, "msg_p5jXN8AQM9LWM0D4loKWxJek")
+	h.Set(signing.HeaderTimestamp, signing.FormatTimestamp(sent))
+	h.Set(signing.HeaderSignature, sig)
+	v, err := signing.NewHMACVerifier([]string{secret}, signing.WithClock(func() time.Time { return sent.Add(time.Minute) }))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(v.Verify(context.Background(), h, body))
+	// Output:
+	// v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+	// <nil>
+}
+
+func ExampleNewVerifier() {
+	now := time.Unix(1780000000, 0)
+	clock := func() time.Time { return now }
+	edKey := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	keys, err := signing.NewStaticKeySet(signing.PublicKey{KID: "ed", Key: edKey.Public()})
+	if err != nil {
+		panic(err)
+	}
+	v, err := signing.NewVerifier(signing.Config{
+		Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+		KeySet:  keys,
+		Options: []signing.Option{signing.WithClock(clock)},
+	})
+	if err != nil {
+		panic(err)
+	}
+	body := []byte(`{"type":"batch.succeeded","version":"v1"}`)
+	hmacSig, _ := signing.SignHMAC("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_1", now, body)
+	for _, sig := range []string{hmacSig, signing.SignEd25519(edKey, "msg_1", now, body), "v1,AAAA"} {
+		h := http.Header{}
+		h.Set(signing.HeaderID, "msg_1")
+		h.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
+		h.Set(signing.HeaderSignature, sig)
+		scheme, err := v.VerifyScheme(context.Background(), h, body)
+		fmt.Printf("%q %v\n", scheme, err)
+	}
+	// Output:
+	// "v1" <nil>
+	// "v1a" <nil>
+	// "" signing: no matching signature
+}
+
+func ExampleNewRemoteKeySet() {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	jwks, err := signing.MarshalJWKS(signing.PublicKey{KID: "key-1", Key: &key.PublicKey})
+	if err != nil {
+		panic(err)
+	}
+	// Stands in for GeminiJWKSURL.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(jwks) }))
+	defer srv.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	keys := signing.NewRemoteKeySet(srv.URL)
+	go keys.Run(ctx) // optional: refresh ahead of expiry until ctx ends
+	v := signing.NewJWKSVerifier(keys, signing.WithAudience("https://example.com/hook"))
+
+	now := time.Now()
+	body := []byte(`{"type":"video.generated"}`)
+	token, err := signing.SignJWT(key, "key-1", signing.JWTClaims{
+		Audience: "https://example.com/hook", IssuedAt: now, Expiry: now.Add(5 * time.Minute),
+		WebhookID: "msg_1", WebhookTimestamp: signing.FormatTimestamp(now), BodySHA256: signing.BodySHA256(body),
+	})
+	if err != nil {
+		panic(err)
+	}
+	h := http.Header{}
+	h.Set(signing.HeaderID, "msg_1")
+	h.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
+	h.Set(signing.HeaderSignature, token)
+	fmt.Println(v.VerifyScheme(ctx, h, body))
+	// Output: jwt <nil>
+}
