@@ -1,0 +1,723 @@
+package boltinbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/geminihooks/geminihooks/inbox"
+)
+
+// Bucket names. msgs maps ID to record; the others are indexes whose values
+// are message IDs: ready (pending and claimable, by ReceivedAt), delayed
+// (pending until NotBefore), leases (claimed, by lease end), finished (done
+// and dead, by finish time, for pruning), dead (by finish time), jobs
+// (JobKey). Time keys end with the arrival sequence to break ties.
+var (
+	bktMeta     = []byte("geminihooks.meta")
+	bktMsgs     = []byte("msgs")
+	bktReady    = []byte("ready")
+	bktDelayed  = []byte("delayed")
+	bktLeases   = []byte("leases")
+	bktFinished = []byte("finished")
+	bktDead     = []byte("dead")
+	bktJobs     = []byte("jobs")
+	allBuckets  = [][]byte{bktMsgs, bktReady, bktDelayed, bktLeases, bktFinished, bktDead, bktJobs}
+
+	keyFormat   = []byte("format")
+	valueFormat = []byte("geminihooks-inbox/1")
+	keySeq      = []byte("seq")
+)
+
+// Option configures Open.
+type Option func(*config) error
+
+type config struct {
+	clock       func() time.Time
+	logger      *slog.Logger
+	lockTimeout time.Duration
+	maxPending  int
+	pruneAfter  time.Duration
+	pruneEvery  time.Duration
+	maxBatch    int
+}
+
+// WithClock sets the clock used for leases, retry times and pruning.
+// The default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return errors.New("boltinbox: nil clock")
+		}
+		c.clock = now
+		return nil
+	}
+}
+
+// WithLogger sets where background pruning reports failures. The default
+// discards.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("boltinbox: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithLockTimeout sets how long Open waits for another process to release
+// the file before it fails with ErrLocked. The default is one second.
+func WithLockTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("boltinbox: lock timeout %v is not positive", d)
+		}
+		c.lockTimeout = d
+		return nil
+	}
+}
+
+// WithMaxPending caps how many messages may be pending or claimed; a Put
+// beyond it fails with inbox.ErrFull. The default, 0, means no cap.
+func WithMaxPending(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("boltinbox: max pending %d is negative", n)
+		}
+		c.maxPending = n
+		return nil
+	}
+}
+
+// WithAutoPrune deletes done and dead messages once they finished more than
+// window ago (by the inbox clock), checking every interval. They stop
+// deduplicating then, so window should exceed the sender's retry horizon
+// (Gemini retries for 24 hours). Close stops it. By default nothing is
+// pruned unless Prune is called.
+func WithAutoPrune(window, every time.Duration) Option {
+	return func(c *config) error {
+		if window <= 0 || every <= 0 {
+			return fmt.Errorf("boltinbox: prune window %v and interval %v must be positive", window, every)
+		}
+		c.pruneAfter, c.pruneEvery = window, every
+		return nil
+	}
+}
+
+// WithMaxBatch caps how many operations share one commit. The default is 1000.
+func WithMaxBatch(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("boltinbox: max batch %d is not positive", n)
+		}
+		c.maxBatch = n
+		return nil
+	}
+}
+
+// Inbox is an inbox.Inbox in one bbolt file. It is safe for concurrent use by
+// one process; Open fails with ErrLocked while another process has the file.
+//
+// Every change is committed and fsynced before the call returns. Changes
+// that arrive while a commit is in progress are committed together in the
+// next one (group commit), so throughput grows with concurrency instead of
+// being bounded by one fsync per call.
+type Inbox struct {
+	db     *bolt.DB
+	clock  func() time.Time
+	logger *slog.Logger
+	cfg    config
+
+	ops     chan *op
+	mu      sync.RWMutex // held for reading while sending on ops, so Close sees every queued op
+	closed  atomic.Bool
+	closing chan struct{} // closed by Close after closed is set: the writer drains ops and stops
+	wg      sync.WaitGroup
+	once    sync.Once
+
+	depth  atomic.Int64 // pending + claimed; only the writer changes it
+	notify chan struct{}
+}
+
+var _ inbox.Inbox = (*Inbox)(nil)
+var _ inbox.Notifier = (*Inbox)(nil)
+
+// Open opens or creates the inbox file at path. It fails with an error
+// wrapping ErrLocked when another process holds the file, and with one
+// wrapping ErrCorrupt when the file is damaged or not an inbox.
+func Open(path string, opts ...Option) (*Inbox, error) {
+	cfg := config{clock: time.Now, lockTimeout: time.Second, maxBatch: 1000}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	if err := checkFile(path); err != nil {
+		return nil, err
+	}
+	db, err := openDB(path, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	i := &Inbox{
+		db:      db,
+		clock:   cfg.clock,
+		logger:  cfg.logger,
+		cfg:     cfg,
+		ops:     make(chan *op, cfg.maxBatch),
+		closing: make(chan struct{}),
+		notify:  make(chan struct{}, 1),
+	}
+	depth, err := i.setup()
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
+	}
+	i.depth.Store(int64(depth))
+	i.wg.Add(1)
+	go i.writer()
+	if cfg.pruneEvery > 0 {
+		i.wg.Add(1)
+		go i.pruner()
+	}
+	return i, nil
+}
+
+func openDB(path string, cfg *config) (db *bolt.DB, err error) {
+	// bbolt panics, or faults in mapped memory, on some damaged pages.
+	// Turn both into errors here; checkFile has ruled out the common causes.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.lockTimeout})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s stayed locked for %v; one process may open an inbox file at a time", ErrLocked, path, cfg.lockTimeout)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
+	case err != nil:
+		return nil, fmt.Errorf("boltinbox: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// setup creates the buckets of a new file, or checks that an existing one is
+// an inbox, and reads every stored record once. Reading everything at open
+// costs a scan of the file, which pruning keeps small, and means a damaged
+// page is found here, as an error, rather than in the middle of a Put.
+func (i *Inbox) setup() (depth int, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("damaged page: %v", r)
+		}
+	}()
+	err = i.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bktMeta)
+		if meta == nil {
+			empty := true
+			if err := tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil }); err != nil {
+				return err
+			}
+			if !empty {
+				return errors.New("a bbolt database of another program")
+			}
+			if meta, err = tx.CreateBucket(bktMeta); err != nil {
+				return err
+			}
+			if err := meta.Put(keyFormat, valueFormat); err != nil {
+				return err
+			}
+			for _, name := range allBuckets {
+				if _, err := tx.CreateBucket(name); err != nil {
+					return err
+				}
+			}
+		}
+		if f := meta.Get(keyFormat); string(f) != string(valueFormat) {
+			return fmt.Errorf("unknown format %q", f)
+		}
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("bucket %s missing", name)
+			}
+		}
+		return tx.Bucket(bktMsgs).ForEach(func(k, v []byte) error {
+			r, err := decodeRecord(v)
+			if err != nil {
+				return err
+			}
+			if r.msg.ID != string(k) {
+				return fmt.Errorf("%w: key does not match", errBadRecord)
+			}
+			if r.msg.State == inbox.StatePending || r.msg.State == inbox.StateClaimed {
+				depth++
+			}
+			return nil
+		})
+	})
+	return depth, err
+}
+
+// Notify implements inbox.Notifier: it receives a value after a commit makes
+// a message claimable.
+func (i *Inbox) Notify() <-chan struct{} { return i.notify }
+
+// Close stops background pruning, waits for queued changes to commit and
+// closes the file. Calls after Close fail with inbox.ErrClosed.
+func (i *Inbox) Close() error {
+	var err error
+	i.once.Do(func() {
+		i.mu.Lock()
+		i.closed.Store(true)
+		i.mu.Unlock()
+		close(i.closing)
+		i.wg.Wait()
+		err = i.db.Close()
+	})
+	return err
+}
+
+func newLease() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Put implements inbox.Inbox. It returns after the message is fsynced.
+func (i *Inbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
+	if m == nil || m.ID == "" {
+		return false, errors.New("boltinbox: message without an ID")
+	}
+	stored := false
+	err := i.do(ctx, func(w *wtx) error {
+		msgs := w.tx.Bucket(bktMsgs)
+		if msgs.Get([]byte(m.ID)) != nil {
+			return nil
+		}
+		jobs := w.tx.Bucket(bktJobs)
+		if m.JobKey != "" && jobs.Get([]byte(m.JobKey)) != nil {
+			return nil
+		}
+		if i.cfg.maxPending > 0 && i.depth.Load()+w.depth >= int64(i.cfg.maxPending) {
+			return fmt.Errorf("boltinbox: %d messages pending: %w", i.cfg.maxPending, inbox.ErrFull)
+		}
+		seq, err := w.tx.Bucket(bktMeta).NextSequence()
+		if err != nil {
+			return storageErr(err)
+		}
+		r := &record{seq: seq, msg: inbox.Message{
+			ID:          m.ID,
+			JobKey:      m.JobKey,
+			Body:        m.Body,
+			Scheme:      m.Scheme,
+			Synthesized: m.Synthesized,
+			ReceivedAt:  m.ReceivedAt,
+			State:       inbox.StatePending,
+		}}
+		if r.msg.ReceivedAt.IsZero() {
+			r.msg.ReceivedAt = w.now
+		}
+		r.msg.NotBefore = w.now
+		if err := w.putRecord(r); err != nil {
+			return err
+		}
+		if m.JobKey != "" {
+			if err := jobs.Put([]byte(m.JobKey), []byte(m.ID)); err != nil {
+				return storageErr(err)
+			}
+		}
+		if err := w.tx.Bucket(bktReady).Put(r.readyKey(), []byte(m.ID)); err != nil {
+			return storageErr(err)
+		}
+		w.depth++
+		w.notify = true
+		stored = true
+		return nil
+	})
+	return stored, err
+}
+
+// Claim implements inbox.Inbox. Claims are stored with their lease end, so
+// after a restart a claimed message stays leased until then and returns to
+// pending after.
+func (i *Inbox) Claim(ctx context.Context, n int, lease time.Duration) ([]*inbox.Message, error) {
+	if n <= 0 {
+		return []*inbox.Message{}, nil
+	}
+	if lease <= 0 {
+		return nil, fmt.Errorf("boltinbox: lease %v is not positive", lease)
+	}
+	out := []*inbox.Message{}
+	err := i.do(ctx, func(w *wtx) error {
+		out = out[:0]
+		if err := w.release(); err != nil {
+			return err
+		}
+		ready := w.tx.Bucket(bktReady)
+		var ids [][]byte
+		c := ready.Cursor()
+		for k, v := c.First(); k != nil && len(ids) < n; k, v = c.Next() {
+			ids = append(ids, append([]byte(nil), v...))
+		}
+		for _, id := range ids {
+			r, err := w.get(id)
+			if err != nil {
+				return err
+			}
+			if err := ready.Delete(r.readyKey()); err != nil {
+				return storageErr(err)
+			}
+			r.msg.State = inbox.StateClaimed
+			r.msg.Attempts++
+			r.msg.Lease = newLease()
+			r.msg.LeaseUntil = w.now.Add(lease)
+			if err := w.tx.Bucket(bktLeases).Put(timeKey(r.msg.LeaseUntil, r.seq), id); err != nil {
+				return storageErr(err)
+			}
+			if err := w.putRecord(r); err != nil {
+				return err
+			}
+			out = append(out, r.public())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// release moves due retries and expired leases to the ready index.
+func (w *wtx) release() error {
+	ready := w.tx.Bucket(bktReady)
+	for _, name := range [][]byte{bktDelayed, bktLeases} {
+		b := w.tx.Bucket(name)
+		var due [][2][]byte
+		c := b.Cursor()
+		for k, v := c.First(); k != nil && !keyTime(k).After(w.now); k, v = c.Next() {
+			due = append(due, [2][]byte{append([]byte(nil), k...), append([]byte(nil), v...)})
+		}
+		for _, kv := range due {
+			r, err := w.get(kv[1])
+			if err != nil {
+				return err
+			}
+			if err := b.Delete(kv[0]); err != nil {
+				return storageErr(err)
+			}
+			if r.msg.State == inbox.StateClaimed {
+				r.msg.State = inbox.StatePending
+				r.msg.NotBefore = r.msg.LeaseUntil
+				r.msg.Lease = ""
+				r.msg.LeaseUntil = time.Time{}
+				if err := w.putRecord(r); err != nil {
+					return err
+				}
+			}
+			if err := ready.Put(r.readyKey(), kv[1]); err != nil {
+				return storageErr(err)
+			}
+		}
+	}
+	return nil
+}
+
+// claimed returns the message id if lease is its current, unexpired claim.
+func (w *wtx) claimed(id, lease string) (*record, error) {
+	r, err := w.get([]byte(id))
+	if err != nil {
+		return nil, err
+	}
+	if r.msg.State != inbox.StateClaimed || r.msg.Lease != lease || lease == "" || !w.now.Before(r.msg.LeaseUntil) {
+		return nil, fmt.Errorf("boltinbox: message %q: %w", id, inbox.ErrLeaseLost)
+	}
+	return r, nil
+}
+
+// finish ends the claim on r and records it under state.
+func (w *wtx) finish(r *record, state inbox.State, reason string, keepLease bool) error {
+	if err := w.tx.Bucket(bktLeases).Delete(timeKey(r.msg.LeaseUntil, r.seq)); err != nil {
+		return storageErr(err)
+	}
+	r.msg.State = state
+	r.msg.FinishedAt = w.now
+	r.msg.LeaseUntil = time.Time{}
+	if !keepLease {
+		r.msg.Lease = ""
+	}
+	if state == inbox.StateDone {
+		r.msg.Body = nil // a done message is only a dedupe record
+	}
+	if state == inbox.StateDead {
+		r.msg.LastError = reason
+		if err := w.tx.Bucket(bktDead).Put(r.deadKey(), []byte(r.msg.ID)); err != nil {
+			return storageErr(err)
+		}
+	}
+	if err := w.tx.Bucket(bktFinished).Put(timeKey(r.msg.FinishedAt, r.seq), []byte(r.msg.ID)); err != nil {
+		return storageErr(err)
+	}
+	w.depth--
+	return w.putRecord(r)
+}
+
+// Ack implements inbox.Inbox. Acking a done message again with the lease
+// that completed it returns nil.
+func (i *Inbox) Ack(ctx context.Context, id, lease string) error {
+	return i.do(ctx, func(w *wtx) error {
+		r, err := w.get([]byte(id))
+		if err != nil {
+			return err
+		}
+		if r.msg.State == inbox.StateDone && lease != "" && r.msg.Lease == lease {
+			return nil
+		}
+		if r, err = w.claimed(id, lease); err != nil {
+			return err
+		}
+		return w.finish(r, inbox.StateDone, "", true)
+	})
+}
+
+// Retry implements inbox.Inbox.
+func (i *Inbox) Retry(ctx context.Context, id, lease string, at time.Time, reason string) error {
+	return i.do(ctx, func(w *wtx) error {
+		r, err := w.claimed(id, lease)
+		if err != nil {
+			return err
+		}
+		if err := w.tx.Bucket(bktLeases).Delete(timeKey(r.msg.LeaseUntil, r.seq)); err != nil {
+			return storageErr(err)
+		}
+		r.msg.State = inbox.StatePending
+		r.msg.Lease = ""
+		r.msg.LeaseUntil = time.Time{}
+		r.msg.LastError = reason
+		r.msg.NotBefore = at
+		if err := w.schedule(r); err != nil {
+			return err
+		}
+		return w.putRecord(r)
+	})
+}
+
+// schedule indexes a pending message as ready or delayed by its NotBefore.
+func (w *wtx) schedule(r *record) error {
+	var err error
+	if r.msg.NotBefore.After(w.now) {
+		err = w.tx.Bucket(bktDelayed).Put(timeKey(r.msg.NotBefore, r.seq), []byte(r.msg.ID))
+	} else {
+		err = w.tx.Bucket(bktReady).Put(r.readyKey(), []byte(r.msg.ID))
+		w.notify = true
+	}
+	return storageErr(err)
+}
+
+// DeadLetter implements inbox.Inbox.
+func (i *Inbox) DeadLetter(ctx context.Context, id, lease, reason string) error {
+	return i.do(ctx, func(w *wtx) error {
+		r, err := w.claimed(id, lease)
+		if err != nil {
+			return err
+		}
+		return w.finish(r, inbox.StateDead, reason, false)
+	})
+}
+
+// Replay implements inbox.Inbox.
+func (i *Inbox) Replay(ctx context.Context, id string) error {
+	return i.do(ctx, func(w *wtx) error {
+		r, err := w.get([]byte(id))
+		if err != nil {
+			return err
+		}
+		if r.msg.State != inbox.StateDead {
+			return fmt.Errorf("boltinbox: message %q is %s, not dead: %w", id, r.msg.State, inbox.ErrNotFound)
+		}
+		if i.cfg.maxPending > 0 && i.depth.Load()+w.depth >= int64(i.cfg.maxPending) {
+			return fmt.Errorf("boltinbox: %d messages pending: %w", i.cfg.maxPending, inbox.ErrFull)
+		}
+		if err := w.tx.Bucket(bktDead).Delete(r.deadKey()); err != nil {
+			return storageErr(err)
+		}
+		if err := w.tx.Bucket(bktFinished).Delete(timeKey(r.msg.FinishedAt, r.seq)); err != nil {
+			return storageErr(err)
+		}
+		r.msg.State = inbox.StatePending
+		r.msg.Attempts = 0
+		r.msg.FinishedAt = time.Time{}
+		r.msg.NotBefore = w.now
+		w.depth++
+		if err := w.schedule(r); err != nil {
+			return err
+		}
+		return w.putRecord(r)
+	})
+}
+
+// Prune implements inbox.Inbox. It deletes in commits of at most the batch
+// size, so a large prune does not hold up Puts.
+func (i *Inbox) Prune(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		n := 0
+		err := i.do(ctx, func(w *wtx) error {
+			n = 0
+			fin := w.tx.Bucket(bktFinished)
+			var due [][2][]byte
+			c := fin.Cursor()
+			for k, v := c.First(); k != nil && keyTime(k).Before(before) && len(due) < i.cfg.maxBatch; k, v = c.Next() {
+				due = append(due, [2][]byte{append([]byte(nil), k...), append([]byte(nil), v...)})
+			}
+			for _, kv := range due {
+				r, err := w.get(kv[1])
+				if err != nil {
+					return err
+				}
+				if err := fin.Delete(kv[0]); err != nil {
+					return storageErr(err)
+				}
+				if err := w.tx.Bucket(bktDead).Delete(r.deadKey()); err != nil {
+					return storageErr(err)
+				}
+				if r.msg.JobKey != "" {
+					if err := w.tx.Bucket(bktJobs).Delete([]byte(r.msg.JobKey)); err != nil {
+						return storageErr(err)
+					}
+				}
+				if err := w.tx.Bucket(bktMsgs).Delete(kv[1]); err != nil {
+					return storageErr(err)
+				}
+				n++
+			}
+			return nil
+		})
+		total += n
+		if err != nil || n < i.cfg.maxBatch {
+			return total, err
+		}
+	}
+}
+
+func (i *Inbox) pruner() {
+	defer i.wg.Done()
+	t := time.NewTicker(i.cfg.pruneEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-i.closing:
+			return
+		case <-t.C:
+			// After Close, Prune fails with ErrClosed at its next commit.
+			n, err := i.Prune(context.Background(), i.clock().Add(-i.cfg.pruneAfter))
+			if err != nil && !errors.Is(err, inbox.ErrClosed) && !errors.Is(err, context.Canceled) {
+				i.logger.Warn("boltinbox: prune failed", "error", err)
+			} else if n > 0 {
+				i.logger.Debug("boltinbox: pruned", "messages", n)
+			}
+		}
+	}
+}
+
+// view runs a read-only transaction, turning a panic on a damaged page into
+// an error.
+func (i *Inbox) view(fn func(tx *bolt.Tx) error) (err error) {
+	if i.closed.Load() {
+		return inbox.ErrClosed
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+		}
+	}()
+	err = i.db.View(fn)
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return inbox.ErrClosed
+	}
+	return err
+}
+
+// Get implements inbox.Inbox. A claim whose lease has ended reads as
+// pending, as it would be claimed next.
+func (i *Inbox) Get(ctx context.Context, id string) (*inbox.Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	now := i.clock()
+	var m *inbox.Message
+	err := i.view(func(tx *bolt.Tx) error {
+		r, err := getRecord(tx, []byte(id))
+		if err != nil {
+			return err
+		}
+		if r.msg.State == inbox.StateClaimed && !now.Before(r.msg.LeaseUntil) {
+			r.msg.State = inbox.StatePending
+			r.msg.NotBefore = r.msg.LeaseUntil
+		}
+		m = r.public()
+		return nil
+	})
+	return m, err
+}
+
+// DeadLetters implements inbox.Inbox.
+func (i *Inbox) DeadLetters(ctx context.Context, limit int) ([]*inbox.Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := []*inbox.Message{}
+	err := i.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktDead).Cursor()
+		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+			r, err := getRecord(tx, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, r.public())
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Depth implements inbox.Inbox.
+func (i *Inbox) Depth(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if i.closed.Load() {
+		return 0, inbox.ErrClosed
+	}
+	return int(i.depth.Load()), nil
+}
+
+func getRecord(tx *bolt.Tx, id []byte) (*record, error) {
+	v := tx.Bucket(bktMsgs).Get(id)
+	if v == nil {
+		return nil, fmt.Errorf("boltinbox: message %q: %w", id, inbox.ErrNotFound)
+	}
+	r, err := decodeRecord(v)
+	if err != nil {
+		return nil, fmt.Errorf("boltinbox: message %q: %w: %w", id, ErrCorrupt, err)
+	}
+	return r, nil
+}

@@ -1,0 +1,21 @@
+// Package boltinbox is an [inbox.Inbox] in one bbolt file, for a listener
+// running on one machine.
+//
+// Every Put, Claim, Ack, Retry and DeadLetter is committed and fsynced before
+// it returns; calls that arrive while a commit is in progress share the next
+// one (group commit). What survives a crash, including SIGKILL or power loss:
+// every message Put returned for (so every delivery the listener answered 2xx
+// to), its state, attempts and dedupe keys, and claims with their lease ends.
+// A claim made before a crash stays leased until its LeaseUntil, then comes
+// back, so its handler may run again: handlers must tolerate that.
+//
+// One process may open a file at a time; a second Open fails with ErrLocked.
+// A damaged, truncated or foreign file fails with ErrCorrupt, never a panic.
+//
+//	ib, err := boltinbox.Open("/var/lib/app/inbox.db",
+//		boltinbox.WithAutoPrune(48*time.Hour, time.Hour))
+//	if err != nil {
+//		return err
+//	}
+//	defer ib.Close()
+package boltinbox

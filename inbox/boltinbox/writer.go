@@ -1,0 +1,190 @@
+package boltinbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/geminihooks/geminihooks/inbox"
+)
+
+// op is one change waiting for the writer. fn must not write before it has
+// decided to succeed: an error it returns is the caller's result and the
+// rest of the batch commits, unless the error is a storageError, which means
+// the transaction may hold partial writes and is abandoned.
+type op struct {
+	ctx  context.Context
+	fn   func(w *wtx) error
+	done chan error
+}
+
+// wtx is the state of one write transaction shared by the ops in a batch.
+type wtx struct {
+	tx     *bolt.Tx
+	now    time.Time
+	depth  int64 // change to pending + claimed, applied after commit
+	notify bool  // a message became claimable
+}
+
+type storageError struct{ err error }
+
+func (e *storageError) Error() string { return "boltinbox: write: " + e.err.Error() }
+func (e *storageError) Unwrap() error { return e.err }
+
+func storageErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &storageError{err}
+}
+
+func (w *wtx) get(id []byte) (*record, error) { return getRecord(w.tx, id) }
+
+func (w *wtx) putRecord(r *record) error {
+	return storageErr(w.tx.Bucket(bktMsgs).Put([]byte(r.msg.ID), r.encode()))
+}
+
+// do hands fn to the writer and waits until its batch is committed and
+// fsynced. A caller whose ctx ends stops waiting; its op may still commit.
+func (i *Inbox) do(ctx context.Context, fn func(w *wtx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	i.mu.RLock()
+	if i.closed.Load() {
+		i.mu.RUnlock()
+		return inbox.ErrClosed
+	}
+	select {
+	case i.ops <- o:
+		i.mu.RUnlock()
+	case <-ctx.Done():
+		i.mu.RUnlock()
+		return ctx.Err()
+	}
+	select {
+	case err := <-o.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// writer is the only goroutine that writes. It takes whatever ops queued
+// while the previous commit was in progress and commits them together, so
+// concurrent callers share one fsync without waiting for a timer.
+func (i *Inbox) writer() {
+	defer i.wg.Done()
+	// A fault on a damaged page becomes a panic that commit recovers.
+	debug.SetPanicOnFault(true)
+	batch := make([]*op, 0, i.cfg.maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case o := <-i.ops:
+			batch = append(batch, o)
+		case <-i.closing:
+			// Close set closed before closing, so nothing more is sent.
+			for {
+				select {
+				case o := <-i.ops:
+					batch = append(batch, o)
+					if len(batch) == cap(batch) {
+						i.commit(batch)
+						batch = batch[:0]
+					}
+					continue
+				default:
+				}
+				break
+			}
+			i.commit(batch)
+			return
+		}
+		// Let callers woken by the last commit queue their next op.
+		runtime.Gosched()
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case o := <-i.ops:
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		i.commit(batch)
+	}
+}
+
+var errAbandon = errors.New("boltinbox: abandon batch")
+
+// commit runs the ops in one transaction. Like bbolt's DB.Batch, when an op
+// fails with a storage error it gets that error alone and the others run
+// again in a new transaction.
+func (i *Inbox) commit(batch []*op) {
+	live := batch[:0:0]
+	for _, o := range batch {
+		if err := o.ctx.Err(); err != nil {
+			o.done <- err
+			continue
+		}
+		live = append(live, o)
+	}
+	for len(live) > 0 {
+		results := make([]error, len(live))
+		failed := -1
+		var w *wtx
+		err := i.update(func(tx *bolt.Tx) error {
+			w = &wtx{tx: tx, now: i.clock()}
+			for k, o := range live {
+				results[k] = o.fn(w)
+				var se *storageError
+				if errors.As(results[k], &se) {
+					failed = k
+					return errAbandon
+				}
+			}
+			return nil
+		})
+		if failed >= 0 {
+			live[failed].done <- results[failed]
+			live = append(live[:failed:failed], live[failed+1:]...)
+			continue
+		}
+		if err != nil {
+			for _, o := range live {
+				o.done <- err
+			}
+			return
+		}
+		i.depth.Add(w.depth)
+		if w.notify {
+			select {
+			case i.notify <- struct{}{}:
+			default:
+			}
+		}
+		for k, o := range live {
+			o.done <- results[k]
+		}
+		return
+	}
+}
+
+func (i *Inbox) update(fn func(tx *bolt.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+		}
+	}()
+	if err := i.db.Update(fn); err != nil {
+		return fmt.Errorf("boltinbox: commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,19 @@
+package pginbox_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/inbox/inboxtest"
+	"github.com/geminihooks/geminihooks/inbox/pginbox"
+)
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	inboxtest.Run(t, func(t *testing.T, clock func() time.Time) inbox.Inbox {
+		ib, _ := newInbox(t, pool, pginbox.WithClock(clock))
+		return ib
+	})
+}

@@ -1,0 +1,67 @@
+package pginbox_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/geminihooks/geminihooks/inbox/pginbox"
+)
+
+// testPool connects to the server named by GEMINIHOOKS_TEST_POSTGRES, or
+// skips the test when it is unset.
+func testPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	url := os.Getenv("GEMINIHOOKS_TEST_POSTGRES")
+	if url == "" {
+		t.Skip("GEMINIHOOKS_TEST_POSTGRES is unset; set it to a PostgreSQL URL (as .ci/run does) to run PostgreSQL tests")
+	}
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatalf("pgxpool.New: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// testSchema creates a schema that only this test uses and drops it when
+// the test ends, so tests run in parallel against one database.
+func testSchema(t testing.TB, pool *pgxpool.Pool) string {
+	t.Helper()
+	var b [6]byte
+	rand.Read(b[:])
+	name := "geminihooks_test_" + hex.EncodeToString(b[:])
+	if _, err := pool.Exec(t.Context(), "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := pool.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+// newInbox returns a migrated inbox in a schema of its own.
+func newInbox(t testing.TB, pool *pgxpool.Pool, opts ...pginbox.Option) (*pginbox.Inbox, string) {
+	t.Helper()
+	schema := testSchema(t, pool)
+	opts = append([]pginbox.Option{pginbox.WithTable(schema + ".inbox"), pginbox.WithChannel(schema)}, opts...)
+	ib, err := pginbox.New(pool, opts...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := ib.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	t.Cleanup(func() { ib.Close() })
+	return ib, schema
+}

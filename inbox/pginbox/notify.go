@@ -1,0 +1,86 @@
+package pginbox
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Notify implements inbox.Notifier. The first call starts a listener on a
+// dedicated connection (outside the pool) that LISTENs on the channel and
+// signals after each notification, from this process or any other, and
+// after each reconnect, since notifications sent while it was away are lost.
+// Close stops it.
+func (i *Inbox) Notify() <-chan struct{} {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if !i.listening && !i.closed.Load() {
+		i.listening = true
+		i.wg.Add(1)
+		go i.listen()
+	}
+	return i.notify
+}
+
+func (i *Inbox) signal() {
+	select {
+	case i.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (i *Inbox) listen() {
+	defer i.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-i.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	const maxBackoff = 5 * time.Second
+	backoff := 100 * time.Millisecond
+	for {
+		err := i.listenOnce(ctx, func() { backoff = 100 * time.Millisecond })
+		if ctx.Err() != nil {
+			return
+		}
+		i.logger.Warn("pginbox: notification listener lost its connection; workers fall back to polling", "error", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// listenOnce connects, listens and relays notifications until the
+// connection fails or ctx ends.
+func (i *Inbox) listenOnce(ctx context.Context, connected func()) error {
+	conn, err := pgx.ConnectConfig(ctx, i.pool.Config().ConnConfig)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		conn.Close(closeCtx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{i.names.channel}.Sanitize()); err != nil {
+		return err
+	}
+	connected()
+	i.signal()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		i.signal()
+	}
+}

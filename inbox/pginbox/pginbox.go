@@ -1,0 +1,536 @@
+package pginbox
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/geminihooks/geminihooks/inbox"
+)
+
+var errClosed = fmt.Errorf("pginbox: %w", inbox.ErrClosed)
+
+// Option configures New.
+type Option func(*config) error
+
+type config struct {
+	table      string
+	channel    string
+	clock      func() time.Time
+	logger     *slog.Logger
+	maxPending int
+}
+
+// WithTable sets the inbox table, optionally schema-qualified ("app.inbox").
+// Names are plain identifiers (letters, digits, underscores), at most 52
+// bytes for the table. The default is geminihooks_inbox. Two apps sharing a
+// database give each its own table and channel.
+func WithTable(name string) Option {
+	return func(c *config) error { c.table = name; return nil }
+}
+
+// WithChannel sets the LISTEN/NOTIFY channel that wakes workers. The default
+// is the table name without its schema.
+func WithChannel(name string) Option {
+	return func(c *config) error { c.channel = name; return nil }
+}
+
+// WithClock sets the clock used for receive times, leases, retries and
+// finish times; they are sent as parameters, not read from the server, so
+// tests can control them. The default is time.Now. Replicas sharing a table
+// need clocks that agree to well within the lease duration.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return errors.New("pginbox: nil clock")
+		}
+		c.clock = now
+		return nil
+	}
+}
+
+// WithLogger sets where the notification listener reports lost connections.
+// The default discards.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("pginbox: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithMaxPending caps how many messages may be pending or claimed; a Put
+// beyond it fails with inbox.ErrFull. The check counts open rows on every
+// Put and, under concurrency, may let a few more in. The default, 0, means
+// no cap.
+func WithMaxPending(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("pginbox: max pending %d is negative", n)
+		}
+		c.maxPending = n
+		return nil
+	}
+}
+
+// Inbox is an inbox.Inbox in a PostgreSQL table, shared by any number of
+// processes. Claims lock rows with FOR UPDATE SKIP LOCKED and record a lease,
+// so replicas never hand one message to two workers at once, and a crashed
+// replica's messages return when their leases end.
+type Inbox struct {
+	pool   *pgxpool.Pool
+	names  names
+	clock  func() time.Time
+	logger *slog.Logger
+	cfg    config
+	sql    statements
+
+	mu        sync.Mutex // guards listening and the wait group against Close
+	listening bool
+	closed    atomic.Bool
+	closing   chan struct{}
+	wg        sync.WaitGroup
+	notify    chan struct{}
+}
+
+var _ inbox.Inbox = (*Inbox)(nil)
+var _ inbox.Notifier = (*Inbox)(nil)
+
+// New returns an inbox in the pool's database. It does not touch the
+// database: call Migrate once at start-up. The caller keeps ownership of the
+// pool.
+func New(pool *pgxpool.Pool, opts ...Option) (*Inbox, error) {
+	if pool == nil {
+		return nil, errors.New("pginbox: nil pool")
+	}
+	cfg := config{table: "geminihooks_inbox", clock: time.Now}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.channel == "" {
+		cfg.channel = cfg.table
+		if _, t, ok := strings.Cut(cfg.table, "."); ok {
+			cfg.channel = t
+		}
+	}
+	n, err := newNames(cfg.table, cfg.channel)
+	if err != nil {
+		return nil, err
+	}
+	return &Inbox{
+		pool:    pool,
+		names:   n,
+		clock:   cfg.clock,
+		logger:  cfg.logger,
+		cfg:     cfg,
+		sql:     newStatements(n.qualified),
+		closing: make(chan struct{}),
+		notify:  make(chan struct{}, 1),
+	}, nil
+}
+
+// columns is what every message read selects, in scan order.
+const columns = `seq, id, job_key, body, scheme, synthesized, received_at, state, attempts, not_before, last_error, lease, lease_until, finished_at`
+
+type statements struct {
+	put, putCapped, claim, ack, lookup, retry, deadLetter, replay, get, deadLetters, prune, depth, lockClaim string
+}
+
+func newStatements(t string) statements {
+	open := `state IN ('pending', 'claimed')`
+	return statements{
+		// ON CONFLICT with no target skips the row on a conflict with any
+		// unique index: the primary key (id) or the partial unique index on
+		// job_key. Either way the Put is a duplicate. pg_notify runs once per
+		// stored row and is delivered when the insert commits.
+		put: `WITH ins AS (
+	INSERT INTO ` + t + ` (id, job_key, body, scheme, synthesized, received_at, state, not_before)
+	VALUES ($1, $2, $3, $4, $5, $6, 'pending', $8)
+	ON CONFLICT DO NOTHING
+	RETURNING id)
+SELECT pg_notify($7, '') FROM ins`,
+		putCapped: `WITH ins AS (
+	INSERT INTO ` + t + ` (id, job_key, body, scheme, synthesized, received_at, state, not_before)
+	SELECT $1, $2, $3, $4, $5, $6, 'pending', $8
+	WHERE (SELECT count(*) FROM ` + t + ` WHERE ` + open + `) < $9
+	ON CONFLICT DO NOTHING
+	RETURNING id)
+SELECT pg_notify($7, '') FROM ins`,
+		// Oldest first among pending rows that are due and claims whose
+		// lease ended. SKIP LOCKED lets concurrent claimers take disjoint rows.
+		claim: `WITH c AS (
+	SELECT id FROM ` + t + `
+	WHERE ` + open + ` AND ((state = 'pending' AND not_before <= $1) OR (state = 'claimed' AND lease_until <= $1))
+	ORDER BY received_at, seq
+	LIMIT $2
+	FOR UPDATE SKIP LOCKED)
+UPDATE ` + t + ` m SET state = 'claimed', attempts = m.attempts + 1, lease = gen_random_uuid()::text, lease_until = $3
+FROM c WHERE m.id = c.id
+RETURNING m.` + strings.ReplaceAll(columns, ", ", ", m."),
+		// A done row keeps no body: it is only a dedupe record.
+		ack: `UPDATE ` + t + ` SET state = 'done', finished_at = $3, lease_until = NULL, body = ''
+WHERE id = $1 AND lease = $2 AND state = 'claimed' AND lease_until > $3`,
+		lookup: `SELECT state, lease FROM ` + t + ` WHERE id = $1`,
+		retry: `WITH u AS (
+	UPDATE ` + t + ` SET state = 'pending', not_before = $4, last_error = $5, lease = '', lease_until = NULL
+	WHERE id = $1 AND lease = $2 AND state = 'claimed' AND lease_until > $3
+	RETURNING id)
+SELECT CASE WHEN $4 <= $3 THEN pg_notify($6, '') END FROM u`,
+		deadLetter: `UPDATE ` + t + ` SET state = 'dead', finished_at = $3, last_error = $4, lease = '', lease_until = NULL
+WHERE id = $1 AND lease = $2 AND state = 'claimed' AND lease_until > $3`,
+		replay: `WITH u AS (
+	UPDATE ` + t + ` SET state = 'pending', attempts = 0, not_before = $2, finished_at = NULL
+	WHERE id = $1 AND state = 'dead'
+	RETURNING id)
+SELECT pg_notify($3, '') FROM u`,
+		get:         `SELECT ` + columns + ` FROM ` + t + ` WHERE id = $1`,
+		deadLetters: `SELECT ` + columns + ` FROM ` + t + ` WHERE state = 'dead' ORDER BY finished_at, seq LIMIT $1`,
+		prune: `WITH d AS (
+	SELECT id FROM ` + t + ` WHERE state IN ('done', 'dead') AND finished_at < $1
+	ORDER BY finished_at LIMIT $2
+	FOR UPDATE SKIP LOCKED)
+DELETE FROM ` + t + ` m USING d WHERE m.id = d.id`,
+		depth: `SELECT count(*) FROM ` + t + ` WHERE ` + open,
+		// The transactional handler locks its row for the length of the
+		// user's transaction, so no other worker can claim it meanwhile even
+		// if the lease runs out.
+		lockClaim: `SELECT 1 FROM ` + t + ` WHERE id = $1 AND lease = $2 AND state = 'claimed' AND lease_until > $3 FOR UPDATE`,
+	}
+}
+
+// scanMessage reads one row selected with columns. A claim whose lease has
+// ended reads as pending; the lease shows only while claimed.
+func scanMessage(row pgx.Row, now time.Time) (*inbox.Message, int64, error) {
+	var (
+		m          inbox.Message
+		id, jobKey []byte
+		seq        int64
+		state      string
+		leaseUntil *time.Time
+		finishedAt *time.Time
+	)
+	err := row.Scan(&seq, &id, &jobKey, &m.Body, &m.Scheme, &m.Synthesized, &m.ReceivedAt, &state,
+		&m.Attempts, &m.NotBefore, &m.LastError, &m.Lease, &leaseUntil, &finishedAt)
+	if err != nil {
+		return nil, 0, err
+	}
+	m.ID, m.JobKey = string(id), string(jobKey)
+	m.State = inbox.State(state)
+	if leaseUntil != nil {
+		m.LeaseUntil = *leaseUntil
+	}
+	if finishedAt != nil {
+		m.FinishedAt = *finishedAt
+	}
+	if m.State == inbox.StateClaimed && !now.Before(m.LeaseUntil) {
+		m.State = inbox.StatePending
+		m.NotBefore = m.LeaseUntil
+	}
+	if m.State != inbox.StateClaimed {
+		m.Lease = ""
+		m.LeaseUntil = time.Time{}
+	}
+	return &m, seq, nil
+}
+
+// text makes s storable in a text column, which rejects NUL bytes and
+// invalid UTF-8. It is used for diagnostics (scheme, last error), where a
+// replacement character is acceptable.
+func text(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+func (i *Inbox) check(ctx context.Context) error {
+	if i.closed.Load() {
+		return errClosed
+	}
+	return ctx.Err()
+}
+
+// Put implements inbox.Inbox with INSERT ... ON CONFLICT DO NOTHING.
+func (i *Inbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
+	if err := i.check(ctx); err != nil {
+		return false, err
+	}
+	if m == nil || m.ID == "" {
+		return false, errors.New("pginbox: message without an ID")
+	}
+	at := m.ReceivedAt
+	body := m.Body
+	if body == nil {
+		body = []byte{}
+	}
+	now := i.clock()
+	if at.IsZero() {
+		at = now
+	}
+	args := []any{[]byte(m.ID), []byte(m.JobKey), body, text(m.Scheme), m.Synthesized, at, i.names.channel, now}
+	q := i.sql.put
+	if i.cfg.maxPending > 0 {
+		q = i.sql.putCapped
+		args = append(args, i.cfg.maxPending)
+	}
+	tag, err := i.pool.Exec(ctx, q, args...)
+	if err != nil {
+		return false, fmt.Errorf("pginbox: put: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return true, nil
+	}
+	if i.cfg.maxPending == 0 {
+		return false, nil
+	}
+	// Nothing stored: a duplicate, or the cap.
+	var dup bool
+	err = i.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+i.names.qualified+` WHERE id = $1 OR ($2 <> '' AND job_key = $2))`, []byte(m.ID), []byte(m.JobKey)).Scan(&dup)
+	if err != nil {
+		return false, fmt.Errorf("pginbox: put: %w", err)
+	}
+	if dup {
+		return false, nil
+	}
+	return false, fmt.Errorf("pginbox: %d messages pending: %w", i.cfg.maxPending, inbox.ErrFull)
+}
+
+// Claim implements inbox.Inbox.
+func (i *Inbox) Claim(ctx context.Context, n int, lease time.Duration) ([]*inbox.Message, error) {
+	if err := i.check(ctx); err != nil {
+		return nil, err
+	}
+	if n <= 0 {
+		return []*inbox.Message{}, nil
+	}
+	if lease <= 0 {
+		return nil, fmt.Errorf("pginbox: lease %v is not positive", lease)
+	}
+	now := i.clock()
+	rows, err := i.pool.Query(ctx, i.sql.claim, now, n, now.Add(lease))
+	if err != nil {
+		return nil, fmt.Errorf("pginbox: claim: %w", err)
+	}
+	type claimed struct {
+		m   *inbox.Message
+		seq int64
+	}
+	var got []claimed
+	for rows.Next() {
+		m, seq, err := scanMessage(rows, now)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("pginbox: claim: %w", err)
+		}
+		got = append(got, claimed{m, seq})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pginbox: claim: %w", err)
+	}
+	// RETURNING does not keep the subquery's order.
+	slices.SortFunc(got, func(a, b claimed) int {
+		if c := a.m.ReceivedAt.Compare(b.m.ReceivedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	out := make([]*inbox.Message, len(got))
+	for k, c := range got {
+		out[k] = c.m
+	}
+	return out, nil
+}
+
+// ended explains why an update guarded by a lease changed no row. With
+// doneOK, a done message whose completing lease is lease counts as success.
+func (i *Inbox) ended(ctx context.Context, q querier, id, lease string, doneOK bool) error {
+	var state, stored string
+	err := q.QueryRow(ctx, i.sql.lookup, []byte(id)).Scan(&state, &stored)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("pginbox: message %q: %w", id, inbox.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("pginbox: message %q: %w", id, err)
+	case doneOK && state == string(inbox.StateDone) && lease != "" && stored == lease:
+		return nil
+	default:
+		return fmt.Errorf("pginbox: message %q: %w", id, inbox.ErrLeaseLost)
+	}
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Ack implements inbox.Inbox. Acking a done message again with the lease
+// that completed it returns nil, so Ack after Transactional is harmless.
+func (i *Inbox) Ack(ctx context.Context, id, lease string) error {
+	if err := i.check(ctx); err != nil {
+		return err
+	}
+	tag, err := i.pool.Exec(ctx, i.sql.ack, []byte(id), lease, i.clock())
+	if err != nil {
+		return fmt.Errorf("pginbox: ack: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	return i.ended(ctx, i.pool, id, lease, true)
+}
+
+// Retry implements inbox.Inbox.
+func (i *Inbox) Retry(ctx context.Context, id, lease string, at time.Time, reason string) error {
+	if err := i.check(ctx); err != nil {
+		return err
+	}
+	tag, err := i.pool.Exec(ctx, i.sql.retry, []byte(id), lease, i.clock(), at, text(reason), i.names.channel)
+	if err != nil {
+		return fmt.Errorf("pginbox: retry: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	return i.ended(ctx, i.pool, id, lease, false)
+}
+
+// DeadLetter implements inbox.Inbox.
+func (i *Inbox) DeadLetter(ctx context.Context, id, lease, reason string) error {
+	if err := i.check(ctx); err != nil {
+		return err
+	}
+	tag, err := i.pool.Exec(ctx, i.sql.deadLetter, []byte(id), lease, i.clock(), text(reason))
+	if err != nil {
+		return fmt.Errorf("pginbox: dead-letter: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	return i.ended(ctx, i.pool, id, lease, false)
+}
+
+// DeadLetters implements inbox.Inbox.
+func (i *Inbox) DeadLetters(ctx context.Context, limit int) ([]*inbox.Message, error) {
+	if err := i.check(ctx); err != nil {
+		return nil, err
+	}
+	out := []*inbox.Message{}
+	if limit <= 0 {
+		return out, nil
+	}
+	now := i.clock()
+	rows, err := i.pool.Query(ctx, i.sql.deadLetters, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pginbox: dead letters: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		m, _, err := scanMessage(rows, now)
+		if err != nil {
+			return nil, fmt.Errorf("pginbox: dead letters: %w", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pginbox: dead letters: %w", err)
+	}
+	return out, nil
+}
+
+// Replay implements inbox.Inbox.
+func (i *Inbox) Replay(ctx context.Context, id string) error {
+	if err := i.check(ctx); err != nil {
+		return err
+	}
+	tag, err := i.pool.Exec(ctx, i.sql.replay, []byte(id), i.clock(), i.names.channel)
+	if err != nil {
+		return fmt.Errorf("pginbox: replay: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var state string
+	err = i.pool.QueryRow(ctx, i.sql.lookup, []byte(id)).Scan(&state, new(string))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("pginbox: message %q: %w", id, inbox.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("pginbox: replay: %w", err)
+	}
+	return fmt.Errorf("pginbox: message %q is %s, not dead: %w", id, state, inbox.ErrNotFound)
+}
+
+// Get implements inbox.Inbox.
+func (i *Inbox) Get(ctx context.Context, id string) (*inbox.Message, error) {
+	if err := i.check(ctx); err != nil {
+		return nil, err
+	}
+	m, _, err := scanMessage(i.pool.QueryRow(ctx, i.sql.get, []byte(id)), i.clock())
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("pginbox: message %q: %w", id, inbox.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pginbox: get: %w", err)
+	}
+	return m, nil
+}
+
+// pruneBatch bounds one DELETE, so pruning a large backlog does not hold
+// locks on many rows at once.
+const pruneBatch = 5000
+
+// Prune implements inbox.Inbox.
+func (i *Inbox) Prune(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		if err := i.check(ctx); err != nil {
+			return total, err
+		}
+		tag, err := i.pool.Exec(ctx, i.sql.prune, before, pruneBatch)
+		if err != nil {
+			return total, fmt.Errorf("pginbox: prune: %w", err)
+		}
+		total += int(tag.RowsAffected())
+		if tag.RowsAffected() < pruneBatch {
+			return total, nil
+		}
+	}
+}
+
+// Depth implements inbox.Inbox.
+func (i *Inbox) Depth(ctx context.Context) (int, error) {
+	if err := i.check(ctx); err != nil {
+		return 0, err
+	}
+	var n int
+	if err := i.pool.QueryRow(ctx, i.sql.depth).Scan(&n); err != nil {
+		return 0, fmt.Errorf("pginbox: depth: %w", err)
+	}
+	return n, nil
+}
+
+// Close stops the notification listener. It does not close the pool.
+func (i *Inbox) Close() error {
+	i.mu.Lock()
+	if i.closed.Swap(true) {
+		i.mu.Unlock()
+		return nil
+	}
+	close(i.closing)
+	i.mu.Unlock()
+	i.wg.Wait()
+	return nil
+}
