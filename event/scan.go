@@ -136,7 +136,7 @@ func keyIs(raw []byte, name string) bool {
 
 // decodeString decodes a raw JSON string value. ok is false for any other
 // kind. Like encoding/json, it replaces invalid UTF-8 with U+FFFD.
-func decodeString(raw []byte) (s string, ok bool) {
+func decodeString(raw []byte) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' {
 		return "", false
 	}
@@ -144,6 +144,13 @@ func decodeString(raw []byte) (s string, ok bool) {
 	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
 		return string(inner), true
 	}
+	return decodeEscaped(raw)
+}
+
+// decodeEscaped is decodeString's slow path, kept apart so the fast path's
+// result does not escape to the heap through json.Unmarshal.
+func decodeEscaped(raw []byte) (string, bool) {
+	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", false
 	}
