@@ -7,9 +7,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -168,7 +170,6 @@ func (r *errRank) add(err error) {
 type dynamic struct {
 	keys      KeySet
 	opts      options
-	parser    *jwt.Parser
 	validator *jwt.Validator
 	msgs      sync.Pool // *[]byte: id.ts.body for Ed25519, which has no streaming interface
 }
@@ -186,10 +187,8 @@ func newDynamic(keys KeySet, o options) *dynamic {
 		vopts = append(vopts, jwt.WithIssuer(o.issuer))
 	}
 	return &dynamic{
-		keys: keys,
-		opts: o,
-		// Claims are validated in the key function, before the signature, by validator.
-		parser:    jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}), jwt.WithoutClaimsValidation()),
+		keys:      keys,
+		opts:      o,
 		validator: jwt.NewValidator(vopts...),
 		msgs:      sync.Pool{New: func() any { return new([]byte) }},
 	}
@@ -273,46 +272,78 @@ func (d *dynamic) verifyJWT(ctx context.Context, h http.Header, token string, bo
 			return err
 		}
 	}
-	var (
-		claims wireClaims
-		cause  error // our own error from the key function, returned as is
-	)
-	_, err := d.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
-		cause = d.checkClaims(h, ts, &claims, body)
-		if cause != nil {
-			return nil, cause
-		}
-		kid, _ := t.Header["kid"].(string)
-		if kid == "" {
-			set, err := d.rsaKeys(ctx)
-			if err != nil {
-				cause = err
-				return nil, err
-			}
-			return set, nil
-		}
-		k, err := d.keys.Key(ctx, kid)
-		if err != nil {
-			cause = err
-			return nil, err
-		}
-		pub, ok := k.Key.(*rsa.PublicKey)
-		if !ok {
-			cause = fmt.Errorf("%w: kid %q is not an RSA key", ErrUnknownKey, kid)
-			return nil, cause
-		}
-		return pub, nil
-	})
-	switch {
-	case err == nil:
-		return nil
-	case cause != nil:
-		return cause
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return fmt.Errorf("%w: jwt: %v", ErrNoMatchingSignature, err)
-	default:
-		return fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	if len(token) > maxTokenLen {
+		return fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, maxTokenLen)
 	}
+	// looksLikeJWT guaranteed three non-empty segments.
+	hdrSeg, rest, _ := strings.Cut(token, ".")
+	claimSeg, sigSeg, _ := strings.Cut(rest, ".")
+	signed := token[:len(hdrSeg)+1+len(claimSeg)]
+
+	// The header is decoded into a small struct, not a map, and only RS256 is accepted: the algorithm
+	// is pinned here, never taken from the token.
+	var hdr struct {
+		Alg  string          `json:"alg"`
+		Kid  string          `json:"kid"`
+		Crit json.RawMessage `json:"crit"`
+	}
+	if err := decodeSegment(hdrSeg, &hdr); err != nil {
+		return fmt.Errorf("%w: header: %v", ErrInvalidToken, err)
+	}
+	if hdr.Alg != jwt.SigningMethodRS256.Alg() {
+		return fmt.Errorf("%w: jwt alg %.16q is not RS256", ErrNoMatchingSignature, hdr.Alg)
+	}
+	if hdr.Crit != nil {
+		return fmt.Errorf("%w: critical header extensions are not supported", ErrInvalidToken)
+	}
+	var claims wireClaims
+	if err := decodeSegment(claimSeg, &claims); err != nil {
+		return fmt.Errorf("%w: claims: %v", ErrInvalidToken, err)
+	}
+	// Cheap checks before any key lookup or RSA operation.
+	if err := d.checkClaims(h, ts, &claims, body); err != nil {
+		return err
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(sigSeg)
+	if err != nil {
+		return fmt.Errorf("%w: jwt signature is not base64url", ErrNoMatchingSignature)
+	}
+	if hdr.Kid == "" {
+		set, err := d.rsaKeys(ctx)
+		if err != nil {
+			return err
+		}
+		for _, pub := range set.Keys {
+			if jwt.SigningMethodRS256.Verify(signed, sig, pub) == nil {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: jwt without kid matches no RSA key", ErrNoMatchingSignature)
+	}
+	k, err := d.keys.Key(ctx, hdr.Kid)
+	if err != nil {
+		return err
+	}
+	pub, ok := k.Key.(*rsa.PublicKey)
+	if !ok {
+		return fmt.Errorf("%w: kid %q is not an RSA key", ErrUnknownKey, hdr.Kid)
+	}
+	if err := jwt.SigningMethodRS256.Verify(signed, sig, pub); err != nil {
+		return fmt.Errorf("%w: jwt: %v", ErrNoMatchingSignature, err)
+	}
+	return nil
+}
+
+// maxTokenLen bounds the JSON a forged token can make us decode.
+const maxTokenLen = 8 << 10
+
+// decodeSegment decodes one base64url JSON segment of a compact JWT.
+func decodeSegment(seg string, v any) error {
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return errors.New("not base64url")
+	}
+	return json.Unmarshal(b, v)
 }
 
 // checkClaims runs the cheap checks, before any key lookup or signature verification.
