@@ -1,0 +1,415 @@
+package boltinbox_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/inbox/boltinbox"
+)
+
+// fakeClock is a clock the tests move by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{now: time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func open(t *testing.T, path string, opts ...boltinbox.Option) *boltinbox.Inbox {
+	t.Helper()
+	ib, err := boltinbox.Open(path, opts...)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { ib.Close() })
+	return ib
+}
+
+func put(t *testing.T, ib inbox.Inbox, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		if ok, err := ib.Put(t.Context(), &inbox.Message{ID: id, Body: []byte(`{"id":"` + id + `"}`)}); err != nil || !ok {
+			t.Fatalf("Put(%q) = %v, %v", id, ok, err)
+		}
+	}
+}
+
+func TestOpenLocked(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "inbox.db")
+	open(t, path)
+	// bbolt locks with flock, which a second open file description in this
+	// process cannot take either, just as another process could not.
+	start := time.Now()
+	_, err := boltinbox.Open(path, boltinbox.WithLockTimeout(50*time.Millisecond))
+	if !errors.Is(err, boltinbox.ErrLocked) {
+		t.Fatalf("second Open = %v; want ErrLocked", err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("second Open took %v; want about the lock timeout", waited)
+	}
+	t.Logf("error: %v", err)
+}
+
+// validFile returns the bytes of a closed inbox file holding a few messages.
+func validFile(t testing.TB) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "valid.db")
+	ib, err := boltinbox.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if _, err := ib.Put(context.Background(), &inbox.Message{ID: fmt.Sprint("wh_", i), Body: make([]byte, 500)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ib.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// foreignFile returns a valid bbolt database of some other program.
+func foreignFile(t testing.TB) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "foreign.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("settings"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("theme"), []byte("dark"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestOpenDamagedFile(t *testing.T) {
+	t.Parallel()
+	valid := validFile(t)
+	garbage := make([]byte, 64<<10)
+	for i := range garbage {
+		garbage[i] = byte(i*7 + i/256)
+	}
+	// The data pages of a valid file overwritten: meta pages intact, so bbolt
+	// trusts the file, and the damage is found when the pages are read.
+	scrambled := append([]byte(nil), valid...)
+	for i := 4 * 4096; i < len(scrambled); i++ {
+		scrambled[i] ^= 0xA5
+	}
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"garbage", garbage},
+		{"text", []byte("this is not a database\n")},
+		{"truncated", valid[:len(valid)/2]},
+		{"truncated to meta pages", valid[:2*4096]},
+		{"one byte", []byte{0}},
+		{"foreign bbolt database", foreignFile(t)},
+		{"scrambled data pages", scrambled},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "inbox.db")
+			if err := os.WriteFile(path, tc.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			ib, err := boltinbox.Open(path)
+			if err == nil {
+				ib.Close()
+				t.Fatal("Open of a damaged file succeeded")
+			}
+			if !errors.Is(err, boltinbox.ErrCorrupt) {
+				t.Fatalf("Open = %v; want ErrCorrupt", err)
+			}
+			t.Logf("error: %v", err)
+		})
+	}
+}
+
+// FuzzOpen checks that no file content crashes Open: it either opens or
+// fails with an error.
+func FuzzOpen(f *testing.F) {
+	valid := validFile(f)
+	f.Add(valid)
+	f.Add(valid[:len(valid)/3])
+	f.Add(foreignFile(f))
+	f.Add([]byte("garbage"))
+	flipped := append([]byte(nil), valid...)
+	flipped[4096*3+100] ^= 0xFF
+	f.Add(flipped)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "inbox.db")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ib, err := boltinbox.Open(path)
+		if err != nil {
+			return
+		}
+		// An inbox that opened must work.
+		if _, err := ib.Put(context.Background(), &inbox.Message{ID: "fuzz", Body: []byte("{}")}); err != nil && !errors.Is(err, boltinbox.ErrCorrupt) {
+			t.Errorf("Put on an opened file = %v", err)
+		}
+		ib.Close()
+	})
+}
+
+func TestReopenKeepsEverything(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "inbox.db")
+	clk := newClock()
+	ib, err := boltinbox.Open(path, boltinbox.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	put(t, ib, "wh_claimed", "wh_done", "wh_dead", "wh_pending")
+	ms, err := ib.Claim(ctx, 3, time.Minute)
+	if err != nil || len(ms) != 3 {
+		t.Fatalf("Claim = %d, %v", len(ms), err)
+	}
+	if err := ib.Ack(ctx, ms[1].ID, ms[1].Lease); err != nil {
+		t.Fatal(err)
+	}
+	if err := ib.DeadLetter(ctx, ms[2].ID, ms[2].Lease, "bad"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ib.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	ib = open(t, path, boltinbox.WithClock(clk.Now))
+	for id, want := range map[string]inbox.State{
+		"wh_claimed": inbox.StateClaimed, "wh_done": inbox.StateDone, "wh_dead": inbox.StateDead, "wh_pending": inbox.StatePending,
+	} {
+		m, err := ib.Get(ctx, id)
+		if err != nil || m.State != want {
+			t.Errorf("Get(%q) after reopen = %+v, %v; want state %s", id, m, err, want)
+		}
+		if ok, err := ib.Put(ctx, &inbox.Message{ID: id}); err != nil || ok {
+			t.Errorf("Put(%q) after reopen = %v, %v; want a duplicate", id, ok, err)
+		}
+	}
+	if d, err := ib.Depth(ctx); err != nil || d != 2 {
+		t.Errorf("Depth after reopen = %d, %v; want 2", d, err)
+	}
+	// The lease taken before the restart still holds: only the pending
+	// message is claimable until it ends.
+	got, err := ib.Claim(ctx, 10, time.Minute)
+	if err != nil || len(got) != 1 || got[0].ID != "wh_pending" {
+		t.Fatalf("Claim after reopen = %v, %v; want only wh_pending", got, err)
+	}
+	if err := ib.Ack(ctx, ms[0].ID, ms[0].Lease); err != nil {
+		t.Fatalf("Ack with the lease from before the restart = %v", err)
+	}
+	if err := ib.Ack(ctx, ms[1].ID, ms[1].Lease); err != nil {
+		t.Errorf("repeated Ack with the completing lease from before the restart = %v", err)
+	}
+}
+
+func TestLeaseEndsAfterRestart(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "inbox.db")
+	clk := newClock()
+	ib, err := boltinbox.Open(path, boltinbox.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, ib, "wh_1")
+	first, err := ib.Claim(t.Context(), 1, time.Minute)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("Claim = %v, %v", first, err)
+	}
+	ib.Close() // as a crash would leave it: claimed, never acked
+
+	ib = open(t, path, boltinbox.WithClock(clk.Now))
+	clk.Advance(59 * time.Second)
+	if ms, err := ib.Claim(t.Context(), 1, time.Minute); err != nil || len(ms) != 0 {
+		t.Fatalf("Claim before the lease ends = %v, %v; want none", ms, err)
+	}
+	clk.Advance(time.Second)
+	ms, err := ib.Claim(t.Context(), 1, time.Minute)
+	if err != nil || len(ms) != 1 || ms[0].Attempts != 2 {
+		t.Fatalf("Claim once the lease ended = %+v, %v; want wh_1 on attempt 2", ms, err)
+	}
+	if err := ib.Ack(t.Context(), "wh_1", first[0].Lease); !errors.Is(err, inbox.ErrLeaseLost) {
+		t.Errorf("Ack with the old lease = %v; want ErrLeaseLost", err)
+	}
+}
+
+func TestAutoPrune(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	ib := open(t, filepath.Join(t.TempDir(), "inbox.db"), boltinbox.WithClock(clk.Now),
+		boltinbox.WithAutoPrune(time.Hour, time.Millisecond))
+	ctx := t.Context()
+	put(t, ib, "wh_done", "wh_pending")
+	ms, err := ib.Claim(ctx, 1, time.Minute)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("Claim = %v, %v", ms, err)
+	}
+	if err := ib.Ack(ctx, ms[0].ID, ms[0].Lease); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Hour)
+	// The pruner runs on its own ticker; wait for its observable effect.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := ib.Get(ctx, "wh_done")
+		if errors.Is(err, inbox.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wh_done still there 10s after it fell out of the window: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if m, err := ib.Get(ctx, "wh_pending"); err != nil || m.State != inbox.StatePending {
+		t.Errorf("pending message after pruning = %+v, %v", m, err)
+	}
+	// Close stops the pruner: it returns rather than hanging.
+	if err := ib.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMaxPending(t *testing.T) {
+	t.Parallel()
+	ib := open(t, filepath.Join(t.TempDir(), "inbox.db"), boltinbox.WithMaxPending(2))
+	put(t, ib, "wh_1", "wh_2")
+	if ok, err := ib.Put(t.Context(), &inbox.Message{ID: "wh_3"}); ok || !errors.Is(err, inbox.ErrFull) {
+		t.Fatalf("Put over the cap = %v, %v; want ErrFull", ok, err)
+	}
+	// A duplicate is still recognised as one when full.
+	if ok, err := ib.Put(t.Context(), &inbox.Message{ID: "wh_1"}); ok || err != nil {
+		t.Fatalf("duplicate Put when full = %v, %v; want false, nil", ok, err)
+	}
+	ms, _ := ib.Claim(t.Context(), 1, time.Minute)
+	if err := ib.Ack(t.Context(), ms[0].ID, ms[0].Lease); err != nil {
+		t.Fatal(err)
+	}
+	put(t, ib, "wh_3")
+}
+
+func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
+	for name, opt := range map[string]boltinbox.Option{
+		"nil clock":         boltinbox.WithClock(nil),
+		"nil logger":        boltinbox.WithLogger(nil),
+		"zero lock timeout": boltinbox.WithLockTimeout(0),
+		"negative max":      boltinbox.WithMaxPending(-1),
+		"zero prune window": boltinbox.WithAutoPrune(0, time.Minute),
+		"zero prune every":  boltinbox.WithAutoPrune(time.Hour, 0),
+		"zero max batch":    boltinbox.WithMaxBatch(0),
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "inbox.db")
+			if ib, err := boltinbox.Open(path, opt); err == nil {
+				ib.Close()
+				t.Fatal("Open succeeded")
+			}
+			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("Open with a bad option created the file: %v", err)
+			}
+		})
+	}
+}
+
+func TestCloseDuringPuts(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "inbox.db")
+	ib, err := boltinbox.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		stored []string
+	)
+	start := make(chan struct{})
+	for g := range 16 {
+		wg.Go(func() {
+			<-start
+			for i := 0; ; i++ {
+				id := fmt.Sprintf("wh_%d_%d", g, i)
+				ok, err := ib.Put(context.Background(), &inbox.Message{ID: id})
+				if errors.Is(err, inbox.ErrClosed) {
+					return
+				}
+				if err != nil || !ok {
+					t.Errorf("Put(%q) = %v, %v", id, ok, err)
+					return
+				}
+				mu.Lock()
+				stored = append(stored, id)
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	// Let some Puts through before closing.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		mu.Lock()
+		n := len(stored)
+		mu.Unlock()
+		if n >= 50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no Puts completed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := ib.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	// Every Put that returned true is on disk.
+	ib = open(t, path)
+	for _, id := range stored {
+		if _, err := ib.Get(t.Context(), id); err != nil {
+			t.Fatalf("Get(%q) after reopen = %v", id, err)
+		}
+	}
+}
