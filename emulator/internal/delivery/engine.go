@@ -439,7 +439,7 @@ func (e *Engine) finish(j *job, a Attempt) {
 	e.mu.Unlock()
 
 	e.logAttempt(a)
-	if e.onOutcome != nil && j.d.WebhookID != "" && !j.duplicate && !closed {
+	if e.onOutcome != nil && j.d.WebhookID != "" && !j.duplicate && !closed && !unsendable(a.Err) {
 		e.onOutcome(j.d.WebhookID, a.OK)
 	}
 

@@ -76,8 +76,9 @@ type Options struct {
 	// WebhookID is set (static webhooks), with ok reporting a 2xx answer, so
 	// the emulator can count consecutive failures. It runs on a worker
 	// goroutine with no engine lock held, before any retry is scheduled, so
-	// the calls for one delivery arrive in attempt order. Injected duplicate
-	// copies and attempts interrupted by Close are not reported.
+	// the calls for one delivery arrive in attempt order. Not reported:
+	// injected duplicate copies, attempts interrupted by Close, and failures
+	// of Delivery.Sign (the emulator's fault, not the endpoint's).
 	OnOutcome func(webhookID string, ok bool)
 	// Logger receives one debug line per attempt and a warning per give-up.
 	// Signatures and bodies are never logged. Default: discard.

@@ -1,0 +1,51 @@
+package delivery_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/geminihooks/geminihooks/emulator/internal/delivery"
+	"github.com/geminihooks/geminihooks/signing"
+)
+
+// A delivery whose first attempt fails by injection is retried, with the same
+// webhook-id, and both attempts show in the log.
+func Example() {
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Println("received", r.Header.Get("webhook-id"))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer receiver.Close()
+
+	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"   // generated once for the webhook
+	e := delivery.New(delivery.Options{TimeScale: 1e-4}) // a 5s backoff becomes 0.5ms
+	defer e.Close()
+	e.SetFaults(delivery.Faults{FailFirst: 1})
+
+	err := e.Enqueue(delivery.Delivery{
+		ID:   "msg_2Lb7",
+		URI:  receiver.URL,
+		Body: []byte(`{"type":"batch.succeeded","version":"v1","data":{"id":"batches/123"}}`),
+		Sign: func(_, id string, ts time.Time, body []byte) (string, error) {
+			return signing.SignHMAC(secret, id, ts, body)
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := e.Idle(context.Background()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, a := range e.Attempts() {
+		fmt.Println(a.ID, "attempt", a.Number, a.StatusCode, a.Faults)
+	}
+	// Output:
+	// received msg_2Lb7
+	// msg_2Lb7 attempt 1 503 [fail]
+	// msg_2Lb7 attempt 2 204 []
+}
