@@ -103,6 +103,45 @@ type FunctionResult struct {
 	IsError bool
 }
 
+// FunctionCall is a function call an interaction waits on.
+type FunctionCall struct {
+	// ID is what FunctionResult.CallID must repeat.
+	ID        string
+	Name      string
+	Arguments map[string]any
+}
+
+// FunctionCalls returns the function calls of interaction id, typically on
+// receiving its interaction.requires_action event, so they can be run and
+// answered with SubmitFunctionResults.
+func (s *InteractionsService) FunctionCalls(ctx context.Context, id string) ([]FunctionCall, error) {
+	it, err := s.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var calls []FunctionCall
+	for _, st := range it.Steps {
+		if c := st.FunctionCallStep; c != nil {
+			calls = append(calls, FunctionCall{ID: c.ID, Name: c.Name, Arguments: c.Arguments})
+		}
+	}
+	return calls, nil
+}
+
+func (s *InteractionsService) get(ctx context.Context, id string) (*interactions.Interaction, error) {
+	if id == "" {
+		return nil, errors.New("geminihooks: get interaction: empty interaction id")
+	}
+	got, err := s.client.gc.Interactions.Get(ctx, operations.GetInteractionByIDRequest{ID: id})
+	if err != nil {
+		return nil, s.client.convertError("get interaction", err)
+	}
+	if got == nil || got.Interaction == nil {
+		return nil, errors.New("geminihooks: get interaction: the answer carried no interaction")
+	}
+	return got.Interaction, nil
+}
+
 // SubmitFunctionResults answers an interaction that stopped with status
 // requires_action (the interaction.requires_action event names it by ID): it
 // creates the follow-up interaction, with previous_interaction_id set to id
@@ -114,20 +153,13 @@ type FunctionResult struct {
 // receiving events. It fails with ErrNotRequiringAction when the interaction
 // is not waiting for results.
 func (s *InteractionsService) SubmitFunctionResults(ctx context.Context, id string, results []FunctionResult, cb *Callback) (*interactions.Interaction, error) {
-	if id == "" {
-		return nil, errors.New("geminihooks: submit function results: empty interaction id")
-	}
 	steps, err := functionResultSteps(results)
 	if err != nil {
 		return nil, err
 	}
-	got, err := s.client.gc.Interactions.Get(ctx, operations.GetInteractionByIDRequest{ID: id})
+	prev, err := s.get(ctx, id)
 	if err != nil {
-		return nil, s.client.convertError("get interaction", err)
-	}
-	prev := got.Interaction
-	if prev == nil {
-		return nil, errors.New("geminihooks: get interaction: the answer carried no interaction")
+		return nil, err
 	}
 	if prev.Status != interactions.InteractionStatusRequiresAction {
 		return nil, fmt.Errorf("%w: interaction %s is %s", ErrNotRequiringAction, id, prev.Status)
