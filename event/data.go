@@ -26,7 +26,17 @@ type Data interface {
 	// *BatchSucceeded it is TypeBatchSucceeded even when the event said
 	// batch.completed; Event.Type keeps what was sent.
 	EventType() Type
-	sealed()
+	// fields seals the interface and lists the data's wire fields for
+	// Decode.
+	fields() []field
+}
+
+// field is one wire field of a data struct. Every field is a string on the
+// wire except error_code, which may also be a number.
+type field struct {
+	name string
+	dst  *string
+	code bool
 }
 
 // BatchSucceeded is the data of batch.succeeded and of its alias
@@ -132,16 +142,34 @@ func (d *Unknown) EventType() Type {
 	return d.Type
 }
 
-func (*BatchSucceeded) sealed()            {}
-func (*BatchFailed) sealed()               {}
-func (*BatchExpired) sealed()              {}
-func (*BatchCancelled) sealed()            {}
-func (*InteractionRequiresAction) sealed() {}
-func (*InteractionCompleted) sealed()      {}
-func (*InteractionFailed) sealed()         {}
-func (*InteractionCancelled) sealed()      {}
-func (*VideoGenerated) sealed()            {}
-func (*Unknown) sealed()                   {}
+func (d *BatchSucceeded) fields() []field {
+	return []field{{name: "id", dst: &d.ID}, {name: "output_file_uri", dst: &d.OutputFileURI}}
+}
+
+func (d *BatchFailed) fields() []field {
+	return []field{{name: "id", dst: &d.ID}, {name: "error_code", dst: (*string)(&d.ErrorCode), code: true},
+		{name: "error_message", dst: &d.ErrorMessage}}
+}
+
+func (d *BatchExpired) fields() []field              { return []field{{name: "id", dst: &d.ID}} }
+func (d *BatchCancelled) fields() []field            { return []field{{name: "id", dst: &d.ID}} }
+func (d *InteractionRequiresAction) fields() []field { return []field{{name: "id", dst: &d.ID}} }
+func (d *InteractionCompleted) fields() []field      { return []field{{name: "id", dst: &d.ID}} }
+
+func (d *InteractionFailed) fields() []field {
+	return []field{{name: "id", dst: &d.ID}, {name: "error_code", dst: (*string)(&d.ErrorCode), code: true},
+		{name: "error_message", dst: &d.ErrorMessage}}
+}
+
+func (d *InteractionCancelled) fields() []field { return []field{{name: "id", dst: &d.ID}} }
+
+func (d *VideoGenerated) fields() []field {
+	return []field{{name: "id", dst: &d.ID}, {name: "output_file_uri", dst: &d.OutputFileURI},
+		{name: "video_uri", dst: &d.VideoURI}, {name: "file_name", dst: &d.FileName}, {name: "file_id", dst: &d.FileID}}
+}
+
+// fields is empty: Unknown keeps its data raw.
+func (*Unknown) fields() []field { return nil }
 
 // newData returns a zero value of the data type for t, or nil when t is
 // not known.
@@ -171,8 +199,10 @@ func newData(t Type) Data {
 
 // Decode returns e.Data as the struct for e.Type, or *Unknown when the
 // type is not known (never an error for that). Absent or null data decodes
-// to a zero struct. For a known type, data that is not an object or has a
-// field of the wrong kind is an error wrapping ErrInvalidData; Raw still
+// to a zero struct, and unknown fields are ignored. Keys match exactly, as
+// in Parse, so a struct's ID always equals e.JobID; later duplicates win and
+// null leaves a field empty. For a known type, data that is not an object or
+// a field of the wrong kind is an error wrapping ErrInvalidData; Raw still
 // holds everything for a handler that wants to look itself.
 func (e *Event) Decode() (Data, error) {
 	if e == nil {
@@ -182,17 +212,53 @@ func (e *Event) Decode() (Data, error) {
 	if d == nil {
 		return &Unknown{Type: e.Type, Raw: e.Data}, nil
 	}
+	name := logSafe(string(e.Type))
 	switch k := kind(bytes.TrimLeft(e.Data, " \t\r\n")); k {
 	case "nothing", "null":
 		return d, nil
 	case "object":
 	default:
-		return nil, fmt.Errorf("%w: %s data: got %s, want an object", ErrInvalidData, logSafe(string(e.Type)), k)
+		return nil, fmt.Errorf("%w: %s data: got %s, want an object", ErrInvalidData, name, k)
 	}
-	if err := json.Unmarshal(e.Data, d); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidData, logSafe(string(e.Type)), err)
+	// Parse's Data is valid already; this guards Events built by hand.
+	if !json.Valid(e.Data) {
+		return nil, fmt.Errorf("%w: %s data is not valid JSON", ErrInvalidData, name)
+	}
+	fs := d.fields()
+	m, _ := newMembers(e.Data)
+	for {
+		k, v, ok := m.next()
+		if !ok {
+			break
+		}
+		for _, f := range fs {
+			if !keyIs(k, f.name) {
+				continue
+			}
+			if err := f.set(v); err != nil {
+				return nil, fmt.Errorf("%w: %s data: %w", ErrInvalidData, name, err)
+			}
+		}
 	}
 	return d, nil
+}
+
+func (f field) set(v []byte) error {
+	switch k := kind(v); {
+	case k == "null":
+		return nil
+	case k == "string":
+		*f.dst, _ = decodeString(v)
+		return nil
+	case k == "number" && f.code:
+		*f.dst = string(v)
+		return nil
+	}
+	want := "a string"
+	if f.code {
+		want = "a number or a string"
+	}
+	return fmt.Errorf("%s: got %s, want %s", f.name, kind(v), want)
 }
 
 // As decodes e and returns its data as T, such as *BatchFailed. It fails
@@ -231,6 +297,10 @@ func (c ErrorCode) Int() (int, bool) {
 
 // UnmarshalJSON accepts a JSON number or string; null leaves c unchanged.
 func (c *ErrorCode) UnmarshalJSON(b []byte) error {
+	if !json.Valid(b) {
+		return errors.New("event: error_code: invalid JSON")
+	}
+	b = bytes.TrimSpace(b)
 	switch kind(b) {
 	case "null":
 		return nil
@@ -238,10 +308,7 @@ func (c *ErrorCode) UnmarshalJSON(b []byte) error {
 		*c = ErrorCode(b)
 		return nil
 	case "string":
-		s, ok := decodeString(b)
-		if !ok {
-			return errors.New("event: error_code: invalid string")
-		}
+		s, _ := decodeString(b)
 		*c = ErrorCode(s)
 		return nil
 	}

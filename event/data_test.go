@@ -53,6 +53,12 @@ func TestDecodeVariants(t *testing.T) {
 		{"absent data", `{"type":"batch.expired"}`, &event.BatchExpired{}},
 		{"null data", `{"type":"batch.expired","data":null}`, &event.BatchExpired{}},
 		{"unknown fields ignored", `{"type":"batch.expired","data":{"id":"b","state":"EXPIRED","n":[1]}}`, &event.BatchExpired{ID: "b"}},
+		{"keys are case-sensitive, as in Parse", `{"type":"batch.expired","data":{"ID":"b"}}`, &event.BatchExpired{}},
+		{"escaped keys", `{"type":"batch.succeeded","data":{"\u0069d":"b","output_file_ur\u0069":"u"}}`,
+			&event.BatchSucceeded{ID: "b", OutputFileURI: "u"}},
+		{"later duplicates win", `{"type":"batch.failed","data":{"id":"a","error_code":1,"id":"b","error_code":"X"}}`,
+			&event.BatchFailed{ID: "b", ErrorCode: "X"}},
+		{"null fields stay empty", `{"type":"batch.failed","data":{"id":null,"error_message":null}}`, &event.BatchFailed{}},
 		{"unknown type", `{"type":"webhook.ping","data":{"id":"k0h9"}}`,
 			&event.Unknown{Type: "webhook.ping", Raw: json.RawMessage(`{"id":"k0h9"}`)}},
 		{"unknown type with odd data", `{"type":"job.exploded","data":[1,2]}`,
@@ -84,8 +90,9 @@ func TestDecodeInvalidData(t *testing.T) {
 	}{
 		{"data is a string", `{"type":"batch.succeeded","data":"batches/a"}`, "data: got string, want an object"},
 		{"data is an array", `{"type":"batch.succeeded","data":[{"id":"a"}]}`, "data: got array, want an object"},
-		{"id is a number", `{"type":"batch.succeeded","data":{"id":7}}`, "cannot unmarshal number"},
-		{"error_code is a boolean", `{"type":"batch.failed","data":{"id":"a","error_code":true}}`, "error_code: got boolean"},
+		{"id is a number", `{"type":"batch.succeeded","data":{"id":7}}`, "id: got number, want a string"},
+		{"uri is an object", `{"type":"video.generated","data":{"id":"op","video_uri":{"u":"x"}}}`, "video_uri: got object, want a string"},
+		{"error_code is a boolean", `{"type":"batch.failed","data":{"id":"a","error_code":true}}`, "error_code: got boolean, want a number or a string"},
 		{"error_code is an object", `{"type":"interaction.failed","data":{"id":"a","error_code":{"code":3}}}`, "error_code: got object"},
 	}
 	for _, tt := range tests {
@@ -111,6 +118,18 @@ func TestDecodeNil(t *testing.T) {
 	var ev *event.Event
 	if d, err := ev.Decode(); err == nil {
 		t.Errorf("Decode of nil *Event = %v, want an error", d)
+	}
+}
+
+func TestDecodeHandBuiltEvent(t *testing.T) {
+	t.Parallel()
+	ok := &event.Event{Type: event.TypeBatchExpired, Data: json.RawMessage(" {\"id\": \"b\"} ")}
+	if d, err := ok.Decode(); err != nil || d.(*event.BatchExpired).ID != "b" {
+		t.Errorf("Decode = %v, %v; want ID b", d, err)
+	}
+	bad := &event.Event{Type: event.TypeBatchExpired, Data: json.RawMessage(`{"id":"b"`)}
+	if d, err := bad.Decode(); !errors.Is(err, event.ErrInvalidData) {
+		t.Errorf("Decode of truncated data = %v, %v; want ErrInvalidData", d, err)
 	}
 }
 
@@ -214,6 +233,21 @@ func TestErrorCode(t *testing.T) {
 				t.Errorf("Marshal = %s, want %s", out, tt.wantJSON)
 			}
 		})
+	}
+}
+
+func TestErrorCodeUnmarshalErrors(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{`true`, `{"code":3}`, `[3]`} {
+		var c event.ErrorCode
+		err := json.Unmarshal([]byte(in), &c)
+		if err == nil || !strings.HasPrefix(err.Error(), "event: error_code: got ") {
+			t.Errorf("Unmarshal(%s) = %q, %v; want an event: error_code error", in, c, err)
+		}
+	}
+	var c event.ErrorCode
+	if err := c.UnmarshalJSON([]byte(`"unterminated`)); err == nil {
+		t.Errorf("UnmarshalJSON of a broken string = %q, want an error", c)
 	}
 }
 

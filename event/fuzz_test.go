@@ -34,6 +34,7 @@ func FuzzParse(f *testing.F) {
 		`{"type":"webhook.ping","data":{ "id" : "k", "user_metadata" : {} }}`,
 		`{"type":"x","data":` + nested(40) + `}`,
 		`{"type":"x","data":{"n":1e400,"s":"}\"{"}}`,
+		`{"type":"batch.expired","data":{"ID":"a","id":"b","Id":"c"}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -123,6 +124,33 @@ func checkDecoded(t *testing.T, ev *event.Event, d event.Data) {
 	if d.EventType() != ev.Type.Canonical() {
 		t.Fatalf("EventType() = %q, want %q", d.EventType(), ev.Type.Canonical())
 	}
+	if !unknown && dataID(d) != ev.JobID {
+		t.Fatalf("decoded ID %q differs from JobID %q", dataID(d), ev.JobID)
+	}
+}
+
+func dataID(d event.Data) string {
+	switch d := d.(type) {
+	case *event.BatchSucceeded:
+		return d.ID
+	case *event.BatchFailed:
+		return d.ID
+	case *event.BatchExpired:
+		return d.ID
+	case *event.BatchCancelled:
+		return d.ID
+	case *event.InteractionRequiresAction:
+		return d.ID
+	case *event.InteractionCompleted:
+		return d.ID
+	case *event.InteractionFailed:
+		return d.ID
+	case *event.InteractionCancelled:
+		return d.ID
+	case *event.VideoGenerated:
+		return d.ID
+	}
+	return ""
 }
 
 // checkRoundTrip marshals decoded data again and expects the same values.

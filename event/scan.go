@@ -137,7 +137,7 @@ func keyIs(raw []byte, name string) bool {
 // decodeString decodes a raw JSON string value. ok is false for any other
 // kind. Like encoding/json, it replaces invalid UTF-8 with U+FFFD.
 func decodeString(raw []byte) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return "", false
 	}
 	inner := raw[1 : len(raw)-1]
