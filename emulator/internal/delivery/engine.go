@@ -445,7 +445,9 @@ func (e *Engine) finish(j *job, a Attempt) {
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !retry || e.closed || j.cancelled {
+	// OnOutcome may have called CancelWebhook, which forgets j at once.
+	_, live := e.jobs[j]
+	if !retry || !live || e.closed || j.cancelled {
 		e.remove(j)
 		return
 	}

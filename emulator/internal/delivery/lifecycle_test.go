@@ -380,6 +380,29 @@ func TestCancelWebhook(t *testing.T) {
 	}
 }
 
+// TestCancelFromOnOutcome is how the emulator disables a failing webhook:
+// from the callback, before the engine schedules the retry.
+func TestCancelFromOnOutcome(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	rcv := newReceiver(t, http.StatusInternalServerError)
+	var e *Engine
+	cancelled := make(chan int, 1)
+	e = newEngine(t, Options{Clock: clock, OnOutcome: func(webhookID string, ok bool) {
+		cancelled <- e.CancelWebhook(webhookID)
+	}})
+	if err := e.Enqueue(Delivery{ID: "msg_1", URI: rcv.URL, WebhookID: "wh_1"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-cancelled; n != 1 {
+		t.Errorf("CancelWebhook from OnOutcome = %d, want 1", n)
+	}
+	idle(t, e)
+	if n := len(clock.added); n != 0 {
+		t.Errorf("%d timers set for a cancelled delivery", n)
+	}
+}
+
 // TestThousandDeliveries is the emulator's load: 1,000 deliveries at once
 // must all arrive, with no more connections in use than workers.
 func TestThousandDeliveries(t *testing.T) {

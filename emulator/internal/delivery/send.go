@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/geminihooks/geminihooks/signing"
@@ -25,7 +26,7 @@ func (e *Engine) try(ctx context.Context, j *job, f Faults) Attempt {
 		WebhookID: j.d.WebhookID,
 		URI:       j.d.URI,
 		Number:    j.attempt,
-		Faults:    j.faults,
+		Faults:    slices.Clone(j.faults),
 		Start:     e.clock.Now(),
 	}
 	if j.duplicate {
