@@ -62,26 +62,29 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 // rotation grace period a webhook has several.
 type SigningSecret struct {
 	// Truncated is the API's truncated form, such as "whsec_...3frh".
-	Truncated string
+	Truncated string `json:"truncated"`
 	// ExpireTime is when a rotated-out secret stops being used; zero while the
 	// secret has no expiry.
-	ExpireTime time.Time
+	ExpireTime time.Time `json:"expire_time,omitzero"`
 }
 
 // Webhook is a registered webhook.
+//
+// The JSON tags are for callers that print or store webhooks (the CLI's
+// --json output); the API's own JSON is decoded separately.
 type Webhook struct {
-	ID   string
-	Name string
-	URI  string
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+	URI  string `json:"uri"`
 	// Events are the subscribed event types. Types this package does not
 	// know are kept as sent.
-	Events         []event.Type
-	State          State
-	SigningSecrets []SigningSecret
+	Events         []event.Type    `json:"events"`
+	State          State           `json:"state"`
+	SigningSecrets []SigningSecret `json:"signing_secrets,omitempty"`
 	// CreateTime and UpdateTime are zero when the API leaves them out or
 	// empty, as it has been seen to do.
-	CreateTime time.Time
-	UpdateTime time.Time
+	CreateTime time.Time `json:"create_time,omitzero"`
+	UpdateTime time.Time `json:"update_time,omitzero"`
 }
 
 // CreatedWebhook is the answer to Create: the new webhook and its signing
@@ -90,8 +93,9 @@ type CreatedWebhook struct {
 	Webhook
 	// Secret is the webhook's full signing secret. The API returns it only
 	// in this answer and never again: store it now (RotateSigningSecret is
-	// the only way to get another).
-	Secret Secret
+	// the only way to get another). Encoding a CreatedWebhook as JSON
+	// includes it; printing or logging it does not.
+	Secret Secret `json:"secret"`
 }
 
 // WebhookSpec describes a webhook to create.

@@ -355,3 +355,43 @@ func TestNewClientValidates(t *testing.T) {
 		t.Errorf("valid options rejected: %v", err)
 	}
 }
+
+func TestWebhookJSON(t *testing.T) {
+	t.Parallel()
+	w := CreatedWebhook{
+		Webhook: Webhook{ID: "a", URI: "https://x.example/", Events: []event.Type{event.TypeBatchFailed}, State: StateEnabled},
+		Secret:  "whsec_c2VjcmV0c2VjcmV0",
+	}
+	b, err := json.Marshal(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":"a","uri":"https://x.example/","events":["batch.failed"],"state":"enabled","secret":"whsec_c2VjcmV0c2VjcmV0"}`
+	if d := cmp.Diff(jsonValue(t, []byte(want)), jsonValue(t, b)); d != "" {
+		t.Errorf("JSON (-want +got):\n%s", d)
+	}
+}
+
+// FuzzDecodeWebhook feeds the API's webhook resource decoder arbitrary
+// answers: it may reject them, but must not panic, and what it accepts
+// converts to a Webhook whose ID carries no "webhooks/" prefix.
+func FuzzDecodeWebhook(f *testing.F) {
+	for _, s := range []string{createdJSON, `{}`, `null`, `{"create_time":""}`, `{"create_time":123}`,
+		`{"signing_secrets":[{"expire_time":"2026-13-45T00:00:00Z"}]}`, `{"id":"webhooks/abc","state":7}`,
+		`{"subscribed_events":[null,"a"]}`, `[]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var w wireWebhook
+		if json.Unmarshal(b, &w) != nil {
+			return
+		}
+		got := w.webhook()
+		if strings.HasPrefix(got.ID, "webhooks/") {
+			t.Errorf("ID %q keeps its prefix", got.ID)
+		}
+		if len(got.Events) != len(w.SubscribedEvents) || len(got.SigningSecrets) != len(w.SigningSecrets) {
+			t.Error("events or secrets lost in conversion")
+		}
+	})
+}
