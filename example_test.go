@@ -1,0 +1,264 @@
+package geminihooks_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"google.golang.org/genai"
+	"google.golang.org/genai/interactions/models/interactions"
+
+	"github.com/geminihooks/geminihooks"
+	"github.com/geminihooks/geminihooks/emulator"
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/signing"
+)
+
+// emulated starts an emulator and returns a client for it, standing in for
+// genai.NewClient(ctx, nil) with GEMINI_API_KEY set.
+func emulated(opts ...geminihooks.Option) (*geminihooks.Client, func()) {
+	emu, err := emulator.NewServer(emulator.WithAllowHTTPLoopback(), emulator.WithJobDurations(0, 0))
+	if err != nil {
+		log.Fatal(err)
+	}
+	gc, err := genai.NewClient(context.Background(), &genai.ClientConfig{
+		APIKey:      emu.APIKey,
+		Backend:     genai.BackendGeminiAPI,
+		HTTPOptions: genai.HTTPOptions{BaseURL: emu.URL},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := geminihooks.NewClient(gc, opts...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return c, emu.Close
+}
+
+// The client wraps a genai client, which finds the API key in GEMINI_API_KEY.
+func ExampleNewClient() {
+	ctx := context.Background()
+	gc, err := genai.NewClient(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := geminihooks.NewClient(gc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for wh, err := range c.Webhooks.All(ctx, nil) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(wh.ID, wh.URI, wh.State)
+	}
+}
+
+func ExampleWebhooksService_Create() {
+	c, stop := emulated()
+	defer stop()
+
+	wh, err := c.Webhooks.Create(context.Background(), geminihooks.WebhookSpec{
+		URI:    "https://example.com/hooks/gemini",
+		Events: []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed},
+		Name:   "batches",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(wh.Name, wh.State, wh.Events)
+	// The secret is shown only now. Printing it by accident hides it;
+	// string(wh.Secret) is what to store for signing.NewHMACVerifier.
+	fmt.Println(wh.Secret)
+	fmt.Println(strings.HasPrefix(string(wh.Secret), "whsec_"))
+	// Output:
+	// batches enabled [batch.succeeded batch.failed]
+	// whsec_[redacted]
+	// true
+}
+
+func ExampleWebhooksService_All() {
+	c, stop := emulated()
+	defer stop()
+	ctx := context.Background()
+	for i := range 3 {
+		_, err := c.Webhooks.Create(ctx, geminihooks.WebhookSpec{
+			URI:    fmt.Sprintf("https://example.com/hooks/%d", i),
+			Events: []event.Type{event.TypeVideoGenerated},
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	// Two per page: All fetches the second page when the first runs out.
+	n := 0
+	for _, err := range c.Webhooks.All(ctx, &geminihooks.ListOptions{PageSize: 2}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		n++
+	}
+	fmt.Println(n, "webhooks")
+	// Output: 3 webhooks
+}
+
+func ExampleWebhooksService_RotateSigningSecret() {
+	c, stop := emulated()
+	defer stop()
+	ctx := context.Background()
+	wh, err := c.Webhooks.Create(ctx, geminihooks.WebhookSpec{
+		URI:    "https://example.com/hooks/gemini",
+		Events: []event.Type{event.TypeBatchSucceeded},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Keep the old secret valid for 24 hours while receivers switch over.
+	secret, err := c.Webhooks.RotateSigningSecret(ctx, wh.ID, geminihooks.RevokeAfter24h)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(secret != wh.Secret)
+	got, err := c.Webhooks.Get(ctx, wh.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(got.SigningSecrets), "secrets during the grace period")
+	// Output:
+	// true
+	// 2 secrets during the grace period
+}
+
+func ExampleAPIError() {
+	c, stop := emulated()
+	defer stop()
+
+	_, err := c.Webhooks.Get(context.Background(), "nosuchwebhook")
+	fmt.Println(errors.Is(err, geminihooks.ErrNotFound))
+	var apiErr *geminihooks.APIError
+	if errors.As(err, &apiErr) {
+		fmt.Println(apiErr.StatusCode, apiErr.Status)
+	}
+	// Output:
+	// true
+	// 404 NOT_FOUND
+}
+
+// A batch whose completion is pushed to a callback of its own, with metadata
+// that comes back in the event.
+func ExampleBatchesService_Create() {
+	// A receiver on loopback http, which WithAllowInsecureCallbacks permits.
+	events := make(chan []byte, 1)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		events <- body
+	}))
+	defer rcv.Close()
+	c, stop := emulated(geminihooks.WithAllowInsecureCallbacks())
+	defer stop()
+
+	_, err := c.Batches.Create(context.Background(), "gemini-2.5-flash",
+		&genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("Hello")}}},
+		&genai.CreateBatchJobConfig{DisplayName: "greetings"},
+		&geminihooks.Callback{
+			URIs:         []string{rcv.URL + "/gemini"},
+			UserMetadata: map[string]any{"order_id": "A-17"},
+		})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ev, err := event.Parse(<-events)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(ev.Type, ev.UserMetadata)
+	// Output: batch.succeeded map[order_id:A-17]
+}
+
+// Video generation that reports to a callback. Needs GEMINI_API_KEY.
+func ExampleVideosService_Generate() {
+	ctx := context.Background()
+	gc, err := genai.NewClient(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := geminihooks.NewClient(gc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	op, err := c.Videos.Generate(ctx, "veo-3.0-generate-001",
+		&genai.GenerateVideosSource{Prompt: "A lighthouse at dawn"}, nil,
+		&geminihooks.Callback{URIs: []string{"https://example.com/hooks/video"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("started", op.Name)
+}
+
+// A receiver for interaction.requires_action: it runs the functions the
+// interaction asks for and answers, and the follow-up reports to the same
+// callback. Needs GEMINI_API_KEY and a public https endpoint.
+func ExampleInteractionsService_SubmitFunctionResults() {
+	ctx := context.Background()
+	gc, err := genai.NewClient(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := geminihooks.NewClient(gc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	const hook = "https://example.com/hooks/agent"
+	verifier, err := signing.NewVerifier(signing.Config{
+		KeySet:  signing.NewRemoteKeySet(signing.GeminiJWKSURL),
+		Options: []signing.Option{signing.WithAudience(hook)}, // for JWT-signed deliveries
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	http.HandleFunc("POST /hooks/agent", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil || verifier.Verify(r.Context(), r.Header, body) != nil {
+			http.Error(w, "unverified", http.StatusUnauthorized)
+			return
+		}
+		ev, err := event.Parse(body)
+		if err != nil || ev.Type != event.TypeInteractionRequiresAction {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		calls, err := c.Interactions.FunctionCalls(r.Context(), ev.JobID)
+		if err != nil {
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		var results []geminihooks.FunctionResult
+		for _, call := range calls {
+			results = append(results, geminihooks.FunctionResult{CallID: call.ID, Name: call.Name, Result: map[string]any{"temp_c": 4}})
+		}
+		// A nil callback carries over the interaction's own.
+		if _, err := c.Interactions.SubmitFunctionResults(r.Context(), ev.JobID, results, nil); err != nil {
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+
+	_, err = c.Interactions.Create(ctx, interactions.CreateModelInteraction{
+		Model: "gemini-2.5-flash",
+		Input: geminihooks.Ptr(interactions.NewInteractionsInput("What is the weather in Oslo?")),
+		Tools: []interactions.Tool{interactions.NewTool(interactions.Function{Name: geminihooks.Ptr("get_weather")})},
+	}, &geminihooks.Callback{URIs: []string{hook}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Fatal(http.ListenAndServe(":8080", nil))
+}
