@@ -82,7 +82,7 @@ type Engine struct {
 	heldGen  int                         // invalidates a hold timer that fired late
 	heldTmr  Timer
 	idle     chan struct{} // while open, closed exactly when jobs is empty
-	attempts []Attempt
+	attempts []Attempt     // the newest logLimit are the log
 	closed   bool
 }
 
@@ -188,12 +188,13 @@ func (e *Engine) Enqueue(d Delivery) error {
 }
 
 // SetFaults replaces the injected faults. It takes effect for every attempt
-// that starts afterwards; turning reordering off releases what it holds.
+// that starts afterwards; turning reordering off, or shrinking the window to
+// what it holds, releases the held deliveries.
 func (e *Engine) SetFaults(f Faults) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.faults = f
-	if f.Reorder < 2 && len(e.held) > 0 {
+	if len(e.held) > 0 && (f.Reorder < 2 || len(e.held) >= f.Reorder) {
 		e.releaseHeld()
 	}
 }
@@ -210,8 +211,9 @@ func (e *Engine) Faults() Faults {
 func (e *Engine) Attempts() []Attempt {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]Attempt, len(e.attempts))
-	for i, a := range e.attempts {
+	log := e.attempts[max(0, len(e.attempts)-e.logLimit):]
+	out := make([]Attempt, len(log))
+	for i, a := range log {
 		out[i] = a.clone()
 	}
 	return out
@@ -432,8 +434,12 @@ func (e *Engine) finish(j *job, a Attempt) {
 			a.GaveUp = true
 		}
 	}
-	if len(e.attempts) >= e.logLimit {
-		e.attempts = slices.Delete(e.attempts, 0, len(e.attempts)-e.logLimit+1)
+	// The log may grow to twice its limit before the oldest half goes, so
+	// trimming costs O(1) per attempt; Attempts shows only the newest.
+	if len(e.attempts) >= 2*e.logLimit {
+		n := copy(e.attempts, e.attempts[len(e.attempts)-e.logLimit:])
+		clear(e.attempts[n:])
+		e.attempts = e.attempts[:n]
 	}
 	e.attempts = append(e.attempts, a)
 	e.mu.Unlock()

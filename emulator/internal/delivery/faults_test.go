@@ -194,6 +194,7 @@ func TestReorderReleasesAPartialWindow(t *testing.T) {
 	}{
 		{"after the hold", func(c *fakeClock, _ *Engine) { c.Advance(time.Second) }},
 		{"when switched off", func(_ *fakeClock, e *Engine) { e.SetFaults(Faults{}) }},
+		{"when the window shrinks to fit", func(_ *fakeClock, e *Engine) { e.SetFaults(Faults{Reorder: 2}) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

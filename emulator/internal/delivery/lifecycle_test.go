@@ -1,10 +1,12 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -239,7 +241,7 @@ func TestLogLimitKeepsNewest(t *testing.T) {
 	t.Parallel()
 	rcv := newReceiver(t)
 	e := newEngine(t, Options{Workers: 1, LogLimit: 3})
-	for i := range 5 {
+	for i := range 8 { // past twice the limit, so the log is trimmed
 		if err := e.Enqueue(Delivery{ID: fmt.Sprint(i), URI: rcv.URL}); err != nil {
 			t.Fatal(err)
 		}
@@ -249,7 +251,7 @@ func TestLogLimitKeepsNewest(t *testing.T) {
 	for _, a := range e.Attempts() {
 		ids = append(ids, a.ID)
 	}
-	if diff := cmp.Diff([]string{"2", "3", "4"}, ids); diff != "" {
+	if diff := cmp.Diff([]string{"5", "6", "7"}, ids); diff != "" {
 		t.Errorf("log (-want +got):\n%s", diff)
 	}
 }
@@ -510,3 +512,52 @@ func leakedGoroutines() string {
 	}
 	return strings.Join(leaked, "\n\n")
 }
+
+// TestLogsKeepSecrets runs success, retries, a give-up and a signing failure
+// through a debug logger and checks that no signature or body reached it.
+func TestLogsKeepSecrets(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rcv := newReceiver(t, http.StatusInternalServerError, http.StatusOK, http.StatusInternalServerError)
+	e := newEngine(t, Options{Logger: logger, TimeScale: fastScale, BackoffBase: time.Millisecond, BackoffMax: 100 * time.Second, RetryWindow: 10 * time.Minute, Workers: 1})
+	const bodyMarker, sigMarker = "body-marker-7f3a", "sig-marker-91c2"
+	sign := func(string, string, time.Time, []byte) (string, error) { return "v1," + sigMarker, nil }
+	badSign := func(string, string, time.Time, []byte) (string, error) { return "", errors.New(sigMarker) }
+	for i, d := range []Delivery{
+		{ID: "ok_after_retry", Sign: sign},
+		{ID: "gives_up", Sign: sign}, // 500 until the 600ms (scaled) window ends
+		{ID: "bad_sign", Sign: badSign},
+	} {
+		d.URI, d.Body = rcv.URL, []byte(`{"x":"`+bodyMarker+`"}`)
+		if err := e.Enqueue(d); err != nil {
+			t.Fatal(err)
+		}
+		idle(t, e)
+		if i == 0 && len(e.Attempts()) != 2 {
+			t.Fatalf("attempts = %+v, want a failure and a retry", e.Attempts())
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	out := buf.String()
+	for _, want := range []string{"ok_after_retry", "giving up", "signing failed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	for _, secret := range []string{bodyMarker, sigMarker} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log contains %q:\n%s", secret, out)
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -49,6 +49,8 @@ type Options struct {
 	// Client sends the POSTs. The default client has its own transport (no
 	// proxy, idle connections sized to Workers) and does not follow redirects,
 	// so a 3xx counts as a failed attempt, as it would for a webhook sender.
+	// A Client given here is used as is; for https endpoints, the CutConnection
+	// fault dials with its *http.Transport's dialer and TLS settings.
 	Client *http.Client
 	// Clock defaults to the system clock.
 	Clock Clock
@@ -60,7 +62,8 @@ type Options struct {
 	// (scaled) after Enqueue. Default 24h, like Gemini.
 	RetryWindow time.Duration
 	// BackoffBase is the delay after the first failed attempt; each further
-	// failure doubles it, up to BackoffMax. Defaults 5s and 1h.
+	// failure doubles it, up to BackoffMax, and jitter of ±JitterFraction
+	// applies on top. Defaults 5s and 1h.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
 	// AttemptTimeout bounds one attempt, from dialing to the response

@@ -150,6 +150,7 @@ func (e *Engine) dial(ctx context.Context, req *http.Request) (net.Conn, error) 
 	if cfg.ServerName == "" {
 		cfg.ServerName = host
 	}
+	cfg.NextProtos = []string{"http/1.1"} // the cut request is written as HTTP/1.1 text
 	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = conn.Close()
