@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Exit codes shared by every command. verify adds its own (see verify.go).
+const (
+	exitOK      = 0
+	exitFailure = 1 // the command ran and failed: network, server, I/O
+	exitUsage   = 2 // bad flags or arguments; nothing was attempted
+)
+
+// env is what a command may touch of the outside world. main passes the real
+// process's; tests pass their own, so commands never read os.* directly.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	now    func() time.Time
+	// interactive reports whether stdout is a terminal a human watches.
+	interactive bool
+}
+
+// command is one subcommand. usage is the synopsis line; help and example
+// complete its --help text.
+type command struct {
+	name    string
+	summary string
+	usage   string
+	help    string
+	example string
+	run     func(ctx context.Context, e *env, args []string) int
+}
+
+func commands() []*command {
+	return []*command{
+		triggerCommand(),
+		verifyCommand(),
+		webhooksCommand(),
+	}
+}
+
+// run is the whole program behind main, testable in-process.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runEnv(ctx, &env{
+		stdin:       stdin,
+		stdout:      stdout,
+		stderr:      stderr,
+		getenv:      os.Getenv,
+		now:         time.Now,
+		interactive: isTerminal(stdout) && os.Getenv("TERM") != "dumb",
+	}, args)
+}
+
+func runEnv(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 {
+		printMainUsage(e.stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			if c := findCommand(args[1]); c != nil {
+				return c.run(ctx, e, []string{"--help"})
+			}
+			fmt.Fprintf(e.stderr, "geminihooks: unknown command %q\n", args[1])
+			return exitUsage
+		}
+		printMainUsage(e.stdout)
+		return exitOK
+	}
+	c := findCommand(name)
+	if c == nil {
+		fmt.Fprintf(e.stderr, "geminihooks: unknown command %q\nRun 'geminihooks help' for the list of commands.\n", name)
+		return exitUsage
+	}
+	return c.run(ctx, e, args[1:])
+}
+
+func findCommand(name string) *command {
+	for _, c := range commands() {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func printMainUsage(w io.Writer) {
+	fmt.Fprint(w, `geminihooks: Gemini API webhooks from the command line.
+
+Usage:
+  geminihooks COMMAND [flags] [args]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Run 'geminihooks COMMAND --help' for a command's flags and an example.
+
+Example:
+  go run ./cmd/geminihooks demo
+`)
+}
+
+// newFlagSet returns a flag set that reports errors to the caller instead
+// of printing them, so parse can route help to stdout and errors to stderr.
+func (c *command) newFlagSet() *flag.FlagSet {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// printHelp writes the command's full --help text.
+func (c *command) printHelp(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage:\n  %s\n\n%s\n", c.usage, strings.TrimSpace(c.help))
+	if fs != nil {
+		var flags strings.Builder
+		fs.SetOutput(&flags)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+		if flags.Len() > 0 {
+			// PrintDefaults shows -flag; people type --flag, and both work.
+			text := strings.ReplaceAll("\n"+flags.String(), "\n  -", "\n  --")
+			fmt.Fprintf(w, "\nFlags:%s", text)
+		}
+	}
+	fmt.Fprintf(w, "\nExample:\n%s\n", indent(strings.TrimSpace(c.example), "  "))
+}
+
+// parse parses flags and positional arguments in any order, as people type
+// them (`trigger batch.succeeded --to URL`). It returns the positional
+// arguments, or an exit code when the command must stop now: help was asked
+// for (exitOK) or the flags were wrong (exitUsage). A bare "--" ends flags.
+func (c *command) parse(e *env, fs *flag.FlagSet, args []string) (pos []string, code int, stop bool) {
+	for {
+		err := fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			c.printHelp(e.stdout, fs)
+			return nil, exitOK, true
+		}
+		if err != nil {
+			return nil, c.usageError(e, "%v", err), true
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, 0, false
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), 0, false
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// usageError reports a usage problem on stderr and returns exitUsage.
+func (c *command) usageError(e *env, format string, a ...any) int {
+	fmt.Fprintf(e.stderr, "geminihooks %s: %s\nRun 'geminihooks %s --help' for usage.\n",
+		c.name, fmt.Sprintf(format, a...), c.name)
+	return exitUsage
+}
+
+// fail reports a runtime failure on stderr and returns exitFailure.
+func (c *command) fail(e *env, err error) int {
+	fmt.Fprintf(e.stderr, "geminihooks %s: %v\n", c.name, err)
+	return exitFailure
+}
+
+// wrap joins words into lines of at most width columns.
+func wrap(words []string, width int) string {
+	var b strings.Builder
+	col := 0
+	for i, w := range words {
+		if i > 0 {
+			if col+1+len(w) > width {
+				b.WriteString("\n")
+				col = 0
+			} else {
+				b.WriteString(" ")
+				col++
+			}
+		}
+		b.WriteString(w)
+		col += len(w)
+	}
+	return b.String()
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = prefix + l
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// stringsFlag is a repeatable string flag.
+type stringsFlag []string
+
+func (s *stringsFlag) String() string { return strings.Join(*s, ",") }
+
+func (s *stringsFlag) Set(v string) error {
+	*s = append(*s, v)
+	return nil
+}
+
+// secretsFlag is a repeatable flag whose values are secrets: its String
+// never shows them, so they stay out of --help defaults and error text.
+type secretsFlag []string
+
+func (s *secretsFlag) String() string { return "" }
+
+func (s *secretsFlag) Set(v string) error {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return errors.New("empty secret")
+	}
+	*s = append(*s, v)
+	return nil
+}
+
+// secretsFromEnv splits GEMINI_WEBHOOK_SECRET-style values on commas.
+func secretsFromEnv(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// metadataFlag collects repeatable k=v pairs into user_metadata.
+type metadataFlag map[string]any
+
+func (m metadataFlag) String() string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",")
+}
+
+func (m metadataFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	k = strings.TrimSpace(k)
+	if !ok || k == "" {
+		return errors.New("want key=value")
+	}
+	if _, dup := m[k]; dup {
+		return fmt.Errorf("key %q given twice", k)
+	}
+	m[k] = val
+	return nil
+}
+
+// isTerminal reports whether w is a character device, such as a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestHelpOnEveryCommand(t *testing.T) {
+	t.Parallel()
+	var names [][]string
+	for _, c := range commands() {
+		names = append(names, []string{c.name})
+	}
+	for _, s := range webhooksSubs() {
+		names = append(names, []string{"webhooks", s.name})
+	}
+	for _, args := range names {
+		for _, help := range []string{"--help", "-h"} {
+			t.Run(strings.Join(args, " ")+" "+help, func(t *testing.T) {
+				t.Parallel()
+				code, out, errs := runCLI(t, nil, append(args, help)...)
+				if code != exitOK {
+					t.Fatalf("exit %d\n%s%s", code, out, errs)
+				}
+				if want := "Usage:\n  geminihooks " + strings.Join(args, " "); !strings.HasPrefix(out, want) {
+					t.Errorf("help does not start with %q:\n%s", want, out)
+				}
+				_, example, ok := strings.Cut(out, "\nExample:\n")
+				if !ok || !strings.Contains(example, "geminihooks "+args[0]) {
+					t.Errorf("help has no example running %q:\n%s", args[0], out)
+				}
+				if errs != "" {
+					t.Errorf("help wrote to stderr: %s", errs)
+				}
+			})
+		}
+	}
+}
+
+func TestMainUsage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args     []string
+		wantCode int
+		stdout   string
+		stderr   string
+	}{
+		{nil, exitUsage, "", "Commands:"},
+		{[]string{"help"}, exitOK, "Commands:", ""},
+		{[]string{"--help"}, exitOK, "Commands:", ""},
+		{[]string{"help", "verify"}, exitOK, "Exit codes:", ""},
+		{[]string{"help", "nope"}, exitUsage, "", `unknown command "nope"`},
+		{[]string{"nope"}, exitUsage, "", `unknown command "nope"`},
+		{[]string{"verify", "--no-such-flag"}, exitUsage, "", "flag provided but not defined: -no-such-flag"},
+		{[]string{"webhooks"}, exitUsage, "", "missing subcommand"},
+		{[]string{"webhooks", "frobnicate"}, exitUsage, "", `unknown subcommand "frobnicate"`},
+		{[]string{"webhooks", "get"}, exitUsage, "", "want the webhook ID"},
+		{[]string{"webhooks", "list"}, exitUsage, "", "GEMINI_API_KEY is not set"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			code, out, errs := runCLI(t, nil, tt.args...)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d", code, tt.wantCode)
+			}
+			if !strings.Contains(out, tt.stdout) || !strings.Contains(errs, tt.stderr) {
+				t.Errorf("stdout %q, stderr %q; want them to hold %q and %q", out, errs, tt.stdout, tt.stderr)
+			}
+		})
+	}
+}
+
+func TestParseInterspersed(t *testing.T) {
+	t.Parallel()
+	c := &command{name: "x"}
+	tests := []struct {
+		args    []string
+		wantPos []string
+		wantTo  string
+	}{
+		{[]string{"a", "--to", "u", "b"}, []string{"a", "b"}, "u"},
+		{[]string{"--to", "u", "a"}, []string{"a"}, "u"},
+		{[]string{"a", "--", "--to", "u"}, []string{"a", "--to", "u"}, ""},
+		{[]string{"--", "-x"}, []string{"-x"}, ""},
+	}
+	for _, tt := range tests {
+		fs := c.newFlagSet()
+		to := fs.String("to", "", "")
+		pos, _, stop := c.parse(&env{}, fs, tt.args)
+		if stop || strings.Join(pos, " ") != strings.Join(tt.wantPos, " ") || *to != tt.wantTo {
+			t.Errorf("parse(%q) = %q, to=%q, stop=%v; want %q, %q", tt.args, pos, *to, stop, tt.wantPos, tt.wantTo)
+		}
+	}
+}

@@ -1,0 +1,389 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/signing"
+)
+
+// jwtIssuer is the issuer trigger writes into the JWTs it makes. Gemini's
+// own is undocumented; a listener only checks it when told to.
+const jwtIssuer = "https://generativelanguage.googleapis.com"
+
+func triggerCommand() *command {
+	c := &command{
+		name:    "trigger",
+		summary: "send a realistic signed sample event to a URL",
+		usage:   "geminihooks trigger TYPE --to URL (--secret SECRET | --dynamic v1a|jwt) [flags]",
+		help: `Sends one sample delivery of event TYPE, shaped like Gemini's, to URL, with
+the webhook-id, webhook-timestamp and webhook-signature headers.
+
+It signs with --secret (v1 HMAC, as Gemini signs registered webhooks; give
+--secret twice to send two signatures, as during a rotation), or with
+--dynamic v1a|jwt, as Gemini signs per-request callbacks. With --dynamic a
+key pair is generated (or kept in --key FILE, so it survives runs) and the
+JWKS to trust is printed on stdout: public keys only.
+
+--output FILE writes the signed request as a raw HTTP capture instead of
+sending it, for 'geminihooks verify'.
+
+Types:
+` + indent(wrap(sampleTypeNames(), 74), "  "),
+		example: `geminihooks trigger batch.succeeded --to http://127.0.0.1:8080/webhooks/gemini \
+    --secret "$GEMINI_WEBHOOK_SECRET" --user-metadata tenant=acme
+
+# A per-request (dynamic) callback signed with a kept Ed25519 key:
+geminihooks trigger video.generated --to http://127.0.0.1:8080/webhooks/gemini \
+    --dynamic v1a --key dev-key.pem --jwks-out dev-jwks.json`,
+	}
+	c.run = func(ctx context.Context, e *env, args []string) int {
+		fs := c.newFlagSet()
+		to := fs.String("to", "", "endpoint `URL` to POST the event to (required)")
+		var secrets secretsFlag
+		fs.Var(&secrets, "secret", "sign v1 (HMAC) with this `whsec_...` secret; repeatable (default $GEMINI_WEBHOOK_SECRET)")
+		dynamic := fs.String("dynamic", "", "sign as a per-request callback: `v1a` (Ed25519) or jwt (RS256)")
+		keyFile := fs.String("key", "", "with --dynamic: private key `FILE` (PEM) to use, created if absent")
+		jwksOut := fs.String("jwks-out", "", "with --dynamic: also write the JWKS to trust to `FILE`")
+		kid := fs.String("kid", "geminihooks-dev", "with --dynamic: key id in the JWKS and JWT header")
+		meta := metadataFlag{}
+		fs.Var(meta, "user-metadata", "add `key=value` to the event's user_metadata; repeatable")
+		jobID := fs.String("job-id", "", "job `ID` for data.id (default: a generated one)")
+		id := fs.String("id", "", "webhook-id `ID` (default: a generated one); reuse one to send a duplicate")
+		output := fs.String("output", "", "write the signed request to `FILE` (- for stdout) instead of sending it")
+		timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the endpoint's answer")
+		pos, code, stop := c.parse(e, fs, args)
+		if stop {
+			return code
+		}
+		if len(pos) != 1 {
+			return c.usageError(e, "want exactly one event TYPE (one of %s)", strings.Join(sampleTypeNames(), ", "))
+		}
+		typ := event.Type(pos[0])
+		sample, ok := samples[typ]
+		if !ok {
+			return c.usageError(e, "unknown event type %q; want one of %s", printable(pos[0]), strings.Join(sampleTypeNames(), ", "))
+		}
+		if *to == "" {
+			return c.usageError(e, "--to URL is required")
+		}
+		target, err := url.Parse(*to)
+		if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
+			return c.usageError(e, "--to must be an absolute http or https URL")
+		}
+		if len(secrets) == 0 && *dynamic == "" {
+			secrets = secretsFromEnv(e.getenv("GEMINI_WEBHOOK_SECRET"))
+		}
+		switch {
+		case *dynamic != "" && len(secrets) > 0:
+			return c.usageError(e, "give --secret or --dynamic, not both")
+		case *dynamic == "" && len(secrets) == 0:
+			return c.usageError(e, "nothing to sign with: give --secret (or GEMINI_WEBHOOK_SECRET) or --dynamic v1a|jwt")
+		case *dynamic != "" && *dynamic != "v1a" && *dynamic != "jwt":
+			return c.usageError(e, "--dynamic must be v1a or jwt")
+		case *dynamic == "" && (*keyFile != "" || *jwksOut != ""):
+			return c.usageError(e, "--key and --jwks-out go with --dynamic")
+		}
+		if *timeout <= 0 {
+			return c.usageError(e, "--timeout must be positive")
+		}
+
+		// Gemini's timestamps are whole seconds, in the body as in the header.
+		now := e.now().Truncate(time.Second)
+		job := *jobID
+		if job == "" {
+			job = sample.jobID()
+		}
+		if len(meta) == 0 {
+			meta = nil
+		}
+		body, err := event.Marshal(sample.data(job), now, meta)
+		if err != nil {
+			return c.fail(e, fmt.Errorf("building the event: %w", err))
+		}
+		deliveryID := *id
+		if deliveryID == "" {
+			deliveryID = "msg_" + randomID(24)
+		}
+
+		var sig string
+		if *dynamic == "" {
+			var parts []string
+			for _, s := range secrets {
+				p, err := signing.SignHMAC(s, deliveryID, now, body)
+				if err != nil {
+					return c.usageError(e, "--secret: %v", err)
+				}
+				parts = append(parts, p)
+			}
+			sig = strings.Join(parts, " ")
+		} else {
+			s, jwks, err := signDynamic(*dynamic, *keyFile, *kid, target.String(), deliveryID, now, body)
+			if err != nil {
+				return c.fail(e, err)
+			}
+			sig = s
+			fmt.Fprintf(e.stdout, "JWKS to trust (public keys only; save it and pass it to listen or verify with --jwks-file):\n%s\n", jwks)
+			if *jwksOut != "" {
+				if err := os.WriteFile(*jwksOut, append(jwks, '\n'), 0o644); err != nil {
+					return c.fail(e, err)
+				}
+			}
+		}
+
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.String(), bytes.NewReader(body))
+		if err != nil {
+			return c.fail(e, err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("User-Agent", "geminihooks-cli")
+		req.Header.Set(signing.HeaderID, deliveryID)
+		req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
+		req.Header.Set(signing.HeaderSignature, sig)
+
+		if *output != "" {
+			if err := writeCapture(e, *output, req); err != nil {
+				return c.fail(e, err)
+			}
+			if *output != "-" {
+				fmt.Fprintf(e.stdout, "wrote %s (webhook-id %s) to %s\n", typ, deliveryID, *output)
+			}
+			return exitOK
+		}
+
+		client := &http.Client{Timeout: *timeout}
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return c.fail(e, fmt.Errorf("sending to %s: %w", target.Redacted(), unwrapURLError(err)))
+		}
+		defer resp.Body.Close()
+		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		elapsed := time.Since(start).Round(time.Millisecond)
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			fmt.Fprintf(e.stderr, "geminihooks trigger: %s answered %s to %s (webhook-id %s) after %s\n",
+				target.Redacted(), resp.Status, typ, deliveryID, elapsed)
+			if s := strings.TrimSpace(string(snippet)); s != "" {
+				fmt.Fprintf(e.stderr, "  response: %s\n", printable(s))
+			}
+			return exitFailure
+		}
+		fmt.Fprintf(e.stdout, "sent %s (webhook-id %s, job %s) to %s: %s in %s\n",
+			typ, deliveryID, job, target.Redacted(), resp.Status, elapsed)
+		return exitOK
+	}
+	return c
+}
+
+// writeCapture writes req as a raw HTTP/1.1 request, the form verify reads.
+func writeCapture(e *env, name string, req *http.Request) error {
+	var buf bytes.Buffer
+	if err := req.Write(&buf); err != nil {
+		return err
+	}
+	if name == "-" {
+		_, err := e.stdout.Write(buf.Bytes())
+		return err
+	}
+	return os.WriteFile(name, buf.Bytes(), 0o600)
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// signDynamic signs like a per-request callback and returns the
+// webhook-signature value and the JWKS that verifies it.
+func signDynamic(scheme, keyFile, kid, audience, id string, ts time.Time, body []byte) (string, []byte, error) {
+	switch scheme {
+	case "v1a":
+		key, err := loadOrCreateKey(keyFile, func() (any, error) {
+			_, k, err := ed25519.GenerateKey(rand.Reader)
+			return k, err
+		})
+		if err != nil {
+			return "", nil, err
+		}
+		priv, ok := key.(ed25519.PrivateKey)
+		if !ok {
+			return "", nil, fmt.Errorf("--key %s holds a %T, want an Ed25519 key for v1a", keyFile, key)
+		}
+		jwks, err := signing.MarshalJWKS(signing.PublicKey{KID: kid, Key: priv.Public()})
+		if err != nil {
+			return "", nil, err
+		}
+		return signing.SignEd25519(priv, id, ts, body), jwks, nil
+	default:
+		key, err := loadOrCreateKey(keyFile, func() (any, error) { return rsa.GenerateKey(rand.Reader, 2048) })
+		if err != nil {
+			return "", nil, err
+		}
+		priv, ok := key.(*rsa.PrivateKey)
+		if !ok {
+			return "", nil, fmt.Errorf("--key %s holds a %T, want an RSA key for jwt", keyFile, key)
+		}
+		jwks, err := signing.MarshalJWKS(signing.PublicKey{KID: kid, Key: &priv.PublicKey})
+		if err != nil {
+			return "", nil, err
+		}
+		tok, err := signing.SignJWT(priv, kid, signing.JWTClaims{
+			Issuer:           jwtIssuer,
+			Audience:         audience,
+			IssuedAt:         ts,
+			Expiry:           ts.Add(signing.DefaultTolerance),
+			WebhookID:        id,
+			WebhookTimestamp: signing.FormatTimestamp(ts),
+			BodySHA256:       signing.BodySHA256(body),
+		})
+		if err != nil {
+			return "", nil, err
+		}
+		return tok, jwks, nil
+	}
+}
+
+// loadOrCreateKey reads a PKCS #8 PEM private key from name, or generates
+// one and, when name is set, stores it there readable by the owner only.
+func loadOrCreateKey(name string, generate func() (any, error)) (any, error) {
+	if name != "" {
+		raw, err := readBounded(name, 64<<10)
+		if err == nil {
+			block, _ := pem.Decode(raw)
+			if block == nil || block.Type != "PRIVATE KEY" {
+				return nil, fmt.Errorf("--key %s: not a PEM \"PRIVATE KEY\" (PKCS #8) file", name)
+			}
+			key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("--key %s: %w", name, err)
+			}
+			return key, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("--key: %w", err)
+		}
+	}
+	key, err := generate()
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		return key, nil
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("--key: %w", err)
+	}
+	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--key: %w", err)
+	}
+	return key, f.Close()
+}
+
+// sampleEvent makes realistic data for one event type.
+type sampleEvent struct {
+	jobID func() string
+	data  func(jobID string) event.Data
+}
+
+var samples = map[event.Type]sampleEvent{
+	event.TypeBatchSucceeded: {batchID, func(id string) event.Data {
+		return &event.BatchSucceeded{ID: id, OutputFileURI: "files/" + fileFor(id)}
+	}},
+	// batch.completed is the legacy name early samples subscribe to; the
+	// event package writes it only as Unknown data.
+	event.TypeBatchCompleted: {batchID, func(id string) event.Data {
+		raw, _ := json.Marshal(map[string]string{"id": id, "output_file_uri": "files/" + fileFor(id)})
+		return &event.Unknown{Type: event.TypeBatchCompleted, Raw: raw}
+	}},
+	typePing: {webhookID, func(id string) event.Data {
+		raw, _ := json.Marshal(map[string]string{"id": id})
+		return &event.Unknown{Type: typePing, Raw: raw}
+	}},
+	event.TypeBatchFailed: {batchID, func(id string) event.Data {
+		return &event.BatchFailed{ID: id, ErrorCode: event.ErrorCode("3"), ErrorMessage: "Invalid JSONL on line 12"}
+	}},
+	event.TypeBatchExpired:   {batchID, func(id string) event.Data { return &event.BatchExpired{ID: id} }},
+	event.TypeBatchCancelled: {batchID, func(id string) event.Data { return &event.BatchCancelled{ID: id} }},
+	event.TypeInteractionRequiresAction: {interactionID, func(id string) event.Data {
+		return &event.InteractionRequiresAction{ID: id}
+	}},
+	event.TypeInteractionCompleted: {interactionID, func(id string) event.Data {
+		return &event.InteractionCompleted{ID: id}
+	}},
+	event.TypeInteractionFailed: {interactionID, func(id string) event.Data {
+		return &event.InteractionFailed{ID: id, ErrorCode: event.ErrorCode("INTERNAL"), ErrorMessage: "The agent could not complete the task"}
+	}},
+	event.TypeInteractionCancelled: {interactionID, func(id string) event.Data {
+		return &event.InteractionCancelled{ID: id}
+	}},
+	event.TypeVideoGenerated: {videoID, func(id string) event.Data {
+		f := fileFor(id)
+		return &event.VideoGenerated{
+			ID:       id,
+			VideoURI: "https://generativelanguage.googleapis.com/v1beta/files/" + f + ":download?alt=media",
+			FileName: "files/" + f,
+		}
+	}},
+}
+
+func sampleTypeNames() []string {
+	names := make([]string, 0, len(samples))
+	for t := range samples {
+		names = append(names, string(t))
+	}
+	sort.Strings(names)
+	return names
+}
+
+// typePing is the type of the delivery a webhook ping sends (as the
+// emulator sends it; Gemini's is undocumented).
+const typePing event.Type = "webhook.ping"
+
+func webhookID() string     { return randomID(36) }
+func batchID() string       { return "batches/" + randomID(12) }
+func interactionID() string { return "v1_" + randomID(32) }
+func videoID() string       { return "models/veo-3.1-generate-preview/operations/" + randomID(12) }
+
+// fileFor derives a file name from a job ID, so one job's sample output
+// always points at the same file.
+func fileFor(jobID string) string {
+	if i := strings.LastIndexByte(jobID, '/'); i >= 0 {
+		jobID = jobID[i+1:]
+	}
+	return strings.ToLower(strings.TrimPrefix(jobID, "v1_"))
+}
+
+// randomID returns n random lower-case letters and digits 2-7, in the
+// style of Gemini's IDs.
+func randomID(n int) string {
+	var b strings.Builder
+	for b.Len() < n {
+		b.WriteString(strings.ToLower(rand.Text()))
+	}
+	return b.String()[:n]
+}
