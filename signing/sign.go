@@ -5,7 +5,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -40,13 +39,13 @@ func BodySHA256(body []byte) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// wireClaims is the JSON form of a webhook JWT's claims. webhook_timestamp is accepted as a string or
-// a number.
-type wireClaims struct {
+// signedClaims is what SignJWT encodes, with the jwt package's registered claim types; verification
+// decodes tokens with its own lighter tokenClaims.
+type signedClaims struct {
 	jwt.RegisteredClaims
-	WebhookID        string     `json:"webhook_id,omitempty"`
-	WebhookTimestamp flexString `json:"webhook_timestamp,omitempty"`
-	BodySHA256       string     `json:"body_sha256,omitempty"`
+	WebhookID        string `json:"webhook_id,omitempty"`
+	WebhookTimestamp string `json:"webhook_timestamp,omitempty"`
+	BodySHA256       string `json:"body_sha256,omitempty"`
 }
 
 // SignJWT returns a compact RS256 JWT, with kid in its header, for use as the whole webhook-signature
@@ -55,10 +54,10 @@ func SignJWT(key *rsa.PrivateKey, kid string, c JWTClaims) (string, error) {
 	if key == nil {
 		return "", errors.New("signing: nil RSA key")
 	}
-	wc := wireClaims{
+	wc := signedClaims{
 		RegisteredClaims: jwt.RegisteredClaims{Issuer: c.Issuer},
 		WebhookID:        c.WebhookID,
-		WebhookTimestamp: flexString(c.WebhookTimestamp),
+		WebhookTimestamp: c.WebhookTimestamp,
 		BodySHA256:       c.BodySHA256,
 	}
 	if c.Audience != "" {
@@ -79,24 +78,4 @@ func SignJWT(key *rsa.PrivateKey, kid string, c JWTClaims) (string, error) {
 		return "", fmt.Errorf("signing: sign jwt: %w", err)
 	}
 	return s, nil
-}
-
-// flexString is a claim that may arrive as a JSON string or a JSON number.
-type flexString string
-
-func (f *flexString) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flexString(s)
-		return nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return err
-	}
-	*f = flexString(n)
-	return nil
 }

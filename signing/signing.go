@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -182,39 +183,42 @@ const (
 	kindJWT
 )
 
-// classify returns an entry's kind and, for "version,payload" entries, the payload.
+// classify returns an entry's kind and, for "version,payload" entries, the payload. A JWT contains no
+// comma and exactly two dots; looksLikeJWT checks the rest when the entry is used.
 func classify(entry string) (entryKind, string) {
-	for i := 0; i < len(entry); i++ {
-		if entry[i] == ',' {
-			switch entry[:i] {
-			case "v1":
-				return kindHMAC, entry[i+1:]
-			case "v1a":
-				return kindEd25519, entry[i+1:]
-			}
-			return kindUnknown, ""
+	if i := strings.IndexByte(entry, ','); i >= 0 {
+		switch entry[:i] {
+		case "v1":
+			return kindHMAC, entry[i+1:]
+		case "v1a":
+			return kindEd25519, entry[i+1:]
 		}
+		return kindUnknown, ""
 	}
-	if looksLikeJWT(entry) {
+	if strings.Count(entry, ".") == 2 {
 		return kindJWT, entry
 	}
 	return kindUnknown, ""
 }
 
+// base64URL marks the bytes of the base64url alphabet.
+var base64URL = func() (t [256]bool) {
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+		t[c] = true
+	}
+	return t
+}()
+
 // looksLikeJWT reports whether s is three non-empty base64url segments joined by dots.
 func looksLikeJWT(s string) bool {
 	dots, seg := 0, 0
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '.':
-			if seg == 0 {
-				return false
-			}
+		switch c := s[i]; {
+		case base64URL[c]:
+			seg++
+		case c == '.' && seg > 0:
 			dots++
 			seg = 0
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
-			seg++
 		default:
 			return false
 		}

@@ -2,6 +2,7 @@ package signing
 
 import (
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -13,8 +14,17 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+)
+
+var (
+	_ SchemeVerifier = (*HMACVerifier)(nil)
+	_ SchemeVerifier = (*JWKSVerifier)(nil)
+	_ SchemeVerifier = (*MultiVerifier)(nil)
+	_ Verifier       = (*MultiVerifier)(nil)
+	_ KeySet         = (*StaticKeySet)(nil)
 )
 
 // ErrInvalidToken reports a JWT that is malformed or whose claims do not match the configuration or the
@@ -139,7 +149,7 @@ func verifyEntries(ctx context.Context, h http.Header, body []byte, hm *HMACVeri
 			if !ok {
 				break
 			}
-			if kind, tok := classify(entry); kind == kindJWT {
+			if kind, tok := classify(entry); kind == kindJWT && looksLikeJWT(tok) {
 				err := d.verifyJWT(ctx, h, tok, body)
 				if err == nil {
 					return SchemeJWT, nil
@@ -168,29 +178,23 @@ func (r *errRank) add(err error) {
 
 // dynamic holds what the v1a and JWT schemes share.
 type dynamic struct {
-	keys      KeySet
-	opts      options
-	validator *jwt.Validator
-	msgs      sync.Pool // *[]byte: id.ts.body for Ed25519, which has no streaming interface
+	keys    KeySet
+	opts    options
+	leeway  time.Duration
+	msgs    sync.Pool // *[]byte: id.ts.body for Ed25519, which has no streaming interface
+	scratch sync.Pool // *jwtScratch
 }
 
 // maxPooledMessage keeps one huge delivery from pinning its copy in the pool.
 const maxPooledMessage = 4 << 20
 
 func newDynamic(keys KeySet, o options) *dynamic {
-	leeway := min(maxJWTLeeway, o.tolerance)
-	vopts := []jwt.ParserOption{jwt.WithLeeway(leeway), jwt.WithTimeFunc(o.now), jwt.WithIssuedAt()}
-	if len(o.audience) > 0 {
-		vopts = append(vopts, jwt.WithAudience(o.audience...))
-	}
-	if o.issuer != "" {
-		vopts = append(vopts, jwt.WithIssuer(o.issuer))
-	}
 	return &dynamic{
-		keys:      keys,
-		opts:      o,
-		validator: jwt.NewValidator(vopts...),
-		msgs:      sync.Pool{New: func() any { return new([]byte) }},
+		keys:    keys,
+		opts:    o,
+		leeway:  min(maxJWTLeeway, o.tolerance),
+		msgs:    sync.Pool{New: func() any { return new([]byte) }},
+		scratch: sync.Pool{New: func() any { return new(jwtScratch) }},
 	}
 }
 
@@ -282,12 +286,14 @@ func (d *dynamic) verifyJWT(ctx context.Context, h http.Header, token string, bo
 
 	// The header is decoded into a small struct, not a map, and only RS256 is accepted: the algorithm
 	// is pinned here, never taken from the token.
+	sc := d.scratch.Get().(*jwtScratch)
+	defer d.scratch.Put(sc)
 	var hdr struct {
 		Alg  string          `json:"alg"`
 		Kid  string          `json:"kid"`
 		Crit json.RawMessage `json:"crit"`
 	}
-	if err := decodeSegment(hdrSeg, &hdr); err != nil {
+	if err := sc.decodeJSON(hdrSeg, &hdr); err != nil {
 		return fmt.Errorf("%w: header: %v", ErrInvalidToken, err)
 	}
 	if hdr.Alg != jwt.SigningMethodRS256.Alg() {
@@ -296,25 +302,27 @@ func (d *dynamic) verifyJWT(ctx context.Context, h http.Header, token string, bo
 	if hdr.Crit != nil {
 		return fmt.Errorf("%w: critical header extensions are not supported", ErrInvalidToken)
 	}
-	var claims wireClaims
-	if err := decodeSegment(claimSeg, &claims); err != nil {
+	var claims tokenClaims
+	if err := sc.decodeJSON(claimSeg, &claims); err != nil {
 		return fmt.Errorf("%w: claims: %v", ErrInvalidToken, err)
 	}
 	// Cheap checks before any key lookup or RSA operation.
 	if err := d.checkClaims(h, ts, &claims, body); err != nil {
 		return err
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(sigSeg)
+	sig, err := sc.decode(&sc.sig, sigSeg)
 	if err != nil {
 		return fmt.Errorf("%w: jwt signature is not base64url", ErrNoMatchingSignature)
 	}
+	sc.src = append(sc.src[:0], signed...)
+	digest := sha256.Sum256(sc.src)
 	if hdr.Kid == "" {
 		set, err := d.rsaKeys(ctx)
 		if err != nil {
 			return err
 		}
-		for _, pub := range set.Keys {
-			if jwt.SigningMethodRS256.Verify(signed, sig, pub) == nil {
+		for _, pub := range set {
+			if rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig) == nil {
 				return nil
 			}
 		}
@@ -328,36 +336,65 @@ func (d *dynamic) verifyJWT(ctx context.Context, h http.Header, token string, bo
 	if !ok {
 		return fmt.Errorf("%w: kid %q is not an RSA key", ErrUnknownKey, hdr.Kid)
 	}
-	if err := jwt.SigningMethodRS256.Verify(signed, sig, pub); err != nil {
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig); err != nil {
 		return fmt.Errorf("%w: jwt: %v", ErrNoMatchingSignature, err)
 	}
 	return nil
 }
 
-// maxTokenLen bounds the JSON a forged token can make us decode.
+// maxTokenLen bounds the JSON a forged token can make us decode, and the scratch space kept in the pool.
 const maxTokenLen = 8 << 10
 
-// decodeSegment decodes one base64url JSON segment of a compact JWT.
-func decodeSegment(seg string, v any) error {
-	b, err := base64.RawURLEncoding.DecodeString(seg)
+// jwtScratch holds the buffers of one JWT verification: segments are base64url-decoded into them
+// rather than into fresh slices.
+type jwtScratch struct{ src, json, sig []byte }
+
+// decode base64url-decodes seg into *dst, copying it through src first because converting the
+// string would allocate.
+func (sc *jwtScratch) decode(dst *[]byte, seg string) ([]byte, error) {
+	sc.src = append(sc.src[:0], seg...)
+	n := base64.RawURLEncoding.DecodedLen(len(seg))
+	if cap(*dst) < n {
+		*dst = make([]byte, n)
+	}
+	m, err := base64.RawURLEncoding.Decode((*dst)[:n], sc.src)
 	if err != nil {
-		return errors.New("not base64url")
+		return nil, errors.New("not base64url")
+	}
+	return (*dst)[:m], nil
+}
+
+// decodeJSON decodes one base64url JSON segment of a compact JWT. json.Unmarshal copies what it keeps,
+// so the buffer is free for the next segment.
+func (sc *jwtScratch) decodeJSON(seg string, v any) error {
+	b, err := sc.decode(&sc.json, seg)
+	if err != nil {
+		return err
 	}
 	return json.Unmarshal(b, v)
 }
 
-// checkClaims runs the cheap checks, before any key lookup or signature verification.
-func (d *dynamic) checkClaims(h http.Header, ts string, c *wireClaims, body []byte) error {
-	if err := d.validator.Validate(c); err != nil {
-		switch {
-		case errors.Is(err, jwt.ErrTokenExpired):
-			return fmt.Errorf("%w: jwt: %v", ErrTimestampTooOld, err)
-		case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-			return fmt.Errorf("%w: jwt: %v", ErrTimestampTooNew, err)
-		}
-		return fmt.Errorf("%w: %v", ErrInvalidToken, err)
+// checkClaims runs the cheap checks, before any key lookup or signature verification: exp, nbf and
+// iat with the leeway, audience and issuer when configured, and the claims that bind the token to
+// this delivery.
+func (d *dynamic) checkClaims(h http.Header, ts string, c *tokenClaims, body []byte) error {
+	now := d.opts.now()
+	if c.ExpiresAt.set && !now.Before(c.ExpiresAt.t.Add(d.leeway)) {
+		return fmt.Errorf("%w: jwt expired", ErrTimestampTooOld)
 	}
-	if ts == "" && c.ExpiresAt == nil {
+	if c.NotBefore.set && now.Add(d.leeway).Before(c.NotBefore.t) {
+		return fmt.Errorf("%w: jwt not valid yet", ErrTimestampTooNew)
+	}
+	if c.IssuedAt.set && now.Add(d.leeway).Before(c.IssuedAt.t) {
+		return fmt.Errorf("%w: jwt issued in the future", ErrTimestampTooNew)
+	}
+	if len(d.opts.audience) > 0 && !c.Audience.containsAny(d.opts.audience) {
+		return fmt.Errorf("%w: jwt audience is not a configured one", ErrInvalidToken)
+	}
+	if d.opts.issuer != "" && c.Issuer != d.opts.issuer {
+		return fmt.Errorf("%w: jwt issuer is not the configured one", ErrInvalidToken)
+	}
+	if ts == "" && !c.ExpiresAt.set {
 		return fmt.Errorf("%w: no exp claim and no %s header", ErrInvalidToken, HeaderTimestamp)
 	}
 	if c.WebhookID != "" && c.WebhookID != headerValue(h, canonID, HeaderID) {
@@ -389,19 +426,19 @@ func trimPadding(s string) string {
 }
 
 // rsaKeys returns every RSA key of the set, for a JWT without kid.
-func (d *dynamic) rsaKeys(ctx context.Context) (jwt.VerificationKeySet, error) {
+func (d *dynamic) rsaKeys(ctx context.Context) ([]*rsa.PublicKey, error) {
 	keys, err := d.keys.Keys(ctx)
 	if err != nil {
-		return jwt.VerificationKeySet{}, err
+		return nil, err
 	}
-	var set jwt.VerificationKeySet
+	var set []*rsa.PublicKey
 	for _, k := range keys {
 		if pub, ok := k.Key.(*rsa.PublicKey); ok {
-			set.Keys = append(set.Keys, pub)
+			set = append(set, pub)
 		}
 	}
-	if len(set.Keys) == 0 {
-		return set, fmt.Errorf("%w: jwt has no kid and the set holds no RSA key", ErrUnknownKey)
+	if len(set) == 0 {
+		return nil, fmt.Errorf("%w: jwt has no kid and the set holds no RSA key", ErrUnknownKey)
 	}
 	return set, nil
 }
