@@ -362,3 +362,34 @@ func TestSubmitFunctionResults(t *testing.T) {
 		}
 	}
 }
+
+// A request hook set on the genai client itself still runs: genai calls only
+// the request's hook when there is one, so ours chains the client's.
+func TestCallbackKeepsClientLevelRequestHook(t *testing.T) {
+	t.Parallel()
+	_, f := setup(t, map[string]http.HandlerFunc{
+		"POST /v1beta/models/veo:predictLongRunning": reply(200, `{"name":"models/veo/operations/op1"}`),
+	})
+	gc, err := genai.NewClient(context.Background(), &genai.ClientConfig{
+		APIKey:  testAPIKey,
+		Backend: genai.BackendGeminiAPI,
+		HTTPOptions: genai.HTTPOptions{BaseURL: f.srv.URL, ExtrasRequestProvider: func(b map[string]any) map[string]any {
+			b["client_extra"] = "yes"
+			return b
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(gc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Videos.Generate(context.Background(), "veo", &genai.GenerateVideosSource{Prompt: "p"}, nil, testCallback); err != nil {
+		t.Fatal(err)
+	}
+	v := jsonValue(t, f.last(t).Body)
+	if at(v, "client_extra") != "yes" || at(v, "webhook_config") == nil {
+		t.Errorf("body %s lacks the client's field or the callback", f.last(t).Body)
+	}
+}

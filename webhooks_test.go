@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/genai"
 
 	"github.com/geminihooks/geminihooks/event"
 )
@@ -353,6 +354,13 @@ func TestNewClientValidates(t *testing.T) {
 	}
 	if _, err := NewClient(c.gc, WithLogger(slog.Default()), WithAllowInsecureCallbacks()); err != nil {
 		t.Errorf("valid options rejected: %v", err)
+	}
+	vertex, err := genai.NewClient(context.Background(), &genai.ClientConfig{APIKey: testAPIKey, Backend: genai.BackendVertexAI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewClient(vertex); err == nil {
+		t.Error("a Vertex AI client accepted")
 	}
 }
 
