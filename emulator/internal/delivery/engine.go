@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -111,9 +112,16 @@ func New(opts Options) *Engine {
 		workers = DefaultWorkers
 	}
 	if e.client == nil {
-		e.transport = http.DefaultTransport.(*http.Transport).Clone()
-		e.transport.Proxy = nil
-		e.transport.MaxIdleConnsPerHost = workers
+		// Like http.DefaultTransport, minus the proxy, with an idle
+		// connection kept per worker so steady load reuses sockets.
+		e.transport = &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:   true,
+			MaxIdleConns:        max(100, workers),
+			MaxIdleConnsPerHost: workers,
+			IdleConnTimeout:     90 * time.Second,
+			TLSHandshakeTimeout: 10 * time.Second,
+		}
 		e.client = &http.Client{
 			Transport: e.transport,
 			CheckRedirect: func(*http.Request, []*http.Request) error {

@@ -13,7 +13,8 @@ type Faults struct {
 	// DuplicateRate is the probability, in [0, 1], that Enqueue sends one
 	// extra copy of a delivery: the same webhook-id and body in a separate
 	// POST, as a sender whose acknowledgement got lost would. The copy is
-	// sent once, never retried, and not reported to OnOutcome.
+	// sent once, never retried, not reported to OnOutcome, and spared
+	// FailFirst and CutConnection; Delay and Reorder apply to it.
 	DuplicateRate float64
 	// Delay holds every attempt this long (on the engine's clock, not
 	// scaled) before it is sent.

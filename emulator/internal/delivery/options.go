@@ -24,11 +24,15 @@ const (
 // Clock is the engine's source of time. Every schedule decision (timestamps,
 // backoff timers, the retry window, the delay and reorder faults) goes
 // through it, so tests can substitute a fake clock and assert the schedule
-// without sleeping through it.
+// without sleeping through it. Only AttemptTimeout runs on real time: it
+// bounds real network I/O. The engine calls both methods with its lock held,
+// so they must not call back into the engine.
 type Clock interface {
 	Now() time.Time
-	// AfterFunc calls f in its own goroutine once d has elapsed, unless the
-	// returned Timer is stopped first.
+	// AfterFunc arranges for f to be called, in another goroutine or later
+	// from the caller's (as a fake clock's Advance does), once d has elapsed,
+	// unless the returned Timer is stopped first. It must not call f before
+	// it returns.
 	AfterFunc(d time.Duration, f func()) Timer
 }
 
