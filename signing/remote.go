@@ -57,7 +57,7 @@ func WithKeySetClock(now func() time.Time) KeySetOption {
 }
 
 // WithRefreshInterval sets how long a fetched set is used when the response has no Cache-Control
-// max-age (default DefaultRefreshInterval).
+// max-age (default DefaultRefreshInterval). Like max-age, it is clamped to [5m, 24h].
 func WithRefreshInterval(d time.Duration) KeySetOption {
 	return func(o *keySetOptions) {
 		if d > 0 {

@@ -137,6 +137,7 @@ type entries struct {
 }
 
 func newEntries(h http.Header) entries {
+	//lint:ignore SA1008 the lower-case key is looked up on purpose, for header maps built by hand
 	return entries{lines: [2][]string{h[canonSignature], h[HeaderSignature]}}
 }
 
