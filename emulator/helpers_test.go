@@ -2,6 +2,7 @@ package emulator_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -115,4 +116,68 @@ func newServerNoLoopback(t *testing.T, opts ...emulator.Option) (*emulator.Serve
 		t.Cleanup(s.Close)
 	}
 	return s, err
+}
+
+// apiClient keeps enough idle connections for the concurrent tests, so
+// they do not churn through ephemeral ports.
+var apiClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+
+// call makes a raw API call with the server's key and returns the status and
+// body.
+func call(t testing.TB, s *emulator.Server, method, path, body string, header ...string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("x-goog-api-key", s.APIKey)
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := apiClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, b
+}
+
+// createWebhook registers uri for events over raw HTTP and returns the id
+// and secret.
+func createWebhook(t *testing.T, s *emulator.Server, uri string, events ...string) (id, secret string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"uri": uri, "subscribed_events": events})
+	code, b := call(t, s, http.MethodPost, "/v1beta/webhooks", string(body))
+	var wh struct {
+		ID     string `json:"id"`
+		Secret string `json:"new_signing_secret"`
+	}
+	if code != http.StatusOK || json.Unmarshal(b, &wh) != nil {
+		t.Fatalf("create webhook: %d %s", code, b)
+	}
+	return wh.ID, wh.Secret
+}
+
+// createBatch starts a one-request batch over raw HTTP and returns its name.
+// webhookConfig, when not empty, is the batch's webhook_config JSON.
+func createBatch(t testing.TB, s *emulator.Server, webhookConfig string, header ...string) string {
+	t.Helper()
+	body := `{"batch":{"display_name":"t","input_config":{"requests":{"requests":[{"request":{"contents":[{"parts":[{"text":"hi"}]}]}}]}}`
+	if webhookConfig != "" {
+		body += `,"webhook_config":` + webhookConfig
+	}
+	body += `}}`
+	code, b := call(t, s, http.MethodPost, "/v1beta/models/gemini-2.5-flash:batchGenerateContent", body, header...)
+	var op struct {
+		Name string `json:"name"`
+	}
+	if code != http.StatusOK || json.Unmarshal(b, &op) != nil {
+		t.Fatalf("create batch: %d %s", code, b)
+	}
+	return op.Name
 }

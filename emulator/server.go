@@ -92,14 +92,13 @@ func NewServer(opts ...Option) (*Server, error) {
 // JWKSURL is where the emulator publishes its dynamic-signing keys.
 func (s *Server) JWKSURL() string { return s.URL + "/.well-known/jwks.json" }
 
-// Close stops the listener, cancels pending job steps and stops the delivery
-// engine. Deliveries still in flight are abandoned.
+// Close stops the listener and closes every connection, cancels pending job
+// steps and stops the delivery engine. Deliveries still in flight are
+// abandoned.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.done)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.srv.Shutdown(ctx)
+		_ = s.srv.Close()
 		s.engine.Close()
 	})
 }
