@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,7 +42,8 @@ type Client struct {
 	endpoint      *url.URL // base URL joined with the API version
 	apiKey        string
 	headers       http.Header
-	timeout       time.Duration // genai's HTTPOptions.Timeout, for the calls made here
+	timeout       time.Duration           // genai's HTTPOptions.Timeout, for the calls made here
+	retry         *genai.HTTPRetryOptions // genai's HTTPOptions.RetryOptions, likewise
 	logger        *slog.Logger
 	allowInsecure bool
 }
@@ -98,6 +102,11 @@ func NewClient(gc *genai.Client, opts ...Option) (*Client, error) {
 	if cc.HTTPOptions.Timeout != nil {
 		c.timeout = *cc.HTTPOptions.Timeout
 	}
+	if r := cc.HTTPOptions.RetryOptions; r != nil {
+		copied := *r
+		copied.HTTPStatusCodes = slices.Clone(r.HTTPStatusCodes)
+		c.retry = &copied
+	}
 	c.common.client = c
 	c.Webhooks = (*WebhooksService)(&c.common)
 	c.Batches = (*BatchesService)(&c.common)
@@ -144,7 +153,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if c.apiKey != "" {
 		req.Header.Set("x-goog-api-key", c.apiKey)
 	}
-	resp, err := c.httpClient.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		c.logger.DebugContext(ctx, "geminihooks: request failed", "method", method, "path", path)
 		// *url.Error names the URL, which never carries the key (it travels in a header).
@@ -170,4 +179,76 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return fmt.Errorf("geminihooks: decode response: %w", err)
 	}
 	return nil
+}
+
+// The defaults genai applies to HTTPOptions.RetryOptions fields left nil.
+const (
+	defaultRetryAttempts     = 5 // including the first
+	defaultRetryInitialDelay = 1.0
+	defaultRetryMaxDelay     = 60.0
+	defaultRetryExpBase      = 2.0
+	defaultRetryJitter       = 1.0
+)
+
+var defaultRetryCodes = []int32{408, 429, 500, 502, 503, 504}
+
+// send performs req, retrying the way genai does for its own calls when the
+// genai client was given HTTPOptions.RetryOptions (and only then), so that
+// webhook calls and job launches follow one policy.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	opts := c.retry
+	if opts == nil {
+		return c.httpClient.Do(req)
+	}
+	attempts := defaultRetryAttempts
+	if opts.Attempts != nil {
+		attempts = max(int(*opts.Attempts), 1)
+	}
+	codes := defaultRetryCodes
+	if len(opts.HTTPStatusCodes) > 0 {
+		codes = opts.HTTPStatusCodes
+	}
+	ctx := req.Context()
+	for attempt := 1; ; attempt++ {
+		resp, err := c.httpClient.Do(req)
+		retryable := err != nil || slices.Contains(codes, int32(resp.StatusCode))
+		if attempt >= attempts || !retryable || ctx.Err() != nil {
+			return resp, err
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, fmt.Errorf("geminihooks: rewind request body: %w", err)
+			}
+			req.Body = body
+		}
+		c.logger.DebugContext(ctx, "geminihooks: retrying", "method", req.Method, "path", req.URL.Path, "attempt", attempt+1)
+		t := time.NewTimer(retryDelay(attempt, opts))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// retryDelay is genai's backoff: min(initial*base^(attempt-1) + U(0, jitter),
+// max) seconds.
+func retryDelay(attempt int, opts *genai.HTTPRetryOptions) time.Duration {
+	pick := func(p *float64, def float64) float64 {
+		if p != nil {
+			return *p
+		}
+		return def
+	}
+	initial := pick(opts.InitialDelay, defaultRetryInitialDelay)
+	maxDelay := pick(opts.MaxDelay, defaultRetryMaxDelay)
+	base := pick(opts.ExpBase, defaultRetryExpBase)
+	jitter := pick(opts.Jitter, defaultRetryJitter)
+	seconds := min(initial*math.Pow(base, float64(attempt-1))+rand.Float64()*jitter, maxDelay)
+	return time.Duration(max(seconds, 0) * float64(time.Second))
 }

@@ -1,0 +1,97 @@
+package geminihooks
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/genai"
+)
+
+// TestRetryFollowsGenAIOptions checks that webhook calls retry only when the
+// genai client was configured to, and then as genai does.
+func TestRetryFollowsGenAIOptions(t *testing.T) {
+	t.Parallel()
+	zero := 0.0
+	three := int32(3)
+	noDelay := &genai.HTTPRetryOptions{Attempts: &three, InitialDelay: &zero, MaxDelay: &zero, Jitter: &zero}
+	tests := []struct {
+		name      string
+		retry     *genai.HTTPRetryOptions
+		failFirst int // answers of 503 before a 200
+		status    int // the failing status
+		wantCalls int32
+		wantCode  int // the *APIError's status code; 0 for success
+	}{
+		{"no retry options: one attempt", nil, 1, 503, 1, 503},
+		{"recovers after two 503s", noDelay, 2, 503, 3, 0},
+		{"gives up after the attempts", noDelay, 5, 429, 3, 429},
+		{"404 is not retried", noDelay, 5, 404, 1, 404},
+		{"custom codes", &genai.HTTPRetryOptions{Attempts: &three, InitialDelay: &zero, MaxDelay: &zero, Jitter: &zero, HTTPStatusCodes: []int32{404}}, 1, 404, 2, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var calls atomic.Int32
+			var bodies []string // written by the handler, one request at a time
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := calls.Add(1)
+				b := make([]byte, 64)
+				k, _ := r.Body.Read(b)
+				bodies = append(bodies, string(b[:k]))
+				if int(n) <= tt.failFirst {
+					reply(tt.status, `{"error":{"message":"try later"}}`)(w, r)
+					return
+				}
+				reply(200, `{}`)(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			gc, err := genai.NewClient(context.Background(), &genai.ClientConfig{
+				APIKey: testAPIKey, Backend: genai.BackendGeminiAPI,
+				HTTPOptions: genai.HTTPOptions{BaseURL: srv.URL, RetryOptions: tt.retry},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := NewClient(gc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Webhooks.Ping(context.Background(), "w1")
+			if calls.Load() != tt.wantCalls {
+				t.Errorf("%d requests, want %d", calls.Load(), tt.wantCalls)
+			}
+			var api *APIError
+			switch {
+			case tt.wantCode == 0 && err != nil:
+				t.Errorf("error %v after recovering", err)
+			case tt.wantCode != 0 && (!errors.As(err, &api) || api.StatusCode != tt.wantCode):
+				t.Errorf("error %v, want an APIError with status %d", err, tt.wantCode)
+			}
+			for i, b := range bodies {
+				if b != "{}" {
+					t.Errorf("attempt %d sent body %q", i+1, b)
+				}
+			}
+		})
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	t.Parallel()
+	one, two, zero, five := 1.0, 2.0, 0.0, 5.0
+	opts := &genai.HTTPRetryOptions{InitialDelay: &one, ExpBase: &two, Jitter: &zero, MaxDelay: &five}
+	for attempt, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 4: 5 * time.Second} {
+		if got := retryDelay(attempt, opts); got != want {
+			t.Errorf("retryDelay(%d) = %v, want %v", attempt, got, want)
+		}
+	}
+	withJitter := &genai.HTTPRetryOptions{InitialDelay: &one, ExpBase: &two, Jitter: &one, MaxDelay: &five}
+	if got := retryDelay(1, withJitter); got < time.Second || got > 2*time.Second {
+		t.Errorf("jittered first delay %v outside [1s, 2s]", got)
+	}
+}
