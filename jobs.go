@@ -62,7 +62,7 @@ func (c *Client) prepare(cb *Callback) (*wireWebhookConfig, error) {
 	if cb.UserMetadata != nil {
 		b, err := json.Marshal(cb.UserMetadata)
 		if err != nil {
-			// The encoder's message names the offending Go type, never a value.
+			// The encoder names the offending type or float value, not the data.
 			return nil, fmt.Errorf("%w: user metadata does not encode as JSON: %w", ErrInvalidCallback, err)
 		}
 		if len(b) > MaxUserMetadataBytes {
