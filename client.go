@@ -117,7 +117,7 @@ func NewClient(gc *genai.Client, opts ...Option) (*Client, error) {
 
 // do sends one JSON request to path (relative to the versioned endpoint) and
 // decodes a 2xx JSON answer into out when out is non-nil. A non-2xx answer
-// becomes an *APIError.
+// becomes an *APIError; other errors are left for convertError to prefix.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
@@ -133,13 +133,13 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("geminihooks: encode request: %w", err)
+			return fmt.Errorf("encode request: %w", err)
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
-		return fmt.Errorf("geminihooks: build request: %w", err)
+		return fmt.Errorf("build request: %w", err)
 	}
 	for k, vs := range c.headers {
 		for _, v := range vs {
@@ -167,16 +167,16 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
-		return fmt.Errorf("geminihooks: read response: %w", err)
+		return fmt.Errorf("read response: %w", err)
 	}
 	if len(raw) > maxResponseBytes {
-		return errors.New("geminihooks: response too large")
+		return errors.New("response too large")
 	}
 	if out == nil || len(bytes.TrimSpace(raw)) == 0 {
 		return nil
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("geminihooks: decode response: %w", err)
+		return fmt.Errorf("decode response: %w", err)
 	}
 	return nil
 }
@@ -221,7 +221,7 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 		if req.GetBody != nil {
 			body, err := req.GetBody()
 			if err != nil {
-				return nil, fmt.Errorf("geminihooks: rewind request body: %w", err)
+				return nil, fmt.Errorf("rewind request body: %w", err)
 			}
 			req.Body = body
 		}
