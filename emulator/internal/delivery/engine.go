@@ -418,7 +418,7 @@ func (e *Engine) worker() {
 		e.queue = e.queue[1:]
 		j.attempt++
 		faults := e.faults
-		ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
+		ctx, cancel := context.WithCancel(context.Background()) // for Close
 		e.inflight[j] = cancel
 		e.mu.Unlock()
 

@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"context"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -122,34 +121,14 @@ func TestRetriesFollowBackoffUntilWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var delays []time.Duration
-	for {
+	delays := clock.settle(t, e)
+	for range len(delays) + 1 {
 		rcv.next(t)
-		if elapsed := clock.Now().Sub(start); elapsed > DefaultRetryWindow {
-			t.Fatalf("attempt %d started %v after enqueue, beyond the window", len(delays)+1, elapsed)
+	}
+	for _, a := range e.Attempts() {
+		if elapsed := a.Start.Sub(start); elapsed > DefaultRetryWindow {
+			t.Errorf("attempt %d started %v after enqueue, beyond the window", a.Number, elapsed)
 		}
-		// The engine either sets the next retry timer or gives up and
-		// goes idle; whichever happens first tells which.
-		ctx, cancel := context.WithCancel(context.Background())
-		idleErr := make(chan error, 1)
-		go func() { idleErr <- e.Idle(ctx) }()
-		select {
-		case d := <-clock.added:
-			cancel()
-			<-idleErr
-			delays = append(delays, d)
-			clock.Advance(d)
-			continue
-		case err := <-idleErr:
-			cancel()
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(waitLimit):
-			cancel()
-			t.Fatal("engine neither retried nor went idle")
-		}
-		break
 	}
 
 	var elapsed time.Duration

@@ -109,6 +109,36 @@ func (c *fakeClock) nextTimer(t *testing.T) time.Duration {
 	}
 }
 
+// settle advances the clock through every timer the engine sets until it
+// goes idle, and returns the timers' durations in order.
+func (c *fakeClock) settle(t *testing.T, e *Engine) []time.Duration {
+	t.Helper()
+	var delays []time.Duration
+	for {
+		// The engine either sets a timer or goes idle; whichever happens
+		// first says which. A job with a timer pending never counts as idle.
+		ctx, cancel := context.WithCancel(context.Background())
+		idleErr := make(chan error, 1)
+		go func() { idleErr <- e.Idle(ctx) }()
+		select {
+		case d := <-c.added:
+			cancel()
+			<-idleErr
+			delays = append(delays, d)
+			c.Advance(d)
+		case err := <-idleErr:
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return delays
+		case <-time.After(waitLimit):
+			cancel()
+			t.Fatal("engine neither set a timer nor went idle")
+		}
+	}
+}
+
 // received is one request as a test receiver saw it.
 type received struct {
 	header  http.Header

@@ -525,22 +525,28 @@ func TestLogsKeepSecrets(t *testing.T) {
 		return buf.Write(p)
 	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	rcv := newReceiver(t, http.StatusInternalServerError, http.StatusOK, http.StatusInternalServerError)
-	e := newEngine(t, Options{Logger: logger, TimeScale: fastScale, BackoffBase: time.Millisecond, BackoffMax: 100 * time.Second, RetryWindow: 10 * time.Minute, Workers: 1})
+	clock := newFakeClock()
+	// Retries after 5s, 10s and 20s; the next (40s) misses the minute.
+	e := newEngine(t, Options{Logger: logger, Clock: clock, RetryWindow: time.Minute, Workers: 1})
 	const bodyMarker, sigMarker = "body-marker-7f3a", "sig-marker-91c2"
 	sign := func(string, string, time.Time, []byte) (string, error) { return "v1," + sigMarker, nil }
 	badSign := func(string, string, time.Time, []byte) (string, error) { return "", errors.New(sigMarker) }
-	for i, d := range []Delivery{
-		{ID: "ok_after_retry", Sign: sign},
-		{ID: "gives_up", Sign: sign}, // 500 until the 600ms (scaled) window ends
-		{ID: "bad_sign", Sign: badSign},
+	for _, tc := range []struct {
+		d        Delivery
+		attempts int
+	}{
+		{Delivery{ID: "ok_after_retry", Sign: sign}, 2},
+		{Delivery{ID: "gives_up", Sign: sign}, 4},
+		{Delivery{ID: "bad_sign", Sign: badSign}, 1},
 	} {
-		d.URI, d.Body = rcv.URL, []byte(`{"x":"`+bodyMarker+`"}`)
-		if err := e.Enqueue(d); err != nil {
+		before := len(e.Attempts())
+		tc.d.URI, tc.d.Body = rcv.URL, []byte(`{"x":"`+bodyMarker+`"}`)
+		if err := e.Enqueue(tc.d); err != nil {
 			t.Fatal(err)
 		}
-		idle(t, e)
-		if i == 0 && len(e.Attempts()) != 2 {
-			t.Fatalf("attempts = %+v, want a failure and a retry", e.Attempts())
+		clock.settle(t, e)
+		if n := len(e.Attempts()) - before; n != tc.attempts {
+			t.Fatalf("%s: %d attempts, want %d: %+v", tc.d.ID, n, tc.attempts, e.Attempts())
 		}
 	}
 	mu.Lock()

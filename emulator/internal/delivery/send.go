@@ -29,6 +29,10 @@ func (e *Engine) try(ctx context.Context, j *job, f Faults) Attempt {
 		Faults:    slices.Clone(j.faults),
 		Start:     e.clock.Now(),
 	}
+	// Started after Start is read, so a timed-out attempt's Latency is at
+	// least the timeout.
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
 	if j.duplicate {
 		a.Faults = append([]Fault{FaultDuplicate}, a.Faults...)
 	}
