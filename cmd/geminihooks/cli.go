@@ -44,9 +44,11 @@ type command struct {
 
 func commands() []*command {
 	return []*command{
+		listenCommand(),
 		triggerCommand(),
 		verifyCommand(),
 		webhooksCommand(),
+		emulatorCommand(),
 	}
 }
 
@@ -176,7 +178,9 @@ func (c *command) usageError(e *env, format string, a ...any) int {
 
 // fail reports a runtime failure on stderr and returns exitFailure.
 func (c *command) fail(e *env, err error) int {
-	fmt.Fprintf(e.stderr, "geminihooks %s: %v\n", c.name, err)
+	// Library errors carry their own "geminihooks: " prefix; one is enough.
+	msg := strings.TrimPrefix(err.Error(), "geminihooks: ")
+	fmt.Fprintf(e.stderr, "geminihooks %s: %s\n", c.name, msg)
 	return exitFailure
 }
 

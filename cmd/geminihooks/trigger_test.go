@@ -21,10 +21,11 @@ import (
 
 // recorder is an endpoint that keeps every request it gets.
 type recorder struct {
-	srv    *httptest.Server
-	status int
-	mu     sync.Mutex
-	got    []recorded
+	srv     *httptest.Server
+	status  int
+	arrived chan struct{} // gets a value per request
+	mu      sync.Mutex
+	got     []recorded
 }
 
 type recorded struct {
@@ -33,17 +34,33 @@ type recorded struct {
 }
 
 func newRecorder(t *testing.T, status int) *recorder {
-	r := &recorder{status: status}
+	r := &recorder{status: status, arrived: make(chan struct{}, 1000)}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		r.got = append(r.got, recorded{req.Header.Clone(), body})
 		r.mu.Unlock()
+		r.arrived <- struct{}{}
 		w.WriteHeader(r.status)
 		_, _ = io.WriteString(w, "endpoint says hi")
 	}))
 	t.Cleanup(r.srv.Close)
 	return r
+}
+
+// wait returns once n requests have arrived, or fails the test.
+func (r *recorder) wait(t *testing.T, n int, timeout time.Duration) []recorded {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for len(r.requests()) < n {
+		select {
+		case <-r.arrived:
+		case <-deadline.C:
+			t.Fatalf("%d requests within %s, want %d", len(r.requests()), timeout, n)
+		}
+	}
+	return r.requests()
 }
 
 func (r *recorder) requests() []recorded {
