@@ -207,13 +207,6 @@ func (e *Engine) SetFaults(f Faults) {
 	}
 }
 
-// Faults returns the faults in force.
-func (e *Engine) Faults() Faults {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.faults
-}
-
 // Attempts returns a copy of the attempt log, oldest first, in the order
 // attempts finished.
 func (e *Engine) Attempts() []Attempt {
@@ -242,17 +235,18 @@ func (e *Engine) CancelWebhook(webhookID string) int {
 			continue
 		}
 		n++
+		j.cancelled = true
 		if _, ok := e.inflight[j]; ok {
-			j.cancelled = true // its worker removes it when the attempt ends
-			continue
+			continue // its worker forgets it when the attempt ends
 		}
 		if j.timer != nil {
 			j.timer.Stop()
 		}
-		e.queue = slices.DeleteFunc(e.queue, func(q *job) bool { return q == j })
-		e.held = slices.DeleteFunc(e.held, func(q *job) bool { return q == j })
 		e.remove(j)
 	}
+	cancelled := func(j *job) bool { return j.cancelled }
+	e.queue = slices.DeleteFunc(e.queue, cancelled)
+	e.held = slices.DeleteFunc(e.held, cancelled)
 	return n
 }
 
@@ -271,7 +265,9 @@ func (e *Engine) Idle(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if len(e.jobs) > 0 {
+	// Without Close, the channel closed because the engine was idle, even
+	// if new work has arrived since.
+	if e.closed && len(e.jobs) > 0 {
 		return ErrClosed
 	}
 	return nil

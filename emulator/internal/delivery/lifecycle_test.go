@@ -382,6 +382,45 @@ func TestCancelWebhook(t *testing.T) {
 	}
 }
 
+func TestCancelWebhookQueuedAndHeld(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	release, entered := make(chan struct{}), make(chan struct{}, 1)
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		entered <- struct{}{}
+		<-release
+	}))
+	t.Cleanup(srv.Close)
+	e := newEngine(t, Options{Clock: clock, Workers: 1})
+	// One in flight, holding the only worker; two queued behind it.
+	for _, id := range []string{"busy", "q1", "q2"} {
+		if err := e.Enqueue(Delivery{ID: id, URI: srv.URL, WebhookID: "wh_" + id[:1]}); err != nil {
+			t.Fatal(err)
+		}
+		if id == "busy" {
+			<-entered
+		}
+	}
+	// Two more held in a reorder window.
+	e.SetFaults(Faults{Reorder: 5, ReorderHold: time.Hour})
+	for _, id := range []string{"h1", "h2"} {
+		if err := e.Enqueue(Delivery{ID: id, URI: srv.URL, WebhookID: "wh_q"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.CancelWebhook("wh_q"); n != 4 {
+		t.Errorf("CancelWebhook(wh_q) = %d, want 4", n)
+	}
+	close(release)
+	e.SetFaults(Faults{}) // releases the (now empty) window
+	idle(t, e)
+	if n := hits.Load(); n != 1 {
+		t.Errorf("endpoint got %d requests, want only the one in flight before the cancel", n)
+	}
+}
+
 // TestCancelFromOnOutcome is how the emulator disables a failing webhook:
 // from the callback, before the engine schedules the retry.
 func TestCancelFromOnOutcome(t *testing.T) {
