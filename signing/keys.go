@@ -88,7 +88,7 @@ func (s *StaticKeySet) Key(_ context.Context, kid string) (PublicKey, error) {
 	if k, ok := s.snap.byKID[kid]; ok {
 		return k, nil
 	}
-	return PublicKey{}, fmt.Errorf("%w: kid %q", ErrUnknownKey, kid)
+	return PublicKey{}, fmt.Errorf("%w: kid %.64q", ErrUnknownKey, kid)
 }
 
 // keySnapshot is an immutable set of keys with an index by kid.

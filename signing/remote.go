@@ -199,7 +199,7 @@ func (s *RemoteKeySet) Key(ctx context.Context, kid string) (PublicKey, error) {
 			}
 		}
 	}
-	return PublicKey{}, fmt.Errorf("%w: kid %q", ErrUnknownKey, kid)
+	return PublicKey{}, fmt.Errorf("%w: kid %.64q", ErrUnknownKey, kid)
 }
 
 // refreshUnmatched refetches because a key was not found, at most once per cooldown, or joins a fetch

@@ -149,7 +149,19 @@ func TestRemoteKeySetDownAtStart(t *testing.T) {
 	if err := verifyJWT(t, ks, clock, 0, "k0"); !errors.Is(err, ErrKeySetUnavailable) {
 		t.Fatalf("verify = %v, want ErrKeySetUnavailable", err)
 	}
-	srv.wantFetches(t, 1) // the second request fell within the retry cooldown
+	// A listener with both schemes: a wrong v1 entry beside the JWT must still report the key set as
+	// unavailable, so that it answers 503 and Gemini retries.
+	r := newJWTRequest(t)
+	tok, _ := r.sign(t)
+	mv, err := NewVerifier(Config{Secrets: []string{testSecret}, KeySet: ks, Options: []Option{WithClock(clock.Now)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := headers(r.id, r.ts, "v1,"+strings.Repeat("A", 43)+"=", tok)
+	if _, err := mv.VerifyScheme(context.Background(), h, r.body); !errors.Is(err, ErrKeySetUnavailable) {
+		t.Fatalf("multi verify = %v, want ErrKeySetUnavailable", err)
+	}
+	srv.wantFetches(t, 1) // the later requests fell within the retry cooldown
 
 	srv.setStatus(http.StatusOK)
 	clock.Advance(DefaultRefetchCooldown)

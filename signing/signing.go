@@ -64,8 +64,12 @@ var (
 	ErrEmptySecret         = errors.New("signing: empty secret")
 	ErrInvalidSecret       = errors.New("signing: invalid secret")
 	ErrUnknownKey          = errors.New("signing: unknown key")
-	// ErrKeySetUnavailable means no key was ever fetched; a listener should answer 503 so Gemini retries.
+	// ErrKeySetUnavailable means no key set has been fetched yet (the JWKS is down or its first fetch
+	// outlasted the wait bound); a listener should answer 503 so that Gemini retries.
 	ErrKeySetUnavailable = errors.New("signing: key set unavailable")
+	// ErrInvalidToken reports a JWT that is malformed or whose claims do not match the configuration or
+	// the request (audience, issuer, webhook_id, webhook_timestamp, body_sha256, exp, nbf, iat).
+	ErrInvalidToken = errors.New("signing: invalid jwt")
 )
 
 // Option configures a verifier.

@@ -27,10 +27,6 @@ var (
 	_ KeySet         = (*StaticKeySet)(nil)
 )
 
-// ErrInvalidToken reports a JWT that is malformed or whose claims do not match the configuration or the
-// request (audience, issuer, webhook_id, webhook_timestamp, body_sha256, exp, nbf, iat).
-var ErrInvalidToken = errors.New("signing: invalid jwt")
-
 // JWKSVerifier verifies dynamic (webhook_config) deliveries: "v1a" Ed25519 entries against every
 // Ed25519 key of the set, and RS256 JWTs against the key their kid names. It is safe for concurrent use.
 type JWKSVerifier struct {
@@ -334,7 +330,7 @@ func (d *dynamic) verifyJWT(ctx context.Context, h http.Header, token string, bo
 	}
 	pub, ok := k.Key.(*rsa.PublicKey)
 	if !ok {
-		return fmt.Errorf("%w: kid %q is not an RSA key", ErrUnknownKey, hdr.Kid)
+		return fmt.Errorf("%w: kid %.64q is not an RSA key", ErrUnknownKey, hdr.Kid)
 	}
 	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig); err != nil {
 		return fmt.Errorf("%w: jwt: %v", ErrNoMatchingSignature, err)
