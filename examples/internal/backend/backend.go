@@ -1,0 +1,226 @@
+// Package backend gives the examples what they run against: the in-process
+// emulator by default, or the real Gemini API when a public URL for the
+// listener is given. It also serves the example's webhook endpoint and
+// prints its log. It holds only set-up; what each example shows about
+// geminihooks lives in the example itself.
+package backend
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/genai"
+
+	"github.com/geminihooks/geminihooks"
+	"github.com/geminihooks/geminihooks/emulator"
+	"github.com/geminihooks/geminihooks/signing"
+)
+
+// HookPath is where every example mounts its listener.
+const HookPath = "/gemini/webhook"
+
+// GeminiBaseURL is the real API's base URL.
+const GeminiBaseURL = "https://generativelanguage.googleapis.com"
+
+// Config says where an example runs.
+type Config struct {
+	// PublicURL, when set, is the https base URL at which Gemini reaches this
+	// process (a tunnel or a load balancer in front of Addr). Setting it
+	// selects the real API, with the key in GEMINI_API_KEY.
+	PublicURL string
+	// Addr is the listen address for the webhook endpoint. The default is a
+	// free loopback port with the emulator and ":8080" with the real API.
+	Addr string
+	// Emulator, when set, is used instead of starting one (tests pass theirs
+	// to inspect it afterwards). Ignored with PublicURL.
+	Emulator *emulator.Server
+	// EmulatorOptions are added to the defaults when an emulator is started.
+	EmulatorOptions []emulator.Option
+}
+
+// RegisterFlags binds the flags every example shares to c.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.PublicURL, "public-url", "", "public https base URL of this process; selects the real Gemini API (needs GEMINI_API_KEY)")
+	fs.StringVar(&c.Addr, "addr", "", "listen address for the webhook endpoint (default: a free loopback port, or :8080 with -public-url)")
+}
+
+// Env is a running backend: the API clients and the webhook endpoint.
+type Env struct {
+	// GenAI and Client talk to the emulator or the real API.
+	GenAI  *genai.Client
+	Client *geminihooks.Client
+	// Emulator is nil against the real API.
+	Emulator *emulator.Server
+	// BaseURL and APIKey are where the API is and the key it takes.
+	BaseURL, APIKey string
+	// HookURL is the URL Gemini delivers to: the endpoint's public address.
+	HookURL string
+	// Mux serves HookURL's host; register the listener at HookPath.
+	Mux *http.ServeMux
+
+	srv      *http.Server
+	served   chan struct{}
+	stopOnce sync.Once
+	ownsEmu  bool
+}
+
+// Start starts the emulator (unless the config names the real API or an
+// emulator of its own), the clients and the webhook endpoint.
+func Start(ctx context.Context, cfg Config) (*Env, error) {
+	e := &Env{Mux: http.NewServeMux(), served: make(chan struct{})}
+	var copts []geminihooks.Option
+	addr := cfg.Addr
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return nil, errors.New("backend: -public-url must be an absolute https URL")
+		}
+		e.APIKey = os.Getenv("GEMINI_API_KEY")
+		if e.APIKey == "" {
+			return nil, errors.New("backend: -public-url selects the real API, which needs GEMINI_API_KEY")
+		}
+		e.BaseURL = GeminiBaseURL
+		e.HookURL = strings.TrimSuffix(cfg.PublicURL, "/") + HookPath
+		if addr == "" {
+			addr = ":8080"
+		}
+	} else {
+		e.Emulator = cfg.Emulator
+		if e.Emulator == nil {
+			opts := append([]emulator.Option{
+				emulator.WithAllowHTTPLoopback(),
+				emulator.WithJobDurations(50*time.Millisecond, 150*time.Millisecond),
+			}, cfg.EmulatorOptions...)
+			emu, err := emulator.NewServer(opts...)
+			if err != nil {
+				return nil, err
+			}
+			e.Emulator, e.ownsEmu = emu, true
+		}
+		e.BaseURL, e.APIKey = e.Emulator.URL, e.Emulator.APIKey
+		// The emulator delivers to plain http on loopback; the real API
+		// never would.
+		copts = append(copts, geminihooks.WithAllowInsecureCallbacks())
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+	}
+
+	gcfg := &genai.ClientConfig{APIKey: e.APIKey, Backend: genai.BackendGeminiAPI}
+	if e.Emulator != nil {
+		gcfg.HTTPOptions = genai.HTTPOptions{BaseURL: e.BaseURL}
+	}
+	gc, err := genai.NewClient(ctx, gcfg)
+	if err != nil {
+		e.closeEmulator()
+		return nil, fmt.Errorf("backend: genai client: %w", err)
+	}
+	c, err := geminihooks.NewClient(gc, copts...)
+	if err != nil {
+		e.closeEmulator()
+		return nil, err
+	}
+	e.GenAI, e.Client = gc, c
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		e.closeEmulator()
+		return nil, fmt.Errorf("backend: listen: %w", err)
+	}
+	if e.HookURL == "" {
+		e.HookURL = "http://" + ln.Addr().String() + HookPath
+	}
+	e.srv = &http.Server{Handler: e.Mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		defer close(e.served)
+		_ = e.srv.Serve(ln)
+	}()
+	return e, nil
+}
+
+// Describe says where the example runs, for its log.
+func (e *Env) Describe() string {
+	if e.Emulator != nil {
+		return "emulator " + e.BaseURL + " (offline; -public-url with GEMINI_API_KEY uses the real API)"
+	}
+	return "Gemini API " + e.BaseURL
+}
+
+// Settle waits until the emulator has delivered everything it queued, so
+// retries and duplicates are answered before the listener stops. Against the
+// real API there is nothing to wait for.
+func (e *Env) Settle(ctx context.Context) error {
+	if e.Emulator == nil {
+		return nil
+	}
+	return e.Emulator.Idle(ctx)
+}
+
+// DynamicVerifier returns a verifier for webhook_config deliveries, with the
+// keys of the JWKS Gemini (or the emulator) publishes; JWTs must name hookURL
+// as their audience.
+func (e *Env) DynamicVerifier() (*signing.MultiVerifier, *signing.RemoteKeySet, error) {
+	jwks := signing.GeminiJWKSURL
+	if e.Emulator != nil {
+		jwks = e.Emulator.JWKSURL()
+	}
+	keys := signing.NewRemoteKeySet(jwks)
+	v, err := signing.NewVerifier(signing.Config{
+		KeySet:  keys,
+		Options: []signing.Option{signing.WithAudience(e.HookURL)},
+	})
+	return v, keys, err
+}
+
+// StopServing stops the webhook endpoint: requests in flight get a moment
+// to finish, then every connection is closed. Stop it before the listener's
+// Run, so nothing is accepted that no worker will handle. A request cut short
+// was never answered 2xx, so its sender retries it. (Shutdown alone can wait
+// five seconds for a connection a client opened and never used.)
+func (e *Env) StopServing() {
+	e.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		_ = e.srv.Shutdown(ctx)
+		_ = e.srv.Close()
+		<-e.served
+	})
+}
+
+// Close stops the endpoint and an emulator Start started.
+func (e *Env) Close() {
+	e.StopServing()
+	e.closeEmulator()
+}
+
+func (e *Env) closeEmulator() {
+	if e.ownsEmu {
+		e.Emulator.Close()
+	}
+}
+
+// Log is an example's log: short lines, safe for concurrent handlers.
+type Log struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewLog returns a Log writing to w.
+func NewLog(w io.Writer) *Log { return &Log{w: w} }
+
+// Printf writes one line: a short tag, then the message.
+func (l *Log) Printf(tag, format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, "%-9s %s\n", tag, fmt.Sprintf(format, args...))
+}
