@@ -137,6 +137,9 @@ func (l *Listener) read(w http.ResponseWriter, r *http.Request) (*delivery, erro
 	if r.ContentLength > l.maxBody {
 		return nil, ErrBodyTooLarge
 	}
+	if r.Body == nil { // a request built by hand for Check
+		r.Body = http.NoBody
+	}
 	body, err := readBody(http.MaxBytesReader(w, r.Body, l.maxBody), r.ContentLength)
 	if err != nil {
 		var tooLarge *http.MaxBytesError

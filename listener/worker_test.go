@@ -392,3 +392,62 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// plainInbox hides the Notifier of the inbox it wraps.
+type plainInbox struct{ inbox.Inbox }
+
+func TestWakeUps(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		notify bool
+		poll   time.Duration
+		direct bool // stored by "another process", not through ServeHTTP
+	}{
+		{"local delivery wakes a worker at once", false, time.Hour, false},
+		{"notifier wakes a worker for a message stored elsewhere", true, time.Hour, true},
+		{"polling finds a message stored elsewhere", false, 2 * time.Millisecond, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var ib inbox.Inbox = inbox.NewMemory()
+			if !tc.notify {
+				ib = plainInbox{ib}
+			}
+			h := newHarness(t, ib, listener.WithPollInterval(tc.poll), listener.WithWorkers(1))
+			handled := make(chan string, 1)
+			h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
+				handled <- e.ID
+				return nil
+			})
+			h.run()
+			// Let every worker go idle first: one event goes through.
+			h.deliver("msg_warm", h.body(succeeded))
+			awaitHandled(t, handled, "msg_warm")
+			body := h.body(&event.BatchSucceeded{ID: "batches/2"})
+			if tc.direct {
+				if _, err := ib.Put(context.Background(), &inbox.Message{ID: "msg_1", Body: body}); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				h.deliver("msg_1", body)
+			}
+			awaitHandled(t, handled, "msg_1")
+		})
+	}
+}
+
+// awaitHandled waits for a handler to report id. The wake-ups under test
+// take microseconds; the deadline only turns a lost wake-up into a failure
+// instead of a hang.
+func awaitHandled(t *testing.T, handled <-chan string, id string) {
+	t.Helper()
+	select {
+	case got := <-handled:
+		if got != id {
+			t.Errorf("handled %s; want %s", got, id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no worker woke up for %s", id)
+	}
+}

@@ -1,0 +1,298 @@
+package listener_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/listener"
+	"github.com/geminihooks/geminihooks/signing"
+)
+
+// The benchmarks compare the listener (memory inbox, no-op handler) with a
+// bare net/http handler that drains the body and answers 204, both on
+// loopback, driven by the same load generators in the same run:
+//
+//	go test -run '^$' -bench . -benchtime 20000x ./listener
+//
+// BenchmarkThroughput runs a closed loop (closedLoopConns connections, each
+// sending its next request as soon as the last is answered) and reports
+// requests per second for both and their ratio. BenchmarkLatency first
+// measures the listener's closed-loop throughput, then sends requests at
+// half that rate on a fixed schedule (open loop) and reports the ack
+// latency percentiles, timed from each request's scheduled send time so
+// that a stall cannot hide queued requests.
+
+const closedLoopConns = 32
+
+// benchTarget is a server under load.
+type benchTarget struct {
+	name   string
+	srv    *httptest.Server
+	client *http.Client
+	l      *listener.Listener // nil for the bare handler
+	ib     inbox.Inbox
+	stop   func()
+}
+
+func newBareTarget() *benchTarget {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	return &benchTarget{name: "bare", srv: srv, client: benchClient(), stop: srv.Close}
+}
+
+func newListenerTarget(b *testing.B, secret string) *benchTarget {
+	v, err := signing.NewHMACVerifier([]string{secret})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ib := inbox.NewMemory(inbox.WithCapacity(1 << 22))
+	l := listener.New(v, listener.WithInbox(ib))
+	l.On(event.TypeBatchSucceeded, func(context.Context, *event.Event) error { return nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	srv := httptest.NewServer(l)
+	return &benchTarget{name: "listener", srv: srv, client: benchClient(), l: l, ib: ib, stop: func() {
+		srv.Close()
+		cancel()
+		<-done
+		ib.Close()
+	}}
+}
+
+func benchClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 1024,
+		IdleConnTimeout:     time.Minute,
+	}}
+}
+
+// signedRequest is a delivery prepared before the clock starts.
+type signedRequest struct {
+	body   []byte
+	header http.Header
+}
+
+// prepare signs n deliveries with distinct webhook-ids, so every one is
+// stored rather than answered as a duplicate.
+func prepare(b *testing.B, secret, prefix string, n int) []signedRequest {
+	now := time.Now()
+	reqs := make([]signedRequest, n)
+	for i := range reqs {
+		id := fmt.Sprintf("%s_%d", prefix, i)
+		body, err := event.Marshal(&event.BatchSucceeded{ID: "batches/" + id, OutputFileURI: "files/" + id}, now, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sig, err := signing.SignHMAC(secret, id, now, body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		reqs[i] = signedRequest{body: body, header: http.Header{
+			"Content-Type":      {"application/json"},
+			"Webhook-Id":        {id},
+			"Webhook-Timestamp": {signing.FormatTimestamp(now)},
+			"Webhook-Signature": {sig},
+		}}
+	}
+	return reqs
+}
+
+// send posts one delivery and reports whether it got a 2xx.
+func (t *benchTarget) send(r signedRequest) bool {
+	req, err := http.NewRequest(http.MethodPost, t.srv.URL, bytes.NewReader(r.body))
+	if err != nil {
+		return false
+	}
+	req.Header = r.header
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode/100 == 2
+}
+
+// closedLoop sends reqs over conns connections as fast as they are
+// answered and returns the elapsed time and the number of non-2xx answers.
+func (t *benchTarget) closedLoop(reqs []signedRequest, conns int) (time.Duration, int64) {
+	var next, failed atomic.Int64
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for range conns {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(reqs)) {
+					return
+				}
+				if !t.send(reqs[i]) {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(begin), failed.Load()
+}
+
+// openLoop sends reqs at a fixed rate whatever the answers, and returns
+// each request's latency from its scheduled send time to its answer.
+func (t *benchTarget) openLoop(reqs []signedRequest, rate float64) ([]time.Duration, int64) {
+	interval := time.Duration(float64(time.Second) / rate)
+	lat := make([]time.Duration, len(reqs))
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for i := range reqs {
+		due := begin.Add(time.Duration(i) * interval)
+		if d := time.Until(due); d > 0 {
+			time.Sleep(d) // pacing the generator, not synchronising a test
+		}
+		wg.Go(func() {
+			if !t.send(reqs[i]) {
+				failed.Add(1)
+			}
+			lat[i] = time.Since(due)
+		})
+	}
+	wg.Wait()
+	return lat, failed.Load()
+}
+
+// drain waits until the listener's workers have handled everything.
+func (t *benchTarget) drain(b *testing.B) time.Duration {
+	begin := time.Now()
+	if t.l == nil {
+		return 0
+	}
+	for {
+		if n, _ := t.ib.Depth(context.Background()); n == 0 {
+			return time.Since(begin)
+		}
+		if time.Since(begin) > time.Minute {
+			b.Fatal("the listener did not drain within a minute")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// warm opens connections so neither target pays for dialling in the run.
+func (t *benchTarget) warm(b *testing.B, secret string) {
+	t.closedLoop(prepare(b, secret, "warm_"+t.name, 4*closedLoopConns), closedLoopConns)
+	t.drain(b)
+}
+
+func BenchmarkThroughput(b *testing.B) {
+	secret := newSecret(b)
+	bare, lis := newBareTarget(), newListenerTarget(b, secret)
+	defer bare.stop()
+	defer lis.stop()
+	bare.warm(b, secret)
+	lis.warm(b, secret)
+	reqs := prepare(b, secret, fmt.Sprintf("tp%d", b.N), b.N)
+
+	// Alternate the targets in rounds, so a change in the machine's load
+	// during the run weighs on both alike.
+	const rounds = 4
+	var bareTime, lisTime, drainTime time.Duration
+	var bareFailed, lisFailed int64
+	b.ResetTimer()
+	for r := range rounds {
+		chunk := reqs[r*len(reqs)/rounds : (r+1)*len(reqs)/rounds]
+		runBare := func() {
+			d, f := bare.closedLoop(chunk, closedLoopConns)
+			bareTime, bareFailed = bareTime+d, bareFailed+f
+		}
+		runListener := func() {
+			d, f := lis.closedLoop(chunk, closedLoopConns)
+			lisTime, lisFailed = lisTime+d, lisFailed+f
+			drainTime += lis.drain(b)
+		}
+		if r%2 == 0 {
+			runBare()
+			runListener()
+		} else {
+			runListener()
+			runBare()
+		}
+	}
+	b.StopTimer()
+
+	if bareFailed+lisFailed > 0 {
+		b.Fatalf("non-2xx answers: bare %d, listener %d", bareFailed, lisFailed)
+	}
+	bareRate := float64(b.N) / bareTime.Seconds()
+	lisRate := float64(b.N) / lisTime.Seconds()
+	b.ReportMetric(bareRate, "bare-req/s")
+	b.ReportMetric(lisRate, "listener-req/s")
+	b.ReportMetric(lisRate/bareRate, "ratio")
+	b.ReportMetric(float64(b.N)/(lisTime+drainTime).Seconds(), "handled-req/s")
+}
+
+// calibrated caches the listener's closed-loop throughput, so that the
+// latency benchmark's rate comes from the same run without remeasuring for
+// every b.N.
+var calibrated struct {
+	sync.Once
+	rate float64
+}
+
+func BenchmarkLatency(b *testing.B) {
+	secret := newSecret(b)
+	for _, name := range []string{"listener", "bare"} {
+		b.Run(name, func(b *testing.B) {
+			var t *benchTarget
+			if name == "bare" {
+				t = newBareTarget()
+			} else {
+				t = newListenerTarget(b, secret)
+			}
+			defer t.stop()
+			t.warm(b, secret)
+			calibrated.Do(func() {
+				c := newListenerTarget(b, secret)
+				defer c.stop()
+				c.warm(b, secret)
+				const n = 20000
+				d, _ := c.closedLoop(prepare(b, secret, "calibrate", n), closedLoopConns)
+				c.drain(b)
+				calibrated.rate = n / d.Seconds()
+			})
+			rate := calibrated.rate / 2
+			reqs := prepare(b, secret, fmt.Sprintf("lat%d", b.N), b.N)
+
+			b.ResetTimer()
+			lat, failed := t.openLoop(reqs, rate)
+			b.StopTimer()
+			t.drain(b)
+
+			if failed > 0 {
+				b.Fatalf("%d non-2xx answers", failed)
+			}
+			slices.Sort(lat)
+			pct := func(p float64) float64 {
+				return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))]) / float64(time.Millisecond)
+			}
+			b.ReportMetric(rate, "req/s")
+			b.ReportMetric(pct(0.50), "p50-ms")
+			b.ReportMetric(pct(0.99), "p99-ms")
+			b.ReportMetric(pct(0.999), "p99.9-ms")
+		})
+	}
+}
