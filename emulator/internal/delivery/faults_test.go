@@ -103,7 +103,7 @@ func TestDuplicateRateIsARate(t *testing.T) {
 	rcv := newReceiver(t)
 	e := newEngine(t, Options{}) // seeded: the count below is deterministic
 	e.SetFaults(Faults{DuplicateRate: 0.25})
-	const n = 400
+	const n = 200
 	for i := range n {
 		if err := e.Enqueue(Delivery{ID: fmt.Sprint(i), URI: rcv.URL}); err != nil {
 			t.Fatal(err)
@@ -116,8 +116,8 @@ func TestDuplicateRateIsARate(t *testing.T) {
 			dups++
 		}
 	}
-	// Binomial(400, 0.25): mean 100, standard deviation 8.7.
-	if dups < 70 || dups > 130 {
+	// Binomial(200, 0.25): mean 50, standard deviation 6.1.
+	if dups < 30 || dups > 70 {
 		t.Errorf("%d duplicates of %d deliveries at rate 0.25", dups, n)
 	}
 	if got := len(rcv.got); got != n+dups {
@@ -298,7 +298,7 @@ func TestSetFaultsWhileDelivering(t *testing.T) {
 	t.Parallel()
 	rcv := newReceiver(t)
 	e := newEngine(t, Options{TimeScale: fastScale, BackoffBase: time.Millisecond, BackoffMax: time.Second, Workers: 4})
-	const n = 200
+	const n = 100
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -70,8 +70,9 @@ type Options struct {
 	// applies on top. Defaults 5s and 1h.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
-	// AttemptTimeout bounds one attempt, from dialing to the response
-	// headers. Default 10s. Not scaled.
+	// AttemptTimeout bounds one attempt, from dialing to the end of the
+	// answer, on real time: it bounds real network I/O. Default 10s. Not
+	// scaled.
 	AttemptTimeout time.Duration
 	// Workers bounds how many attempts are in flight at once. Default 32.
 	Workers int
