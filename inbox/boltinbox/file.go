@@ -31,6 +31,8 @@ const (
 
 type boltMeta struct {
 	pageSize uint32
+	root     uint64
+	freelist uint64
 	pgid     uint64
 	txid     uint64
 }
@@ -51,7 +53,13 @@ func parseMeta(buf []byte) (boltMeta, bool) {
 	if h.Sum64() != ne.Uint64(m[metaChecksumOff:]) {
 		return boltMeta{}, false
 	}
-	return boltMeta{pageSize: ne.Uint32(m[8:]), pgid: ne.Uint64(m[40:]), txid: ne.Uint64(m[48:])}, true
+	return boltMeta{
+		pageSize: ne.Uint32(m[8:]),
+		root:     ne.Uint64(m[16:]),
+		freelist: ne.Uint64(m[32:]),
+		pgid:     ne.Uint64(m[40:]),
+		txid:     ne.Uint64(m[48:]),
+	}, true
 }
 
 // checkFile looks at an existing file before bbolt maps it. bbolt trusts its
@@ -111,8 +119,43 @@ func checkFile(path string) error {
 	if m.pageSize < 512 || m.pageSize&(m.pageSize-1) != 0 {
 		return fmt.Errorf("%w: %s has an impossible page size %d", ErrCorrupt, path, m.pageSize)
 	}
-	if need := int64(m.pgid) * int64(m.pageSize); m.pgid < 2 || need > size || need < 0 {
+	if need := int64(m.pgid) * int64(m.pageSize); m.pgid < 2 || m.pgid > 1<<40 || need > size {
 		return fmt.Errorf("%w: %s is truncated: %d bytes, but its pages need %d", ErrCorrupt, path, size, need)
+	}
+	if m.root < 2 || m.root >= m.pgid {
+		return fmt.Errorf("%w: %s has its root page out of range", ErrCorrupt, path)
+	}
+	return checkFreelist(f, path, m)
+}
+
+// checkFreelist checks the freelist page bbolt reads at open, whose count
+// would otherwise size an allocation (a damaged one can ask for terabytes,
+// which is fatal rather than a panic) and a read past the mapped file.
+func checkFreelist(f *os.File, path string, m boltMeta) error {
+	const (
+		freelistFlag = 0x10
+		noFreelist   = ^uint64(0)
+	)
+	if m.freelist == noFreelist {
+		return nil
+	}
+	if m.freelist < 2 || m.freelist >= m.pgid {
+		return fmt.Errorf("%w: %s has its freelist page out of range", ErrCorrupt, path)
+	}
+	var hdr [pageHeaderSize + 8]byte
+	if _, err := f.ReadAt(hdr[:], int64(m.freelist)*int64(m.pageSize)); err != nil {
+		return fmt.Errorf("%w: %s: read freelist: %w", ErrCorrupt, path, err)
+	}
+	ne := binary.NativeEndian
+	flags, count, overflow := ne.Uint16(hdr[8:]), uint64(ne.Uint16(hdr[10:])), uint64(ne.Uint32(hdr[12:]))
+	ids := count
+	if count == 0xFFFF {
+		// The real count is the first element.
+		ids = ne.Uint64(hdr[pageHeaderSize:]) + 1
+	}
+	if flags != freelistFlag || m.freelist+overflow >= m.pgid ||
+		ids > (overflow+1)*uint64(m.pageSize)/8 || pageHeaderSize+8*ids > (overflow+1)*uint64(m.pageSize) {
+		return fmt.Errorf("%w: %s has a damaged freelist page", ErrCorrupt, path)
 	}
 	return nil
 }

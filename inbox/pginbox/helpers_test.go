@@ -22,7 +22,14 @@ func testPool(t testing.TB) *pgxpool.Pool {
 	if url == "" {
 		t.Skip("GEMINIHOOKS_TEST_POSTGRES is unset; set it to a PostgreSQL URL (as .ci/run does) to run PostgreSQL tests")
 	}
-	pool, err := pgxpool.New(context.Background(), url)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatalf("pgxpool.ParseConfig: %v", err)
+	}
+	// Enough connections for 32 concurrent deliveries plus the workers:
+	// with pgxpool's default (4 on this machine) they queue for a connection.
+	cfg.MaxConns = 48
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("pgxpool.New: %v", err)
 	}
@@ -64,4 +71,15 @@ func newInbox(t testing.TB, pool *pgxpool.Pool, opts ...pginbox.Option) (*pginbo
 	}
 	t.Cleanup(func() { ib.Close() })
 	return ib, schema
+}
+
+// lazyPool is a pool that never connects, for tests that need none.
+func lazyPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:1/none?connect_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }

@@ -84,3 +84,44 @@ func (i *Inbox) listenOnce(ctx context.Context, connected func()) error {
 		i.signal()
 	}
 }
+
+// announce wakes this process's workers at once and asks the announcer to
+// tell the other processes.
+func (i *Inbox) announce() {
+	i.signal()
+	select {
+	case i.wakeup <- struct{}{}:
+	default:
+	}
+}
+
+// announcer sends the NOTIFYs, one at a time, outside the transactions that
+// made messages claimable. PostgreSQL serialises the commits of transactions
+// that notify, flush included, so a NOTIFY inside every Put would cap the
+// whole fleet at one Put per WAL flush. Here the Puts commit in parallel,
+// and all the Puts that land during one NOTIFY share the next. A notification
+// needs no durability, hence synchronous_commit off; a lost one only delays
+// workers until their next poll.
+func (i *Inbox) announcer() {
+	defer i.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-i.closing
+		cancel()
+	}()
+	// The statements of one simple query run as one implicit transaction,
+	// which SET LOCAL applies to. The channel is a checked identifier, so it
+	// can be a literal.
+	q := "SET LOCAL synchronous_commit TO off; SELECT pg_notify('" + i.names.channel + "', '')"
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-i.wakeup:
+		}
+		if _, err := i.pool.Exec(ctx, q); err != nil && ctx.Err() == nil {
+			i.logger.Debug("pginbox: notify failed; other processes will find the work by polling", "error", err)
+		}
+	}
+}

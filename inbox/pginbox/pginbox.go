@@ -102,7 +102,8 @@ type Inbox struct {
 	closed    atomic.Bool
 	closing   chan struct{}
 	wg        sync.WaitGroup
-	notify    chan struct{}
+	notify    chan struct{} // Notify's channel
+	wakeup    chan struct{} // asks the announcer for a NOTIFY
 }
 
 var _ inbox.Inbox = (*Inbox)(nil)
@@ -110,7 +111,7 @@ var _ inbox.Notifier = (*Inbox)(nil)
 
 // New returns an inbox in the pool's database. It does not touch the
 // database: call Migrate once at start-up. The caller keeps ownership of the
-// pool.
+// pool; Close the inbox to stop its background goroutines.
 func New(pool *pgxpool.Pool, opts ...Option) (*Inbox, error) {
 	if pool == nil {
 		return nil, errors.New("pginbox: nil pool")
@@ -134,7 +135,7 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Inbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Inbox{
+	i := &Inbox{
 		pool:    pool,
 		names:   n,
 		clock:   cfg.clock,
@@ -143,7 +144,11 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Inbox, error) {
 		sql:     newStatements(n.qualified),
 		closing: make(chan struct{}),
 		notify:  make(chan struct{}, 1),
-	}, nil
+		wakeup:  make(chan struct{}, 1),
+	}
+	i.wg.Add(1)
+	go i.announcer()
+	return i, nil
 }
 
 // columns is what every message read selects, in scan order.
@@ -158,21 +163,14 @@ func newStatements(t string) statements {
 	return statements{
 		// ON CONFLICT with no target skips the row on a conflict with any
 		// unique index: the primary key (id) or the partial unique index on
-		// job_key. Either way the Put is a duplicate. pg_notify runs once per
-		// stored row and is delivered when the insert commits.
-		put: `WITH ins AS (
-	INSERT INTO ` + t + ` (id, job_key, body, scheme, synthesized, received_at, state, not_before)
-	VALUES ($1, $2, $3, $4, $5, $6, 'pending', $8)
-	ON CONFLICT DO NOTHING
-	RETURNING id)
-SELECT pg_notify($7, '') FROM ins`,
-		putCapped: `WITH ins AS (
-	INSERT INTO ` + t + ` (id, job_key, body, scheme, synthesized, received_at, state, not_before)
-	SELECT $1, $2, $3, $4, $5, $6, 'pending', $8
-	WHERE (SELECT count(*) FROM ` + t + ` WHERE ` + open + `) < $9
-	ON CONFLICT DO NOTHING
-	RETURNING id)
-SELECT pg_notify($7, '') FROM ins`,
+		// job_key. Either way the Put is a duplicate.
+		put: `INSERT INTO ` + t + ` (id, job_key, body, scheme, synthesized, received_at, state, not_before)
+VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7)
+ON CONFLICT DO NOTHING`,
+		putCapped: `INSERT INTO ` + t + ` (id, job_key, body, scheme, synthesized, received_at, state, not_before)
+SELECT $1, $2, $3, $4, $5, $6, 'pending', $7
+WHERE (SELECT count(*) FROM ` + t + ` WHERE ` + open + `) < $8
+ON CONFLICT DO NOTHING`,
 		// Oldest first among pending rows that are due and claims whose
 		// lease ended. SKIP LOCKED lets concurrent claimers take disjoint rows.
 		claim: `WITH c AS (
@@ -188,18 +186,12 @@ RETURNING m.` + strings.ReplaceAll(columns, ", ", ", m."),
 		ack: `UPDATE ` + t + ` SET state = 'done', finished_at = $3, lease_until = NULL, body = ''
 WHERE id = $1 AND lease = $2 AND state = 'claimed' AND lease_until > $3`,
 		lookup: `SELECT state, lease FROM ` + t + ` WHERE id = $1`,
-		retry: `WITH u AS (
-	UPDATE ` + t + ` SET state = 'pending', not_before = $4, last_error = $5, lease = '', lease_until = NULL
-	WHERE id = $1 AND lease = $2 AND state = 'claimed' AND lease_until > $3
-	RETURNING id)
-SELECT CASE WHEN $4 <= $3 THEN pg_notify($6, '') END FROM u`,
+		retry: `UPDATE ` + t + ` SET state = 'pending', not_before = $4, last_error = $5, lease = '', lease_until = NULL
+WHERE id = $1 AND lease = $2 AND state = 'claimed' AND lease_until > $3`,
 		deadLetter: `UPDATE ` + t + ` SET state = 'dead', finished_at = $3, last_error = $4, lease = '', lease_until = NULL
 WHERE id = $1 AND lease = $2 AND state = 'claimed' AND lease_until > $3`,
-		replay: `WITH u AS (
-	UPDATE ` + t + ` SET state = 'pending', attempts = 0, not_before = $2, finished_at = NULL
-	WHERE id = $1 AND state = 'dead'
-	RETURNING id)
-SELECT pg_notify($3, '') FROM u`,
+		replay: `UPDATE ` + t + ` SET state = 'pending', attempts = 0, not_before = $2, finished_at = NULL
+WHERE id = $1 AND state = 'dead'`,
 		get:         `SELECT ` + columns + ` FROM ` + t + ` WHERE id = $1`,
 		deadLetters: `SELECT ` + columns + ` FROM ` + t + ` WHERE state = 'dead' ORDER BY finished_at, seq LIMIT $1`,
 		prune: `WITH d AS (
@@ -281,7 +273,7 @@ func (i *Inbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 	if at.IsZero() {
 		at = now
 	}
-	args := []any{[]byte(m.ID), []byte(m.JobKey), body, text(m.Scheme), m.Synthesized, at, i.names.channel, now}
+	args := []any{[]byte(m.ID), []byte(m.JobKey), body, text(m.Scheme), m.Synthesized, at, now}
 	q := i.sql.put
 	if i.cfg.maxPending > 0 {
 		q = i.sql.putCapped
@@ -292,6 +284,7 @@ func (i *Inbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 		return false, fmt.Errorf("pginbox: put: %w", err)
 	}
 	if tag.RowsAffected() == 1 {
+		i.announce()
 		return true, nil
 	}
 	if i.cfg.maxPending == 0 {
@@ -299,7 +292,7 @@ func (i *Inbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 	}
 	// Nothing stored: a duplicate, or the cap.
 	var dup bool
-	err = i.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+i.names.qualified+` WHERE id = $1 OR ($2 <> '' AND job_key = $2))`, []byte(m.ID), []byte(m.JobKey)).Scan(&dup)
+	err = i.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+i.names.qualified+` WHERE id = $1 OR (length($2::bytea) > 0 AND job_key = $2))`, []byte(m.ID), []byte(m.JobKey)).Scan(&dup)
 	if err != nil {
 		return false, fmt.Errorf("pginbox: put: %w", err)
 	}
@@ -397,11 +390,15 @@ func (i *Inbox) Retry(ctx context.Context, id, lease string, at time.Time, reaso
 	if err := i.check(ctx); err != nil {
 		return err
 	}
-	tag, err := i.pool.Exec(ctx, i.sql.retry, []byte(id), lease, i.clock(), at, text(reason), i.names.channel)
+	now := i.clock()
+	tag, err := i.pool.Exec(ctx, i.sql.retry, []byte(id), lease, now, at, text(reason))
 	if err != nil {
 		return fmt.Errorf("pginbox: retry: %w", err)
 	}
 	if tag.RowsAffected() == 1 {
+		if !at.After(now) {
+			i.announce()
+		}
 		return nil
 	}
 	return i.ended(ctx, i.pool, id, lease, false)
@@ -455,11 +452,12 @@ func (i *Inbox) Replay(ctx context.Context, id string) error {
 	if err := i.check(ctx); err != nil {
 		return err
 	}
-	tag, err := i.pool.Exec(ctx, i.sql.replay, []byte(id), i.clock(), i.names.channel)
+	tag, err := i.pool.Exec(ctx, i.sql.replay, []byte(id), i.clock())
 	if err != nil {
 		return fmt.Errorf("pginbox: replay: %w", err)
 	}
 	if tag.RowsAffected() == 1 {
+		i.announce()
 		return nil
 	}
 	var state string
@@ -522,7 +520,7 @@ func (i *Inbox) Depth(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Close stops the notification listener. It does not close the pool.
+// Close stops the notification goroutines. It does not close the pool.
 func (i *Inbox) Close() error {
 	i.mu.Lock()
 	if i.closed.Swap(true) {

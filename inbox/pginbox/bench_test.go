@@ -1,0 +1,86 @@
+package pginbox_test
+
+import (
+	"log/slog"
+	"os"
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/listener"
+	"github.com/geminihooks/geminihooks/signing"
+)
+
+// BenchmarkListener measures deliveries accepted per second through the
+// listener at 32 concurrent deliveries, and the p99 time to the 2xx, with
+// workers acking every event as it arrives. memory is the baseline.
+//
+//	GEMINIHOOKS_TEST_POSTGRES=... go test -run '^$' -bench Listener -benchtime 5000x ./inbox/pginbox
+func BenchmarkListener(b *testing.B) {
+	b.Run("memory", func(b *testing.B) { benchListener(b, inbox.NewMemory(inbox.WithCapacity(1<<20))) })
+	b.Run("postgres", func(b *testing.B) {
+		ib, _ := newInbox(b, testPool(b))
+		benchListener(b, ib)
+	})
+}
+
+const benchConcurrency = 32
+
+func benchListener(b *testing.B, ib inbox.Inbox) {
+	snd, verifier := newSender(b)
+	l := listener.New(verifier, listener.WithInbox(ib), listener.WithPollInterval(50*time.Millisecond), listener.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error { return nil })
+	runListener(b, l)
+	// Requests are signed up front so the loop measures the listener.
+	reqs := make([]*http.Request, b.N)
+	for k := range reqs {
+		d := newDelivery(b, fmt.Sprintf("wh_%d", k), k)
+		ts := time.Now()
+		sig, err := signing.SignHMAC(snd.secret, d.id, ts, d.body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(d.body))
+		r.Header.Set(signing.HeaderID, d.id)
+		r.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(ts))
+		r.Header.Set(signing.HeaderSignature, sig)
+		reqs[k] = r
+	}
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range benchConcurrency {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= b.N {
+					return
+				}
+				w := httptest.NewRecorder()
+				t0 := time.Now()
+				l.ServeHTTP(w, reqs[k])
+				lat[k] = time.Since(t0)
+				if w.Code != http.StatusAccepted {
+					b.Errorf("delivery %d: status %d", k, w.Code)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}

@@ -1,0 +1,111 @@
+package pginbox_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/listener"
+	"github.com/geminihooks/geminihooks/signing"
+)
+
+// sender signs deliveries as Gemini would.
+type sender struct {
+	secret string
+	client *http.Client
+}
+
+func newSender(t testing.TB) (*sender, signing.Verifier) {
+	t.Helper()
+	key := make([]byte, 32)
+	rand.Read(key)
+	secret := "whsec_" + base64.StdEncoding.EncodeToString(key)
+	v, err := signing.NewHMACVerifier([]string{secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &sender{secret: secret, client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}, v
+}
+
+// delivery is one webhook: its webhook-id and body, the same on every retry.
+type delivery struct {
+	id   string
+	body []byte
+}
+
+func newDelivery(t testing.TB, id string, job int) delivery {
+	t.Helper()
+	body, err := event.Marshal(&event.BatchSucceeded{ID: fmt.Sprintf("batches/%d", job)}, time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return delivery{id: id, body: body}
+}
+
+// send delivers d once and returns the status code.
+func (s *sender) send(url string, d delivery) (int, error) {
+	ts := time.Now()
+	sig, err := signing.SignHMAC(s.secret, d.id, ts, d.body)
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(d.body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(signing.HeaderID, d.id)
+	req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(ts))
+	req.Header.Set(signing.HeaderSignature, sig)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// runListener runs l until the test ends.
+func runListener(t testing.TB, l *listener.Listener) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := l.Run(ctx); err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+}
+
+// waitFor polls cond, which reads state the test cannot be signalled about
+// (rows another process commits), until it holds or the deadline passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ok, err := cond()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %v", what, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
