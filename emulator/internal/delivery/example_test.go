@@ -2,6 +2,7 @@ package delivery_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -48,4 +49,39 @@ func Example() {
 	// received msg_2Lb7
 	// msg_2Lb7 attempt 1 503 [fail]
 	// msg_2Lb7 attempt 2 204 []
+}
+
+// The attempt log's JSON form, as served at GET /emulator/v1/deliveries.
+func ExampleAttempt_MarshalJSON() {
+	a := delivery.Attempt{
+		ID:         "msg_2Lb7",
+		WebhookID:  "k0h9q38f6ejj1g9j7cgcdsauadmbewegl79f",
+		URI:        "https://example.com/hooks/gemini",
+		Number:     2,
+		Start:      time.Date(2026, 5, 4, 12, 0, 5, 0, time.UTC),
+		StatusCode: http.StatusServiceUnavailable,
+		Latency:    1250 * time.Microsecond,
+		Faults:     []delivery.Fault{delivery.FaultFail},
+	}
+	b, err := json.MarshalIndent(a, "", "  ")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(string(b))
+	// Output:
+	// {
+	//   "id": "msg_2Lb7",
+	//   "webhook_id": "k0h9q38f6ejj1g9j7cgcdsauadmbewegl79f",
+	//   "uri": "https://example.com/hooks/gemini",
+	//   "attempt": 2,
+	//   "start_time": "2026-05-04T12:00:05Z",
+	//   "status_code": 503,
+	//   "latency_ms": 1.25,
+	//   "ok": false,
+	//   "injected": true,
+	//   "faults": [
+	//     "fail"
+	//   ]
+	// }
 }
