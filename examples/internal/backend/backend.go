@@ -222,5 +222,5 @@ func NewLog(w io.Writer) *Log { return &Log{w: w} }
 func (l *Log) Printf(tag, format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, "%-9s %s\n", tag, fmt.Sprintf(format, args...))
+	fmt.Fprintf(l.w, "%-10s %s\n", tag, fmt.Sprintf(format, args...))
 }

@@ -1,0 +1,251 @@
+// Dynamic-routing launches jobs whose events go to a callback of their own
+// (a per-request webhook_config), each tagged with user_metadata.job_group,
+// and fans the events out to one processor per group. A job whose group has
+// no processor is dead-lettered rather than retried for a day.
+//
+//	go run ./examples/dynamic-routing
+//
+// runs offline against an in-process emulator. For the real API, give the
+// public https URL that reaches this process:
+//
+//	GEMINI_API_KEY=... go run ./examples/dynamic-routing -public-url https://hooks.example.com
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"google.golang.org/genai"
+
+	"github.com/geminihooks/geminihooks"
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/examples/internal/backend"
+	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/listener"
+)
+
+type config struct {
+	backend              backend.Config
+	batchModel, vidModel string
+}
+
+// launch is one job the example starts, and the group it belongs to.
+type launch struct {
+	Group string
+	Kind  string // "batch" or "video"
+	Name  string // the job's name, filled in once launched
+}
+
+// plan is what the example launches: two report batches, one embeddings
+// batch, a video for the media processor, and a batch of a group nobody
+// handles.
+var plan = []launch{
+	{Group: "reports", Kind: "batch"},
+	{Group: "reports", Kind: "batch"},
+	{Group: "embeddings", Kind: "batch"},
+	{Group: "media", Kind: "video"},
+	{Group: "legacy", Kind: "batch"},
+}
+
+// handled is one event a processor received.
+type handled struct {
+	Job    string
+	Type   event.Type
+	Scheme string // the signature scheme that verified it
+}
+
+type result struct {
+	Launched []launch
+	// Routed holds, per group, the events its processor handled.
+	Routed map[string][]handled
+	// Unrouted are the jobs whose group has no processor.
+	Unrouted []string
+	Stats    listener.Stats
+}
+
+// errNoProcessor marks an event whose job_group nobody handles.
+var errNoProcessor = errors.New("no processor for job_group")
+
+func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
+	log := backend.NewLog(out)
+	env, err := backend.Start(ctx, cfg.backend)
+	if err != nil {
+		return nil, err
+	}
+	defer env.Close()
+	log.Printf("api", "%s", env.Describe())
+
+	// Callback deliveries are signed with Gemini's keys (v1a Ed25519 or an
+	// RS256 JWT), published as a JWKS, not with a webhook secret.
+	verifier, keys, err := env.DynamicVerifier()
+	if err != nil {
+		return nil, err
+	}
+	kctx, stopKeys := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopKeys()
+	go func() { _ = keys.Run(kctx) }() // refresh the keys off the request path
+
+	res := &result{Routed: map[string][]handled{}}
+	var mu sync.Mutex
+	seen := make(chan string, 4*len(plan)) // job names, as processors or the router finish them
+	record := func(ctx context.Context, group string, e *event.Event) {
+		h := handled{Job: e.JobID, Type: e.Type}
+		if m, ok := inbox.ClaimFrom(ctx); ok {
+			h.Scheme = m.Scheme
+		}
+		mu.Lock()
+		res.Routed[group] = append(res.Routed[group], h)
+		mu.Unlock()
+		select {
+		case seen <- e.JobID:
+		case <-ctx.Done():
+		}
+	}
+
+	// One processor per job_group. Real ones would load results, index
+	// embeddings, transcode video; these say what they would do.
+	processors := map[string]listener.HandlerFunc{
+		"reports": func(ctx context.Context, e *event.Event) error {
+			d, err := event.As[*event.BatchSucceeded](e)
+			if err != nil {
+				log.Printf("reports", "%s ended as %s: nothing to publish", e.JobID, e.Type)
+			} else {
+				log.Printf("reports", "%s: publish the report from %s", d.ID, d.OutputFileURI)
+			}
+			record(ctx, "reports", e)
+			return nil
+		},
+		"embeddings": func(ctx context.Context, e *event.Event) error {
+			log.Printf("embeddings", "%s %s: index the vectors", e.JobID, e.Type)
+			record(ctx, "embeddings", e)
+			return nil
+		},
+		"media": func(ctx context.Context, e *event.Event) error {
+			d, err := event.As[*event.VideoGenerated](e)
+			if err != nil {
+				return listener.Permanent(err) // the media group only launches videos
+			}
+			log.Printf("media", "%s: fetch the video at %s", d.ID, d.Location())
+			record(ctx, "media", e)
+			return nil
+		},
+	}
+	route := func(ctx context.Context, e *event.Event) error {
+		group, _ := e.UserMetadata["job_group"].(string)
+		p, ok := processors[group]
+		if !ok {
+			mu.Lock()
+			res.Unrouted = append(res.Unrouted, e.JobID)
+			mu.Unlock()
+			log.Printf("router", "%s: no processor for job_group %q; dead-lettered", e.JobID, group)
+			select {
+			case seen <- e.JobID:
+			case <-ctx.Done():
+			}
+			// Retrying cannot help: dead-letter it now, to replay once a
+			// processor exists.
+			return listener.Permanent(fmt.Errorf("%w %q", errNoProcessor, group))
+		}
+		return p(ctx, e)
+	}
+
+	l := listener.New(verifier)
+	for _, t := range []event.Type{
+		event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired, event.TypeBatchCancelled,
+		event.TypeVideoGenerated,
+	} {
+		l.On(t, route)
+	}
+	env.Mux.Handle(backend.HookPath, l)
+	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	stopped := make(chan error, 1)
+	go func() { stopped <- l.Run(lctx) }()
+	defer func() {
+		env.StopServing()
+		stop()
+		<-stopped
+	}()
+
+	for _, j := range plan {
+		cb := &geminihooks.Callback{
+			URIs:         []string{env.HookURL},
+			UserMetadata: map[string]any{"job_group": j.Group},
+		}
+		switch j.Kind {
+		case "batch":
+			job, err := env.Client.Batches.Create(ctx, cfg.batchModel,
+				&genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("Work for " + j.Group)}}},
+				&genai.CreateBatchJobConfig{DisplayName: j.Group}, cb)
+			if err != nil {
+				return nil, err
+			}
+			j.Name = job.Name
+		case "video":
+			op, err := env.Client.Videos.Generate(ctx, cfg.vidModel,
+				&genai.GenerateVideosSource{Prompt: "A lighthouse at dawn"}, nil, cb)
+			if err != nil {
+				return nil, err
+			}
+			j.Name = op.Name
+		}
+		res.Launched = append(res.Launched, j)
+		log.Printf("launch", "%s %s with job_group=%s", j.Kind, j.Name, j.Group)
+	}
+
+	pending := map[string]bool{}
+	for _, j := range res.Launched {
+		pending[j.Name] = true
+	}
+	for len(pending) > 0 {
+		select {
+		case name := <-seen:
+			delete(pending, name)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for events of %d jobs: %w", len(pending), ctx.Err())
+		}
+	}
+	if err := env.Settle(ctx); err != nil {
+		return nil, err
+	}
+	res.Stats = l.Stats()
+	mu.Lock()
+	defer mu.Unlock()
+	groups := make([]string, 0, len(res.Routed))
+	for g := range res.Routed {
+		groups = append(groups, g)
+	}
+	slices.Sort(groups)
+	for _, g := range groups {
+		log.Printf("done", "%-10s %d events", g, len(res.Routed[g]))
+	}
+	log.Printf("done", "%d dead-lettered (no processor), %d duplicates, %d rejected",
+		res.Stats.Dead, res.Stats.Duplicates, res.Stats.Received-res.Stats.Stored-res.Stats.Duplicates)
+	return res, nil
+}
+
+func main() {
+	if err := mainErr(); err != nil {
+		fmt.Fprintln(os.Stderr, "dynamic-routing:", err)
+		os.Exit(1)
+	}
+}
+
+func mainErr() error {
+	var cfg config
+	cfg.backend.RegisterFlags(flag.CommandLine)
+	flag.StringVar(&cfg.batchModel, "batch-model", "gemini-2.5-flash", "model for the batches")
+	flag.StringVar(&cfg.vidModel, "video-model", "veo-3.0-generate-001", "model for the video")
+	timeout := flag.Duration("timeout", 20*time.Second, "give up after this long (real jobs can take hours)")
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	_, err := run(ctx, cfg, os.Stdout)
+	return err
+}
