@@ -1,8 +1,6 @@
 package pginbox_test
 
 import (
-	"log/slog"
-	"os"
 	"bytes"
 	"context"
 	"fmt"
@@ -37,7 +35,7 @@ const benchConcurrency = 32
 
 func benchListener(b *testing.B, ib inbox.Inbox) {
 	snd, verifier := newSender(b)
-	l := listener.New(verifier, listener.WithInbox(ib), listener.WithPollInterval(50*time.Millisecond), listener.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	l := listener.New(verifier, listener.WithInbox(ib), listener.WithPollInterval(50*time.Millisecond))
 	l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error { return nil })
 	runListener(b, l)
 	// Requests are signed up front so the loop measures the listener.
