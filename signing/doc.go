@@ -6,7 +6,12 @@
 // webhook-signature header by its form. Verification never copies the body into the MAC, reads every
 // header line, compares in constant time and bounds the timestamp in both directions.
 //
-//	v, err := signing.NewVerifier(signing.Config{Secrets: []string{os.Getenv("GEMINI_WEBHOOK_SECRET")}})
+//	keys := signing.NewRemoteKeySet(signing.GeminiJWKSURL)
+//	go keys.Run(ctx) // optional: refresh ahead of expiry until ctx ends
+//	v, err := signing.NewVerifier(signing.Config{
+//		Secrets: []string{os.Getenv("GEMINI_WEBHOOK_SECRET")},
+//		KeySet:  keys,
+//	})
 //	...
 //	scheme, err := v.VerifyScheme(r.Context(), r.Header, body)
 //
