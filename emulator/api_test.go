@@ -254,3 +254,81 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("get expired batch: %d %s", code, b)
 	}
 }
+
+func TestAdmin(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, emulator.WithManualJobs(), emulator.WithRetryBackoff(time.Millisecond, time.Millisecond))
+	rcv := newReceiver(t, 4)
+	createWebhook(t, s, rcv.URL, "batch.failed")
+	name := createBatch(t, s, "")
+
+	for _, tc := range []struct {
+		name, path, body string
+		header           []string
+		code             int
+	}{
+		{"no key", "/emulator/v1/faults", `{}`, []string{"x-goog-api-key", ""}, 403},
+		{"bad duration", "/emulator/v1/faults", `{"delay":"soon"}`, nil, 400},
+		{"bad rate", "/emulator/v1/faults", `{"duplicate_rate":2}`, nil, 400},
+		{"set faults", "/emulator/v1/faults", `{"fail_first":1,"delay":"1ms"}`, nil, 200},
+		{"unknown job", "/emulator/v1/jobs:finish", `{"name":"batches/none"}`, nil, 404},
+		{"wrong outcome", "/emulator/v1/jobs:finish", `{"name":"` + name + `","outcome":"requires_action"}`, nil, 400},
+		{"finish", "/emulator/v1/jobs:finish", `{"name":"` + name + `","outcome":"failed"}`, nil, 200},
+		{"finish again", "/emulator/v1/jobs:finish", `{"name":"` + name + `","outcome":"failed"}`, nil, 400},
+	} {
+		if code, b := call(t, s, http.MethodPost, tc.path, tc.body, tc.header...); code != tc.code {
+			t.Fatalf("%s: %d %s, want %d", tc.name, code, b, tc.code)
+		}
+	}
+	if j, err := s.Job(name); err != nil || j.Outcome != emulator.OutcomeFailed {
+		t.Fatalf("job = %+v, %v", j, err)
+	}
+	idle(t, s)
+	rcv.next(t)
+	var faults []string
+	for _, a := range s.Attempts() {
+		faults = append(faults, strings.Join(a.Faults, "+"))
+	}
+	if diff := cmp.Diff([]string{"delay+fail", "delay"}, faults); diff != "" {
+		t.Errorf("faults set over HTTP (-want +got):\n%s", diff)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opt  emulator.Option
+	}{
+		{"empty addr", emulator.WithAddr("")},
+		{"empty key", emulator.WithAPIKey("")},
+		{"zero time scale", emulator.WithTimeScale(0)},
+		{"negative duration", emulator.WithJobDurations(-time.Second, 0)},
+		{"bad scheme", emulator.WithDynamicSigning("v1")},
+		{"zero threshold", emulator.WithFailureThreshold(0)},
+		{"inverted backoff", emulator.WithRetryBackoff(time.Second, time.Millisecond)},
+		{"bad fault rate", emulator.WithFaults(emulator.Faults{DuplicateRate: -1})},
+		{"nil clock", emulator.WithClock(nil)},
+		{"bad addr", emulator.WithAddr("256.0.0.1:0")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if s, err := emulator.NewServer(tc.opt); err == nil {
+				s.Close()
+				t.Fatal("NewServer accepted a bad option")
+			}
+		})
+	}
+
+	s, err := emulator.NewServer(emulator.WithAddr("0.0.0.0:0"), emulator.WithAPIKey("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !strings.HasPrefix(s.URL, "http://127.0.0.1:") || s.APIKey != "k" || s.JWKSURL() != s.URL+"/.well-known/jwks.json" {
+		t.Fatalf("URL %q, key %q, JWKS %q", s.URL, s.APIKey, s.JWKSURL())
+	}
+	if code, _ := call(t, s, http.MethodGet, "/v1beta/webhooks", ""); code != http.StatusOK {
+		t.Fatalf("list on a wildcard listener: %d", code)
+	}
+}

@@ -123,7 +123,7 @@ func (s *Server) engineOptions() delivery.Options {
 	return delivery.Options{
 		Client:         c.httpClient,
 		Clock:          engineClock{now: c.clock},
-		TimeScale:      c.timeScale,
+		TimeScale:      1 / c.timeScale, // the engine multiplies
 		RetryWindow:    c.retryWindow,
 		BackoffBase:    c.backoffBase,
 		BackoffMax:     c.backoffMax,
@@ -162,9 +162,9 @@ func newDeliveryID() string { return "msg_" + randomString(27) }
 
 // enqueueStatic queues a delivery to a registered webhook, signed v1 with
 // every secret live at each attempt.
-func (s *Server) enqueueStatic(webhookID, uri string, body []byte) {
+func (s *Server) enqueueStatic(id, webhookID, uri string, body []byte) {
 	s.enqueue(delivery.Delivery{
-		ID: newDeliveryID(), URI: uri, Body: body, WebhookID: webhookID,
+		ID: id, URI: uri, Body: body, WebhookID: webhookID,
 		Sign: s.staticSigner(webhookID),
 	})
 }
@@ -220,16 +220,17 @@ func (s *Server) dynamicSign(uri, id string, ts time.Time, body []byte) (string,
 
 // publish delivers a job's terminal (or requires_action) event: to the job's
 // webhook_config URIs when it has any, otherwise to every enabled
-// registered webhook subscribed to the event's type.
+// registered webhook subscribed to the event's type. Every endpoint gets the
+// same webhook-id for one event, as Standard Webhooks senders do.
 func (s *Server) publish(d event.Data, cfg *webhookConfig) {
 	ts := s.now()
+	id := newDeliveryID()
 	if cfg != nil && len(cfg.URIs) > 0 {
 		body, err := event.Marshal(d, ts, cfg.UserMetadata)
 		if err != nil {
 			s.cfg.logger.Error("emulator: marshal event", "err", err)
 			return
 		}
-		id := newDeliveryID()
 		for _, uri := range cfg.URIs {
 			s.enqueue(delivery.Delivery{ID: id, URI: uri, Body: body, Sign: s.dynamicSign})
 		}
@@ -251,7 +252,7 @@ func (s *Server) publish(d event.Data, cfg *webhookConfig) {
 	}
 	s.mu.Unlock()
 	for _, t := range targets {
-		s.enqueueStatic(t.id, t.uri, body)
+		s.enqueueStatic(id, t.id, t.uri, body)
 	}
 }
 

@@ -155,8 +155,8 @@ func TestDisableAndReenable(t *testing.T) {
 // through the whole 24-hour window, compressed.
 func TestRetryWindow(t *testing.T) {
 	t.Parallel()
-	const scale = 2e-5 // 24h -> 1.728s
-	s := newServer(t, emulator.WithJobDurations(0, 0), emulator.WithTimeScale(scale))
+	const factor = 50_000 // 24h -> 1.728s
+	s := newServer(t, emulator.WithJobDurations(0, 0), emulator.WithTimeScale(factor))
 	rcv := newReceiver(t, 256)
 	rcv.status.Store(http.StatusServiceUnavailable)
 	start := time.Now()
@@ -167,7 +167,7 @@ func TestRetryWindow(t *testing.T) {
 	if len(attempts) < 10 {
 		t.Fatalf("%d attempts, want the retry schedule to run (>= 10)", len(attempts))
 	}
-	window := 24 * time.Hour / 50_000 // scaled by 2e-5
+	window := 24 * time.Hour / factor
 	for i, a := range attempts {
 		if a.ID != attempts[0].ID || a.Number != i+1 || a.OK {
 			t.Fatalf("attempt %d = %+v", i, a)

@@ -148,7 +148,7 @@ func (s *Server) scheduleLocked(j *job, d time.Duration) {
 		s.idle = make(chan struct{})
 	}
 	s.active++
-	j.timer = time.AfterFunc(time.Duration(float64(d)*s.cfg.timeScale), func() { s.step(j) })
+	j.timer = time.AfterFunc(time.Duration(float64(d)/s.cfg.timeScale), func() { s.step(j) })
 }
 
 // stepDoneLocked accounts for a scheduled step that ran or was stopped.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"time"
 
@@ -21,7 +22,7 @@ type config struct {
 	logger            *slog.Logger
 	httpClient        *http.Client
 	allowHTTPLoopback bool
-	timeScale         float64
+	timeScale         float64 // compression factor: schedules are divided by it
 	pending, running  time.Duration
 	manual            bool
 	outcome           func(Job) Outcome
@@ -119,15 +120,16 @@ func WithAllowHTTPLoopback() Option {
 	}
 }
 
-// WithTimeScale multiplies every schedule by scale: job durations and the
-// delivery engine's backoff and retry window (not attempt timeouts). A scale
-// of 0.001 runs the 24-hour retry window in 86.4 seconds. The default is 1.
-func WithTimeScale(scale float64) Option {
+// WithTimeScale compresses every schedule by factor: job durations and the
+// delivery engine's backoff and retry window are divided by it (attempt
+// timeouts and fault delays are not). A factor of 3600 runs the 24-hour retry
+// window in 24 seconds. The default is 1.
+func WithTimeScale(factor float64) Option {
 	return func(c *config) error {
-		if !(scale > 0) {
-			return fmt.Errorf("emulator: time scale must be positive, got %v", scale)
+		if !(factor > 0) || math.IsInf(factor, 0) {
+			return fmt.Errorf("emulator: time scale must be a positive finite factor, got %v", factor)
 		}
-		c.timeScale = scale
+		c.timeScale = factor
 		return nil
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -67,7 +68,7 @@ func NewServer(opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("emulator: listen: %w", err)
 	}
 	s := &Server{
-		URL:      "http://" + ln.Addr().String(),
+		URL:      "http://" + dialable(ln.Addr()),
 		APIKey:   cfg.apiKey,
 		cfg:      cfg,
 		ln:       ln,
@@ -84,9 +85,20 @@ func NewServer(opts ...Option) (*Server, error) {
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.logger.Handler(), slog.LevelDebug),
 	}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
+}
+
+// dialable is addr with an unspecified IP (from WithAddr("0.0.0.0:8686") or
+// ":8686") replaced by loopback, so URL can be dialled.
+func dialable(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return addr.String()
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
 }
 
 // JWKSURL is where the emulator publishes its dynamic-signing keys.
@@ -139,6 +151,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case path == "/emulator/v1/jobs":
 		s.serveJobList(w, r)
+		return
+	case strings.HasPrefix(path, "/emulator/v1/"):
+		s.serveAdmin(w, r)
 		return
 	}
 	segs := strings.Split(strings.Trim(path, "/"), "/")

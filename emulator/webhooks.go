@@ -486,7 +486,7 @@ func (s *Server) pingWebhook(w http.ResponseWriter, r *http.Request, id string) 
 	if err != nil {
 		return &apiError{Code: http.StatusInternalServerError, Status: "INTERNAL", Message: "Internal error encountered."}
 	}
-	s.enqueueStatic(id, uri, payload)
+	s.enqueueStatic(newDeliveryID(), id, uri, payload)
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
