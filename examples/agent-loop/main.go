@@ -1,0 +1,282 @@
+// Agent-loop drives a background interaction by webhook instead of polling:
+// the model asks for a local tool (interaction.requires_action), the handler
+// runs the tool and answers with SubmitFunctionResults, and the follow-up
+// interaction reports interaction.completed to the same callback.
+//
+//	go run ./examples/agent-loop
+//
+// runs offline against an in-process emulator, whose model asks for the tool
+// once. For the real API, give the public https URL that reaches this process:
+//
+//	GEMINI_API_KEY=... go run ./examples/agent-loop -public-url https://hooks.example.com
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/genai/interactions/models/interactions"
+
+	"github.com/geminihooks/geminihooks"
+	"github.com/geminihooks/geminihooks/emulator"
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/examples/internal/backend"
+	"github.com/geminihooks/geminihooks/listener"
+)
+
+type config struct {
+	backend backend.Config
+	model   string
+	prompt  string
+}
+
+// toolCall is one run of the local tool.
+type toolCall struct {
+	Interaction string // the interaction that asked for it
+	CallID      string
+	Args        map[string]any
+	Result      any
+}
+
+type result struct {
+	Started   string     // the first interaction
+	FollowUps []string   // the interactions that carried tool results
+	ToolCalls []toolCall // what the tool was asked and answered
+	Completed string     // the interaction that reported interaction.completed
+	Stats     listener.Stats
+}
+
+// emulatorOptions make the emulated model ask for the tool on the first
+// interaction and answer on the next; the real model decides for itself.
+func emulatorOptions() []emulator.Option {
+	var asked atomic.Bool
+	return []emulator.Option{emulator.WithOutcome(func(j emulator.Job) emulator.Outcome {
+		if j.Kind == emulator.KindInteraction && asked.CompareAndSwap(false, true) {
+			return emulator.OutcomeRequiresAction
+		}
+		return emulator.OutcomeSucceeded
+	})}
+}
+
+// forecasts is the local data the tool serves.
+var forecasts = map[string]map[string]any{
+	"Oslo":   {"city": "Oslo", "temp_c": 4, "sky": "overcast"},
+	"Lisbon": {"city": "Lisbon", "temp_c": 19, "sky": "clear"},
+}
+
+// getWeather is the local tool. The emulated model calls it with no
+// arguments; the city then defaults to Oslo.
+func getWeather(args map[string]any) (any, error) {
+	city, _ := args["city"].(string)
+	if city == "" {
+		city = "Oslo"
+	}
+	f, ok := forecasts[city]
+	if !ok {
+		return nil, fmt.Errorf("no forecast for %q", city)
+	}
+	return f, nil
+}
+
+var errInteractionEnded = errors.New("interaction ended without completing")
+
+func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
+	log := backend.NewLog(out)
+	env, err := backend.Start(ctx, cfg.backend)
+	if err != nil {
+		return nil, err
+	}
+	defer env.Close()
+	log.Printf("api", "%s", env.Describe())
+	verifier, keys, err := env.DynamicVerifier()
+	if err != nil {
+		return nil, err
+	}
+
+	res := &result{}
+	var mu sync.Mutex
+	answered := map[string]bool{} // interactions whose tool calls were answered
+	changed := make(chan struct{}, 1)
+	wake := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	var completed []string
+	var ended error
+
+	l := listener.New(verifier)
+	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.InteractionRequiresAction) error {
+		log.Printf("event", "interaction.requires_action %s", d.ID)
+		// Handlers may run more than once; answering twice would fork the
+		// conversation. (A service that restarts keeps this in its database.)
+		mu.Lock()
+		done := answered[d.ID]
+		mu.Unlock()
+		if done {
+			return nil
+		}
+		calls, err := env.Client.Interactions.FunctionCalls(ctx, d.ID)
+		if err != nil {
+			return err
+		}
+		var results []geminihooks.FunctionResult
+		var runs []toolCall
+		for _, c := range calls {
+			r := geminihooks.FunctionResult{CallID: c.ID, Name: c.Name}
+			out, err := any(nil), fmt.Errorf("unknown tool %q", c.Name)
+			if c.Name == "get_weather" {
+				out, err = getWeather(c.Arguments)
+			}
+			if err != nil {
+				// The model sees the error and can recover; retrying the
+				// event would not change it.
+				r.Result, r.IsError = err.Error(), true
+			} else {
+				r.Result = out
+			}
+			log.Printf("tool", "%s(%v) -> %v", c.Name, c.Arguments, r.Result)
+			results = append(results, r)
+			runs = append(runs, toolCall{Interaction: d.ID, CallID: c.ID, Args: c.Arguments, Result: r.Result})
+		}
+		// A nil callback: the follow-up reports to this interaction's own.
+		next, err := env.Client.Interactions.SubmitFunctionResults(ctx, d.ID, results, nil)
+		if errors.Is(err, geminihooks.ErrNotRequiringAction) {
+			return nil // answered already, by an earlier run of this handler
+		}
+		if err != nil {
+			return err
+		}
+		log.Printf("answer", "%s answered; follow-up %s", d.ID, deref(next.ID))
+		mu.Lock()
+		answered[d.ID] = true
+		res.ToolCalls = append(res.ToolCalls, runs...)
+		res.FollowUps = append(res.FollowUps, deref(next.ID))
+		mu.Unlock()
+		wake()
+		return nil
+	})
+	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.InteractionCompleted) error {
+		log.Printf("event", "interaction.completed %s", d.ID)
+		mu.Lock()
+		completed = append(completed, d.ID)
+		mu.Unlock()
+		wake()
+		return nil
+	})
+	stopWith := func(ctx context.Context, e *event.Event) error {
+		log.Printf("event", "%s %s", e.Type, e.JobID)
+		mu.Lock()
+		ended = fmt.Errorf("%w: %s %s", errInteractionEnded, e.JobID, e.Type)
+		mu.Unlock()
+		wake()
+		return nil
+	}
+	l.On(event.TypeInteractionFailed, stopWith)
+	l.On(event.TypeInteractionCancelled, stopWith)
+
+	env.Mux.Handle(backend.HookPath, l)
+	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	go func() { _ = keys.Run(lctx) }()
+	stopped := make(chan error, 1)
+	go func() { stopped <- l.Run(lctx) }()
+	defer func() {
+		env.StopServing()
+		stop()
+		<-stopped
+	}()
+
+	it, err := env.Client.Interactions.Create(ctx, interactions.CreateModelInteraction{
+		Model: interactions.Model(cfg.model),
+		Input: geminihooks.Ptr(interactions.NewInteractionsInput(cfg.prompt)),
+		Tools: []interactions.Tool{interactions.NewTool(interactions.Function{
+			Name:        geminihooks.Ptr("get_weather"),
+			Description: geminihooks.Ptr("Today's forecast for a city."),
+			Parameters: map[string]any{
+				"type":       "object",
+				"properties": map[string]any{"city": map[string]any{"type": "string"}},
+			},
+		})},
+	}, &geminihooks.Callback{URIs: []string{env.HookURL}, UserMetadata: map[string]any{"conversation": "weather"}})
+	if err != nil {
+		return nil, err
+	}
+	res.Started = deref(it.ID)
+	log.Printf("start", "interaction %s (%s) reports to %s", res.Started, it.Status, env.HookURL)
+
+	// Done when an interaction of this conversation completes. Its event
+	// may arrive before SubmitFunctionResults has returned its ID, so look
+	// again whenever either side changes.
+	for {
+		mu.Lock()
+		chain := append([]string{res.Started}, res.FollowUps...)
+		for _, id := range completed {
+			for _, c := range chain {
+				if id == c {
+					res.Completed = id
+				}
+			}
+		}
+		err := ended
+		mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		if res.Completed != "" {
+			break
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for interaction.completed: %w", ctx.Err())
+		}
+	}
+	if err := env.Settle(ctx); err != nil {
+		return nil, err
+	}
+	res.Stats = l.Stats()
+	mu.Lock()
+	defer mu.Unlock()
+	log.Printf("done", "%s completed after %d tool call(s)", res.Completed, len(res.ToolCalls))
+	return res, nil
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+func main() {
+	if err := mainErr(); err != nil {
+		fmt.Fprintln(os.Stderr, "agent-loop:", err)
+		os.Exit(1)
+	}
+}
+
+func mainErr() error {
+	var cfg config
+	cfg.backend.RegisterFlags(flag.CommandLine)
+	flag.StringVar(&cfg.model, "model", "gemini-2.5-flash", "model for the interaction")
+	flag.StringVar(&cfg.prompt, "prompt", "Should I cycle to work in Oslo today? Check the weather.", "what to ask")
+	timeout := flag.Duration("timeout", 20*time.Second, "give up after this long")
+	flag.Parse()
+	if cfg.backend.PublicURL == "" {
+		cfg.backend.EmulatorOptions = emulatorOptions()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	_, err := run(ctx, cfg, os.Stdout)
+	return err
+}
