@@ -207,8 +207,8 @@ func (e *Engine) SetFaults(f Faults) {
 	}
 }
 
-// Attempts returns a copy of the attempt log, oldest first, in the order
-// attempts finished.
+// Attempts returns a copy of the attempt log: the newest Options.LogLimit
+// attempts, oldest first, in the order they finished.
 func (e *Engine) Attempts() []Attempt {
 	e.mu.Lock()
 	defer e.mu.Unlock()
