@@ -129,7 +129,8 @@ func TestDelayHoldsEveryAttempt(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	rcv := newReceiver(t, http.StatusInternalServerError, http.StatusOK)
-	e := newEngine(t, Options{Clock: clock})
+	// TimeScale shortens backoff, not the Delay fault.
+	e := newEngine(t, Options{Clock: clock, TimeScale: 1e-3})
 	e.SetFaults(Faults{Delay: 3 * time.Second})
 	if err := e.Enqueue(Delivery{ID: "msg_1", URI: rcv.URL}); err != nil {
 		t.Fatal(err)
@@ -201,7 +202,8 @@ func TestReorderReleasesAPartialWindow(t *testing.T) {
 			t.Parallel()
 			clock := newFakeClock()
 			rcv := newReceiver(t)
-			e := newEngine(t, Options{Clock: clock})
+			// TimeScale shortens backoff, not ReorderHold.
+			e := newEngine(t, Options{Clock: clock, TimeScale: 1e-3})
 			e.SetFaults(Faults{Reorder: 10, ReorderHold: time.Second})
 			for _, id := range []string{"a", "b"} {
 				if err := e.Enqueue(Delivery{ID: id, URI: rcv.URL}); err != nil {
