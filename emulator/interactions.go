@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/geminihooks/geminihooks/event"
 )
@@ -69,13 +70,13 @@ func (s *Server) createInteraction(w http.ResponseWriter, r *http.Request) *apiE
 		return e
 	}
 	j := &job{Job: Job{Name: "v1_" + randomString(40), Kind: KindInteraction, CreateTime: s.now()}, interaction: it}
+	var name string
 	if it.model != nil {
-		var m string
-		if json.Unmarshal(it.model, &m) == nil {
-			j.Model = "models/" + m
+		if json.Unmarshal(it.model, &name) == nil {
+			j.Model = "models/" + strings.TrimPrefix(name, "models/")
 		}
-	} else {
-		j.Model = string(it.agent)
+	} else if json.Unmarshal(it.agent, &name) == nil {
+		j.Model = name
 	}
 	if raw, ok := body["webhook_config"]; ok && string(raw) != "null" {
 		if !it.background {

@@ -156,9 +156,11 @@ func WithManualJobs() Option {
 	}
 }
 
-// WithOutcome chooses each job's outcome when it is created. Returning ""
-// keeps the default (OutcomeSucceeded). A create request's x-emulator-outcome
-// header, when present, takes precedence.
+// WithOutcome chooses each job's outcome when it is created, from a snapshot
+// of the new job. It runs on the request's goroutine, possibly concurrently
+// with itself. Returning "" keeps the default (OutcomeSucceeded), and so does
+// an outcome the job's kind cannot have (logged). A create request's
+// x-emulator-outcome header, when present, takes precedence.
 func WithOutcome(choose func(Job) Outcome) Option {
 	return func(c *config) error {
 		if choose == nil {

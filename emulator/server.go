@@ -111,6 +111,11 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.done)
 		_ = s.srv.Close()
+		s.mu.Lock()
+		for _, j := range s.jobs {
+			s.stopLocked(j)
+		}
+		s.mu.Unlock()
 		s.engine.Close()
 	})
 }
