@@ -296,3 +296,25 @@ func BenchmarkLatency(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkServeHTTP measures the listener's own work per delivery, without
+// the network: the request path (read, verify, parse, store) plus, in the
+// background, the worker's claim, parse, handler call and ack.
+func BenchmarkServeHTTP(b *testing.B) {
+	secret := newSecret(b)
+	t := newListenerTarget(b, secret)
+	defer t.stop()
+	reqs := prepare(b, secret, fmt.Sprintf("sh%d", b.N), b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(reqs[i].body))
+		req.Header = reqs[i].header
+		rec := httptest.NewRecorder()
+		t.l.ServeHTTP(rec, req)
+		if rec.Code != http.StatusAccepted {
+			b.Fatalf("status %d", rec.Code)
+		}
+	}
+	t.drain(b)
+}

@@ -81,37 +81,66 @@ type permanentError struct{ err error }
 func (p *permanentError) Error() string { return "permanent: " + p.err.Error() }
 func (p *permanentError) Unwrap() error { return p.err }
 
-// route is the handlers an event matches, bound to its data.
-type route []func(context.Context) error
+// route is the handlers an event matches, and its decoded data when a
+// typed handler needs it.
+type route struct {
+	on      []HandlerFunc
+	typed   []typedHandler
+	data    event.Data
+	unknown []HandlerFunc
+}
 
-// routeFor decodes e and collects the handlers for it. An error means the
-// event cannot be handled at all, now or on a retry.
+func (r *route) empty() bool { return len(r.on)+len(r.typed)+len(r.unknown) == 0 }
+
+// routeFor collects the handlers for e, decoding its data only when a
+// typed handler is registered. An error means the event cannot be handled
+// at all, now or on a retry.
 func (l *Listener) routeFor(e *event.Event) (route, error) {
+	l.mu.RLock()
+	on, typed, unknown := l.byType[e.Type.Canonical()], l.typed, l.unknown
+	l.mu.RUnlock()
+	r := route{on: on}
+	if !e.Type.Known() {
+		r.unknown = unknown
+	}
+	if len(typed) == 0 {
+		return r, nil
+	}
 	d, decodeErr := e.Decode()
 	if decodeErr != nil {
 		// Find out which typed handlers the data was meant for: an
 		// envelope without data decodes to a zero value of the right type.
 		d, _ = (&event.Event{Type: e.Type}).Decode()
 	}
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	var r route
-	for _, h := range l.byType[e.Type.Canonical()] {
-		r = append(r, func(ctx context.Context) error { return h(ctx, e) })
-	}
-	for _, th := range l.typed {
+	for _, th := range typed {
 		if !th.match(d) {
 			continue
 		}
 		if decodeErr != nil {
-			return nil, fmt.Errorf("listener: a typed handler cannot take this event: %w", decodeErr)
+			return route{}, fmt.Errorf("listener: a typed handler cannot take this event: %w", decodeErr)
 		}
-		r = append(r, func(ctx context.Context) error { return th.call(ctx, e, d) })
+		r.typed = append(r.typed, th)
 	}
-	if _, ok := d.(*event.Unknown); ok {
-		for _, h := range l.unknown {
-			r = append(r, func(ctx context.Context) error { return h(ctx, e) })
-		}
-	}
+	r.data = d
 	return r, nil
+}
+
+// run calls the route's handlers in order and stops at the first error.
+func (r *route) run(ctx context.Context, e *event.Event) error {
+	for _, h := range r.on {
+		if err := h(ctx, e); err != nil {
+			return err
+		}
+	}
+	for _, th := range r.typed {
+		if err := th.call(ctx, e, r.data); err != nil {
+			return err
+		}
+	}
+	for _, h := range r.unknown {
+		if err := h(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
 }

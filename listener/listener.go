@@ -47,10 +47,11 @@ type HandlerFunc func(ctx context.Context, e *event.Event) error
 // concurrent use; handlers may be registered while it runs.
 type Listener struct {
 	config
-	verify  func(ctx context.Context, h http.Header, body []byte) (signing.Scheme, error)
-	notify  <-chan struct{} // the inbox's Notifier channel, or nil
-	wake    chan struct{}   // idle workers wait on it
-	running atomic.Bool
+	verify   func(ctx context.Context, h http.Header, body []byte) (signing.Scheme, error)
+	notify   <-chan struct{} // the inbox's Notifier channel, or nil
+	inMemory bool            // the inbox is an *inbox.Memory, which never blocks
+	wake     chan struct{}   // idle workers wait on it
+	running  atomic.Bool
 
 	mu      sync.RWMutex
 	byType  map[event.Type][]HandlerFunc // by canonical type
@@ -103,6 +104,7 @@ func New(v signing.Verifier, opts ...Option) *Listener {
 			return "", v.Verify(ctx, h, body)
 		}
 	}
+	_, l.inMemory = c.inbox.(*inbox.Memory)
 	if n, ok := c.inbox.(inbox.Notifier); ok {
 		l.notify = n.Notify()
 	}
@@ -197,7 +199,9 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Scheme:     string(d.scheme),
 		ReceivedAt: l.now(),
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), l.storeTimeout)
+	// Not cancelled when the client goes: a verified delivery is worth
+	// storing, and its retry is then a cheap duplicate.
+	ctx, cancel := l.bound(context.WithoutCancel(r.Context()))
 	stored, err := l.inbox.Put(ctx, m)
 	cancel()
 	switch {
@@ -336,7 +340,7 @@ func (l *Listener) Stats() Stats {
 		Panics:     s.panics.Load(),
 		QueueDepth: -1,
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.storeTimeout)
+	ctx, cancel := l.bound(context.Background())
 	defer cancel()
 	if n, err := l.inbox.Depth(ctx); err == nil {
 		st.QueueDepth = n

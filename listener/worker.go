@@ -108,7 +108,16 @@ func (l *Listener) work(ctx, hctx context.Context) {
 // storeCtx bounds one inbox call made off the request path. It is not
 // derived from Run's context, so that outcomes are recorded during a drain.
 func (l *Listener) storeCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), l.storeTimeout)
+	return l.bound(context.Background())
+}
+
+// bound limits an inbox call to the store timeout. The in-memory inbox
+// never waits, so its calls skip the timer.
+func (l *Listener) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if l.inMemory {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, l.storeTimeout)
 }
 
 func (l *Listener) claim() *inbox.Message {
@@ -139,14 +148,14 @@ func (l *Listener) process(hctx context.Context, m *inbox.Message) {
 		l.deadLetter(m, ev, err)
 		return
 	}
-	if len(r) == 0 {
+	if r.empty() {
 		l.stats.unhandled.Add(1)
 		l.logEvent(slog.LevelInfo, "listener: no handler for event; acked", m, ev)
 		l.ack(m, ev)
 		return
 	}
 	ctx, cancel := context.WithTimeout(inbox.WithClaim(hctx, m), l.handlerTimeout)
-	err = l.call(ctx, r, m, ev)
+	err = l.call(ctx, &r, m, ev)
 	cancel()
 	switch {
 	case err == nil:
@@ -168,7 +177,7 @@ func (l *Listener) process(hctx context.Context, m *inbox.Message) {
 }
 
 // call runs the route, turning a panic into an error.
-func (l *Listener) call(ctx context.Context, r route, m *inbox.Message, ev *event.Event) (err error) {
+func (l *Listener) call(ctx context.Context, r *route, m *inbox.Message, ev *event.Event) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			l.stats.panics.Add(1)
@@ -177,12 +186,7 @@ func (l *Listener) call(ctx context.Context, r route, m *inbox.Message, ev *even
 				slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 		}
 	}()
-	for _, h := range r {
-		if err := h(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.run(ctx, ev)
 }
 
 // delay is the backoff before the attempt after the given one: backoff,
