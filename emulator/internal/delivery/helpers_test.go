@@ -125,6 +125,9 @@ func (c *fakeClock) settle(t *testing.T, e *Engine) []time.Duration {
 			cancel()
 			<-idleErr
 			delays = append(delays, d)
+			if len(delays) > 1000 {
+				t.Fatalf("still retrying after %v: the window does not end it", delays)
+			}
 			c.Advance(d)
 		case err := <-idleErr:
 			cancel()
