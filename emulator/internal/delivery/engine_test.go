@@ -132,8 +132,11 @@ func TestRetriesFollowBackoffUntilWindow(t *testing.T) {
 	}
 
 	var elapsed time.Duration
+	exp := DefaultBackoffBase
 	for i, d := range delays {
-		exp := min(DefaultBackoffBase<<i, DefaultBackoffMax)
+		if i > 0 {
+			exp = min(2*exp, DefaultBackoffMax)
+		}
 		lo := time.Duration(float64(exp) * (1 - JitterFraction))
 		hi := time.Duration(float64(exp) * (1 + JitterFraction))
 		if d < lo || d > hi {
@@ -145,6 +148,7 @@ func TestRetriesFollowBackoffUntilWindow(t *testing.T) {
 	if n := len(delays) + 1; n < 28 || n > 40 {
 		t.Errorf("%d attempts in the window, want about 33", n)
 	}
+	t.Logf("%d attempts, the last %v after enqueue", len(delays)+1, elapsed)
 	if elapsed+time.Duration(float64(DefaultBackoffMax)*(1+JitterFraction)) <= DefaultRetryWindow {
 		t.Errorf("gave up %v after enqueue, while another retry fitted the %v window", elapsed, DefaultRetryWindow)
 	}
