@@ -224,3 +224,10 @@ func (l *Log) Printf(tag, format string, args ...any) {
 	defer l.mu.Unlock()
 	fmt.Fprintf(l.w, "%-10s %s\n", tag, fmt.Sprintf(format, args...))
 }
+
+// Write writes p as is, for output longer than a line.
+func (l *Log) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
