@@ -416,6 +416,7 @@ func (w *wtx) release() error {
 			due = append(due, [2][]byte{append([]byte(nil), k...), append([]byte(nil), v...)})
 		}
 		for _, kv := range due {
+			w.dirty = true
 			r, err := w.get(kv[1])
 			if err != nil {
 				return err
@@ -588,6 +589,7 @@ func (i *Inbox) Prune(ctx context.Context, before time.Time) (int, error) {
 				due = append(due, [2][]byte{append([]byte(nil), k...), append([]byte(nil), v...)})
 			}
 			for _, kv := range due {
+				w.dirty = true
 				r, err := w.get(kv[1])
 				if err != nil {
 					return err
