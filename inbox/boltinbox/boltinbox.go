@@ -36,7 +36,6 @@ var (
 
 	keyFormat   = []byte("format")
 	valueFormat = []byte("geminihooks-inbox/1")
-	keySeq      = []byte("seq")
 )
 
 // Option configures Open.
