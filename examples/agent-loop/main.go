@@ -189,11 +189,14 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	go func() { _ = keys.Run(lctx) }()
 	stopped := make(chan error, 1)
 	go func() { stopped <- l.Run(lctx) }()
-	defer func() {
+	// drain stops taking deliveries, then lets the workers finish: in that
+	// order, nothing is answered 2xx that no worker will handle.
+	drain := sync.OnceValue(func() error {
 		env.StopServing()
 		stop()
-		<-stopped
-	}()
+		return <-stopped
+	})
+	defer drain()
 
 	it, err := env.Client.Interactions.Create(ctx, interactions.CreateModelInteraction{
 		Model: interactions.Model(cfg.model),
@@ -241,6 +244,9 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		}
 	}
 	if err := env.Settle(ctx); err != nil {
+		return nil, err
+	}
+	if err := drain(); err != nil {
 		return nil, err
 	}
 	res.Stats = l.Stats()

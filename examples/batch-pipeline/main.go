@@ -5,8 +5,13 @@
 //	go run ./examples/batch-pipeline
 //
 // runs offline against an in-process emulator and prints the summary;
-// -out writes it to a file. For the real API, give the public https URL that
-// reaches this process:
+// -out writes it to a file. With -postgres, events wait in a PostgreSQL
+// inbox that any number of replicas share, and the summary is written to a
+// table in the same transaction that acks its event: effectively once.
+//
+//	go run ./examples/batch-pipeline -postgres postgres://localhost:5432/app
+//
+// For the real API, give the public https URL that reaches this process:
 //
 //	GEMINI_API_KEY=... go run ./examples/batch-pipeline -public-url https://hooks.example.com -out summary.json
 package main
@@ -24,13 +29,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/genai"
 
 	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/examples/internal/backend"
+	"github.com/geminihooks/geminihooks/inbox/pginbox"
 	"github.com/geminihooks/geminihooks/listener"
 )
 
@@ -39,6 +48,9 @@ type config struct {
 	model   string
 	// out is where the summary goes; "" prints it.
 	out string
+	// postgres, when set, is the database for the shared inbox and the
+	// summaries table; inboxTable names the inbox's table there.
+	postgres, inboxTable string
 }
 
 // questions are the batch's requests, by key.
@@ -101,22 +113,71 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		case <-ctx.Done():
 		}
 	}
-	l := listener.New(verifier)
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchSucceeded) error {
-		log.Printf("event", "batch.succeeded %s, results at %s", d.ID, d.OutputFileURI)
-		s, err := summarise(ctx, env, d)
+	var l *listener.Listener
+	if cfg.postgres == "" {
+		l = listener.New(verifier)
+		listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchSucceeded) error {
+			log.Printf("event", "batch.succeeded %s, results at %s", d.ID, d.OutputFileURI)
+			s, err := summarise(ctx, env, d)
+			if err != nil {
+				return err // a failed download is retried; see summarise for what is permanent
+			}
+			// Writing the same summary again is harmless, so a handler that
+			// runs twice needs no more care.
+			if err := writeSummary(cfg.out, s, log); err != nil {
+				return err
+			}
+			log.Printf("summary", "%d results: %d succeeded, %d failed, %d characters", s.Lines, s.Succeeded, s.Failed, s.Characters)
+			finish(ctx, outcome{s: s})
+			return nil
+		})
+	} else {
+		pool, err := pgxpool.New(ctx, cfg.postgres)
 		if err != nil {
-			return err // a failed download is retried; see summarise for what is permanent
+			return nil, err
 		}
-		// Writing the same summary again is harmless, so a handler that runs
-		// twice needs no more care.
-		if err := writeSummary(cfg.out, s, log); err != nil {
-			return err
+		defer pool.Close()
+		if _, err := pool.Exec(ctx, createSummaries); err != nil {
+			return nil, fmt.Errorf("create summaries table: %w", err)
 		}
-		log.Printf("summary", "%d results: %d succeeded, %d failed, %d characters", s.Lines, s.Succeeded, s.Failed, s.Characters)
-		finish(ctx, outcome{s: s})
-		return nil
-	})
+		ib, err := pginbox.New(pool, pginbox.WithTable(cfg.inboxTable))
+		if err != nil {
+			return nil, err
+		}
+		defer ib.Close()
+		if err := ib.Migrate(ctx); err != nil {
+			return nil, err
+		}
+		l = listener.New(verifier, listener.WithInbox(ib))
+		// The summary row and the event's ack commit together: a crash
+		// between them cannot write a summary twice or lose one.
+		l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
+			var s summary
+			store := ib.Transactional(func(ctx context.Context, tx pgx.Tx, e *event.Event) error {
+				d, err := event.As[*event.BatchSucceeded](e)
+				if err != nil {
+					return listener.Permanent(err)
+				}
+				log.Printf("event", "batch.succeeded %s, results at %s", d.ID, d.OutputFileURI)
+				if s, err = summarise(ctx, env, d); err != nil {
+					return err
+				}
+				b, err := json.Marshal(s)
+				if err != nil {
+					return err
+				}
+				_, err = tx.Exec(ctx, insertSummary, s.Batch, b)
+				return err
+			})
+			if err := store(ctx, e); err != nil {
+				return err
+			}
+			log.Printf("summary", "%d results: %d succeeded, %d failed, %d characters; committed to batch_summaries",
+				s.Lines, s.Succeeded, s.Failed, s.Characters)
+			finish(ctx, outcome{s: s})
+			return nil
+		})
+	}
 	ended := func(ctx context.Context, e *event.Event) error {
 		log.Printf("event", "%s %s", e.Type, e.JobID)
 		finish(ctx, outcome{err: fmt.Errorf("%w: %s %s", errBatchEnded, e.JobID, e.Type)})
@@ -132,11 +193,14 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	go func() { _ = keys.Run(lctx) }()
 	stopped := make(chan error, 1)
 	go func() { stopped <- l.Run(lctx) }()
-	defer func() {
+	// drain stops taking deliveries, then lets the workers finish: in that
+	// order, nothing is answered 2xx that no worker will handle.
+	drain := sync.OnceValue(func() error {
 		env.StopServing()
 		stop()
-		<-stopped
-	}()
+		return <-stopped
+	})
+	defer drain()
 
 	var reqs []*genai.InlinedRequest
 	for _, q := range questions {
@@ -162,8 +226,21 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	if err := env.Settle(ctx); err != nil {
 		return nil, err
 	}
+	if err := drain(); err != nil {
+		return nil, err
+	}
 	return &result{Batch: job.Name, Summary: o.s, Stats: l.Stats()}, nil
 }
+
+// The summaries table of the -postgres mode, keyed by batch so that a
+// summary is written once.
+const (
+	createSummaries = `CREATE TABLE IF NOT EXISTS batch_summaries (
+	batch      text PRIMARY KEY,
+	summary    jsonb NOT NULL,
+	written_at timestamptz NOT NULL DEFAULT now())`
+	insertSummary = `INSERT INTO batch_summaries (batch, summary) VALUES ($1, $2)`
+)
 
 // summarise downloads a batch's results and sums them up.
 func summarise(ctx context.Context, env *backend.Env, d *event.BatchSucceeded) (summary, error) {
@@ -309,6 +386,8 @@ func mainErr() error {
 	cfg.backend.RegisterFlags(flag.CommandLine)
 	flag.StringVar(&cfg.model, "model", "gemini-2.5-flash", "model for the batch")
 	flag.StringVar(&cfg.out, "out", "", "write the summary to this file (default: print it)")
+	flag.StringVar(&cfg.postgres, "postgres", "", "PostgreSQL URL: keep events in a shared inbox and summaries in a table")
+	flag.StringVar(&cfg.inboxTable, "inbox-table", "geminihooks_inbox", "the inbox table, with -postgres")
 	timeout := flag.Duration("timeout", 20*time.Second, "give up after this long (real batches can take hours)")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)

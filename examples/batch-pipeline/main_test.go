@@ -6,7 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,9 +16,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/geminihooks/geminihooks/emulator"
 	"github.com/geminihooks/geminihooks/examples/internal/backend"
+	"github.com/geminihooks/geminihooks/inbox/pginbox"
 	"github.com/geminihooks/geminihooks/listener"
 )
 
@@ -226,5 +230,79 @@ func TestOutputRequest(t *testing.T) {
 			t.Errorf("outputRequest(%q) = %s with key %v, want %s with key %v",
 				tc.uri, req.URL, req.Header.Get("x-goog-api-key") != "", tc.wantURL, tc.wantKey)
 		}
+	}
+}
+
+// TestRunPostgres runs the -postgres mode: the event waits in a pginbox and
+// the summary commits with its ack.
+func TestRunPostgres(t *testing.T) {
+	t.Parallel()
+	dsn := os.Getenv("GEMINIHOOKS_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("GEMINIHOOKS_TEST_POSTGRES is not set")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// A schema of the test's own, on the search path, holds both tables.
+	schema := fmt.Sprintf("bp_test_%d", time.Now().UnixNano())
+	admin, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Error(err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+
+	emu := newEmulator(t, emulator.OutcomeSucceeded)
+	var out bytes.Buffer
+	res, err := run(ctx, config{
+		backend: backend.Config{Emulator: emu}, model: "gemini-2.5-flash",
+		postgres: u.String(), inboxTable: schema + ".inbox",
+	}, &out)
+	if err != nil {
+		t.Fatalf("run: %v\nlog:\n%s", err, &out)
+	}
+	if res.Summary.Lines != len(questions) || res.Summary.Succeeded != len(questions) {
+		t.Errorf("summary %+v, want %d succeeded results", res.Summary, len(questions))
+	}
+
+	var b []byte
+	if err := admin.QueryRow(ctx, "SELECT summary FROM "+schema+".batch_summaries WHERE batch = $1", res.Batch).Scan(&b); err != nil {
+		t.Fatalf("summary row: %v", err)
+	}
+	var stored summary
+	if err := json.Unmarshal(b, &stored); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(res.Summary, stored); diff != "" {
+		t.Errorf("stored summary (-run +row):\n%s", diff)
+	}
+	// The event was acked in that transaction: nothing is left to claim.
+	ib, err := pginbox.New(admin, pginbox.WithTable(schema+".inbox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ib.Close()
+	if n, err := ib.Depth(ctx); err != nil || n != 0 {
+		t.Errorf("inbox depth = %d, %v; want 0", n, err)
+	}
+	if dead, err := ib.DeadLetters(ctx, 10); err != nil || len(dead) != 0 {
+		t.Errorf("dead letters = %d, %v; want none", len(dead), err)
+	}
+	if st := res.Stats; st.Stored != 1 || st.Processed != 1 {
+		t.Errorf("stats = %+v, want one event stored and processed", st)
 	}
 }

@@ -167,11 +167,14 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	stopped := make(chan error, 1)
 	go func() { stopped <- l.Run(lctx) }()
-	defer func() {
+	// drain stops taking deliveries, then lets the workers finish: in that
+	// order, nothing is answered 2xx that no worker will handle.
+	drain := sync.OnceValue(func() error {
 		env.StopServing()
 		stop()
-		<-stopped
-	}()
+		return <-stopped
+	})
+	defer drain()
 
 	for _, j := range plan {
 		cb := &geminihooks.Callback{
@@ -212,6 +215,9 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		}
 	}
 	if err := env.Settle(ctx); err != nil {
+		return nil, err
+	}
+	if err := drain(); err != nil {
 		return nil, err
 	}
 	res.Stats = l.Stats()
