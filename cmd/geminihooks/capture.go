@@ -32,7 +32,12 @@ type capture struct {
 // written by `trigger --output`). The input is untrusted: its size is
 // bounded, and every malformation is an error wrapping errBadCapture.
 func readCapture(r io.Reader) (*capture, error) {
-	lr := &io.LimitedReader{R: r, N: maxCaptureBytes + 1}
+	return readCaptureLimit(r, maxCaptureBytes)
+}
+
+// readCaptureLimit is readCapture with the size bound as a parameter.
+func readCaptureLimit(r io.Reader, limit int64) (*capture, error) {
+	lr := &io.LimitedReader{R: r, N: limit + 1}
 	br := bufio.NewReader(lr)
 	// Tolerate blank lines before the request line, which copy and paste
 	// often leaves behind.
@@ -67,7 +72,7 @@ func readCapture(r io.Reader) (*capture, error) {
 		return nil, err
 	}
 	if lr.N <= 0 {
-		return nil, fmt.Errorf("%w: the input is larger than %d bytes", errBadCapture, maxCaptureBytes)
+		return nil, fmt.Errorf("%w: the input is larger than %d bytes", errBadCapture, limit)
 	}
 	if len(req.TransferEncoding) == 0 && len(req.Header.Values("Content-Length")) == 0 {
 		c.body, c.bodyToEOF = rest, len(rest) > 0

@@ -33,13 +33,10 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	binPath = filepath.Join(dir, "geminihooks")
-	args := []string{"build", "-o", binPath}
-	if raceEnabled {
-		// Same flags as the test binary, so the build reuses its packages
-		// from the cache and the binary is checked for races too.
-		args = append(args, "-race")
-	}
-	out, err := exec.Command(gobin, append(args, ".")...).CombinedOutput()
+	// Without -race even under go test -race: a race-enabled binary takes
+	// over a second to start, and the end-to-end tests start dozens. The
+	// in-process tests run the same code under the race detector.
+	out, err := exec.Command(gobin, "build", "-o", binPath, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 		return 1

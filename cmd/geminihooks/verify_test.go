@@ -278,9 +278,14 @@ func TestReadCapture(t *testing.T) {
 func TestReadCaptureTooLarge(t *testing.T) {
 	t.Parallel()
 	head := "POST / HTTP/1.1\r\nHost: x\r\n\r\n"
-	in := io.MultiReader(strings.NewReader(head), bytes.NewReader(make([]byte, maxCaptureBytes)))
-	if _, err := readCapture(in); !errors.Is(err, errBadCapture) || !strings.Contains(err.Error(), "larger than") {
+	const limit = 4 << 10
+	in := io.MultiReader(strings.NewReader(head), bytes.NewReader(make([]byte, limit)))
+	if _, err := readCaptureLimit(in, limit); !errors.Is(err, errBadCapture) || !strings.Contains(err.Error(), "larger than 4096 bytes") {
 		t.Fatalf("err = %v, want a size error", err)
+	}
+	in = io.MultiReader(strings.NewReader(head), bytes.NewReader(make([]byte, limit-len(head))))
+	if _, err := readCaptureLimit(in, limit); err != nil {
+		t.Fatalf("a capture of exactly the limit: %v", err)
 	}
 }
 

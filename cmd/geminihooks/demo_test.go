@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/geminihooks/geminihooks/event"
+)
+
+var demoEventRE = regexp.MustCompile(`(?m)^ +\+\d+\.\d+s +(\S+) +\S+ +(v1|v1a|jwt) +\S+ +(.*)$`)
+
+// checkDemoOutput checks a successful demo's plain output: each expected
+// event shown once with its scheme, and the summary's exact counts.
+func checkDemoOutput(t *testing.T, out string, dynamic string) {
+	t.Helper()
+	if strings.Contains(out, "\033[") || strings.Contains(out, "\r") {
+		t.Errorf("plain output carries terminal control codes")
+	}
+	got := map[string]string{}
+	for _, m := range demoEventRE.FindAllStringSubmatch(out, -1) {
+		if _, dup := got[m[1]]; dup {
+			t.Errorf("event %s shown twice", m[1])
+		}
+		got[m[1]] = m[2]
+	}
+	want := map[string]string{
+		string(event.TypeBatchSucceeded):            "v1",
+		string(event.TypeVideoGenerated):            dynamic,
+		string(event.TypeInteractionRequiresAction): dynamic,
+		string(event.TypeInteractionCompleted):      dynamic,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events shown, type to scheme (-want +got):\n%s\noutput:\n%s", diff, out)
+	}
+	for _, line := range []string{
+		"[6/6] summary",
+		"events handled       4 (each exactly once)",
+		"duplicates dropped   4 ",
+		"retries survived     4 ",
+		"routed to media-pipeline by user_metadata (tenant=acme)",
+		"answered get_weather, follow-up v1_",
+		"OK: every expected event was handled exactly once",
+	} {
+		if !strings.Contains(out, line) {
+			t.Errorf("output lacks %q:\n%s", line, out)
+		}
+	}
+}
+
+// TestBinaryDemo runs the README's command through the built binary.
+func TestBinaryDemo(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	r := runBin(t, time.Minute, nil, nil, "demo")
+	if r.code != exitOK {
+		t.Fatalf("demo: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	t.Logf("demo took %s", time.Since(start).Round(time.Millisecond))
+	checkDemoOutput(t, r.stdout, "v1a")
+	if r.stderr != "" {
+		t.Errorf("stderr: %s", r.stderr)
+	}
+}
+
+// TestDemoJWT runs the demo in-process with JWT-signed callbacks.
+func TestDemoJWT(t *testing.T) {
+	t.Parallel()
+	code, out, errs := runCLI(t, nil, "demo", "--dynamic-signing", "jwt")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	checkDemoOutput(t, out, "jwt")
+}
+
+func TestDemoFlags(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"demo", "--dynamic-signing", "v2"},
+		{"demo", "--timeout", "0s"},
+		{"demo", "extra"},
+	} {
+		if code, _, errs := runCLI(t, nil, args...); code != exitUsage || errs == "" {
+			t.Errorf("%q: exit %d, stderr %q", args, code, errs)
+		}
+	}
+}
+
+func TestDemoCheck(t *testing.T) {
+	t.Parallel()
+	b := eventKey{event.TypeBatchSucceeded, "batches/b"}
+	v := eventKey{event.TypeVideoGenerated, "models/m/operations/v"}
+	ra := eventKey{event.TypeInteractionRequiresAction, "v1_a"}
+	c := eventKey{event.TypeInteractionCompleted, "v1_c"}
+	ping := eventKey{"webhook.ping", "x"}
+	tests := []struct {
+		name     string
+		expected []eventKey
+		handled  map[eventKey]int
+		want     []string
+	}{
+		{"all once", []eventKey{b, v, ra, c}, map[eventKey]int{b: 1, v: 1, ra: 1, c: 1}, nil},
+		{"twice", []eventKey{b, v, ra, c}, map[eventKey]int{b: 2, v: 1, ra: 1, c: 1},
+			[]string{"batch.succeeded for batches/b was handled 2 times, want exactly once"}},
+		{"never", []eventKey{b, v, ra, c}, map[eventKey]int{b: 1, ra: 1, c: 1},
+			[]string{"video.generated for models/m/operations/v was handled 0 times, want exactly once"}},
+		{"unexpected", []eventKey{b, v, ra, c}, map[eventKey]int{b: 1, v: 1, ra: 1, c: 1, ping: 1},
+			[]string{"unexpected event webhook.ping for x"}},
+		{"not answered", []eventKey{b, v, ra}, map[eventKey]int{b: 1, v: 1, ra: 1},
+			[]string{"the interaction was never answered"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := &demo{expected: tt.expected, handled: tt.handled}
+			for _, k := range []eventKey{b, v, ra, c, ping} {
+				if tt.handled[k] > 0 {
+					d.order = append(d.order, k)
+				}
+			}
+			if diff := cmp.Diff(tt.want, d.check()); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	t.Parallel()
+	ms := func(ns ...int) []time.Duration {
+		var out []time.Duration
+		for _, n := range ns {
+			out = append(out, time.Duration(n)*time.Millisecond)
+		}
+		return out
+	}
+	tests := []struct {
+		in   []time.Duration
+		p    int
+		want time.Duration
+	}{
+		{nil, 50, 0},
+		{ms(7), 99, 7 * time.Millisecond},
+		{ms(40, 10, 30, 20), 50, 20 * time.Millisecond},
+		{ms(40, 10, 30, 20), 99, 40 * time.Millisecond},
+		{ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 90, 9 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := percentile(tt.in, tt.p); got != tt.want {
+			t.Errorf("percentile(%v, %d) = %v, want %v", tt.in, tt.p, got, tt.want)
+		}
+	}
+}
+
+func TestDemoOutputLive(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	o := newDemoOutput(&buf, true)
+	o.println("before")
+	o.startProgress(func() string { return "STATUS" })
+	o.println("during")
+	o.stopProgress()
+	o.stopProgress() // idempotent
+	o.println("after")
+	want := "before\nSTATUS\r\033[Kduring\nSTATUS\r\033[Kafter\n"
+	if got := buf.String(); got != want {
+		t.Errorf("live output %q, want %q", got, want)
+	}
+
+	buf.Reset()
+	o = newDemoOutput(&buf, false)
+	o.startProgress(func() string { return "STATUS" })
+	o.println("plain")
+	o.stopProgress()
+	if got := buf.String(); got != "plain\n" {
+		t.Errorf("plain output %q", got)
+	}
+}

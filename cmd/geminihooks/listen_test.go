@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geminihooks/geminihooks/signing"
+)
+
+// TestListenInProcess runs listen in-process (so under the race detector
+// with go test -race) with a pinned JWKS file, pretty output and a flaky
+// forward target.
+func TestListenInProcess(t *testing.T) {
+	t.Parallel()
+	secret := testSecret(t)
+	dir := t.TempDir()
+	key, jwks := filepath.Join(dir, "key.pem"), filepath.Join(dir, "jwks.json")
+	// Make the dynamic key and its JWKS before the listener starts.
+	if code, out, errs := runCLI(t, nil, "trigger", "video.generated", "--to", "http://127.0.0.1:1/x", "--dynamic", "jwt",
+		"--key", key, "--jwks-out", jwks, "--output", filepath.Join(dir, "unused.http")); code != exitOK {
+		t.Fatalf("trigger: exit %d\n%s%s", code, out, errs)
+	}
+	app := newFlakyApp(t, "msg_flaky")
+
+	outR, outW := io.Pipe()
+	errR, errW := io.Pipe()
+	stdout, stderr := newLines(outR), newLines(errR)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		code := runEnv(ctx, &env{stdin: strings.NewReader(""), stdout: outW, stderr: errW, now: time.Now,
+			getenv: func(string) string { return "" }},
+			[]string{"listen", "--addr", "127.0.0.1:0", "--inbox", "memory", "--secret", secret, "--jwks-file", jwks,
+				"--forward-to", app.srv.URL, "--backoff", "10ms", "--path", "/hook"})
+		outW.Close()
+		errW.Close()
+		done <- code
+	}()
+	m, _ := stderr.wait(t, listeningRE, 0, 30*time.Second)
+	url := m[1]
+	if !strings.HasSuffix(url, "/hook") {
+		t.Fatalf("listening on %s, want path /hook", url)
+	}
+
+	send := func(wantCode int, args ...string) {
+		t.Helper()
+		if code, out, errs := runCLI(t, nil, append([]string{"trigger", "--to", url}, args...)...); code != wantCode {
+			t.Fatalf("trigger %q: exit %d, want %d\n%s%s", args, code, wantCode, out, errs)
+		}
+	}
+	send(exitOK, "batch.succeeded", "--secret", secret, "--id", "msg_v1", "--user-metadata", "tenant=acme")
+	send(exitOK, "video.generated", "--dynamic", "jwt", "--key", key, "--id", "msg_jwt")
+	send(exitOK, "interaction.completed", "--secret", secret, "--id", "msg_flaky")
+	send(exitOK, "interaction.completed", "--secret", secret, "--id", "msg_flaky") // duplicate
+	send(exitFailure, "batch.failed", "--dynamic", "v1a", "--id", "msg_unknown_key")
+
+	for _, re := range []*regexp.Regexp{
+		regexp.MustCompile(`batch\.succeeded +v1 +job batches/\S+ +\(webhook-id msg_v1\) +metadata tenant=acme +-> forwarded, 200$`),
+		regexp.MustCompile(`video\.generated +jwt +job models/\S+ +\(webhook-id msg_jwt\) +-> forwarded, 200$`),
+		regexp.MustCompile(`interaction\.completed +v1 +job v1_\S+ +\(webhook-id msg_flaky, attempt 2\) +-> forwarded, 200$`),
+	} {
+		stdout.wait(t, re, 0, 30*time.Second)
+	}
+	stderr.wait(t, regexp.MustCompile(`forward of interaction\.completed \(webhook-id msg_flaky, attempt 1 of 8\) failed: .*503.*; will retry`), 0, time.Second)
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("listen exit %d\n%s", code, stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("listen did not stop")
+	}
+	if n := len(strings.Split(strings.TrimSpace(stdout.String()), "\n")); n != 3 {
+		t.Errorf("%d event lines, want 3:\n%s", n, stdout)
+	}
+	m, _ = stderr.wait(t, stoppedRE, 0, time.Second)
+	if !strings.HasPrefix(m[1], "5 received, 3 stored, 1 duplicates, 1 rejected (1 unauthorized), 3 handled, 1 retried") {
+		t.Errorf("summary: %s", m[1])
+	}
+	if strings.Contains(stdout.String()+stderr.String(), secret) {
+		t.Error("listen printed the secret")
+	}
+	app.mu.Lock()
+	defer app.mu.Unlock()
+	for _, r := range app.got {
+		if r.header.Get(signing.HeaderSignature) == "" {
+			t.Errorf("forward of %s lost its signature header", r.header.Get(signing.HeaderID))
+		}
+	}
+}
+
+func TestListenFlags(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--no-dynamic"}, "nothing to verify with"},
+		{[]string{"--secret", "whsec_AAAA", "--path", "hook"}, "--path must start with /"},
+		{[]string{"--secret", "whsec_AAAA", "--workers", "0"}, "must be at least 1"},
+		{[]string{"--secret", "whsec_AAAA", "--forward-to", "localhost:3000"}, "--forward-to must be an absolute"},
+		{[]string{"--secret", "whsec_AAAA", "--jwks-file", "/does/not/exist"}, "--jwks-file"},
+		{[]string{"--secret", "whsec_!", "--no-dynamic"}, "signing"},
+		{[]string{"stray"}, "unexpected argument"},
+	}
+	for _, tt := range tests {
+		code, _, errs := runCLI(t, nil, append([]string{"listen", "--inbox", "memory", "--addr", "127.0.0.1:0"}, tt.args...)...)
+		if code != exitUsage || !strings.Contains(errs, tt.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 and %q", tt.args, code, errs, tt.want)
+		}
+	}
+}
+
+// TestHeaderCache checks that only stored deliveries (202) keep their
+// headers for forwarding, and that the cache stays bounded.
+func TestHeaderCache(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		status int
+		keep   bool
+	}{
+		{http.StatusAccepted, true},
+		{http.StatusOK, false}, // duplicate
+		{http.StatusUnauthorized, false},
+		{http.StatusServiceUnavailable, false},
+	}
+	for _, tt := range tests {
+		c := newHeaderCache(10)
+		h := c.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, ok := c.get("msg_1"); !ok {
+				t.Error("headers not recorded before the listener ran")
+			}
+			w.WriteHeader(tt.status)
+		}))
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{}"))
+		req.Header.Set(signing.HeaderID, "msg_1")
+		req.Header.Set("Connection", "keep-alive")
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		got, ok := c.get("msg_1")
+		if ok != tt.keep {
+			t.Errorf("status %d: kept %v, want %v", tt.status, ok, tt.keep)
+		}
+		if ok && got.Get("Connection") != "" {
+			t.Errorf("hop-by-hop header kept")
+		}
+	}
+
+	c := newHeaderCache(2)
+	for _, id := range []string{"a", "b", "c"} {
+		c.add(id, http.Header{})
+	}
+	if _, ok := c.get("a"); ok {
+		t.Error("oldest entry not evicted")
+	}
+	c.forget("b")
+	if _, ok := c.get("b"); ok || len(c.order) != 1 {
+		t.Errorf("forget left %v", c.order)
+	}
+}
