@@ -1,0 +1,107 @@
+// Command report runs the geminihooks benchmark harness (bench/internal/harness) in one process and
+// rewrites the generated tables of BENCHMARKS.md, between their marker comments, and the SVG charts
+// under docs/.
+//
+//	cd bench && go run ./cmd/report            # everything, full size
+//	cd bench && go run ./cmd/report -quick     # a smoke test of every part; the figures mean nothing
+//	cd bench && go run ./cmd/report -parts listen -rates 500,1000 -duration 3s
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geminihooks/geminihooks/bench/internal/harness"
+)
+
+func main() {
+	testing.Init()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, runs the harness and writes its output. testing.Init must have run (the test binary
+// does it), since testing.Benchmark reads -test.benchtime.
+func run(ctx context.Context, args []string, logw io.Writer) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	fs.SetOutput(logw)
+	quick := fs.Bool("quick", false, "smoke-test sizes: every part in seconds, meaningless figures")
+	parts := fs.String("parts", "sig,listen,pushpoll", "comma-separated parts to run: sig, listen, pushpoll")
+	out := fs.String("out", "../BENCHMARKS.md", "Markdown file whose generated sections are rewritten")
+	root := fs.String("root", "..", "repository root; charts go under its docs/")
+	rates := fs.String("rates", "", "listener offered rates, requests/s, comma-separated (default by size)")
+	loadDur := fs.Duration("duration", 0, "listener load per rate and server (default by size)")
+	jobs := fs.Int("jobs", 0, "jobs for push and for polling (default by size)")
+	pg := fs.String("postgres", os.Getenv("GEMINIHOOKS_TEST_POSTGRES"), "PostgreSQL URL for the pginbox row; empty skips it")
+	benchtime := fs.Duration("benchtime", 0, "testing.Benchmark time per signature benchmark (default by size)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := harness.Full()
+	if *quick {
+		cfg = harness.Quick()
+	}
+	cfg.Postgres = *pg
+	cfg.Sig, cfg.Listen, cfg.PushPoll = false, false, false
+	for p := range strings.SplitSeq(*parts, ",") {
+		switch strings.TrimSpace(p) {
+		case "sig":
+			cfg.Sig = true
+		case "listen":
+			cfg.Listen = true
+		case "pushpoll":
+			cfg.PushPoll = true
+		default:
+			return fmt.Errorf("unknown part %q", p)
+		}
+	}
+	if *rates != "" {
+		cfg.Rates = nil
+		for r := range strings.SplitSeq(*rates, ",") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
+			if err != nil || v <= 0 {
+				return fmt.Errorf("bad rate %q", r)
+			}
+			cfg.Rates = append(cfg.Rates, v)
+		}
+	}
+	if *loadDur > 0 {
+		cfg.LoadDuration = *loadDur
+	}
+	if *jobs > 0 {
+		cfg.Jobs = *jobs
+	}
+	if *benchtime > 0 {
+		cfg.BenchTime = *benchtime
+	}
+	if err := flag.Set("test.benchtime", cfg.BenchTime.String()); err != nil {
+		return err
+	}
+	cfg.Logf = func(format string, a ...any) {
+		fmt.Fprintf(logw, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
+	}
+	res, err := harness.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	res.Command = "go run ./cmd/report " + strings.Join(args, " ")
+	if err := res.Write(*out, *root); err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(*out)
+	fmt.Fprintln(logw, "wrote", abs)
+	return nil
+}

@@ -1,0 +1,137 @@
+package harness
+
+import (
+	"context"
+	"encoding/xml"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestSplice(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, doc, want string
+		sections        []Section
+		wantErr         bool
+	}{
+		{
+			name: "appends missing sections with markers",
+			doc:  "# B\n\nprose\n", sections: []Section{{"a", "one"}},
+			want: "# B\n\nprose\n\n<!-- bench:a:begin -->\none\n<!-- bench:a:end -->\n",
+		},
+		{
+			name:     "replaces in place and keeps prose on both sides",
+			doc:      "top\n<!-- bench:a:begin -->\nold\nold\n<!-- bench:a:end -->\nbottom\n",
+			sections: []Section{{"a", "new\n\n"}},
+			want:     "top\n<!-- bench:a:begin -->\nnew\n<!-- bench:a:end -->\nbottom\n",
+		},
+		{
+			name:     "leaves other sections alone",
+			doc:      "<!-- bench:a:begin -->\nA\n<!-- bench:a:end -->\n<!-- bench:b:begin -->\nB\n<!-- bench:b:end -->\n",
+			sections: []Section{{"b", "B2"}},
+			want:     "<!-- bench:a:begin -->\nA\n<!-- bench:a:end -->\n<!-- bench:b:begin -->\nB2\n<!-- bench:b:end -->\n",
+		},
+		{name: "begin without end", doc: "<!-- bench:a:begin -->\nA\n", sections: []Section{{"a", "x"}}, wantErr: true},
+		{
+			name:     "section twice",
+			doc:      "<!-- bench:a:begin -->\n<!-- bench:a:end -->\n<!-- bench:a:begin -->\n<!-- bench:a:end -->\n",
+			sections: []Section{{"a", "x"}}, wantErr: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := Splice(tt.doc, tt.sections)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Splice error = %v, want error %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); !tt.wantErr && diff != "" {
+				t.Errorf("Splice (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	t.Parallel()
+	var xs []time.Duration
+	for i := 1; i <= 100; i++ {
+		xs = append(xs, time.Duration(i))
+	}
+	for _, tt := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 50}, {0.99, 99}, {1, 100}, {0, 1}} {
+		if got := quantile(xs, tt.q); got != tt.want {
+			t.Errorf("quantile(1..100, %v) = %v, want %v", tt.q, got, tt.want)
+		}
+	}
+	if got := quantile(nil, 0.5); got != 0 {
+		t.Errorf("quantile(nil) = %v, want 0", got)
+	}
+}
+
+// TestOpenLoopCountsFromSchedule checks the generator against a server that stalls one request: the
+// stall must not hold back later sends (open loop), and every request is accounted for.
+func TestOpenLoopCountsFromSchedule(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var seen atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-N") == "0" {
+			<-release // held until every other request has arrived
+		} else if seen.Add(1) == 9 {
+			close(release)
+		}
+		if r.Header.Get("X-N") == "5" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	res, err := openLoop(context.Background(), srv.Client(), 1000, 10, func(i int) (*http.Request, error) {
+		r, err := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("x"))
+		if err == nil {
+			r.Header.Set("X-N", string(rune('0'+i)))
+		}
+		return r, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sent != 10 || res.OK != 9 || res.Failed != 1 || len(res.Latencies) != 9 {
+		t.Errorf("sent %d ok %d failed %d latencies %d, want 10 9 1 9", res.Sent, res.OK, res.Failed, len(res.Latencies))
+	}
+	for i := 1; i < len(res.Latencies); i++ {
+		if res.Latencies[i] < res.Latencies[i-1] {
+			t.Fatal("latencies not sorted")
+		}
+	}
+	if res.Throughput() <= 0 {
+		t.Errorf("throughput %v, want > 0", res.Throughput())
+	}
+}
+
+func TestChartSVGIsWellFormed(t *testing.T) {
+	t.Parallel()
+	for _, c := range []Chart{
+		{Title: "a <&> b", LogX: true, YMax: 1, Series: []Series{{Name: "s&1", Points: []Point{{0, 0}, {0.3, 0.5}, {12, 1}}}}},
+		{Title: "linear", Series: []Series{{Name: "x", Points: []Point{{250, 240}, {500, 480}}}, {Name: "empty"}}},
+		{Title: "no data"},
+	} {
+		svg := c.SVG()
+		if err := xml.Unmarshal([]byte(svg), new(struct{})); err != nil {
+			t.Errorf("%q: not well-formed XML: %v", c.Title, err)
+		}
+		if len(c.Series) > 0 && len(c.Series[0].Points) > 0 && !strings.Contains(svg, "<polyline") {
+			t.Errorf("%q: no line drawn", c.Title)
+		}
+	}
+}

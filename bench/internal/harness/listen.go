@@ -1,0 +1,224 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/inbox/boltinbox"
+	"github.com/geminihooks/geminihooks/inbox/pginbox"
+	"github.com/geminihooks/geminihooks/listener"
+	"github.com/geminihooks/geminihooks/signing"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ListenRow is one backend at one offered rate.
+type ListenRow struct {
+	Backend string
+	LoadResult
+}
+
+// ListenResult holds the listener figures. Skipped names backends that could not run, with why.
+type ListenResult struct {
+	Rows     []ListenRow
+	Skipped  map[string]string
+	Duration time.Duration
+}
+
+const bareBackend = "bare net/http 204"
+
+// backend is a server under load: an http.Handler and what it takes to stop it.
+type backend struct {
+	name string
+	open func(ctx context.Context) (http.Handler, func(), error)
+}
+
+func listenBackends(cfg Config, skipped map[string]string) []backend {
+	bs := []backend{{bareBackend, func(context.Context) (http.Handler, func(), error) {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusNoContent)
+		}), func() {}, nil
+	}}}
+	withInbox := func(open func(ctx context.Context) (inbox.Inbox, func(), error)) func(ctx context.Context) (http.Handler, func(), error) {
+		return func(ctx context.Context) (http.Handler, func(), error) {
+			ib, closeIB, err := open(ctx)
+			if err != nil {
+				return nil, nil, err
+			}
+			v, err := signing.NewHMACVerifier([]string{sigSecret})
+			if err != nil {
+				closeIB()
+				return nil, nil, err
+			}
+			l := listener.New(v, listener.WithInbox(ib))
+			l.On(event.TypeBatchSucceeded, func(context.Context, *event.Event) error { return nil })
+			runCtx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				l.Run(runCtx)
+			}()
+			return l, func() { cancel(); <-done; closeIB() }, nil
+		}
+	}
+	bs = append(bs, backend{"listener + inbox.Memory", withInbox(func(context.Context) (inbox.Inbox, func(), error) {
+		ib := inbox.NewMemory(inbox.WithCapacity(1 << 20))
+		return ib, func() { ib.Close() }, nil
+	})})
+	bs = append(bs, backend{"listener + boltinbox", withInbox(func(context.Context) (inbox.Inbox, func(), error) {
+		dir, err := os.MkdirTemp("", "geminihooks-bench-*")
+		if err != nil {
+			return nil, nil, err
+		}
+		ib, err := boltinbox.Open(filepath.Join(dir, "inbox.db"))
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, nil, err
+		}
+		return ib, func() { ib.Close(); os.RemoveAll(dir) }, nil
+	})})
+	const pgName = "listener + pginbox"
+	if cfg.Postgres == "" {
+		skipped[pgName] = "no PostgreSQL URL (set GEMINIHOOKS_TEST_POSTGRES or -postgres)"
+		return bs
+	}
+	if err := pingPostgres(cfg.Postgres); err != nil {
+		skipped[pgName] = "PostgreSQL unreachable: " + err.Error()
+		return bs
+	}
+	bs = append(bs, backend{pgName, withInbox(func(ctx context.Context) (inbox.Inbox, func(), error) {
+		pool, err := pgxpool.New(ctx, cfg.Postgres)
+		if err != nil {
+			return nil, nil, err
+		}
+		var rnd [4]byte
+		rand.Read(rnd[:])
+		table := "geminihooks_bench_" + hex.EncodeToString(rnd[:])
+		ib, err := pginbox.New(pool, pginbox.WithTable(table))
+		if err == nil {
+			err = ib.Migrate(ctx)
+		}
+		if err != nil {
+			pool.Close()
+			return nil, nil, err
+		}
+		return ib, func() {
+			ib.Close()
+			pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+table)
+			pool.Close()
+		}, nil
+	})})
+	return bs
+}
+
+func pingPostgres(url string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return pool.Ping(ctx)
+}
+
+// signedDelivery builds request i of a run: a batch.succeeded event with a fresh webhook-id, signed now.
+func signedDelivery(url, run string, i int) (*http.Request, error) {
+	now := time.Now()
+	id := fmt.Sprintf("bench-%s-%d", run, i)
+	body, err := event.Marshal(&event.BatchSucceeded{ID: fmt.Sprintf("batches/%s-%d", run, i), OutputFileURI: "files/out"}, now, nil)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := signing.SignHMAC(sigSecret, id, now, body)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(signing.HeaderID, id)
+	req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
+	req.Header.Set(signing.HeaderSignature, sig)
+	return req, nil
+}
+
+func runListen(ctx context.Context, cfg Config, logf func(string, ...any)) (ListenResult, error) {
+	res := ListenResult{Skipped: map[string]string{}, Duration: cfg.LoadDuration}
+	client := &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: 30 * time.Second,
+		},
+	}
+	defer client.CloseIdleConnections()
+	for _, rate := range cfg.Rates {
+		for _, b := range listenBackends(cfg, res.Skipped) {
+			h, stop, err := b.open(ctx)
+			if err != nil {
+				return res, fmt.Errorf("harness: %s: %w", b.name, err)
+			}
+			srv := httptest.NewServer(h)
+			n := max(int(rate*cfg.LoadDuration.Seconds()), 1)
+			run := fmt.Sprintf("%s-%.0f-%d", strings.Fields(b.name)[0], rate, time.Now().UnixNano())
+			lr, err := openLoop(ctx, client, rate, n, func(i int) (*http.Request, error) { return signedDelivery(srv.URL, run, i) })
+			client.CloseIdleConnections()
+			srv.Close()
+			stop()
+			if err != nil {
+				return res, err
+			}
+			logf("listen %s at %.0f/s: %d sent, %d ok, %d failed, %.0f/s, p50 %v p99 %v",
+				b.name, rate, lr.Sent, lr.OK, lr.Failed, lr.Throughput(), lr.Quantile(0.5), lr.Quantile(0.99))
+			res.Rows = append(res.Rows, ListenRow{Backend: b.name, LoadResult: lr})
+		}
+	}
+	return res, nil
+}
+
+func (r ListenResult) row(backend string, rate float64) (ListenRow, bool) {
+	for _, x := range r.Rows {
+		if x.Backend == backend && x.Rate == rate {
+			return x, true
+		}
+	}
+	return ListenRow{}, false
+}
+
+func (r ListenResult) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Each cell: %v of open-loop load at the offered rate, a fresh server per cell, on loopback. ", r.Duration)
+	b.WriteString("Latency is from each request's scheduled send time to its answer (no coordinated omission); ")
+	b.WriteString("throughput is 2xx answers per second of wall time. Ratios are listener/bare at the same rate.\n\n")
+	var rows [][]string
+	for _, x := range r.Rows {
+		ratio := "-"
+		if x.Backend != bareBackend {
+			if bare, ok := r.row(bareBackend, x.Rate); ok && x.OK > 0 && bare.Quantile(0.5) > 0 && bare.Quantile(0.99) > 0 && bare.Throughput() > 0 {
+				ratio = fmt.Sprintf("%.2f / %.2f / %.2f", x.Throughput()/bare.Throughput(),
+					float64(x.Quantile(0.5))/float64(bare.Quantile(0.5)), float64(x.Quantile(0.99))/float64(bare.Quantile(0.99)))
+			}
+		}
+		rows = append(rows, []string{fmt.Sprintf("%.0f", x.Rate), x.Backend, fmt.Sprint(x.Sent), fmt.Sprint(x.OK), fmt.Sprint(x.Failed),
+			fmt.Sprintf("%.0f", x.Throughput()), dur(float64(x.Quantile(0.5))), dur(float64(x.Quantile(0.99))), ratio})
+	}
+	b.WriteString(table([]string{"offered/s", "server", "sent", "2xx", "failed", "2xx/s", "p50 ack", "p99 ack", "vs bare: tput / p50 / p99"}, rows))
+	for name, why := range r.Skipped {
+		fmt.Fprintf(&b, "\n%s: skipped, %s.\n", name, why)
+	}
+	return b.String()
+}

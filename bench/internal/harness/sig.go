@@ -1,0 +1,298 @@
+package harness
+
+import (
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geminihooks/geminihooks/bench/internal/paired"
+	"github.com/geminihooks/geminihooks/signing"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	svix "github.com/svix/svix-webhooks/go"
+)
+
+const (
+	sigSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	sigMsgID  = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+)
+
+// SigRow is one verifier at one body size, measured alone with testing.Benchmark.
+type SigRow struct {
+	Scheme, Impl, Size string
+	NsPerOp            float64
+	BytesPerOp         int64
+	AllocsPerOp        int64
+}
+
+// SigRatio is a paired comparison: both sides alternate in one loop (see internal/paired).
+type SigRatio struct {
+	Scheme, Size, Other string
+	Ours, Theirs, Ratio float64 // median ns/op each, median per-batch ratio ours/theirs
+}
+
+// SigResult holds the signature verification figures.
+type SigResult struct {
+	Rows   []SigRow
+	Ratios []SigRatio
+}
+
+type verifyFunc func() error
+
+// sigCase is one body size with every verifier of it prepared.
+type sigCase struct {
+	size  string
+	impls []struct {
+		name string
+		f    verifyFunc
+	}
+}
+
+var sigSizes = []struct {
+	name string
+	n    int
+}{{"1 KiB", 1 << 10}, {"20 KiB", 20 << 10}, {"1 MiB", 1 << 20}}
+
+func hmacCase(name string, size int) (sigCase, error) {
+	now := time.Now()
+	body := []byte(strings.Repeat("x", size))
+	sig, err := signing.SignHMAC(sigSecret, sigMsgID, now, body)
+	if err != nil {
+		return sigCase{}, err
+	}
+	h := http.Header{}
+	h.Set(signing.HeaderID, sigMsgID)
+	h.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
+	h.Set(signing.HeaderSignature, sig)
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(sigSecret, "whsec_"))
+	if err != nil {
+		return sigCase{}, err
+	}
+	ours, err := signing.NewHMACVerifier([]string{sigSecret})
+	if err != nil {
+		return sigCase{}, err
+	}
+	ref, err := standardwebhooks.NewWebhook(sigSecret)
+	if err != nil {
+		return sigCase{}, err
+	}
+	sv, err := svix.NewWebhook(sigSecret)
+	if err != nil {
+		return sigCase{}, err
+	}
+	msg := append([]byte(sigMsgID+"."+signing.FormatTimestamp(now)+"."), body...)
+	sigB64 := []byte(strings.TrimPrefix(sig, "v1,"))
+	ctx := context.Background()
+	c := sigCase{size: name}
+	add := func(n string, f verifyFunc) {
+		c.impls = append(c.impls, struct {
+			name string
+			f    verifyFunc
+		}{n, f})
+	}
+	add("geminihooks", func() error { return ours.Verify(ctx, h, body) })
+	add("standard-webhooks", func() error { return ref.Verify(body, h) })
+	add("svix", func() error { return sv.Verify(body, h) })
+	// The floor: one HMAC built per call, one Write of the prebuilt signed bytes, one base64 decode.
+	add("floor (bare HMAC)", func() error {
+		mac := hmac.New(sha256.New, key)
+		mac.Write(msg)
+		var s [sha256.Size + 2]byte
+		n, err := base64.StdEncoding.Decode(s[:], sigB64)
+		if err != nil || !hmac.Equal(s[:n], mac.Sum(nil)) {
+			return fmt.Errorf("harness: floor signature mismatch")
+		}
+		return nil
+	})
+	return c, nil
+}
+
+func ed25519Case() (sigCase, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return sigCase{}, err
+	}
+	now := time.Now()
+	body := []byte(strings.Repeat("x", 1<<10))
+	sig := signing.SignEd25519(priv, sigMsgID, now, body)
+	h := http.Header{}
+	h.Set(signing.HeaderID, sigMsgID)
+	h.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
+	h.Set(signing.HeaderSignature, sig)
+	keys, err := signing.NewStaticKeySet(signing.PublicKey{KID: "ed", Key: pub})
+	if err != nil {
+		return sigCase{}, err
+	}
+	v, err := signing.NewVerifier(signing.Config{KeySet: keys})
+	if err != nil {
+		return sigCase{}, err
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(sig, "v1a,"))
+	if err != nil {
+		return sigCase{}, err
+	}
+	msg := append([]byte(sigMsgID+"."+signing.FormatTimestamp(now)+"."), body...)
+	ctx := context.Background()
+	c := sigCase{size: "1 KiB"}
+	c.impls = append(c.impls, struct {
+		name string
+		f    verifyFunc
+	}{"geminihooks", func() error { return v.Verify(ctx, h, body) }}, struct {
+		name string
+		f    verifyFunc
+	}{"floor (ed25519.Verify)", func() error {
+		if !ed25519.Verify(pub, msg, raw) {
+			return fmt.Errorf("harness: ed25519 floor mismatch")
+		}
+		return nil
+	}})
+	return c, nil
+}
+
+func jwtCase() (sigCase, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return sigCase{}, err
+	}
+	keys, err := signing.NewStaticKeySet(signing.PublicKey{KID: "k1", Key: &key.PublicKey})
+	if err != nil {
+		return sigCase{}, err
+	}
+	now := time.Now()
+	body := []byte(`{"type":"batch.succeeded","version":"v1","data":{"id":"batches/123","output_file_uri":"files/out"}}`)
+	const iss, aud = "https://generativelanguage.googleapis.com", "https://example.com/hook"
+	tok, err := signing.SignJWT(key, "k1", signing.JWTClaims{
+		Issuer: iss, Audience: aud, IssuedAt: now, Expiry: now.Add(5 * time.Minute),
+		WebhookID: sigMsgID, WebhookTimestamp: signing.FormatTimestamp(now), BodySHA256: signing.BodySHA256(body),
+	})
+	if err != nil {
+		return sigCase{}, err
+	}
+	h := http.Header{}
+	h.Set(signing.HeaderID, sigMsgID)
+	h.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
+	h.Set(signing.HeaderSignature, tok)
+	v := signing.NewJWKSVerifier(keys, signing.WithAudience(aud), signing.WithIssuer(iss))
+	dot := strings.LastIndexByte(tok, '.')
+	rawSig, err := base64.RawURLEncoding.DecodeString(tok[dot+1:])
+	if err != nil {
+		return sigCase{}, err
+	}
+	signed := []byte(tok[:dot])
+	ctx := context.Background()
+	c := sigCase{size: fmt.Sprintf("%d B", len(body))}
+	c.impls = append(c.impls, struct {
+		name string
+		f    verifyFunc
+	}{"geminihooks", func() error { return v.Verify(ctx, h, body) }}, struct {
+		name string
+		f    verifyFunc
+	}{"floor (rsa.VerifyPKCS1v15)", func() error {
+		sum := sha256.Sum256(signed)
+		return rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, sum[:], rawSig)
+	}})
+	return c, nil
+}
+
+// runSig measures every case: each verifier alone (ns/op, B/op, allocs/op) and ours paired with each
+// other verifier.
+func runSig(logf func(string, ...any)) (SigResult, error) {
+	var cases []struct {
+		scheme string
+		c      sigCase
+	}
+	for _, s := range sigSizes {
+		c, err := hmacCase(s.name, s.n)
+		if err != nil {
+			return SigResult{}, err
+		}
+		cases = append(cases, struct {
+			scheme string
+			c      sigCase
+		}{"v1 (HMAC)", c})
+	}
+	ed, err := ed25519Case()
+	if err != nil {
+		return SigResult{}, err
+	}
+	jw, err := jwtCase()
+	if err != nil {
+		return SigResult{}, err
+	}
+	cases = append(cases, struct {
+		scheme string
+		c      sigCase
+	}{"v1a (Ed25519)", ed}, struct {
+		scheme string
+		c      sigCase
+	}{"JWT (RS256)", jw})
+
+	var res SigResult
+	for _, cs := range cases {
+		for _, im := range cs.c.impls {
+			if err := im.f(); err != nil {
+				return res, fmt.Errorf("harness: %s %s %s rejects its own delivery: %w", cs.scheme, im.name, cs.c.size, err)
+			}
+		}
+		for _, im := range cs.c.impls {
+			var failed error
+			r := testing.Benchmark(func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := im.f(); err != nil {
+						failed = err
+						b.FailNow()
+					}
+				}
+			})
+			if failed != nil {
+				return res, failed
+			}
+			row := SigRow{Scheme: cs.scheme, Impl: im.name, Size: cs.c.size, NsPerOp: float64(r.T.Nanoseconds()) / float64(max(r.N, 1)),
+				BytesPerOp: r.AllocedBytesPerOp(), AllocsPerOp: r.AllocsPerOp()}
+			logf("sig %s %s %s: %s/op %d B/op %d allocs/op", cs.scheme, im.name, cs.c.size, dur(row.NsPerOp), row.BytesPerOp, row.AllocsPerOp)
+			res.Rows = append(res.Rows, row)
+		}
+		ours := cs.c.impls[0]
+		for _, other := range cs.c.impls[1:] {
+			batch := 4
+			if cs.c.size == "1 MiB" || strings.HasPrefix(cs.scheme, "JWT") || strings.HasPrefix(cs.scheme, "v1a") {
+				batch = 1
+			}
+			r := testing.Benchmark(func(b *testing.B) {
+				paired.Run(b, batch, "ours", func() { _ = ours.f() }, "other", func() { _ = other.f() })
+			})
+			ratio := SigRatio{Scheme: cs.scheme, Size: cs.c.size, Other: other.name,
+				Ours: r.Extra["ours-ns/op"], Theirs: r.Extra["other-ns/op"], Ratio: r.Extra["ours/other"]}
+			logf("sig paired %s %s vs %s: %.3f", cs.scheme, cs.c.size, other.name, ratio.Ratio)
+			res.Ratios = append(res.Ratios, ratio)
+		}
+	}
+	return res, nil
+}
+
+func (r SigResult) markdown() string {
+	var b strings.Builder
+	b.WriteString("Paired: ours and the other verifier alternate in one loop; the ratio is the median of per-batch ratios (below 1: ours is faster).\n\n")
+	var rows [][]string
+	for _, x := range r.Ratios {
+		rows = append(rows, []string{x.Scheme, x.Size, x.Other, fmt.Sprintf("**%.2f**", x.Ratio), dur(x.Ours), dur(x.Theirs)})
+	}
+	b.WriteString(table([]string{"scheme", "body", "vs", "ours/other", "ours", "other"}, rows))
+	b.WriteString("\nEach verifier alone (`testing.Benchmark`):\n\n")
+	rows = rows[:0]
+	for _, x := range r.Rows {
+		rows = append(rows, []string{x.Scheme, x.Size, x.Impl, dur(x.NsPerOp), fmt.Sprint(x.BytesPerOp), fmt.Sprint(x.AllocsPerOp)})
+	}
+	b.WriteString(table([]string{"scheme", "body", "implementation", "time/op", "B/op", "allocs/op"}, rows))
+	return b.String()
+}
