@@ -113,6 +113,8 @@ Commands:
 	}
 	fmt.Fprint(w, `
 Run 'geminihooks COMMAND --help' for a command's flags and an example.
+Exit status: 0 on success, 1 when the command failed, 2 for bad flags or
+arguments; verify gives each failed check its own code (see its help).
 
 Example:
   go run ./cmd/geminihooks demo
@@ -276,12 +278,12 @@ func (m metadataFlag) Set(v string) error {
 	return nil
 }
 
-// isTerminal reports whether w is a character device, such as a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// isTerminal reports whether f is a character device, such as a terminal.
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
 	if !ok {
 		return false
 	}
-	fi, err := f.Stat()
+	fi, err := file.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

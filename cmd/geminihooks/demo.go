@@ -86,7 +86,7 @@ geminihooks demo --dynamic-signing jwt --plain`,
 		}
 		if err := d.run(ctx); err != nil {
 			d.out.stopProgress()
-			if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				err = fmt.Errorf("not finished within %s: %w", *timeout, err)
 			}
 			return c.fail(e, err)

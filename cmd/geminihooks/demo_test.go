@@ -90,6 +90,14 @@ func TestDemoFlags(t *testing.T) {
 	}
 }
 
+func TestDemoTimeout(t *testing.T) {
+	t.Parallel()
+	code, _, errs := runCLI(t, nil, "demo", "--timeout", "50ms")
+	if code != exitFailure || !strings.Contains(errs, "not finished within 50ms") {
+		t.Fatalf("exit %d, stderr:\n%s", code, errs)
+	}
+}
+
 func TestDemoCheck(t *testing.T) {
 	t.Parallel()
 	b := eventKey{event.TypeBatchSucceeded, "batches/b"}

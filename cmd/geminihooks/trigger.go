@@ -139,7 +139,13 @@ geminihooks trigger video.generated --to http://127.0.0.1:8080/webhooks/gemini \
 				return c.fail(e, err)
 			}
 			sig = s
-			fmt.Fprintf(e.stdout, "JWKS to trust (public keys only; save it and pass it to listen or verify with --jwks-file):\n%s\n", jwks)
+			// With the capture on stdout, the JWKS goes to stderr so the
+			// capture can be piped into verify as is.
+			w := e.stdout
+			if *output == "-" {
+				w = e.stderr
+			}
+			fmt.Fprintf(w, "JWKS to trust (public keys only; save it and pass it to listen or verify with --jwks-file):\n%s\n", jwks)
 			if *jwksOut != "" {
 				if err := os.WriteFile(*jwksOut, append(jwks, '\n'), 0o644); err != nil {
 					return c.fail(e, err)

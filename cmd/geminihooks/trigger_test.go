@@ -240,6 +240,23 @@ func TestTriggerOutputIsACapture(t *testing.T) {
 	}
 }
 
+func TestTriggerDynamicCapture(t *testing.T) {
+	t.Parallel()
+	code, capt, errs := runCLI(t, nil, "trigger", "interaction.failed", "--to", "https://example.com/hook", "--dynamic", "v1a", "--output", "-")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, capt, errs)
+	}
+	_, jwks, ok := strings.Cut(errs, "\n")
+	if !ok || !strings.HasPrefix(jwks, `{"keys":[`) {
+		t.Fatalf("the JWKS is not on stderr:\n%s", errs)
+	}
+	file := writeFile(t, "jwks.json", []byte(jwks))
+	code, out, verrs := runCLI(t, &env{stdin: strings.NewReader(capt)}, "verify", "--jwks-file", file)
+	if code != exitOK || !strings.Contains(out, "valid: v1a (Ed25519) signature") {
+		t.Fatalf("verify: exit %d\n%s%s", code, out, verrs)
+	}
+}
+
 func TestTriggerFailures(t *testing.T) {
 	t.Parallel()
 	secret := testSecret(t)

@@ -94,6 +94,9 @@ geminihooks verify --secret "$GEMINI_WEBHOOK_SECRET" capture.http; echo "exit $?
 		}
 		var in io.Reader = e.stdin
 		name := "stdin"
+		if len(pos) == 0 && isTerminal(e.stdin) {
+			fmt.Fprintln(e.stderr, "reading a raw HTTP request from stdin; end it with Ctrl-D (or give a FILE)")
+		}
 		if len(pos) == 1 && pos[0] != "-" {
 			f, err := os.Open(pos[0])
 			if err != nil {
