@@ -165,7 +165,9 @@ func deliveries(t testing.TB, prefix string, n int, ts time.Time) []delivery {
 type signer func(id string, ts time.Time, body []byte) (string, error)
 
 func hmacSigner(secret string) signer {
-	return func(id string, ts time.Time, body []byte) (string, error) { return signing.SignHMAC(secret, id, ts, body) }
+	return func(id string, ts time.Time, body []byte) (string, error) {
+		return signing.SignHMAC(secret, id, ts, body)
+	}
 }
 
 // post makes one delivery attempt, signed at ts (Gemini signs each retry afresh), and returns the status.
