@@ -77,7 +77,6 @@ geminihooks demo --dynamic-signing jwt --plain`,
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
 		d := &demo{
-			e:       e,
 			out:     newDemoOutput(e.stdout, e.interactive && !*plain),
 			scheme:  signing.Scheme(*dynamic),
 			start:   time.Now(),
@@ -116,7 +115,6 @@ type sample struct {
 }
 
 type demo struct {
-	e      *env
 	out    *demoOutput
 	scheme signing.Scheme
 	start  time.Time

@@ -147,10 +147,12 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 			if fwd != nil {
 				status, err := fwd.forward(ctx, ev)
 				if err != nil {
-					final := rec.attempt >= *attempts
-					fmt.Fprintf(e.stderr, "forward of %s (webhook-id %s, attempt %d of %d) failed: %v%s\n",
-						printable(string(ev.Type)), printable(ev.ID), rec.attempt, *attempts, err,
-						map[bool]string{true: "; giving up: the event is dead-lettered in the inbox", false: "; will retry"}[final])
+					next := "will retry"
+					if rec.attempt >= *attempts {
+						next = "giving up: the event is dead-lettered in the inbox"
+					}
+					fmt.Fprintf(e.stderr, "forward of %s (webhook-id %s, attempt %d of %d) failed: %v; %s\n",
+						printable(string(ev.Type)), printable(ev.ID), rec.attempt, *attempts, err, next)
 					return err
 				}
 				rec.forwarded = status

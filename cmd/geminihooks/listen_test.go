@@ -29,23 +29,9 @@ func TestListenInProcess(t *testing.T) {
 	}
 	app := newFlakyApp(t, "msg_flaky")
 
-	outR, outW := io.Pipe()
-	errR, errW := io.Pipe()
-	stdout, stderr := newLines(outR), newLines(errR)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	go func() {
-		code := runEnv(ctx, &env{stdin: strings.NewReader(""), stdout: outW, stderr: errW, now: time.Now,
-			getenv: func(string) string { return "" }},
-			[]string{"listen", "--addr", "127.0.0.1:0", "--inbox", "memory", "--secret", secret, "--jwks-file", jwks,
-				"--forward-to", app.srv.URL, "--backoff", "10ms", "--path", "/hook"})
-		outW.Close()
-		errW.Close()
-		done <- code
-	}()
-	m, _ := stderr.wait(t, listeningRE, 0, 30*time.Second)
-	url := m[1]
+	l := startListen(t, "--inbox", "memory", "--secret", secret, "--jwks-file", jwks,
+		"--forward-to", app.srv.URL, "--backoff", "10ms", "--path", "/hook")
+	stdout, stderr, url := l.stdout, l.stderr, l.url
 	if !strings.HasSuffix(url, "/hook") {
 		t.Fatalf("listening on %s, want path /hook", url)
 	}
@@ -71,19 +57,13 @@ func TestListenInProcess(t *testing.T) {
 	}
 	stderr.wait(t, regexp.MustCompile(`forward of interaction\.completed \(webhook-id msg_flaky, attempt 1 of 8\) failed: .*503.*; will retry`), 0, time.Second)
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Errorf("listen exit %d\n%s", code, stderr)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("listen did not stop")
+	if code := l.stop(); code != exitOK {
+		t.Errorf("listen exit %d\n%s", code, stderr)
 	}
 	if n := len(strings.Split(strings.TrimSpace(stdout.String()), "\n")); n != 3 {
 		t.Errorf("%d event lines, want 3:\n%s", n, stdout)
 	}
-	m, _ = stderr.wait(t, stoppedRE, 0, time.Second)
+	m, _ := stderr.wait(t, stoppedRE, 0, time.Second)
 	if !strings.HasPrefix(m[1], "5 received, 3 stored, 1 duplicates, 1 rejected (1 unauthorized), 3 handled, 1 retried") {
 		t.Errorf("summary: %s", m[1])
 	}
@@ -97,6 +77,81 @@ func TestListenInProcess(t *testing.T) {
 			t.Errorf("forward of %s lost its signature header", r.header.Get(signing.HeaderID))
 		}
 	}
+}
+
+// TestListenForwardGivesUp: an app that never answers 2xx gets the event
+// --attempts times, then the event is dead-lettered and said so.
+func TestListenForwardGivesUp(t *testing.T) {
+	t.Parallel()
+	secret := testSecret(t)
+	app := newRecorder(t, http.StatusInternalServerError)
+	l := startListen(t, "--inbox", "memory", "--secret", secret, "--no-dynamic",
+		"--forward-to", app.srv.URL, "--attempts", "2", "--backoff", "1ms", "--json")
+	if code, out, errs := runCLI(t, nil, "trigger", "batch.expired", "--to", l.url, "--secret", secret, "--id", "msg_doomed"); code != exitOK {
+		t.Fatalf("trigger: exit %d\n%s%s", code, out, errs)
+	}
+	l.stderr.wait(t, regexp.MustCompile(`attempt 1 of 2\) failed: .*500.*; will retry$`), 0, 30*time.Second)
+	l.stderr.wait(t, regexp.MustCompile(`attempt 2 of 2\) failed: .*500.*; giving up: the event is dead-lettered in the inbox$`), 0, 30*time.Second)
+	app.wait(t, 2, time.Second)
+	if code := l.stop(); code != exitOK {
+		t.Errorf("exit %d", code)
+	}
+	m, _ := l.stderr.wait(t, stoppedRE, 0, time.Second)
+	if !strings.Contains(m[1], "0 handled, 1 retried, 1 dead-lettered") {
+		t.Errorf("summary: %s", m[1])
+	}
+	if s := l.stdout.String(); s != "" {
+		t.Errorf("a dead-lettered event was printed as handled: %s", s)
+	}
+}
+
+// inProcessListen is `geminihooks listen` running in a goroutine.
+type inProcessListen struct {
+	stdout, stderr *lines
+	url            string
+	stop           func() int
+}
+
+// startListen runs listen in-process on a free loopback port and waits
+// until it is listening.
+func startListen(t *testing.T, args ...string) *inProcessListen {
+	t.Helper()
+	outR, outW := io.Pipe()
+	errR, errW := io.Pipe()
+	l := &inProcessListen{stdout: newLines(outR), stderr: newLines(errR)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		code := runEnv(ctx, &env{stdin: strings.NewReader(""), stdout: outW, stderr: errW, now: time.Now,
+			getenv: func(string) string { return "" }},
+			append([]string{"listen", "--addr", "127.0.0.1:0"}, args...))
+		outW.Close()
+		errW.Close()
+		done <- code
+	}()
+	stopped := false
+	l.stop = func() int {
+		t.Helper()
+		cancel()
+		select {
+		case code := <-done:
+			stopped = true
+			l.stdout.waitClosed()
+			l.stderr.waitClosed()
+			return code
+		case <-time.After(30 * time.Second):
+			t.Fatal("listen did not stop within 30s")
+			return -1
+		}
+	}
+	t.Cleanup(func() {
+		if !stopped {
+			l.stop()
+		}
+	})
+	m, _ := l.stderr.wait(t, listeningRE, 0, 30*time.Second)
+	l.url = m[1]
+	return l
 }
 
 func TestListenFlags(t *testing.T) {
