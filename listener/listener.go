@@ -222,7 +222,9 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.stats.stored.Add(1)
 		l.logDelivery(r.Context(), slog.LevelDebug, "listener: delivery stored", d.ev, slog.String("scheme", string(d.scheme)))
 		w.WriteHeader(http.StatusAccepted)
-		l.nudge()
+		if !l.inMemory { // the memory inbox's own Notify has already fired
+			l.nudge()
+		}
 	}
 }
 
