@@ -55,6 +55,24 @@ GEMINI_API_KEY=dev-key geminihooks webhooks --base-url http://127.0.0.1:8686 lis
 		if len(pos) > 0 {
 			return c.usageError(e, "unexpected argument %q", printable(pos[0]))
 		}
+		// The emulator validates these too; checking here makes a bad flag
+		// a usage error (exit 2) rather than a failure to start.
+		switch {
+		case !(*timeScale > 0):
+			return c.usageError(e, "--time-scale must be positive")
+		case *pending < 0 || *running < 0 || *delay < 0:
+			return c.usageError(e, "--pending, --running and --delay must not be negative")
+		case *threshold < 1:
+			return c.usageError(e, "--failure-threshold must be at least 1")
+		case *retryWindow <= 0:
+			return c.usageError(e, "--retry-window must be positive")
+		case !(*dupRate >= 0 && *dupRate <= 1):
+			return c.usageError(e, "--duplicate-rate must be between 0 and 1")
+		case *reorder < 0 || *failFirst < 0 || *cut < 0:
+			return c.usageError(e, "--reorder, --fail-first and --cut-connection must not be negative")
+		case *dynamic != "v1a" && *dynamic != "jwt":
+			return c.usageError(e, "--dynamic-signing must be v1a or jwt")
+		}
 		opts := []emulator.Option{
 			emulator.WithAddr(*addr),
 			emulator.WithTimeScale(*timeScale),
@@ -81,7 +99,6 @@ GEMINI_API_KEY=dev-key geminihooks webhooks --base-url http://127.0.0.1:8686 lis
 		}
 		srv, err := emulator.NewServer(opts...)
 		if err != nil {
-			// Option errors are the user's flags; a listen failure is not.
 			return c.fail(e, err)
 		}
 		defer srv.Close()
