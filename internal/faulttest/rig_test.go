@@ -1,0 +1,42 @@
+package faulttest
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/listener"
+)
+
+// replica is one in-process listener whose handler records into the ledger, served by an httptest
+// server and run until the test ends.
+type replica struct {
+	l   *listener.Listener
+	srv *httptest.Server
+}
+
+func startReplica(t *testing.T, l *listener.Listener, led *ledger) *replica {
+	t.Helper()
+	l.On(event.TypeBatchSucceeded, func(_ context.Context, e *event.Event) error {
+		led.process(e.ID)
+		return nil
+	})
+	return serveReplica(t, l, httptest.NewServer(l))
+}
+
+// serveReplica runs l's workers and stops them, then srv, when the test ends.
+func serveReplica(t *testing.T, l *listener.Listener, srv *httptest.Server) *replica {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("listener Run: %v", err)
+		}
+	})
+	return &replica{l: l, srv: srv}
+}
