@@ -35,10 +35,13 @@ const (
 // Run runs the workers that hand stored events to handlers, and prunes done
 // keys older than the dedupe window, until ctx ends. Then it drains: it
 // claims nothing more, waits up to the grace period for in-flight
-// handlers, then cancels their contexts. Whatever is left stays in the
-// inbox for the next Run (with the default in-memory inbox, for as long as
-// the process lives). Run returns nil after a clean drain, ErrGraceExpired
-// when it had to cancel handlers, and ErrAlreadyRunning if called twice.
+// handlers, then cancels their contexts and waits at most one store
+// timeout more for their outcomes to be recorded; an interrupted event is
+// handed back without counting as a failed attempt. Whatever is left stays
+// in the inbox for the next Run (with the default in-memory inbox, for as
+// long as the process lives). Run returns nil after a clean drain,
+// ErrGraceExpired when it had to cancel handlers, and ErrAlreadyRunning if
+// called twice. ServeHTTP stores deliveries whether or not Run is running.
 //
 // Handler contexts carry ctx's values and the claimed inbox.Message
 // (inbox.ClaimFrom), but are cancelled only by their timeout and the end
