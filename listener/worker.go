@@ -37,7 +37,8 @@ const (
 // claims nothing more, waits up to the grace period for in-flight
 // handlers, then cancels their contexts and waits at most one store
 // timeout more for their outcomes to be recorded; an interrupted event is
-// handed back without counting as a failed attempt. Whatever is left stays
+// handed back at once, never dead-lettered for the interruption (though
+// the inbox still counts the claim in Attempts). Whatever is left stays
 // in the inbox for the next Run (with the default in-memory inbox, for as
 // long as the process lives). Run returns nil after a clean drain,
 // ErrGraceExpired when it had to cancel handlers, and ErrAlreadyRunning if
@@ -166,8 +167,8 @@ func (l *Listener) process(hctx context.Context, m *inbox.Message) {
 			l.stats.processed.Add(1)
 		}
 	case hctx.Err() != nil:
-		// Shut down mid-handler: hand the event back at once, and do not
-		// count the interruption against its attempts limit.
+		// Shut down mid-handler: hand the event back at once, never to the
+		// dead letters.
 		l.retry(m, ev, l.now(), fmt.Errorf("listener: interrupted by shutdown: %w", err))
 	case IsPermanent(err) || m.Attempts >= l.maxAttempts:
 		l.deadLetter(m, ev, err)
