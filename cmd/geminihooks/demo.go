@@ -499,14 +499,14 @@ func (d *demo) summary() {
 		poll = append(poll, s.poll)
 		polls += s.polls
 	}
-	events := len(d.order)
+	events, expected := len(d.order), len(d.expected)
 	d.mu.Unlock()
 
 	out := d.out
 	out.println("")
 	out.step(6, "summary")
 	rows := [][2]string{
-		{"events handled", fmt.Sprintf("%d (each exactly once)", events)},
+		{"events delivered", fmt.Sprintf("%d of %d expected", events, expected)},
 		{"delivery attempts", fmt.Sprintf("%d by the emulator; %d failed, %d of them on purpose", len(attempts), failed, injected)},
 		{"duplicates dropped", fmt.Sprintf("%d (same webhook-id, answered 200, handler not run)", st.Duplicates)},
 		{"retries survived", fmt.Sprintf("%d (a failed attempt, then the same event delivered)", survived)},

@@ -39,7 +39,7 @@ func checkDemoOutput(t *testing.T, out string, dynamic string) {
 	}
 	for _, line := range []string{
 		"[6/6] summary",
-		"events handled       4 (each exactly once)",
+		"events delivered     4 of 4 expected",
 		"duplicates dropped   4 ",
 		"retries survived     4 ",
 		"routed to media-pipeline by user_metadata (tenant=acme)",
