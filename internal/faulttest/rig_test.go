@@ -18,11 +18,17 @@ type replica struct {
 
 func startReplica(t *testing.T, l *listener.Listener, led *ledger) *replica {
 	t.Helper()
+	return startReplicaOn(t, l, httptest.NewServer(l), led)
+}
+
+// startReplicaOn is startReplica on a server the caller configured and started.
+func startReplicaOn(t *testing.T, l *listener.Listener, srv *httptest.Server, led *ledger) *replica {
+	t.Helper()
 	l.On(event.TypeBatchSucceeded, func(_ context.Context, e *event.Event) error {
 		led.process(e.ID)
 		return nil
 	})
-	return serveReplica(t, l, httptest.NewServer(l))
+	return serveReplica(t, l, srv)
 }
 
 // serveReplica runs l's workers and stops them, then srv, when the test ends.
