@@ -113,6 +113,27 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	var completed []string
 	var ended error
 
+	// runTool runs the local tool for one call and records it. A tool error
+	// goes back to the model, which can recover; retrying the event would
+	// not change it.
+	runTool := func(interaction string, c geminihooks.FunctionCall) geminihooks.FunctionResult {
+		r := geminihooks.FunctionResult{CallID: c.ID, Name: c.Name}
+		out, err := any(nil), fmt.Errorf("unknown tool %q", c.Name)
+		if c.Name == "get_weather" {
+			out, err = getWeather(c.Arguments)
+		}
+		if err != nil {
+			r.Result, r.IsError = err.Error(), true
+		} else {
+			r.Result = out
+		}
+		log.Printf("tool", "%s(%v) -> %v", c.Name, c.Arguments, r.Result)
+		mu.Lock()
+		res.ToolCalls = append(res.ToolCalls, toolCall{Interaction: interaction, CallID: c.ID, Args: c.Arguments, Result: r.Result})
+		mu.Unlock()
+		return r
+	}
+
 	l := listener.New(verifier)
 	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.InteractionRequiresAction) error {
 		log.Printf("event", "interaction.requires_action %s", d.ID)
@@ -128,24 +149,9 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		if err != nil {
 			return err
 		}
-		var results []geminihooks.FunctionResult
-		var runs []toolCall
-		for _, c := range calls {
-			r := geminihooks.FunctionResult{CallID: c.ID, Name: c.Name}
-			out, err := any(nil), fmt.Errorf("unknown tool %q", c.Name)
-			if c.Name == "get_weather" {
-				out, err = getWeather(c.Arguments)
-			}
-			if err != nil {
-				// The model sees the error and can recover; retrying the
-				// event would not change it.
-				r.Result, r.IsError = err.Error(), true
-			} else {
-				r.Result = out
-			}
-			log.Printf("tool", "%s(%v) -> %v", c.Name, c.Arguments, r.Result)
-			results = append(results, r)
-			runs = append(runs, toolCall{Interaction: d.ID, CallID: c.ID, Args: c.Arguments, Result: r.Result})
+		results := make([]geminihooks.FunctionResult, len(calls))
+		for i, c := range calls {
+			results[i] = runTool(d.ID, c)
 		}
 		// A nil callback: the follow-up reports to this interaction's own.
 		next, err := env.Client.Interactions.SubmitFunctionResults(ctx, d.ID, results, nil)
@@ -158,7 +164,6 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		log.Printf("answer", "%s answered; follow-up %s", d.ID, deref(next.ID))
 		mu.Lock()
 		answered[d.ID] = true
-		res.ToolCalls = append(res.ToolCalls, runs...)
 		res.FollowUps = append(res.FollowUps, deref(next.ID))
 		mu.Unlock()
 		wake()

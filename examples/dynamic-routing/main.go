@@ -95,13 +95,19 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	res := &result{Routed: map[string][]handled{}}
 	var mu sync.Mutex
 	seen := make(chan string, 4*len(plan)) // job names, as processors or the router finish them
+	// record notes what became of an event, for the result and for run's
+	// wait; group "" means no processor took it.
 	record := func(ctx context.Context, group string, e *event.Event) {
 		h := handled{Job: e.JobID, Type: e.Type}
 		if m, ok := inbox.ClaimFrom(ctx); ok {
 			h.Scheme = m.Scheme
 		}
 		mu.Lock()
-		res.Routed[group] = append(res.Routed[group], h)
+		if group == "" {
+			res.Unrouted = append(res.Unrouted, e.JobID)
+		} else {
+			res.Routed[group] = append(res.Routed[group], h)
+		}
 		mu.Unlock()
 		select {
 		case seen <- e.JobID:
@@ -141,14 +147,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		group, _ := e.UserMetadata["job_group"].(string)
 		p, ok := processors[group]
 		if !ok {
-			mu.Lock()
-			res.Unrouted = append(res.Unrouted, e.JobID)
-			mu.Unlock()
 			log.Printf("router", "%s: no processor for job_group %q; dead-lettered", e.JobID, group)
-			select {
-			case seen <- e.JobID:
-			case <-ctx.Done():
-			}
+			record(ctx, "", e)
 			// Retrying cannot help: dead-letter it now, to replay once a
 			// processor exists.
 			return listener.Permanent(fmt.Errorf("%w %q", errNoProcessor, group))
