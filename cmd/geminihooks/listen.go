@@ -58,6 +58,7 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		jwksURL := fs.String("jwks-url", signing.GeminiJWKSURL, "JWKS `URL` for per-request callbacks (v1a and JWT)")
 		jwksFile := fs.String("jwks-file", "", "read the JWKS from `FILE` instead of --jwks-url")
 		noDynamic := fs.Bool("no-dynamic", false, "accept v1 (registered webhook) signatures only")
+		audience := fs.String("audience", "", "require JWT signatures to name this audience: the endpoint `URL` given in webhook_config")
 		inboxFlag := fs.String("inbox", defaultInboxFile, "`memory`, or the bbolt file that keeps events across restarts")
 		forwardTo := fs.String("forward-to", "", "pass each verified event to this `URL`, with the original body and headers")
 		forwardTimeout := fs.Duration("forward-timeout", 10*time.Second, "how long one forward attempt may take")
@@ -85,7 +86,7 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return c.usageError(e, "--forward-to must be an absolute http or https URL")
 			}
-			fwd = &forwarder{url: u.String(), client: &http.Client{Timeout: *forwardTimeout}, headers: newHeaderCache(10000)}
+			fwd = &forwarder{url: u.String(), shown: u.Redacted(), client: &http.Client{Timeout: *forwardTimeout}, headers: newHeaderCache(10000)}
 		}
 		if len(secrets) == 0 {
 			secrets = secretsFromEnv(e.getenv("GEMINI_WEBHOOK_SECRET"))
@@ -105,7 +106,11 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		if len(secrets) == 0 && keys == nil {
 			return c.usageError(e, "nothing to verify with: give --secret (or GEMINI_WEBHOOK_SECRET), or allow dynamic signatures")
 		}
-		verifier, err := signing.NewVerifier(signing.Config{Secrets: secrets, KeySet: keys})
+		var vopts []signing.Option
+		if *audience != "" {
+			vopts = append(vopts, signing.WithAudience(*audience))
+		}
+		verifier, err := signing.NewVerifier(signing.Config{Secrets: secrets, KeySet: keys, Options: vopts})
 		if err != nil {
 			return c.usageError(e, "%v", err)
 		}
@@ -182,7 +187,7 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		fmt.Fprintf(e.stderr, "  verifying: %s\n", describeTrust(secrets, keys, *jwksURL, *jwksFile))
 		fmt.Fprintf(e.stderr, "  inbox:     %s\n", inboxDesc)
 		if fwd != nil {
-			fmt.Fprintf(e.stderr, "  forwarding to %s\n", printable(fwd.url))
+			fmt.Fprintf(e.stderr, "  forwarding to %s\n", printable(fwd.shown))
 		}
 
 		code = exitOK
@@ -341,6 +346,7 @@ func formatMetadata(m map[string]any) string {
 // forwarder passes verified events on to a local app.
 type forwarder struct {
 	url     string
+	shown   string // url without any password, for output
 	client  *http.Client
 	headers *headerCache
 }
@@ -369,7 +375,7 @@ func (f *forwarder) forward(ctx context.Context, ev *event.Event) (int, error) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, fmt.Errorf("%s answered %s", f.url, resp.Status)
+		return resp.StatusCode, fmt.Errorf("%s answered %s", f.shown, resp.Status)
 	}
 	f.headers.forget(ev.ID)
 	return resp.StatusCode, nil

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -152,6 +154,47 @@ func startListen(t *testing.T, args ...string) *inProcessListen {
 	m, _ := l.stderr.wait(t, listeningRE, 0, 30*time.Second)
 	l.url = m[1]
 	return l
+}
+
+// TestListenAudience: with --audience, a JWT made for another endpoint is
+// refused and one made for this endpoint is accepted.
+func TestListenAudience(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	key, jwks := filepath.Join(dir, "key.pem"), filepath.Join(dir, "jwks.json")
+	const aud = "https://hooks.example.com/gemini"
+	if code, out, errs := runCLI(t, nil, "trigger", "batch.expired", "--to", aud, "--dynamic", "jwt",
+		"--key", key, "--jwks-out", jwks, "--output", filepath.Join(dir, "for-aud.http")); code != exitOK {
+		t.Fatalf("trigger: exit %d\n%s%s", code, out, errs)
+	}
+	l := startListen(t, "--inbox", "memory", "--jwks-file", jwks, "--audience", aud)
+	// Sent straight to the listener, so its JWT names the listener's own URL.
+	if code, out, errs := runCLI(t, nil, "trigger", "batch.expired", "--to", l.url, "--dynamic", "jwt", "--key", key); code != exitFailure ||
+		!strings.Contains(errs, "401") {
+		t.Errorf("JWT for another audience: exit %d\n%s%s", code, out, errs)
+	}
+	capt, err := os.ReadFile(filepath.Join(dir, "for-aud.http"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := readCapture(bytes.NewReader(capt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, l.url, bytes.NewReader(c.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = c.header
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Errorf("JWT for %s: status %d, want 202", aud, resp.StatusCode)
+	}
+	l.stdout.wait(t, regexp.MustCompile(`batch\.expired +jwt `), 0, 30*time.Second)
 }
 
 func TestListenFlags(t *testing.T) {
