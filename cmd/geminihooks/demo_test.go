@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,11 +38,20 @@ func checkDemoOutput(t *testing.T, out string, dynamic string) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("events shown, type to scheme (-want +got):\n%s\noutput:\n%s", diff, out)
 	}
+	// Every delivery is sent twice and fails its first attempt, so each of
+	// the four events brings at least one duplicate and one retry; a slow
+	// machine may add real retries (and their duplicates) on top.
+	for _, row := range []string{"duplicates dropped", "retries survived"} {
+		m := regexp.MustCompile(regexp.QuoteMeta(row) + ` +(\d+) `).FindStringSubmatch(out)
+		if m == nil {
+			t.Errorf("summary lacks %q:\n%s", row, out)
+		} else if n, _ := strconv.Atoi(m[1]); n < 4 {
+			t.Errorf("%s = %d, want at least 4", row, n)
+		}
+	}
 	for _, line := range []string{
 		"[6/6] summary",
 		"events delivered     4 of 4 expected",
-		"duplicates dropped   4 ",
-		"retries survived     4 ",
 		"routed to media-pipeline by user_metadata (tenant=acme)",
 		"answered get_weather, follow-up v1_",
 		"OK: every expected event was handled exactly once",
@@ -56,7 +66,9 @@ func checkDemoOutput(t *testing.T, out string, dynamic string) {
 func TestBinaryDemo(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
-	r := runBin(t, time.Minute, nil, nil, "demo")
+	// A generous --timeout: the test machine may be busy; the demo's own
+	// default (15 s) is what people run.
+	r := runBin(t, 2*time.Minute, nil, nil, "demo", "--timeout", "1m")
 	if r.code != exitOK {
 		t.Fatalf("demo: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -70,7 +82,7 @@ func TestBinaryDemo(t *testing.T) {
 // TestDemoJWT runs the demo in-process with JWT-signed callbacks.
 func TestDemoJWT(t *testing.T) {
 	t.Parallel()
-	code, out, errs := runCLI(t, nil, "demo", "--dynamic-signing", "jwt")
+	code, out, errs := runCLI(t, nil, "demo", "--dynamic-signing", "jwt", "--timeout", "1m")
 	if code != exitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}

@@ -62,7 +62,7 @@ func runCLI(t *testing.T, e *env, args ...string) (code int, stdout, stderr stri
 	if ee.now == nil {
 		ee.now = time.Now
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	code = runEnv(ctx, &ee, args)
 	return code, out.String(), errb.String()
