@@ -28,10 +28,9 @@ import (
 // BenchmarkThroughput runs a closed loop (closedLoopConns connections, each
 // sending its next request as soon as the last is answered) and reports
 // requests per second for both and their ratio. BenchmarkLatency first
-// measures the listener's closed-loop throughput, then sends requests at
-// half that rate on a fixed schedule (open loop: each request from its own
-// goroutine, so a stall cannot hold back later sends) and reports the ack
-// latency percentiles.
+// measures the listener's closed-loop throughput, then drives the listener
+// and then the bare handler at half that rate on a fixed schedule (open
+// loop, see openLoop) and reports the ack latency percentiles of both.
 
 const closedLoopConns = 32
 
@@ -275,53 +274,42 @@ func percentile(ds []time.Duration, p float64) float64 {
 	return float64(ds[min(len(ds)-1, int(p*float64(len(ds))))]) / float64(time.Millisecond)
 }
 
-// calibrated caches the listener's closed-loop throughput, so that the
-// latency benchmark's rate comes from the same run without remeasuring for
-// every b.N.
-var calibrated struct {
-	sync.Once
-	rate float64
-}
+// calibrationRequests is how many requests measure the listener's
+// closed-loop throughput before each latency run.
+const calibrationRequests = 10000
 
 func BenchmarkLatency(b *testing.B) {
 	secret := newSecret(b)
-	for _, name := range []string{"listener", "bare"} {
-		b.Run(name, func(b *testing.B) {
-			var t *benchTarget
-			if name == "bare" {
-				t = newBareTarget()
-			} else {
-				t = newListenerTarget(b, secret)
-			}
-			defer t.stop()
-			t.warm(b, secret)
-			calibrated.Do(func() {
-				c := newListenerTarget(b, secret)
-				defer c.stop()
-				c.warm(b, secret)
-				const n = 20000
-				d, _ := c.closedLoop(prepare(b, secret, "calibrate", n), closedLoopConns)
-				c.drain(b)
-				calibrated.rate = n / d.Seconds()
-			})
-			rate := calibrated.rate / 2
-			reqs := prepare(b, secret, fmt.Sprintf("lat%d", b.N), b.N)
-
-			b.ResetTimer()
-			lat, late, failed := t.openLoop(reqs, rate)
-			b.StopTimer()
-			t.drain(b)
-
-			if failed > 0 {
-				b.Fatalf("%d non-2xx answers", failed)
-			}
-			b.ReportMetric(rate, "req/s")
-			b.ReportMetric(percentile(lat, 0.50), "p50-ms")
-			b.ReportMetric(percentile(lat, 0.99), "p99-ms")
-			b.ReportMetric(percentile(lat, 0.999), "p99.9-ms")
-			b.ReportMetric(percentile(late, 0.99), "send-late-p99-ms")
-		})
+	bare, lis := newBareTarget(), newListenerTarget(b, secret)
+	defer bare.stop()
+	defer lis.stop()
+	bare.warm(b, secret)
+	lis.warm(b, secret)
+	// Measure the listener's throughput just before the latency runs, so
+	// that a change in the machine's load between the two matters little.
+	d, failed := lis.closedLoop(prepare(b, secret, fmt.Sprintf("cal%d", b.N), calibrationRequests), closedLoopConns)
+	lis.drain(b)
+	if failed > 0 {
+		b.Fatalf("%d non-2xx answers while calibrating", failed)
 	}
+	rate := calibrationRequests / d.Seconds() / 2
+	lisReqs := prepare(b, secret, fmt.Sprintf("lat%d", b.N), b.N)
+
+	b.ResetTimer()
+	lisLat, lisLate, lisFailed := lis.openLoop(lisReqs, rate)
+	bareLat, bareLate, bareFailed := bare.openLoop(lisReqs, rate)
+	b.StopTimer()
+	lis.drain(b)
+
+	if lisFailed+bareFailed > 0 {
+		b.Fatalf("non-2xx answers: listener %d, bare %d", lisFailed, bareFailed)
+	}
+	b.ReportMetric(rate, "req/s")
+	b.ReportMetric(percentile(lisLat, 0.50), "p50-ms")
+	b.ReportMetric(percentile(lisLat, 0.99), "p99-ms")
+	b.ReportMetric(percentile(bareLat, 0.50), "bare-p50-ms")
+	b.ReportMetric(percentile(bareLat, 0.99), "bare-p99-ms")
+	b.ReportMetric(max(percentile(lisLate, 0.99), percentile(bareLate, 0.99)), "send-late-p99-ms")
 }
 
 // BenchmarkServeHTTP measures the listener's own work per delivery, without
