@@ -271,5 +271,6 @@ func tableName(t *testing.T) string {
 	key := make([]byte, 4)
 	rand.Read(key)
 	name := strings.ToLower(r.Replace(t.Name()))
-	return fmt.Sprintf("faulttest_%s_%x", name[:min(len(name), 40)], key)
+	name = strings.TrimPrefix(name, "test")
+	return fmt.Sprintf("ft_%s_%x", name[:min(len(name), 30)], key) // pginbox allows 52 bytes
 }
