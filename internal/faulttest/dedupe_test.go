@@ -210,7 +210,12 @@ func TestDuplicateADayLater(t *testing.T) {
 			n := size(50, 1000)
 			ds := deliveries(t, "late", n, clock.Now())
 			sendRound(t, led, client, r.srv.URL, ds, sign, clock.Now)
-			waitFor(t, 10*time.Second, "every event to be processed", func() bool { return led.unprocessed() == 0 })
+			// Acked, not only handled: moving the clock a day while an ack is in flight would end its
+			// lease, and the event would rightly run again.
+			waitFor(t, 10*time.Second, "every event to be processed and acked", func() bool {
+				s := r.l.Stats()
+				return led.unprocessed() == 0 && s.Processed == uint64(n) && s.QueueDepth == 0
+			})
 			for _, later := range []time.Duration{24 * time.Hour, 10 * time.Minute} {
 				clock.Advance(later)
 				got := map[int]int{}
