@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -46,6 +47,7 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	loadDur := fs.Duration("duration", 0, "listener load per rate and server (default by size)")
 	jobs := fs.Int("jobs", 0, "jobs for push and for polling (default by size)")
 	pg := fs.String("postgres", os.Getenv("GEMINIHOOKS_TEST_POSTGRES"), "PostgreSQL URL for the pginbox row; empty skips it")
+	commit := fs.String("commit", gitCommit(), "names the geminihooks tree measured (default: git's HEAD, marked dirty if modified)")
 	benchtime := fs.Duration("benchtime", 0, "testing.Benchmark time per signature benchmark (default by size)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -55,6 +57,7 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 		cfg = harness.Quick()
 	}
 	cfg.Postgres = *pg
+	cfg.Commit = *commit
 	cfg.Sig, cfg.Listen, cfg.PushPoll = false, false, false
 	for p := range strings.SplitSeq(*parts, ",") {
 		switch strings.TrimSpace(p) {
@@ -104,4 +107,18 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	abs, _ := filepath.Abs(*out)
 	fmt.Fprintln(logw, "wrote", abs)
 	return nil
+}
+
+// gitCommit names the checked-out tree: the HEAD commit, "+ uncommitted changes" when the work tree
+// differs from it, or "" outside a git checkout.
+func gitCommit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	c := "commit `" + strings.TrimSpace(string(out)) + "`"
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		c += " plus uncommitted changes in the work tree"
+	}
+	return c
 }

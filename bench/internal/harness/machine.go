@@ -19,6 +19,7 @@ type Machine struct {
 	LoadEnd   string
 	Start     time.Time
 	End       time.Time
+	Commit    string // the geminihooks tree measured, as the caller names it
 }
 
 func readMachine(now time.Time) Machine {
@@ -62,6 +63,9 @@ func loadAvg() string {
 // Markdown renders the machine as a bullet list.
 func (m Machine) Markdown() string {
 	var b strings.Builder
+	if m.Commit != "" {
+		fmt.Fprintf(&b, "- geminihooks tree: %s\n", m.Commit)
+	}
 	fmt.Fprintf(&b, "- `nproc`: %d; CPU: `%s`; `%s` %s\n", m.NProc, m.CPU, m.GoVersion, m.OS)
 	fmt.Fprintf(&b, "- run from %s to %s UTC\n", m.Start.UTC().Format("2006-01-02 15:04:05"), m.End.UTC().Format("15:04:05"))
 	fmt.Fprintf(&b, "- load average (1, 5, 15 min) at start: %s; at end: %s\n", m.LoadStart, m.LoadEnd)

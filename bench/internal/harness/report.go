@@ -23,6 +23,7 @@ type Config struct {
 	PollIntervals []time.Duration // polling intervals measured side by side
 
 	BenchTime time.Duration // testing.Benchmark's -test.benchtime
+	Commit    string        // names the tree measured in the report, e.g. a git commit
 	Logf      func(format string, args ...any)
 }
 
@@ -67,6 +68,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		logf = func(string, ...any) {}
 	}
 	res := &Result{Machine: readMachine(time.Now())}
+	res.Machine.Commit = cfg.Commit
 	logf("machine: %d CPUs, %s, load %s", res.Machine.NProc, res.Machine.CPU, res.Machine.LoadStart)
 	if cfg.Sig {
 		r, err := runSig(logf)

@@ -280,8 +280,51 @@ func runSig(logf func(string, ...any)) (SigResult, error) {
 	return res, nil
 }
 
+func (r SigResult) ratio(scheme, size, other string) (SigRatio, bool) {
+	for _, x := range r.Ratios {
+		if x.Scheme == scheme && x.Size == size && x.Other == other {
+			return x, true
+		}
+	}
+	return SigRatio{}, false
+}
+
+// targets are the signing package's targets (issue 2), checked against this run.
+func (r SigResult) targets() string {
+	var rows [][]string
+	check := func(name, scheme, size, other string, limit float64) {
+		if x, ok := r.ratio(scheme, size, other); ok {
+			rows = append(rows, []string{name, fmt.Sprintf("%.2f (%s vs %s)", x.Ratio, dur(x.Ours), dur(x.Theirs)), yesNo(x.Ratio <= limit)})
+		}
+	}
+	check("HMAC 1 KiB: ours/reference <= 0.5", "v1 (HMAC)", "1 KiB", "standard-webhooks", 0.5)
+	check("HMAC 1 KiB: ours/floor <= 1.2", "v1 (HMAC)", "1 KiB", "floor (bare HMAC)", 1.2)
+	check("JWT: ours/bare RSA <= 1.3", "JWT (RS256)", r.jwtSize(), "floor (rsa.VerifyPKCS1v15)", 1.3)
+	worst := int64(-1)
+	for _, x := range r.Rows {
+		if x.Scheme == "v1 (HMAC)" && x.Impl == "geminihooks" {
+			worst = max(worst, x.AllocsPerOp)
+		}
+	}
+	if worst >= 0 {
+		rows = append(rows, []string{"HMAC allocs/op <= 3 at every size", fmt.Sprintf("at most %d", worst), yesNo(worst <= 3)})
+	}
+	return table([]string{"target", "measured", "met"}, rows)
+}
+
+func (r SigResult) jwtSize() string {
+	for _, x := range r.Ratios {
+		if x.Scheme == "JWT (RS256)" {
+			return x.Size
+		}
+	}
+	return ""
+}
+
 func (r SigResult) markdown() string {
 	var b strings.Builder
+	b.WriteString(r.targets())
+	b.WriteString("\n")
 	b.WriteString("Paired: ours and the other verifier alternate in one loop; the ratio is the median of per-batch ratios (below 1: ours is faster).\n\n")
 	var rows [][]string
 	for _, x := range r.Ratios {
