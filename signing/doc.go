@@ -1,6 +1,7 @@
 // Package signing verifies and signs Gemini API webhook deliveries in every scheme Gemini uses:
 // "v1" HMAC-SHA256 with a registered webhook's signing secret, and, for dynamic (webhook_config)
-// webhooks, "v1a" Ed25519 or an RS256 JWT with keys from Gemini's JWKS (see RemoteKeySet).
+// webhooks, "v1a" Ed25519 or an RS256 JWT with keys from Gemini's JWKS (see RemoteKeySet, or
+// NewStaticKeySetFromJWKS for a pinned copy).
 //
 // NewVerifier builds one Verifier for a listener that receives both kinds; it routes each entry of the
 // webhook-signature header by its form. Verification never copies the body into the MAC, reads every

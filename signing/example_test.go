@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -104,4 +105,40 @@ func ExampleNewRemoteKeySet() {
 	h.Set(signing.HeaderSignature, token)
 	fmt.Println(v.VerifyScheme(ctx, h, body))
 	// Output: jwt <nil>
+}
+
+func ExampleNewStaticKeySetFromJWKS() {
+	// A pinned copy of a key set, such as a file saved from the emulator or from
+	// "geminihooks trigger --dynamic v1a"; the oct key is not for signatures and is skipped.
+	edKey := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	doc := []byte(`{"keys":[
+		{"kty":"OKP","crv":"Ed25519","kid":"ed-1","use":"sig","x":"O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik"},
+		{"kty":"oct","kid":"hmac","k":"c2VjcmV0"}]}`)
+	keys, err := signing.ParseJWKS(doc)
+	if err != nil {
+		panic(err)
+	}
+	for _, k := range keys {
+		fmt.Printf("%s %T\n", k.KID, k.Key)
+	}
+
+	ks, err := signing.NewStaticKeySetFromJWKS(doc)
+	if err != nil {
+		panic(err)
+	}
+	v := signing.NewJWKSVerifier(ks)
+	now := time.Now()
+	body := []byte(`{"type":"video.generated"}`)
+	h := http.Header{}
+	h.Set(signing.HeaderID, "msg_1")
+	h.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
+	h.Set(signing.HeaderSignature, signing.SignEd25519(edKey, "msg_1", now, body))
+	fmt.Println(v.VerifyScheme(context.Background(), h, body))
+
+	_, err = signing.ParseJWKS([]byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`))
+	fmt.Println(errors.Is(err, signing.ErrInvalidJWKS), err)
+	// Output:
+	// ed-1 ed25519.PublicKey
+	// v1a <nil>
+	// true signing: invalid jwks: no usable key
 }

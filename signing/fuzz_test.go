@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -108,8 +109,8 @@ func rsaPubFor(t testing.TB, r jwtRequest) PublicKey {
 	return PublicKey{KID: r.kid, Key: &r.key.PublicKey}
 }
 
-// FuzzParseJWKS checks that whatever a JWKS endpoint returns, every key kept is usable and its kid
-// unique.
+// FuzzParseJWKS checks that whatever a JWKS endpoint or file holds, ParseJWKS either fails with
+// ErrInvalidJWKS or keeps only usable keys with unique kids, which NewStaticKeySet then accepts.
 func FuzzParseJWKS(f *testing.F) {
 	doc, err := MarshalJWKS(PublicKey{KID: "r", Key: &testRSAKey(f, 0).PublicKey}, PublicKey{KID: "e", Key: testEd25519Key(f, 0).Public()})
 	if err != nil {
@@ -120,8 +121,11 @@ func FuzzParseJWKS(f *testing.F) {
 	f.Add([]byte(`{"keys":[{"kty":"RSA","n":"` + strings.Repeat("A", 2000) + `","e":"AQAAAAAB"}]}`))
 	f.Add([]byte(`{"keys":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		keys, err := parseJWKS(data)
+		keys, err := ParseJWKS(data)
 		if err != nil {
+			if !errors.Is(err, ErrInvalidJWKS) {
+				t.Fatalf("error %v does not wrap ErrInvalidJWKS", err)
+			}
 			return
 		}
 		seen := map[string]bool{}
@@ -133,6 +137,9 @@ func FuzzParseJWKS(f *testing.F) {
 				t.Fatalf("kept kid %q twice", k.KID)
 			}
 			seen[k.KID] = true
+		}
+		if _, err := NewStaticKeySet(keys...); err != nil {
+			t.Fatalf("NewStaticKeySet refused what ParseJWKS kept: %v", err)
 		}
 	})
 }

@@ -179,7 +179,7 @@ func TestJWTWrongKeyTypeInJWKS(t *testing.T) {
 	r := newJWTRequest(t)
 	jwksJSON := `{"keys":[{"kty":"oct","kid":"rsa-1","k":"` + base64.RawURLEncoding.EncodeToString([]byte("secret-bytes-here")) + `"},` +
 		`{"kty":"OKP","crv":"Ed25519","kid":"ed-1","x":"` + b64url(testEd25519Key(t, 0).Public().(ed25519.PublicKey)) + `"}]}`
-	keys, err := parseJWKS([]byte(jwksJSON))
+	keys, err := ParseJWKS([]byte(jwksJSON))
 	if err != nil {
 		t.Fatal(err)
 	}

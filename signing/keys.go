@@ -153,15 +153,25 @@ func decodeB64URL(s string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 }
 
-// parseJWKS decodes a JWKS document defensively: keys of another type, algorithm or use are skipped, as
-// are RSA keys outside [2048, 8192] bits or with an odd exponent, and Ed25519 keys of the wrong size.
-// It fails only if the document is malformed or holds no usable key.
-func parseJWKS(data []byte) ([]PublicKey, error) {
+// MaxJWKSBytes bounds a JWKS document: ParseJWKS refuses a larger one, and a RemoteKeySet reads no
+// more than this from its endpoint. Gemini's is a few kilobytes.
+const MaxJWKSBytes = maxJWKSBytes
+
+// ParseJWKS decodes a JWKS document ({"keys":[...]}) such as Gemini's, or one printed by MarshalJWKS,
+// into keys for NewStaticKeySet. It is defensive, because a key set decides what gets trusted: keys of
+// another type, algorithm or use are skipped, as are RSA keys outside [2048, 8192] bits or with an
+// unusable exponent, Ed25519 keys of the wrong size, and a second key with a kid already seen (the
+// first wins, so a later entry cannot shadow it). It fails, with an error wrapping ErrInvalidJWKS,
+// only if the document is larger than MaxJWKSBytes, is not a JWKS document, or holds no usable key.
+func ParseJWKS(data []byte) ([]PublicKey, error) {
+	if len(data) > maxJWKSBytes {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidJWKS, maxJWKSBytes)
+	}
 	var doc struct {
 		Keys []jwk `json:"keys"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("signing: decode jwks: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidJWKS, err)
 	}
 	keys := make([]PublicKey, 0, len(doc.Keys))
 	seen := make(map[string]bool, len(doc.Keys))
@@ -182,9 +192,19 @@ func parseJWKS(data []byte) ([]PublicKey, error) {
 		keys = append(keys, PublicKey{KID: k.Kid, Key: pub})
 	}
 	if len(keys) == 0 {
-		return nil, errors.New("signing: jwks holds no usable key")
+		return nil, fmt.Errorf("%w: no usable key", ErrInvalidJWKS)
 	}
 	return keys, nil
+}
+
+// NewStaticKeySetFromJWKS returns a key set holding the usable keys of a JWKS document, parsed by
+// ParseJWKS: a pinned copy of Gemini's keys, or a local file for development.
+func NewStaticKeySetFromJWKS(data []byte) (*StaticKeySet, error) {
+	keys, err := ParseJWKS(data)
+	if err != nil {
+		return nil, err
+	}
+	return NewStaticKeySet(keys...)
 }
 
 func (k *jwk) publicKey() (crypto.PublicKey, bool) {

@@ -308,7 +308,7 @@ func (s *RemoteKeySet) fetch(ctx context.Context) error {
 	if len(data) > maxJWKSBytes {
 		return fmt.Errorf("signing: jwks %s larger than %d bytes", s.url, maxJWKSBytes)
 	}
-	keys, err := parseJWKS(data)
+	keys, err := ParseJWKS(data)
 	if err != nil {
 		return err
 	}

@@ -390,14 +390,18 @@ func TestParseJWKS(t *testing.T) {
 		{"first kid wins", `{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"e","x":"` + x + `"},{"kty":"RSA","kid":"e","n":"` + n + `","e":"AQAB"}]}`, []string{"e"}},
 		{"no usable key", `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`, nil},
 		{"not json", `<html>`, nil},
+		{"too large", `{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"e","x":"` + x + `"}],"pad":"` + strings.Repeat("x", MaxJWKSBytes) + `"}`, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			keys, err := parseJWKS([]byte(tc.doc))
+			keys, err := ParseJWKS([]byte(tc.doc))
 			if tc.wantIDs == nil {
 				if err == nil {
-					t.Fatalf("parseJWKS succeeded with %d keys, want an error", len(keys))
+					t.Fatalf("ParseJWKS succeeded with %d keys, want an error", len(keys))
+				}
+				if !errors.Is(err, ErrInvalidJWKS) {
+					t.Fatalf("error %v does not wrap ErrInvalidJWKS", err)
 				}
 				return
 			}

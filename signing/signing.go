@@ -70,6 +70,9 @@ var (
 	// ErrInvalidToken reports a JWT that is malformed or whose claims do not match the configuration or
 	// the request (audience, issuer, webhook_id, webhook_timestamp, body_sha256, exp, nbf, iat).
 	ErrInvalidToken = errors.New("signing: invalid jwt")
+	// ErrInvalidJWKS reports a JWKS document that ParseJWKS cannot use: too large, malformed, or
+	// without a usable key.
+	ErrInvalidJWKS = errors.New("signing: invalid jwks")
 )
 
 // Option configures a verifier.
