@@ -97,7 +97,7 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 			if *jwksFile != "" {
 				jurl = ""
 			}
-			ks, err := loadKeySet(ctx, jurl, *jwksFile)
+			ks, err := loadKeySet(jurl, *jwksFile)
 			if err != nil {
 				return c.usageError(e, "%v", err)
 			}

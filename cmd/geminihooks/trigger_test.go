@@ -77,7 +77,7 @@ func jwksFromOutput(t *testing.T, out string) signing.KeySet {
 	if i < 0 || j < i {
 		t.Fatalf("no JWKS in output:\n%s", out)
 	}
-	ks, err := fileKeySet(writeFile(t, "jwks.json", []byte(out[i:j])))
+	ks, err := signing.NewStaticKeySetFromJWKS([]byte(out[i:j]))
 	if err != nil {
 		t.Fatal(err)
 	}

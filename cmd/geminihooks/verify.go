@@ -8,10 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -113,7 +110,7 @@ geminihooks verify --secret "$GEMINI_WEBHOOK_SECRET" capture.http; echo "exit $?
 			}
 			return c.fail(e, fmt.Errorf("reading %s: %w", name, err))
 		}
-		keys, err := loadKeySet(ctx, *jwksURL, *jwksFile)
+		keys, err := loadKeySet(*jwksURL, *jwksFile)
 		if err != nil {
 			return c.usageError(e, "%v", err)
 		}
@@ -430,9 +427,10 @@ func quoteAll(ss []string) []string {
 }
 
 // loadKeySet builds the key set for dynamic signatures from a URL or a
-// file, or returns nil when neither is given. A file is checked now, so a
-// broken one is reported before anything else happens.
-func loadKeySet(ctx context.Context, jwksURL, file string) (signing.KeySet, error) {
+// file, or returns nil when neither is given. A file is read and parsed now,
+// so a broken one is reported before anything else happens; its keys are
+// then fixed for the life of the command.
+func loadKeySet(jwksURL, file string) (signing.KeySet, error) {
 	switch {
 	case jwksURL != "" && file != "":
 		return nil, errors.New("give --jwks-url or --jwks-file, not both")
@@ -442,36 +440,17 @@ func loadKeySet(ctx context.Context, jwksURL, file string) (signing.KeySet, erro
 		}
 		return signing.NewRemoteKeySet(jwksURL), nil
 	case file != "":
-		ks, err := fileKeySet(file)
+		data, err := readBounded(file, signing.MaxJWKSBytes)
 		if err != nil {
 			return nil, fmt.Errorf("--jwks-file: %w", err)
 		}
-		if _, err := ks.Keys(ctx); err != nil {
+		ks, err := signing.NewStaticKeySetFromJWKS(data)
+		if err != nil {
 			return nil, fmt.Errorf("--jwks-file %s: %w", file, err)
 		}
 		return ks, nil
 	}
 	return nil, nil
-}
-
-// fileKeySet is a key set read from a local JWKS file. The signing package
-// parses JWKS documents only when fetching them, so the file is served to a
-// RemoteKeySet through a file transport; as a bonus, an edited file is
-// picked up when an unknown kid arrives.
-func fileKeySet(name string) (*signing.RemoteKeySet, error) {
-	abs, err := filepath.Abs(name)
-	if err != nil {
-		return nil, err
-	}
-	if fi, err := os.Stat(abs); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", name)
-	}
-	dir, base := filepath.Split(abs)
-	client := &http.Client{Transport: http.NewFileTransport(http.Dir(dir)), Timeout: 5 * time.Second}
-	u := (&url.URL{Scheme: "file", Path: "/" + base}).String()
-	return signing.NewRemoteKeySet(u, signing.WithHTTPClient(client)), nil
 }
 
 // readBounded reads a local file, refusing one larger than max bytes.

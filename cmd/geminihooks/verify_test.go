@@ -180,6 +180,14 @@ func TestVerify(t *testing.T) {
 		{"nothing to verify with", good, nil, nil, exitUsage, []string{"nothing to verify with"}},
 		{"invalid secret", good, []string{"--secret", "whsec_!!"}, nil, exitUsage, nil},
 		{"two files", good, []string{"--secret", secret, "a", "b"}, nil, exitUsage, []string{"want at most one FILE"}},
+		{"JWKS file without a usable key", good, []string{"--jwks-file", writeFile(t, "oct.json", []byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`))},
+			nil, exitUsage, []string{"signing: invalid jwks: no usable key"}},
+		{"JWKS file not JSON", good, []string{"--jwks-file", writeFile(t, "page.json", []byte("<html>"))}, nil, exitUsage,
+			[]string{"signing: invalid jwks"}},
+		{"JWKS file too large", good, []string{"--jwks-file", writeFile(t, "big.json", bytes.Repeat([]byte(" "), signing.MaxJWKSBytes+1))},
+			nil, exitUsage, []string{"is larger than 1048576 bytes"}},
+		{"JWKS file missing", good, []string{"--jwks-file", filepath.Join(t.TempDir(), "absent.json")}, nil, exitUsage,
+			[]string{"--jwks-file: open"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
