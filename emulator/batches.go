@@ -102,6 +102,9 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, model strin
 	if e := parseBatchInput(batch, j); e != nil {
 		return e
 	}
+	if e := s.chooseSigning(r, j); e != nil {
+		return e
+	}
 	o, e := s.chooseOutcome(r, j.snapshot())
 	if e != nil {
 		return e

@@ -198,24 +198,30 @@ func (s *Server) staticSigner(webhookID string) func(uri, id string, ts time.Tim
 	}
 }
 
-// dynamicSign signs a webhook_config delivery with the configured scheme.
-func (s *Server) dynamicSign(uri, id string, ts time.Time, body []byte) (string, error) {
-	if s.cfg.dynamicScheme == signing.SchemeEd25519 {
-		return signing.SignEd25519(s.keys.edKey, id, ts, body), nil
+// dynamicSigner signs a webhook_config delivery with the job's scheme, or
+// the server's default when the job chose none.
+func (s *Server) dynamicSigner(scheme signing.Scheme) func(uri, id string, ts time.Time, body []byte) (string, error) {
+	if scheme == "" {
+		scheme = s.cfg.dynamicScheme
 	}
-	key, kid, err := s.keys.rsa()
-	if err != nil {
-		return "", err
+	return func(uri, id string, ts time.Time, body []byte) (string, error) {
+		if scheme == signing.SchemeEd25519 {
+			return signing.SignEd25519(s.keys.edKey, id, ts, body), nil
+		}
+		key, kid, err := s.keys.rsa()
+		if err != nil {
+			return "", err
+		}
+		return signing.SignJWT(key, kid, signing.JWTClaims{
+			Issuer:           s.URL,
+			Audience:         uri,
+			IssuedAt:         ts,
+			Expiry:           ts.Add(jwtLifetime),
+			WebhookID:        id,
+			WebhookTimestamp: signing.FormatTimestamp(ts),
+			BodySHA256:       signing.BodySHA256(body),
+		})
 	}
-	return signing.SignJWT(key, kid, signing.JWTClaims{
-		Issuer:           s.URL,
-		Audience:         uri,
-		IssuedAt:         ts,
-		Expiry:           ts.Add(jwtLifetime),
-		WebhookID:        id,
-		WebhookTimestamp: signing.FormatTimestamp(ts),
-		BodySHA256:       signing.BodySHA256(body),
-	})
 }
 
 // publish delivers a job's terminal (or requires_action) event: to the job's
@@ -231,8 +237,9 @@ func (s *Server) publish(d event.Data, cfg *webhookConfig) {
 			s.cfg.logger.Error("emulator: marshal event", "err", err)
 			return
 		}
+		sign := s.dynamicSigner(cfg.scheme)
 		for _, uri := range cfg.URIs {
-			s.enqueue(delivery.Delivery{ID: id, URI: uri, Body: body, Sign: s.dynamicSign})
+			s.enqueue(delivery.Delivery{ID: id, URI: uri, Body: body, Sign: sign})
 		}
 		return
 	}
@@ -260,6 +267,8 @@ func (s *Server) publish(d event.Data, cfg *webhookConfig) {
 type webhookConfig struct {
 	URIs         []string       `json:"uris,omitempty"`
 	UserMetadata map[string]any `json:"user_metadata,omitempty"`
+	// scheme is the job's SigningHeader; "" means the server's default.
+	scheme signing.Scheme
 }
 
 // parseWebhookConfig validates a webhook_config object found at path at.

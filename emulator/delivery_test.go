@@ -289,6 +289,50 @@ func TestDynamicSchemes(t *testing.T) {
 	}
 }
 
+// TestPerJobScheme runs jobs signed both ways on one server: the
+// SigningHeader overrides WithDynamicSigning per job, and a job without it
+// keeps the server's default.
+func TestPerJobScheme(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, emulator.WithManualJobs(), emulator.WithDynamicSigning(signing.SchemeJWT))
+	rcv := newReceiver(t, 8)
+	uri := rcv.URL + "/dyn"
+	keys := signing.NewRemoteKeySet(s.JWKSURL())
+	v, err := signing.NewVerifier(signing.Config{KeySet: keys, Options: []signing.Option{
+		signing.WithIssuer(s.URL), signing.WithAudience(uri),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`{"uris":[%q]}`, uri)
+	tests := []struct {
+		name   string
+		header []string
+		want   signing.Scheme
+	}{
+		{"header v1a", []string{emulator.SigningHeader, "v1a"}, signing.SchemeEd25519},
+		{"header jwt", []string{emulator.SigningHeader, "jwt"}, signing.SchemeJWT},
+		{"server default", nil, signing.SchemeJWT},
+	}
+	for _, tc := range tests {
+		// Sequential: each job's one delivery is read before the next starts.
+		name := createBatch(t, s, cfg, tc.header...)
+		if err := s.Finish(name, emulator.OutcomeSucceeded); err != nil {
+			t.Fatal(err)
+		}
+		d := rcv.next(t)
+		got, err := v.VerifyScheme(t.Context(), d.header, d.body)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: VerifyScheme = %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+		if ev, err := event.Parse(d.body); err != nil || ev.JobID != name {
+			t.Errorf("%s: delivery for %+v (%v), want job %s", tc.name, ev, err, name)
+		}
+	}
+	idle(t, s)
+	rcv.none(t)
+}
+
 // TestThousandJobs runs 1,000 batches at once, half delivered to a
 // registered webhook and half through webhook_config, and waits for every
 // event.

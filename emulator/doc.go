@@ -5,6 +5,12 @@
 // wire format (v1beta paths, JSON casing, error shape), so the unmodified
 // genai client works against it through HTTPOptions.BaseURL.
 //
+// Clients that cannot reach the Go API steer single jobs with headers on the
+// create request: x-emulator-outcome (OutcomeHeader) picks how the job ends,
+// and x-emulator-signing: v1a|jwt (SigningHeader) picks how its webhook_config
+// deliveries are signed, overriding WithDynamicSigning for that job (with
+// genai: the call config's HTTPOptions.Headers, or an operations.Option).
+//
 //	s, err := emulator.NewServer(emulator.WithAllowHTTPLoopback())
 //	if err != nil { ... }
 //	defer s.Close()

@@ -94,6 +94,9 @@ func (s *Server) createInteraction(w http.ResponseWriter, r *http.Request) *apiE
 	}
 	it.function = functionName(body["tools"])
 	it.callID = "call_" + randomString(16)
+	if e := s.chooseSigning(r, j); e != nil {
+		return e
+	}
 	o, e := s.chooseOutcome(r, j.snapshot())
 	if e != nil {
 		return e

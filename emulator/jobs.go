@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/signing"
 )
 
 // Kind is the sort of long-running job.
@@ -39,6 +40,13 @@ const (
 // OutcomeHeader, on a create request, chooses that job's outcome, for
 // clients that cannot reach the emulator's Go API (the CLI demo, curl).
 const OutcomeHeader = "x-emulator-outcome"
+
+// SigningHeader, on a create request that carries a webhook_config, chooses
+// how that job's deliveries are signed: "v1a" (Ed25519) or "jwt" (RS256),
+// overriding WithDynamicSigning for that job only. A job without a
+// webhook_config goes to registered webhooks, which always sign v1, so the
+// header is an error there.
+const SigningHeader = "x-emulator-signing"
 
 // The phases a job goes through before its outcome.
 const (
@@ -119,6 +127,24 @@ func (s *Server) chooseOutcome(r *http.Request, j Job) (Outcome, *apiError) {
 		}
 	}
 	return OutcomeSucceeded, nil
+}
+
+// chooseSigning applies the SigningHeader to a job being created, once its
+// webhook_config (if any) is parsed.
+func (s *Server) chooseSigning(r *http.Request, j *job) *apiError {
+	h := r.Header.Get(SigningHeader)
+	if h == "" {
+		return nil
+	}
+	if j.hook == nil || len(j.hook.URIs) == 0 {
+		return errInvalid(fmt.Sprintf("%s applies to jobs with webhook_config uris; registered webhooks always sign v1.", SigningHeader))
+	}
+	sc := signing.Scheme(h)
+	if sc != signing.SchemeEd25519 && sc != signing.SchemeJWT {
+		return errInvalid(fmt.Sprintf("%s: %q is not a dynamic signing scheme; use v1a or jwt.", SigningHeader, h))
+	}
+	j.hook.scheme = sc
+	return nil
 }
 
 // addJob registers a new job and, unless jobs are manual, schedules it. The

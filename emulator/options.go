@@ -173,7 +173,8 @@ func WithOutcome(choose func(Job) Outcome) Option {
 
 // WithDynamicSigning selects how deliveries to webhook_config URIs are signed:
 // signing.SchemeEd25519 ("v1a", the default, as observed on live deliveries)
-// or signing.SchemeJWT (an RS256 JWT, as documented).
+// or signing.SchemeJWT (an RS256 JWT, as documented). A create request's
+// x-emulator-signing header (SigningHeader) overrides it for that job.
 func WithDynamicSigning(s signing.Scheme) Option {
 	return func(c *config) error {
 		if s != signing.SchemeEd25519 && s != signing.SchemeJWT {

@@ -45,6 +45,9 @@ func (s *Server) createVideo(w http.ResponseWriter, r *http.Request, model strin
 		}
 		j.hook, j.WebhookURIs, j.UserMetadata = cfg, cfg.URIs, cfg.UserMetadata
 	}
+	if e := s.chooseSigning(r, j); e != nil {
+		return e
+	}
 	o, e := s.chooseOutcome(r, j.snapshot())
 	if e != nil {
 		return e
