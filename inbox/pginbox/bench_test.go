@@ -82,3 +82,19 @@ func benchListener(b *testing.B, ib inbox.Inbox) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
+
+// BenchmarkPut measures Put alone at 32 concurrent callers.
+func BenchmarkPut(b *testing.B) {
+	ib, _ := newInbox(b, testPool(b))
+	body := bytes.Repeat([]byte("x"), 400)
+	var next atomic.Int64
+	b.SetParallelism(16) // 32 goroutines on 2 CPUs
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := ib.Put(context.Background(), &inbox.Message{ID: fmt.Sprint("wh_", next.Add(1)), Body: body}); err != nil {
+				b.Error(err)
+			}
+		}
+	})
+}

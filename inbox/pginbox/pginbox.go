@@ -104,6 +104,7 @@ type Inbox struct {
 	wg        sync.WaitGroup
 	notify    chan struct{} // Notify's channel
 	wakeup    chan struct{} // asks the announcer for a NOTIFY
+	puts      chan *putReq  // Puts waiting for a putter
 }
 
 var _ inbox.Inbox = (*Inbox)(nil)
@@ -145,9 +146,13 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Inbox, error) {
 		closing: make(chan struct{}),
 		notify:  make(chan struct{}, 1),
 		wakeup:  make(chan struct{}, 1),
+		puts:    make(chan *putReq, maxPutBatch),
 	}
-	i.wg.Add(1)
+	i.wg.Add(1 + putters)
 	go i.announcer()
+	for range putters {
+		go i.putter()
+	}
 	return i, nil
 }
 
@@ -161,12 +166,18 @@ type statements struct {
 func newStatements(t string) statements {
 	open := `state IN ('pending', 'claimed')`
 	return statements{
-		// ON CONFLICT with no target skips the row on a conflict with any
+		// ON CONFLICT with no target skips a row that conflicts with any
 		// unique index: the primary key (id) or the partial unique index on
-		// job_key. Either way the Put is a duplicate.
+		// job_key, including rows inserted earlier by the same statement.
+		// Either way the Put is a duplicate.
+		// Concurrent Puts share one statement (see putShared): arrays of
+		// column values, one element per message, in arrival order.
 		put: `INSERT INTO ` + t + ` (id, job_key, body, scheme, synthesized, received_at, state, not_before)
-VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7)
-ON CONFLICT DO NOTHING`,
+SELECT id, job_key, body, scheme, synthesized, received_at, 'pending', not_before
+FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::text[], $5::boolean[], $6::timestamptz[], $7::timestamptz[])
+	AS m (id, job_key, body, scheme, synthesized, received_at, not_before)
+ON CONFLICT DO NOTHING
+RETURNING id, job_key`,
 		putCapped: `INSERT INTO ` + t + ` (id, job_key, body, scheme, synthesized, received_at, state, not_before)
 SELECT $1, $2, $3, $4, $5, $6, 'pending', $7
 WHERE (SELECT count(*) FROM ` + t + ` WHERE ` + open + `) < $8
@@ -273,22 +284,17 @@ func (i *Inbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 	if at.IsZero() {
 		at = now
 	}
-	args := []any{[]byte(m.ID), []byte(m.JobKey), body, text(m.Scheme), m.Synthesized, at, now}
-	q := i.sql.put
-	if i.cfg.maxPending > 0 {
-		q = i.sql.putCapped
-		args = append(args, i.cfg.maxPending)
+	if i.cfg.maxPending == 0 {
+		return i.putShared(ctx, &putReq{ctx: ctx, id: []byte(m.ID), jobKey: []byte(m.JobKey), body: body,
+			scheme: text(m.Scheme), synthesized: m.Synthesized, receivedAt: at, now: now})
 	}
-	tag, err := i.pool.Exec(ctx, q, args...)
+	tag, err := i.pool.Exec(ctx, i.sql.putCapped, []byte(m.ID), []byte(m.JobKey), body, text(m.Scheme), m.Synthesized, at, now, i.cfg.maxPending)
 	if err != nil {
 		return false, fmt.Errorf("pginbox: put: %w", err)
 	}
 	if tag.RowsAffected() == 1 {
 		i.announce()
 		return true, nil
-	}
-	if i.cfg.maxPending == 0 {
-		return false, nil
 	}
 	// Nothing stored: a duplicate, or the cap.
 	var dup bool
