@@ -100,7 +100,10 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res.Command = "go run ./cmd/report " + strings.Join(args, " ")
+	res.Command = "go run ./cmd/report"
+	for _, a := range args {
+		res.Command += " " + shellQuote(a)
+	}
 	if err := res.Write(*out, *root); err != nil {
 		return err
 	}
@@ -121,4 +124,14 @@ func gitCommit() string {
 		c += " plus uncommitted changes in the work tree"
 	}
 	return c
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=,:@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -213,7 +214,7 @@ func (r ListenResult) markdown() string {
 					float64(x.Quantile(0.5))/float64(bare.Quantile(0.5)), float64(x.Quantile(0.99))/float64(bare.Quantile(0.99)))
 			}
 		}
-		rows = append(rows, []string{fmt.Sprintf("%.0f", x.Rate), x.Backend, fmt.Sprint(x.Sent), fmt.Sprint(x.OK), fmt.Sprint(x.Failed),
+		rows = append(rows, []string{fmt.Sprintf("%.0f", x.Rate), x.Backend, fmt.Sprint(x.Sent), fmt.Sprint(x.OK), failures(x.LoadResult),
 			fmt.Sprintf("%.0f", x.Throughput()), dur(float64(x.Quantile(0.5))), dur(float64(x.Quantile(0.99))), ratio})
 	}
 	b.WriteString(table([]string{"offered/s", "server", "sent", "2xx", "failed", "2xx/s", "p50 ack", "p99 ack", "vs bare: tput / p50 / p99"}, rows))
@@ -221,4 +222,20 @@ func (r ListenResult) markdown() string {
 		fmt.Fprintf(&b, "\n%s: skipped, %s.\n", name, why)
 	}
 	return b.String()
+}
+
+// failures spells out why requests failed: refusals by status, and transport errors.
+func failures(r LoadResult) string {
+	if r.Failed == 0 {
+		return "0"
+	}
+	var parts []string
+	for code, n := range r.Refused {
+		parts = append(parts, fmt.Sprintf("%d x %d", n, code))
+	}
+	sort.Strings(parts)
+	if r.Errors > 0 {
+		parts = append(parts, fmt.Sprintf("%d timed out or cut", r.Errors))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -15,6 +15,8 @@ type LoadResult struct {
 	Sent      int             // requests issued
 	OK        int             // 2xx answers
 	Failed    int             // other answers and transport errors
+	Refused   map[int]int     // non-2xx answers by status code
+	Errors    int             // transport errors, mostly the client's timeout under overload
 	Elapsed   time.Duration   // from the first scheduled send to the last answer
 	Latencies []time.Duration // of the 2xx answers, from each request's scheduled send time, sorted
 }
@@ -56,6 +58,7 @@ func openLoop(ctx context.Context, client *http.Client, rate float64, n int, new
 	}
 	lat := make([]time.Duration, n)
 	ok := make([]bool, n)
+	status := make([]int, n)
 	period := time.Duration(float64(time.Second) / rate)
 	var (
 		wg   sync.WaitGroup
@@ -87,6 +90,7 @@ func openLoop(ctx context.Context, client *http.Client, rate float64, n int, new
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				ok[i] = resp.StatusCode/100 == 2
+				status[i] = resp.StatusCode
 			}
 			lat[i] = end.Sub(due)
 			mu.Lock()
@@ -97,13 +101,18 @@ func openLoop(ctx context.Context, client *http.Client, rate float64, n int, new
 		}()
 	}
 	wg.Wait()
-	res := LoadResult{Rate: rate, Sent: sent, Elapsed: last.Sub(start)}
+	res := LoadResult{Rate: rate, Sent: sent, Elapsed: last.Sub(start), Refused: map[int]int{}}
 	for i := range sent {
-		if ok[i] {
+		switch {
+		case ok[i]:
 			res.OK++
 			res.Latencies = append(res.Latencies, lat[i])
-		} else {
+		case status[i] == 0:
 			res.Failed++
+			res.Errors++
+		default:
+			res.Failed++
+			res.Refused[status[i]]++
 		}
 	}
 	slices.Sort(res.Latencies)
