@@ -13,7 +13,8 @@ import (
 //
 //	POST /emulator/v1/jobs:finish {"name":"batches/ID","outcome":"failed"}
 //	POST /emulator/v1/faults      {"duplicate_rate":0.5,"delay":"250ms","reorder":0,
-//	                               "reorder_hold":"100ms","fail_first":2,"cut_connection":1}
+//	                               "reorder_hold":"100ms","fail_first":2,"fail_next":1,
+//	                               "cut_connection":1}
 //
 // GET /emulator/v1/deliveries and GET /emulator/v1/jobs are read-only and open.
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
@@ -75,14 +76,14 @@ func (s *Server) adminFaults(w http.ResponseWriter, r *http.Request) *apiError {
 	if e != nil {
 		return e
 	}
-	if e := rejectUnknown(body, "", "duplicate_rate", "delay", "reorder", "reorder_hold", "fail_first", "cut_connection"); e != nil {
+	if e := rejectUnknown(body, "", "duplicate_rate", "delay", "reorder", "reorder_hold", "fail_first", "fail_next", "cut_connection"); e != nil {
 		return e
 	}
 	var f Faults
 	var delay, hold string
 	for name, dst := range map[string]any{
 		"duplicate_rate": &f.DuplicateRate, "delay": &delay, "reorder": &f.Reorder,
-		"reorder_hold": &hold, "fail_first": &f.FailFirst, "cut_connection": &f.CutConnection,
+		"reorder_hold": &hold, "fail_first": &f.FailFirst, "fail_next": &f.FailNext, "cut_connection": &f.CutConnection,
 	} {
 		if _, e := decodeField(body, name, dst); e != nil {
 			return e

@@ -275,6 +275,7 @@ func TestAdmin(t *testing.T) {
 		{"no key", "/emulator/v1/faults", `{}`, []string{"x-goog-api-key", ""}, 403},
 		{"bad duration", "/emulator/v1/faults", `{"delay":"soon"}`, nil, 400},
 		{"bad rate", "/emulator/v1/faults", `{"duplicate_rate":2}`, nil, 400},
+		{"negative fail_next", "/emulator/v1/faults", `{"fail_next":-1}`, nil, 400},
 		{"set faults", "/emulator/v1/faults", `{"fail_first":1,"delay":"1ms"}`, nil, 200},
 		{"unknown job", "/emulator/v1/jobs:finish", `{"name":"batches/none"}`, nil, 404},
 		{"wrong outcome", "/emulator/v1/jobs:finish", `{"name":"` + name + `","outcome":"requires_action"}`, nil, 400},

@@ -29,6 +29,11 @@ type Faults struct {
 	// FailFirst fails the first FailFirst attempts of every delivery with a
 	// synthetic 503, without contacting the endpoint; they are retried.
 	FailFirst int
+	// FailNext fails the next FailNext attempts, across all deliveries, that
+	// no other fault fails, with the same synthetic 503, and is then used
+	// up: a one-shot budget for exactly N failures (duplicates are spared).
+	// SetFaults replaces what is left of it.
+	FailNext int
 	// CutConnection then cuts the connection mid-body on the next
 	// CutConnection attempts of every delivery; they are retried.
 	CutConnection int
@@ -40,7 +45,7 @@ func (f Faults) validate() error {
 		return errorf("duplicate rate must be in [0, 1], got %v", f.DuplicateRate)
 	case f.Delay < 0 || f.ReorderHold < 0:
 		return errorf("negative fault duration")
-	case f.Reorder < 0 || f.FailFirst < 0 || f.CutConnection < 0:
+	case f.Reorder < 0 || f.FailFirst < 0 || f.FailNext < 0 || f.CutConnection < 0:
 		return errorf("negative fault count")
 	}
 	return nil
@@ -49,7 +54,7 @@ func (f Faults) validate() error {
 func (f Faults) internal() delivery.Faults {
 	return delivery.Faults{
 		DuplicateRate: f.DuplicateRate, Delay: f.Delay, Reorder: f.Reorder,
-		ReorderHold: f.ReorderHold, FailFirst: f.FailFirst, CutConnection: f.CutConnection,
+		ReorderHold: f.ReorderHold, FailFirst: f.FailFirst, FailNext: f.FailNext, CutConnection: f.CutConnection,
 	}
 }
 

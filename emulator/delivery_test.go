@@ -245,6 +245,45 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// TestFailNext sets a one-shot failure over the admin endpoint and checks
+// that exactly one attempt of three deliveries fails, and that all three
+// then arrive.
+func TestFailNext(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, emulator.WithManualJobs(), emulator.WithRetryBackoff(time.Millisecond, time.Millisecond))
+	rcv := newReceiver(t, 8)
+	_, secret := createWebhook(t, s, rcv.URL, "batch.succeeded")
+	if code, b := call(t, s, http.MethodPost, "/emulator/v1/faults", `{"fail_next":1}`); code != http.StatusOK {
+		t.Fatalf("set faults: %d %s", code, b)
+	}
+	for range 3 {
+		if err := s.Finish(createBatch(t, s, ""), emulator.OutcomeSucceeded); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idle(t, s)
+	seen := map[string]bool{}
+	for range 3 {
+		d := rcv.next(t)
+		if err := hmacVerifies(t, secret, d); err != nil {
+			t.Fatal(err)
+		}
+		seen[d.header.Get("webhook-id")] = true
+	}
+	rcv.none(t)
+	if len(seen) != 3 {
+		t.Errorf("%d distinct deliveries arrived, want 3", len(seen))
+	}
+	var faults []string
+	for _, a := range s.Attempts() {
+		faults = append(faults, strings.Join(a.Faults, "+"))
+	}
+	slices.Sort(faults)
+	if want := []string{"", "", "", "fail"}; !slices.Equal(faults, want) {
+		t.Errorf("attempt faults = %q, want %q: one injected failure, then three successes", faults, want)
+	}
+}
+
 // TestDynamicSchemes verifies webhook_config deliveries with keys fetched
 // from the emulator's JWKS, for both dynamic schemes.
 func TestDynamicSchemes(t *testing.T) {

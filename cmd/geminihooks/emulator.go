@@ -46,6 +46,7 @@ GEMINI_API_KEY=dev-key geminihooks webhooks --base-url http://127.0.0.1:8686 lis
 		delay := fs.Duration("delay", 0, "fault: hold every attempt this long")
 		reorder := fs.Int("reorder", 0, "fault: shuffle deliveries in groups of `N` (2 or more)")
 		failFirst := fs.Int("fail-first", 0, "fault: fail the first `N` attempts of every delivery with a 503")
+		failNext := fs.Int("fail-next", 0, "fault: fail the next `N` attempts overall with a 503, once (on top of --fail-first)")
 		cut := fs.Int("cut-connection", 0, "fault: cut the connection mid-body on the next `N` attempts of every delivery")
 		verbose := fs.Bool("v", false, "log API calls and delivery attempts to stderr")
 		pos, code, stop := c.parse(e, fs, args)
@@ -68,8 +69,8 @@ GEMINI_API_KEY=dev-key geminihooks webhooks --base-url http://127.0.0.1:8686 lis
 			return c.usageError(e, "--retry-window must be positive")
 		case !(*dupRate >= 0 && *dupRate <= 1):
 			return c.usageError(e, "--duplicate-rate must be between 0 and 1")
-		case *reorder < 0 || *failFirst < 0 || *cut < 0:
-			return c.usageError(e, "--reorder, --fail-first and --cut-connection must not be negative")
+		case *reorder < 0 || *failFirst < 0 || *failNext < 0 || *cut < 0:
+			return c.usageError(e, "--reorder, --fail-first, --fail-next and --cut-connection must not be negative")
 		case *dynamic != "v1a" && *dynamic != "jwt":
 			return c.usageError(e, "--dynamic-signing must be v1a or jwt")
 		}
@@ -85,6 +86,7 @@ GEMINI_API_KEY=dev-key geminihooks webhooks --base-url http://127.0.0.1:8686 lis
 				Delay:         *delay,
 				Reorder:       *reorder,
 				FailFirst:     *failFirst,
+				FailNext:      *failNext,
 				CutConnection: *cut,
 			}),
 		}

@@ -21,6 +21,7 @@ func TestEmulatorFlags(t *testing.T) {
 		{[]string{"--duplicate-rate", "1.5"}, "--duplicate-rate must be between 0 and 1"},
 		{[]string{"--duplicate-rate", "NaN"}, "--duplicate-rate must be between 0 and 1"},
 		{[]string{"--fail-first", "-1"}, "must not be negative"},
+		{[]string{"--fail-next", "-1"}, "must not be negative"},
 		{[]string{"--failure-threshold", "0"}, "--failure-threshold must be at least 1"},
 		{[]string{"--dynamic-signing", "hs256"}, "--dynamic-signing must be v1a or jwt"},
 		{[]string{"--retry-window", "0s"}, "--retry-window must be positive"},
@@ -51,7 +52,7 @@ func TestEmulatorInProcess(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- runEnv(ctx, &env{stdout: outW, stderr: io.Discard, getenv: func(string) string { return "" }, now: time.Now},
-			[]string{"emulator", "--addr", "127.0.0.1:0", "--fail-first", "1", "--duplicate-rate", "0.5", "--dynamic-signing", "jwt"})
+			[]string{"emulator", "--addr", "127.0.0.1:0", "--fail-first", "1", "--fail-next", "2", "--duplicate-rate", "0.5", "--dynamic-signing", "jwt"})
 		outW.Close()
 	}()
 	m, _ := stdout.wait(t, emulatorRE, 0, 30*time.Second)

@@ -18,8 +18,9 @@
 // drops a disabled webhook's pending deliveries. Options.Workers bounds the
 // attempts in flight.
 //
-// SetFaults injects duplicates, delay, reordering, synthetic 503s and cut
-// connections at any time. Attempts returns the attempt log, which marshals to
+// SetFaults injects duplicates, delay, reordering, synthetic 503s (the first
+// N attempts of every delivery, or a one-shot budget of the next N attempts
+// overall) and cut connections at any time. Attempts returns the attempt log, which marshals to
 // the JSON served at GET /emulator/v1/deliveries. Idle waits until nothing is
 // queued, scheduled or in flight; Close stops everything.
 //

@@ -414,11 +414,18 @@ func (e *Engine) worker() {
 		e.queue = e.queue[1:]
 		j.attempt++
 		faults := e.faults
+		// The one-shot budget is spent here, under the lock, so concurrent
+		// workers never fail more attempts than it holds, and only on an
+		// attempt that FailFirst or CutConnection would not fail anyway.
+		failNext := !j.duplicate && e.faults.FailNext > 0 && j.attempt > faults.FailFirst+faults.CutConnection
+		if failNext {
+			e.faults.FailNext--
+		}
 		ctx, cancel := context.WithCancel(context.Background()) // for Close
 		e.inflight[j] = cancel
 		e.mu.Unlock()
 
-		a := e.try(ctx, j, faults)
+		a := e.try(ctx, j, faults, failNext)
 		cancel()
 		e.finish(j, a)
 	}

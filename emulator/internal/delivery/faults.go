@@ -29,6 +29,14 @@ type Faults struct {
 	// contacting the endpoint: the attempt is logged as an injected 503 and
 	// retried like a real one.
 	FailFirst int
+	// FailNext fails the next FailNext attempts that would otherwise be
+	// sent, across all deliveries, the way FailFirst does (a synthetic 503,
+	// the endpoint not contacted, retried), and then stops: each such
+	// attempt uses one up. It is a one-shot budget, so a test or demo can
+	// inject exactly N failures on top of the per-delivery faults, whatever
+	// the number of deliveries; SetFaults replaces what is left of it.
+	// Duplicates are spared, as they are never retried.
+	FailNext int
 	// CutConnection cuts the connection on the next CutConnection attempts
 	// of every delivery, after any FailFirst ones: the engine sends the
 	// headers and half the body, then closes the connection, so the receiver

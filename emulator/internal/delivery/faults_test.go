@@ -327,3 +327,71 @@ func TestSetFaultsWhileDelivering(t *testing.T) {
 		t.Errorf("%d of %d deliveries arrived whole", len(seen), n)
 	}
 }
+
+// TestFailNextIsAOneShotBudget checks that FailNext fails exactly that many
+// attempts across concurrent deliveries, on top of FailFirst's, that every
+// delivery still arrives, and that the budget is gone afterwards.
+func TestFailNextIsAOneShotBudget(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		deliveries int
+		faults     Faults
+		wantFails  int
+	}{
+		{"fewer than deliveries", 10, Faults{FailNext: 3}, 3},
+		{"more than deliveries", 2, Faults{FailNext: 5}, 5},
+		{"duplicates spared", 4, Faults{FailNext: 4, DuplicateRate: 1}, 4},
+		{"with FailFirst", 3, Faults{FailNext: 2, FailFirst: 1}, 3 + 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rcv := newReceiver(t)
+			e := newEngine(t, Options{TimeScale: fastScale, BackoffBase: time.Millisecond, Workers: 4})
+			e.SetFaults(tt.faults)
+			for i := range tt.deliveries {
+				if err := e.Enqueue(Delivery{ID: fmt.Sprint("msg_", i), URI: rcv.URL, Body: []byte("{}")}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			idle(t, e)
+			fails, delivered := 0, map[string]bool{}
+			for _, a := range e.Attempts() {
+				switch {
+				case slices.Contains(a.Faults, FaultFail):
+					fails++
+					if a.OK || a.StatusCode != http.StatusServiceUnavailable || slices.Contains(a.Faults, FaultDuplicate) {
+						t.Errorf("injected failure logged as %+v", a)
+					}
+				case !a.OK:
+					t.Errorf("a failure nobody injected: %+v", a)
+				case !slices.Contains(a.Faults, FaultDuplicate):
+					delivered[a.ID] = true
+				}
+			}
+			if fails != tt.wantFails {
+				t.Errorf("%d injected failures, want %d", fails, tt.wantFails)
+			}
+			if len(delivered) != tt.deliveries {
+				t.Errorf("%d deliveries arrived, want all %d", len(delivered), tt.deliveries)
+			}
+
+			// The budget is spent: a later delivery goes through at once.
+			before := len(e.Attempts())
+			if err := e.Enqueue(Delivery{ID: "msg_after", URI: rcv.URL, Body: []byte("{}")}); err != nil {
+				t.Fatal(err)
+			}
+			idle(t, e)
+			after := 0
+			for _, a := range e.Attempts()[before:] {
+				if a.ID == "msg_after" && slices.Contains(a.Faults, FaultFail) {
+					after++
+				}
+			}
+			if after != tt.faults.FailFirst {
+				t.Errorf("a later delivery failed %d times, want only FailFirst's %d", after, tt.faults.FailFirst)
+			}
+		})
+	}
+}

@@ -20,7 +20,8 @@ import (
 const drainLimit = 64 << 10
 
 // try makes one attempt and describes it; it does not touch engine state.
-func (e *Engine) try(ctx context.Context, j *job, f Faults) Attempt {
+// failNext says the attempt drew on the FailNext budget.
+func (e *Engine) try(ctx context.Context, j *job, f Faults, failNext bool) Attempt {
 	a := Attempt{
 		ID:        j.d.ID,
 		WebhookID: j.d.WebhookID,
@@ -37,7 +38,7 @@ func (e *Engine) try(ctx context.Context, j *job, f Faults) Attempt {
 		a.Faults = append([]Fault{FaultDuplicate}, a.Faults...)
 	}
 	switch {
-	case !j.duplicate && a.Number <= f.FailFirst:
+	case failNext || (!j.duplicate && a.Number <= f.FailFirst):
 		a.Faults = append(a.Faults, FaultFail)
 		a.StatusCode = http.StatusServiceUnavailable
 	case !j.duplicate && a.Number <= f.FailFirst+f.CutConnection:
