@@ -467,3 +467,20 @@ func TestRunTwice(t *testing.T) {
 		t.Errorf("second Run = %v; want ErrAlreadyRunning", err)
 	}
 }
+
+func TestStatsQueueDepth(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	for _, id := range []string{"msg_1", "msg_2"} {
+		if code := h.deliver(id, h.body(&event.BatchFailed{ID: "batches/" + id})); code != http.StatusAccepted {
+			t.Fatalf("%s: status %d", id, code)
+		}
+	}
+	if got := h.l.Stats().QueueDepth; got != 2 {
+		t.Errorf("QueueDepth = %d with two events stored and no workers; want 2", got)
+	}
+	h.ib.Close()
+	if got := h.l.Stats().QueueDepth; got != -1 {
+		t.Errorf("QueueDepth = %d from a closed inbox; want -1", got)
+	}
+}
