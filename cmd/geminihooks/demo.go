@@ -33,33 +33,34 @@ func demoCommand() *command {
 	c := &command{
 		name:    "demo",
 		summary: "run the whole webhook flow offline: emulator, jobs, signed deliveries, a durable listener",
-		usage:   "geminihooks demo [--plain] [--dynamic-signing v1a|jwt] [--timeout 15s]",
+		usage:   "geminihooks demo [--plain] [--dynamic-signing mixed|v1a|jwt] [--timeout 15s]",
 		help: `Runs the SDK end to end on this machine, with no API key and no network:
 
   1. starts the emulator (a local Gemini API) and a listener with a bbolt
      inbox in a temporary directory;
   2. registers a webhook for batch events, through the WebhookService;
-  3. launches a batch job (reported to the registered webhook), a video job
-     and an interaction with per-request callbacks carrying user_metadata;
-     the interaction stops to ask for a function result, the demo answers,
-     and it completes;
-  4. turns on faults: every delivery is sent twice, and its first attempt
+  3. launches a batch job (reported to the registered webhook, signed v1),
+     a video job (per-request callback, signed v1a) and an interaction
+     (per-request callback, signed with a JWT), the callbacks carrying
+     user_metadata; the interaction stops to ask for a function result, the
+     demo answers, and it completes;
+  4. turns on faults: every delivery is sent twice, and exactly one attempt
      fails, so it is retried;
   5. shows each event as it is handled: type, job, the signature scheme
-     that verified it, its user_metadata routing, and the time from the
-     job's completion to the handler's start;
+     that verified it (v1, v1a or jwt), its user_metadata routing, and the
+     time from the job's completion to the handler's start;
   6. ends with a summary: events, duplicates dropped, retries survived, and
      push latency next to what a 5-second polling loop would have cost.
 
 It exits 0 only if every expected event was handled exactly once. On a
 terminal it shows progress while the jobs run; elsewhere, plain lines.`,
 		example: `go run ./cmd/geminihooks demo
-geminihooks demo --dynamic-signing jwt --plain`,
+geminihooks demo --dynamic-signing jwt --plain   # every callback signed with a JWT`,
 	}
 	c.run = func(ctx context.Context, e *env, args []string) int {
 		fs := c.newFlagSet()
 		plain := fs.Bool("plain", false, "plain output even on a terminal")
-		dynamic := fs.String("dynamic-signing", "v1a", "how the emulator signs per-request callbacks: `v1a` (Ed25519, as seen live) or jwt (RS256, as documented)")
+		dynamic := fs.String("dynamic-signing", "mixed", "how the emulator signs per-request callbacks: `mixed` (the video v1a, the interaction JWT), v1a (Ed25519, as seen live) or jwt (RS256, as documented)")
 		timeout := fs.Duration("timeout", 15*time.Second, "give up after this long")
 		pos, code, stop := c.parse(e, fs, args)
 		if stop {
@@ -68,8 +69,13 @@ geminihooks demo --dynamic-signing jwt --plain`,
 		if len(pos) > 0 {
 			return c.usageError(e, "unexpected argument %q", printable(pos[0]))
 		}
-		if *dynamic != "v1a" && *dynamic != "jwt" {
-			return c.usageError(e, "--dynamic-signing must be v1a or jwt")
+		videoScheme, interactionScheme := signing.SchemeEd25519, signing.SchemeJWT
+		switch *dynamic {
+		case "mixed":
+		case "v1a", "jwt":
+			videoScheme, interactionScheme = signing.Scheme(*dynamic), signing.Scheme(*dynamic)
+		default:
+			return c.usageError(e, "--dynamic-signing must be mixed, v1a or jwt")
 		}
 		if *timeout <= 0 {
 			return c.usageError(e, "--timeout must be positive")
@@ -77,11 +83,13 @@ geminihooks demo --dynamic-signing jwt --plain`,
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
 		d := &demo{
-			out:     newDemoOutput(e.stdout, e.interactive && !*plain),
-			scheme:  signing.Scheme(*dynamic),
-			start:   time.Now(),
-			handled: map[eventKey]int{},
-			changed: make(chan struct{}, 1),
+			out:         newDemoOutput(e.stdout, e.interactive && !*plain),
+			video:       videoScheme,
+			interaction: interactionScheme,
+			start:       time.Now(),
+			handled:     map[eventKey]int{},
+			schemes:     map[string]int{},
+			changed:     make(chan struct{}, 1),
 		}
 		if err := d.run(ctx); err != nil {
 			d.out.stopProgress()
@@ -115,9 +123,10 @@ type sample struct {
 }
 
 type demo struct {
-	out    *demoOutput
-	scheme signing.Scheme
-	start  time.Time
+	out         *demoOutput
+	video       signing.Scheme // how the emulator signs the video's callback
+	interaction signing.Scheme // and the interactions' callbacks
+	start       time.Time
 
 	emu         *emulator.Server
 	client      *geminihooks.Client
@@ -128,6 +137,7 @@ type demo struct {
 	expected []eventKey       // in launch order; the follow-up interaction is added when answered
 	handled  map[eventKey]int // handler runs per event, expected or not
 	order    []eventKey       // first handling order
+	schemes  map[string]int   // events by the scheme that verified their first handling
 	samples  []sample
 	changed  chan struct{} // a value after each handled event
 }
@@ -142,7 +152,9 @@ func (d *demo) run(ctx context.Context) error {
 		emulator.WithAllowHTTPLoopback(),
 		emulator.WithJobDurations(250*time.Millisecond, time.Second),
 		emulator.WithRetryBackoff(150*time.Millisecond, 2*time.Second),
-		emulator.WithDynamicSigning(d.scheme),
+		// The interactions take the server's default; the video picks its
+		// own scheme with a header on its create call (see below).
+		emulator.WithDynamicSigning(d.interaction),
 		emulator.WithOutcome(func(j emulator.Job) emulator.Outcome {
 			if j.Kind == emulator.KindInteraction && j.UserMetadata["step"] == "ask" {
 				return emulator.OutcomeRequiresAction
@@ -236,7 +248,7 @@ func (d *demo) run(ctx context.Context) error {
 	defer stopListener()
 
 	// 4 comes before 3 so that the faults hit the jobs' deliveries.
-	if err := emu.SetFaults(emulator.Faults{DuplicateRate: 1, FailFirst: 1}); err != nil {
+	if err := emu.SetFaults(emulator.Faults{DuplicateRate: 1, FailNext: 1}); err != nil {
 		return err
 	}
 
@@ -247,7 +259,12 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("launching the batch: %w", err)
 	}
-	video, err := d.client.Videos.Generate(ctx, "veo-3.0-generate-001", &genai.GenerateVideosSource{Prompt: "a lighthouse at dusk"}, nil,
+	// x-emulator-signing is the emulator's per-job switch; the real service
+	// chooses the scheme itself, and the verifier accepts any of them.
+	videoHeaders := http.Header{}
+	videoHeaders.Set(emulator.SigningHeader, string(d.video))
+	video, err := d.client.Videos.Generate(ctx, "veo-3.0-generate-001", &genai.GenerateVideosSource{Prompt: "a lighthouse at dusk"},
+		&genai.GenerateVideosConfig{HTTPOptions: &genai.HTTPOptions{Headers: videoHeaders}},
 		&geminihooks.Callback{URIs: []string{d.listenerURL}, UserMetadata: map[string]any{"tenant": "acme", "route": "media-pipeline"}})
 	if err != nil {
 		return fmt.Errorf("launching the video: %w", err)
@@ -272,10 +289,10 @@ func (d *demo) run(ctx context.Context) error {
 	)
 	d.mu.Unlock()
 	out.step(3, "launched three jobs")
-	out.detail("batch        %s  -> the registered webhook (v1 HMAC)", batch.Name)
-	out.detail("video        %s  -> per-request callback, user_metadata route=media-pipeline", videoJob)
-	out.detail("interaction  %s  -> per-request callback, user_metadata route=agent-loop", shortID(*inter.ID))
-	out.step(4, "faults on: every delivery is also sent twice, and its first attempt fails (retried after backoff)")
+	out.detail("batch        %s  -> the registered webhook (v1, HMAC)", batch.Name)
+	out.detail("video        %s  -> per-request callback (%s), user_metadata route=media-pipeline", videoJob, schemeName(d.video))
+	out.detail("interaction  %s  -> per-request callback (%s), user_metadata route=agent-loop", shortID(*inter.ID), schemeName(d.interaction))
+	out.step(4, "faults on: every delivery is also sent twice, and exactly one attempt fails (retried after backoff)")
 	out.step(5, "events as the handlers get them:")
 	out.header()
 	out.startProgress(d.progress)
@@ -334,6 +351,7 @@ func (d *demo) handle(ctx context.Context, ev *event.Event) error {
 	key := eventKey{ev.Type, ev.JobID}
 	if d.handled[key] == 0 {
 		d.order = append(d.order, key)
+		d.schemes[scheme]++
 		if push > 0 {
 			d.samples = append(d.samples, sample{push: push, poll: poll, polls: polls})
 		}
@@ -500,6 +518,10 @@ func (d *demo) summary() {
 		polls += s.polls
 	}
 	events, expected := len(d.order), len(d.expected)
+	var schemes []string
+	for _, sc := range []signing.Scheme{signing.SchemeHMAC, signing.SchemeEd25519, signing.SchemeJWT} {
+		schemes = append(schemes, fmt.Sprintf("%s %d", sc, d.schemes[string(sc)]))
+	}
 	d.mu.Unlock()
 
 	out := d.out
@@ -507,6 +529,7 @@ func (d *demo) summary() {
 	out.step(6, "summary")
 	rows := [][2]string{
 		{"events delivered", fmt.Sprintf("%d of %d expected", events, expected)},
+		{"verified by", strings.Join(schemes, ", ") + " (events per signature scheme)"},
 		{"delivery attempts", fmt.Sprintf("%d by the emulator; %d failed, %d of them on purpose", len(attempts), failed, injected)},
 		{"duplicates dropped", fmt.Sprintf("%d (same webhook-id, answered 200, handler not run)", st.Duplicates)},
 		{"retries survived", fmt.Sprintf("%d (a failed attempt, then the same event delivered)", survived)},
@@ -516,6 +539,14 @@ func (d *demo) summary() {
 	for _, r := range rows {
 		out.println(fmt.Sprintf("    %-20s %s", r[0], r[1]))
 	}
+}
+
+// schemeName describes a dynamic signing scheme for the launch lines.
+func schemeName(s signing.Scheme) string {
+	if s == signing.SchemeJWT {
+		return "JWT, RS256"
+	}
+	return "v1a, Ed25519"
 }
 
 // percentile is the nearest-rank percentile of ds; 0 for none.
