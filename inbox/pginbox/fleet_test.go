@@ -33,7 +33,12 @@ func TestFleet(t *testing.T) {
 	)
 	for r := range replicas {
 		// Each replica has its own pool and inbox, as separate processes would.
-		pool, err := pgxpool.New(t.Context(), url)
+		cfg, err := pgxpool.ParseConfig(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.MaxConns = 12 // the workers' transactions, the putters, claims and acks
+		pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,6 +67,7 @@ func TestFleet(t *testing.T) {
 		replica int
 		d       delivery
 	}
+	start := time.Now()
 	jobs := make(chan job)
 	go func() {
 		defer close(jobs)
@@ -89,12 +95,14 @@ func TestFleet(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	t.Logf("2,000 deliveries answered in %v", time.Since(start))
 
 	waitFor(t, 60*time.Second, "handler commit for every webhook", func() (bool, error) {
 		var n int
 		err := x.pool.QueryRow(t.Context(), "SELECT count(*) FROM "+x.counts).Scan(&n)
 		return n == webhooks, err
 	})
+	t.Logf("every webhook handled %v after the first delivery", time.Since(start))
 	var rows, twice int
 	if err := x.pool.QueryRow(t.Context(), "SELECT count(*), count(*) FILTER (WHERE n <> 1) FROM "+x.counts).Scan(&rows, &twice); err != nil {
 		t.Fatal(err)
@@ -106,14 +114,19 @@ func TestFleet(t *testing.T) {
 		d, err := x.ib.Depth(t.Context())
 		return d == 0, err
 	})
-	var stored, dups uint64
+	var stored, dups, failed uint64
 	for r, l := range ls {
 		s := l.Stats()
 		stored += s.Stored
 		dups += s.Duplicates
-		t.Logf("replica %d: stored %d, duplicates %d, processed %d, retried %d", r, s.Stored, s.Duplicates, s.Processed, s.Retried)
+		failed += s.Rejected.StoreFailed
+		t.Logf("replica %d: stored %d, duplicates %d, store failures %d, processed %d, retried %d",
+			r, s.Stored, s.Duplicates, s.Rejected.StoreFailed, s.Processed, s.Retried)
 	}
-	if stored != webhooks || dups != webhooks {
-		t.Errorf("across replicas: %d stored, %d duplicates; want %d and %d", stored, dups, webhooks, webhooks)
+	// A Put that timed out may still have committed: its retry is then a
+	// duplicate. Otherwise each webhook is stored once and duplicated once.
+	if stored+dups != 2*webhooks || stored > webhooks || stored+failed < webhooks {
+		t.Errorf("across replicas: %d stored, %d duplicates, %d store failures; want %d and %d, less any Put that timed out after it committed",
+			stored, dups, failed, webhooks, webhooks)
 	}
 }

@@ -160,7 +160,7 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Inbox, error) {
 const columns = `seq, id, job_key, body, scheme, synthesized, received_at, state, attempts, not_before, last_error, lease, lease_until, finished_at`
 
 type statements struct {
-	put, putCapped, claim, ack, lookup, retry, deadLetter, replay, get, deadLetters, prune, depth, lockClaim string
+	put, putCapped, claim, ack, ackChecked, lookup, retry, deadLetter, replay, get, deadLetters, prune, depth, lockClaim string
 }
 
 func newStatements(t string) statements {
@@ -196,6 +196,14 @@ RETURNING m.` + strings.ReplaceAll(columns, ", ", ", m."),
 		// A done row keeps no body: it is only a dedupe record.
 		ack: `UPDATE ` + t + ` SET state = 'done', finished_at = $3, lease_until = NULL, body = ''
 WHERE id = $1 AND lease = $2 AND state = 'claimed' AND lease_until > $3`,
+		// Ack in one round trip: whether the update happened, and if not,
+		// the row as it was, to tell a repeated ack from a lost lease. The
+		// outer SELECT sees the row before the CTE's update.
+		ackChecked: `WITH u AS (
+	UPDATE ` + t + ` SET state = 'done', finished_at = $3, lease_until = NULL, body = ''
+	WHERE id = $1 AND lease = $2 AND state = 'claimed' AND lease_until > $3
+	RETURNING 1)
+SELECT EXISTS (SELECT 1 FROM u), m.state, m.lease FROM ` + t + ` m WHERE m.id = $1`,
 		lookup: `SELECT state, lease FROM ` + t + ` WHERE id = $1`,
 		retry: `UPDATE ` + t + ` SET state = 'pending', not_before = $4, last_error = $5, lease = '', lease_until = NULL
 WHERE id = $1 AND lease = $2 AND state = 'claimed' AND lease_until > $3`,
@@ -381,14 +389,21 @@ func (i *Inbox) Ack(ctx context.Context, id, lease string) error {
 	if err := i.check(ctx); err != nil {
 		return err
 	}
-	tag, err := i.pool.Exec(ctx, i.sql.ack, []byte(id), lease, i.clock())
-	if err != nil {
+	var (
+		updated       bool
+		state, stored string
+	)
+	err := i.pool.QueryRow(ctx, i.sql.ackChecked, []byte(id), lease, i.clock()).Scan(&updated, &state, &stored)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("pginbox: message %q: %w", id, inbox.ErrNotFound)
+	case err != nil:
 		return fmt.Errorf("pginbox: ack: %w", err)
-	}
-	if tag.RowsAffected() == 1 {
+	case updated, state == string(inbox.StateDone) && lease != "" && stored == lease:
 		return nil
+	default:
+		return fmt.Errorf("pginbox: message %q: %w", id, inbox.ErrLeaseLost)
 	}
-	return i.ended(ctx, i.pool, id, lease, true)
 }
 
 // Retry implements inbox.Inbox.

@@ -1,11 +1,15 @@
 package pginbox
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Group commit for Put. Each Put is a commit, and every commit waits for a
@@ -21,6 +25,9 @@ const (
 	// delivery then finds as a duplicate.
 	putTimeout = 30 * time.Second
 )
+
+// deadlockDetected is PostgreSQL's SQLSTATE for a broken deadlock.
+const deadlockDetected = "40P01"
 
 type putReq struct {
 	ctx         context.Context
@@ -115,6 +122,17 @@ func (i *Inbox) putBatch(batch []*putReq) {
 			continue
 		}
 		send = append(send, r)
+	}
+	// Rows in key order: two statements inserting the same keys then wait
+	// for each other in one order, not in a cycle (a deadlock PostgreSQL
+	// would break by failing one of them; see the retry below).
+	slices.SortStableFunc(send, func(a, b *putReq) int {
+		if c := bytes.Compare(a.id, b.id); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.jobKey, b.jobKey)
+	})
+	for _, r := range send {
 		ids = append(ids, r.id)
 		jobKeys = append(jobKeys, r.jobKey)
 		bodies = append(bodies, r.body)
@@ -130,13 +148,24 @@ func (i *Inbox) putBatch(batch []*putReq) {
 	inserted := map[key]bool{}
 	ctx, cancel := context.WithTimeout(context.Background(), putTimeout)
 	defer cancel()
-	rows, err := i.pool.Query(ctx, i.sql.put, ids, jobKeys, bodies, schemes, synthesized, receivedAt, now)
-	if err == nil {
-		var id, jobKey []byte
-		_, err = pgx.ForEachRow(rows, []any{&id, &jobKey}, func() error {
-			inserted[key{string(id), string(jobKey)}] = true
-			return nil
-		})
+	var err error
+	// Sorting orders conflicts on id; two batches can still wait on each
+	// other through the job_key index, rarely. PostgreSQL then fails one
+	// with a deadlock, which is safe to run again.
+	for attempt := 0; attempt < 5; attempt++ {
+		clear(inserted)
+		var rows pgx.Rows
+		rows, err = i.pool.Query(ctx, i.sql.put, ids, jobKeys, bodies, schemes, synthesized, receivedAt, now)
+		if err == nil {
+			var id, jobKey []byte
+			_, err = pgx.ForEachRow(rows, []any{&id, &jobKey}, func() error {
+				inserted[key{string(id), string(jobKey)}] = true
+				return nil
+			})
+		}
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); !ok || pgErr.Code != deadlockDetected {
+			break
+		}
 	}
 	if err != nil {
 		err = fmt.Errorf("pginbox: put: %w", err)
