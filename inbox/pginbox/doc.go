@@ -2,23 +2,27 @@
 // number of listener replicas behind a load balancer.
 //
 // Put is an INSERT ... ON CONFLICT DO NOTHING on the webhook-id and job key,
-// so a duplicate delivered to any replica is recognised. Claims take rows
-// with FOR UPDATE SKIP LOCKED and a lease column; LISTEN/NOTIFY wakes idle
-// workers at once (see [Inbox.Notify]), and workers still poll. What survives
-// a crash of a replica or of the server: everything committed, which is every
-// message whose Put returned; a dead replica's claims return when their
-// leases end. [Inbox.Transactional] runs a handler in the transaction that
-// also acks its event, for effectively-once processing.
+// so a duplicate delivered to any replica is recognised; concurrent Puts
+// share one statement and commit. Claims take rows with FOR UPDATE SKIP
+// LOCKED and a lease column. LISTEN/NOTIFY wakes idle workers in every
+// replica (see [Inbox.Notify]); workers still poll. What survives a crash of
+// a replica or of the server: every message whose Put returned, with its
+// state; a dead replica's claims return when their leases end.
+// [Inbox.Transactional] runs a handler in the transaction that also acks its
+// event, for effectively-once processing. Give the pool room for the
+// listener's workers plus five connections (Puts and notifications).
 //
 //	ib, err := pginbox.New(pool, pginbox.WithTable("app.webhook_inbox"))
 //	if err != nil {
 //		return err
 //	}
+//	defer ib.Close()
 //	if err := ib.Migrate(ctx); err != nil {
 //		return err
 //	}
-//	handler := ib.Transactional(func(ctx context.Context, tx pgx.Tx, e *event.Event) error {
+//	l := listener.New(verifier, listener.WithInbox(ib))
+//	l.On(event.TypeBatchSucceeded, ib.Transactional(func(ctx context.Context, tx pgx.Tx, e *event.Event) error {
 //		_, err := tx.Exec(ctx, `UPDATE jobs SET done = true WHERE name = $1`, e.JobID)
 //		return err
-//	})
+//	}))
 package pginbox
