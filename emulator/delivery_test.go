@@ -284,6 +284,11 @@ func TestFailNext(t *testing.T) {
 	}
 }
 
+// slowMachineWait lets a verification wait out a JWKS fetch that a busy CI
+// machine (-race, 2 cores) slows past the 2s default; it bounds the wait and
+// is never a synchronisation point.
+var slowMachineWait = signing.WithMaxWait(20 * time.Second)
+
 // TestDynamicSchemes verifies webhook_config deliveries with keys fetched
 // from the emulator's JWKS, for both dynamic schemes.
 func TestDynamicSchemes(t *testing.T) {
@@ -301,7 +306,7 @@ func TestDynamicSchemes(t *testing.T) {
 			}
 			d := rcv.next(t)
 
-			keys := signing.NewRemoteKeySet(s.JWKSURL())
+			keys := signing.NewRemoteKeySet(s.JWKSURL(), slowMachineWait)
 			v, err := signing.NewVerifier(signing.Config{KeySet: keys, Options: []signing.Option{
 				signing.WithIssuer(s.URL), signing.WithAudience(rcv.URL + "/dyn"),
 			}})
@@ -336,7 +341,7 @@ func TestPerJobScheme(t *testing.T) {
 	s := newServer(t, emulator.WithManualJobs(), emulator.WithDynamicSigning(signing.SchemeJWT))
 	rcv := newReceiver(t, 8)
 	uri := rcv.URL + "/dyn"
-	keys := signing.NewRemoteKeySet(s.JWKSURL())
+	keys := signing.NewRemoteKeySet(s.JWKSURL(), slowMachineWait)
 	v, err := signing.NewVerifier(signing.Config{KeySet: keys, Options: []signing.Option{
 		signing.WithIssuer(s.URL), signing.WithAudience(uri),
 	}})
