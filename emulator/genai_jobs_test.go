@@ -349,3 +349,54 @@ func TestGenAIInteractions(t *testing.T) {
 	idle(t, s)
 	dyn.none(t)
 }
+
+// TestGenAISigningHeader sets the SigningHeader through the genai client's
+// own per-call hooks (HTTPOptions.Headers, operations.WithSetHeaders): on
+// one server, a video asks for the scheme that is not the default and an
+// interaction names the default, and each callback is signed as asked.
+func TestGenAISigningHeader(t *testing.T) {
+	t.Parallel()
+	for _, def := range []signing.Scheme{signing.SchemeEd25519, signing.SchemeJWT} {
+		t.Run("default "+string(def), func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t, emulator.WithManualJobs(), emulator.WithDynamicSigning(def))
+			c := newClient(t, s)
+			dyn := newReceiver(t, 4)
+			verify := dynamicVerifier(t, s, signing.WithIssuer(s.URL), signing.WithAudience(dyn.URL))
+			other := signing.SchemeJWT
+			if def == signing.SchemeJWT {
+				other = signing.SchemeEd25519
+			}
+
+			h := http.Header{}
+			h.Set(emulator.SigningHeader, string(other))
+			op, err := c.Models.GenerateVideos(t.Context(), "veo-3.0-generate-001", "a lighthouse at dusk", nil, &genai.GenerateVideosConfig{
+				WebhookConfig: &genai.WebhookConfig{Uris: []string{dyn.URL}},
+				HTTPOptions:   &genai.HTTPOptions{Headers: h},
+			})
+			if err != nil {
+				t.Fatalf("GenerateVideos: %v", err)
+			}
+			it, err := c.Interactions.Create(t.Context(), operations.CreateInteractionRequest{Body: operations.NewCreateInteractionRequestBody(gi.CreateModelInteraction{
+				Model: gi.ModelGemini25Flash, Input: ptr(gi.NewInteractionsInput("hi")),
+				Background: ptr(true), WebhookConfig: &gi.WebhookConfig{Uris: []string{dyn.URL}},
+			})}, operations.WithSetHeaders(map[string]string{emulator.SigningHeader: string(def)}))
+			if err != nil {
+				t.Fatalf("Interactions.Create: %v", err)
+			}
+			for _, tc := range []struct {
+				job  string
+				want signing.Scheme
+			}{{op.Name, other}, {*it.Interaction.ID, def}} {
+				if err := s.Finish(tc.job, emulator.OutcomeSucceeded); err != nil {
+					t.Fatal(err)
+				}
+				d := dyn.next(t)
+				got, err := verify.VerifyScheme(t.Context(), d.header, d.body)
+				if err != nil || got != tc.want {
+					t.Errorf("%s: VerifyScheme = %q, %v; want %q", tc.job, got, err, tc.want)
+				}
+			}
+		})
+	}
+}
