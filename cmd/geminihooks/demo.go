@@ -213,7 +213,9 @@ func (d *demo) run(ctx context.Context) error {
 
 	// Fetch the dynamic-signing keys now rather than on the first
 	// delivery's request path, as a long-running listener would have them.
-	keys := signing.NewRemoteKeySet(emu.JWKSURL())
+	// The demo's deadline, not the key set's 2 s default, bounds this
+	// first fetch, so a busy machine is slow rather than failing.
+	keys := signing.NewRemoteKeySet(emu.JWKSURL(), signing.WithMaxWait(time.Minute))
 	pub, err := keys.Keys(ctx)
 	if err != nil {
 		return fmt.Errorf("fetching the emulator's JWKS: %w", err)
