@@ -25,7 +25,7 @@ const DefaultCapacity = 10000
 // their keys and metadata (Get returns them without a Body) until Prune;
 // dead letters keep their bodies so they can be replayed.
 //
-// Memory implements [Notifier]. The zero value is not usable; call
+// Memory implements [Notifier] and [Tracker]. The zero value is not usable; call
 // [NewMemory].
 type Memory struct {
 	now      func() time.Time
@@ -44,6 +44,8 @@ type Memory struct {
 	ended   memHeap // done and dead: by FinishedAt
 	seq     uint64  // insertion order, to break ties
 	leases  uint64  // lease counter
+	tracked map[string]*TrackedJob // the Tracker's jobs, by name
+	owners  map[string]memLease    // the Tracker's leases, by name
 }
 
 // MemoryOption configures a [Memory].
@@ -77,6 +79,8 @@ func NewMemory(opts ...MemoryOption) *Memory {
 		byID:     make(map[string]*memEntry),
 		byJob:    make(map[string]*memEntry),
 		dead:     make(map[string]*memEntry),
+		tracked:  make(map[string]*TrackedJob),
+		owners:   make(map[string]memLease),
 	}
 	m.ready.less = func(a, b *memEntry) bool { return before(a.m.ReceivedAt, b.m.ReceivedAt, a, b) }
 	m.delayed.less = func(a, b *memEntry) bool { return before(a.m.NotBefore, b.m.NotBefore, a, b) }

@@ -70,3 +70,12 @@ func TestWithCapacityPanics(t *testing.T) {
 	}()
 	inbox.WithCapacity(0)
 }
+
+func TestMemoryTrackerConformance(t *testing.T) {
+	t.Parallel()
+	inboxtest.RunTracker(t, func(t *testing.T) inbox.Tracker {
+		ib := inbox.NewMemory()
+		t.Cleanup(func() { ib.Close() })
+		return ib
+	})
+}
