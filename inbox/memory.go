@@ -37,13 +37,13 @@ type Memory struct {
 	byID    map[string]*memEntry
 	byJob   map[string]*memEntry
 	dead    map[string]*memEntry
-	active  int     // pending + claimed
-	ready   memHeap // pending, claimable now: by ReceivedAt
-	delayed memHeap // pending, NotBefore in the future: by NotBefore
-	leased  memHeap // claimed: by LeaseUntil
-	ended   memHeap // done and dead: by FinishedAt
-	seq     uint64  // insertion order, to break ties
-	leases  uint64  // lease counter
+	active  int                    // pending + claimed
+	ready   memHeap                // pending, claimable now: by ReceivedAt
+	delayed memHeap                // pending, NotBefore in the future: by NotBefore
+	leased  memHeap                // claimed: by LeaseUntil
+	ended   memHeap                // done and dead: by FinishedAt
+	seq     uint64                 // insertion order, to break ties
+	leases  uint64                 // lease counter
 	tracked map[string]*TrackedJob // the Tracker's jobs, by name
 	owners  map[string]memLease    // the Tracker's leases, by name
 }
