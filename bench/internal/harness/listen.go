@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -35,6 +36,7 @@ type ListenResult struct {
 	Rows     []ListenRow
 	Skipped  map[string]string
 	Duration time.Duration
+	Slices   int
 }
 
 const bareBackend = "bare net/http 204"
@@ -159,7 +161,7 @@ func signedDelivery(url, run string, i int) (*http.Request, error) {
 }
 
 func runListen(ctx context.Context, cfg Config, logf func(string, ...any)) (ListenResult, error) {
-	res := ListenResult{Skipped: map[string]string{}, Duration: cfg.LoadDuration}
+	res := ListenResult{Skipped: map[string]string{}, Duration: cfg.LoadDuration, Slices: max(cfg.LoadSlices, 1)}
 	client := &http.Client{
 		Timeout: 10 * time.Second,
 		Transport: &http.Transport{
@@ -167,25 +169,54 @@ func runListen(ctx context.Context, cfg Config, logf func(string, ...any)) (List
 		},
 	}
 	defer client.CloseIdleConnections()
+	turns := max(cfg.LoadSlices, 1)
 	for _, rate := range cfg.Rates {
+		// Every server for this rate is up at once, and the load visits them in turns of
+		// LoadDuration/slices, rotating the order, so that on a shared machine a burst of someone
+		// else's load does not land on one server's whole run.
+		type live struct {
+			b    backend
+			url  string
+			stop func()
+			acc  LoadResult
+		}
+		var servers []*live
+		closeAll := func() {
+			client.CloseIdleConnections()
+			for _, s := range servers {
+				s.stop()
+			}
+		}
 		for _, b := range listenBackends(cfg, res.Skipped) {
 			h, stop, err := b.open(ctx)
 			if err != nil {
+				closeAll()
 				return res, fmt.Errorf("harness: %s: %w", b.name, err)
 			}
 			srv := httptest.NewServer(h)
-			n := max(int(rate*cfg.LoadDuration.Seconds()), 1)
-			run := fmt.Sprintf("%s-%.0f-%d", strings.Fields(b.name)[0], rate, time.Now().UnixNano())
-			lr, err := openLoop(ctx, client, rate, n, func(i int) (*http.Request, error) { return signedDelivery(srv.URL, run, i) })
-			client.CloseIdleConnections()
-			srv.Close()
-			stop()
-			if err != nil {
-				return res, err
+			servers = append(servers, &live{b: b, url: srv.URL, stop: func() { srv.Close(); stop() },
+				acc: LoadResult{Rate: rate, Refused: map[int]int{}}})
+		}
+		n := max(int(rate*cfg.LoadDuration.Seconds())/turns, 1)
+		for turn := range turns {
+			for k := range servers {
+				s := servers[(k+turn)%len(servers)]
+				run := fmt.Sprintf("%s-%.0f-%d-%d", strings.Fields(s.b.name)[0], rate, turn, time.Now().UnixNano())
+				lr, err := openLoop(ctx, client, rate, n, func(i int) (*http.Request, error) { return signedDelivery(s.url, run, i) })
+				if err != nil {
+					closeAll()
+					return res, err
+				}
+				s.acc.merge(lr)
 			}
+		}
+		closeAll()
+		for _, s := range servers {
+			slices.Sort(s.acc.Latencies)
+			lr := s.acc
 			logf("listen %s at %.0f/s: %d sent, %d ok, %d failed, %.0f/s, p50 %v p99 %v",
-				b.name, rate, lr.Sent, lr.OK, lr.Failed, lr.Throughput(), lr.Quantile(0.5), lr.Quantile(0.99))
-			res.Rows = append(res.Rows, ListenRow{Backend: b.name, LoadResult: lr})
+				s.b.name, rate, lr.Sent, lr.OK, lr.Failed, lr.Throughput(), lr.Quantile(0.5), lr.Quantile(0.99))
+			res.Rows = append(res.Rows, ListenRow{Backend: s.b.name, LoadResult: lr})
 		}
 	}
 	return res, nil
@@ -202,7 +233,7 @@ func (r ListenResult) row(backend string, rate float64) (ListenRow, bool) {
 
 func (r ListenResult) markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Each cell: %v of open-loop load at the offered rate, a fresh server per cell, on loopback. ", r.Duration)
+	fmt.Fprintf(&b, "Each cell: %v of open-loop load at the offered rate, on loopback, in %d turns rotating between the servers (all up at once, fresh per rate). ", r.Duration, r.Slices)
 	b.WriteString("Latency is from each request's scheduled send time to its answer (no coordinated omission); ")
 	b.WriteString("throughput is 2xx answers per second of wall time. Ratios are listener/bare at the same rate.\n\n")
 	var rows [][]string

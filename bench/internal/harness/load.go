@@ -21,6 +21,19 @@ type LoadResult struct {
 	Latencies []time.Duration // of the 2xx answers, from each request's scheduled send time, sorted
 }
 
+// merge adds another run at the same rate; the caller sorts Latencies once done.
+func (r *LoadResult) merge(o LoadResult) {
+	r.Sent += o.Sent
+	r.OK += o.OK
+	r.Failed += o.Failed
+	r.Errors += o.Errors
+	r.Elapsed += o.Elapsed
+	for code, n := range o.Refused {
+		r.Refused[code] += n
+	}
+	r.Latencies = append(r.Latencies, o.Latencies...)
+}
+
 // Throughput is 2xx answers per second of wall time.
 func (r LoadResult) Throughput() float64 {
 	if r.Elapsed <= 0 {

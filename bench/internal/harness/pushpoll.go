@@ -275,6 +275,11 @@ func runPoll(ctx context.Context, cfg Config, intervals []time.Duration, rng *ra
 	go func() { wg.Wait(); close(allDone) }()
 	select {
 	case <-allDone:
+		select {
+		case err := <-errs:
+			return nil, fmt.Errorf("harness: poll: %w", err)
+		default:
+		}
 	case err := <-errs:
 		cancel()
 		<-allDone

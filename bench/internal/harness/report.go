@@ -15,6 +15,7 @@ type Config struct {
 
 	Rates        []float64     // offered load for the listener, requests per second
 	LoadDuration time.Duration // per rate and server
+	LoadSlices   int           // turns each server's LoadDuration is split into, rotating between servers
 	Postgres     string        // PostgreSQL URL for pginbox; "" skips that row
 
 	Jobs          int             // jobs for push and for polling
@@ -31,7 +32,7 @@ type Config struct {
 func Full() Config {
 	return Config{
 		Sig: true, Listen: true, PushPoll: true,
-		Rates: []float64{250, 500, 1000, 2000, 3000, 4000}, LoadDuration: 4 * time.Second,
+		Rates: []float64{250, 500, 1000, 2000, 3000, 4000}, LoadDuration: 4 * time.Second, LoadSlices: 4,
 		Postgres: os.Getenv("GEMINIHOOKS_TEST_POSTGRES"),
 		Jobs:     200, PushWindow: 10 * time.Second, PollWindow: 30 * time.Second,
 		PollIntervals: []time.Duration{time.Second, 5 * time.Second},
@@ -43,7 +44,7 @@ func Full() Config {
 func Quick() Config {
 	return Config{
 		Sig: true, Listen: true, PushPoll: true,
-		Rates: []float64{200}, LoadDuration: 250 * time.Millisecond,
+		Rates: []float64{200}, LoadDuration: 250 * time.Millisecond, LoadSlices: 1,
 		Postgres: os.Getenv("GEMINIHOOKS_TEST_POSTGRES"),
 		Jobs:     10, PushWindow: 200 * time.Millisecond, PollWindow: 300 * time.Millisecond,
 		PollIntervals: []time.Duration{100 * time.Millisecond, 250 * time.Millisecond},
