@@ -49,6 +49,7 @@ type Listener struct {
 	config
 	verify   func(ctx context.Context, h http.Header, body []byte) (signing.Scheme, error)
 	notify   <-chan struct{} // the inbox's Notifier channel, or nil
+	tracker  inbox.Tracker   // the inbox as a Tracker, or nil
 	inMemory bool            // the inbox is an *inbox.Memory, which never blocks
 	wake     chan struct{}   // idle workers wait on it
 	running  atomic.Bool
@@ -105,6 +106,7 @@ func New(v signing.Verifier, opts ...Option) *Listener {
 		}
 	}
 	_, l.inMemory = c.inbox.(*inbox.Memory)
+	l.tracker, _ = c.inbox.(inbox.Tracker)
 	if n, ok := c.inbox.(inbox.Notifier); ok {
 		l.notify = n.Notify()
 	}
@@ -215,10 +217,12 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.logDelivery(r.Context(), slog.LevelError, "listener: storing delivery failed", d.ev, slog.Any("error", err))
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 	case !stored:
+		l.settle(r.Context(), d.ev)
 		l.stats.duplicates.Add(1)
 		l.logDelivery(r.Context(), slog.LevelDebug, "listener: duplicate delivery", d.ev)
 		w.WriteHeader(http.StatusOK)
 	default:
+		l.settle(r.Context(), d.ev)
 		l.stats.stored.Add(1)
 		l.logDelivery(r.Context(), slog.LevelDebug, "listener: delivery stored", d.ev, slog.String("scheme", string(d.scheme)))
 		w.WriteHeader(http.StatusAccepted)
@@ -262,16 +266,35 @@ func (l *Listener) logDelivery(ctx context.Context, level slog.Level, msg string
 }
 
 // JobKey returns the inbox.Message.JobKey the listener stores with e: for a
-// terminal event of a known type with a job ID, the canonical type, a NUL
-// byte and the job ID; otherwise "". Terminal events happen once per job,
+// terminal event of a known type with a job ID, or an
+// interaction.requires_action, the canonical type, a NUL byte and the job
+// ID; otherwise "". Each of these happens once per job (an interaction that
+// required action is continued by a new interaction with an ID of its own),
 // so a second delivery of one under another webhook-id (a second
-// subscription, or an event a reconciler synthesized from a job's state)
-// is a duplicate. A reconciler sets the same key on what it synthesizes.
+// subscription, or an event a reconciler synthesized from a job's state) is
+// a duplicate. A reconciler sets the same key on what it synthesizes.
 func JobKey(e *event.Event) string {
-	if e == nil || e.JobID == "" || !e.Type.Known() || !e.Type.IsTerminal() {
+	if e == nil || e.JobID == "" || !e.Type.Known() ||
+		!e.Type.IsTerminal() && e.Type != event.TypeInteractionRequiresAction {
 		return ""
 	}
 	return string(e.Type.Canonical()) + "\x00" + e.JobID
+}
+
+// settle tells the inbox's tracker, if it has one, that an event for the
+// job e names is stored, so no reconciler looks for it. Failing to settle
+// costs at most a needless poll (whose synthesized event then dedupes
+// against the stored one), so it is logged, never answered with an error.
+func (l *Listener) settle(ctx context.Context, e *event.Event) {
+	if l.tracker == nil || e.JobID == "" {
+		return
+	}
+	sctx, cancel := l.bound(context.WithoutCancel(ctx))
+	defer cancel()
+	if err := l.tracker.Settle(sctx, e.JobID, l.now()); err != nil {
+		l.stats.settleFailed.Add(1)
+		l.logDelivery(ctx, slog.LevelWarn, "listener: settling tracked job failed", e, slog.Any("error", err))
+	}
 }
 
 // nudge wakes one idle worker, if any is waiting and none is already due
@@ -296,6 +319,9 @@ type Stats struct {
 	Retried    uint64 // failed handler runs scheduled to run again
 	Dead       uint64 // events dead-lettered
 	Panics     uint64 // handler panics, each also counted as retried or dead
+	// SettleFailed counts stored or duplicate deliveries whose tracked job
+	// (see inbox.Tracker) could not be marked settled.
+	SettleFailed uint64
 	// QueueDepth is the inbox's pending and claimed messages, or -1 when the
 	// inbox did not answer within the store timeout.
 	QueueDepth int
@@ -315,7 +341,7 @@ type Rejected struct {
 type counters struct {
 	received, duplicates, stored, processed, unhandled, retried, dead, panics atomic.Uint64
 	methodNotAllowed, tooLarge, unauthorized, keysUnavailable, badRequest     atomic.Uint64
-	storeFailed, full                                                         atomic.Uint64
+	storeFailed, full, settleFailed                                           atomic.Uint64
 }
 
 // Stats returns the counters. It asks the inbox for its depth, which for a
@@ -333,14 +359,15 @@ func (l *Listener) Stats() Stats {
 			StoreFailed:      s.storeFailed.Load(),
 			Full:             s.full.Load(),
 		},
-		Duplicates: s.duplicates.Load(),
-		Stored:     s.stored.Load(),
-		Processed:  s.processed.Load(),
-		Unhandled:  s.unhandled.Load(),
-		Retried:    s.retried.Load(),
-		Dead:       s.dead.Load(),
-		Panics:     s.panics.Load(),
-		QueueDepth: -1,
+		Duplicates:   s.duplicates.Load(),
+		Stored:       s.stored.Load(),
+		Processed:    s.processed.Load(),
+		Unhandled:    s.unhandled.Load(),
+		Retried:      s.retried.Load(),
+		Dead:         s.dead.Load(),
+		Panics:       s.panics.Load(),
+		SettleFailed: s.settleFailed.Load(),
+		QueueDepth:   -1,
 	}
 	ctx, cancel := l.bound(context.Background())
 	defer cancel()

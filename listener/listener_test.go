@@ -358,8 +358,8 @@ func TestJobKeyDedupe(t *testing.T) {
 		{"msg_2", h.body(succeeded), http.StatusOK}, // same job, another subscription
 		{"msg_3", completed, http.StatusOK},         // the alias names the same event
 		{"msg_4", h.body(&event.BatchFailed{ID: "batches/1"}), http.StatusAccepted},
-		{"msg_5", action, http.StatusAccepted}, // not terminal: may happen again
-		{"msg_6", action, http.StatusAccepted},
+		{"msg_5", action, http.StatusAccepted}, // once per interaction: a follow-up is a new one
+		{"msg_6", action, http.StatusOK},
 	} {
 		if code := h.deliver(tc.id, tc.body); code != tc.want {
 			t.Errorf("%s: status %d; want %d", tc.id, code, tc.want)
@@ -375,7 +375,8 @@ func TestJobKey(t *testing.T) {
 	}{
 		{&event.Event{Type: event.TypeBatchCompleted, JobID: "batches/1"}, "batch.succeeded\x00batches/1"},
 		{&event.Event{Type: event.TypeVideoGenerated, JobID: "models/veo/operations/1"}, "video.generated\x00models/veo/operations/1"},
-		{&event.Event{Type: event.TypeInteractionRequiresAction, JobID: "v1_x"}, ""},
+		{&event.Event{Type: event.TypeInteractionRequiresAction, JobID: "v1_x"}, "interaction.requires_action\x00v1_x"},
+		{&event.Event{Type: event.TypeInteractionRequiresAction}, ""},
 		{&event.Event{Type: event.TypeBatchFailed}, ""},
 		{&event.Event{Type: "webhook.ping", JobID: "x"}, ""},
 		{nil, ""},

@@ -1,0 +1,72 @@
+package listener_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox"
+)
+
+// A stored delivery settles its tracked job, and so does a duplicate (the
+// first one may have been stored by a process that failed to settle).
+func TestSettlesTrackedJob(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	tr := h.ib.(inbox.Tracker)
+	ctx := t.Context()
+	for _, name := range []string{"batches/1", "batches/2"} {
+		if err := tr.Track(ctx, &inbox.TrackedJob{Name: name, Kind: inbox.KindBatch, LaunchedAt: start, NextCheck: start}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.clock.Advance(time.Minute)
+	if code := h.deliver("msg_1", h.body(&event.BatchSucceeded{ID: "batches/1"})); code != http.StatusAccepted {
+		t.Fatalf("status %d; want 202", code)
+	}
+	// An event for a job nobody tracks changes nothing.
+	if code := h.deliver("msg_2", h.body(&event.BatchFailed{ID: "batches/9"})); code != http.StatusAccepted {
+		t.Fatalf("status %d; want 202", code)
+	}
+	got, err := tr.TrackedJob(ctx, "batches/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Settled || !got.SettledAt.Equal(start.Add(time.Minute)) {
+		t.Errorf("batches/1 = settled %v at %v; want settled at start+1m", got.Settled, got.SettledAt)
+	}
+	due, err := tr.Due(ctx, start.Add(time.Hour), 10)
+	if err != nil || len(due) != 1 || due[0].Name != "batches/2" {
+		t.Errorf("Due = %v, %v; want only batches/2", due, err)
+	}
+	if st := h.l.Stats(); st.SettleFailed != 0 {
+		t.Errorf("SettleFailed = %d", st.SettleFailed)
+	}
+}
+
+// settleFailing is a Memory whose Settle fails.
+type settleFailing struct{ *inbox.Memory }
+
+var errSettle = errors.New("settle failed")
+
+func (settleFailing) Settle(context.Context, string, time.Time) error { return errSettle }
+
+// A tracker that fails to settle does not fail the delivery: it is stored
+// and answered 202, and the failure is counted.
+func TestSettleFailureStillStores(t *testing.T) {
+	t.Parallel()
+	ib := settleFailing{inbox.NewMemory()}
+	h := newHarness(t, ib)
+	if code := h.deliver("msg_1", h.body(&event.BatchSucceeded{ID: "batches/1"})); code != http.StatusAccepted {
+		t.Fatalf("status %d; want 202", code)
+	}
+	if code := h.deliver("msg_2", h.body(&event.BatchSucceeded{ID: "batches/1"})); code != http.StatusOK {
+		t.Fatalf("duplicate: status %d; want 200", code)
+	}
+	if st := h.l.Stats(); st.SettleFailed != 2 || st.Stored != 1 {
+		t.Errorf("SettleFailed = %d, Stored = %d; want 2, 1", st.SettleFailed, st.Stored)
+	}
+}
