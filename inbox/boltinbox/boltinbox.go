@@ -253,6 +253,11 @@ func (i *Inbox) setup() (depth int, err error) {
 		if f := meta.Get(keyFormat); string(f) != string(valueFormat) {
 			return fmt.Errorf("unknown format %q", f)
 		}
+		for _, name := range trackerBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
 		for _, name := range allBuckets {
 			if tx.Bucket(name) == nil {
 				return fmt.Errorf("bucket %s missing", name)

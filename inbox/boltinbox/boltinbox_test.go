@@ -413,3 +413,29 @@ func TestCloseDuringPuts(t *testing.T) {
 		}
 	}
 }
+
+func TestTrackedJobsSurviveRestart(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "inbox.db")
+	ib, err := boltinbox.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
+	if err := ib.Track(t.Context(), &inbox.TrackedJob{Name: "batches/1", Kind: inbox.KindBatch, NextCheck: next}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ib.AcquireLease(t.Context(), "reconciler", "A", next, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ib.Close()
+
+	ib = open(t, path)
+	due, err := ib.Due(t.Context(), next, 10)
+	if err != nil || len(due) != 1 || due[0].Name != "batches/1" {
+		t.Fatalf("Due after reopen = %v, %v; want batches/1", due, err)
+	}
+	if err := ib.AcquireLease(t.Context(), "reconciler", "B", next.Add(time.Minute), time.Hour); !errors.Is(err, inbox.ErrLeaseHeld) {
+		t.Errorf("AcquireLease by another owner after reopen = %v; want ErrLeaseHeld", err)
+	}
+}

@@ -21,3 +21,15 @@ func TestConformance(t *testing.T) {
 		return ib
 	})
 }
+
+func TestTrackerConformance(t *testing.T) {
+	t.Parallel()
+	inboxtest.RunTracker(t, func(t *testing.T) inbox.Tracker {
+		ib, err := boltinbox.Open(filepath.Join(t.TempDir(), "inbox.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ib.Close() })
+		return ib
+	})
+}

@@ -1,0 +1,193 @@
+package boltinbox
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/geminihooks/geminihooks/inbox"
+)
+
+// Tracker buckets: tracked maps a job name to its JSON; due indexes the
+// unsettled ones by NextCheck then name; owners maps a reconciler lease name
+// to its owner and end. They are created in files made before they existed.
+var (
+	bktTracked     = []byte("tracked")
+	bktDue         = []byte("due")
+	bktOwners      = []byte("owners")
+	trackerBuckets = [][]byte{bktTracked, bktDue, bktOwners}
+)
+
+var _ inbox.Tracker = (*Inbox)(nil)
+
+func dueKey(j *inbox.TrackedJob) []byte {
+	k := make([]byte, 8, 8+len(j.Name))
+	binary.BigEndian.PutUint64(k, uint64(j.NextCheck.UnixNano())^(1<<63))
+	return append(k, j.Name...)
+}
+
+func getTracked(tx *bolt.Tx, name string) (*inbox.TrackedJob, error) {
+	v := tx.Bucket(bktTracked).Get([]byte(name))
+	if v == nil {
+		return nil, fmt.Errorf("boltinbox: tracked job %q: %w", name, inbox.ErrNotFound)
+	}
+	j := new(inbox.TrackedJob)
+	if err := json.Unmarshal(v, j); err != nil {
+		return nil, fmt.Errorf("boltinbox: tracked job %q: %w: %w", name, ErrCorrupt, err)
+	}
+	return j, nil
+}
+
+// putTracked stores j and keeps the due index in step with it; old is the
+// stored version j replaces, or nil.
+func (w *wtx) putTracked(old, j *inbox.TrackedJob) error {
+	w.dirty = true
+	due := w.tx.Bucket(bktDue)
+	if old != nil && !old.Settled {
+		if err := due.Delete(dueKey(old)); err != nil {
+			return storageErr(err)
+		}
+	}
+	if !j.Settled {
+		if err := due.Put(dueKey(j), []byte(j.Name)); err != nil {
+			return storageErr(err)
+		}
+	}
+	v, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	return storageErr(w.tx.Bucket(bktTracked).Put([]byte(j.Name), v))
+}
+
+// Track implements inbox.Tracker.
+func (i *Inbox) Track(ctx context.Context, j *inbox.TrackedJob) error {
+	if j == nil || j.Name == "" {
+		return errors.New("boltinbox: tracked job without a name")
+	}
+	c := j.Clone()
+	return i.do(ctx, func(w *wtx) error {
+		old, err := getTracked(w.tx, c.Name)
+		if err != nil && !errors.Is(err, inbox.ErrNotFound) {
+			return err
+		}
+		return w.putTracked(old, c)
+	})
+}
+
+// Settle implements inbox.Tracker.
+func (i *Inbox) Settle(ctx context.Context, name string, at time.Time) error {
+	return i.do(ctx, func(w *wtx) error {
+		j, err := getTracked(w.tx, name)
+		if errors.Is(err, inbox.ErrNotFound) {
+			return nil
+		}
+		if err != nil || j.Settled {
+			return err
+		}
+		c := j.Clone()
+		c.Settled, c.SettledAt = true, at
+		return w.putTracked(j, c)
+	})
+}
+
+// Reschedule implements inbox.Tracker.
+func (i *Inbox) Reschedule(ctx context.Context, name string, next, endedAt time.Time) error {
+	return i.do(ctx, func(w *wtx) error {
+		j, err := getTracked(w.tx, name)
+		if err != nil || j.Settled {
+			return err
+		}
+		c := j.Clone()
+		c.NextCheck, c.EndedAt = next, endedAt
+		c.Checks++
+		return w.putTracked(j, c)
+	})
+}
+
+// TrackedJob implements inbox.Tracker.
+func (i *Inbox) TrackedJob(ctx context.Context, name string) (*inbox.TrackedJob, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var j *inbox.TrackedJob
+	err := i.view(func(tx *bolt.Tx) error {
+		var err error
+		j, err = getTracked(tx, name)
+		return err
+	})
+	return j, err
+}
+
+// Due implements inbox.Tracker.
+func (i *Inbox) Due(ctx context.Context, now time.Time, limit int) ([]*inbox.TrackedJob, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := []*inbox.TrackedJob{}
+	err := i.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktDue).Cursor()
+		for k, v := c.First(); k != nil && len(out) < limit && len(k) >= 8 && !keyTime(k).After(now); k, v = c.Next() {
+			j, err := getTracked(tx, string(v))
+			if err != nil {
+				return err
+			}
+			out = append(out, j)
+		}
+		return nil
+	})
+	return out, err
+}
+
+type owner struct {
+	Owner string    `json:"owner"`
+	Until time.Time `json:"until"`
+}
+
+// AcquireLease implements inbox.Tracker. The lease arbitrates between
+// reconcilers in this process: one process has the file.
+func (i *Inbox) AcquireLease(ctx context.Context, lease, who string, now time.Time, ttl time.Duration) error {
+	return i.do(ctx, func(w *wtx) error {
+		b := w.tx.Bucket(bktOwners)
+		if v := b.Get([]byte(lease)); v != nil {
+			var o owner
+			if err := json.Unmarshal(v, &o); err != nil {
+				return fmt.Errorf("boltinbox: lease %q: %w: %w", lease, ErrCorrupt, err)
+			}
+			if o.Owner != who && now.Before(o.Until) {
+				return fmt.Errorf("boltinbox: lease %q: %w", lease, inbox.ErrLeaseHeld)
+			}
+		}
+		v, err := json.Marshal(owner{Owner: who, Until: now.Add(ttl)})
+		if err != nil {
+			return err
+		}
+		w.dirty = true
+		return storageErr(b.Put([]byte(lease), v))
+	})
+}
+
+// ReleaseLease implements inbox.Tracker.
+func (i *Inbox) ReleaseLease(ctx context.Context, lease, who string) error {
+	return i.do(ctx, func(w *wtx) error {
+		b := w.tx.Bucket(bktOwners)
+		v := b.Get([]byte(lease))
+		if v == nil {
+			return nil
+		}
+		var o owner
+		if err := json.Unmarshal(v, &o); err != nil {
+			return fmt.Errorf("boltinbox: lease %q: %w: %w", lease, ErrCorrupt, err)
+		}
+		if o.Owner != who {
+			return nil
+		}
+		w.dirty = true
+		return storageErr(b.Delete([]byte(lease)))
+	})
+}
