@@ -398,7 +398,7 @@ func runCrashCell(t *testing.T, store, fp string, events, kills int) {
 	mu.Lock()
 	k := died
 	mu.Unlock()
-	t.Logf("%d SIGKILLs at %s", k, fp)
+	t.Logf("crash/%s/%s: %d SIGKILLs", store, fp, k)
 	if k == 0 {
 		t.Errorf("the listener was never killed at %s: the cell tested nothing", fp)
 	}
