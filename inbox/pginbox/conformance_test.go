@@ -17,3 +17,12 @@ func TestConformance(t *testing.T) {
 		return ib
 	})
 }
+
+func TestTrackerConformance(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	inboxtest.RunTracker(t, func(t *testing.T) inbox.Tracker {
+		ib, _ := newInbox(t, pool)
+		return ib
+	})
+}

@@ -28,6 +28,8 @@ type names struct {
 	table      string // unquoted, without schema
 	qualified  string // quoted, with schema when given
 	migrations string // quoted, with schema when given
+	jobs       string // quoted tracked-jobs table
+	leases     string // quoted reconciler-lease table
 	channel    string // unquoted: pg_notify takes it as text, LISTEN quoted
 }
 
@@ -55,6 +57,8 @@ func newNames(table, channel string) (names, error) {
 	}
 	n.qualified = n.ident(n.table)
 	n.migrations = n.ident(n.table + "_migrations")
+	n.jobs = n.ident(n.table + "_jobs")
+	n.leases = n.ident(n.table + "_leases")
 	return n, nil
 }
 
@@ -100,11 +104,30 @@ CREATE UNIQUE INDEX %[2]s ON %[1]s (job_key) WHERE job_key <> '';
 CREATE INDEX %[3]s ON %[1]s (received_at, seq) WHERE state IN ('pending', 'claimed');
 CREATE INDEX %[4]s ON %[1]s (finished_at, seq) WHERE state IN ('done', 'dead');`,
 			t, n.index("_job_key"), n.index("_open"), n.index("_finished")),
+		// 2: tracked jobs and reconciler leases (inbox.Tracker).
+		fmt.Sprintf(`CREATE TABLE %[1]s (
+	name           text NOT NULL PRIMARY KEY,
+	kind           text NOT NULL,
+	events         text[] NOT NULL DEFAULT '{}',
+	user_metadata  bytea,
+	launched_at    timestamptz NOT NULL,
+	next_check     timestamptz NOT NULL,
+	ended_at       timestamptz NOT NULL,
+	checks         integer NOT NULL DEFAULT 0,
+	settled        boolean NOT NULL DEFAULT false,
+	settled_at     timestamptz NOT NULL
+);
+CREATE INDEX %[2]s ON %[1]s (next_check, name) WHERE NOT settled;
+CREATE TABLE %[3]s (
+	name   text NOT NULL PRIMARY KEY,
+	owner  text NOT NULL,
+	until  timestamptz NOT NULL
+);`, n.jobs, n.index("_jobs_due"), n.leases),
 	}
 }
 
 // SchemaVersion is the schema version this package creates and expects.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // ErrSchemaTooNew reports a database migrated by a newer version of this
 // package. Upgrade the program rather than run old code against it.

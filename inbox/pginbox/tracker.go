@@ -1,0 +1,159 @@
+package pginbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/geminihooks/geminihooks/inbox"
+)
+
+var _ inbox.Tracker = (*Inbox)(nil)
+
+const jobColumns = `name, kind, events, user_metadata, launched_at, next_check, ended_at, checks, settled, settled_at`
+
+func scanJob(row pgx.Row) (*inbox.TrackedJob, error) {
+	var (
+		j    inbox.TrackedJob
+		kind string
+	)
+	err := row.Scan(&j.Name, &kind, &j.Events, &j.UserMetadata, &j.LaunchedAt, &j.NextCheck, &j.EndedAt, &j.Checks, &j.Settled, &j.SettledAt)
+	if err != nil {
+		return nil, err
+	}
+	j.Kind = inbox.JobKind(kind)
+	return &j, nil
+}
+
+// Track implements inbox.Tracker.
+func (i *Inbox) Track(ctx context.Context, j *inbox.TrackedJob) error {
+	if err := i.check(ctx); err != nil {
+		return err
+	}
+	if j == nil || j.Name == "" {
+		return errors.New("pginbox: tracked job without a name")
+	}
+	events := j.Events
+	if events == nil {
+		events = []string{}
+	}
+	_, err := i.pool.Exec(ctx, `INSERT INTO `+i.names.jobs+` (`+jobColumns+`)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, events = EXCLUDED.events,
+	user_metadata = EXCLUDED.user_metadata, launched_at = EXCLUDED.launched_at,
+	next_check = EXCLUDED.next_check, ended_at = EXCLUDED.ended_at, checks = EXCLUDED.checks,
+	settled = EXCLUDED.settled, settled_at = EXCLUDED.settled_at`,
+		text(j.Name), text(string(j.Kind)), events, j.UserMetadata, j.LaunchedAt, j.NextCheck, j.EndedAt, j.Checks, j.Settled, j.SettledAt)
+	if err != nil {
+		return fmt.Errorf("pginbox: track: %w", err)
+	}
+	return nil
+}
+
+// Settle implements inbox.Tracker.
+func (i *Inbox) Settle(ctx context.Context, name string, at time.Time) error {
+	if err := i.check(ctx); err != nil {
+		return err
+	}
+	_, err := i.pool.Exec(ctx, `UPDATE `+i.names.jobs+` SET settled = true, settled_at = $2 WHERE name = $1 AND NOT settled`, text(name), at)
+	if err != nil {
+		return fmt.Errorf("pginbox: settle: %w", err)
+	}
+	return nil
+}
+
+// Due implements inbox.Tracker.
+func (i *Inbox) Due(ctx context.Context, now time.Time, limit int) ([]*inbox.TrackedJob, error) {
+	if err := i.check(ctx); err != nil {
+		return nil, err
+	}
+	out := []*inbox.TrackedJob{}
+	if limit <= 0 {
+		return out, nil
+	}
+	rows, err := i.pool.Query(ctx, `SELECT `+jobColumns+` FROM `+i.names.jobs+`
+WHERE NOT settled AND next_check <= $1 ORDER BY next_check, name LIMIT $2`, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pginbox: due: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("pginbox: due: %w", err)
+		}
+		out = append(out, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pginbox: due: %w", err)
+	}
+	return out, nil
+}
+
+// Reschedule implements inbox.Tracker.
+func (i *Inbox) Reschedule(ctx context.Context, name string, next, endedAt time.Time) error {
+	if err := i.check(ctx); err != nil {
+		return err
+	}
+	// The outer SELECT sees the row as it was: it tells an unknown job
+	// from a settled one, which the update leaves alone.
+	var exists bool
+	err := i.pool.QueryRow(ctx, `WITH u AS (
+	UPDATE `+i.names.jobs+` SET next_check = $2, ended_at = $3, checks = checks + 1 WHERE name = $1 AND NOT settled
+	RETURNING 1)
+SELECT true FROM `+i.names.jobs+` WHERE name = $1`, text(name), next, endedAt).Scan(&exists)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("pginbox: tracked job %q: %w", name, inbox.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("pginbox: reschedule: %w", err)
+	}
+	return nil
+}
+
+// TrackedJob implements inbox.Tracker.
+func (i *Inbox) TrackedJob(ctx context.Context, name string) (*inbox.TrackedJob, error) {
+	if err := i.check(ctx); err != nil {
+		return nil, err
+	}
+	j, err := scanJob(i.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM `+i.names.jobs+` WHERE name = $1`, text(name)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("pginbox: tracked job %q: %w", name, inbox.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pginbox: tracked job: %w", err)
+	}
+	return j, nil
+}
+
+// AcquireLease implements inbox.Tracker. The row lock of the upsert makes
+// concurrent acquisitions from several replicas take turns.
+func (i *Inbox) AcquireLease(ctx context.Context, lease, owner string, now time.Time, ttl time.Duration) error {
+	if err := i.check(ctx); err != nil {
+		return err
+	}
+	tag, err := i.pool.Exec(ctx, `INSERT INTO `+i.names.leases+` AS l (name, owner, until) VALUES ($1, $2, $4)
+ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until
+WHERE l.owner = EXCLUDED.owner OR l.until <= $3`, text(lease), text(owner), now, now.Add(ttl))
+	if err != nil {
+		return fmt.Errorf("pginbox: acquire lease: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("pginbox: lease %q: %w", lease, inbox.ErrLeaseHeld)
+	}
+	return nil
+}
+
+// ReleaseLease implements inbox.Tracker.
+func (i *Inbox) ReleaseLease(ctx context.Context, lease, owner string) error {
+	if err := i.check(ctx); err != nil {
+		return err
+	}
+	if _, err := i.pool.Exec(ctx, `DELETE FROM `+i.names.leases+` WHERE name = $1 AND owner = $2`, text(lease), text(owner)); err != nil {
+		return fmt.Errorf("pginbox: release lease: %w", err)
+	}
+	return nil
+}
