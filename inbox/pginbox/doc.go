@@ -9,7 +9,8 @@
 // a replica or of the server: every message whose Put returned, with its
 // state; a dead replica's claims return when their leases end.
 // [Inbox.Transactional] runs a handler in the transaction that also acks its
-// event, for effectively-once processing. Give the pool room for the
+// event, for effectively-once processing. The Inbox also implements
+// [inbox.Tracker], in two more tables. Give the pool room for the
 // listener's workers plus five connections (Puts and notifications).
 //
 //	ib, err := pginbox.New(pool, pginbox.WithTable("app.webhook_inbox"))
