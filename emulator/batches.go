@@ -192,7 +192,9 @@ func (s *Server) finishBatchLocked(j *job) event.Data {
 			buf.Write(line)
 			buf.WriteByte('\n')
 		}
-		j.fileID = "batch-" + strings.TrimPrefix(j.Name, "batches/")
+		// File IDs are [a-z0-9] only, as the real ones are: genai cuts a
+		// download URI's file name at the first other character.
+		j.fileID = "batch" + strings.TrimPrefix(j.Name, "batches/")
 		s.files[j.fileID] = file{mimeType: "application/jsonl", data: buf.Bytes(), created: j.EndTime}
 		return &event.BatchSucceeded{ID: j.Name, OutputFileURI: s.downloadURI(j.fileID)}
 	case OutcomeFailed:

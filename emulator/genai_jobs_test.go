@@ -223,6 +223,11 @@ func TestGenAIVideos(t *testing.T) {
 	if video := fetch(t, s, uri); http.DetectContentType(video) != "video/mp4" {
 		t.Errorf("video bytes sniff as %s", http.DetectContentType(video))
 	}
+	// genai's own download path must find the same file from the URI.
+	video, err := c.Files.Download(t.Context(), genai.NewDownloadURIFromGeneratedVideo(op.Response.GeneratedVideos[0]), nil)
+	if err != nil || http.DetectContentType(video) != "video/mp4" {
+		t.Errorf("Files.Download = %d bytes (%s), %v", len(video), http.DetectContentType(video), err)
+	}
 	ev := parseVerified(t, dynamicVerifier(t, s), dyn.next(t))
 	d, err := event.As[*event.VideoGenerated](ev)
 	if err != nil || d.ID != op.Name || d.Location() != uri {

@@ -64,7 +64,7 @@ func (s *Server) finishVideoLocked(j *job) event.Data {
 	if j.Outcome != OutcomeSucceeded {
 		return nil
 	}
-	j.fileID = "video-" + j.Name[strings.LastIndex(j.Name, "/")+1:]
+	j.fileID = "video" + j.Name[strings.LastIndex(j.Name, "/")+1:]
 	s.files[j.fileID] = file{mimeType: "video/mp4", data: emulatedVideo, created: j.EndTime}
 	uri := s.downloadURI(j.fileID)
 	return &event.VideoGenerated{
