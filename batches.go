@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"google.golang.org/genai"
+
+	"github.com/geminihooks/geminihooks/inbox"
 )
 
 // BatchesService launches batch jobs whose completion is pushed to a
@@ -33,17 +35,20 @@ func (s *BatchesService) Create(ctx context.Context, model string, src *genai.Ba
 		cb = callbackFromGenAI(c.WebhookConfig)
 		c.WebhookConfig = nil
 	}
+	var meta map[string]any
 	if cb != nil {
 		wc, err := s.client.prepare(cb)
 		if err != nil {
 			return nil, err
 		}
+		meta = wc.UserMetadata
 		c.HTTPOptions = s.client.withWebhookConfig(c.HTTPOptions, wc, "batch")
 	}
 	job, err := s.client.gc.Batches.Create(ctx, model, src, &c)
 	if err != nil {
 		return nil, s.client.convertError("create batch", err)
 	}
+	s.client.track(ctx, inbox.KindBatch, job.Name, cb != nil, meta)
 	s.client.logger.DebugContext(ctx, "geminihooks: batch created", "name", job.Name, "callback", cb != nil)
 	return job, nil
 }

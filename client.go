@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"google.golang.org/genai"
+
+	"github.com/geminihooks/geminihooks/inbox"
 )
 
 // Client manages Gemini API webhooks and launches jobs whose completion is
@@ -46,6 +48,9 @@ type Client struct {
 	retry         *genai.HTTPRetryOptions // genai's HTTPOptions.RetryOptions, likewise
 	logger        *slog.Logger
 	allowInsecure bool
+	tracker       inbox.Tracker // nil: jobs are not tracked
+	trackStatic   bool          // track jobs without a callback too
+	now           func() time.Time
 }
 
 // service is the state every service shares; each service type is a
@@ -65,7 +70,7 @@ func NewClient(gc *genai.Client, opts ...Option) (*Client, error) {
 	if gc == nil {
 		return nil, errors.New("geminihooks: NewClient: nil genai client")
 	}
-	s := settings{logger: slog.New(slog.DiscardHandler)}
+	s := settings{logger: slog.New(slog.DiscardHandler), now: time.Now}
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, errors.New("geminihooks: NewClient: nil option")
@@ -98,6 +103,9 @@ func NewClient(gc *genai.Client, opts ...Option) (*Client, error) {
 		headers:       cc.HTTPOptions.Headers.Clone(),
 		logger:        s.logger,
 		allowInsecure: s.allowInsecure,
+		tracker:       s.tracker,
+		trackStatic:   s.trackStatic,
+		now:           s.now,
 	}
 	if cc.HTTPOptions.Timeout != nil {
 		c.timeout = *cc.HTTPOptions.Timeout

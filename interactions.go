@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/genai/interactions/models/interactions"
 	"google.golang.org/genai/interactions/models/operations"
+
+	"github.com/geminihooks/geminihooks/inbox"
 )
 
 // InteractionsService creates background interactions whose progress is
@@ -36,7 +38,7 @@ func (s *InteractionsService) Create(ctx context.Context, req interactions.Creat
 		return nil, err
 	}
 	req.WebhookConfig, req.Background = wc, background
-	return s.create(ctx, operations.NewCreateInteractionRequestBody(req))
+	return s.create(ctx, operations.NewCreateInteractionRequestBody(req), wc)
 }
 
 // CreateAgent is Create for an agent interaction.
@@ -49,7 +51,7 @@ func (s *InteractionsService) CreateAgent(ctx context.Context, req interactions.
 		return nil, err
 	}
 	req.WebhookConfig, req.Background = wc, background
-	return s.create(ctx, operations.NewCreateInteractionRequestBody(req))
+	return s.create(ctx, operations.NewCreateInteractionRequestBody(req), wc)
 }
 
 var errStreaming = errors.New("geminihooks: streaming interactions are not supported; use genai's Interactions.Create")
@@ -77,13 +79,24 @@ func (s *InteractionsService) callbackFields(own *interactions.WebhookConfig, ba
 	return &interactions.WebhookConfig{Uris: w.URIs, UserMetadata: w.UserMetadata}, &t, nil
 }
 
-func (s *InteractionsService) create(ctx context.Context, body operations.CreateInteractionRequestBody) (*interactions.Interaction, error) {
+// create sends body; wc is its webhook_config, and a job with one is
+// tracked (see WithTracker).
+func (s *InteractionsService) create(ctx context.Context, body operations.CreateInteractionRequestBody, wc *interactions.WebhookConfig) (*interactions.Interaction, error) {
 	res, err := s.client.gc.Interactions.Create(ctx, operations.CreateInteractionRequest{Body: body})
 	if err != nil {
 		return nil, s.client.convertError("create interaction", err)
 	}
 	if res == nil || res.Interaction == nil {
 		return nil, errors.New("geminihooks: create interaction: the answer carried no interaction")
+	}
+	var meta map[string]any
+	if wc != nil {
+		meta = wc.UserMetadata
+	}
+	// Without a callback only a background interaction, still in progress
+	// when created, has an event to come.
+	if wc != nil || res.Interaction.Status == interactions.InteractionStatusInProgress {
+		s.client.track(ctx, inbox.KindInteraction, deref(res.Interaction.ID), wc != nil, meta)
 	}
 	s.client.logger.DebugContext(ctx, "geminihooks: interaction created", "id", deref(res.Interaction.ID), "status", string(res.Interaction.Status))
 	return res.Interaction, nil

@@ -3,6 +3,9 @@ package geminihooks
 import (
 	"errors"
 	"log/slog"
+	"time"
+
+	"github.com/geminihooks/geminihooks/inbox"
 )
 
 // Option configures a Client. Options validate their arguments, so NewClient
@@ -12,6 +15,9 @@ type Option func(*settings) error
 type settings struct {
 	logger        *slog.Logger
 	allowInsecure bool
+	tracker       inbox.Tracker
+	trackStatic   bool
+	now           func() time.Time
 }
 
 // WithLogger makes the client log requests (method, path, status; never bodies,

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"google.golang.org/genai"
+
+	"github.com/geminihooks/geminihooks/inbox"
 )
 
 // VideosService launches video generation whose completion is pushed to a
@@ -34,17 +36,20 @@ func (s *VideosService) Generate(ctx context.Context, model string, source *gena
 		cb = callbackFromGenAI(c.WebhookConfig)
 		c.WebhookConfig = nil
 	}
+	var meta map[string]any
 	if cb != nil {
 		wc, err := s.client.prepare(cb)
 		if err != nil {
 			return nil, err
 		}
+		meta = wc.UserMetadata
 		c.HTTPOptions = s.client.withWebhookConfig(c.HTTPOptions, wc)
 	}
 	op, err := s.client.gc.Models.GenerateVideosFromSource(ctx, model, &src, &c)
 	if err != nil {
 		return nil, s.client.convertError("generate videos", err)
 	}
+	s.client.track(ctx, inbox.KindVideo, op.Name, cb != nil, meta)
 	s.client.logger.DebugContext(ctx, "geminihooks: video generation started", "name", op.Name, "callback", cb != nil)
 	return op, nil
 }

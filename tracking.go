@@ -1,0 +1,128 @@
+package geminihooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"google.golang.org/genai"
+	"google.golang.org/genai/interactions/models/interactions"
+
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox"
+)
+
+// FirstCheckAfter is how long after launch a tracked job is first due for a
+// reconciler's look (its TrackedJob.NextCheck). The reconciler decides
+// everything after that from the job's real state.
+const FirstCheckAfter = 15 * time.Minute
+
+// WithTracker records every job the client launches with a callback in t
+// (usually the listener's inbox, which settles the job when its event
+// arrives), so that a reconciler can find the ones whose event never came.
+// See package reconcile.
+//
+// Recording happens after the API accepted the job. If it fails, the job is
+// still returned without an error, since it is running and a retried launch
+// would start a second one; the failure is logged at error level with the
+// job's name. Such a job is not reconciled.
+func WithTracker(t inbox.Tracker) Option {
+	return func(s *settings) error {
+		if t == nil {
+			return errors.New("geminihooks: WithTracker: nil tracker")
+		}
+		s.tracker = t
+		return nil
+	}
+}
+
+// WithTrackStatic makes WithTracker also record jobs launched without a
+// callback, whose events go to the project's registered webhooks. Use it
+// when the listener that shares the tracker receives those webhooks.
+func WithTrackStatic() Option {
+	return func(s *settings) error {
+		s.trackStatic = true
+		return nil
+	}
+}
+
+// WithClock sets the clock that launch times of tracked jobs are read from.
+// The default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(s *settings) error {
+		if now == nil {
+			return errors.New("geminihooks: WithClock: nil clock")
+		}
+		s.now = now
+		return nil
+	}
+}
+
+// expected lists the event types a job of each kind may end with.
+var expected = map[inbox.JobKind][]event.Type{
+	inbox.KindBatch:       {event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired, event.TypeBatchCancelled},
+	inbox.KindVideo:       {event.TypeVideoGenerated},
+	inbox.KindInteraction: {event.TypeInteractionCompleted, event.TypeInteractionFailed, event.TypeInteractionCancelled, event.TypeInteractionRequiresAction},
+}
+
+// track records a launched job when the client has a tracker and the job
+// is one it tracks. metadata is the callback's user metadata as sent.
+func (c *Client) track(ctx context.Context, kind inbox.JobKind, name string, callback bool, metadata map[string]any) {
+	if c.tracker == nil || (!callback && !c.trackStatic) || name == "" {
+		return
+	}
+	now := c.now()
+	j := &inbox.TrackedJob{Name: name, Kind: kind, LaunchedAt: now, NextCheck: now.Add(FirstCheckAfter)}
+	for _, t := range expected[kind] {
+		j.Events = append(j.Events, string(t))
+	}
+	if metadata != nil {
+		// It encoded when the callback was prepared, so it encodes again.
+		j.UserMetadata, _ = json.Marshal(metadata)
+	}
+	// The job runs whether or not the caller is still waiting: record it.
+	if err := c.tracker.Track(context.WithoutCancel(ctx), j); err != nil {
+		c.logger.ErrorContext(ctx, "geminihooks: recording launched job failed; it will not be reconciled", "name", name, "kind", string(kind), "error", err)
+	}
+}
+
+// Get returns the batch job called name ("batches/ID").
+func (s *BatchesService) Get(ctx context.Context, name string) (*genai.BatchJob, error) {
+	if name == "" {
+		return nil, errors.New("geminihooks: get batch: empty name")
+	}
+	job, err := s.client.gc.Batches.Get(ctx, name, nil)
+	if err != nil {
+		return nil, s.client.convertError("get batch", err)
+	}
+	return job, nil
+}
+
+// Get returns the video generation operation called name
+// ("models/M/operations/ID"); it is Done once the video is ready or failed.
+func (s *VideosService) Get(ctx context.Context, name string) (*genai.GenerateVideosOperation, error) {
+	if name == "" {
+		return nil, errors.New("geminihooks: get video operation: empty name")
+	}
+	op, err := s.client.gc.Operations.GetVideosOperation(ctx, &genai.GenerateVideosOperation{Name: name}, nil)
+	if err != nil {
+		return nil, s.client.convertError("get video operation", err)
+	}
+	return op, nil
+}
+
+// Get returns the interaction with the given id.
+func (s *InteractionsService) Get(ctx context.Context, id string) (*interactions.Interaction, error) {
+	return s.get(ctx, id)
+}
+
+// DownloadURI returns the URI the API serves a file's bytes at, for a file
+// resource name such as a batch's responses file ("files/ID"): the form a
+// delivered event's output_file_uri takes.
+func (c *Client) DownloadURI(fileName string) string {
+	base := strings.TrimSuffix(c.endpoint.String(), "/")
+	i := strings.LastIndex(base, "/")
+	return base[:i] + "/download" + base[i:] + "/" + fileName + ":download?alt=media"
+}

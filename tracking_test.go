@@ -1,0 +1,189 @@
+package geminihooks_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"google.golang.org/genai"
+	"google.golang.org/genai/interactions/models/interactions"
+
+	"github.com/geminihooks/geminihooks"
+	"github.com/geminihooks/geminihooks/emulator"
+	"github.com/geminihooks/geminihooks/inbox"
+)
+
+var trackStart = time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
+
+// trackingClient returns a manual-jobs emulator and a client on it that
+// records launched jobs in tr.
+func trackingClient(t *testing.T, tr inbox.Tracker, opts ...geminihooks.Option) (*emulator.Server, *geminihooks.Client) {
+	t.Helper()
+	emu, err := emulator.NewServer(emulator.WithAllowHTTPLoopback(), emulator.WithManualJobs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emu.Close)
+	gc, err := genai.NewClient(t.Context(), &genai.ClientConfig{
+		APIKey: emu.APIKey, Backend: genai.BackendGeminiAPI, HTTPOptions: genai.HTTPOptions{BaseURL: emu.URL},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := []geminihooks.Option{
+		geminihooks.WithAllowInsecureCallbacks(),
+		geminihooks.WithTracker(tr),
+		geminihooks.WithClock(func() time.Time { return trackStart }),
+	}
+	c, err := geminihooks.NewClient(gc, append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return emu, c
+}
+
+// launchAll starts one job of each kind with cb (nil: registered webhooks)
+// and returns their names by kind.
+func launchAll(t *testing.T, c *geminihooks.Client, cb *geminihooks.Callback) map[inbox.JobKind]string {
+	t.Helper()
+	ctx := t.Context()
+	job, err := c.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{
+		InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("hi")}},
+	}, nil, cb)
+	if err != nil {
+		t.Fatalf("Batches.Create: %v", err)
+	}
+	op, err := c.Videos.Generate(ctx, "veo-3.0-generate-001", &genai.GenerateVideosSource{Prompt: "a cat"}, nil, cb)
+	if err != nil {
+		t.Fatalf("Videos.Generate: %v", err)
+	}
+	it, err := c.Interactions.Create(ctx, interactions.CreateModelInteraction{
+		Model: "gemini-2.5-flash", Input: geminihooks.Ptr(interactions.NewInteractionsInput("hi")),
+		Background: geminihooks.Ptr(true),
+	}, cb)
+	if err != nil {
+		t.Fatalf("Interactions.Create: %v", err)
+	}
+	return map[inbox.JobKind]string{inbox.KindBatch: job.Name, inbox.KindVideo: op.Name, inbox.KindInteraction: *it.ID}
+}
+
+func TestTrackerRecordsLaunchedJobs(t *testing.T) {
+	t.Parallel()
+	wantEvents := map[inbox.JobKind][]string{
+		inbox.KindBatch:       {"batch.succeeded", "batch.failed", "batch.expired", "batch.cancelled"},
+		inbox.KindVideo:       {"video.generated"},
+		inbox.KindInteraction: {"interaction.completed", "interaction.failed", "interaction.cancelled", "interaction.requires_action"},
+	}
+	for _, tc := range []struct {
+		name     string
+		static   bool // WithTrackStatic
+		callback bool
+		tracked  bool
+	}{
+		{"callback", false, true, true},
+		{"static untracked", false, false, false},
+		{"static tracked", true, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mem := inbox.NewMemory()
+			var opts []geminihooks.Option
+			if tc.static {
+				opts = append(opts, geminihooks.WithTrackStatic())
+			}
+			_, c := trackingClient(t, mem, opts...)
+			var cb *geminihooks.Callback
+			var meta []byte
+			if tc.callback {
+				cb = &geminihooks.Callback{URIs: []string{"http://127.0.0.1:1/hook"}, UserMetadata: map[string]any{"group": "g1"}}
+				meta = []byte(`{"group":"g1"}`)
+			}
+			for kind, name := range launchAll(t, c, cb) {
+				got, err := mem.TrackedJob(t.Context(), name)
+				if !tc.tracked {
+					if !errors.Is(err, inbox.ErrNotFound) {
+						t.Errorf("%s %s: TrackedJob = %+v, %v; want not tracked", kind, name, got, err)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("%s %s: %v", kind, name, err)
+				}
+				want := &inbox.TrackedJob{
+					Name: name, Kind: kind, Events: wantEvents[kind], UserMetadata: meta,
+					LaunchedAt: trackStart, NextCheck: trackStart.Add(geminihooks.FirstCheckAfter),
+				}
+				if d := cmp.Diff(want, got, cmpopts.EquateEmpty()); d != "" {
+					t.Errorf("%s (-want +got):\n%s", kind, d)
+				}
+			}
+		})
+	}
+}
+
+// failingTracker fails every Track.
+type failingTracker struct{ *inbox.Memory }
+
+func (failingTracker) Track(context.Context, *inbox.TrackedJob) error {
+	return errors.New("disk on fire")
+}
+
+// A job the API accepted is returned even when recording it fails: a
+// retried launch would start it twice. The failure is logged.
+func TestTrackerFailureReturnsJob(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	_, c := trackingClient(t, failingTracker{inbox.NewMemory()},
+		geminihooks.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	job, err := c.Batches.Create(t.Context(), "gemini-2.5-flash", &genai.BatchJobSource{
+		InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("hi")}},
+	}, nil, &geminihooks.Callback{URIs: []string{"http://127.0.0.1:1/hook"}})
+	if err != nil || job == nil || job.Name == "" {
+		t.Fatalf("Create = %v, %v; want the job", job, err)
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), job.Name) {
+		t.Errorf("log does not report the failure for %s:\n%s", job.Name, logs.String())
+	}
+}
+
+func TestGetJobs(t *testing.T) {
+	t.Parallel()
+	emu, c := trackingClient(t, inbox.NewMemory())
+	names := launchAll(t, c, nil)
+	ctx := t.Context()
+	job, err := c.Batches.Get(ctx, names[inbox.KindBatch])
+	if err != nil || job.State == genai.JobStateSucceeded {
+		t.Fatalf("Batches.Get before the end = %+v, %v", job, err)
+	}
+	for _, name := range names {
+		if err := emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if job, err = c.Batches.Get(ctx, names[inbox.KindBatch]); err != nil || job.State != genai.JobStateSucceeded {
+		t.Errorf("Batches.Get = %+v, %v; want succeeded", job, err)
+	}
+	if job.Dest == nil || len(job.Dest.InlinedResponses) != 1 {
+		t.Errorf("batch dest = %+v; want one inlined response", job.Dest)
+	}
+	op, err := c.Videos.Get(ctx, names[inbox.KindVideo])
+	if err != nil || !op.Done || op.Response == nil || len(op.Response.GeneratedVideos) != 1 {
+		t.Errorf("Videos.Get = %+v, %v; want done with a video", op, err)
+	}
+	it, err := c.Interactions.Get(ctx, names[inbox.KindInteraction])
+	if err != nil || it.Status != interactions.InteractionStatusCompleted {
+		t.Errorf("Interactions.Get = %+v, %v; want completed", it, err)
+	}
+	if _, err := c.Batches.Get(ctx, "batches/none"); !errors.Is(err, geminihooks.ErrNotFound) {
+		t.Errorf("Batches.Get(unknown) = %v; want ErrNotFound", err)
+	}
+	if got, want := c.DownloadURI("files/abc"), emu.URL+"/download/v1beta/files/abc:download?alt=media"; got != want {
+		t.Errorf("DownloadURI = %q; want %q", got, want)
+	}
+}
