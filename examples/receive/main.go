@@ -12,6 +12,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/listener"
@@ -24,8 +25,15 @@ func main() {
 		log.Fatal(err)
 	}
 	go l.Run(context.Background()) // hands stored events to the handlers
-	http.Handle("/gemini", l)      // verifies, dedupes, stores, answers 2xx
-	log.Fatal(http.ListenAndServe("127.0.0.1:8080", nil))
+	mux := http.NewServeMux()
+	mux.Handle("/gemini", l) // verifies, dedupes, stores, answers 2xx
+	srv := &http.Server{
+		Addr:              "127.0.0.1:8080",
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second, // slow clients cannot hold connections open
+		ReadTimeout:       10 * time.Second,
+	}
+	log.Fatal(srv.ListenAndServe())
 }
 
 func newListener(secret string, logger *log.Logger) (*listener.Listener, error) {
