@@ -96,7 +96,10 @@ func TestOpenLoopCountsFromSchedule(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	res, err := openLoop(context.Background(), srv.Client(), 1000, 10, func(i int) (*http.Request, error) {
+	// A closed-loop generator would wait on request 0 forever; the deadline turns that into a failure.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := openLoop(ctx, srv.Client(), 1000, 10, func(i int) (*http.Request, error) {
 		r, err := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("x"))
 		if err == nil {
 			r.Header.Set("X-N", string(rune('0'+i)))

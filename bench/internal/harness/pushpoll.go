@@ -338,7 +338,8 @@ func (r PushPollResult) markdown() string {
 	b.WriteString("handler running; for polling, a `genai` `Batches.Get` returning the succeeded state. ")
 	b.WriteString("Calls: API calls made to learn of completions (polling: `Get`s). Push causes one webhook delivery per job and no API call; ")
 	b.WriteString("both make one create call per job, not counted. All polling rows were measured with real timers, no time scaling: ")
-	b.WriteString("every interval polled the same jobs at once, each job's poller starting at a random phase.\n\n")
+	b.WriteString("every interval polled the same jobs at once, each job's poller starting at a random phase. ")
+	b.WriteString("Push ran first on an emulator of its own; the polling apps then ran together on another.\n\n")
 	var rows [][]string
 	push, hasPush := r.push()
 	for _, a := range r.Approaches {
