@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"time"
 
@@ -88,7 +89,8 @@ func (c *Client) track(ctx context.Context, kind inbox.JobKind, name string, cal
 	}
 }
 
-// Get returns the batch job called name ("batches/ID").
+// Get returns the batch job called name ("batches/ID"), with its Error
+// filled in when it failed.
 func (s *BatchesService) Get(ctx context.Context, name string) (*genai.BatchJob, error) {
 	if name == "" {
 		return nil, errors.New("geminihooks: get batch: empty name")
@@ -96,6 +98,22 @@ func (s *BatchesService) Get(ctx context.Context, name string) (*genai.BatchJob,
 	job, err := s.client.gc.Batches.Get(ctx, name, nil)
 	if err != nil {
 		return nil, s.client.convertError("get batch", err)
+	}
+	if job.State == genai.JobStateFailed && job.Error == nil {
+		// genai reads a batch's error only on Vertex AI; the Gemini API
+		// puts it on the operation, so read it from there.
+		var op struct {
+			Error *struct {
+				Code    *int32 `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := s.client.do(ctx, http.MethodGet, name, nil, nil, &op); err != nil {
+			return nil, s.client.convertError("get batch", err)
+		}
+		if op.Error != nil {
+			job.Error = &genai.JobError{Code: op.Error.Code, Message: op.Error.Message}
+		}
 	}
 	return job, nil
 }

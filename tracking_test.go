@@ -180,6 +180,13 @@ func TestGetJobs(t *testing.T) {
 	if err != nil || it.Status != interactions.InteractionStatusCompleted {
 		t.Errorf("Interactions.Get = %+v, %v; want completed", it, err)
 	}
+	failed := launchAll(t, c, nil)[inbox.KindBatch]
+	if err := emu.Finish(failed, emulator.OutcomeFailed); err != nil {
+		t.Fatal(err)
+	}
+	if job, err = c.Batches.Get(ctx, failed); err != nil || job.State != genai.JobStateFailed || job.Error == nil || job.Error.Code == nil || job.Error.Message == "" {
+		t.Errorf("Batches.Get(failed) = %+v, %v; want its error", job, err)
+	}
 	if _, err := c.Batches.Get(ctx, "batches/none"); !errors.Is(err, geminihooks.ErrNotFound) {
 		t.Errorf("Batches.Get(unknown) = %v; want ErrNotFound", err)
 	}

@@ -1,0 +1,282 @@
+package reconcile_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/genai"
+	"google.golang.org/genai/interactions/models/interactions"
+
+	"github.com/geminihooks/geminihooks"
+	"github.com/geminihooks/geminihooks/emulator"
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/listener"
+	"github.com/geminihooks/geminihooks/reconcile"
+	"github.com/geminihooks/geminihooks/signing"
+)
+
+// fakeClock is the reconciler's and client's clock. The emulator and the
+// signatures run on real time: the reconciler only compares job end times,
+// which the emulator reports in real time, with its own now.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{now: time.Now().UTC()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// captured is a delivery the front server kept instead of forwarding.
+type captured struct {
+	header http.Header
+	body   []byte
+}
+
+// env is an emulator whose deliveries reach a listener through a front
+// server that can lose them, a client that tracks what it launches in the
+// listener's inbox, and a record of handler runs.
+type env struct {
+	t      *testing.T
+	clock  *fakeClock
+	emu    *emulator.Server
+	client *geminihooks.Client
+	ib     inbox.Inbox
+	front  *httptest.Server
+
+	l    atomic.Pointer[listener.Listener]
+	down atomic.Bool // the front answers 503 to everything
+
+	mu      sync.Mutex
+	drop    map[string]bool       // job ids whose deliveries are lost
+	dropped map[string][]captured // what was lost, by job id
+	runs    map[string][]bool     // handler runs by job id: was the event synthesized
+	data    map[string]event.Data // the last handled event's data by job id
+	meta    map[string]map[string]any
+}
+
+// newEnv starts the emulator, the front server and the client. ib nil means
+// a fresh Memory. Call start to run the listener.
+func newEnv(t *testing.T, ib inbox.Inbox, emuOpts []emulator.Option, clientOpts ...geminihooks.Option) *env {
+	t.Helper()
+	if ib == nil {
+		ib = inbox.NewMemory()
+	}
+	e := &env{t: t, clock: newClock(), ib: ib, drop: map[string]bool{}, dropped: map[string][]captured{}, runs: map[string][]bool{}, data: map[string]event.Data{}, meta: map[string]map[string]any{}}
+	t.Cleanup(func() { ib.Close() })
+	e.front = httptest.NewServer(http.HandlerFunc(e.serveFront))
+	t.Cleanup(e.front.Close)
+	emu, err := emulator.NewServer(append([]emulator.Option{emulator.WithAllowHTTPLoopback(), emulator.WithJobDurations(0, 0)}, emuOpts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emu.Close)
+	e.emu = emu
+	gc, err := genai.NewClient(t.Context(), &genai.ClientConfig{
+		APIKey: emu.APIKey, Backend: genai.BackendGeminiAPI, HTTPOptions: genai.HTTPOptions{BaseURL: emu.URL},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := []geminihooks.Option{
+		geminihooks.WithAllowInsecureCallbacks(),
+		geminihooks.WithTracker(ib.(inbox.Tracker)),
+		geminihooks.WithClock(e.clock.Now),
+	}
+	if e.client, err = geminihooks.NewClient(gc, append(base, clientOpts...)...); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// serveFront loses deliveries of dropped jobs (a 204 that forwards
+// nothing: what a lost delivery looks like from both sides), refuses all
+// while down, and forwards the rest to the listener.
+func (e *env) serveFront(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if e.down.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	if ev, err := event.Parse(body); err == nil {
+		e.mu.Lock()
+		lose := e.drop[ev.JobID]
+		if lose {
+			e.dropped[ev.JobID] = append(e.dropped[ev.JobID], captured{r.Header.Clone(), body})
+		}
+		e.mu.Unlock()
+		if lose {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	l := e.l.Load()
+	if l == nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	l.ServeHTTP(w, r)
+}
+
+// start runs a listener on the env's inbox that verifies the emulator's
+// dynamic signatures and the given webhook secrets, with a handler for
+// every job event that records the run.
+func (e *env) start(secrets ...geminihooks.Secret) *listener.Listener {
+	e.t.Helper()
+	keys, err := e.emu.PublicKeys()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ks, err := signing.NewStaticKeySet(keys...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cfg := signing.Config{KeySet: ks}
+	for _, s := range secrets {
+		cfg.Secrets = append(cfg.Secrets, string(s))
+	}
+	v, err := signing.NewVerifier(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	l := listener.New(v, listener.WithInbox(e.ib), listener.WithPollInterval(5*time.Millisecond))
+	for _, typ := range event.KnownTypes() {
+		if typ == typ.Canonical() && (typ.IsTerminal() || typ == event.TypeInteractionRequiresAction) {
+			l.On(typ, e.handle)
+		}
+	}
+	e.l.Store(l)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	e.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("listener Run: %v", err)
+		}
+	})
+	return l
+}
+
+func (e *env) handle(ctx context.Context, ev *event.Event) error {
+	m, _ := inbox.ClaimFrom(ctx)
+	d, err := ev.Decode()
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.runs[ev.JobID] = append(e.runs[ev.JobID], m != nil && m.Synthesized)
+	e.data[ev.JobID] = d
+	e.meta[ev.JobID] = ev.UserMetadata
+	e.mu.Unlock()
+	return nil
+}
+
+// dropJob makes the front lose every delivery for job.
+func (e *env) dropJob(job string) {
+	e.mu.Lock()
+	e.drop[job] = true
+	e.mu.Unlock()
+}
+
+// runCount returns how many jobs had a handler run, and how many runs.
+func (e *env) runCount() (jobs, runs int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range e.runs {
+		jobs++
+		runs += len(r)
+	}
+	return jobs, runs
+}
+
+// waitFor polls cond until it holds, failing the test after ten seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// idle waits for the emulator's deliveries to settle.
+func (e *env) idle() {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.t.Context(), 10*time.Second)
+	defer cancel()
+	if err := e.emu.Idle(ctx); err != nil {
+		e.t.Fatalf("emulator Idle: %v", err)
+	}
+}
+
+// launch starts a job of kind with cb and returns its name.
+func (e *env) launch(kind inbox.JobKind, cb *geminihooks.Callback) string {
+	e.t.Helper()
+	ctx := e.t.Context()
+	switch kind {
+	case inbox.KindBatch:
+		job, err := e.client.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{
+			InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("hi")}},
+		}, nil, cb)
+		if err != nil {
+			e.t.Fatalf("Batches.Create: %v", err)
+		}
+		return job.Name
+	case inbox.KindVideo:
+		op, err := e.client.Videos.Generate(ctx, "veo-3.0-generate-001", &genai.GenerateVideosSource{Prompt: "a cat"}, nil, cb)
+		if err != nil {
+			e.t.Fatalf("Videos.Generate: %v", err)
+		}
+		return op.Name
+	case inbox.KindInteraction:
+		it, err := e.client.Interactions.Create(ctx, interactions.CreateModelInteraction{
+			Model: "gemini-2.5-flash", Input: geminihooks.Ptr(interactions.NewInteractionsInput("hi")),
+		}, cb)
+		if err != nil {
+			e.t.Fatalf("Interactions.Create: %v", err)
+		}
+		return *it.ID
+	}
+	e.t.Fatalf("unknown kind %q", kind)
+	return ""
+}
+
+// callback sends a job's events to the front server.
+func (e *env) callback(meta map[string]any) *geminihooks.Callback {
+	return &geminihooks.Callback{URIs: []string{e.front.URL + "/hook"}, UserMetadata: meta}
+}
+
+// reconciler returns a reconciler on the env's client and inbox, on its clock.
+func (e *env) reconciler(opts ...reconcile.Option) *reconcile.Reconciler {
+	e.t.Helper()
+	r, err := reconcile.New(e.client, e.ib, append([]reconcile.Option{reconcile.WithClock(e.clock.Now)}, opts...)...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}

@@ -1,0 +1,267 @@
+package reconcile_test
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/geminihooks/geminihooks/emulator"
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/reconcile"
+)
+
+// outcomes cycles through the outcomes with an event, by kind.
+var outcomes = map[inbox.JobKind][]emulator.Outcome{
+	inbox.KindBatch:       {emulator.OutcomeSucceeded, emulator.OutcomeFailed, emulator.OutcomeExpired, emulator.OutcomeCancelled},
+	inbox.KindVideo:       {emulator.OutcomeSucceeded},
+	inbox.KindInteraction: {emulator.OutcomeSucceeded, emulator.OutcomeFailed, emulator.OutcomeCancelled, emulator.OutcomeRequiresAction},
+}
+
+// Every delivery of a random 30% of the jobs is lost. Each job still
+// reaches its handler exactly once: the delivered ones by their delivery,
+// the lost ones by the event the reconciler synthesizes, with the data and
+// user metadata the delivery would have carried.
+func TestLostDeliveriesReachHandlersOnce(t *testing.T) {
+	t.Parallel()
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	l := e.start()
+	r := e.reconciler()
+
+	const n = 30
+	kinds := []inbox.JobKind{inbox.KindBatch, inbox.KindVideo, inbox.KindInteraction}
+	names := make([]string, n)
+	outcome := make(map[string]emulator.Outcome, n)
+	for i := range n {
+		kind := kinds[i%len(kinds)]
+		names[i] = e.launch(kind, e.callback(map[string]any{"n": fmt.Sprint(i)}))
+		os := outcomes[kind]
+		outcome[names[i]] = os[(i/len(kinds))%len(os)]
+	}
+	lost := map[string]bool{}
+	for _, i := range rng.Perm(n)[:n*3/10] {
+		lost[names[i]] = true
+		e.dropJob(names[i])
+	}
+	// A failed video has no event at all: the reconciler settles it.
+	failedVideo := e.launch(inbox.KindVideo, e.callback(nil))
+	for _, name := range append(names, failedVideo) {
+		o := outcome[name]
+		if name == failedVideo {
+			o = emulator.OutcomeFailed
+		}
+		if err := e.emu.Finish(name, o); err != nil {
+			t.Fatalf("Finish(%s): %v", name, err)
+		}
+	}
+	e.idle()
+	waitFor(t, "handlers of the delivered jobs", func() bool {
+		jobs, _ := e.runCount()
+		return jobs == n-len(lost)
+	})
+
+	// Within the grace period nothing is synthesized.
+	e.clock.Advance(10 * time.Minute)
+	if err := r.Reconcile(t.Context()); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	if st := r.Stats(); st.Synthesized != 0 || st.Checks != 0 {
+		t.Fatalf("before the first check: %+v", st)
+	}
+	// Batches and interactions report when they ended: past the grace
+	// period, their events are synthesized now. A video operation does not
+	// say, so its grace period starts when it is first seen done.
+	e.clock.Advance(10 * time.Minute)
+	if err := r.Reconcile(t.Context()); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	e.clock.Advance(reconcile.DefaultGrace)
+	if err := r.Reconcile(t.Context()); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	waitFor(t, "a handler run for every job", func() bool {
+		jobs, _ := e.runCount()
+		return jobs == n
+	})
+	waitFor(t, "the listener to be idle", func() bool { return l.Stats().QueueDepth == 0 })
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, name := range names {
+		if runs := e.runs[name]; len(runs) != 1 || runs[0] != lost[name] {
+			t.Errorf("%s: runs (synthesized?) %v; want one, synthesized=%v", name, runs, lost[name])
+		}
+		if !lost[name] {
+			continue
+		}
+		real, err := event.Parse(e.dropped[name][0].body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := real.Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vs, ok := want.(*event.BatchSucceeded); ok {
+			// The emulator names a results file even for inlined
+			// requests; the batch resource, which the reconciler reads,
+			// has inlined responses and no file.
+			vs.OutputFileURI = ""
+		}
+		if d := cmp.Diff(want, e.data[name]); d != "" {
+			t.Errorf("%s: synthesized data (-delivered +synthesized):\n%s", name, d)
+		}
+		if d := cmp.Diff(real.UserMetadata, e.meta[name]); d != "" {
+			t.Errorf("%s: synthesized user metadata (-delivered +synthesized):\n%s", name, d)
+		}
+	}
+	if runs := e.runs[failedVideo]; len(runs) != 0 {
+		t.Errorf("failed video ran handlers: %v", runs)
+	}
+	st := r.Stats()
+	if st.Synthesized != uint64(len(lost)) || st.NoEvent != 1 || st.Errors != 0 || !st.Leader {
+		t.Errorf("Stats = %+v; want %d synthesized, 1 without event, no errors, leader", st, len(lost))
+	}
+}
+
+// A delivery that arrives after the reconciler synthesized its event is a
+// duplicate: the handler does not run again.
+func TestLateDeliveryAfterReconciliation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	l := e.start()
+	r := e.reconciler()
+	name := e.launch(inbox.KindBatch, e.callback(nil))
+	e.dropJob(name)
+	if err := e.emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+		t.Fatal(err)
+	}
+	e.idle()
+	e.clock.Advance(time.Hour)
+	if err := r.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the synthesized event's handler", func() bool { _, runs := e.runCount(); return runs == 1 })
+	waitFor(t, "the ack", func() bool { return l.Stats().Processed == 1 })
+
+	late := e.dropped[name][0]
+	req := httptest.NewRequest(http.MethodPost, "/hook", bytes.NewReader(late.body))
+	req.Header = late.header
+	rec := httptest.NewRecorder()
+	l.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("late delivery answered %d; want 200 (duplicate)", rec.Code)
+	}
+	if st := l.Stats(); st.Duplicates != 1 || st.Stored != 0 || st.QueueDepth != 0 {
+		t.Errorf("listener stats %+v; want the late delivery counted as a duplicate only", st)
+	}
+	if _, runs := e.runCount(); runs != 1 {
+		t.Errorf("handler ran %d times; want 1", runs)
+	}
+}
+
+// A job still running is looked at again with doubling backoff; once it
+// ends, its event gets the grace period to arrive before it is synthesized.
+func TestBackoffAndGrace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	e.start()
+	r := e.reconciler(reconcile.WithGrace(time.Hour), reconcile.WithBackoff(time.Minute, 3*time.Minute))
+	start := e.clock.Now()
+	name := e.launch(inbox.KindInteraction, e.callback(nil))
+	e.dropJob(name)
+	tr := e.ib.(inbox.Tracker)
+	pass := func(advance time.Duration) *inbox.TrackedJob {
+		t.Helper()
+		e.clock.Advance(advance)
+		if err := r.Reconcile(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		j, err := tr.TrackedJob(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	for i, step := range []struct {
+		advance time.Duration
+		next    time.Duration // want NextCheck - start
+		checks  int
+	}{
+		{14 * time.Minute, 15 * time.Minute, 0}, // not yet due
+		{time.Minute, 16 * time.Minute, 1},      // running: +1m
+		{time.Minute, 18 * time.Minute, 2},      // +2m
+		{time.Minute, 18 * time.Minute, 2},      // not yet due
+		{time.Minute, 21 * time.Minute, 3},      // +3m: capped
+		{3 * time.Minute, 24 * time.Minute, 4},
+	} {
+		j := pass(step.advance)
+		if got := j.NextCheck.Sub(start); got != step.next || j.Checks != step.checks || j.Settled {
+			t.Fatalf("step %d: NextCheck start+%v, checks %d, settled %v; want start+%v, %d, unsettled", i, got, j.Checks, j.Settled, step.next, step.checks)
+		}
+	}
+	if err := e.emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+		t.Fatal(err)
+	}
+	e.idle()
+	ended, err := e.emu.Job(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ended: rescheduled to the end of the grace period, not synthesized.
+	j := pass(3 * time.Minute)
+	if j.Settled || j.EndedAt.IsZero() || !j.NextCheck.Equal(j.EndedAt.Add(time.Hour)) {
+		t.Fatalf("after the end: %+v; want unsettled, next check an hour after it ended", j)
+	}
+	if d := j.EndedAt.Sub(ended.EndTime); d < -time.Second || d > time.Second {
+		t.Errorf("EndedAt %v; the emulator ended it at %v", j.EndedAt, ended.EndTime)
+	}
+	j = pass(time.Hour)
+	if !j.Settled || r.Stats().Synthesized != 1 {
+		t.Fatalf("after the grace period: %+v, %+v; want settled and synthesized", j, r.Stats())
+	}
+	waitFor(t, "the handler", func() bool { _, runs := e.runCount(); return runs == 1 })
+}
+
+func TestSynthesizeKeys(t *testing.T) {
+	t.Parallel()
+	ts := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		d       event.Data
+		jobKey  string
+		wantErr bool
+	}{
+		{&event.BatchSucceeded{ID: "batches/1"}, "batch.succeeded\x00batches/1", false},
+		{&event.VideoGenerated{ID: "models/veo/operations/1"}, "video.generated\x00models/veo/operations/1", false},
+		{&event.InteractionRequiresAction{ID: "v1_x"}, "interaction.requires_action\x00v1_x", false},
+		{&event.BatchFailed{}, "", true}, // no job id
+	} {
+		m, err := reconcile.Synthesize(tc.d, ts, map[string]any{"k": "v"}, ts)
+		if tc.wantErr {
+			if err == nil {
+				t.Errorf("Synthesize(%T without id) succeeded", tc.d)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("Synthesize(%T): %v", tc.d, err)
+		}
+		again, _ := reconcile.Synthesize(tc.d, ts.Add(time.Hour), nil, ts)
+		if m.JobKey != tc.jobKey || !m.Synthesized || m.ID == "" || again.ID != m.ID {
+			t.Errorf("Synthesize(%T) = ID %q (again %q), JobKey %q, synthesized %v", tc.d, m.ID, again.ID, m.JobKey, m.Synthesized)
+		}
+		e, err := event.Parse(m.Body)
+		if err != nil || e.Type != tc.d.EventType() || e.UserMetadata["k"] != "v" || !e.Timestamp.Equal(ts) {
+			t.Errorf("body %s: %+v, %v", m.Body, e, err)
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/genai"
+	"google.golang.org/genai/interactions/models/interactions"
+
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox"
+)
+
+// State is what a job's real state says about its event.
+type State struct {
+	// Done reports that the job has ended.
+	Done bool
+	// EndedAt is when the API says it ended; zero when it does not say.
+	EndedAt time.Time
+	// Event is the data its completion event carries, or nil when the end
+	// has no event (a failed video).
+	Event event.Data
+}
+
+// jobState reads j's state through the client.
+func (r *Reconciler) jobState(ctx context.Context, j *inbox.TrackedJob) (*State, error) {
+	switch j.Kind {
+	case inbox.KindBatch:
+		job, err := r.client.Batches.Get(ctx, j.Name)
+		if err != nil {
+			return nil, err
+		}
+		return r.batchState(j.Name, job), nil
+	case inbox.KindVideo:
+		op, err := r.client.Videos.Get(ctx, j.Name)
+		if err != nil {
+			return nil, err
+		}
+		return videoState(j.Name, op), nil
+	case inbox.KindInteraction:
+		it, err := r.client.Interactions.Get(ctx, j.Name)
+		if err != nil {
+			return nil, err
+		}
+		return interactionState(j.Name, it), nil
+	}
+	return nil, fmt.Errorf("reconcile: job %s has unknown kind %q", j.Name, j.Kind)
+}
+
+func (r *Reconciler) batchState(name string, job *genai.BatchJob) *State {
+	st := &State{Done: true, EndedAt: job.EndTime}
+	if st.EndedAt.IsZero() {
+		st.EndedAt = job.UpdateTime
+	}
+	switch job.State {
+	case genai.JobStateSucceeded:
+		d := &event.BatchSucceeded{ID: name}
+		// Inlined responses have no file; the handler reads them with
+		// Batches.Get, as it would after a delivered event.
+		if job.Dest != nil && job.Dest.FileName != "" {
+			d.OutputFileURI = r.client.DownloadURI(job.Dest.FileName)
+		}
+		st.Event = d
+	case genai.JobStateFailed:
+		d := &event.BatchFailed{ID: name}
+		if e := job.Error; e != nil {
+			d.ErrorMessage = e.Message
+			if e.Code != nil {
+				d.ErrorCode = event.ErrorCode(strconv.Itoa(int(*e.Code)))
+			}
+		}
+		st.Event = d
+	case genai.JobStateExpired:
+		st.Event = &event.BatchExpired{ID: name}
+	case genai.JobStateCancelled:
+		st.Event = &event.BatchCancelled{ID: name}
+	default:
+		return &State{}
+	}
+	return st
+}
+
+func videoState(name string, op *genai.GenerateVideosOperation) *State {
+	if !op.Done {
+		return &State{}
+	}
+	st := &State{Done: true}
+	if op.Error != nil || op.Response == nil {
+		return st // there is no video.failed
+	}
+	d := &event.VideoGenerated{ID: name}
+	for _, v := range op.Response.GeneratedVideos {
+		if v != nil && v.Video != nil && v.Video.URI != "" {
+			d.OutputFileURI, d.VideoURI = v.Video.URI, v.Video.URI
+			d.FileID = fileID(v.Video.URI)
+			if d.FileID != "" {
+				d.FileName = "files/" + d.FileID
+			}
+			break
+		}
+	}
+	st.Event = d
+	return st
+}
+
+// fileID returns ID from a download URI ".../files/ID:download?...", or "".
+func fileID(uri string) string {
+	_, rest, ok := strings.Cut(uri, "/files/")
+	if !ok {
+		return ""
+	}
+	id, _, ok := strings.Cut(rest, ":download")
+	if !ok || strings.ContainsAny(id, "/?#") {
+		return ""
+	}
+	return id
+}
+
+func interactionState(name string, it *interactions.Interaction) *State {
+	st := &State{Done: true}
+	if it.Updated != nil {
+		st.EndedAt, _ = time.Parse(time.RFC3339Nano, *it.Updated)
+	}
+	switch it.Status {
+	case interactions.InteractionStatusCompleted:
+		st.Event = &event.InteractionCompleted{ID: name}
+	case interactions.InteractionStatusRequiresAction:
+		st.Event = &event.InteractionRequiresAction{ID: name}
+	case interactions.InteractionStatusCancelled:
+		st.Event = &event.InteractionCancelled{ID: name}
+	case interactions.InteractionStatusFailed:
+		d := &event.InteractionFailed{ID: name}
+		if len(it.Errors) > 0 {
+			if c := it.Errors[0].Code; c != nil {
+				d.ErrorCode = event.ErrorCode(*c)
+			}
+			if m := it.Errors[0].Message; m != nil {
+				d.ErrorMessage = *m
+			}
+		}
+		st.Event = d
+	default:
+		return &State{}
+	}
+	return st
+}
