@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -263,5 +264,36 @@ func TestSynthesizeKeys(t *testing.T) {
 		if err != nil || e.Type != tc.d.EventType() || e.UserMetadata["k"] != "v" || !e.Timestamp.Equal(ts) {
 			t.Errorf("body %s: %+v, %v", m.Body, e, err)
 		}
+	}
+}
+
+// Run reconciles on its own every interval and, when stopped, releases the
+// lease so another reconciler takes over at once.
+func TestRun(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	e.start()
+	name := e.launch(inbox.KindBatch, e.callback(nil))
+	e.dropJob(name)
+	if err := e.emu.Finish(name, emulator.OutcomeFailed); err != nil {
+		t.Fatal(err)
+	}
+	e.idle()
+	e.clock.Advance(time.Hour)
+	r := e.reconciler(reconcile.WithInterval(5*time.Millisecond), reconcile.WithOwner("a"))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	waitFor(t, "the synthesized event's handler", func() bool { _, runs := e.runCount(); return runs == 1 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if st := r.Stats(); st.Synthesized != 1 || st.Passes == 0 || !st.Leader || !st.LastPass.Equal(e.clock.Now()) {
+		t.Errorf("Stats = %+v", st)
+	}
+	other := e.reconciler(reconcile.WithOwner("b"))
+	if err := other.Reconcile(t.Context()); err != nil || !other.Stats().Leader {
+		t.Errorf("after Run stopped, another reconciler: %v, %+v; want it to hold the lease", err, other.Stats())
 	}
 }
