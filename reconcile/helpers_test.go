@@ -62,6 +62,8 @@ type env struct {
 	ib     inbox.Inbox
 	front  *httptest.Server
 
+	clientOpts []geminihooks.Option
+
 	l    atomic.Pointer[listener.Listener]
 	down atomic.Bool // the front answers 503 to everything
 
@@ -90,21 +92,30 @@ func newEnv(t *testing.T, ib inbox.Inbox, emuOpts []emulator.Option, clientOpts 
 	}
 	t.Cleanup(emu.Close)
 	e.emu = emu
-	gc, err := genai.NewClient(t.Context(), &genai.ClientConfig{
-		APIKey: emu.APIKey, Backend: genai.BackendGeminiAPI, HTTPOptions: genai.HTTPOptions{BaseURL: emu.URL},
+	e.clientOpts = clientOpts
+	e.client = e.newClient()
+	return e
+}
+
+// newClient returns a client on the emulator that tracks jobs in e.ib.
+func (e *env) newClient() *geminihooks.Client {
+	e.t.Helper()
+	gc, err := genai.NewClient(e.t.Context(), &genai.ClientConfig{
+		APIKey: e.emu.APIKey, Backend: genai.BackendGeminiAPI, HTTPOptions: genai.HTTPOptions{BaseURL: e.emu.URL},
 	})
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	base := []geminihooks.Option{
 		geminihooks.WithAllowInsecureCallbacks(),
-		geminihooks.WithTracker(ib.(inbox.Tracker)),
+		geminihooks.WithTracker(e.ib.(inbox.Tracker)),
 		geminihooks.WithClock(e.clock.Now),
 	}
-	if e.client, err = geminihooks.NewClient(gc, append(base, clientOpts...)...); err != nil {
-		t.Fatal(err)
+	c, err := geminihooks.NewClient(gc, append(base, e.clientOpts...)...)
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	return e
+	return c
 }
 
 // serveFront loses deliveries of dropped jobs (a 204 that forwards
