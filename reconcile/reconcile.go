@@ -51,7 +51,10 @@ type config struct {
 }
 
 // WithGrace sets how long after a job ended its event may still arrive
-// before the reconciler synthesizes it. The default is DefaultGrace.
+// before the reconciler synthesizes it. The end is the time the API reports
+// (a batch's end time, an interaction's last update) or, for a video
+// operation, which reports none, when the reconciler first saw it done.
+// The default is DefaultGrace.
 func WithGrace(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 {
@@ -111,8 +114,8 @@ func WithOwner(name string) Option {
 }
 
 // WithLeaseTTL sets how long a pass holds the lease; another reconciler
-// takes over once it lapses without renewal. The default is three
-// intervals.
+// takes over once it lapses without renewal. It must be longer than the
+// interval, since each pass renews it. The default is three intervals.
 func WithLeaseTTL(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
@@ -213,8 +216,10 @@ func New(c *geminihooks.Client, ib inbox.Inbox, opts ...Option) (*Reconciler, er
 	if cfg.leaseTTL == 0 {
 		cfg.leaseTTL = 3 * cfg.interval
 	}
-	r := &Reconciler{config: cfg, client: c, inbox: ib, tracker: tr}
-	return r, nil
+	if cfg.leaseTTL <= cfg.interval {
+		return nil, fmt.Errorf("reconcile: New: lease TTL %v is not longer than the interval %v", cfg.leaseTTL, cfg.interval)
+	}
+	return &Reconciler{config: cfg, client: c, inbox: ib, tracker: tr}, nil
 }
 
 // Run reconciles every interval until ctx ends, then releases the lease

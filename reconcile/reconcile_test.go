@@ -297,3 +297,32 @@ func TestRun(t *testing.T) {
 		t.Errorf("after Run stopped, another reconciler: %v, %+v; want it to hold the lease", err, other.Stats())
 	}
 }
+
+func TestNewRejects(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	for _, tc := range []struct {
+		name string
+		ib   inbox.Inbox
+		opts []reconcile.Option
+	}{
+		{"inbox without tracker", struct{ inbox.Inbox }{inbox.NewMemory()}, nil},
+		{"negative grace", e.ib, []reconcile.Option{reconcile.WithGrace(-time.Second)}},
+		{"zero interval", e.ib, []reconcile.Option{reconcile.WithInterval(0)}},
+		{"backoff max under base", e.ib, []reconcile.Option{reconcile.WithBackoff(time.Hour, time.Minute)}},
+		{"zero batch", e.ib, []reconcile.Option{reconcile.WithBatch(0)}},
+		{"empty owner", e.ib, []reconcile.Option{reconcile.WithOwner("")}},
+		{"lease not longer than interval", e.ib, []reconcile.Option{reconcile.WithInterval(time.Minute), reconcile.WithLeaseTTL(time.Minute)}},
+		{"zero ping wait", e.ib, []reconcile.Option{reconcile.WithPingWait(0)}},
+		{"nil clock", e.ib, []reconcile.Option{reconcile.WithClock(nil)}},
+		{"nil logger", e.ib, []reconcile.Option{reconcile.WithLogger(nil)}},
+		{"nil option", e.ib, []reconcile.Option{nil}},
+	} {
+		if _, err := reconcile.New(e.client, tc.ib, tc.opts...); err == nil {
+			t.Errorf("%s: New succeeded", tc.name)
+		}
+	}
+	if _, err := reconcile.New(nil, e.ib); err == nil {
+		t.Error("New(nil client) succeeded")
+	}
+}
