@@ -86,7 +86,7 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return c.usageError(e, "--forward-to must be an absolute http or https URL")
 			}
-			fwd = &forwarder{url: u.String(), shown: u.Redacted(), client: &http.Client{Timeout: *forwardTimeout}, headers: newHeaderCache(10000)}
+			fwd = &forwarder{url: u.String(), shown: u.Redacted(), client: &http.Client{Timeout: *forwardTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}, headers: newHeaderCache(10000)}
 		}
 		if len(secrets) == 0 {
 			secrets = secretsFromEnv(e.getenv("GEMINI_WEBHOOK_SECRET"))

@@ -173,7 +173,12 @@ geminihooks trigger video.generated --to http://127.0.0.1:8080/webhooks/gemini \
 			return exitOK
 		}
 
-		client := &http.Client{Timeout: *timeout}
+		// A transport of its own: http.DefaultTransport is shared with the
+		// rest of the process, whose CloseIdleConnections (httptest.Server
+		// calls it on Close) can break a request that just took an idle
+		// connection.
+		client := &http.Client{Timeout: *timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		defer client.CloseIdleConnections()
 		start := time.Now()
 		resp, err := client.Do(req)
 		if err != nil {
