@@ -7,10 +7,12 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/genai"
 
 	"github.com/geminihooks/geminihooks/emulator"
 	"github.com/geminihooks/geminihooks/event"
@@ -324,5 +326,64 @@ func TestNewRejects(t *testing.T) {
 	}
 	if _, err := reconcile.New(nil, e.ib); err == nil {
 		t.Error("New(nil client) succeeded")
+	}
+}
+
+// gatedTracker is a Memory whose Track waits for gate to close, so a
+// job's event can be stored before the job is tracked.
+type gatedTracker struct {
+	*inbox.Memory
+	gate chan struct{}
+}
+
+func (g gatedTracker) Track(ctx context.Context, j *inbox.TrackedJob) error {
+	<-g.gate
+	return g.Memory.Track(ctx, j)
+}
+
+// A job so quick that its event is stored before the client has tracked it
+// stays unsettled; the reconciler finds the event already in the inbox and
+// settles the job without a second handler run.
+func TestEventBeforeTrack(t *testing.T) {
+	t.Parallel()
+	g := gatedTracker{inbox.NewMemory(), make(chan struct{})}
+	e := newEnv(t, g, nil) // jobs finish as soon as they start
+	e.start()
+	release := sync.OnceFunc(func() { close(g.gate) })
+	t.Cleanup(release) // a failed wait must not leave the launch blocked
+	type result struct {
+		job *genai.BatchJob
+		err error
+	}
+	launched := make(chan result, 1)
+	go func() {
+		job, err := e.client.Batches.Create(t.Context(), "gemini-2.5-flash", &genai.BatchJobSource{
+			InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("hi")}},
+		}, nil, e.callback(nil))
+		launched <- result{job, err}
+	}()
+	waitFor(t, "the handler", func() bool { _, runs := e.runCount(); return runs == 1 })
+	release()
+	res := <-launched
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	name := res.job.Name
+	if j, err := g.TrackedJob(t.Context(), name); err != nil || j.Settled {
+		t.Fatalf("tracked after its event: %+v, %v; want unsettled", j, err)
+	}
+	e.clock.Advance(time.Hour)
+	r := e.reconciler()
+	if err := r.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Stats(); st.AlreadyStored != 1 || st.Synthesized != 0 {
+		t.Errorf("Stats = %+v; want the event found already stored", st)
+	}
+	if j, err := g.TrackedJob(t.Context(), name); err != nil || !j.Settled {
+		t.Errorf("after the pass: %+v, %v; want settled", j, err)
+	}
+	if _, runs := e.runCount(); runs != 1 {
+		t.Errorf("handler ran %d times; want 1", runs)
 	}
 }
