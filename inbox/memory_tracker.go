@@ -9,7 +9,10 @@ import (
 	"time"
 )
 
-var _ Tracker = (*Memory)(nil)
+var (
+	_ Tracker       = (*Memory)(nil)
+	_ TrackerPruner = (*Memory)(nil)
+)
 
 // memLease is one named lease of a Memory's Tracker.
 type memLease struct {
@@ -122,4 +125,20 @@ func (m *Memory) ReleaseLease(ctx context.Context, lease, owner string) error {
 		delete(m.owners, lease)
 	}
 	return nil
+}
+
+// PruneTracked implements [TrackerPruner].
+func (m *Memory) PruneTracked(ctx context.Context, before time.Time) (int, error) {
+	if err := m.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer m.mu.Unlock()
+	n := 0
+	for name, j := range m.tracked {
+		if j.Settled && j.SettledAt.Before(before) {
+			delete(m.tracked, name)
+			n++
+		}
+	}
+	return n, nil
 }

@@ -81,6 +81,15 @@ type Tracker interface {
 	ReleaseLease(ctx context.Context, lease, owner string) error
 }
 
+// TrackerPruner is implemented by trackers that can forget settled jobs, so
+// a long-running process does not keep every job it ever launched. A
+// reconciler calls it when the tracker has it.
+type TrackerPruner interface {
+	// PruneTracked deletes settled jobs settled before the cutoff and
+	// reports how many it deleted. Unsettled jobs stay.
+	PruneTracked(ctx context.Context, before time.Time) (int, error)
+}
+
 // Clone returns a deep copy of j.
 func (j *TrackedJob) Clone() *TrackedJob {
 	c := *j

@@ -27,7 +27,11 @@ const (
 	DefaultBackoffMax  = time.Hour
 	DefaultBatch       = 100
 	DefaultPingWait    = 5 * time.Minute
+	DefaultRetention   = 48 * time.Hour
 )
+
+// pruneEvery is how often a reconciler holding the lease prunes settled jobs.
+const pruneEvery = time.Hour
 
 // LeaseName is the tracker lease reconcilers sharing a store take turns on.
 const LeaseName = "geminihooks/reconciler"
@@ -44,6 +48,7 @@ type config struct {
 	pingWait  time.Duration
 	leaseTTL  time.Duration
 	owner     string
+	retention time.Duration
 	watch     bool
 	revive    bool
 	now       func() time.Time
@@ -126,6 +131,19 @@ func WithLeaseTTL(d time.Duration) Option {
 	}
 }
 
+// WithRetention sets how long settled jobs are kept before a pass deletes
+// them, when the tracker implements inbox.TrackerPruner. The default is
+// DefaultRetention.
+func WithRetention(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("reconcile: WithRetention(%v): not positive", d)
+		}
+		c.retention = d
+		return nil
+	}
+}
+
 // WithWatchWebhooks makes each pass list the registered webhooks and log
 // and count those the API disabled after failed deliveries. With revive
 // set, it also asks the API to ping each one and, once the ping has reached
@@ -181,7 +199,9 @@ type Reconciler struct {
 	inbox   inbox.Inbox
 	tracker inbox.Tracker
 	stats   counters
-	mu      sync.Mutex // one pass at a time in this process
+
+	mu         sync.Mutex // one pass at a time in this process
+	lastPruned time.Time  // guarded by mu
 }
 
 // New returns a Reconciler that reads job states with c and puts
@@ -198,7 +218,7 @@ func New(c *geminihooks.Client, ib inbox.Inbox, opts ...Option) (*Reconciler, er
 	}
 	cfg := config{
 		grace: DefaultGrace, interval: DefaultInterval, base: DefaultBackoffBase, max: DefaultBackoffMax,
-		batch: DefaultBatch, pingWait: DefaultPingWait, now: time.Now, log: slog.New(slog.DiscardHandler),
+		batch: DefaultBatch, pingWait: DefaultPingWait, retention: DefaultRetention, now: time.Now, log: slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -280,6 +300,16 @@ func (r *Reconciler) Reconcile(ctx context.Context) error {
 		if err := r.watchWebhooks(ctx, now); err != nil {
 			r.stats.errors.Add(1)
 			errs = append(errs, err)
+		}
+	}
+	if p, ok := r.tracker.(inbox.TrackerPruner); ok && now.Sub(r.lastPruned) >= pruneEvery {
+		n, err := p.PruneTracked(ctx, now.Add(-r.retention))
+		if err != nil {
+			r.stats.errors.Add(1)
+			errs = append(errs, fmt.Errorf("reconcile: prune settled jobs: %w", err))
+		} else {
+			r.lastPruned = now
+			r.stats.pruned.Add(uint64(n))
 		}
 	}
 	return errors.Join(errs...)
@@ -409,12 +439,13 @@ type Stats struct {
 	DisabledWebhooks int
 	Pings            uint64 // pings requested to test a disabled webhook's endpoint
 	Revived          uint64 // webhooks enabled again after their endpoint answered a ping
+	Pruned           uint64 // settled jobs deleted after the retention period
 }
 
 type counters struct {
 	leader                                              atomic.Bool
 	passes, skipped, checks, synthesized, alreadyStored atomic.Uint64
-	noEvent, vanished, errors, pings, revived           atomic.Uint64
+	noEvent, vanished, errors, pings, revived, pruned   atomic.Uint64
 	lastPass                                            atomic.Int64
 	disabled                                            atomic.Int64
 }
@@ -426,7 +457,7 @@ func (r *Reconciler) Stats() Stats {
 		Leader: s.leader.Load(), Passes: s.passes.Load(), Skipped: s.skipped.Load(), Checks: s.checks.Load(),
 		Synthesized: s.synthesized.Load(), AlreadyStored: s.alreadyStored.Load(), NoEvent: s.noEvent.Load(),
 		Vanished: s.vanished.Load(), Errors: s.errors.Load(), DisabledWebhooks: int(s.disabled.Load()),
-		Pings: s.pings.Load(), Revived: s.revived.Load(),
+		Pings: s.pings.Load(), Revived: s.revived.Load(), Pruned: s.pruned.Load(),
 	}
 	if ns := s.lastPass.Load(); ns != 0 {
 		st.LastPass = time.Unix(0, ns).UTC()

@@ -3,6 +3,7 @@ package reconcile_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -316,6 +317,7 @@ func TestNewRejects(t *testing.T) {
 		{"empty owner", e.ib, []reconcile.Option{reconcile.WithOwner("")}},
 		{"lease not longer than interval", e.ib, []reconcile.Option{reconcile.WithInterval(time.Minute), reconcile.WithLeaseTTL(time.Minute)}},
 		{"zero ping wait", e.ib, []reconcile.Option{reconcile.WithPingWait(0)}},
+		{"zero retention", e.ib, []reconcile.Option{reconcile.WithRetention(0)}},
 		{"nil clock", e.ib, []reconcile.Option{reconcile.WithClock(nil)}},
 		{"nil logger", e.ib, []reconcile.Option{reconcile.WithLogger(nil)}},
 		{"nil option", e.ib, []reconcile.Option{nil}},
@@ -385,5 +387,43 @@ func TestEventBeforeTrack(t *testing.T) {
 	}
 	if _, runs := e.runCount(); runs != 1 {
 		t.Errorf("handler ran %d times; want 1", runs)
+	}
+}
+
+// Settled jobs are deleted once the retention period has passed; unsettled
+// ones stay however old they are.
+func TestPrunesSettledJobs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	e.start()
+	delivered := e.launch(inbox.KindBatch, e.callback(nil))
+	running := e.launch(inbox.KindBatch, e.callback(nil))
+	if err := e.emu.Finish(delivered, emulator.OutcomeSucceeded); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the handler", func() bool { _, runs := e.runCount(); return runs == 1 })
+	tr := e.ib.(inbox.Tracker)
+	if j, err := tr.TrackedJob(t.Context(), delivered); err != nil || !j.Settled {
+		t.Fatalf("delivered job %+v, %v; want settled", j, err)
+	}
+	r := e.reconciler(reconcile.WithRetention(24 * time.Hour))
+	if err := r.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Stats(); st.Pruned != 0 {
+		t.Fatalf("pruned %d within the retention period", st.Pruned)
+	}
+	e.clock.Advance(25 * time.Hour)
+	if err := r.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Stats(); st.Pruned != 1 {
+		t.Errorf("Pruned = %d; want 1", st.Pruned)
+	}
+	if _, err := tr.TrackedJob(t.Context(), delivered); !errors.Is(err, inbox.ErrNotFound) {
+		t.Errorf("settled job after the retention period: %v; want ErrNotFound", err)
+	}
+	if j, err := tr.TrackedJob(t.Context(), running); err != nil || j.Settled {
+		t.Errorf("running job: %+v, %v; want kept, unsettled", j, err)
 	}
 }

@@ -16,7 +16,8 @@ import (
 // calls open for a new, empty tracker and registers its own cleanup. A
 // tracker reads no clock, so the suite passes every time in; it checks the
 // contract written on [inbox.Tracker], and that a tracker keeps no
-// reference to the jobs it is given or returns.
+// reference to the jobs it is given or returns. A tracker that also
+// implements [inbox.TrackerPruner] is checked for that too.
 func RunTracker(t *testing.T, open func(t *testing.T) inbox.Tracker) {
 	t.Helper()
 	tests := []struct {
@@ -29,6 +30,7 @@ func RunTracker(t *testing.T, open func(t *testing.T) inbox.Tracker) {
 		{"TrackReplaces", testTrackReplaces},
 		{"Lease", testLease},
 		{"Canceled", testTrackerCanceled},
+		{"PruneTracked", testPruneTracked},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -232,5 +234,40 @@ func testTrackerCanceled(t *testing.T, tr inbox.Tracker) {
 	}
 	if _, err := tr.Due(ctx, Start, 1); !errors.Is(err, context.Canceled) {
 		t.Errorf("Due with a canceled context = %v", err)
+	}
+}
+
+func testPruneTracked(t *testing.T, tr inbox.Tracker) {
+	p, ok := tr.(inbox.TrackerPruner)
+	if !ok {
+		t.Skip("not an inbox.TrackerPruner")
+	}
+	ctx := t.Context()
+	for _, name := range []string{"old", "new", "open"} {
+		if err := tr.Track(ctx, job(name, Start)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tr.Settle(ctx, "old", Start.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Settle(ctx, "new", Start.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// The cutoff is exclusive: a job settled at it stays.
+	n, err := p.PruneTracked(ctx, Start.Add(time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("PruneTracked = %d, %v; want 1", n, err)
+	}
+	if _, err := tr.TrackedJob(ctx, "old"); !errors.Is(err, inbox.ErrNotFound) {
+		t.Errorf("pruned job still there: %v", err)
+	}
+	for _, name := range []string{"new", "open"} {
+		if _, err := tr.TrackedJob(ctx, name); err != nil {
+			t.Errorf("%s: %v; want kept", name, err)
+		}
+	}
+	if n, err := p.PruneTracked(ctx, Start.Add(48*time.Hour)); err != nil || n != 1 {
+		t.Errorf("second PruneTracked = %d, %v; want 1 (the open job stays)", n, err)
 	}
 }
