@@ -16,6 +16,12 @@
 // webhooks the API disabled after failed deliveries. Reconcilers sharing a
 // store take turns through a lease, so every replica of a fleet may run one.
 //
+// A synthesized event carries what the job's resource says: for a batch
+// that succeeded, output_file_uri is the download URI of its responses file,
+// and empty when the responses were inlined (read them with Batches.Get);
+// a video's file name and id come from its video URI; a failed video has
+// no event, and is only settled.
+//
 //	ib := ... // boltinbox or pginbox: the inbox the listener stores into
 //	client, _ := geminihooks.NewClient(gc, geminihooks.WithTracker(ib.(inbox.Tracker)))
 //	rec, _ := reconcile.New(client, ib, reconcile.WithWatchWebhooks(true))
