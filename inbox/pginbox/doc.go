@@ -2,8 +2,9 @@
 // number of listener replicas behind a load balancer.
 //
 // Put is an INSERT ... ON CONFLICT DO NOTHING on the webhook-id and job key,
-// so a duplicate delivered to any replica is recognised; concurrent Puts
-// share one statement and commit. Claims take rows with FOR UPDATE SKIP
+// so a duplicate delivered to any replica is recognised. Concurrent Puts,
+// Claims, Acks and Settles each share one statement and commit, and every
+// caller still gets its own answer. Claims take rows with FOR UPDATE SKIP
 // LOCKED and a lease column. LISTEN/NOTIFY wakes idle workers in every
 // replica (see [Inbox.Notify]); workers still poll. What survives a crash of
 // a replica or of the server: every message whose Put returned, with its
@@ -11,7 +12,8 @@
 // [Inbox.Transactional] runs a handler in the transaction that also acks its
 // event, for effectively-once processing. The Inbox also implements
 // [inbox.Tracker], in two more tables. Give the pool room for the
-// listener's workers plus five connections (Puts and notifications).
+// listener's workers (transactional handlers hold one each) plus nine
+// connections (the shared statements and notifications).
 //
 //	ib, err := pginbox.New(pool, pginbox.WithTable("app.webhook_inbox"))
 //	if err != nil {

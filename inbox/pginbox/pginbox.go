@@ -1,12 +1,10 @@
 package pginbox
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -105,6 +103,9 @@ type Inbox struct {
 	notify    chan struct{} // Notify's channel
 	wakeup    chan struct{} // asks the announcer for a NOTIFY
 	puts      chan *putReq  // Puts waiting for a putter
+	claims    *group[claimReq, []*inbox.Message]
+	acks      *group[ackReq, struct{}]
+	settles   *group[settleReq, struct{}]
 }
 
 var _ inbox.Inbox = (*Inbox)(nil)
@@ -148,10 +149,23 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Inbox, error) {
 		wakeup:  make(chan struct{}, 1),
 		puts:    make(chan *putReq, maxPutBatch),
 	}
-	i.wg.Add(1 + putters)
+	i.sql.settle = settleSQL(n.jobs)
+	i.claims = newGroup(maxClaimBatch, i.claimBatch)
+	i.acks = newGroup(maxAckBatch, i.ackBatch)
+	i.settles = newGroup(maxSettleBatch, i.settleBatch)
+	i.wg.Add(1 + putters + claimers + ackers + settlers)
 	go i.announcer()
 	for range putters {
 		go i.putter()
+	}
+	for range claimers {
+		go runGroup(i, i.claims, maxClaimBatch)
+	}
+	for range ackers {
+		go runGroup(i, i.acks, maxAckBatch)
+	}
+	for range settlers {
+		go runGroup(i, i.settles, maxSettleBatch)
 	}
 	return i, nil
 }
@@ -160,12 +174,15 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Inbox, error) {
 const columns = `seq, id, job_key, body, scheme, synthesized, received_at, state, attempts, not_before, last_error, lease, lease_until, finished_at`
 
 type statements struct {
-	put, putCapped, claim, ack, ackChecked, lookup, retry, deadLetter, replay, get, deadLetters, prune, depth, lockClaim string
+	put, putCapped, claim, ack, ackShared, release, settle, lookup, retry, deadLetter, replay, get, deadLetters, prune, depth, lockClaim string
 }
 
 func newStatements(t string) statements {
 	open := `state IN ('pending', 'claimed')`
+	ackShared, release := claimAckSQL(t)
 	return statements{
+		ackShared: ackShared,
+		release:   release,
 		// ON CONFLICT with no target skips a row that conflicts with any
 		// unique index: the primary key (id) or the partial unique index on
 		// job_key, including rows inserted earlier by the same statement.
@@ -196,14 +213,6 @@ RETURNING m.` + strings.ReplaceAll(columns, ", ", ", m."),
 		// A done row keeps no body: it is only a dedupe record.
 		ack: `UPDATE ` + t + ` SET state = 'done', finished_at = $3, lease_until = NULL, body = ''
 WHERE id = $1 AND lease = $2 AND state = 'claimed' AND lease_until > $3`,
-		// Ack in one round trip: whether the update happened, and if not,
-		// the row as it was, to tell a repeated ack from a lost lease. The
-		// outer SELECT sees the row before the CTE's update.
-		ackChecked: `WITH u AS (
-	UPDATE ` + t + ` SET state = 'done', finished_at = $3, lease_until = NULL, body = ''
-	WHERE id = $1 AND lease = $2 AND state = 'claimed' AND lease_until > $3
-	RETURNING 1)
-SELECT EXISTS (SELECT 1 FROM u), m.state, m.lease FROM ` + t + ` m WHERE m.id = $1`,
 		lookup: `SELECT state, lease FROM ` + t + ` WHERE id = $1`,
 		retry: `UPDATE ` + t + ` SET state = 'pending', not_before = $4, last_error = $5, lease = '', lease_until = NULL
 WHERE id = $1 AND lease = $2 AND state = 'claimed' AND lease_until > $3`,
@@ -327,39 +336,7 @@ func (i *Inbox) Claim(ctx context.Context, n int, lease time.Duration) ([]*inbox
 	if lease <= 0 {
 		return nil, fmt.Errorf("pginbox: lease %v is not positive", lease)
 	}
-	now := i.clock()
-	rows, err := i.pool.Query(ctx, i.sql.claim, now, n, now.Add(lease))
-	if err != nil {
-		return nil, fmt.Errorf("pginbox: claim: %w", err)
-	}
-	type claimed struct {
-		m   *inbox.Message
-		seq int64
-	}
-	var got []claimed
-	for rows.Next() {
-		m, seq, err := scanMessage(rows, now)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("pginbox: claim: %w", err)
-		}
-		got = append(got, claimed{m, seq})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pginbox: claim: %w", err)
-	}
-	// RETURNING does not keep the subquery's order.
-	slices.SortFunc(got, func(a, b claimed) int {
-		if c := a.m.ReceivedAt.Compare(b.m.ReceivedAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.seq, b.seq)
-	})
-	out := make([]*inbox.Message, len(got))
-	for k, c := range got {
-		out[k] = c.m
-	}
-	return out, nil
+	return submit(ctx, i, i.claims, claimReq{n: n, lease: lease, now: i.clock()})
 }
 
 // ended explains why an update guarded by a lease changed no row. With
@@ -389,21 +366,8 @@ func (i *Inbox) Ack(ctx context.Context, id, lease string) error {
 	if err := i.check(ctx); err != nil {
 		return err
 	}
-	var (
-		updated       bool
-		state, stored string
-	)
-	err := i.pool.QueryRow(ctx, i.sql.ackChecked, []byte(id), lease, i.clock()).Scan(&updated, &state, &stored)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return fmt.Errorf("pginbox: message %q: %w", id, inbox.ErrNotFound)
-	case err != nil:
-		return fmt.Errorf("pginbox: ack: %w", err)
-	case updated, state == string(inbox.StateDone) && lease != "" && stored == lease:
-		return nil
-	default:
-		return fmt.Errorf("pginbox: message %q: %w", id, inbox.ErrLeaseLost)
-	}
+	_, err := submit(ctx, i, i.acks, ackReq{id: id, lease: lease, now: i.clock()})
+	return err
 }
 
 // Retry implements inbox.Inbox.

@@ -58,11 +58,8 @@ func (i *Inbox) Settle(ctx context.Context, name string, at time.Time) error {
 	if err := i.check(ctx); err != nil {
 		return err
 	}
-	_, err := i.pool.Exec(ctx, `UPDATE `+i.names.jobs+` SET settled = true, settled_at = $2 WHERE name = $1 AND NOT settled`, text(name), at)
-	if err != nil {
-		return fmt.Errorf("pginbox: settle: %w", err)
-	}
-	return nil
+	_, err := submit(ctx, i, i.settles, settleReq{name: text(name), at: at})
+	return err
 }
 
 // Due implements inbox.Tracker.
