@@ -204,3 +204,58 @@ func TestClaimForGoneCallerIsHandedBack(t *testing.T) {
 		t.Errorf("claim after a gone caller's claim (-want +got):\n%s", diff)
 	}
 }
+
+// TestSharedSettles sends Settles at once, two of them for one job: every
+// tracked job named is settled at the time one of its Settles gave, and an
+// unknown name changes nothing.
+func TestSharedSettles(t *testing.T) {
+	t.Parallel()
+	ib, _ := newInbox(t, testPool(t))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, name := range []string{"batches/a", "batches/b", "batches/c"} {
+		if err := ib.Track(t.Context(), &inbox.TrackedJob{Name: name, Kind: inbox.KindBatch, LaunchedAt: t0, NextCheck: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settles := []struct {
+		name string
+		at   time.Time
+	}{
+		{"batches/a", t0.Add(time.Second)},
+		{"batches/a", t0.Add(2 * time.Second)},
+		{"batches/b", t0.Add(3 * time.Second)},
+		{"batches/unknown", t0.Add(4 * time.Second)},
+	}
+	errs := make([]error, len(settles))
+	fns := make([]func(), len(settles))
+	for k, s := range settles {
+		fns[k] = func() { errs[k] = ib.Settle(context.Background(), s.name, s.at) }
+	}
+	together(fns...)
+	for k, s := range settles {
+		if errs[k] != nil {
+			t.Errorf("Settle(%s) = %v", s.name, errs[k])
+		}
+	}
+	got := map[string]string{}
+	for _, name := range []string{"batches/a", "batches/b", "batches/c"} {
+		j, err := ib.TrackedJob(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[name] = fmt.Sprint(j.Settled)
+		if j.Settled {
+			got[name] += " " + j.SettledAt.UTC().Sub(t0).String()
+		}
+	}
+	if a := got["batches/a"]; a == "true 2s" {
+		got["batches/a"] = "true 1s" // either of its Settles may have come first
+	}
+	want := map[string]string{"batches/a": "true 1s", "batches/b": "true 3s", "batches/c": "false"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("jobs after the settles (-want +got):\n%s", diff)
+	}
+	if _, err := ib.TrackedJob(t.Context(), "batches/unknown"); !errors.Is(err, inbox.ErrNotFound) {
+		t.Errorf("TrackedJob(unknown) = %v; want ErrNotFound", err)
+	}
+}
