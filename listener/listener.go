@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,8 @@ var (
 	ErrMethodNotAllowed = errors.New("listener: method not allowed")
 	// ErrBodyTooLarge reports a body over the WithMaxBodyBytes limit (413).
 	ErrBodyTooLarge = errors.New("listener: body too large")
+	// ErrReadTimeout reports a body not read within WithReadTimeout (408).
+	ErrReadTimeout = errors.New("listener: body read timed out")
 	// ErrUnverified wraps a signature verification failure (401), or, with
 	// signing.ErrKeySetUnavailable, keys that could not be had (503).
 	ErrUnverified = errors.New("listener: delivery not verified")
@@ -76,6 +79,7 @@ func New(v signing.Verifier, opts ...Option) *Listener {
 		maxBody:        DefaultMaxBodyBytes,
 		window:         DefaultDedupeWindow,
 		storeTimeout:   DefaultStoreTimeout,
+		readTimeout:    DefaultReadTimeout,
 		grace:          DefaultGracePeriod,
 		poll:           DefaultPollInterval,
 		log:            slog.New(slog.DiscardHandler),
@@ -144,11 +148,19 @@ func (l *Listener) read(w http.ResponseWriter, r *http.Request) (*delivery, erro
 	if r.Body == nil { // a request built by hand for Check
 		r.Body = http.NoBody
 	}
+	if w != nil && l.readTimeout > 0 {
+		// Not every ResponseWriter supports deadlines (a recorder does
+		// not); the server's own timeouts then apply.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(l.readTimeout))
+	}
 	body, err := readBody(http.MaxBytesReader(w, r.Body, l.maxBody), r.ContentLength)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return nil, ErrBodyTooLarge
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("%w: %w", ErrReadTimeout, err)
 		}
 		return nil, fmt.Errorf("%w: reading the body: %w", ErrBadDelivery, err)
 	}
@@ -182,7 +194,8 @@ func readBody(r io.Reader, n int64) ([]byte, error) {
 }
 
 // ServeHTTP implements http.Handler: 405 for a method other than POST, 413
-// for a body over the limit, 401 (with no detail) when verification fails,
+// for a body over the limit, 408 for a body not read within the read
+// timeout, 401 (with no detail) when verification fails,
 // 503 when keys are unavailable, 400 for an unparseable event, 200 for a
 // duplicate, 503 when the store fails or times out, 503 with Retry-After
 // when the inbox is full, and 202 once the event is stored. Handlers never
@@ -241,6 +254,8 @@ func (l *Listener) reject(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Allow", http.MethodPost)
 	case errors.Is(err, ErrBodyTooLarge):
 		code, counter = http.StatusRequestEntityTooLarge, &l.stats.tooLarge
+	case errors.Is(err, ErrReadTimeout):
+		code, counter = http.StatusRequestTimeout, &l.stats.readTimeout
 	case errors.Is(err, signing.ErrKeySetUnavailable):
 		code, counter = http.StatusServiceUnavailable, &l.stats.keysUnavailable
 	case errors.Is(err, ErrUnverified):
@@ -331,6 +346,7 @@ type Stats struct {
 type Rejected struct {
 	MethodNotAllowed uint64 // 405
 	TooLarge         uint64 // 413
+	ReadTimeout      uint64 // 408: the body was not read within WithReadTimeout
 	Unauthorized     uint64 // 401
 	KeysUnavailable  uint64 // 503: signing.ErrKeySetUnavailable
 	BadRequest       uint64 // 400
@@ -341,7 +357,7 @@ type Rejected struct {
 type counters struct {
 	received, duplicates, stored, processed, unhandled, retried, dead, panics atomic.Uint64
 	methodNotAllowed, tooLarge, unauthorized, keysUnavailable, badRequest     atomic.Uint64
-	storeFailed, full, settleFailed                                           atomic.Uint64
+	storeFailed, full, settleFailed, readTimeout                              atomic.Uint64
 }
 
 // Stats returns the counters. It asks the inbox for its depth, which for a
@@ -353,6 +369,7 @@ func (l *Listener) Stats() Stats {
 		Rejected: Rejected{
 			MethodNotAllowed: s.methodNotAllowed.Load(),
 			TooLarge:         s.tooLarge.Load(),
+			ReadTimeout:      s.readTimeout.Load(),
 			Unauthorized:     s.unauthorized.Load(),
 			KeysUnavailable:  s.keysUnavailable.Load(),
 			BadRequest:       s.badRequest.Load(),

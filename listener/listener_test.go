@@ -1,6 +1,7 @@
 package listener_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -483,5 +485,37 @@ func TestStatsQueueDepth(t *testing.T) {
 	h.ib.Close()
 	if got := h.l.Stats().QueueDepth; got != -1 {
 		t.Errorf("QueueDepth = %d from a closed inbox; want -1", got)
+	}
+}
+
+// A body that trickles in slower than WithReadTimeout gets 408, whatever the
+// server's own timeouts, so slow clients cannot pin connections.
+func TestSlowBodyTimesOut(t *testing.T) {
+	t.Parallel()
+	v, err := signing.NewHMACVerifier([]string{newSecret(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := listener.New(v, listener.WithReadTimeout(50*time.Millisecond))
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Headers promise 100 bytes; only 10 ever come.
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"type\":\"b")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("status = %d; want 408", resp.StatusCode)
+	}
+	if got := l.Stats().Rejected; got != (listener.Rejected{ReadTimeout: 1}) {
+		t.Errorf("Rejected = %+v; want ReadTimeout 1", got)
 	}
 }

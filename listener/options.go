@@ -19,6 +19,7 @@ const (
 	DefaultStoreTimeout   = 2 * time.Second
 	DefaultGracePeriod    = 10 * time.Second
 	DefaultPollInterval   = time.Second
+	DefaultReadTimeout    = 10 * time.Second
 )
 
 // MinDedupeWindow is the shortest dedupe window WithDedupeWindow accepts:
@@ -44,6 +45,7 @@ type config struct {
 	storeTimeout   time.Duration
 	grace          time.Duration
 	poll           time.Duration
+	readTimeout    time.Duration
 	log            *slog.Logger
 	now            func() time.Time
 	errs           []error
@@ -111,6 +113,21 @@ func WithMaxBodyBytes(n int64) Option {
 			c.bad("WithMaxBodyBytes(%d): must be positive", n)
 		}
 		c.maxBody = n
+	}
+}
+
+// WithReadTimeout bounds how long reading one delivery's body may take
+// (default ten seconds), so a client that trickles its body cannot hold a
+// connection and a goroutine open; a body not read in time gets 408. The
+// Listener sets the deadline itself through http.ResponseController. Zero
+// leaves the server's own timeouts in charge. Set ReadHeaderTimeout on the
+// http.Server too: headers are read before any handler runs.
+func WithReadTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.bad("WithReadTimeout(%v): must be zero or more", d)
+		}
+		c.readTimeout = d
 	}
 }
 
