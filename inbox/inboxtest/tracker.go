@@ -254,6 +254,14 @@ func testPruneTracked(t *testing.T, tr inbox.Tracker) {
 	if err := tr.Settle(ctx, "new", Start.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := p.PruneTracked(canceled, Start.Add(48*time.Hour)); !errors.Is(err, context.Canceled) {
+		t.Errorf("PruneTracked with a canceled context = %v", err)
+	}
+	if _, err := tr.TrackedJob(ctx, "old"); err != nil {
+		t.Errorf("a canceled PruneTracked deleted a job: %v", err)
+	}
 	// The cutoff is exclusive: a job settled at it stays.
 	n, err := p.PruneTracked(ctx, Start.Add(time.Hour))
 	if err != nil || n != 1 {
@@ -267,7 +275,18 @@ func testPruneTracked(t *testing.T, tr inbox.Tracker) {
 			t.Errorf("%s: %v; want kept", name, err)
 		}
 	}
+	// A pruned name tracked again starts over, unsettled, and stays.
+	if err := tr.Track(ctx, job("old", Start)); err != nil {
+		t.Fatal(err)
+	}
 	if n, err := p.PruneTracked(ctx, Start.Add(48*time.Hour)); err != nil || n != 1 {
-		t.Errorf("second PruneTracked = %d, %v; want 1 (the open job stays)", n, err)
+		t.Errorf("second PruneTracked = %d, %v; want 1 (the open jobs stay)", n, err)
+	}
+	due, err := tr.Due(ctx, Start, 10)
+	if d := cmp.Diff([]string{"old", "open"}, names(due)); err != nil || d != "" {
+		t.Errorf("Due after pruning = %v (-want +got):\n%s", err, d)
+	}
+	if _, err := tr.TrackedJob(ctx, "new"); !errors.Is(err, inbox.ErrNotFound) {
+		t.Errorf("job settled before the second cutoff still there: %v", err)
 	}
 }
