@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/geminihooks/geminihooks/inbox"
@@ -437,5 +438,58 @@ func TestTrackedJobsSurviveRestart(t *testing.T) {
 	}
 	if err := ib.AcquireLease(t.Context(), "reconciler", "B", next.Add(time.Minute), time.Hour); !errors.Is(err, inbox.ErrLeaseHeld) {
 		t.Errorf("AcquireLease by another owner after reopen = %v; want ErrLeaseHeld", err)
+	}
+}
+
+// PruneTracked walks the jobs a batch at a time; whatever the batch size, it
+// deletes exactly the jobs settled before the cutoff.
+func TestPruneTrackedInBatches(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
+	for _, batch := range []int{1, 3, 11, 1000} {
+		t.Run(fmt.Sprint(batch), func(t *testing.T) {
+			t.Parallel()
+			ib := open(t, filepath.Join(t.TempDir(), "inbox.db"), boltinbox.WithMaxBatch(batch))
+			ctx := t.Context()
+			// j00..j10: even ones settled before the cutoff, odd ones
+			// open, and j10 settled after it.
+			var want []string
+			for k := range 11 {
+				name := fmt.Sprintf("j%02d", k)
+				if err := ib.Track(ctx, &inbox.TrackedJob{Name: name, Kind: inbox.KindBatch, NextCheck: start}); err != nil {
+					t.Fatal(err)
+				}
+				at := start
+				if k == 10 {
+					at = start.Add(time.Hour)
+				}
+				if k%2 == 0 {
+					if err := ib.Settle(ctx, name, at); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if k%2 == 1 || k == 10 {
+					want = append(want, name)
+				}
+			}
+			n, err := ib.PruneTracked(ctx, start.Add(time.Minute))
+			if err != nil || n != 5 {
+				t.Fatalf("PruneTracked = %d, %v; want 5", n, err)
+			}
+			var kept []string
+			for k := range 11 {
+				name := fmt.Sprintf("j%02d", k)
+				_, err := ib.TrackedJob(ctx, name)
+				switch {
+				case err == nil:
+					kept = append(kept, name)
+				case !errors.Is(err, inbox.ErrNotFound):
+					t.Fatalf("TrackedJob(%s): %v", name, err)
+				}
+			}
+			if d := cmp.Diff(want, kept); d != "" {
+				t.Errorf("jobs kept (-want +got):\n%s", d)
+			}
+		})
 	}
 }

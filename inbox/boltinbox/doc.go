@@ -9,8 +9,9 @@
 // A claim made before a crash stays leased until its LeaseUntil, then comes
 // back, so its handler may run again: handlers must tolerate that.
 //
-// The Inbox also implements [inbox.Tracker]: tracked jobs and reconciler
-// leases live in the same file and survive the same crashes.
+// The Inbox also implements [inbox.Tracker] and [inbox.TrackerPruner]:
+// tracked jobs and reconciler leases live in the same file and survive the
+// same crashes.
 //
 // One process may open a file at a time; a second Open fails with ErrLocked.
 // A damaged, truncated or foreign file fails with ErrCorrupt, never a panic.

@@ -23,7 +23,10 @@ var (
 	trackerBuckets = [][]byte{bktTracked, bktDue, bktOwners}
 )
 
-var _ inbox.Tracker = (*Inbox)(nil)
+var (
+	_ inbox.Tracker       = (*Inbox)(nil)
+	_ inbox.TrackerPruner = (*Inbox)(nil)
+)
 
 func dueKey(j *inbox.TrackedJob) []byte {
 	k := make([]byte, 8, 8+len(j.Name))
@@ -190,4 +193,66 @@ func (i *Inbox) ReleaseLease(ctx context.Context, lease, who string) error {
 		w.dirty = true
 		return storageErr(b.Delete([]byte(lease)))
 	})
+}
+
+// PruneTracked implements inbox.TrackerPruner. Settled jobs have no index,
+// so it walks the tracked jobs in name order, looking at no more than the
+// batch size of them per commit, so a large tracker does not hold up Puts;
+// a commit that deletes nothing skips the fsync.
+func (i *Inbox) PruneTracked(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	var from []byte // the first name this commit looks at; nil for the start
+	for {
+		var (
+			n    int
+			next []byte // the first name the next commit looks at; nil when done
+		)
+		// fn may run more than once, when another op in its commit fails,
+		// so it reads from and sets only n and next.
+		err := i.do(ctx, func(w *wtx) error {
+			n, next = 0, nil
+			var old [][]byte
+			c := w.tx.Bucket(bktTracked).Cursor()
+			k, _ := c.First()
+			if from != nil {
+				k, _ = c.Seek(from)
+			}
+			for seen := 0; k != nil; k, _ = c.Next() {
+				if seen == i.cfg.maxBatch {
+					next = append([]byte(nil), k...)
+					break
+				}
+				seen++
+				j, err := getTracked(w.tx, string(k))
+				if err != nil {
+					return err
+				}
+				if j.Settled && j.SettledAt.Before(before) {
+					old = append(old, append([]byte(nil), k...))
+				}
+			}
+			// Deleting only after the walk: an op must not write before it
+			// has decided to succeed, and a cursor must not outlive a
+			// delete under it.
+			b := w.tx.Bucket(bktTracked)
+			for _, k := range old {
+				w.dirty = true
+				if err := b.Delete(k); err != nil {
+					return storageErr(err)
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			// n and next are not read: when ctx ended, do returned without
+			// waiting, and fn may still be running.
+			return total, err
+		}
+		total += n
+		if next == nil {
+			return total, nil
+		}
+		from = next
+	}
 }
