@@ -1,0 +1,48 @@
+package pginbox_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/geminihooks/geminihooks/inbox"
+)
+
+// PruneTracked deletes in statements of a bounded size; more old settled
+// jobs than one statement takes are all deleted, and nothing else.
+func TestPruneTrackedManyJobs(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	ib, schema := newInbox(t, pool)
+	ctx := t.Context()
+	start := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
+	const old = 12003 // more than two statements' worth
+	_, err := pool.Exec(ctx, `INSERT INTO `+pgx.Identifier{schema, "inbox_jobs"}.Sanitize()+`
+	(name, kind, launched_at, next_check, ended_at, settled, settled_at)
+SELECT 'batches/' || n, 'batch', $1, $1, $1, true, $1 FROM generate_series(1, $2) AS n`, start, old)
+	if err != nil {
+		t.Fatalf("insert settled jobs: %v", err)
+	}
+	for _, name := range []string{"open", "recent"} {
+		if err := ib.Track(ctx, &inbox.TrackedJob{Name: name, Kind: inbox.KindBatch, NextCheck: start}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ib.Settle(ctx, "recent", start.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := ib.PruneTracked(ctx, start.Add(time.Minute))
+	if err != nil || n != old {
+		t.Fatalf("PruneTracked = %d, %v; want %d", n, err, old)
+	}
+	for _, name := range []string{"open", "recent"} {
+		if _, err := ib.TrackedJob(ctx, name); err != nil {
+			t.Errorf("TrackedJob(%s) = %v; want kept", name, err)
+		}
+	}
+	if _, err := ib.TrackedJob(ctx, "batches/1"); !errors.Is(err, inbox.ErrNotFound) {
+		t.Errorf("TrackedJob(batches/1) = %v; want ErrNotFound", err)
+	}
+}
