@@ -142,3 +142,37 @@ func ExampleNewStaticKeySetFromJWKS() {
 	// v1a <nil>
 	// true signing: invalid jwks: no usable key
 }
+
+// During the grace period after a secret rotation, Gemini may sign with the
+// old secret or the new one, so the verifier holds both. Deliveries signed
+// with either verify; one signed with a secret it does not hold does not.
+func ExampleNewHMACVerifier_rotation() {
+	const (
+		newSecret = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX"
+		oldSecret = "whsec_ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7"
+		retired   = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	)
+	sent := time.Unix(1780000000, 0)
+	v, err := signing.NewHMACVerifier([]string{newSecret, oldSecret},
+		signing.WithClock(func() time.Time { return sent.Add(30 * time.Second) }))
+	if err != nil {
+		panic(err)
+	}
+	body := []byte(`{"type":"batch.succeeded","version":"v1"}`)
+	for _, s := range []struct{ name, secret string }{{"new", newSecret}, {"old", oldSecret}, {"retired", retired}} {
+		sig, err := signing.SignHMAC(s.secret, "msg_1", sent, body)
+		if err != nil {
+			panic(err)
+		}
+		h := http.Header{}
+		h.Set(signing.HeaderID, "msg_1")
+		h.Set(signing.HeaderTimestamp, signing.FormatTimestamp(sent))
+		h.Set(signing.HeaderSignature, sig)
+		err = v.Verify(context.Background(), h, body)
+		fmt.Printf("%s: %v (no match: %v)\n", s.name, err, errors.Is(err, signing.ErrNoMatchingSignature))
+	}
+	// Output:
+	// new: <nil> (no match: false)
+	// old: <nil> (no match: false)
+	// retired: signing: no matching signature (no match: true)
+}
