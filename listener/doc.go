@@ -10,6 +10,12 @@
 // events on a crash; pass inbox/boltinbox or inbox/pginbox to WithInbox
 // when that matters.
 //
+// To stop, shut the HTTP server down first (http.Server.Shutdown), then
+// cancel Run's context and wait for Run to return. ServeHTTP answers 2xx
+// whether or not Run is running, so a delivery accepted after the workers
+// stop waits in the inbox for the next Run; with the in-memory inbox it is
+// lost when the process exits, though Gemini was told it arrived.
+//
 //	l := listener.New(verifier)
 //	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchSucceeded) error {
 //		return fetchResults(ctx, d.ID, d.OutputFileURI)

@@ -42,7 +42,10 @@ const (
 // in the inbox for the next Run (with the default in-memory inbox, for as
 // long as the process lives). Run returns nil after a clean drain,
 // ErrGraceExpired when it had to cancel handlers, and ErrAlreadyRunning if
-// called twice. ServeHTTP stores deliveries whether or not Run is running.
+// called twice. ServeHTTP stores deliveries whether or not Run is running,
+// so stop the HTTP server (http.Server.Shutdown) before cancelling ctx:
+// with the in-memory inbox, events accepted after the workers stop are
+// lost with the process.
 //
 // Handler contexts carry ctx's values and the claimed inbox.Message
 // (inbox.ClaimFrom), but are cancelled only by their timeout and the end
