@@ -21,7 +21,8 @@ import (
 	"github.com/geminihooks/geminihooks/signing"
 )
 
-// Server read limits, as the README recommends setting them on the http.Server that mounts a listener.
+// Read limits: ReadHeaderTimeout on the http.Server, as the README recommends (headers are read before
+// any handler runs), and the body's bound on both the server and the listener.
 const (
 	readHeaderTimeout = 300 * time.Millisecond
 	readTimeout       = 500 * time.Millisecond
@@ -128,7 +129,10 @@ func TestHostileInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	led := newLedger()
-	l := listener.New(v, listener.WithMaxBodyBytes(maxBody), listener.WithPollInterval(20*time.Millisecond))
+	// The listener sets each delivery's read deadline itself (WithReadTimeout), which replaces the
+	// server's: both get the same bound here.
+	l := listener.New(v, listener.WithMaxBodyBytes(maxBody), listener.WithReadTimeout(readTimeout),
+		listener.WithPollInterval(20*time.Millisecond))
 	srv := httptest.NewUnstartedServer(l)
 	srv.Config.ReadHeaderTimeout = readHeaderTimeout
 	srv.Config.ReadTimeout = readTimeout
