@@ -616,9 +616,14 @@ func (i *Inbox) Prune(ctx context.Context, before time.Time) (int, error) {
 			}
 			return nil
 		})
-		total += n
-		if err != nil || n < i.cfg.maxBatch {
+		if err != nil {
+			// n is not read: when ctx ended, do returned without waiting,
+			// and fn may still be running.
 			return total, err
+		}
+		total += n
+		if n < i.cfg.maxBatch {
+			return total, nil
 		}
 	}
 }
