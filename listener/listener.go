@@ -148,10 +148,8 @@ func (l *Listener) read(w http.ResponseWriter, r *http.Request) (*delivery, erro
 	if r.Body == nil { // a request built by hand for Check
 		r.Body = http.NoBody
 	}
-	if w != nil && l.readTimeout > 0 {
-		// Not every ResponseWriter supports deadlines (a recorder does
-		// not); the server's own timeouts then apply.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(l.readTimeout))
+	if w != nil {
+		l.setReadDeadline(w, r)
 	}
 	body, err := readBody(http.MaxBytesReader(w, r.Body, l.maxBody), r.ContentLength)
 	if err != nil {
@@ -178,6 +176,21 @@ func (l *Listener) read(w http.ResponseWriter, r *http.Request) (*delivery, erro
 	}
 	ev.ID = id
 	return &delivery{id: id, scheme: scheme, ev: ev, body: body}, nil
+}
+
+// setReadDeadline bounds the body read by the read timeout, unless the
+// server's own ReadTimeout is already as strict: a deadline set here replaces
+// the server's, and must never loosen it.
+func (l *Listener) setReadDeadline(w http.ResponseWriter, r *http.Request) {
+	if l.readTimeout <= 0 {
+		return
+	}
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.ReadTimeout > 0 && srv.ReadTimeout <= l.readTimeout {
+		return
+	}
+	// Not every ResponseWriter supports deadlines (a recorder does not);
+	// the server's own timeouts then apply.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(l.readTimeout))
 }
 
 // readBody reads a body whose length the server already framed, in one

@@ -496,11 +496,30 @@ func TestSlowBodyTimesOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := listener.New(v, listener.WithReadTimeout(50*time.Millisecond))
-	srv := httptest.NewServer(l)
-	defer srv.Close()
+	for _, tc := range []struct {
+		name          string
+		listener, srv time.Duration
+	}{
+		{"listener's deadline", 50 * time.Millisecond, 0},
+		{"listener's deadline, stricter than the server's", 50 * time.Millisecond, time.Hour},
+		// The listener must not loosen a stricter server setting.
+		{"server's deadline kept", time.Hour, 50 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := listener.New(v, listener.WithReadTimeout(tc.listener))
+			srv := httptest.NewUnstartedServer(l)
+			srv.Config.ReadTimeout = tc.srv
+			srv.Start()
+			defer srv.Close()
+			slowBody(t, l, srv.Listener.Addr().String())
+		})
+	}
+}
 
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+func slowBody(t *testing.T, l *listener.Listener, addr string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -119,8 +119,10 @@ func WithMaxBodyBytes(n int64) Option {
 // WithReadTimeout bounds how long reading one delivery's body may take
 // (default ten seconds), so a client that trickles its body cannot hold a
 // connection and a goroutine open; a body not read in time gets 408. The
-// Listener sets the deadline itself through http.ResponseController. Zero
-// leaves the server's own timeouts in charge. Set ReadHeaderTimeout on the
+// Listener sets the deadline itself through http.ResponseController, unless
+// the http.Server's ReadTimeout is already as strict (a deadline set by a
+// handler replaces the server's, so the stricter one is kept). Zero leaves
+// the server's own timeouts in charge. Set ReadHeaderTimeout on the
 // http.Server too: headers are read before any handler runs.
 func WithReadTimeout(d time.Duration) Option {
 	return func(c *config) {
