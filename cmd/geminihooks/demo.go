@@ -536,7 +536,7 @@ func (d *demo) summary() {
 		{"duplicates dropped", fmt.Sprintf("%d (same webhook-id, answered 200, handler not run)", st.Duplicates)},
 		{"retries survived", fmt.Sprintf("%d (a failed attempt, then the same event delivered)", survived)},
 		{"push latency", fmt.Sprintf("p50 %s  p99 %s  (job end to handler start)", fmtDur(percentile(push, 50)), fmtDur(percentile(push, 99)))},
-		{"5 s polling loop", fmt.Sprintf("p50 %s  p99 %s  (the same jobs, polled every 5 s from launch: %d GETs)", fmtDur(percentile(poll, 50)), fmtDur(percentile(poll, 99)), polls)},
+		{"5 s polling loop", fmt.Sprintf("p50 %s  p99 %s  (computed from the same jobs' end times: polled every 5 s from launch, %d GETs)", fmtDur(percentile(poll, 50)), fmtDur(percentile(poll, 99)), polls)},
 	}
 	for _, r := range rows {
 		out.println(fmt.Sprintf("    %-20s %s", r[0], r[1]))
