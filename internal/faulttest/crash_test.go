@@ -118,7 +118,7 @@ func crashHelper() {
 		}
 		ib = b
 	case "postgres":
-		pool, err := pgxpool.New(ctx, os.Getenv(envDB))
+		pool, err := newPool(ctx, os.Getenv(envDB))
 		if err != nil {
 			fail(err)
 		}

@@ -15,7 +15,6 @@ import (
 	"github.com/geminihooks/geminihooks/inbox/pginbox"
 	"github.com/geminihooks/geminihooks/listener"
 	"github.com/geminihooks/geminihooks/signing"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // TestDuplicateStorm sends every delivery several times at once to several replicas sharing one
@@ -114,7 +113,7 @@ func TestDuplicateStorm(t *testing.T) {
 func openPG(t *testing.T, url, table string, clock func() time.Time, opts ...pginbox.Option) *pginbox.Inbox {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
+	pool, err := newPool(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/signing"
 )
@@ -264,6 +266,22 @@ func postgresURL(t *testing.T) string {
 		t.Skip("GEMINIHOOKS_TEST_POSTGRES is unset: PostgreSQL scenarios skipped")
 	}
 	return u
+}
+
+// poolConns is the pool size the scenarios give a pginbox: the listener's
+// workers plus the inbox's shared-statement runners need more than
+// pgxpool's default on a small machine, where a starved pool turns into
+// 503s under load.
+const poolConns = 24
+
+// newPool opens a pool of poolConns connections.
+func newPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = poolConns
+	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
 func tableName(t *testing.T) string {

@@ -139,6 +139,7 @@ func TestStoreOutage(t *testing.T) {
 	}
 	cfg.ConnConfig.Host, cfg.ConnConfig.Port = host, uint16(p)
 	cfg.ConnConfig.ConnectTimeout = time.Second
+	cfg.MaxConns = poolConns
 	ctx := context.Background()
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
