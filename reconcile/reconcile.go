@@ -363,15 +363,14 @@ func (r *Reconciler) check(ctx context.Context, j *inbox.TrackedJob, now time.Ti
 		r.stats.noEvent.Add(1)
 		return r.settle(ctx, j.Name, now)
 	}
-	var meta map[string]any
-	if len(j.UserMetadata) > 0 {
-		if err := json.Unmarshal(j.UserMetadata, &meta); err != nil {
-			return fmt.Errorf("reconcile: job %s: user metadata: %w", j.Name, err)
-		}
-	}
-	m, err := Synthesize(st.Event, ended, meta, now)
+	m, err := synthesizeJob(j, st.Event, ended, now)
 	if err != nil {
-		return fmt.Errorf("reconcile: job %s: %w", j.Name, err)
+		// Not transient: left due, the job would come first in every pass
+		// and, with a batch of them, crowd out every other job.
+		if rerr := r.tracker.Reschedule(ctx, j.Name, now.Add(r.backoff(j.Checks)), ended); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
 	}
 	stored, err := r.inbox.Put(ctx, m)
 	if err != nil {
@@ -384,6 +383,21 @@ func (r *Reconciler) check(ctx context.Context, j *inbox.TrackedJob, now time.Ti
 		r.stats.alreadyStored.Add(1)
 	}
 	return r.settle(ctx, j.Name, now)
+}
+
+// synthesizeJob returns the message for j's event d.
+func synthesizeJob(j *inbox.TrackedJob, d event.Data, ended, now time.Time) (*inbox.Message, error) {
+	var meta map[string]any
+	if len(j.UserMetadata) > 0 {
+		if err := json.Unmarshal(j.UserMetadata, &meta); err != nil {
+			return nil, fmt.Errorf("reconcile: job %s: user metadata: %w", j.Name, err)
+		}
+	}
+	m, err := Synthesize(d, ended, meta, now)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: job %s: %w", j.Name, err)
+	}
+	return m, nil
 }
 
 func (r *Reconciler) settle(ctx context.Context, name string, now time.Time) error {

@@ -427,3 +427,50 @@ func TestPrunesSettledJobs(t *testing.T) {
 		t.Errorf("running job: %+v, %v; want kept, unsettled", j, err)
 	}
 }
+
+// A job whose event cannot be synthesized (its stored user metadata is not
+// a JSON object) is looked at again only after a backoff, like a job whose
+// state could not be read. Left due, it would come first in every pass and,
+// with as many such jobs as the batch size, keep every other job from being
+// looked at.
+func TestUnsynthesizableJobBacksOff(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	e.start()
+	bad := e.launch(inbox.KindBatch, e.callback(nil))
+	good := e.launch(inbox.KindBatch, e.callback(nil))
+	e.dropJob(bad)
+	e.dropJob(good)
+	tr := e.ib.(inbox.Tracker)
+	j, err := tr.TrackedJob(t.Context(), bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.UserMetadata = []byte(`[1]`)
+	j.NextCheck = j.NextCheck.Add(-time.Second) // due before the good job
+	if err := tr.Track(t.Context(), j); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{bad, good} {
+		if err := e.emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.idle()
+	e.clock.Advance(time.Hour)
+	r := e.reconciler(reconcile.WithGrace(0), reconcile.WithBatch(1), reconcile.WithBackoff(time.Minute, time.Hour))
+	if err := r.Reconcile(t.Context()); err == nil {
+		t.Fatal("Reconcile with a job whose metadata does not decode: nil error")
+	}
+	now := e.clock.Now()
+	if j, err := tr.TrackedJob(t.Context(), bad); err != nil || j.Settled || !j.NextCheck.After(now) || j.Checks != 1 {
+		t.Fatalf("bad job after a pass: %+v, %v; want unsettled, checked once, next check after %v", j, err, now)
+	}
+	// The next pass, with a batch of one, reaches the good job.
+	if err := r.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := tr.TrackedJob(t.Context(), good); err != nil || !j.Settled {
+		t.Errorf("good job after the second pass: %+v, %v; want settled", j, err)
+	}
+}
