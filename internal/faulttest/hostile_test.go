@@ -136,6 +136,10 @@ func TestHostileInput(t *testing.T) {
 	srv := httptest.NewUnstartedServer(l)
 	srv.Config.ReadHeaderTimeout = readHeaderTimeout
 	srv.Config.ReadTimeout = readTimeout
+	// IdleTimeout defaults to ReadTimeout: keep-alive connections would close
+	// after half a second, and a POST that races such a close fails in the
+	// client, which is not what this test is about.
+	srv.Config.IdleTimeout = time.Minute
 	srv.Start()
 	startReplicaOn(t, l, srv, led)
 	addr := srv.Listener.Addr().String()
@@ -143,8 +147,14 @@ func TestHostileInput(t *testing.T) {
 	sign := hmacSigner(secret)
 	n := size(20, 500)
 	ds := deliveries(t, "genuine", 2*n, time.Now())
-	if got := sendRound(t, led, client, srv.URL, ds[:n], sign, time.Now); got[http.StatusAccepted] != n {
-		t.Fatalf("genuine deliveries before the attack: statuses %v", got)
+	// A loaded machine can still drop a connection now and then; the sender
+	// retries as Gemini does, and every genuine delivery must end up stored.
+	var got map[int]int
+	for i := 0; !allAcked(led, ds[:n]) && i < 5; i++ {
+		got = sendRound(t, led, client, srv.URL, ds[:n], sign, time.Now)
+	}
+	if !allAcked(led, ds[:n]) {
+		t.Fatalf("genuine deliveries before the attack: not all stored; last round's statuses %v", got)
 	}
 
 	captured := ds[0] // an accepted delivery an attacker replays with extra headers

@@ -178,8 +178,15 @@ func TestStoreOutage(t *testing.T) {
 	n := size(20, 500)
 	ds := deliveries(t, "outage", 3*n, time.Now())
 
-	if got := sendRound(t, led, client, r.srv.URL, ds[:n], sign, time.Now); got[http.StatusAccepted] != n {
-		t.Fatalf("before the outage: statuses %v", got)
+	// Before the outage every delivery must be stored; on a loaded machine
+	// the pool's first connections can take longer than the store timeout,
+	// and the sender retries the 503s as Gemini does.
+	var before map[int]int
+	for i := 0; !allAcked(led, ds[:n]) && i < 5; i++ {
+		before = sendRound(t, led, client, r.srv.URL, ds[:n], sign, time.Now)
+	}
+	if !allAcked(led, ds[:n]) {
+		t.Fatalf("before the outage: not all stored; last round's statuses %v", before)
 	}
 	proxy.Down()
 	got := sendRound(t, led, client, r.srv.URL, ds[n:2*n], sign, time.Now)
