@@ -327,3 +327,47 @@ func TestStaticKeySet(t *testing.T) {
 		})
 	}
 }
+
+// TestSignatureEntryBound checks that a verification reads at most maxSignatureEntries entries, so a
+// forged header of thousands of "v1a" entries cannot cost thousands of Ed25519 verifications. A valid
+// entry is still found within the bound, on one line or spread over several.
+func TestSignatureEntryBound(t *testing.T) {
+	t.Parallel()
+	ks := testKeySet(t)
+	body := []byte(`{"type":"video.generated"}`)
+	ts := FormatTimestamp(testNow)
+	v1, err := SignHMAC(testSecret, "msg", testNow, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1a := SignEd25519(testEd25519Key(t, 1), "msg", testNow, body)
+	forgedV1a := "v1a," + base64.StdEncoding.EncodeToString(make([]byte, ed25519.SignatureSize))
+	forgedV1 := "v1," + base64.StdEncoding.EncodeToString(make([]byte, 32))
+	padding := func(forged string, n int) string { return strings.TrimSpace(strings.Repeat(forged+" ", n)) }
+
+	v, err := NewVerifier(Config{Secrets: []string{testSecret}, KeySet: ks, Options: []Option{WithClock(fixedClock(testNow))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		h    http.Header
+		want Scheme
+		err  error
+	}{
+		{"v1a last within the bound", headers("msg", ts, padding(forgedV1a, maxSignatureEntries-1)+" "+v1a), SchemeEd25519, nil},
+		{"v1a past the bound", headers("msg", ts, padding(forgedV1a, maxSignatureEntries)+" "+v1a), "", ErrNoMatchingSignature},
+		{"v1a past the bound on a second line", headers("msg", ts, padding(forgedV1a, maxSignatureEntries), v1a), "", ErrNoMatchingSignature},
+		{"v1 last within the bound", headers("msg", ts, padding(forgedV1, maxSignatureEntries-1), v1), SchemeHMAC, nil},
+		{"v1 past the bound", headers("msg", ts, padding(forgedV1, maxSignatureEntries)+" "+v1), "", ErrNoMatchingSignature},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := v.VerifyScheme(context.Background(), tc.h, body)
+			if got != tc.want || !errors.Is(err, tc.err) {
+				t.Errorf("VerifyScheme = %q, %v; want %q, %v", got, err, tc.want, tc.err)
+			}
+		})
+	}
+}

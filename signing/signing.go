@@ -134,13 +134,20 @@ func headerValue(h http.Header, canon, lower string) string {
 	return ""
 }
 
+// maxSignatureEntries bounds how many webhook-signature entries a verification reads. A sender lists
+// one per active key or secret (two during a rotation); without a bound, a forged header of ~11,000
+// "v1a" entries (1 MB, the http.Server default header limit) costs one Ed25519 verification each, so
+// seconds of CPU per unauthenticated request. Entries after the first maxSignatureEntries are ignored.
+const maxSignatureEntries = 16
+
 // entries iterates over the space-separated signature entries of every webhook-signature header line,
-// canonical and lower-case, without allocating.
+// canonical and lower-case, without allocating. It yields at most maxSignatureEntries entries.
 type entries struct {
 	lines [2][]string
 	li    int    // index in lines
 	vi    int    // index in lines[li]
 	rest  string // unread part of the current line
+	n     int    // entries returned so far
 }
 
 func newEntries(h http.Header) entries {
@@ -152,6 +159,9 @@ func (e *entries) empty() bool { return len(e.lines[0]) == 0 && len(e.lines[1]) 
 
 // next returns the next non-empty entry.
 func (e *entries) next() (string, bool) {
+	if e.n >= maxSignatureEntries {
+		return "", false
+	}
 	for {
 		for e.rest != "" {
 			var entry string
@@ -165,6 +175,7 @@ func (e *entries) next() (string, bool) {
 				e.rest = e.rest[1:]
 			}
 			if entry != "" {
+				e.n++
 				return entry, true
 			}
 		}
