@@ -149,6 +149,10 @@ func TestJWT(t *testing.T) {
 		{name: "no exp and no timestamp header", modify: func(_ testing.TB, r *jwtRequest) {
 			r.ts, r.claims.WebhookTimestamp, r.claims.Expiry = "", "", time.Time{}
 		}, want: ErrInvalidToken},
+		{name: "no exp and no webhook_timestamp claim under a fresh header", modify: func(_ testing.TB, r *jwtRequest) {
+			r.claims.WebhookTimestamp, r.claims.Expiry = "", time.Time{}
+		}, want: ErrInvalidToken},
+		{name: "webhook_timestamp claim but no exp", modify: func(_ testing.TB, r *jwtRequest) { r.claims.Expiry = time.Time{} }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

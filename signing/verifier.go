@@ -264,8 +264,8 @@ func (d *dynamic) verifyJWT(ctx context.Context, h http.Header, token string, bo
 	if d.keys == nil {
 		return ErrKeySetUnavailable
 	}
-	// A timestamp header, when sent, is bounded as for the other schemes; without one the token must
-	// carry exp, so that every accepted delivery has a freshness bound.
+	// A timestamp header, when sent, is bounded as for the other schemes; checkClaims then requires a
+	// signed freshness bound (exp, or webhook_timestamp equal to the header).
 	ts := headerValue(h, canonTimestamp, HeaderTimestamp)
 	if ts != "" {
 		if err := checkTimestamp(ts, d.opts.now(), d.opts.tolerance); err != nil {
@@ -390,8 +390,11 @@ func (d *dynamic) checkClaims(h http.Header, ts string, c *tokenClaims, body []b
 	if d.opts.issuer != "" && c.Issuer != d.opts.issuer {
 		return fmt.Errorf("%w: jwt issuer is not the configured one", ErrInvalidToken)
 	}
-	if ts == "" && !c.ExpiresAt.set {
-		return fmt.Errorf("%w: no exp claim and no %s header", ErrInvalidToken, HeaderTimestamp)
+	// Freshness must come from signed data: exp, or a webhook_timestamp claim that equals the checked
+	// header. The header alone is not signed, so a captured token without either could be replayed
+	// for ever under a fresh webhook-timestamp.
+	if !c.ExpiresAt.set && c.WebhookTimestamp == "" {
+		return fmt.Errorf("%w: neither an exp nor a webhook_timestamp claim bounds the token's life", ErrInvalidToken)
 	}
 	if c.WebhookID != "" && c.WebhookID != headerValue(h, canonID, HeaderID) {
 		return fmt.Errorf("%w: webhook_id does not match %s", ErrInvalidToken, HeaderID)
