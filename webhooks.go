@@ -236,6 +236,9 @@ func (s *WebhooksService) All(ctx context.Context, opts *ListOptions) iter.Seq2[
 	}
 	return func(yield func(*Webhook, error) bool) {
 		o := start
+		// Every token asked for so far: a server that cycles (a, b, a, ...)
+		// would otherwise keep All fetching forever.
+		seen := map[string]bool{o.PageToken: true}
 		for {
 			page, err := s.List(ctx, &o)
 			if err != nil {
@@ -250,10 +253,11 @@ func (s *WebhooksService) All(ctx context.Context, opts *ListOptions) iter.Seq2[
 			if page.NextPageToken == "" {
 				return
 			}
-			if page.NextPageToken == o.PageToken {
+			if seen[page.NextPageToken] {
 				yield(nil, errors.New("geminihooks: list webhooks: the API repeated a page token"))
 				return
 			}
+			seen[page.NextPageToken] = true
 			o.PageToken = page.NextPageToken
 		}
 	}

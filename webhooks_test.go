@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -252,6 +253,42 @@ func TestWebhooksAllStopsOnRepeatedToken(t *testing.T) {
 	}
 	if last == nil || n != 2 {
 		t.Errorf("got %d items, last error %v; want one webhook then an error", n, last)
+	}
+}
+
+// A server that cycles between tokens (a, b, a, ...) must not keep All
+// fetching forever: any token seen before ends the walk with an error.
+func TestWebhooksAllStopsOnTokenCycle(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	c, _ := setup(t, map[string]http.HandlerFunc{
+		"GET /v1beta/webhooks": func(w http.ResponseWriter, r *http.Request) {
+			n := calls.Add(1)
+			if n > 10 {
+				http.Error(w, `{"error":{"code":500,"message":"runaway"}}`, 500)
+				return
+			}
+			next := "a"
+			if r.URL.Query().Get("page_token") == "a" {
+				next = "b"
+			}
+			fmt.Fprintf(w, `{"webhooks":[{"id":"w%d"}],"next_page_token":%q}`, n, next)
+		},
+	})
+	var ids []string
+	var last error
+	for w, err := range c.Webhooks.All(context.Background(), nil) {
+		if err != nil {
+			last = err
+			continue
+		}
+		ids = append(ids, w.ID)
+	}
+	if last == nil || !strings.Contains(last.Error(), "repeated a page token") {
+		t.Fatalf("last error = %v, want the repeated page token error", last)
+	}
+	if d := cmp.Diff([]string{"w1", "w2", "w3"}, ids); d != "" {
+		t.Errorf("ids (-want +got):\n%s", d)
 	}
 }
 
