@@ -356,7 +356,12 @@ func (i *Inbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 		stored = true
 		return nil
 	})
-	return stored, err
+	if err != nil {
+		// stored is not read: when ctx ended, do returned without waiting,
+		// and fn may still be running; and a failed commit stored nothing.
+		return false, err
+	}
+	return stored, nil
 }
 
 // Claim implements inbox.Inbox. Claims are stored with their lease end, so

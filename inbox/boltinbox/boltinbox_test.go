@@ -493,3 +493,40 @@ func TestPruneTrackedInBatches(t *testing.T) {
 		})
 	}
 }
+
+// A Put whose caller gives up while its commit is running returns the
+// context's error and false, without reading what the still-running commit
+// writes (a data race under -race when it did).
+func TestPutCancelledDuringCommit(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	var armed sync.Once
+	entered := make(chan struct{})
+	clock := func() time.Time {
+		// The first commit's clock read waits for the caller to give up.
+		armed.Do(func() {
+			close(entered)
+			<-ctx.Done()
+		})
+		return time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
+	}
+	ib := open(t, filepath.Join(t.TempDir(), "inbox.db"), boltinbox.WithClock(clock))
+	type result struct {
+		stored bool
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		stored, err := ib.Put(ctx, &inbox.Message{ID: "wh_1", Body: []byte(`{}`)})
+		done <- result{stored, err}
+	}()
+	<-entered
+	cancel()
+	res := <-done
+	if res.stored || !errors.Is(res.err, context.Canceled) {
+		t.Errorf("Put after its caller gave up = %v, %v; want false, context.Canceled", res.stored, res.err)
+	}
+	if err := ib.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
