@@ -93,7 +93,8 @@ func (c *Client) checkURI(raw string) error {
 	if err != nil {
 		return fmt.Errorf("%w: uri does not parse", ErrInvalidCallback)
 	}
-	if u.Host == "" || u.Opaque != "" {
+	// Hostname, not Host: "https://:443/x" has a Host and no host.
+	if u.Hostname() == "" || u.Opaque != "" {
 		return fmt.Errorf("%w: uri %s is not absolute", ErrInvalidCallback, safeURI(raw))
 	}
 	if u.User != nil {

@@ -31,6 +31,7 @@ func TestCallbackValidation(t *testing.T) {
 		{"duplicate", false, Callback{URIs: []string{"https://a.example/h", "https://a.example/h"}}, "listed twice"},
 		{"ftp", false, Callback{URIs: []string{"ftp://a.example/h"}}, "must use https"},
 		{"relative", false, Callback{URIs: []string{"/hooks"}}, "not absolute"},
+		{"port but no host", false, Callback{URIs: []string{"https://:443/hooks"}}, "not absolute"},
 		{"empty uri", false, Callback{URIs: []string{""}}, "empty uri"},
 		{"credentials", false, Callback{URIs: []string{"https://user:pw@a.example/h"}}, "carries credentials"},
 		{"fragment", false, Callback{URIs: []string{"https://a.example/h#frag"}}, "fragment"},
