@@ -194,9 +194,11 @@ func (l *Listener) setReadDeadline(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBody reads a body whose length the server already framed, in one
-// allocation when the length is known.
+// allocation when the length is known. A ContentLength of 0 is read to EOF
+// as well: on a request built by hand for Check, around a reader of unknown
+// length, it means unknown rather than empty.
 func readBody(r io.Reader, n int64) ([]byte, error) {
-	if n < 0 {
+	if n <= 0 {
 		return io.ReadAll(r)
 	}
 	buf := make([]byte, n)

@@ -412,6 +412,14 @@ func TestCheck(t *testing.T) {
 	if _, err := h.l.Check(h.request("msg_4", h.clock.Now(), []byte(`{"data":{}}`))); !errors.Is(err, listener.ErrBadDelivery) || !errors.Is(err, event.ErrMissingType) {
 		t.Errorf("Check of an event without a type = %v; want ErrBadDelivery wrapping event.ErrMissingType", err)
 	}
+	// A request built by hand around a reader of unknown length has
+	// ContentLength 0, which for a client request means unknown, not empty.
+	unknownLen := h.request("msg_5", h.clock.Now(), h.body(succeeded))
+	unknownLen.Body = io.NopCloser(io.MultiReader(unknownLen.Body))
+	unknownLen.ContentLength = 0
+	if ev, err := h.l.Check(unknownLen); err != nil || ev.ID != "msg_5" {
+		t.Errorf("Check of a body of unknown length = %v, %v; want msg_5", ev, err)
+	}
 	if d, _ := h.ib.Depth(context.Background()); d != 0 {
 		t.Errorf("Check queued %d messages", d)
 	}
