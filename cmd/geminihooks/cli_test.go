@@ -93,3 +93,34 @@ func TestParseInterspersed(t *testing.T) {
 		}
 	}
 }
+
+// The API key travels in a header, so the CLI must refuse to send it over
+// plain http to a host that is not loopback.
+func TestWebhooksBaseURLKeepsKeyOffPlainHTTP(t *testing.T) {
+	t.Parallel()
+	const key = "AIzaCLITestKey0123456789"
+	tests := []struct {
+		name, baseURL string
+	}{
+		{"remote host", "http://example.invalid"},
+		{"loopback lookalike", "http://127.0.0.1.nip.io:8686"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := &env{getenv: func(k string) string {
+				if k == "GEMINI_API_KEY" {
+					return key
+				}
+				return ""
+			}}
+			code, out, errs := runCLI(t, e, "webhooks", "list", "--base-url", tt.baseURL, "--timeout", "2s")
+			if code != exitUsage || !strings.Contains(errs, "must use https") {
+				t.Fatalf("exit %d (want %d), stderr lacks \"must use https\":\n%s%s", code, exitUsage, out, errs)
+			}
+			if strings.Contains(out+errs, key) {
+				t.Errorf("output shows the API key")
+			}
+		})
+	}
+}

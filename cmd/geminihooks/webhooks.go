@@ -331,6 +331,11 @@ func (f *clientFlags) client(ctx context.Context, e *env) (*geminihooks.Client, 
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, usageErr("--base-url must be an absolute http or https URL")
 		}
+		// The API key rides in a header: plain http only where it cannot
+		// leave the machine.
+		if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+			return nil, usageErr("--base-url must use https unless its host is loopback (the API key would be sent in clear text)")
+		}
 		cfg.HTTPOptions.BaseURL = strings.TrimSuffix(f.baseURL, "/") + "/"
 		// A local API (the emulator) delivers to local listeners over http.
 		if isLoopbackHost(u.Hostname()) {
