@@ -121,9 +121,11 @@ func parseAPIError(statusCode int, body []byte, apiKey string) *APIError {
 		}
 		return e
 	}
-	e.Message = w.Error.Message
+	// Again after decoding: JSON escapes ("\/", "\u0041") hide a secret
+	// from the pass over the raw body and are undone by the decoder.
+	e.Message = redact(w.Error.Message, apiKey)
 	e.Status = w.Error.Status
-	e.Details = w.Error.Details
+	e.Details = redactDetails(w.Error.Details, apiKey)
 	if code := bytes.TrimSpace(w.Error.Code); len(code) > 0 {
 		var n int
 		var s string
@@ -215,13 +217,24 @@ func fromGenAI(e genai.APIError, apiKey string) *APIError {
 		Message:    redact(e.Message, apiKey),
 	}
 	if len(e.Details) > 0 {
-		b, err := json.Marshal(e.Details)
-		if err == nil {
-			var details []map[string]any
-			if json.Unmarshal([]byte(redact(string(b), apiKey)), &details) == nil {
-				out.Details = details
-			}
-		}
+		out.Details = redactDetails(e.Details, apiKey)
+	}
+	return out
+}
+
+// redactDetails returns a redacted copy of decoded error details, or nil
+// when they cannot be re-encoded (so nothing unredacted is kept).
+func redactDetails(details []map[string]any, apiKey string) []map[string]any {
+	if len(details) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(details)
+	if err != nil {
+		return nil
+	}
+	var out []map[string]any
+	if json.Unmarshal([]byte(redact(string(b), apiKey)), &out) != nil {
+		return nil
 	}
 	return out
 }

@@ -175,6 +175,30 @@ func TestErrorRedaction(t *testing.T) {
 	}
 }
 
+// A secret or key written with JSON escapes must not come back whole once
+// the body is decoded.
+func TestErrorRedactionSurvivesJSONEscapes(t *testing.T) {
+	t.Parallel()
+	escapedKey := `\u0041` + testAPIKey[1:]
+	body := `{"error":{"code":400,"status":"INVALID_ARGUMENT",
+	"message":"key ` + escapedKey + ` secret whsec_ab\/cdefghijklmnopqrstuvwxyz0123456789AB==",
+	"details":[{"metadata":{"key":"` + escapedKey + `","secret":"whsec_ab\/cdefghijklmnopqrstuvwxyz0123456789AB=="}}]}}`
+	c, _ := setup(t, map[string]http.HandlerFunc{"/": reply(400, body)})
+	_, err := c.Webhooks.Get(context.Background(), "w1")
+	var api *APIError
+	if !errors.As(err, &api) {
+		t.Fatalf("error %v is not an *APIError", err)
+	}
+	if len(api.Details) == 0 {
+		t.Error("details dropped")
+	}
+	details, _ := json.Marshal(api.Details)
+	all := err.Error() + " " + api.Message + " " + string(details)
+	if strings.Contains(all, testAPIKey) || strings.Contains(all, "cdefghijklmnop") {
+		t.Errorf("error leaks a secret: %s", all)
+	}
+}
+
 func TestParseAPIErrorNonJSON(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
