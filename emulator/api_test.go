@@ -53,6 +53,8 @@ func TestRejections(t *testing.T) {
 			code: 400, status: "INVALID_ARGUMENT", message: "must use https"},
 		{name: "relative uri", method: "POST", path: "/v1beta/webhooks", body: `{"uri":"/x","subscribed_events":["batch.failed"]}`,
 			code: 400, status: "INVALID_ARGUMENT", message: "not a valid URL"},
+		{name: "uri with a port and no host", method: "POST", path: "/v1beta/webhooks", body: `{"uri":"https://:443/x","subscribed_events":["batch.failed"]}`,
+			code: 400, status: "INVALID_ARGUMENT", message: "not a valid URL"},
 		{name: "update to auto-disabled", method: "PATCH", path: "/v1beta/webhooks/" + hook + "?update_mask=state", body: `{"state":"disabled_due_to_failed_deliveries"}`,
 			code: 400, status: "INVALID_ARGUMENT", message: "cannot be set"},
 		{name: "update unknown mask", method: "PATCH", path: "/v1beta/webhooks/" + hook + "?update_mask=colour", body: `{}`,

@@ -150,7 +150,9 @@ func webhookNotFound(id string) *apiError {
 
 func (s *Server) checkURI(raw, at string) *apiError {
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+	// Hostname, not Host: "https://:443/x" has a Host, and would be
+	// delivered to whatever listens on this machine's port 443.
+	if err != nil || u.Hostname() == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return errInvalid(fmt.Sprintf("Invalid value at '%s': %q is not a valid URL.", at, raw))
 	}
 	if u.Scheme == "http" && !(s.cfg.allowHTTPLoopback && isLoopback(u.Hostname())) {
