@@ -98,6 +98,15 @@ type CreatedWebhook struct {
 	Secret Secret `json:"secret"`
 }
 
+// LogValue keeps the secret out of slog, whose JSON handler would otherwise
+// encode the Secret field as is.
+func (c CreatedWebhook) LogValue() slog.Value {
+	return slog.AnyValue(struct {
+		Webhook
+		Secret string `json:"secret"`
+	}{c.Webhook, Secret("").String()})
+}
+
 // WebhookSpec describes a webhook to create.
 type WebhookSpec struct {
 	// URI receives the deliveries. It must be https (see

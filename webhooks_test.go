@@ -377,6 +377,26 @@ func TestSecretNeverPrinted(t *testing.T) {
 	}
 }
 
+// slog's JSON handler encodes a struct with encoding/json, which would
+// write the secret field as is.
+func TestSecretNeverLoggedAsJSON(t *testing.T) {
+	t.Parallel()
+	const secret = "whsec_NnZ2aTU5MzdqOXY2bXFwZjgzb2R2cXM1Y3B6cTlyMnM="
+	w := &CreatedWebhook{Webhook: Webhook{ID: "wh1"}, Secret: secret}
+	var logged strings.Builder
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("created", "webhook", w, "value", *w)
+	if strings.Contains(logged.String(), "NnZ2aTU5") {
+		t.Errorf("secret logged: %s", logged.String())
+	}
+	if !strings.Contains(logged.String(), `"wh1"`) {
+		t.Errorf("log lost the webhook: %s", logged.String())
+	}
+	b, err := json.Marshal(w)
+	if err != nil || !strings.Contains(string(b), secret) {
+		t.Errorf("json.Marshal = %s, %v; want the secret kept for storage", b, err)
+	}
+}
+
 func TestNewClientValidates(t *testing.T) {
 	t.Parallel()
 	if _, err := NewClient(nil); err == nil {
