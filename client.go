@@ -53,6 +53,22 @@ type Client struct {
 	now           func() time.Time
 }
 
+// String, GoString and LogValue describe the client by its endpoint only:
+// fmt would print every unexported field, the API key and the headers among
+// them, as genai's own configs do.
+func (c Client) String() string {
+	if c.endpoint == nil {
+		return "geminihooks.Client{}"
+	}
+	return "geminihooks.Client{endpoint: " + c.endpoint.Redacted() + "}"
+}
+
+// GoString hides the API key from %#v as well.
+func (c Client) GoString() string { return c.String() }
+
+// LogValue hides the API key from slog.
+func (c Client) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
 // service is the state every service shares; each service type is a
 // conversion of it, as in go-github.
 type service struct{ client *Client }

@@ -3,8 +3,11 @@ package geminihooks
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,5 +96,22 @@ func TestRetryDelay(t *testing.T) {
 	withJitter := &genai.HTTPRetryOptions{InitialDelay: &one, ExpBase: &two, Jitter: &one, MaxDelay: &five}
 	if got := retryDelay(1, withJitter); got < time.Second || got > 2*time.Second {
 		t.Errorf("jittered first delay %v outside [1s, 2s]", got)
+	}
+}
+
+// fmt prints a struct's unexported fields, the API key among them, whatever
+// methods their types have: the Client itself must hide them.
+func TestClientNeverPrintsKey(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t, "https://example.invalid", testAPIKey)
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("client", "client", c, "value", *c)
+	for _, s := range []string{
+		fmt.Sprint(c), fmt.Sprintf("%v %+v %#v", c, c, c),
+		fmt.Sprintf("%v %+v %#v", *c, *c, *c), logged.String(),
+	} {
+		if strings.Contains(s, testAPIKey) {
+			t.Errorf("API key printed: %s", s)
+		}
 	}
 }
