@@ -182,7 +182,9 @@ func (c *command) usageError(e *env, format string, a ...any) int {
 // fail reports a runtime failure on stderr and returns exitFailure.
 func (c *command) fail(e *env, err error) int {
 	// Library errors carry their own "geminihooks: " prefix; one is enough.
-	msg := strings.TrimPrefix(err.Error(), "geminihooks: ")
+	// An error may quote a server's answer: escape what a terminal would
+	// act on.
+	msg := escapeControl(strings.TrimPrefix(err.Error(), "geminihooks: "))
 	fmt.Fprintf(e.stderr, "geminihooks %s: %s\n", c.name, msg)
 	return exitFailure
 }

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -122,5 +125,30 @@ func TestWebhooksBaseURLKeepsKeyOffPlainHTTP(t *testing.T) {
 				t.Errorf("output shows the API key")
 			}
 		})
+	}
+}
+
+// An API error message is the server's text: printed raw, escape sequences
+// in it would drive the user's terminal.
+func TestFailEscapesServerText(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"error":{"code":404,"status":"NOT_FOUND","message":"gone\u001b]0;pwned\u0007\u001b[2J"}}`)
+	}))
+	t.Cleanup(srv.Close)
+	e := &env{getenv: func(k string) string {
+		if k == "GEMINI_API_KEY" {
+			return "test-key"
+		}
+		return ""
+	}}
+	code, out, errs := runCLI(t, e, "webhooks", "get", "w1", "--base-url", srv.URL)
+	if code != exitFailure || !strings.Contains(errs, "NOT_FOUND") {
+		t.Fatalf("exit %d (want %d):\n%s%s", code, exitFailure, out, errs)
+	}
+	if strings.ContainsAny(errs, "\x1b\x07") {
+		t.Errorf("stderr carries the server's control characters: %q", errs)
 	}
 }

@@ -411,6 +411,12 @@ func printable(s string) string {
 	if len(s) > max {
 		s = s[:max] + "..."
 	}
+	return escapeControl(s)
+}
+
+// escapeControl escapes control characters (terminal escape sequences
+// among them) in text that came from elsewhere, keeping its length.
+func escapeControl(s string) string {
 	if strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }) < 0 {
 		return s
 	}
