@@ -124,7 +124,10 @@ func TestStoreOutage(t *testing.T) {
 	p, _ := strconv.Atoi(port)
 	cfg.ConnConfig.Host, cfg.ConnConfig.Port = host, uint16(p)
 	cfg.ConnConfig.ConnectTimeout = time.Second
-	cfg.MaxConns = 16
+	// The workers' transactions, the shared-statement runners and LISTEN,
+	// with room to spare: a starved pool under a loaded run made handlers
+	// time out, and each timeout doubled the retry delay past the test's wait.
+	cfg.MaxConns = 32
 	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +148,7 @@ func TestStoreOutage(t *testing.T) {
 	snd, verifier := newSender(t)
 	l := listener.New(verifier, listener.WithInbox(ib), listener.WithWorkers(4),
 		listener.WithPollInterval(50*time.Millisecond), listener.WithRetry(1000, time.Millisecond),
-		listener.WithStoreTimeout(time.Second), listener.WithHandlerTimeout(time.Second))
+		listener.WithStoreTimeout(time.Second), listener.WithHandlerTimeout(5*time.Second))
 	l.On(event.TypeBatchSucceeded, ib.Transactional(x.count))
 	runListener(t, l)
 	srv := httptest.NewServer(l)
