@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,6 +106,7 @@ func WithKeySetLogger(l *slog.Logger) KeySetOption {
 // the last good set; if no set was ever fetched, lookups return ErrKeySetUnavailable.
 type RemoteKeySet struct {
 	url   string
+	shown string // url without a password, for errors and logs
 	o     keySetOptions
 	snap  atomic.Pointer[keySnapshot]
 	group singleflight.Group
@@ -130,7 +132,20 @@ func NewRemoteKeySet(url string, opts ...KeySetOption) *RemoteKeySet {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return &RemoteKeySet{url: url, o: o}
+	return &RemoteKeySet{url: url, shown: redactURL(url), o: o}
+}
+
+// redactURL drops a password and the query from a URL shown in errors and
+// logs: either may hold a credential.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable jwks url)"
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "redacted"
+	}
+	return u.Redacted()
 }
 
 // Run refreshes the set ahead of its expiry until ctx is done, then returns ctx.Err(). It is optional:
@@ -239,7 +254,7 @@ func (s *RemoteKeySet) current(ctx context.Context) (*keySnapshot, error) {
 	cause := s.lastErr
 	s.mu.Unlock()
 	if cause == nil {
-		return nil, fmt.Errorf("%w: fetch of %s still in flight", ErrKeySetUnavailable, s.url)
+		return nil, fmt.Errorf("%w: fetch of %s still in flight", ErrKeySetUnavailable, s.shown)
 	}
 	return nil, fmt.Errorf("%w: %w", ErrKeySetUnavailable, cause)
 }
@@ -265,7 +280,7 @@ func (s *RemoteKeySet) startFetch(ctx context.Context, allowed bool) <-chan sing
 		s.lastErr = err
 		s.mu.Unlock()
 		if err != nil {
-			s.o.logger.WarnContext(fctx, "signing: jwks refresh failed; keeping the last good set", "url", s.url, "err", err)
+			s.o.logger.WarnContext(fctx, "signing: jwks refresh failed; keeping the last good set", "url", s.shown, "err", err)
 		}
 		return nil, err
 	})
@@ -299,14 +314,14 @@ func (s *RemoteKeySet) fetch(ctx context.Context) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("signing: fetch jwks %s: status %d", s.url, resp.StatusCode)
+		return fmt.Errorf("signing: fetch jwks %s: status %d", s.shown, resp.StatusCode)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
 	if err != nil {
 		return fmt.Errorf("signing: read jwks: %w", err)
 	}
 	if len(data) > maxJWKSBytes {
-		return fmt.Errorf("signing: jwks %s larger than %d bytes", s.url, maxJWKSBytes)
+		return fmt.Errorf("signing: jwks %s larger than %d bytes", s.shown, maxJWKSBytes)
 	}
 	keys, err := ParseJWKS(data)
 	if err != nil {

@@ -418,3 +418,24 @@ func TestParseJWKS(t *testing.T) {
 		})
 	}
 }
+
+// A JWKS URL can carry a credential in its password or query; neither may
+// reach an error.
+func TestRemoteKeySetErrorsHideCredentials(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	u := strings.Replace(srv.URL, "http://", "http://user:hunter2pw@", 1) + "/jwks?token=s3cr3ttoken"
+	ks := NewRemoteKeySet(u)
+	_, err := ks.Keys(context.Background())
+	if !errors.Is(err, ErrKeySetUnavailable) {
+		t.Fatalf("Keys = %v, want ErrKeySetUnavailable", err)
+	}
+	for _, secret := range []string{"hunter2pw", "s3cr3ttoken"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error %q shows %q", err, secret)
+		}
+	}
+}
