@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -108,7 +109,11 @@ func (s *BatchesService) Get(ctx context.Context, name string) (*genai.BatchJob,
 				Message string `json:"message"`
 			} `json:"error"`
 		}
-		if err := s.client.do(ctx, http.MethodGet, name, nil, nil, &op); err != nil {
+		path, err := batchPath(name)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.client.do(ctx, http.MethodGet, path, nil, nil, &op); err != nil {
 			return nil, s.client.convertError("get batch", err)
 		}
 		if op.Error != nil {
@@ -143,4 +148,15 @@ func (c *Client) DownloadURI(fileName string) string {
 	base := strings.TrimSuffix(c.endpoint.String(), "/")
 	i := strings.LastIndex(base, "/")
 	return base[:i] + "/download" + base[i:] + "/" + fileName + ":download?alt=media"
+}
+
+// batchPath checks a batch name before it goes into a raw request path,
+// which genai's own calls would have escaped: "batches/x/../../webhooks"
+// must not reach another endpoint with the API key.
+func batchPath(name string) (string, error) {
+	id := strings.TrimPrefix(name, "batches/")
+	if !validID(id) {
+		return "", fmt.Errorf("geminihooks: invalid batch name %q", name)
+	}
+	return "batches/" + id, nil
 }

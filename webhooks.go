@@ -391,12 +391,20 @@ func webhookPath(id, verb string) (string, error) {
 	if id == "" {
 		return "", errors.New("geminihooks: empty webhook id")
 	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return "", fmt.Errorf("geminihooks: invalid webhook id %q", id)
-		}
+	if !validID(id) {
+		return "", fmt.Errorf("geminihooks: invalid webhook id %q", id)
 	}
 	return "webhooks/" + id + verb, nil
+}
+
+// validID reports whether id is a resource id safe to put in a path.
+func validID(id string) bool {
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return id != ""
 }
 
 func wireEvents(types []event.Type) ([]string, error) {
