@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 
 	"google.golang.org/genai"
+
+	"github.com/geminihooks/geminihooks/internal/loopback"
 )
 
 // Callback routes a job's completion events to URIs of its own (a "dynamic
@@ -107,7 +108,7 @@ func (c *Client) checkURI(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !loopback.Host(u.Hostname()) {
 			return fmt.Errorf("%w: uri %s must use https", ErrInvalidCallback, safeURI(raw))
 		}
 		if !c.allowInsecure {
@@ -116,14 +117,6 @@ func (c *Client) checkURI(raw string) error {
 		return nil
 	}
 	return fmt.Errorf("%w: uri %s must use https", ErrInvalidCallback, safeURI(raw))
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // safeURI shows a URI in an error without its query, fragment or user

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/internal/loopback"
 )
 
 // Webhook states, as the API spells them.
@@ -155,18 +155,10 @@ func (s *Server) checkURI(raw, at string) *apiError {
 	if err != nil || u.Hostname() == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return errInvalid(fmt.Sprintf("Invalid value at '%s': %q is not a valid URL.", at, raw))
 	}
-	if u.Scheme == "http" && !(s.cfg.allowHTTPLoopback && isLoopback(u.Hostname())) {
+	if u.Scheme == "http" && !(s.cfg.allowHTTPLoopback && loopback.Host(u.Hostname())) {
 		return errInvalid(fmt.Sprintf("Invalid value at '%s': the URI must use https.", at))
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func checkEvents(events []string, at string) *apiError {

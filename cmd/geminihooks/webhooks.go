@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"strings"
 	"text/tabwriter"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/internal/loopback"
 )
 
 // webhooksSub is one `geminihooks webhooks` subcommand.
@@ -333,12 +333,12 @@ func (f *clientFlags) client(ctx context.Context, e *env) (*geminihooks.Client, 
 		}
 		// The API key rides in a header: plain http only where it cannot
 		// leave the machine.
-		if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		if u.Scheme == "http" && !loopback.Host(u.Hostname()) {
 			return nil, usageErr("--base-url must use https unless its host is loopback (the API key would be sent in clear text)")
 		}
 		cfg.HTTPOptions.BaseURL = strings.TrimSuffix(f.baseURL, "/") + "/"
 		// A local API (the emulator) delivers to local listeners over http.
-		if isLoopbackHost(u.Hostname()) {
+		if loopback.Host(u.Hostname()) {
 			opts = append(opts, geminihooks.WithAllowInsecureCallbacks())
 		}
 	}
@@ -347,14 +347,6 @@ func (f *clientFlags) client(ctx context.Context, e *env) (*geminihooks.Client, 
 		return nil, fmt.Errorf("creating the genai client: %w", err)
 	}
 	return geminihooks.NewClient(gc, opts...)
-}
-
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func parseEvents(vals []string) ([]event.Type, error) {
