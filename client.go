@@ -41,7 +41,9 @@ type Client struct {
 
 	gc            *genai.Client
 	httpClient    *http.Client
+	base          *url.URL // genai's base URL
 	endpoint      *url.URL // base URL joined with the API version
+	apiVersion    string   // the version every call of ours uses: v1beta unless WithAPIVersion
 	apiKey        string
 	headers       http.Header
 	timeout       time.Duration           // genai's HTTPOptions.Timeout, for the calls made here
@@ -82,6 +84,11 @@ const (
 
 // NewClient returns a Client that sends its requests through gc. gc must use
 // the Gemini Developer API backend: webhooks do not exist on Vertex AI.
+//
+// Every call the Client makes, its own and those it makes through gc, uses
+// API version v1beta (DefaultAPIVersion), whatever gc's configured or
+// default version is: genai v1.78 and later default to v1, where neither
+// WebhookService nor webhook_config is served. WithAPIVersion overrides it.
 func NewClient(gc *genai.Client, opts ...Option) (*Client, error) {
 	if gc == nil {
 		return nil, errors.New("geminihooks: NewClient: nil genai client")
@@ -103,9 +110,9 @@ func NewClient(gc *genai.Client, opts ...Option) (*Client, error) {
 	if err != nil || base.Scheme == "" || base.Host == "" {
 		return nil, errors.New("geminihooks: NewClient: genai client has no absolute base URL")
 	}
-	version := cc.HTTPOptions.APIVersion
+	version := s.apiVersion
 	if version == "" {
-		version = "v1beta"
+		version = DefaultAPIVersion
 	}
 	httpClient := cc.HTTPClient
 	if httpClient == nil {
@@ -114,7 +121,9 @@ func NewClient(gc *genai.Client, opts ...Option) (*Client, error) {
 	c := &Client{
 		gc:            gc,
 		httpClient:    httpClient,
+		base:          base,
 		endpoint:      base.JoinPath(version),
+		apiVersion:    version,
 		apiKey:        cc.APIKey,
 		headers:       cc.HTTPOptions.Headers.Clone(),
 		logger:        s.logger,
@@ -143,12 +152,22 @@ func NewClient(gc *genai.Client, opts ...Option) (*Client, error) {
 // decodes a 2xx JSON answer into out when out is non-nil. A non-2xx answer
 // becomes an *APIError; other errors are left for convertError to prefix.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	return c.doWith(ctx, nil, method, path, query, in, out)
+}
+
+// doWith is do with a call's own genai HTTPOptions (nil allowed): their
+// APIVersion, when set, replaces the client's, and their Headers are added
+// over the client's, as genai merges them.
+func (c *Client) doWith(ctx context.Context, opts *genai.HTTPOptions, method, path string, query url.Values, in, out any) error {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
 	u := *c.endpoint
+	if opts != nil && opts.APIVersion != "" {
+		u = *c.base.JoinPath(opts.APIVersion)
+	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + path
 	u.RawPath = ""
 	u.RawQuery = query.Encode()
@@ -168,6 +187,14 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	for k, vs := range c.headers {
 		for _, v := range vs {
 			req.Header.Add(k, v)
+		}
+	}
+	if opts != nil {
+		for k, vs := range opts.Headers {
+			req.Header.Del(k)
+			for _, v := range vs {
+				req.Header.Add(k, v)
+			}
 		}
 	}
 	req.Header.Set("Accept", "application/json")

@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/genai"
+	"google.golang.org/genai/interactions/models/interactions"
 )
 
 // TestRetryFollowsGenAIOptions checks that webhook calls retry only when the
@@ -112,6 +114,109 @@ func TestClientNeverPrintsKey(t *testing.T) {
 	} {
 		if strings.Contains(s, testAPIKey) {
 			t.Errorf("API key printed: %s", s)
+		}
+	}
+}
+
+// TestEveryCallUsesTheClientAPIVersion checks that whatever version genai
+// is set to (genai v1.78 and later default to v1), every call goes to
+// v1beta, or to WithAPIVersion's.
+func TestEveryCallUsesTheClientAPIVersion(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name         string
+		genaiVersion string
+		opts         []Option
+		want         string
+	}{
+		{"genai default", "", nil, "v1beta"},
+		{"genai on v1", "v1", nil, "v1beta"},
+		{"WithAPIVersion", "v1", []Option{WithAPIVersion("v1alpha")}, "v1alpha"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var paths []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				paths = append(paths, r.Method+" "+r.URL.Path)
+				mu.Unlock()
+				switch {
+				case strings.Contains(r.URL.Path, "batchGenerateContent"), strings.Contains(r.URL.Path, "/batches/"):
+					reply(200, `{"name":"batches/b1","metadata":{"name":"batches/b1","state":"BATCH_STATE_PENDING"}}`)(w, r)
+				case strings.Contains(r.URL.Path, "/operations/"), strings.Contains(r.URL.Path, "predictLongRunning"):
+					reply(200, `{"name":"models/veo/operations/op1"}`)(w, r)
+				case strings.Contains(r.URL.Path, "/interactions"):
+					reply(200, `{"id":"int_1","status":"in_progress"}`)(w, r)
+				default:
+					reply(200, `{}`)(w, r)
+				}
+			}))
+			t.Cleanup(srv.Close)
+			gc, err := genai.NewClient(t.Context(), &genai.ClientConfig{
+				APIKey: testAPIKey, Backend: genai.BackendGeminiAPI,
+				HTTPOptions: genai.HTTPOptions{BaseURL: srv.URL, APIVersion: tt.genaiVersion},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := NewClient(gc, tt.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := t.Context()
+			calls := []func() error{
+				func() error { _, err := c.Webhooks.List(ctx, nil); return err },
+				func() error { return c.Webhooks.Ping(ctx, "w1") },
+				func() error {
+					_, err := c.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{FileName: "files/in"}, nil, testCallback)
+					return err
+				},
+				func() error { _, err := c.Batches.Get(ctx, "batches/b1"); return err },
+				func() error {
+					_, err := c.Videos.Generate(ctx, "veo", &genai.GenerateVideosSource{Prompt: "p"}, nil, testCallback)
+					return err
+				},
+				func() error { _, err := c.Videos.Get(ctx, "models/veo/operations/op1"); return err },
+				func() error {
+					_, err := c.Interactions.Create(ctx, interactions.CreateModelInteraction{Model: "gemini-2.5-flash", Input: Ptr(interactions.NewInteractionsInput("hi"))}, testCallback)
+					return err
+				},
+				func() error { _, err := c.Interactions.Get(ctx, "int_1"); return err },
+			}
+			for i, call := range calls {
+				if err := call(); err != nil {
+					t.Fatalf("call %d: %v", i+1, err)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(paths) != len(calls) {
+				t.Fatalf("%d requests for %d calls: %q", len(paths), len(calls), paths)
+			}
+			for _, p := range paths {
+				if !strings.Contains(p, " /"+tt.want+"/") {
+					t.Errorf("%s: not on /%s/", p, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestWithAPIVersionValidates(t *testing.T) {
+	t.Parallel()
+	gc, err := genai.NewClient(t.Context(), &genai.ClientConfig{APIKey: testAPIKey, Backend: genai.BackendGeminiAPI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"", "beta", "v1/../v2", "v1beta/", "V1", "v1beta?x=1"} {
+		if _, err := NewClient(gc, WithAPIVersion(v)); err == nil {
+			t.Errorf("WithAPIVersion(%q) accepted", v)
+		}
+	}
+	for _, v := range []string{"v1", "v1beta", "v1alpha", "v2beta1"} {
+		if _, err := NewClient(gc, WithAPIVersion(v)); err != nil {
+			t.Errorf("WithAPIVersion(%q): %v", v, err)
 		}
 	}
 }

@@ -82,7 +82,7 @@ func (s *InteractionsService) callbackFields(own *interactions.WebhookConfig, ba
 // create sends body; wc is its webhook_config, and a job with one is
 // tracked (see WithTracker).
 func (s *InteractionsService) create(ctx context.Context, body operations.CreateInteractionRequestBody, wc *interactions.WebhookConfig) (*interactions.Interaction, error) {
-	res, err := s.client.gc.Interactions.Create(ctx, operations.CreateInteractionRequest{Body: body})
+	res, err := s.client.gc.Interactions.Create(ctx, operations.CreateInteractionRequest{APIVersion: &s.client.apiVersion, Body: body})
 	if err != nil {
 		return nil, s.client.convertError("create interaction", err)
 	}
@@ -93,9 +93,9 @@ func (s *InteractionsService) create(ctx context.Context, body operations.Create
 	if wc != nil {
 		meta = wc.UserMetadata
 	}
-	// Without a callback only a background interaction, still in progress
-	// when created, has an event to come.
-	if wc != nil || res.Interaction.Status == interactions.InteractionStatusInProgress {
+	// Without a callback only a background interaction, still queued or in
+	// progress when created, has an event to come.
+	if wc != nil || pending(res.Interaction.Status) {
 		s.client.track(ctx, inbox.KindInteraction, deref(res.Interaction.ID), wc != nil, meta)
 	}
 	s.client.logger.DebugContext(ctx, "geminihooks: interaction created", "id", deref(res.Interaction.ID), "status", string(res.Interaction.Status))
@@ -141,11 +141,27 @@ func (s *InteractionsService) FunctionCalls(ctx context.Context, id string) ([]F
 	return calls, nil
 }
 
+// Get returns the interaction with the given id.
+func (s *InteractionsService) Get(ctx context.Context, id string) (*interactions.Interaction, error) {
+	return s.get(ctx, id)
+}
+
+// pending reports whether an interaction with status st has not ended yet:
+// it is queued or running, or (background interactions only) waiting for
+// the server to continue it.
+func pending(st interactions.InteractionStatus) bool {
+	switch st {
+	case interactions.InteractionStatusQueued, interactions.InteractionStatusInProgress, interactions.InteractionStatusRequiresContinuation:
+		return true
+	}
+	return false
+}
+
 func (s *InteractionsService) get(ctx context.Context, id string) (*interactions.Interaction, error) {
 	if id == "" {
 		return nil, errors.New("geminihooks: get interaction: empty interaction id")
 	}
-	got, err := s.client.gc.Interactions.Get(ctx, operations.GetInteractionByIDRequest{ID: id})
+	got, err := s.client.gc.Interactions.Get(ctx, operations.GetInteractionByIDRequest{APIVersion: &s.client.apiVersion, ID: id})
 	if err != nil {
 		return nil, s.client.convertError("get interaction", err)
 	}

@@ -139,10 +139,10 @@ func callbackFromGenAI(w *genai.WebhookConfig) *Callback {
 // webhook config inside its genai config.
 var errTwoCallbacks = fmt.Errorf("%w: both a Callback and a WebhookConfig in the config; pass one", ErrInvalidCallback)
 
-// withWebhookConfig returns a copy of opts (nil allowed) whose request hook
-// writes wc at path in the body, after any hook the caller or the genai client
-// set, and deletes genai's camelCase "webhookConfig" there.
-func (c *Client) withWebhookConfig(opts *genai.HTTPOptions, wc *wireWebhookConfig, path ...string) *genai.HTTPOptions {
+// requestOptions returns a copy of opts (nil allowed) for one call made
+// through genai, with the client's API version unless opts names one: genai
+// would otherwise use its own, v1 by default since v1.78.
+func (c *Client) requestOptions(opts *genai.HTTPOptions) *genai.HTTPOptions {
 	out := genai.HTTPOptions{}
 	if opts != nil {
 		out = *opts
@@ -151,13 +151,23 @@ func (c *Client) withWebhookConfig(opts *genai.HTTPOptions, wc *wireWebhookConfi
 			out.ExtraBody = cloneMap(opts.ExtraBody)
 		}
 	}
-	prev := out.ExtrasRequestProvider
+	if out.APIVersion == "" {
+		out.APIVersion = c.apiVersion
+	}
+	return &out
+}
+
+// setWebhookConfig makes opts' request hook write wc at path in the body,
+// after any hook the caller or the genai client set, and delete genai's
+// camelCase "webhookConfig" there.
+func (c *Client) setWebhookConfig(opts *genai.HTTPOptions, wc *wireWebhookConfig, path ...string) {
+	prev := opts.ExtrasRequestProvider
 	if prev == nil {
 		// genai runs only the request's provider when one is set, so keep
 		// the client-level one in the chain.
 		prev = c.gc.ClientConfig().HTTPOptions.ExtrasRequestProvider
 	}
-	out.ExtrasRequestProvider = func(body map[string]any) map[string]any {
+	opts.ExtrasRequestProvider = func(body map[string]any) map[string]any {
 		if prev != nil {
 			body = prev(body)
 		}
@@ -177,7 +187,6 @@ func (c *Client) withWebhookConfig(opts *genai.HTTPOptions, wc *wireWebhookConfi
 		m["webhook_config"] = wc
 		return body
 	}
-	return &out
 }
 
 // cloneMap copies the nested maps of a request-body fragment, so merging it

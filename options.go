@@ -2,7 +2,9 @@ package geminihooks
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"regexp"
 	"time"
 
 	"github.com/geminihooks/geminihooks/inbox"
@@ -13,6 +15,7 @@ import (
 type Option func(*settings) error
 
 type settings struct {
+	apiVersion    string
 	logger        *slog.Logger
 	allowInsecure bool
 	tracker       inbox.Tracker
@@ -39,6 +42,28 @@ func WithLogger(l *slog.Logger) Option {
 func WithAllowInsecureCallbacks() Option {
 	return func(s *settings) error {
 		s.allowInsecure = true
+		return nil
+	}
+}
+
+// DefaultAPIVersion is the API version a Client uses for every call: the
+// webhooks API reference says "This API is in Beta. Endpoints are under
+// /v1beta/", and webhook_config on batch, video and interaction requests
+// is documented only there.
+const DefaultAPIVersion = "v1beta"
+
+var apiVersionPattern = regexp.MustCompile(`^v[0-9]+((alpha|beta)[0-9]*)?$`)
+
+// WithAPIVersion makes the client send every call to API version v (such as
+// "v1alpha") instead of DefaultAPIVersion. The version configured on the
+// genai client, or in GOOGLE_GENAI_API_VERSION, is not used: since genai
+// v1.78 it defaults to v1, where WebhookService answers 404.
+func WithAPIVersion(v string) Option {
+	return func(s *settings) error {
+		if !apiVersionPattern.MatchString(v) {
+			return fmt.Errorf("geminihooks: WithAPIVersion: %q is not an API version such as v1beta", v)
+		}
+		s.apiVersion = v
 		return nil
 	}
 }

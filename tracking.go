@@ -5,12 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
-	"google.golang.org/genai"
-	"google.golang.org/genai/interactions/models/interactions"
 
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/inbox"
@@ -88,57 +85,6 @@ func (c *Client) track(ctx context.Context, kind inbox.JobKind, name string, cal
 	if err := c.tracker.Track(context.WithoutCancel(ctx), j); err != nil {
 		c.logger.ErrorContext(ctx, "geminihooks: recording launched job failed; it will not be reconciled", "name", name, "kind", string(kind), "error", err)
 	}
-}
-
-// Get returns the batch job called name ("batches/ID"), with its Error
-// filled in when it failed.
-func (s *BatchesService) Get(ctx context.Context, name string) (*genai.BatchJob, error) {
-	if name == "" {
-		return nil, errors.New("geminihooks: get batch: empty name")
-	}
-	job, err := s.client.gc.Batches.Get(ctx, name, nil)
-	if err != nil {
-		return nil, s.client.convertError("get batch", err)
-	}
-	if job.State == genai.JobStateFailed && job.Error == nil {
-		// genai reads a batch's error only on Vertex AI; the Gemini API
-		// puts it on the operation, so read it from there.
-		var op struct {
-			Error *struct {
-				Code    *int32 `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		path, err := batchPath(name)
-		if err != nil {
-			return nil, err
-		}
-		if err := s.client.do(ctx, http.MethodGet, path, nil, nil, &op); err != nil {
-			return nil, s.client.convertError("get batch", err)
-		}
-		if op.Error != nil {
-			job.Error = &genai.JobError{Code: op.Error.Code, Message: op.Error.Message}
-		}
-	}
-	return job, nil
-}
-
-// Get returns the video generation operation called name
-// ("models/M/operations/ID"); it is Done once the video is ready or failed.
-func (s *VideosService) Get(ctx context.Context, name string) (*genai.GenerateVideosOperation, error) {
-	if name == "" {
-		return nil, errors.New("geminihooks: get video operation: empty name")
-	}
-	op, err := s.client.gc.Operations.GetVideosOperation(ctx, &genai.GenerateVideosOperation{Name: name}, nil)
-	if err != nil {
-		return nil, s.client.convertError("get video operation", err)
-	}
-	return op, nil
-}
-
-// Get returns the interaction with the given id.
-func (s *InteractionsService) Get(ctx context.Context, id string) (*interactions.Interaction, error) {
-	return s.get(ctx, id)
 }
 
 // DownloadURI returns the URI the API serves a file's bytes at, for a file
