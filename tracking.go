@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/inbox"
 )
