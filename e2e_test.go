@@ -495,3 +495,62 @@ func TestE2EErrors(t *testing.T) {
 		t.Errorf("after the emulator closed: %v, want a network error", err)
 	}
 }
+
+// TestE2EGenAIDefaults builds the Client as a user does, on
+// genai.NewClient(ctx, nil) and the environment, with no API version set
+// anywhere (genai v1.78 and later then default to v1), and checks that
+// webhooks and a video with a callback work against the emulator, which
+// serves WebhookService on v1beta only.
+func TestE2EGenAIDefaults(t *testing.T) {
+	emu, err := emulator.NewServer(emulator.WithAllowHTTPLoopback(), emulator.WithManualJobs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emu.Close)
+	t.Setenv("GEMINI_API_KEY", emu.APIKey)
+	t.Setenv("GOOGLE_API_KEY", "")
+	t.Setenv("GOOGLE_GEMINI_BASE_URL", emu.URL)
+	t.Setenv("GOOGLE_GENAI_API_VERSION", "")
+	t.Setenv("GOOGLE_GENAI_USE_VERTEXAI", "")
+	t.Setenv("GOOGLE_GENAI_USE_ENTERPRISE", "")
+	ctx := t.Context()
+	gc, err := genai.NewClient(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := geminihooks.NewClient(gc, geminihooks.WithAllowInsecureCallbacks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv := newReceiver(t)
+	wh, err := c.Webhooks.Create(ctx, geminihooks.WebhookSpec{URI: rcv.URL + "/static", Events: []event.Type{event.TypeBatchSucceeded}})
+	if err != nil {
+		t.Fatalf("Webhooks.Create: %v", err)
+	}
+	if err := c.Webhooks.Ping(ctx, wh.ID); err != nil {
+		t.Fatalf("Webhooks.Ping: %v", err)
+	}
+	if err := verifyHMAC(t, rcv.next(t), wh.Secret); err != nil {
+		t.Errorf("ping delivery: %v", err)
+	}
+	op, err := c.Videos.Generate(ctx, "veo-3.0-generate-001", &genai.GenerateVideosSource{Prompt: "a cat"}, nil,
+		&geminihooks.Callback{URIs: []string{rcv.URL + "/video"}, UserMetadata: map[string]any{"order": "7"}})
+	if err != nil {
+		t.Fatalf("Videos.Generate: %v", err)
+	}
+	if err := emu.Finish(op.Name, emulator.OutcomeSucceeded); err != nil {
+		t.Fatal(err)
+	}
+	d := rcv.next(t)
+	ev, err := event.Parse(d.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != event.TypeVideoGenerated || ev.JobID != op.Name || ev.UserMetadata["order"] != "7" {
+		t.Errorf("event %s for %s with %v; want video.generated for %s", ev.Type, ev.JobID, ev.UserMetadata, op.Name)
+	}
+	got, err := c.Videos.Get(ctx, op.Name)
+	if err != nil || !got.Done || got.Response == nil || len(got.Response.GeneratedVideos) != 1 {
+		t.Errorf("Videos.Get = %+v, %v; want done with one video", got, err)
+	}
+}

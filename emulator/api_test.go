@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,9 @@ import (
 	"github.com/geminihooks/geminihooks/emulator"
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/genai"
+	"google.golang.org/genai/interactions/models/apierrors"
+	"google.golang.org/genai/interactions/models/operations"
 )
 
 type apiErrorBody struct {
@@ -65,6 +69,12 @@ func TestRejections(t *testing.T) {
 			code: 404, status: "NOT_FOUND", message: "nope"},
 		{name: "bad page token", method: "GET", path: "/v1beta/webhooks?page_token=zzz",
 			code: 400, status: "INVALID_ARGUMENT", message: "page_token"},
+		{name: "webhooks on v1", method: "GET", path: "/v1/webhooks",
+			code: 404, status: "NOT_FOUND", message: "Method not found."},
+		{name: "webhook ping on v1", method: "POST", path: "/v1/webhooks/" + hook + ":ping", body: `{}`,
+			code: 404, status: "NOT_FOUND", message: "Method not found."},
+		{name: "webhooks on v1alpha", method: "POST", path: "/v1alpha/webhooks", body: `{"uri":"https://a.example","subscribed_events":["batch.failed"]}`,
+			code: 404, status: "NOT_FOUND", message: "Method not found."},
 		{name: "unknown method", method: "GET", path: "/v1beta/tunedModels",
 			code: 404, status: "NOT_FOUND", message: "Method not found."},
 		{name: "batch camelCase userMetadata", method: "POST", path: batchPath,
@@ -338,5 +348,64 @@ func TestOptions(t *testing.T) {
 	}
 	if code, _ := call(t, s, http.MethodGet, "/v1beta/webhooks", ""); code != http.StatusOK {
 		t.Fatalf("list on a wildcard listener: %d", code)
+	}
+}
+
+// TestVersions checks the API versions each route answers on: WebhookService
+// on v1beta only, jobs on v1, v1beta and v1alpha, so that a genai client on
+// its v1 default gets the real API's 404 for webhooks and works for jobs.
+func TestVersions(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, emulator.WithManualJobs())
+	gc, err := genai.NewClient(t.Context(), &genai.ClientConfig{
+		APIKey: s.APIKey, Backend: genai.BackendGeminiAPI,
+		HTTPOptions: genai.HTTPOptions{BaseURL: s.URL, APIVersion: "v1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = gc.Webhooks.List(t.Context(), operations.ListWebhooksRequest{})
+	var apiErr *apierrors.APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound {
+		t.Errorf("genai Webhooks.List on v1 = %v; want a 404", err)
+	}
+	for _, version := range []string{"v1", "v1beta", "v1alpha"} {
+		job, err := gc.Batches.Create(t.Context(), "gemini-2.5-flash",
+			&genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("hi")}}},
+			&genai.CreateBatchJobConfig{HTTPOptions: &genai.HTTPOptions{APIVersion: version}})
+		if err != nil || !strings.HasPrefix(job.Name, "batches/") {
+			t.Errorf("batch on %s: %+v, %v", version, job, err)
+		}
+		code, b := call(t, s, http.MethodPost, "/"+version+"/interactions", `{"model":"gemini-2.5-flash","input":"hi"}`)
+		if code != http.StatusOK {
+			t.Errorf("interaction on %s: %d %s", version, code, b)
+		}
+	}
+}
+
+// TestDeliveryIDs checks that webhook-id has the live form: "msg_" and a
+// version 4 UUID, fresh for each event.
+func TestDeliveryIDs(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, emulator.WithManualJobs())
+	rcv := newReceiver(t, 2)
+	createWebhook(t, s, rcv.URL, "batch.succeeded")
+	uuid := regexp.MustCompile(`^msg_[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	seen := map[string]bool{}
+	for range 2 {
+		code, b := call(t, s, http.MethodPost, "/v1beta/models/gemini-2.5-flash:batchGenerateContent",
+			`{"batch":{"input_config":{"requests":{"requests":[{"request":{}}]}}}}`)
+		var job struct{ Name string }
+		if code != http.StatusOK || json.Unmarshal(b, &job) != nil {
+			t.Fatalf("create batch: %d %s", code, b)
+		}
+		if err := s.Finish(job.Name, emulator.OutcomeSucceeded); err != nil {
+			t.Fatal(err)
+		}
+		id := rcv.next(t).header.Get("webhook-id")
+		if !uuid.MatchString(id) || seen[id] {
+			t.Errorf("webhook-id %q: want a fresh msg_ and UUID", id)
+		}
+		seen[id] = true
 	}
 }

@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -163,7 +165,16 @@ func (s *Server) onOutcome(webhookID string, ok bool) {
 	}
 }
 
-func newDeliveryID() string { return "msg_" + randomString(27) }
+// newDeliveryID returns a webhook-id as live deliveries carry them: "msg_"
+// and a random (version 4) UUID (python-genai#2927).
+func newDeliveryID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return "msg_" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
 
 // enqueueStatic queues a delivery to a registered webhook, signed v1 with
 // every secret live at each attempt.

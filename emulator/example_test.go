@@ -36,8 +36,11 @@ func Example() {
 	}))
 	defer endpoint.Close()
 
+	// WebhookService is served on v1beta only, and genai v1.78 and later
+	// default to v1, so a genai client that manages webhooks names v1beta.
 	client, err := genai.NewClient(ctx, &genai.ClientConfig{
-		APIKey: s.APIKey, Backend: genai.BackendGeminiAPI, HTTPOptions: genai.HTTPOptions{BaseURL: s.URL},
+		APIKey: s.APIKey, Backend: genai.BackendGeminiAPI,
+		HTTPOptions: genai.HTTPOptions{BaseURL: s.URL, APIVersion: "v1beta"},
 	})
 	if err != nil {
 		panic(err)

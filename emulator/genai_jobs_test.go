@@ -199,16 +199,13 @@ func TestGenAIVideos(t *testing.T) {
 	s := newServer(t, emulator.WithManualJobs())
 	c := newClient(t, s)
 	dyn := newReceiver(t, 4)
-	op, err := c.Models.GenerateVideos(t.Context(), "veo-3.0-generate-001", "a lighthouse at dusk", nil, &genai.GenerateVideosConfig{
+	op := generateVideo(t, s, c, "veo-3.0-generate-001", "a lighthouse at dusk", &genai.GenerateVideosConfig{
 		WebhookConfig: &genai.WebhookConfig{Uris: []string{dyn.URL}, UserMetadata: map[string]any{"order": "42"}},
 	})
-	if err != nil {
-		t.Fatalf("GenerateVideos: %v", err)
-	}
 	if !strings.HasPrefix(op.Name, "models/veo-3.0-generate-001/operations/") || op.Done {
 		t.Fatalf("GenerateVideos = %+v", op)
 	}
-	op, err = c.Operations.GetVideosOperation(t.Context(), op, nil)
+	op, err := c.Operations.GetVideosOperation(t.Context(), op, nil)
 	if err != nil || op.Done {
 		t.Fatalf("GetVideosOperation before finish: %+v, %v", op, err)
 	}
@@ -237,10 +234,7 @@ func TestGenAIVideos(t *testing.T) {
 		t.Errorf("user_metadata (-want +got):\n%s", diff)
 	}
 
-	failed, err := c.Models.GenerateVideos(t.Context(), "veo-3.0-generate-001", "x", nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	failed := generateVideo(t, s, c, "veo-3.0-generate-001", "x", nil)
 	if err := s.Finish(failed.Name, emulator.OutcomeFailed); err != nil {
 		t.Fatal(err)
 	}
@@ -375,13 +369,10 @@ func TestGenAISigningHeader(t *testing.T) {
 
 			h := http.Header{}
 			h.Set(emulator.SigningHeader, string(other))
-			op, err := c.Models.GenerateVideos(t.Context(), "veo-3.0-generate-001", "a lighthouse at dusk", nil, &genai.GenerateVideosConfig{
+			op := generateVideo(t, s, c, "veo-3.0-generate-001", "a lighthouse at dusk", &genai.GenerateVideosConfig{
 				WebhookConfig: &genai.WebhookConfig{Uris: []string{dyn.URL}},
 				HTTPOptions:   &genai.HTTPOptions{Headers: h},
 			})
-			if err != nil {
-				t.Fatalf("GenerateVideos: %v", err)
-			}
 			it, err := c.Interactions.Create(t.Context(), operations.CreateInteractionRequest{Body: operations.NewCreateInteractionRequestBody(gi.CreateModelInteraction{
 				Model: gi.ModelGemini25Flash, Input: ptr(gi.NewInteractionsInput("hi")),
 				Background: ptr(true), WebhookConfig: &gi.WebhookConfig{Uris: []string{dyn.URL}},

@@ -1,6 +1,7 @@
 package emulator_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -28,12 +29,14 @@ func newServer(t *testing.T, opts ...emulator.Option) *emulator.Server {
 }
 
 // newClient is the unmodified genai client pointed at s.
+// newClient returns a genai client for s on v1beta, where WebhookService is
+// served (genai v1.78 and later default to v1).
 func newClient(t *testing.T, s *emulator.Server) *genai.Client {
 	t.Helper()
 	c, err := genai.NewClient(t.Context(), &genai.ClientConfig{
 		APIKey:      s.APIKey,
 		Backend:     genai.BackendGeminiAPI,
-		HTTPOptions: genai.HTTPOptions{BaseURL: s.URL},
+		HTTPOptions: genai.HTTPOptions{BaseURL: s.URL, APIVersion: "v1beta"},
 	})
 	if err != nil {
 		t.Fatalf("genai.NewClient: %v", err)
@@ -180,4 +183,49 @@ func createBatch(t testing.TB, s *emulator.Server, webhookConfig string, header 
 		t.Fatalf("create batch: %d %s", code, b)
 	}
 	return op.Name
+}
+
+// generateVideo starts a video through genai's GenerateVideos where the
+// genai in use still sends it on the Gemini API (v1.77), and otherwise
+// (v1.78 and later refuse) as the REST call genai used to make, camelCase
+// webhookConfig included.
+func generateVideo(t *testing.T, s *emulator.Server, c *genai.Client, model, prompt string, cfg *genai.GenerateVideosConfig) *genai.GenerateVideosOperation {
+	t.Helper()
+	op, err := c.Models.GenerateVideos(t.Context(), model, prompt, nil, cfg)
+	if err == nil {
+		return op
+	}
+	if !strings.Contains(err.Error(), "only supported in") {
+		t.Fatalf("GenerateVideos: %v", err)
+	}
+	body := map[string]any{"instances": []any{map[string]any{"prompt": prompt}}}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.URL+"/v1beta/models/"+model+":predictLongRunning", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg != nil {
+		if cfg.WebhookConfig != nil {
+			body["webhookConfig"] = cfg.WebhookConfig
+		}
+		if cfg.HTTPOptions != nil {
+			req.Header = cfg.HTTPOptions.Headers.Clone()
+		}
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Body = io.NopCloser(bytes.NewReader(b))
+	req.Header.Set("x-goog-api-key", s.APIKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	op = &genai.GenerateVideosOperation{}
+	if err := json.NewDecoder(resp.Body).Decode(op); err != nil || resp.StatusCode != http.StatusOK || op.Name == "" {
+		t.Fatalf("predictLongRunning: %s, %+v, %v", resp.Status, op, err)
+	}
+	return op
 }

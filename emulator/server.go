@@ -174,7 +174,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	version := segs[0]
 	segs = segs[1:]
+	if segs[0] == "webhooks" && version != webhooksVersion {
+		// WebhookService is served on v1beta only: genai v1.78's changelog,
+		// and the API reference ("Endpoints are under /v1beta/").
+		writeError(w, errMethodNotFound)
+		return
+	}
 	if download && segs[0] != "files" {
 		writeError(w, errNotFound("Method not found."))
 		return
@@ -201,7 +208,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// isAPIVersion reports whether v is a version the Gemini API serves its
+// batch, model, interaction and file routes on.
 func isAPIVersion(v string) bool { return v == "v1beta" || v == "v1" || v == "v1alpha" }
+
+// webhooksVersion is the one version WebhookService answers on.
+const webhooksVersion = "v1beta"
 
 var errMethodNotFound = errNotFound("Method not found.")
 
