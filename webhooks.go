@@ -437,6 +437,38 @@ type wireWebhook struct {
 	UpdateTime       lenientTime  `json:"update_time"`
 }
 
+// UnmarshalJSON reads the resource as the SDKs send it, and two variants
+// seen in documentation: the resource wrapped as {"webhook": {...}}, and a
+// resource that names itself only by name ("webhooks/{id}") with no id.
+func (w *wireWebhook) UnmarshalJSON(b []byte) error {
+	type plain wireWebhook
+	var outer struct {
+		plain
+		Webhook json.RawMessage `json:"webhook"`
+	}
+	if err := json.Unmarshal(b, &outer); err != nil {
+		return err
+	}
+	*w = wireWebhook(outer.plain)
+	if len(outer.Webhook) > 0 && string(outer.Webhook) != "null" && w.ID == "" && w.URI == "" {
+		var inner plain
+		if err := json.Unmarshal(outer.Webhook, &inner); err != nil {
+			return err
+		}
+		if inner.NewSigningSecret == "" {
+			inner.NewSigningSecret = w.NewSigningSecret
+		}
+		*w = wireWebhook(inner)
+	}
+	if w.ID == "" {
+		if id, ok := strings.CutPrefix(w.Name, "webhooks/"); ok {
+			// The resource name, not a label.
+			w.ID, w.Name = id, ""
+		}
+	}
+	return nil
+}
+
 type wireSecret struct {
 	TruncatedSecret string      `json:"truncated_secret"`
 	ExpireTime      lenientTime `json:"expire_time"`

@@ -460,3 +460,53 @@ func FuzzDecodeWebhook(f *testing.F) {
 		}
 	})
 }
+
+// TestWebhookResourceVariants checks the resource shapes the documentation
+// shows besides the SDKs' flat one with an id: named only by
+// "webhooks/{id}", and wrapped as {"webhook": {...}}.
+func TestWebhookResourceVariants(t *testing.T) {
+	t.Parallel()
+	const flat = `{"id":"k0h9","name":"MyBatchWebhook","uri":"https://x.example/h","subscribed_events":["batch.succeeded"],"state":"enabled","new_signing_secret":"whsec_c2VjcmV0"}`
+	tests := []struct {
+		name, body string
+		wantID     string
+		wantName   string
+	}{
+		{"flat", flat, "k0h9", "MyBatchWebhook"},
+		{"name only", `{"name":"webhooks/k0h9","uri":"https://x.example/h","subscribed_events":["batch.succeeded"],"state":"enabled","new_signing_secret":"whsec_c2VjcmV0"}`, "k0h9", ""},
+		{"wrapped", `{"webhook":` + flat + `}`, "k0h9", "MyBatchWebhook"},
+		{"wrapped, secret outside", `{"webhook":{"name":"webhooks/k0h9","uri":"https://x.example/h","subscribed_events":["batch.succeeded"],"state":"enabled"},"new_signing_secret":"whsec_c2VjcmV0"}`, "k0h9", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, _ := setup(t, map[string]http.HandlerFunc{
+				"POST /v1beta/webhooks":     reply(200, tt.body),
+				"GET /v1beta/webhooks/k0h9": reply(200, tt.body),
+				"GET /v1beta/webhooks":      reply(200, `{"webhooks":[`+tt.body+`]}`),
+			})
+			want := &Webhook{ID: tt.wantID, Name: tt.wantName, URI: "https://x.example/h", Events: []event.Type{event.TypeBatchSucceeded}, State: StateEnabled}
+			created, err := c.Webhooks.Create(t.Context(), WebhookSpec{URI: "https://x.example/h", Events: []event.Type{event.TypeBatchSucceeded}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(want, &created.Webhook); d != "" || created.Secret != "whsec_c2VjcmV0" {
+				t.Errorf("Create (-want +got):\n%s\nsecret present: %t", d, created.Secret != "")
+			}
+			got, err := c.Webhooks.Get(t.Context(), tt.wantID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("Get (-want +got):\n%s", d)
+			}
+			page, err := c.Webhooks.List(t.Context(), nil)
+			if err != nil || len(page.Webhooks) != 1 {
+				t.Fatalf("List = %+v, %v", page, err)
+			}
+			if d := cmp.Diff(want, page.Webhooks[0]); d != "" {
+				t.Errorf("List (-want +got):\n%s", d)
+			}
+		})
+	}
+}
