@@ -201,7 +201,7 @@ func TestLifecycle(t *testing.T) {
 	code, b = call(t, s, http.MethodPost, "/v1beta/interactions", `{"model":"gemini-2.5-flash","input":"x","background":true}`,
 		emulator.OutcomeHeader, "failed")
 	var it struct{ ID, Status string }
-	if code != http.StatusOK || json.Unmarshal(b, &it) != nil || it.Status != "in_progress" {
+	if code != http.StatusOK || json.Unmarshal(b, &it) != nil || it.Status != "queued" {
 		t.Fatalf("create interaction: %d %s", code, b)
 	}
 

@@ -3,11 +3,13 @@ package emulator_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/geminihooks/geminihooks/emulator"
 	"github.com/geminihooks/geminihooks/event"
@@ -394,5 +396,131 @@ func TestGenAISigningHeader(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGenAIInteractionStatuses runs a background interaction to each end
+// genai knows, reads it through genai, and checks the event each sends.
+func TestGenAIInteractionStatuses(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		outcome emulator.Outcome
+		status  gi.InteractionStatus
+		event   event.Type
+	}{
+		{emulator.OutcomeSucceeded, gi.InteractionStatusCompleted, event.TypeInteractionCompleted},
+		{emulator.OutcomeFailed, gi.InteractionStatusFailed, event.TypeInteractionFailed},
+		{emulator.OutcomeCancelled, gi.InteractionStatusCancelled, event.TypeInteractionCancelled},
+		{emulator.OutcomeRequiresAction, gi.InteractionStatusRequiresAction, event.TypeInteractionRequiresAction},
+		{emulator.OutcomeIncomplete, gi.InteractionStatusIncomplete, event.TypeInteractionCompleted},
+		{emulator.OutcomeBudgetExceeded, gi.InteractionStatusBudgetExceeded, event.TypeInteractionFailed},
+	} {
+		t.Run(string(tc.outcome), func(t *testing.T) {
+			t.Parallel()
+			// Jobs wait queued until finished by hand.
+			s := newServer(t, emulator.WithJobDurations(time.Hour, time.Hour))
+			c := newClient(t, s)
+			dyn := newReceiver(t, 1)
+			res, err := c.Interactions.Create(t.Context(), operations.CreateInteractionRequest{Body: operations.NewCreateInteractionRequestBody(gi.CreateModelInteraction{
+				Model: gi.ModelGemini25Flash, Input: ptr(gi.NewInteractionsInput("hi")),
+				Background: ptr(true), WebhookConfig: &gi.WebhookConfig{Uris: []string{dyn.URL}},
+			})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := res.Interaction.Status; st != gi.InteractionStatusQueued {
+				t.Errorf("status at creation %q; want queued", st)
+			}
+			id := *res.Interaction.ID
+			if err := s.Finish(id, tc.outcome); err != nil {
+				t.Fatal(err)
+			}
+			ev := parseVerified(t, dynamicVerifier(t, s), dyn.next(t))
+			if ev.Type != tc.event || ev.JobID != id {
+				t.Errorf("event %s for %s; want %s for %s", ev.Type, ev.JobID, tc.event, id)
+			}
+			got, err := c.Interactions.Get(t.Context(), operations.GetInteractionByIDRequest{ID: id})
+			if err != nil || got.Interaction.Status != tc.status {
+				t.Fatalf("Get: %+v, %v; want status %s", got, err, tc.status)
+			}
+		})
+	}
+}
+
+// TestGenAIRequiresContinuation checks a foreground interaction that stops
+// at requires_continuation: genai's automatic continuation sends the token
+// and ends completed; a wrong token, and the outcome on a background
+// interaction, are refused.
+func TestGenAIRequiresContinuation(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	c := newClient(t, s)
+	header := operations.WithSetHeaders(map[string]string{emulator.OutcomeHeader: string(emulator.OutcomeRequiresContinuation)})
+	req := operations.CreateInteractionRequest{Body: operations.NewCreateInteractionRequestBody(gi.CreateModelInteraction{
+		Model: gi.ModelGemini25Flash, Input: ptr(gi.NewInteractionsInput("a long story")),
+	})}
+	res, err := c.Interactions.Create(t.Context(), req, header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := res.Interaction.Status; st != gi.InteractionStatusCompleted {
+		t.Errorf("after automatic continuation: status %q; want completed", st)
+	}
+
+	code, b := call(t, s, http.MethodPost, "/v1beta/interactions", `{"model":"gemini-2.5-flash","input":"x"}`,
+		emulator.OutcomeHeader, string(emulator.OutcomeRequiresContinuation))
+	var stopped struct {
+		ID, Status        string
+		ContinuationToken string `json:"continuation_token"`
+	}
+	if code != http.StatusOK || json.Unmarshal(b, &stopped) != nil || stopped.Status != "requires_continuation" || stopped.ContinuationToken == "" {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	if code, b := call(t, s, http.MethodPost, "/v1beta/interactions",
+		`{"model":"gemini-2.5-flash","previous_interaction_id":"`+stopped.ID+`","continuation_token":"ct_wrong"}`); code != http.StatusBadRequest {
+		t.Errorf("wrong token: %d %s", code, b)
+	}
+	if code, b := call(t, s, http.MethodPost, "/v1beta/interactions", `{"model":"gemini-2.5-flash","input":"x","background":true}`,
+		emulator.OutcomeHeader, string(emulator.OutcomeRequiresContinuation)); code != http.StatusBadRequest {
+		t.Errorf("background requires_continuation: %d %s", code, b)
+	}
+}
+
+// TestGenAIVideoInteraction checks an interaction asked for a video: it
+// ends with a video output that downloads, and sends video.generated.
+func TestGenAIVideoInteraction(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, emulator.WithManualJobs())
+	c := newClient(t, s)
+	dyn := newReceiver(t, 1)
+	format := gi.NewCreateModelInteractionResponseFormat(gi.NewResponseFormat(gi.VideoResponseFormat{}))
+	res, err := c.Interactions.Create(t.Context(), operations.CreateInteractionRequest{Body: operations.NewCreateInteractionRequestBody(gi.CreateModelInteraction{
+		Model: "gemini-omni-1.2-flash", Input: ptr(gi.NewInteractionsInput("a red balloon over a lake")),
+		ResponseFormat: &format, Background: ptr(true),
+		WebhookConfig: &gi.WebhookConfig{Uris: []string{dyn.URL}, UserMetadata: map[string]any{"clip": "7"}},
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := *res.Interaction.ID
+	if err := s.Finish(id, emulator.OutcomeSucceeded); err != nil {
+		t.Fatal(err)
+	}
+	ev := parseVerified(t, dynamicVerifier(t, s), dyn.next(t))
+	d, err := event.As[*event.VideoGenerated](ev)
+	if err != nil || d.ID != id || ev.UserMetadata["clip"] != "7" {
+		t.Fatalf("event %+v, %v", ev, err)
+	}
+	got, err := c.Interactions.Get(t.Context(), operations.GetInteractionByIDRequest{ID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Interaction.PopulateOutputProperties()
+	v := got.Interaction.OutputVideo
+	if v == nil || v.URI == nil || *v.URI != d.Location() {
+		t.Fatalf("output video %+v; want %s", v, d.Location())
+	}
+	if video := fetch(t, s, *v.URI); http.DetectContentType(video) != "video/mp4" {
+		t.Errorf("video bytes sniff as %s", http.DetectContentType(video))
 	}
 }

@@ -28,8 +28,7 @@ func newServer(t *testing.T, opts ...emulator.Option) *emulator.Server {
 	return s
 }
 
-// newClient is the unmodified genai client pointed at s.
-// newClient returns a genai client for s on v1beta, where WebhookService is
+// newClient returns the unmodified genai client for s, on v1beta, where WebhookService is
 // served (genai v1.78 and later default to v1).
 func newClient(t *testing.T, s *emulator.Server) *genai.Client {
 	t.Helper()

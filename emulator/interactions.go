@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,17 +10,26 @@ import (
 	"github.com/geminihooks/geminihooks/event"
 )
 
-// interactionStatus maps phases and outcomes to the Interaction status.
+// interactionStatus maps phases and outcomes to the Interaction status: a
+// background interaction waits queued before it runs.
 var interactionStatus = map[string]string{
-	PhasePending:                  "in_progress",
-	PhaseRunning:                  "in_progress",
-	string(OutcomeSucceeded):      "completed",
-	string(OutcomeFailed):         "failed",
-	string(OutcomeCancelled):      "cancelled",
-	string(OutcomeRequiresAction): "requires_action",
+	PhasePending:                        "queued",
+	PhaseRunning:                        "in_progress",
+	string(OutcomeSucceeded):            "completed",
+	string(OutcomeFailed):               "failed",
+	string(OutcomeCancelled):            "cancelled",
+	string(OutcomeRequiresAction):       "requires_action",
+	string(OutcomeIncomplete):           "incomplete",
+	string(OutcomeBudgetExceeded):       "budget_exceeded",
+	string(OutcomeRequiresContinuation): "requires_continuation",
 }
 
 const interactionFailureCode, interactionFailureMessage = "INTERNAL", "Interaction failed: emulated internal error."
+
+// The error a budget_exceeded interaction reports, in its errors and in the
+// interaction.failed event it ends with. The API documents neither; see the
+// README's compatibility table.
+const budgetExceededCode, budgetExceededMessage = "BUDGET_EXCEEDED", "The interaction exceeded its budget."
 
 // interaction is what an Interaction echoes back beyond the job itself.
 type interaction struct {
@@ -29,6 +39,9 @@ type interaction struct {
 	previousID   string
 	function     string // the function a requires_action outcome calls
 	callID       string
+	continuation string // the continuation_token a requires_continuation outcome hands out
+	video        bool   // response_format asks for a video
+	fileID       string // the generated video, once succeeded
 }
 
 func (s *Server) routeInteractions(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
@@ -69,6 +82,11 @@ func (s *Server) createInteraction(w http.ResponseWriter, r *http.Request) *apiE
 	if _, e := decodeField(body, "previous_interaction_id", &it.previousID); e != nil {
 		return e
 	}
+	var token string
+	if _, e := decodeField(body, "continuation_token", &token); e != nil {
+		return e
+	}
+	it.video = wantsVideo(body["response_format"])
 	j := &job{Job: Job{Name: "v1_" + randomString(40), Kind: KindInteraction, CreateTime: s.now()}, interaction: it}
 	var name string
 	if it.model != nil {
@@ -92,6 +110,9 @@ func (s *Server) createInteraction(w http.ResponseWriter, r *http.Request) *apiE
 	if e := s.checkContinuation(it, body["input"]); e != nil {
 		return e
 	}
+	if e := s.checkContinuationToken(it, token); e != nil {
+		return e
+	}
 	it.function = functionName(body["tools"])
 	it.callID = "call_" + randomString(16)
 	if e := s.chooseSigning(r, j); e != nil {
@@ -100,6 +121,16 @@ func (s *Server) createInteraction(w http.ResponseWriter, r *http.Request) *apiE
 	o, e := s.chooseOutcome(r, j.snapshot())
 	if e != nil {
 		return e
+	}
+	switch {
+	case token != "":
+		// A continuation hop finishes the decode, whatever the header
+		// (a client continuing with the same header would loop).
+		o = OutcomeSucceeded
+	case o == OutcomeRequiresContinuation && it.background:
+		return errInvalid(fmt.Sprintf("%s: requires_continuation applies to foreground interactions; the server continues background ones.", OutcomeHeader))
+	case o == OutcomeRequiresContinuation:
+		it.continuation = "ct_" + randomString(24)
 	}
 	j.Outcome = o
 	if !it.background {
@@ -159,6 +190,43 @@ func (s *Server) checkContinuation(it *interaction, input json.RawMessage) *apiE
 	return errInvalid(fmt.Sprintf("Interaction %q requires a function_result for call %q in input.", it.previousID, pending))
 }
 
+// checkContinuationToken validates a continuation_token: it must be the one
+// the previous interaction, stopped at requires_continuation, handed out.
+func (s *Server) checkContinuationToken(it *interaction, token string) *apiError {
+	if token == "" {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev, ok := s.jobs[it.previousID]
+	if it.previousID == "" || !ok || prev.Kind != KindInteraction || prev.interaction.continuation == "" ||
+		subtle.ConstantTimeCompare([]byte(token), []byte(prev.interaction.continuation)) != 1 {
+		return errInvalid("Invalid continuation_token: it must be the one the interaction named by previous_interaction_id returned.")
+	}
+	return nil
+}
+
+// wantsVideo reports whether a response_format (one format or a list)
+// asks for a video.
+func wantsVideo(raw json.RawMessage) bool {
+	type format struct {
+		Type string `json:"type"`
+	}
+	var one format
+	if json.Unmarshal(raw, &one) == nil {
+		return one.Type == "video"
+	}
+	var many []format
+	if json.Unmarshal(raw, &many) == nil {
+		for _, f := range many {
+			if f.Type == "video" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // functionName is the first function tool's name, the call a
 // requires_action outcome makes.
 func functionName(tools json.RawMessage) string {
@@ -181,7 +249,21 @@ func functionName(tools json.RawMessage) string {
 func (s *Server) finishInteractionLocked(j *job) event.Data {
 	switch j.Outcome {
 	case OutcomeSucceeded:
+		if j.interaction.video {
+			// A video interaction's output is a generated file, and its
+			// event the one every finished video sends.
+			it := j.interaction
+			it.fileID = "video" + strings.TrimPrefix(j.Name, "v1_")
+			s.files[it.fileID] = file{mimeType: "video/mp4", data: emulatedVideo, created: j.EndTime}
+			uri := s.downloadURI(it.fileID)
+			return &event.VideoGenerated{ID: j.Name, OutputFileURI: uri, VideoURI: uri, FileName: "files/" + it.fileID, FileID: it.fileID}
+		}
 		return &event.InteractionCompleted{ID: j.Name}
+	case OutcomeIncomplete:
+		// Ended, with what output there is: completed, not failed.
+		return &event.InteractionCompleted{ID: j.Name}
+	case OutcomeBudgetExceeded:
+		return &event.InteractionFailed{ID: j.Name, ErrorCode: budgetExceededCode, ErrorMessage: budgetExceededMessage}
 	case OutcomeFailed:
 		return &event.InteractionFailed{ID: j.Name, ErrorCode: interactionFailureCode, ErrorMessage: interactionFailureMessage}
 	case OutcomeCancelled:
@@ -215,12 +297,18 @@ func (s *Server) interactionView(j *job) map[string]any {
 		v["previous_interaction_id"] = it.previousID
 	}
 	switch Outcome(j.Phase) {
-	case OutcomeSucceeded:
-		v["steps"] = []any{map[string]any{
-			"type":    "model_output",
-			"content": []any{map[string]any{"type": "text", "text": "Emulated response."}},
-		}}
+	case OutcomeSucceeded, OutcomeIncomplete, OutcomeRequiresContinuation:
+		content := map[string]any{"type": "text", "text": "Emulated response."}
+		if it.fileID != "" {
+			content = map[string]any{"type": "video", "uri": s.downloadURI(it.fileID), "mime_type": "video/mp4"}
+		}
+		v["steps"] = []any{map[string]any{"type": "model_output", "content": []any{content}}}
 		v["usage"] = map[string]any{"total_input_tokens": 4, "total_output_tokens": 3, "total_tokens": 7}
+		if it.continuation != "" {
+			v["continuation_token"] = it.continuation
+		}
+	case OutcomeBudgetExceeded:
+		v["errors"] = []any{map[string]any{"code": budgetExceededCode, "message": budgetExceededMessage}}
 	case OutcomeRequiresAction:
 		v["steps"] = []any{map[string]any{
 			"type": "function_call", "id": it.callID, "name": it.function, "arguments": map[string]any{},

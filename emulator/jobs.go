@@ -27,14 +27,20 @@ type Outcome string
 
 // Outcomes. Batches take succeeded, failed, expired and cancelled; videos
 // succeeded and failed; interactions succeeded (status completed), failed,
-// cancelled and requires_action (a pending function call, continued by a
-// follow-up interaction that carries the function result).
+// cancelled, requires_action (a pending function call, continued by a
+// follow-up interaction that carries the function result), incomplete and
+// budget_exceeded, and, for a foreground interaction only,
+// requires_continuation (continued by a follow-up that sends its
+// continuation_token; the server continues background interactions itself).
 const (
-	OutcomeSucceeded      Outcome = "succeeded"
-	OutcomeFailed         Outcome = "failed"
-	OutcomeExpired        Outcome = "expired"
-	OutcomeCancelled      Outcome = "cancelled"
-	OutcomeRequiresAction Outcome = "requires_action"
+	OutcomeSucceeded            Outcome = "succeeded"
+	OutcomeFailed               Outcome = "failed"
+	OutcomeExpired              Outcome = "expired"
+	OutcomeCancelled            Outcome = "cancelled"
+	OutcomeRequiresAction       Outcome = "requires_action"
+	OutcomeIncomplete           Outcome = "incomplete"
+	OutcomeBudgetExceeded       Outcome = "budget_exceeded"
+	OutcomeRequiresContinuation Outcome = "requires_continuation"
 )
 
 // OutcomeHeader, on a create request, chooses that job's outcome, for
@@ -61,7 +67,11 @@ func (o Outcome) validFor(k Kind) bool {
 	case KindVideo:
 		return o == OutcomeSucceeded || o == OutcomeFailed
 	case KindInteraction:
-		return o == OutcomeSucceeded || o == OutcomeFailed || o == OutcomeCancelled || o == OutcomeRequiresAction
+		switch o {
+		case OutcomeSucceeded, OutcomeFailed, OutcomeCancelled, OutcomeRequiresAction,
+			OutcomeIncomplete, OutcomeBudgetExceeded, OutcomeRequiresContinuation:
+			return true
+		}
 	}
 	return false
 }
