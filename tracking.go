@@ -62,7 +62,7 @@ func WithClock(now func() time.Time) Option {
 var expected = map[inbox.JobKind][]event.Type{
 	inbox.KindBatch:       {event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired, event.TypeBatchCancelled},
 	inbox.KindVideo:       {event.TypeVideoGenerated},
-	inbox.KindInteraction: {event.TypeInteractionCompleted, event.TypeInteractionFailed, event.TypeInteractionCancelled, event.TypeInteractionRequiresAction},
+	inbox.KindInteraction: {event.TypeInteractionCompleted, event.TypeInteractionFailed, event.TypeInteractionCancelled, event.TypeInteractionRequiresAction, event.TypeVideoGenerated},
 }
 
 // track records a launched job when the client has a tracker and the job

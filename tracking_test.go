@@ -78,7 +78,7 @@ func TestTrackerRecordsLaunchedJobs(t *testing.T) {
 	wantEvents := map[inbox.JobKind][]string{
 		inbox.KindBatch:       {"batch.succeeded", "batch.failed", "batch.expired", "batch.cancelled"},
 		inbox.KindVideo:       {"video.generated"},
-		inbox.KindInteraction: {"interaction.completed", "interaction.failed", "interaction.cancelled", "interaction.requires_action"},
+		inbox.KindInteraction: {"interaction.completed", "interaction.failed", "interaction.cancelled", "interaction.requires_action", "video.generated"},
 	}
 	for _, tc := range []struct {
 		name     string
@@ -192,5 +192,52 @@ func TestGetJobs(t *testing.T) {
 	}
 	if got, want := c.DownloadURI("files/abc"), emu.URL+"/download/v1beta/files/abc:download?alt=media"; got != want {
 		t.Errorf("DownloadURI = %q; want %q", got, want)
+	}
+}
+
+// A background interaction without a callback that comes back queued is
+// still to end, so WithTrackStatic records it; a foreground one that
+// answered completed has no event to wait for.
+func TestTrackerRecordsQueuedInteraction(t *testing.T) {
+	t.Parallel()
+	emu, err := emulator.NewServer(emulator.WithAllowHTTPLoopback(), emulator.WithJobDurations(time.Hour, time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emu.Close)
+	gc, err := genai.NewClient(t.Context(), &genai.ClientConfig{
+		APIKey: emu.APIKey, Backend: genai.BackendGeminiAPI, HTTPOptions: genai.HTTPOptions{BaseURL: emu.URL},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := inbox.NewMemory()
+	c, err := geminihooks.NewClient(gc, geminihooks.WithTracker(mem), geminihooks.WithTrackStatic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(background bool) *interactions.Interaction {
+		it, err := c.Interactions.Create(t.Context(), interactions.CreateModelInteraction{
+			Model: "gemini-2.5-flash", Input: geminihooks.Ptr(interactions.NewInteractionsInput("hi")),
+			Background: geminihooks.Ptr(background),
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return it
+	}
+	queued := create(true)
+	if queued.Status != interactions.InteractionStatusQueued {
+		t.Fatalf("status %q; want queued", queued.Status)
+	}
+	if _, err := mem.TrackedJob(t.Context(), *queued.ID); err != nil {
+		t.Errorf("queued interaction not tracked: %v", err)
+	}
+	done := create(false)
+	if done.Status != interactions.InteractionStatusCompleted {
+		t.Fatalf("foreground status %q; want completed", done.Status)
+	}
+	if _, err := mem.TrackedJob(t.Context(), *done.ID); !errors.Is(err, inbox.ErrNotFound) {
+		t.Errorf("completed foreground interaction tracked: %v", err)
 	}
 }

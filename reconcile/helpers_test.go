@@ -246,6 +246,10 @@ func (e *env) idle() {
 }
 
 // launch starts a job of kind with cb and returns its name.
+// kindVideoInteraction is, for launch, an interaction that generates a
+// video: tracked as an interaction, ending with video.generated.
+const kindVideoInteraction inbox.JobKind = "video interaction"
+
 func (e *env) launch(kind inbox.JobKind, cb *geminihooks.Callback) string {
 	e.t.Helper()
 	ctx := e.t.Context()
@@ -267,6 +271,16 @@ func (e *env) launch(kind inbox.JobKind, cb *geminihooks.Callback) string {
 	case inbox.KindInteraction:
 		it, err := e.client.Interactions.Create(ctx, interactions.CreateModelInteraction{
 			Model: "gemini-2.5-flash", Input: geminihooks.Ptr(interactions.NewInteractionsInput("hi")),
+		}, cb)
+		if err != nil {
+			e.t.Fatalf("Interactions.Create: %v", err)
+		}
+		return *it.ID
+	case kindVideoInteraction:
+		format := interactions.NewCreateModelInteractionResponseFormat(interactions.NewResponseFormat(interactions.VideoResponseFormat{}))
+		it, err := e.client.Interactions.Create(ctx, interactions.CreateModelInteraction{
+			Model: "gemini-omni-1.2-flash", Input: geminihooks.Ptr(interactions.NewInteractionsInput("a balloon")),
+			ResponseFormat: &format,
 		}, cb)
 		if err != nil {
 			e.t.Fatalf("Interactions.Create: %v", err)

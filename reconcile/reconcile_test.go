@@ -25,7 +25,9 @@ import (
 var outcomes = map[inbox.JobKind][]emulator.Outcome{
 	inbox.KindBatch:       {emulator.OutcomeSucceeded, emulator.OutcomeFailed, emulator.OutcomeExpired, emulator.OutcomeCancelled},
 	inbox.KindVideo:       {emulator.OutcomeSucceeded},
-	inbox.KindInteraction: {emulator.OutcomeSucceeded, emulator.OutcomeFailed, emulator.OutcomeCancelled, emulator.OutcomeRequiresAction},
+	inbox.KindInteraction: {emulator.OutcomeSucceeded, emulator.OutcomeFailed, emulator.OutcomeCancelled, emulator.OutcomeRequiresAction,
+		emulator.OutcomeIncomplete, emulator.OutcomeBudgetExceeded},
+	kindVideoInteraction: {emulator.OutcomeSucceeded},
 }
 
 // Every delivery of a random 30% of the jobs is lost. Each job still
@@ -41,8 +43,8 @@ func TestLostDeliveriesReachHandlersOnce(t *testing.T) {
 	l := e.start()
 	r := e.reconciler()
 
-	const n = 30
-	kinds := []inbox.JobKind{inbox.KindBatch, inbox.KindVideo, inbox.KindInteraction}
+	const n = 40
+	kinds := []inbox.JobKind{inbox.KindBatch, inbox.KindVideo, inbox.KindInteraction, kindVideoInteraction}
 	names := make([]string, n)
 	outcome := make(map[string]emulator.Outcome, n)
 	for i := range n {
@@ -472,5 +474,38 @@ func TestUnsynthesizableJobBacksOff(t *testing.T) {
 	}
 	if j, err := tr.TrackedJob(t.Context(), good); err != nil || !j.Settled {
 		t.Errorf("good job after the second pass: %+v, %v; want settled", j, err)
+	}
+}
+
+// A background interaction still queued is not over: the reconciler looks
+// again later, and synthesizes its event once it has ended.
+func TestQueuedInteraction(t *testing.T) {
+	t.Parallel()
+	// Jobs wait queued until finished by hand.
+	e := newEnv(t, nil, []emulator.Option{emulator.WithJobDurations(time.Hour, time.Hour)})
+	e.start()
+	r := e.reconciler()
+	name := e.launch(inbox.KindInteraction, e.callback(nil))
+	e.dropJob(name)
+	e.clock.Advance(time.Hour)
+	if err := r.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Stats(); st.Checks != 1 || st.Synthesized != 0 {
+		t.Fatalf("while queued: %+v; want one check, nothing synthesized", st)
+	}
+	if err := e.emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+		t.Fatal(err)
+	}
+	e.idle()
+	e.clock.Advance(2 * time.Hour)
+	if err := r.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the synthesized event's handler", func() bool { _, runs := e.runCount(); return runs == 1 })
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if d := cmp.Diff(&event.InteractionCompleted{ID: name}, e.data[name]); d != "" {
+		t.Errorf("synthesized data (-want +got):\n%s", d)
 	}
 }

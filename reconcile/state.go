@@ -119,6 +119,12 @@ func fileID(uri string) string {
 	return id
 }
 
+// interactionState maps an interaction's status to its event. queued,
+// in_progress and requires_continuation (which the server resolves itself
+// for background interactions) have not ended. incomplete ended with what
+// output there is, so it synthesizes interaction.completed; budget_exceeded
+// produced no result, so interaction.failed. A completed interaction with a
+// video output synthesizes video.generated, the event of a finished video.
 func interactionState(name string, it *interactions.Interaction) *State {
 	st := &State{Done: true}
 	if it.Updated != nil {
@@ -126,12 +132,23 @@ func interactionState(name string, it *interactions.Interaction) *State {
 	}
 	switch it.Status {
 	case interactions.InteractionStatusCompleted:
+		it.PopulateOutputProperties()
+		if v := it.OutputVideo; v != nil && v.URI != nil && *v.URI != "" {
+			d := &event.VideoGenerated{ID: name, OutputFileURI: *v.URI, VideoURI: *v.URI, FileID: fileID(*v.URI)}
+			if d.FileID != "" {
+				d.FileName = "files/" + d.FileID
+			}
+			st.Event = d
+			break
+		}
+		st.Event = &event.InteractionCompleted{ID: name}
+	case interactions.InteractionStatusIncomplete:
 		st.Event = &event.InteractionCompleted{ID: name}
 	case interactions.InteractionStatusRequiresAction:
 		st.Event = &event.InteractionRequiresAction{ID: name}
 	case interactions.InteractionStatusCancelled:
 		st.Event = &event.InteractionCancelled{ID: name}
-	case interactions.InteractionStatusFailed:
+	case interactions.InteractionStatusFailed, interactions.InteractionStatusBudgetExceeded:
 		d := &event.InteractionFailed{ID: name}
 		if len(it.Errors) > 0 {
 			if c := it.Errors[0].Code; c != nil {
@@ -140,6 +157,9 @@ func interactionState(name string, it *interactions.Interaction) *State {
 			if m := it.Errors[0].Message; m != nil {
 				d.ErrorMessage = *m
 			}
+		}
+		if d.ErrorCode == "" && it.Status == interactions.InteractionStatusBudgetExceeded {
+			d.ErrorCode = "BUDGET_EXCEEDED"
 		}
 		st.Event = d
 	default:
