@@ -23,8 +23,8 @@ import (
 
 // outcomes cycles through the outcomes with an event, by kind.
 var outcomes = map[inbox.JobKind][]emulator.Outcome{
-	inbox.KindBatch:       {emulator.OutcomeSucceeded, emulator.OutcomeFailed, emulator.OutcomeExpired, emulator.OutcomeCancelled},
-	inbox.KindVideo:       {emulator.OutcomeSucceeded},
+	inbox.KindBatch: {emulator.OutcomeSucceeded, emulator.OutcomeFailed, emulator.OutcomeExpired, emulator.OutcomeCancelled},
+	inbox.KindVideo: {emulator.OutcomeSucceeded},
 	inbox.KindInteraction: {emulator.OutcomeSucceeded, emulator.OutcomeFailed, emulator.OutcomeCancelled, emulator.OutcomeRequiresAction,
 		emulator.OutcomeIncomplete, emulator.OutcomeBudgetExceeded},
 	kindVideoInteraction: {emulator.OutcomeSucceeded},
