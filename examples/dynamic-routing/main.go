@@ -1,7 +1,10 @@
 // Dynamic-routing launches jobs whose events go to a callback of their own
 // (a per-request webhook_config), each tagged with user_metadata.job_group,
 // and fans the events out to one processor per group. A job whose group has
-// no processor is dead-lettered rather than retried for a day.
+// no processor is dead-lettered rather than retried for a day. Its media
+// group makes one video each way the API offers: predictLongRunning
+// (Videos.Generate) and an Interactions model asked for a video response;
+// both end with video.generated, handled by the same processor.
 //
 //	go run ./examples/dynamic-routing
 //
@@ -23,6 +26,7 @@ import (
 	"time"
 
 	"google.golang.org/genai"
+	"google.golang.org/genai/interactions/models/interactions"
 
 	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/event"
@@ -32,25 +36,26 @@ import (
 )
 
 type config struct {
-	backend              backend.Config
-	batchModel, vidModel string
+	backend                         backend.Config
+	batchModel, vidModel, omniModel string
 }
 
 // launch is one job the example starts, and the group it belongs to.
 type launch struct {
 	Group string
-	Kind  string // "batch" or "video"
+	Kind  string // "batch", "video" or "video-interaction"
 	Name  string // the job's name, filled in once launched
 }
 
 // plan is what the example launches: two report batches, one embeddings
-// batch, a video for the media processor, and a batch of a group nobody
+// batch, two videos for the media processor, and a batch of a group nobody
 // handles.
 var plan = []launch{
 	{Group: "reports", Kind: "batch"},
 	{Group: "reports", Kind: "batch"},
 	{Group: "embeddings", Kind: "batch"},
 	{Group: "media", Kind: "video"},
+	{Group: "media", Kind: "video-interaction"},
 	{Group: "legacy", Kind: "batch"},
 }
 
@@ -134,11 +139,11 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 			return nil
 		},
 		"media": func(ctx context.Context, e *event.Event) error {
-			d, err := event.As[*event.VideoGenerated](e)
+			uri, err := videoLocation(ctx, env.Client, e)
 			if err != nil {
-				return listener.Permanent(err) // the media group only launches videos
+				return err
 			}
-			log.Printf("media", "%s: fetch the video at %s", d.ID, d.Location())
+			log.Printf("media", "%s: fetch the video at %s", e.JobID, uri)
 			record(ctx, "media", e)
 			return nil
 		},
@@ -159,7 +164,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	l := listener.New(verifier)
 	for _, t := range []event.Type{
 		event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired, event.TypeBatchCancelled,
-		event.TypeVideoGenerated,
+		event.TypeVideoGenerated, event.TypeInteractionCompleted,
 	} {
 		l.On(t, route)
 	}
@@ -197,6 +202,17 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 				return nil, err
 			}
 			j.Name = op.Name
+		case "video-interaction":
+			format := interactions.NewCreateModelInteractionResponseFormat(interactions.NewResponseFormat(interactions.VideoResponseFormat{}))
+			it, err := env.Client.Interactions.Create(ctx, interactions.CreateModelInteraction{
+				Model:          interactions.Model(cfg.omniModel),
+				Input:          geminihooks.Ptr(interactions.NewInteractionsInput("A red balloon over a calm lake at sunrise")),
+				ResponseFormat: &format,
+			}, cb)
+			if err != nil {
+				return nil, err
+			}
+			j.Name = *it.ID
 		}
 		res.Launched = append(res.Launched, j)
 		log.Printf("launch", "%s %s with job_group=%s", j.Kind, j.Name, j.Group)
@@ -236,6 +252,28 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	return res, nil
 }
 
+// videoLocation returns where a finished video's bytes are. Both ways of
+// making a video end with video.generated, which names them; should an
+// Interactions video end with interaction.completed instead (the API does
+// not document which), the interaction's video output names them.
+func videoLocation(ctx context.Context, c *geminihooks.Client, e *event.Event) (string, error) {
+	if d, err := event.As[*event.VideoGenerated](e); err == nil {
+		return d.Location(), nil
+	}
+	if e.Type != event.TypeInteractionCompleted {
+		return "", listener.Permanent(fmt.Errorf("the media group only makes videos, got %s", e.Type))
+	}
+	it, err := c.Interactions.Get(ctx, e.JobID)
+	if err != nil {
+		return "", err // retried
+	}
+	it.PopulateOutputProperties()
+	if v := it.OutputVideo; v != nil && v.URI != nil {
+		return *v.URI, nil
+	}
+	return "", listener.Permanent(fmt.Errorf("interaction %s completed without a video", e.JobID))
+}
+
 func main() {
 	if err := mainErr(); err != nil {
 		fmt.Fprintln(os.Stderr, "dynamic-routing:", err)
@@ -247,7 +285,8 @@ func mainErr() error {
 	var cfg config
 	cfg.backend.RegisterFlags(flag.CommandLine)
 	flag.StringVar(&cfg.batchModel, "batch-model", "gemini-2.5-flash", "model for the batches")
-	flag.StringVar(&cfg.vidModel, "video-model", "veo-3.0-generate-001", "model for the video")
+	flag.StringVar(&cfg.vidModel, "video-model", "veo-3.0-generate-001", "model for the predictLongRunning video")
+	flag.StringVar(&cfg.omniModel, "omni-model", "gemini-omni-1.2-flash", "Interactions model for the other video")
 	timeout := flag.Duration("timeout", 20*time.Second, "give up after this long (real jobs can take hours)")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)

@@ -34,7 +34,7 @@ func TestRun(t *testing.T) {
 			var out bytes.Buffer
 			res, err := run(ctx, config{
 				backend:    backend.Config{Emulator: emu},
-				batchModel: "gemini-2.5-flash", vidModel: "veo-3.0-generate-001",
+				batchModel: "gemini-2.5-flash", vidModel: "veo-3.0-generate-001", omniModel: "gemini-omni-1.2-flash",
 			}, &out)
 			if err != nil {
 				t.Fatalf("run: %v\nlog:\n%s", err, &out)
@@ -46,7 +46,7 @@ func TestRun(t *testing.T) {
 			var wantUnrouted []string
 			for _, j := range res.Launched {
 				typ := event.TypeBatchSucceeded
-				if j.Kind == "video" {
+				if j.Kind == "video" || j.Kind == "video-interaction" {
 					typ = event.TypeVideoGenerated
 				}
 				if j.Group == "legacy" {
