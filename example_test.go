@@ -203,6 +203,32 @@ func ExampleVideosService_Generate() {
 	fmt.Println("started", op.Name)
 }
 
+// A video made by an Interactions model: ask for a video response, in the
+// background, with a callback. It ends with video.generated, as a video from
+// Videos.Generate does.
+func ExampleInteractionsService_Create_video() {
+	ctx := context.Background()
+	gc, err := genai.NewClient(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := geminihooks.NewClient(gc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	video := interactions.NewCreateModelInteractionResponseFormat(
+		interactions.NewResponseFormat(interactions.VideoResponseFormat{}))
+	it, err := c.Interactions.Create(ctx, interactions.CreateModelInteraction{
+		Model:          "gemini-omni-1.2-flash",
+		Input:          geminihooks.Ptr(interactions.NewInteractionsInput("A red balloon over a calm lake")),
+		ResponseFormat: &video,
+	}, &geminihooks.Callback{URIs: []string{"https://example.com/hooks/video"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("started", *it.ID, it.Status)
+}
+
 // A receiver for interaction.requires_action: it runs the functions the
 // interaction asks for and answers, and the follow-up reports to the same
 // callback. Needs GEMINI_API_KEY and a public https endpoint.
