@@ -1,13 +1,17 @@
 package geminihooks
 
 import (
+	"bytes"
 	"context"
+	"log"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genai"
+	"google.golang.org/genai/interactions/models/interactions"
 )
 
 func TestVideosGenerateSendsTopLevelCallback(t *testing.T) {
@@ -177,5 +181,41 @@ func TestVideosGenerateDoneAtOnce(t *testing.T) {
 	}
 	if !op.Done || op.Response == nil || len(op.Response.GeneratedVideos) != 1 || op.Response.GeneratedVideos[0].Video.URI != "https://x/files/v1:download?alt=media" {
 		t.Errorf("operation %+v; want done with its video", op)
+	}
+}
+
+// TestNothingPrintedToTheGlobalLog checks that no call makes genai write
+// to the standard logger, which prints to a user's stderr: genai v1.77's
+// GenerateVideosFromSource logged a deprecation warning on every process's
+// first video.
+func TestNothingPrintedToTheGlobalLog(t *testing.T) {
+	var buf bytes.Buffer
+	log.SetOutput(&buf)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	c, _ := setup(t, map[string]http.HandlerFunc{
+		"POST /v1beta/models/veo:predictLongRunning":                reply(200, `{"name":"models/veo/operations/op1"}`),
+		"GET /v1beta/models/veo/operations/op1":                     reply(200, `{"name":"models/veo/operations/op1"}`),
+		"POST /v1beta/models/gemini-2.5-flash:batchGenerateContent": reply(200, `{"name":"batches/b1","metadata":{"state":"BATCH_STATE_PENDING"}}`),
+		"GET /v1beta/batches/b1":                                    reply(200, `{"name":"batches/b1","metadata":{"state":"BATCH_STATE_PENDING"}}`),
+		"POST /v1beta/interactions":                                 reply(200, `{"id":"int_1","status":"in_progress"}`),
+	})
+	ctx := t.Context()
+	if _, err := c.Videos.Generate(ctx, "veo", &genai.GenerateVideosSource{Prompt: "p"}, nil, testCallback); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Videos.Get(ctx, "models/veo/operations/op1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{FileName: "files/in"}, nil, testCallback); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Batches.Get(ctx, "batches/b1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Interactions.Create(ctx, interactions.CreateModelInteraction{Model: "gemini-2.5-flash", Input: Ptr(interactions.NewInteractionsInput("hi"))}, testCallback); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("printed to the standard logger:\n%s", &buf)
 	}
 }
