@@ -65,7 +65,7 @@ func NewServer(opts ...Option) (*Server, error) {
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		return nil, fmt.Errorf("emulator: listen: %w", err)
+		return nil, fmt.Errorf("emulator: %w", err) // "listen tcp ADDR: ..." says the rest
 	}
 	s := &Server{
 		URL:      "http://" + dialable(ln.Addr()),
