@@ -184,7 +184,12 @@ func (c *command) fail(e *env, err error) int {
 	// Library errors carry their own "geminihooks: " prefix; one is enough.
 	// An error may quote a server's answer: escape what a terminal would
 	// act on.
-	msg := escapeControl(strings.TrimPrefix(err.Error(), "geminihooks: "))
+	// The emulator's errors start "emulator: ", which the line's own
+	// "geminihooks emulator:" says already, and a library error wrapped in
+	// another repeats the prefix inside it.
+	msg := strings.TrimPrefix(err.Error(), "geminihooks: ")
+	msg = strings.TrimPrefix(msg, strings.Fields(c.name)[0]+": ")
+	msg = escapeControl(strings.ReplaceAll(msg, ": geminihooks: ", ": "))
 	fmt.Fprintf(e.stderr, "geminihooks %s: %s\n", c.name, msg)
 	return exitFailure
 }

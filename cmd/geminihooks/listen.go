@@ -119,6 +119,12 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		if *verbose {
 			logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		}
+		// Bound before the inbox is opened, so a busy port leaves no file.
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			return c.fail(e, err)
+		}
+		defer ln.Close()
 		var ib inbox.Inbox
 		inboxDesc := "memory (events queued at exit are lost)"
 		if *inboxFlag == "memory" {
@@ -132,10 +138,6 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		}
 		defer ib.Close()
 
-		ln, err := net.Listen("tcp", *addr)
-		if err != nil {
-			return c.fail(e, err)
-		}
 		l := listener.New(verifier,
 			listener.WithInbox(ib),
 			listener.WithWorkers(*workers),

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -108,7 +109,7 @@ geminihooks verify --secret "$GEMINI_WEBHOOK_SECRET" capture.http; echo "exit $?
 				fmt.Fprintf(e.stderr, "geminihooks verify: %s: %v\n", name, err)
 				return exitVerifyBadCapture
 			}
-			return c.fail(e, fmt.Errorf("reading %s: %w", name, err))
+			return c.fail(e, fileError("reading", name, err))
 		}
 		keys, err := loadKeySet(*jwksURL, *jwksFile)
 		if err != nil {
@@ -457,6 +458,15 @@ func loadKeySet(jwksURL, file string) (signing.KeySet, error) {
 		return ks, nil
 	}
 	return nil, nil
+}
+
+// fileError names the file a read failed on once: an *fs.PathError
+// ("read /tmp/x: is a directory") already does.
+func fileError(op, name string, err error) error {
+	if _, ok := errors.AsType[*fs.PathError](err); ok {
+		return err
+	}
+	return fmt.Errorf("%s %s: %w", op, name, err)
 }
 
 // readBounded reads a local file, refusing one larger than max bytes.

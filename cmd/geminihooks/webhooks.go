@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -33,6 +34,9 @@ type webhooksRun struct {
 	e      *env
 	client *geminihooks.Client
 	json   bool
+	// local is set when --base-url is a loopback API (the emulator), which
+	// accepts http:// webhook URIs on loopback.
+	local bool
 }
 
 func webhooksSubs() []*webhooksSub {
@@ -61,6 +65,9 @@ func webhooksSubs() []*webhooksSub {
 			return func(ctx context.Context, w *webhooksRun, _ []string) error {
 				if *uri == "" {
 					return usageErr("--uri is required")
+				}
+				if err := checkWebhookURI(*uri, w.local); err != nil {
+					return err
 				}
 				types, err := parseEvents(events)
 				if err != nil {
@@ -94,6 +101,11 @@ func webhooksSubs() []*webhooksSub {
 			return func(ctx context.Context, w *webhooksRun, pos []string) error {
 				var u geminihooks.WebhookUpdate
 				u.Name, u.URI = name.ptr(), uri.ptr()
+				if u.URI != nil {
+					if err := checkWebhookURI(*u.URI, w.local); err != nil {
+						return err
+					}
+				}
 				if state.set {
 					s := geminihooks.State(state.value)
 					if s != geminihooks.StateEnabled && s != geminihooks.StateDisabled {
@@ -270,7 +282,7 @@ geminihooks webhooks rotate k0h9q38f6ejj1g9j7cgcdsauadmbewegl79f`,
 		}
 		ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 		defer cancel()
-		if err := action(ctx, &webhooksRun{e: e, client: client, json: opts.json}, pos); err != nil {
+		if err := action(ctx, &webhooksRun{e: e, client: client, json: opts.json, local: opts.local()}, pos); err != nil {
 			var ue usageError
 			if errors.As(err, &ue) {
 				return sc.usageError(e, "%v", err)
@@ -359,6 +371,12 @@ func parseEvents(vals []string) ([]event.Type, error) {
 				continue
 			}
 			et := event.Type(t)
+			// Checked here, as trigger does, so a typo gets the list of
+			// types instead of a round trip and the server's answer.
+			if !et.Known() {
+				return nil, usageErr(fmt.Sprintf("unknown event type %q; want one of %s",
+					printable(t), strings.Join(knownTypeNames(), ", ")))
+			}
 			if !seen[et] {
 				seen[et] = true
 				types = append(types, et)
@@ -369,6 +387,45 @@ func parseEvents(vals []string) ([]event.Type, error) {
 		return nil, usageErr("give at least one --event")
 	}
 	return types, nil
+}
+
+// knownTypeNames lists the event types a webhook can subscribe to, sorted.
+func knownTypeNames() []string {
+	var names []string
+	for _, t := range event.KnownTypes() {
+		names = append(names, string(t))
+	}
+	slices.Sort(names)
+	return names
+}
+
+// local reports whether --base-url names an API on this machine.
+func (f *clientFlags) local() bool {
+	u, err := url.Parse(f.baseURL)
+	return f.baseURL != "" && err == nil && loopback.Host(u.Hostname())
+}
+
+// checkWebhookURI checks a --uri before anything is sent, naming the flag
+// and the URI (without its query, which may hold a token) in the error.
+func checkWebhookURI(raw string, local bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Hostname() == "" || u.Opaque != "" {
+		return usageErr("--uri is not an absolute URL such as https://example.com/webhooks/gemini")
+	}
+	shown := printable((&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String())
+	switch {
+	case u.User != nil:
+		return usageErr(fmt.Sprintf("--uri %s carries a user or password; Gemini sends none", shown))
+	case u.Fragment != "":
+		return usageErr(fmt.Sprintf("--uri %s has a #fragment, which is never sent", shown))
+	case strings.EqualFold(u.Scheme, "https"):
+		return nil
+	case strings.EqualFold(u.Scheme, "http") && local && loopback.Host(u.Hostname()):
+		return nil
+	case strings.EqualFold(u.Scheme, "http") && local:
+		return usageErr(fmt.Sprintf("--uri %s must use https (the emulator takes http only to a loopback host)", shown))
+	}
+	return usageErr(fmt.Sprintf("--uri %s must use https", shown))
 }
 
 // optionalString is a string flag that knows whether it was given, so
