@@ -60,7 +60,7 @@ geminihooks demo --dynamic-signing jwt --plain   # every callback signed with a 
 	c.run = func(ctx context.Context, e *env, args []string) int {
 		fs := c.newFlagSet()
 		plain := fs.Bool("plain", false, "plain output even on a terminal")
-		dynamic := fs.String("dynamic-signing", "mixed", "how the emulator signs per-request callbacks: `mixed` (the video v1a, the interaction JWT), v1a (Ed25519, as seen live) or jwt (RS256, as documented)")
+		dynamic := fs.String("dynamic-signing", "mixed", "`SCHEME` the emulator signs per-request callbacks with: mixed (the video v1a, the interaction JWT), v1a (Ed25519, as seen live) or jwt (RS256, as documented)")
 		timeout := fs.Duration("timeout", 15*time.Second, "give up after this long")
 		pos, code, stop := c.parse(e, fs, args)
 		if stop {

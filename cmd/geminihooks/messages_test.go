@@ -63,6 +63,13 @@ func TestErrorMessagesGolden(t *testing.T) {
 		{"webhooks", "create", api, "--uri", "example.com/hook", "--event", "batch.succeeded"},
 		{"webhooks", "update", api, "k0h9q38f6ejj", "--uri", "ftp://example.com/hook"},
 		{"webhooks", "update", api, "k0h9q38f6ejj", "--event", "video.generated,batch.faild"},
+		{"emulator", "jobs", "training"},
+		{"emulator", "jobs", "video", "--outcome", "expired"},
+		{"emulator", "jobs", "batch", "--user-metadata", "order=A-17"},
+		{"emulator", "jobs", "batch", "--signing", "jwt"},
+		{"emulator", "jobs", "batch", "--callback", "localhost:8080/hook"},
+		{"completion"},
+		{"version", "extra"},
 	}
 	e := &env{getenv: func(k string) string {
 		if k == "GEMINI_API_KEY" {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -184,9 +185,9 @@ func webhooksSubs() []*webhooksSub {
 					return err
 				}
 				if *now {
-					fmt.Fprintln(w.e.stderr, "The previous secrets no longer verify.")
+					w.e.status("The previous secrets no longer verify.")
 				} else {
-					fmt.Fprintln(w.e.stderr, "The previous secrets keep verifying for 24 hours: update your receivers before then.")
+					w.e.status("The previous secrets keep verifying for 24 hours: update your receivers before then.")
 				}
 				return nil
 			}
@@ -205,7 +206,7 @@ func webhooksCommand() *command {
 	subs := webhooksSubs()
 	var lines []string
 	for _, s := range subs {
-		lines = append(lines, fmt.Sprintf("  %-8s %-3s %s", s.name, s.args, s.summary))
+		lines = append(lines, fmt.Sprintf("  %-8s %-3s %s", s.name, s.args, capitalize(s.summary)))
 	}
 	c := &command{
 		name:    "webhooks",
@@ -213,8 +214,9 @@ func webhooksCommand() *command {
 		usage:   "geminihooks webhooks SUBCOMMAND [--base-url URL] [--json] [flags] [ID]",
 		help: `Manages the project's registered (static) webhooks through the Gemini API,
 or through the emulator with --base-url. The API key comes from
-GEMINI_API_KEY (never a flag, so it stays out of shell history and process
-lists). Output is a table, or JSON with --json.
+GEMINI_API_KEY or GOOGLE_API_KEY (never a flag, so it stays out of shell
+history and process lists; GOOGLE_API_KEY wins when both are set, as in
+genai). Output is a table, or JSON with --json.
 
 create and rotate print the new signing secret once, since the API never
 shows it again: store it then.
@@ -233,6 +235,7 @@ geminihooks webhooks rotate k0h9q38f6ejj1g9j7cgcdsauadmbewegl79f`,
 		// Common flags may come before the subcommand too.
 		common := c.newFlagSet()
 		opts := registerClientFlags(common)
+		e.logFormatFlag(common)
 		if err := common.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				c.printHelp(e.stdout, common)
@@ -256,7 +259,7 @@ geminihooks webhooks rotate k0h9q38f6ejj1g9j7cgcdsauadmbewegl79f`,
 		sc := &command{
 			name:    "webhooks " + sub.name,
 			usage:   strings.TrimSpace("geminihooks webhooks " + sub.name + " [flags] " + sub.args),
-			help:    sub.summary + ".\nThe API key comes from GEMINI_API_KEY.",
+			help:    capitalize(sub.summary) + ".\nThe API key comes from GEMINI_API_KEY, or GOOGLE_API_KEY (which wins\nwhen both are set, as in genai).",
 			example: webhooksExample(sub.name),
 		}
 		fs := sc.newFlagSet()
@@ -316,7 +319,7 @@ type clientFlags struct {
 }
 
 func registerClientFlags(fs *flag.FlagSet) *clientFlags {
-	f := &clientFlags{timeout: 30 * time.Second}
+	f := &clientFlags{timeout: defaultTimeout}
 	f.register(fs)
 	return f
 }
@@ -327,16 +330,50 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.timeout, "timeout", f.timeout, "give up on the API after this long")
 }
 
+// defaultTimeout bounds an API-calling command.
+const defaultTimeout = 30 * time.Second
+
+// apiKey reads the API key from the environment as genai does: both
+// GOOGLE_API_KEY and GEMINI_API_KEY are honoured, and GOOGLE_API_KEY wins
+// when both are set. The CLI says so, where genai prints to the global log.
+func apiKey(e *env) (string, error) {
+	google := strings.TrimSpace(e.getenv("GOOGLE_API_KEY"))
+	gemini := strings.TrimSpace(e.getenv("GEMINI_API_KEY"))
+	switch {
+	case google != "" && gemini != "":
+		if google != gemini {
+			e.status("Both GOOGLE_API_KEY and GEMINI_API_KEY are set; using GOOGLE_API_KEY, as genai does")
+		}
+		return google, nil
+	case google != "":
+		return google, nil
+	case gemini != "":
+		return gemini, nil
+	}
+	return "", usageErr("GEMINI_API_KEY is not set, nor GOOGLE_API_KEY (the emulator prints its key at start)")
+}
+
 // client builds a geminihooks client over genai, as a program would.
 func (f *clientFlags) client(ctx context.Context, e *env) (*geminihooks.Client, error) {
-	key := strings.TrimSpace(e.getenv("GEMINI_API_KEY"))
-	if key == "" {
-		return nil, usageErr("GEMINI_API_KEY is not set (the emulator prints its key at start)")
+	return f.clientWithHeaders(ctx, e, nil)
+}
+
+// clientWithHeaders is client with headers added to every request (the
+// emulator's per-job switches).
+func (f *clientFlags) clientWithHeaders(ctx context.Context, e *env, hdr http.Header) (*geminihooks.Client, error) {
+	key, err := apiKey(e)
+	if err != nil {
+		return nil, err
 	}
 	if f.timeout <= 0 {
 		return nil, usageErr("--timeout must be positive")
 	}
 	cfg := &genai.ClientConfig{APIKey: key, Backend: genai.BackendGeminiAPI}
+	if len(hdr) > 0 {
+		// Through the HTTP client, which genai's core and its generated
+		// Interactions package both use.
+		cfg.HTTPClient = &http.Client{Transport: headerTransport{base: http.DefaultTransport, header: hdr}}
+	}
 	var opts []geminihooks.Option
 	if f.baseURL != "" {
 		u, err := url.Parse(f.baseURL)
@@ -359,6 +396,20 @@ func (f *clientFlags) client(ctx context.Context, e *env) (*geminihooks.Client, 
 		return nil, fmt.Errorf("creating the genai client: %w", err)
 	}
 	return geminihooks.NewClient(gc, opts...)
+}
+
+// headerTransport adds fixed headers to every request.
+type headerTransport struct {
+	base   http.RoundTripper
+	header http.Header
+}
+
+func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range t.header {
+		r.Header[k] = v
+	}
+	return t.base.RoundTrip(r)
 }
 
 func parseEvents(vals []string) ([]event.Type, error) {
@@ -541,8 +592,8 @@ func (w *webhooksRun) printSecret(wh *geminihooks.Webhook, secret geminihooks.Se
 		}
 		fmt.Fprintf(w.e.stdout, "\nsigning secret: %s\n", string(secret))
 	}
-	fmt.Fprintf(w.e.stderr, "Webhook %s %s. Store the signing secret now: the API will not show it again.\n",
-		printable(wh.ID), verb)
+	w.e.status(fmt.Sprintf("Webhook %s %s. Store the signing secret now: the API will not show it again.",
+		printable(wh.ID), verb), "webhook", wh.ID, "result", verb)
 	return nil
 }
 
