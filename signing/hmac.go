@@ -22,7 +22,7 @@ const secretPrefix = "whsec_"
 // decodeSecret turns "whsec_<base64>" or bare base64 into key bytes. Errors name the problem, never the
 // secret.
 func decodeSecret(secret string) ([]byte, error) {
-	key, kind, reason := checkSecret(secret)
+	key, reason, kind := checkSecret(secret)
 	if kind != nil {
 		return nil, fmt.Errorf("%w%s", kind, reason)
 	}
@@ -31,11 +31,11 @@ func decodeSecret(secret string) ([]byte, error) {
 
 // checkSecret decodes a secret, or returns the sentinel it fails with and why (": ..." or ""), in the
 // terms the user typed it in: characters after "whsec_", not only bytes of decoded key material.
-func checkSecret(secret string) (key []byte, kind error, reason string) {
+func checkSecret(secret string) (key []byte, reason string, kind error) {
 	s := strings.TrimSpace(secret)
 	s = strings.TrimPrefix(s, secretPrefix)
 	if s == "" {
-		return nil, ErrEmptySecret, ""
+		return nil, "", ErrEmptySecret
 	}
 	enc := base64.StdEncoding
 	if len(s)%4 != 0 {
@@ -43,15 +43,15 @@ func checkSecret(secret string) (key []byte, kind error, reason string) {
 	}
 	key, err := enc.DecodeString(s)
 	if err != nil {
-		return nil, ErrInvalidSecret, ": not base64 after " + secretPrefix + " (Gemini's secrets are " + secretPrefix +
-			" then standard base64)"
+		return nil, ": not base64 after " + secretPrefix + " (Gemini's secrets are " + secretPrefix +
+			" then standard base64)", ErrInvalidSecret
 	}
 	if len(key) < MinSecretBytes {
-		return nil, ErrInvalidSecret, fmt.Sprintf(": too short: %d base64 characters after %s decode to %d bytes; "+
+		return nil, fmt.Sprintf(": too short: %d base64 characters after %s decode to %d bytes; "+
 			"want at least %d characters (%d bytes), and Gemini's secrets have %d",
-			len(s), secretPrefix, len(key), minSecretChars, MinSecretBytes, geminiSecretChars)
+			len(s), secretPrefix, len(key), minSecretChars, MinSecretBytes, geminiSecretChars), ErrInvalidSecret
 	}
-	return key, nil, ""
+	return key, "", nil
 }
 
 const (
@@ -105,7 +105,7 @@ func NewHMACVerifier(secrets []string, opts ...Option) (*HMACVerifier, error) {
 	}
 	keys := make([][]byte, len(secrets))
 	for i, s := range secrets {
-		k, kind, reason := checkSecret(s)
+		k, reason, kind := checkSecret(s)
 		if kind != nil {
 			// kind carries the package prefix: "signing: invalid secret (2 of 3): ...".
 			return nil, fmt.Errorf("%w (%d of %d)%s", kind, i+1, len(secrets), reason)
