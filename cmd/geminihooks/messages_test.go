@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/geminihooks/geminihooks/emulator"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -88,5 +90,36 @@ func TestErrorMessagesGolden(t *testing.T) {
 
 	if _, err := os.Stat(busyInbox); !os.IsNotExist(err) {
 		t.Errorf("listen on a busy port left %s behind (stat: %v)", busyInbox, err)
+	}
+}
+
+// TestShortAPIKeyMessages: with the emulator's --api-key k (or o), an API
+// error reads as the server wrote it; redacting the key must not take
+// letters out of words or break the JSON.
+func TestShortAPIKeyMessages(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"k", "o"} {
+		t.Run(key, func(t *testing.T) {
+			t.Parallel()
+			emu, err := emulator.NewServer(emulator.WithAddr("127.0.0.1:0"), emulator.WithAPIKey(key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(emu.Close)
+			e := &env{getenv: func(k string) string {
+				if k == "GEMINI_API_KEY" {
+					return key
+				}
+				return ""
+			}}
+			code, out, errs := runCLI(t, e, "webhooks", "get", "nope", "--base-url", emu.URL)
+			if code != exitFailure {
+				t.Errorf("exit %d, want %d\n%s", code, exitFailure, out)
+			}
+			want := "geminihooks webhooks get: api error 404 NOT_FOUND: Webhook \"nope\" not found.\n"
+			if d := cmp.Diff(want, errs); d != "" {
+				t.Errorf("stderr (-want +got):\n%s", d)
+			}
+		})
 	}
 }
