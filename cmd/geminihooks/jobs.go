@@ -53,8 +53,8 @@ GEMINI_API_KEY=dev-key geminihooks emulator jobs batch --outcome failed \
 		fs.Var(&callbacks, "callback", "send this job's events only to `URL` (repeatable), instead of the registered webhooks")
 		metadata := metadataFlag{}
 		fs.Var(metadata, "user-metadata", "`KEY=VALUE` echoed in the job's events; repeatable; needs --callback")
-		outcome := fs.String("outcome", "succeeded", "how the job ends: `OUTCOME` succeeded, failed, expired or cancelled (batch), or requires_action (interaction)")
-		scheme := fs.String("signing", "", "how --callback deliveries are signed: `SCHEME` v1a or jwt (default: the emulator's --dynamic-signing)")
+		outcome := fs.String("outcome", "succeeded", "how the job ends (`OUTCOME`): succeeded or failed; expired or cancelled for a batch; cancelled or requires_action for an interaction")
+		scheme := fs.String("signing", "", "`SCHEME` --callback deliveries are signed with: v1a or jwt (default: the emulator's --dynamic-signing)")
 		pos, code, stop := c.parse(e, fs, args)
 		if stop {
 			return code

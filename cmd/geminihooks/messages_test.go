@@ -123,3 +123,23 @@ func TestShortAPIKeyMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestHelpGolden holds the whole help text of the commands whose help this
+// file's tests were written for: placeholders in capitals, descriptions
+// that start with a capital, and the emulator's jobs subcommand.
+func TestHelpGolden(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	for _, args := range [][]string{
+		{"help"},
+		{"emulator", "--help"},
+		{"emulator", "jobs", "--help"},
+		{"webhooks", "create", "--help"},
+		{"version", "--help"},
+		{"completion", "--help"},
+	} {
+		code, out, errs := runCLI(t, nil, args...)
+		fmt.Fprintf(&b, "$ geminihooks %s\nexit %d\n%s%s\n", strings.Join(args, " "), code, out, errs)
+	}
+	golden(t, "help.golden", b.String())
+}

@@ -325,8 +325,12 @@ func registerClientFlags(fs *flag.FlagSet) *clientFlags {
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.baseURL, "base-url", f.baseURL, "API base `URL`, such as the emulator's (default: Gemini's)")
-	fs.BoolVar(&f.json, "json", f.json, "print JSON instead of a table")
+	base := "API base `URL`, such as the emulator's"
+	if f.baseURL == "" {
+		base += " (default: Gemini's)"
+	}
+	fs.StringVar(&f.baseURL, "base-url", f.baseURL, base)
+	fs.BoolVar(&f.json, "json", f.json, "print the result as JSON")
 	fs.DurationVar(&f.timeout, "timeout", f.timeout, "give up on the API after this long")
 }
 
