@@ -82,12 +82,54 @@ func (e *APIError) Is(target error) bool {
 // ("whsec_...3frh") do not match, so they stay readable.
 var secretPattern = regexp.MustCompile(`whsec_[A-Za-z0-9+/=_-]{8,}`)
 
-// redact removes the API key and full signing secrets from s.
+// minAnywhereKeyLen is the length from which the API key is redacted wherever
+// it appears, even inside a longer word. Gemini's keys have 39 characters, and
+// a string that long does not occur by chance. A shorter key, such as an
+// emulator's "k", would match inside ordinary words ("Webhook"), so it is
+// redacted only where it stands as a whole token.
+const minAnywhereKeyLen = 16
+
+// redact removes the API key and full signing secrets from s, which is text
+// already decoded: redacting inside raw JSON could break its syntax.
 func redact(s, apiKey string) string {
-	if apiKey != "" {
+	switch {
+	case apiKey == "":
+	case len(apiKey) >= minAnywhereKeyLen:
 		s = strings.ReplaceAll(s, apiKey, "[redacted]")
+	default:
+		s = redactToken(s, apiKey)
 	}
 	return secretPattern.ReplaceAllString(s, "whsec_[redacted]")
+}
+
+// redactToken replaces the occurrences of key in s that are not part of a
+// longer run of key characters.
+func redactToken(s, key string) string {
+	var b strings.Builder
+	done := 0 // s[:done] is in b
+	for from := 0; from <= len(s)-len(key); {
+		i := strings.Index(s[from:], key)
+		if i < 0 {
+			break
+		}
+		i += from
+		end := i + len(key)
+		if (i > 0 && isKeyByte(s[i-1])) || (end < len(s) && isKeyByte(s[end])) {
+			from = i + 1
+			continue
+		}
+		b.WriteString(s[done:i])
+		b.WriteString("[redacted]")
+		done, from = end, end
+	}
+	b.WriteString(s[done:])
+	return b.String()
+}
+
+// isKeyByte reports whether c may appear in an API key: Google's keys are
+// letters, digits, '-' and '_'.
+func isKeyByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
 
 // maxMessageBytes bounds a message taken from a body that is not Google error
@@ -107,13 +149,14 @@ type wireError struct {
 // It accepts Google's error JSON with a numeric code, the Interactions API's
 // variant with a string code, and any other body as plain text.
 func parseAPIError(statusCode int, body []byte, apiKey string) *APIError {
-	body = []byte(redact(string(body), apiKey))
 	e := &APIError{StatusCode: statusCode}
 	var w wireError
 	if err := json.Unmarshal(body, &w); err != nil || w.Error == nil {
-		msg := strings.TrimSpace(string(body))
+		// Redacted before it is cut, so no part of a key survives the cut,
+		// and after, in case the cut leaves a short key standing alone.
+		msg := redact(strings.TrimSpace(string(body)), apiKey)
 		if len(msg) > maxMessageBytes {
-			msg = msg[:maxMessageBytes] + "..."
+			msg = redact(msg[:maxMessageBytes], apiKey) + "..."
 		}
 		e.Message = msg
 		if e.StatusCode == 0 {
@@ -121,10 +164,10 @@ func parseAPIError(statusCode int, body []byte, apiKey string) *APIError {
 		}
 		return e
 	}
-	// Again after decoding: JSON escapes ("\/", "\u0041") hide a secret
-	// from the pass over the raw body and are undone by the decoder.
+	// Redacted after decoding: JSON escapes ("\/", "\u0041") that hide a key
+	// are undone by then, and the JSON's syntax is no longer at stake.
 	e.Message = redact(w.Error.Message, apiKey)
-	e.Status = w.Error.Status
+	e.Status = redact(w.Error.Status, apiKey)
 	e.Details = redactDetails(w.Error.Details, apiKey)
 	if code := bytes.TrimSpace(w.Error.Code); len(code) > 0 {
 		var n int
@@ -135,7 +178,7 @@ func parseAPIError(statusCode int, body []byte, apiKey string) *APIError {
 				e.StatusCode = n
 			}
 		case json.Unmarshal(code, &s) == nil && e.Status == "":
-			e.Status = s
+			e.Status = redact(s, apiKey)
 		}
 	}
 	return e
@@ -222,21 +265,41 @@ func fromGenAI(e genai.APIError, apiKey string) *APIError {
 	return out
 }
 
-// redactDetails returns a redacted copy of decoded error details, or nil
-// when they cannot be re-encoded (so nothing unredacted is kept).
+// redactDetails returns a copy of decoded error details with every string in
+// them, keys included, redacted.
 func redactDetails(details []map[string]any, apiKey string) []map[string]any {
 	if len(details) == 0 {
 		return nil
 	}
-	b, err := json.Marshal(details)
-	if err != nil {
-		return nil
-	}
-	var out []map[string]any
-	if json.Unmarshal([]byte(redact(string(b), apiKey)), &out) != nil {
-		return nil
+	out := make([]map[string]any, len(details))
+	for i, d := range details {
+		out[i], _ = redactValue(d, apiKey).(map[string]any)
 	}
 	return out
+}
+
+// redactValue redacts a value decoded from JSON.
+func redactValue(v any, apiKey string) any {
+	switch v := v.(type) {
+	case string:
+		return redact(v, apiKey)
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = redactValue(x, apiKey)
+		}
+		return out
+	case map[string]any:
+		if v == nil {
+			return v
+		}
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[redact(k, apiKey)] = redactValue(x, apiKey)
+		}
+		return out
+	}
+	return v
 }
 
 // isCanonicalStatus reports whether s looks like a google.rpc.Code name

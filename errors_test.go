@@ -234,21 +234,77 @@ func TestGenAIStatusLineError(t *testing.T) {
 	}
 }
 
+// TestRedactOnlyTheKey: a short key (an emulator's --api-key k) is redacted
+// where it stands alone, never inside other words, and never breaks the JSON
+// it appears in; a long one goes wherever it appears.
+func TestRedactOnlyTheKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, key, body string
+		want            *APIError
+	}{
+		{"k inside words", "k", `{"error":{"code":404,"message":"Webhook \"nope\" not found","status":"NOT_FOUND"}}`,
+			&APIError{StatusCode: 404, Status: "NOT_FOUND", Message: `Webhook "nope" not found`}},
+		{"o in the JSON's syntax", "o", `{"error":{"code":404,"message":"Webhook \"nope\" not found","status":"NOT_FOUND",
+			"details":[{"reason":"o","metadata":{"o":"no o"}}]}}`,
+			&APIError{StatusCode: 404, Status: "NOT_FOUND", Message: `Webhook "nope" not found`,
+				Details: []map[string]any{{"reason": "[redacted]", "metadata": map[string]any{"[redacted]": "no [redacted]"}}}}},
+		{"k standing alone", "k", `{"error":{"code":400,"message":"API key k (k) is invalid: key=k","status":"INVALID_ARGUMENT"}}`,
+			&APIError{StatusCode: 400, Status: "INVALID_ARGUMENT", Message: "API key [redacted] ([redacted]) is invalid: key=[redacted]"}},
+		{"o in plain text", "o", "no route to host\n",
+			&APIError{StatusCode: 502, Message: "no route to host"}},
+		{"long key inside a word", testAPIKey, `{"error":{"code":400,"message":"key=` + testAPIKey + `x and x` + testAPIKey + `"}}`,
+			&APIError{StatusCode: 400, Message: "key=[redacted]x and x[redacted]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			status := tt.want.StatusCode
+			got := parseAPIError(status, []byte(tt.body), tt.key)
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("parseAPIError (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// hasKeyToken reports whether key occurs in s as a whole token, which is
+// what redact must remove for a key shorter than minAnywhereKeyLen.
+func hasKeyToken(s, key string) bool {
+	return strings.Count(redactToken(s, key), "[redacted]") > strings.Count(s, "[redacted]")
+}
+
 func FuzzParseAPIError(f *testing.F) {
 	for _, s := range []string{notFoundJSON, invalidJSON, rateLimitedJSON, "", "null", `{"error":null}`, `{"error":{"code":"x"}}`,
-		`{"error":{"code":1e400}}`, "<html>", `{"error":{"details":[1,2]}}`, `{"error":{"message":"` + testAPIKey + `"}}`} {
-		f.Add(400, []byte(s))
+		`{"error":{"code":1e400}}`, "<html>", `{"error":{"details":[1,2]}}`, `{"error":{"message":"` + testAPIKey + `"}}`,
+		`{"error":{"code":404,"message":"Webhook \"nope\" not found","status":"NOT_FOUND"}}`, `{"error":{"message":"k o k-o"}}`} {
+		for _, key := range []uint8{0, 1, 2} {
+			f.Add(400, []byte(s), key)
+		}
 	}
-	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		e := parseAPIError(status, body, testAPIKey)
+	keys := []string{testAPIKey, "k", "o"}
+	f.Fuzz(func(t *testing.T, status int, body []byte, keyIdx uint8) {
+		key := keys[int(keyIdx)%len(keys)]
+		e := parseAPIError(status, body, key)
 		if e == nil {
 			t.Fatal("nil error")
 		}
-		if strings.Contains(e.Error(), testAPIKey) {
-			t.Errorf("API key in %q", e.Error())
+		details, _ := json.Marshal(e.Details)
+		for _, s := range []string{e.Error(), string(details)} {
+			if len(key) >= minAnywhereKeyLen && strings.Contains(s, key) {
+				t.Errorf("API key in %q", s)
+			}
+			if hasKeyToken(s, key) {
+				t.Errorf("API key %q standing alone in %q", key, s)
+			}
 		}
 		if status != 0 && e.StatusCode != status {
 			t.Errorf("StatusCode %d, want the HTTP status %d", e.StatusCode, status)
+		}
+		// Redaction must not change how the body parses.
+		plain := parseAPIError(status, body, "")
+		if e.StatusCode != plain.StatusCode || len(e.Details) != len(plain.Details) || (e.Status == "") != (plain.Status == "") {
+			t.Errorf("with key %q: %+v; without a key: %+v", key, e, plain)
 		}
 	})
 }

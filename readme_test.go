@@ -1,8 +1,15 @@
 package geminihooks_test
 
 import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -85,4 +92,149 @@ func equalLines(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// snippetImports are the packages a README snippet may use, by the name it
+// uses them under: the standard library, this module's public packages, and
+// the modules its API is built on.
+var snippetImports = map[string]string{
+	"context": "context", "errors": "errors", "fmt": "fmt", "io": "io", "log": "log", "slog": "log/slog",
+	"http": "net/http", "httptest": "net/http/httptest", "os": "os", "strings": "strings", "time": "time",
+	"json":        "encoding/json",
+	"geminihooks": module, "event": module + "/event", "listener": module + "/listener",
+	"signing": module + "/signing", "inbox": module + "/inbox", "pginbox": module + "/inbox/pginbox",
+	"boltinbox": module + "/inbox/boltinbox", "reconcile": module + "/reconcile", "emulator": module + "/emulator",
+	"genai": "google.golang.org/genai", "interactions": "google.golang.org/genai/interactions/models/interactions",
+	"pgx": "github.com/jackc/pgx/v5", "pgxpool": "github.com/jackc/pgx/v5/pgxpool",
+}
+
+// snippetSource turns the README snippets copied from one file into a Go
+// file a user could paste into package main: the snippets as shown, the
+// imports their package names call for, and an empty main if they have
+// none. It fails for a snippet that is not whole declarations.
+func snippetSource(file string, blocks []string) (string, error) {
+	body := strings.Join(blocks, "\n\n")
+	for _, b := range blocks {
+		if slices.Contains(trimLines(b), "// ...") {
+			return "", fmt.Errorf("a snippet from %s leaves lines out (// ...), so it cannot be pasted", file)
+		}
+	}
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, file, "package main\n\n"+body, 0)
+	if err != nil {
+		return "", fmt.Errorf("snippets from %s are not whole Go declarations: %v", file, err)
+	}
+	unresolved := map[string]bool{}
+	for _, id := range f.Unresolved {
+		unresolved[id.Name] = true
+	}
+	imports := map[string]bool{}
+	var unknown []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		sel, ok := n.(*ast.SelectorExpr)
+		if !ok {
+			return true
+		}
+		if id, ok := sel.X.(*ast.Ident); ok && unresolved[id.Name] {
+			if path, ok := snippetImports[id.Name]; ok {
+				imports[path] = true
+			} else if !slices.Contains(unknown, id.Name) {
+				unknown = append(unknown, id.Name)
+			}
+		}
+		return true
+	})
+	if len(unknown) > 0 {
+		return "", fmt.Errorf("snippets from %s use %v, which is neither a package in snippetImports nor declared in them", file, unknown)
+	}
+	var src strings.Builder
+	src.WriteString("package main\n\nimport (\n")
+	for _, p := range slices.Sorted(func(yield func(string) bool) {
+		for p := range imports {
+			if !yield(p) {
+				return
+			}
+		}
+	}) {
+		fmt.Fprintf(&src, "\t%q\n", p)
+	}
+	src.WriteString(")\n\n" + body + "\n")
+	if f.Scope.Lookup("main") == nil {
+		src.WriteString("\nfunc main() {}\n")
+	}
+	return src.String(), nil
+}
+
+// TestREADMESnippetsBuild builds the README's snippets as a user would: in a
+// module of their own that requires this one, with nothing but the snippets
+// and their imports. A snippet that leans on an example's private helpers
+// (its set-up, its log, its config) fails here.
+func TestREADMESnippetsBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a scratch module")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byFile := map[string][]string{}
+	var files []string
+	for _, m := range snippetRe.FindAllStringSubmatch(string(readme), -1) {
+		if byFile[m[1]] == nil {
+			files = append(files, m[1])
+		}
+		byFile[m[1]] = append(byFile[m[1]], m[2])
+	}
+	root, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A replace points at this checkout; go.sum is this module's, so the
+	// build needs nothing the module cache does not already hold.
+	write("go.mod", "module example.com/readme\n\ngo 1.26\n\nrequire "+module+" v0.0.0-00010101000000-000000000000\n\nreplace "+module+" => "+root+"\n")
+	sum, err := os.ReadFile("go.sum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("go.sum", string(sum))
+	pkgs := map[string]string{} // package directory -> README source file
+	for i, file := range files {
+		src, err := snippetSource(file, byFile[file])
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		pkg := fmt.Sprintf("snippet%02d", i+1)
+		pkgs[pkg] = file
+		write(filepath.Join(pkg, "main.go"), src)
+	}
+	if t.Failed() {
+		return
+	}
+	cmd := exec.CommandContext(t.Context(), gobin, "vet", "./...")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		report := string(out)
+		for pkg, file := range pkgs {
+			report = strings.ReplaceAll(report, pkg+"/main.go", "README snippets from "+file)
+		}
+		t.Errorf("the README's snippets do not build in a module of their own (go vet: %v):\n%s", err, report)
+	}
 }

@@ -166,7 +166,7 @@ func (r Revocation) wire() (string, error) {
 	return "", fmt.Errorf("geminihooks: unknown revocation %d: use RevokeAfter24h or RevokeImmediately", int(r))
 }
 
-// Ptr returns a pointer to v, for the optional fields of WebhookUpdate.
+// Ptr returns a pointer to v, for optional pointer fields: WebhookUpdate's, genai's, and interactions' (Input, Function.Name).
 func Ptr[T any](v T) *T { return &v }
 
 // Create registers a webhook. The answer carries the webhook's signing secret,

@@ -65,7 +65,7 @@ func NewServer(opts ...Option) (*Server, error) {
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		return nil, fmt.Errorf("emulator: listen: %w", err)
+		return nil, fmt.Errorf("emulator: %w", err) // "listen tcp ADDR: ..." says the rest
 	}
 	s := &Server{
 		URL:      "http://" + dialable(ln.Addr()),
@@ -123,6 +123,14 @@ func (s *Server) Close() {
 // Idle waits until every automatically scheduled job step has run and every
 // delivery has settled (succeeded or given up). Jobs held by WithManualJobs
 // do not count. Use it in tests instead of sleeping.
+//
+// A delivery to a URL that never answers 2xx settles only when its retries
+// give up: after the retry window, 24 hours by default (WithRetryWindow,
+// divided by WithTimeScale), so Idle blocks that long unless ctx ends first.
+// To stop retrying sooner, disable or delete the registered webhook (its
+// pending deliveries are dropped at once; 20 consecutive failures, by
+// default, disable it too), give tests a short WithRetryWindow, or Close the
+// server, which drops every delivery.
 func (s *Server) Idle(ctx context.Context) error {
 	for {
 		s.mu.Lock()

@@ -16,10 +16,22 @@
 // stop waits in the inbox for the next Run; with the in-memory inbox it is
 // lost when the process exits, though Gemini was told it arrived.
 //
-//	l := listener.New(verifier)
+// Pass WithLogger to see rejected deliveries (401 for a bad signature, at
+// warn level) and dead-lettered events (at error level); the default
+// logger discards everything. Serve with an http.Server that sets
+// ReadHeaderTimeout, so slow clients cannot hold connections open:
+//
+//	l := listener.New(verifier, listener.WithLogger(logger))
 //	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchSucceeded) error {
 //		return fetchResults(ctx, d.ID, d.OutputFileURI)
 //	})
-//	http.Handle("/gemini/webhook", l)
-//	go l.Run(ctx)
+//	go func() {
+//		if err := l.Run(ctx); err != nil {
+//			logger.Error("listener stopped", "error", err)
+//		}
+//	}()
+//	mux := http.NewServeMux()
+//	mux.Handle("/gemini/webhook", l)
+//	srv := &http.Server{Addr: ":8080", Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+//	return srv.ListenAndServe()
 package listener

@@ -22,10 +22,20 @@ const secretPrefix = "whsec_"
 // decodeSecret turns "whsec_<base64>" or bare base64 into key bytes. Errors name the problem, never the
 // secret.
 func decodeSecret(secret string) ([]byte, error) {
+	key, reason, kind := checkSecret(secret)
+	if kind != nil {
+		return nil, fmt.Errorf("%w%s", kind, reason)
+	}
+	return key, nil
+}
+
+// checkSecret decodes a secret, or returns the sentinel it fails with and why (": ..." or ""), in the
+// terms the user typed it in: characters after "whsec_", not only bytes of decoded key material.
+func checkSecret(secret string) (key []byte, reason string, kind error) {
 	s := strings.TrimSpace(secret)
 	s = strings.TrimPrefix(s, secretPrefix)
 	if s == "" {
-		return nil, ErrEmptySecret
+		return nil, "", ErrEmptySecret
 	}
 	enc := base64.StdEncoding
 	if len(s)%4 != 0 {
@@ -33,13 +43,23 @@ func decodeSecret(secret string) ([]byte, error) {
 	}
 	key, err := enc.DecodeString(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: not base64", ErrInvalidSecret)
+		return nil, ": not base64 after " + secretPrefix + " (Gemini's secrets are " + secretPrefix +
+			" then standard base64)", ErrInvalidSecret
 	}
 	if len(key) < MinSecretBytes {
-		return nil, fmt.Errorf("%w: %d bytes of key material, want at least %d", ErrInvalidSecret, len(key), MinSecretBytes)
+		return nil, fmt.Sprintf(": too short: %d base64 characters after %s decode to %d bytes; "+
+			"want at least %d characters (%d bytes), and Gemini's secrets have %d",
+			len(s), secretPrefix, len(key), minSecretChars, MinSecretBytes, geminiSecretChars), ErrInvalidSecret
 	}
-	return key, nil
+	return key, "", nil
 }
+
+const (
+	// minSecretChars is how many base64 characters, unpadded, carry MinSecretBytes.
+	minSecretChars = (MinSecretBytes*8 + 5) / 6
+	// geminiSecretChars is the padded base64 length of the 32-byte secrets Gemini issues.
+	geminiSecretChars = 44
+)
 
 // SignHMAC signs a delivery with a webhook signing secret and returns the "v1,<base64>" entry for the
 // webhook-signature header. The signed content is id "." FormatTimestamp(ts) "." body.
@@ -85,9 +105,10 @@ func NewHMACVerifier(secrets []string, opts ...Option) (*HMACVerifier, error) {
 	}
 	keys := make([][]byte, len(secrets))
 	for i, s := range secrets {
-		k, err := decodeSecret(s)
-		if err != nil {
-			return nil, fmt.Errorf("signing: secret %d of %d: %w", i+1, len(secrets), err)
+		k, reason, kind := checkSecret(s)
+		if kind != nil {
+			// kind carries the package prefix: "signing: invalid secret (2 of 3): ...".
+			return nil, fmt.Errorf("%w (%d of %d)%s", kind, i+1, len(secrets), reason)
 		}
 		keys[i] = k
 	}

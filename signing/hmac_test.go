@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 type vectorFile struct {
@@ -235,16 +237,22 @@ func TestSecrets(t *testing.T) {
 		name    string
 		secrets []string
 		want    error
+		msg     string // the whole error NewHMACVerifier returns, when it matters
 	}{
-		{"whsec prefix", []string{testSecret}, nil},
-		{"bare base64", []string{strings.TrimPrefix(testSecret2, "whsec_")}, nil},
-		{"unpadded base64", []string{strings.TrimRight(testSecret2, "=")}, nil},
-		{"none", nil, ErrEmptySecret},
-		{"empty", []string{""}, ErrEmptySecret},
-		{"prefix only", []string{"whsec_"}, ErrEmptySecret},
-		{"second empty", []string{testSecret, " "}, ErrEmptySecret},
-		{"not base64", []string{"whsec_sup3r*s3cret*value*not*b64"}, ErrInvalidSecret},
-		{"too short", []string{"whsec_c2hvcnRrZXk="}, ErrInvalidSecret},
+		{"whsec prefix", []string{testSecret}, nil, ""},
+		{"bare base64", []string{strings.TrimPrefix(testSecret2, "whsec_")}, nil, ""},
+		{"unpadded base64", []string{strings.TrimRight(testSecret2, "=")}, nil, ""},
+		{"none", nil, ErrEmptySecret, "signing: empty secret: no secrets"},
+		{"empty", []string{""}, ErrEmptySecret, "signing: empty secret (1 of 1)"},
+		{"prefix only", []string{"whsec_"}, ErrEmptySecret, ""},
+		{"second empty", []string{testSecret, " "}, ErrEmptySecret, "signing: empty secret (2 of 2)"},
+		{"not base64", []string{"whsec_sup3r*s3cret*value*not*b64"}, ErrInvalidSecret,
+			"signing: invalid secret (1 of 1): not base64 after whsec_ (Gemini's secrets are whsec_ then standard base64)"},
+		{"too short", []string{"whsec_c2hvcnRrZXk="}, ErrInvalidSecret, ""},
+		// Seven characters as typed, not "5 bytes of key material" alone.
+		{"seven characters", []string{testSecret, "whsec_abcdefg"}, ErrInvalidSecret,
+			"signing: invalid secret (2 of 2): too short: 7 base64 characters after whsec_ decode to 5 bytes; " +
+				"want at least 22 characters (16 bytes), and Gemini's secrets have 44"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -252,6 +260,11 @@ func TestSecrets(t *testing.T) {
 			_, err := NewHMACVerifier(tc.secrets)
 			if !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
 				t.Fatalf("NewHMACVerifier = %v, want %v", err, tc.want)
+			}
+			if tc.msg != "" {
+				if d := cmp.Diff(tc.msg, err.Error()); d != "" {
+					t.Errorf("error message (-want +got):\n%s", d)
+				}
 			}
 			for _, s := range tc.secrets {
 				if raw := strings.TrimPrefix(strings.TrimSpace(s), "whsec_"); err != nil && raw != "" && strings.Contains(err.Error(), raw) {

@@ -153,9 +153,9 @@ func decodeB64URL(s string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 }
 
-// MaxJWKSBytes bounds a JWKS document: ParseJWKS refuses a larger one, and a RemoteKeySet reads no
-// more than this from its endpoint. Gemini's is a few kilobytes.
-const MaxJWKSBytes = maxJWKSBytes
+// MaxJWKSBytes (1 MiB) bounds a JWKS document: ParseJWKS refuses a larger one, and a RemoteKeySet
+// reads no more than this from its endpoint. Gemini's is a few kilobytes.
+const MaxJWKSBytes = 1 << 20
 
 // ParseJWKS decodes a JWKS document ({"keys":[...]}) such as Gemini's, or one printed by MarshalJWKS,
 // into keys for NewStaticKeySet. It is defensive, because a key set decides what gets trusted: keys of
@@ -164,8 +164,8 @@ const MaxJWKSBytes = maxJWKSBytes
 // first wins, so a later entry cannot shadow it). It fails, with an error wrapping ErrInvalidJWKS,
 // only if the document is larger than MaxJWKSBytes, is not a JWKS document, or holds no usable key.
 func ParseJWKS(data []byte) ([]PublicKey, error) {
-	if len(data) > maxJWKSBytes {
-		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidJWKS, maxJWKSBytes)
+	if len(data) > MaxJWKSBytes {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidJWKS, MaxJWKSBytes)
 	}
 	var doc struct {
 		Keys []jwk `json:"keys"`

@@ -24,7 +24,6 @@ const (
 	minMaxAge              = 5 * time.Minute
 	maxMaxAge              = 24 * time.Hour
 	defaultFetchTimeout    = 10 * time.Second
-	maxJWKSBytes           = 1 << 20
 )
 
 // KeySetOption configures a RemoteKeySet.
@@ -316,12 +315,12 @@ func (s *RemoteKeySet) fetch(ctx context.Context) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("signing: fetch jwks %s: status %d", s.shown, resp.StatusCode)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxJWKSBytes+1))
 	if err != nil {
 		return fmt.Errorf("signing: read jwks: %w", err)
 	}
-	if len(data) > maxJWKSBytes {
-		return fmt.Errorf("signing: jwks %s larger than %d bytes", s.shown, maxJWKSBytes)
+	if len(data) > MaxJWKSBytes {
+		return fmt.Errorf("signing: jwks %s larger than %d bytes", s.shown, MaxJWKSBytes)
 	}
 	keys, err := ParseJWKS(data)
 	if err != nil {

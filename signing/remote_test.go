@@ -339,7 +339,7 @@ func TestRemoteKeySetCoalescesAndBoundsWaits(t *testing.T) {
 func TestRemoteKeySetLimits(t *testing.T) {
 	t.Parallel()
 	srv := newJWKSServer(t)
-	srv.setBody([]byte(`{"keys":[],"pad":"` + strings.Repeat("x", maxJWKSBytes) + `"}`))
+	srv.setBody([]byte(`{"keys":[],"pad":"` + strings.Repeat("x", MaxJWKSBytes) + `"}`))
 	ks := newTestRemote(srv, newTestClock())
 	_, err := ks.Keys(context.Background())
 	if !errors.Is(err, ErrKeySetUnavailable) || !strings.Contains(err.Error(), "larger than") {

@@ -6,10 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Exit codes shared by every command. verify adds its own (see verify.go).
@@ -29,6 +32,40 @@ type env struct {
 	now    func() time.Time
 	// interactive reports whether stdout is a terminal a human watches.
 	interactive bool
+	// logFormat is --log-format: "text" (or "") or "json", for status lines
+	// and -v logs on stderr.
+	logFormat string
+}
+
+// status writes a status line to stderr: msg as it is, or with
+// --log-format json a JSON object whose msg is msg and whose other fields
+// are args, as slog takes them.
+func (e *env) status(msg string, args ...any) {
+	if e.logFormat == "json" {
+		e.logger(slog.LevelInfo).Info(msg, args...)
+		return
+	}
+	fmt.Fprintln(e.stderr, msg)
+}
+
+// logger returns a logger on stderr in the --log-format, from level up.
+func (e *env) logger(level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if e.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(e.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, opts))
+}
+
+// logFormatFlag registers --log-format on fs, setting e.logFormat.
+func (e *env) logFormatFlag(fs *flag.FlagSet) {
+	fs.Func("log-format", "Status lines and -v logs on stderr as `FORMAT`: text or json (default text)", func(v string) error {
+		if v != "text" && v != "json" {
+			return errors.New("want text or json")
+		}
+		e.logFormat = v
+		return nil
+	})
 }
 
 // command is one subcommand. usage is the synopsis line; help and example
@@ -50,6 +87,8 @@ func commands() []*command {
 		verifyCommand(),
 		webhooksCommand(),
 		emulatorCommand(),
+		versionCommand(),
+		completionCommand(),
 	}
 }
 
@@ -72,6 +111,8 @@ func runEnv(ctx context.Context, e *env, args []string) int {
 	}
 	name := args[0]
 	switch name {
+	case "--version", "-version":
+		return versionCommand().run(ctx, e, args[1:])
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
 			if c := findCommand(args[1]); c != nil {
@@ -109,7 +150,7 @@ Usage:
 Commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, capitalize(c.summary))
 	}
 	fmt.Fprint(w, `
 Run 'geminihooks COMMAND --help' for a command's flags and an example.
@@ -133,14 +174,8 @@ func (c *command) newFlagSet() *flag.FlagSet {
 func (c *command) printHelp(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "Usage:\n  %s\n\n%s\n", c.usage, strings.TrimSpace(c.help))
 	if fs != nil {
-		var flags strings.Builder
-		fs.SetOutput(&flags)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-		if flags.Len() > 0 {
-			// PrintDefaults shows -flag; people type --flag, and both work.
-			text := strings.ReplaceAll("\n"+flags.String(), "\n  -", "\n  --")
-			fmt.Fprintf(w, "\nFlags:%s", text)
+		if flags := flagHelp(fs); flags != "" {
+			fmt.Fprintf(w, "\nFlags:\n%s", flags)
 		}
 	}
 	fmt.Fprintf(w, "\nExample:\n%s\n", indent(strings.TrimSpace(c.example), "  "))
@@ -151,6 +186,9 @@ func (c *command) printHelp(w io.Writer, fs *flag.FlagSet) {
 // arguments, or an exit code when the command must stop now: help was asked
 // for (exitOK) or the flags were wrong (exitUsage). A bare "--" ends flags.
 func (c *command) parse(e *env, fs *flag.FlagSet, args []string) (pos []string, code int, stop bool) {
+	if fs.Lookup("log-format") == nil {
+		e.logFormatFlag(fs)
+	}
 	for {
 		err := fs.Parse(args)
 		if errors.Is(err, flag.ErrHelp) {
@@ -184,9 +222,66 @@ func (c *command) fail(e *env, err error) int {
 	// Library errors carry their own "geminihooks: " prefix; one is enough.
 	// An error may quote a server's answer: escape what a terminal would
 	// act on.
-	msg := escapeControl(strings.TrimPrefix(err.Error(), "geminihooks: "))
+	// The emulator's errors start "emulator: ", which the line's own
+	// "geminihooks emulator:" says already, and a library error wrapped in
+	// another repeats the prefix inside it.
+	msg := strings.TrimPrefix(err.Error(), "geminihooks: ")
+	msg = strings.TrimPrefix(msg, strings.Fields(c.name)[0]+": ")
+	msg = escapeControl(strings.ReplaceAll(msg, ": geminihooks: ", ": "))
 	fmt.Fprintf(e.stderr, "geminihooks %s: %s\n", c.name, msg)
 	return exitFailure
+}
+
+// flagHelp lists fs's flags as people type them (--flag, though -flag
+// works too), each with a placeholder in capitals, so that it cannot be
+// taken for a default, and a description that starts with a capital.
+func flagHelp(fs *flag.FlagSet) string {
+	var b strings.Builder
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		fmt.Fprintf(&b, "  --%s", f.Name)
+		if name != "" {
+			fmt.Fprintf(&b, " %s", placeholder(name))
+		}
+		fmt.Fprintf(&b, "\n    \t%s", capitalize(usage))
+		switch f.DefValue {
+		case "", "0", "false", "0s", "[]":
+		default:
+			_, isBool := f.Value.(interface{ IsBoolFlag() bool })
+			switch {
+			case isBool:
+			case fmt.Sprintf("%T", f.Value) == "*flag.stringValue":
+				fmt.Fprintf(&b, " (default %q)", f.DefValue)
+			default:
+				fmt.Fprintf(&b, " (default %s)", f.DefValue)
+			}
+		}
+		b.WriteString("\n")
+	})
+	return b.String()
+}
+
+// placeholder turns flag.UnquoteUsage's name into a placeholder: a type
+// name ("string", "duration") becomes a word for what to type.
+func placeholder(name string) string {
+	switch name {
+	case "string", "value":
+		return "TEXT"
+	case "int", "uint", "int64", "uint64":
+		return "N"
+	case "float":
+		return "NUMBER"
+	}
+	return strings.ToUpper(name)
+}
+
+// capitalize upper-cases the first letter of a description.
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[n:]
 }
 
 // wrap joins words into lines of at most width columns.

@@ -166,6 +166,51 @@ func TestDemoCheck(t *testing.T) {
 	}
 }
 
+func TestPollingRows(t *testing.T) {
+	t.Parallel()
+	s := func(ds ...float64) []time.Duration {
+		var out []time.Duration
+		for _, d := range ds {
+			out = append(out, time.Duration(d*float64(time.Second)))
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		poll  []time.Duration
+		polls int
+		want  [][2]string
+	}{
+		{"jobs of one length: one number, and why", s(3.75, 3.75, 3.75), 4, [][2]string{
+			{"5 s polling loop", "p50 3.75s  p99 3.75s  (computed from the same jobs' end times: polled every 5 s from launch, 4 GETs)"},
+			{"", "one number: these jobs end at the same point of a poll interval, so each waits alike; over job lengths spread evenly, a 5 s loop waits 2.50s at p50 and nearly 5.00s at p99"},
+		}},
+		{"a spread", s(0.5, 2, 4.5), 3, [][2]string{
+			{"5 s polling loop", "p50 2.00s  p99 4.50s  (computed from the same jobs' end times: polled every 5 s from launch, 3 GETs)"},
+		}},
+		{"one job", s(1.25), 1, [][2]string{
+			{"5 s polling loop", "p50 1.25s  p99 1.25s  (computed from the same jobs' end times: polled every 5 s from launch, 1 GET)"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if d := cmp.Diff(tt.want, pollingRows(tt.poll, tt.polls)); d != "" {
+				t.Errorf("pollingRows (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestPlural(t *testing.T) {
+	t.Parallel()
+	for n, want := range map[int]string{0: "0 attempts", 1: "1 attempt", 2: "2 attempts"} {
+		if got := plural(n, "attempt", "attempts"); got != want {
+			t.Errorf("plural(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
 func TestPercentile(t *testing.T) {
 	t.Parallel()
 	ms := func(ns ...int) []time.Duration {

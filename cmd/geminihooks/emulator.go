@@ -14,7 +14,7 @@ func emulatorCommand() *command {
 	c := &command{
 		name:    "emulator",
 		summary: "run a local Gemini API that registers webhooks, runs jobs and delivers signed events",
-		usage:   "geminihooks emulator [--addr HOST:PORT] [flags]",
+		usage:   "geminihooks emulator [--addr HOST:PORT] [flags]\n  geminihooks emulator jobs batch|video|interaction [flags]",
 		help: `Runs the emulator: a local stand-in for the parts of the Gemini API that
 webhooks touch (WebhookService, batches, video generation, interactions and
 the JWKS), delivering signed events like the real service. It prints its
@@ -26,12 +26,19 @@ key in x-goog-api-key. Delivery attempts are listed at
 URL/emulator/v1/deliveries.
 
 Unlike the real service it accepts http:// webhook URIs on loopback, for
-local listeners; --https-only turns that off.`,
+local listeners; --https-only turns that off.
+
+'geminihooks emulator jobs KIND' starts a batch, video or interaction on a
+running emulator, which delivers its events when it ends; see its --help.`,
 		example: `geminihooks emulator --addr 127.0.0.1:8686 --api-key dev-key
 # in another terminal:
-GEMINI_API_KEY=dev-key geminihooks webhooks --base-url http://127.0.0.1:8686 list`,
+GEMINI_API_KEY=dev-key geminihooks webhooks --base-url http://127.0.0.1:8686 list
+GEMINI_API_KEY=dev-key geminihooks emulator jobs batch --outcome failed`,
 	}
 	c.run = func(ctx context.Context, e *env, args []string) int {
+		if len(args) > 0 && args[0] == "jobs" {
+			return emulatorJobsCommand().run(ctx, e, args[1:])
+		}
 		fs := c.newFlagSet()
 		addr := fs.String("addr", "127.0.0.1:8686", "listen `address`; port 0 picks a free one")
 		apiKey := fs.String("api-key", "", "API `key` to require (default: a random one, printed at start)")
@@ -39,7 +46,7 @@ GEMINI_API_KEY=dev-key geminihooks webhooks --base-url http://127.0.0.1:8686 lis
 		timeScale := fs.Float64("time-scale", 1, "compress job durations and the retry schedule by this `factor` (3600 runs 24h of retries in 24s)")
 		pending := fs.Duration("pending", 200*time.Millisecond, "how long a job stays pending")
 		running := fs.Duration("running", 800*time.Millisecond, "how long a job runs before its outcome")
-		dynamic := fs.String("dynamic-signing", "v1a", "how per-request callbacks are signed: `v1a` (Ed25519) or jwt (RS256)")
+		dynamic := fs.String("dynamic-signing", "v1a", "`SCHEME` per-request callbacks are signed with: v1a (Ed25519) or jwt (RS256)")
 		threshold := fs.Int("failure-threshold", 20, "consecutive failed attempts that disable a registered webhook")
 		retryWindow := fs.Duration("retry-window", 24*time.Hour, "how long a delivery is retried")
 		dupRate := fs.Float64("duplicate-rate", 0, "fault: probability in [0,1] of sending a delivery twice")
@@ -97,7 +104,7 @@ GEMINI_API_KEY=dev-key geminihooks webhooks --base-url http://127.0.0.1:8686 lis
 			opts = append(opts, emulator.WithAllowHTTPLoopback())
 		}
 		if *verbose {
-			opts = append(opts, emulator.WithLogger(slog.New(slog.NewTextHandler(e.stderr, nil))))
+			opts = append(opts, emulator.WithLogger(e.logger(slog.LevelInfo)))
 		}
 		srv, err := emulator.NewServer(opts...)
 		if err != nil {
@@ -111,7 +118,7 @@ GEMINI_API_KEY=dev-key geminihooks webhooks --base-url http://127.0.0.1:8686 lis
 		fmt.Fprintf(e.stdout, "Try: GEMINI_API_KEY=%s geminihooks webhooks --base-url %s list\n", srv.APIKey, srv.URL)
 		fmt.Fprintln(e.stdout, "Press Ctrl-C to stop.")
 		<-ctx.Done()
-		fmt.Fprintln(e.stderr, "emulator: stopping")
+		e.status("emulator: stopping")
 		return exitOK
 	}
 	return c

@@ -54,12 +54,12 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		addr := fs.String("addr", "127.0.0.1:8080", "listen `address`; port 0 picks a free one")
 		path := fs.String("path", "/webhooks/gemini", "URL `path` deliveries are posted to")
 		var secrets secretsFlag
-		fs.Var(&secrets, "secret", "signing secret `whsec_...` of a registered webhook; repeatable (default $GEMINI_WEBHOOK_SECRET, comma-separated)")
+		fs.Var(&secrets, "secret", "signing `SECRET` (whsec_...) of a registered webhook; repeatable (default $GEMINI_WEBHOOK_SECRET, comma-separated)")
 		jwksURL := fs.String("jwks-url", signing.GeminiJWKSURL, "JWKS `URL` for per-request callbacks (v1a and JWT)")
 		jwksFile := fs.String("jwks-file", "", "read the JWKS from `FILE` instead of --jwks-url")
 		noDynamic := fs.Bool("no-dynamic", false, "accept v1 (registered webhook) signatures only")
 		audience := fs.String("audience", "", "require JWT signatures to name this audience: the endpoint `URL` given in webhook_config")
-		inboxFlag := fs.String("inbox", defaultInboxFile, "`memory`, or the bbolt file that keeps events across restarts")
+		inboxFlag := fs.String("inbox", defaultInboxFile, "the bbolt `FILE` that keeps events across restarts, or memory to keep them in memory only")
 		forwardTo := fs.String("forward-to", "", "pass each verified event to this `URL`, with the original body and headers")
 		forwardTimeout := fs.Duration("forward-timeout", 10*time.Second, "how long one forward attempt may take")
 		attempts := fs.Int("attempts", 8, "how many times an event is tried before it is dead-lettered")
@@ -117,8 +117,14 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 
 		logger := slog.New(slog.DiscardHandler)
 		if *verbose {
-			logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			logger = e.logger(slog.LevelDebug)
 		}
+		// Bound before the inbox is opened, so a busy port leaves no file.
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			return c.fail(e, err)
+		}
+		defer ln.Close()
 		var ib inbox.Inbox
 		inboxDesc := "memory (events queued at exit are lost)"
 		if *inboxFlag == "memory" {
@@ -132,10 +138,6 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		}
 		defer ib.Close()
 
-		ln, err := net.Listen("tcp", *addr)
-		if err != nil {
-			return c.fail(e, err)
-		}
 		l := listener.New(verifier,
 			listener.WithInbox(ib),
 			listener.WithWorkers(*workers),
@@ -183,11 +185,13 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		serveDone := make(chan error, 1)
 		go func() { serveDone <- srv.Serve(ln) }()
 
-		fmt.Fprintf(e.stderr, "listening on http://%s%s\n", ln.Addr(), *path)
-		fmt.Fprintf(e.stderr, "  verifying: %s\n", describeTrust(secrets, keys, *jwksURL, *jwksFile))
-		fmt.Fprintf(e.stderr, "  inbox:     %s\n", inboxDesc)
+		listenURL := fmt.Sprintf("http://%s%s", ln.Addr(), *path)
+		e.status("listening on "+listenURL, "url", listenURL)
+		trust := describeTrust(secrets, keys, *jwksURL, *jwksFile)
+		e.status("  verifying: "+trust, "verifying", trust)
+		e.status("  inbox:     "+inboxDesc, "inbox", inboxDesc)
 		if fwd != nil {
-			fmt.Fprintf(e.stderr, "  forwarding to %s\n", printable(fwd.shown))
+			e.status("  forwarding to "+printable(fwd.shown), "forward_to", fwd.shown)
 		}
 
 		code = exitOK
@@ -207,8 +211,11 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		st := l.Stats()
 		rejected := st.Rejected.MethodNotAllowed + st.Rejected.TooLarge + st.Rejected.Unauthorized +
 			st.Rejected.KeysUnavailable + st.Rejected.BadRequest + st.Rejected.StoreFailed + st.Rejected.Full
-		fmt.Fprintf(e.stderr, "stopped: %d received, %d stored, %d duplicates, %d rejected (%d unauthorized), %d handled, %d retried, %d dead-lettered, %d left in the inbox\n",
-			st.Received, st.Stored, st.Duplicates, rejected, st.Rejected.Unauthorized, st.Processed+st.Unhandled, st.Retried, st.Dead, max(st.QueueDepth, 0))
+		e.status(fmt.Sprintf("stopped: %d received, %d stored, %d duplicates, %d rejected (%d unauthorized), %d handled, %d retried, %d dead-lettered, %d left in the inbox",
+			st.Received, st.Stored, st.Duplicates, rejected, st.Rejected.Unauthorized, st.Processed+st.Unhandled, st.Retried, st.Dead, max(st.QueueDepth, 0)),
+			"received", st.Received, "stored", st.Stored, "duplicates", st.Duplicates, "rejected", rejected,
+			"unauthorized", st.Rejected.Unauthorized, "handled", st.Processed+st.Unhandled, "retried", st.Retried,
+			"dead_lettered", st.Dead, "left", max(st.QueueDepth, 0))
 		return code
 	}
 	return c

@@ -57,8 +57,8 @@ geminihooks trigger video.generated --to http://127.0.0.1:8080/webhooks/gemini \
 		fs := c.newFlagSet()
 		to := fs.String("to", "", "endpoint `URL` to POST the event to (required)")
 		var secrets secretsFlag
-		fs.Var(&secrets, "secret", "sign v1 (HMAC) with this `whsec_...` secret; repeatable (default $GEMINI_WEBHOOK_SECRET)")
-		dynamic := fs.String("dynamic", "", "sign as a per-request callback: `v1a` (Ed25519) or jwt (RS256)")
+		fs.Var(&secrets, "secret", "sign v1 (HMAC) with this `SECRET` (whsec_...); repeatable (default $GEMINI_WEBHOOK_SECRET)")
+		dynamic := fs.String("dynamic", "", "sign as a per-request callback with `SCHEME`: v1a (Ed25519) or jwt (RS256)")
 		keyFile := fs.String("key", "", "with --dynamic: private key `FILE` (PEM) to use, created if absent")
 		jwksOut := fs.String("jwks-out", "", "with --dynamic: also write the JWKS to trust to `FILE`")
 		kid := fs.String("kid", "geminihooks-dev", "with --dynamic: key id in the JWKS and JWT header")

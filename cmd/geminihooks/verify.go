@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -59,7 +60,7 @@ geminihooks verify --secret "$GEMINI_WEBHOOK_SECRET" capture.http; echo "exit $?
 	c.run = func(ctx context.Context, e *env, args []string) int {
 		fs := c.newFlagSet()
 		var secrets secretsFlag
-		fs.Var(&secrets, "secret", "signing secret `whsec_...` for v1 signatures; repeatable (default $GEMINI_WEBHOOK_SECRET, comma-separated)")
+		fs.Var(&secrets, "secret", "signing `SECRET` (whsec_...) for v1 signatures; repeatable (default $GEMINI_WEBHOOK_SECRET, comma-separated)")
 		jwksURL := fs.String("jwks-url", "", "JWKS `URL` for v1a and JWT signatures, such as "+signing.GeminiJWKSURL)
 		jwksFile := fs.String("jwks-file", "", "JWKS `FILE` for v1a and JWT signatures (as printed by trigger --dynamic)")
 		audience := fs.String("audience", "", "require this JWT audience (the endpoint URL the token was made for)")
@@ -92,7 +93,7 @@ geminihooks verify --secret "$GEMINI_WEBHOOK_SECRET" capture.http; echo "exit $?
 		var in io.Reader = e.stdin
 		name := "stdin"
 		if len(pos) == 0 && isTerminal(e.stdin) {
-			fmt.Fprintln(e.stderr, "reading a raw HTTP request from stdin; end it with Ctrl-D (or give a FILE)")
+			e.status("reading a raw HTTP request from stdin; end it with Ctrl-D (or give a FILE)")
 		}
 		if len(pos) == 1 && pos[0] != "-" {
 			f, err := os.Open(pos[0])
@@ -108,7 +109,7 @@ geminihooks verify --secret "$GEMINI_WEBHOOK_SECRET" capture.http; echo "exit $?
 				fmt.Fprintf(e.stderr, "geminihooks verify: %s: %v\n", name, err)
 				return exitVerifyBadCapture
 			}
-			return c.fail(e, fmt.Errorf("reading %s: %w", name, err))
+			return c.fail(e, fileError("reading", name, err))
 		}
 		keys, err := loadKeySet(*jwksURL, *jwksFile)
 		if err != nil {
@@ -457,6 +458,15 @@ func loadKeySet(jwksURL, file string) (signing.KeySet, error) {
 		return ks, nil
 	}
 	return nil, nil
+}
+
+// fileError names the file a read failed on once: an *fs.PathError
+// ("read /tmp/x: is a directory") already does.
+func fileError(op, name string, err error) error {
+	if _, ok := errors.AsType[*fs.PathError](err); ok {
+		return err
+	}
+	return fmt.Errorf("%s %s: %w", op, name, err)
 }
 
 // readBounded reads a local file, refusing one larger than max bytes.

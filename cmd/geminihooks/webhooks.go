@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -33,6 +35,9 @@ type webhooksRun struct {
 	e      *env
 	client *geminihooks.Client
 	json   bool
+	// local is set when --base-url is a loopback API (the emulator), which
+	// accepts http:// webhook URIs on loopback.
+	local bool
 }
 
 func webhooksSubs() []*webhooksSub {
@@ -61,6 +66,9 @@ func webhooksSubs() []*webhooksSub {
 			return func(ctx context.Context, w *webhooksRun, _ []string) error {
 				if *uri == "" {
 					return usageErr("--uri is required")
+				}
+				if err := checkWebhookURI(*uri, w.local); err != nil {
+					return err
 				}
 				types, err := parseEvents(events)
 				if err != nil {
@@ -94,6 +102,11 @@ func webhooksSubs() []*webhooksSub {
 			return func(ctx context.Context, w *webhooksRun, pos []string) error {
 				var u geminihooks.WebhookUpdate
 				u.Name, u.URI = name.ptr(), uri.ptr()
+				if u.URI != nil {
+					if err := checkWebhookURI(*u.URI, w.local); err != nil {
+						return err
+					}
+				}
 				if state.set {
 					s := geminihooks.State(state.value)
 					if s != geminihooks.StateEnabled && s != geminihooks.StateDisabled {
@@ -172,9 +185,9 @@ func webhooksSubs() []*webhooksSub {
 					return err
 				}
 				if *now {
-					fmt.Fprintln(w.e.stderr, "The previous secrets no longer verify.")
+					w.e.status("The previous secrets no longer verify.")
 				} else {
-					fmt.Fprintln(w.e.stderr, "The previous secrets keep verifying for 24 hours: update your receivers before then.")
+					w.e.status("The previous secrets keep verifying for 24 hours: update your receivers before then.")
 				}
 				return nil
 			}
@@ -193,7 +206,7 @@ func webhooksCommand() *command {
 	subs := webhooksSubs()
 	var lines []string
 	for _, s := range subs {
-		lines = append(lines, fmt.Sprintf("  %-8s %-3s %s", s.name, s.args, s.summary))
+		lines = append(lines, fmt.Sprintf("  %-8s %-3s %s", s.name, s.args, capitalize(s.summary)))
 	}
 	c := &command{
 		name:    "webhooks",
@@ -201,8 +214,9 @@ func webhooksCommand() *command {
 		usage:   "geminihooks webhooks SUBCOMMAND [--base-url URL] [--json] [flags] [ID]",
 		help: `Manages the project's registered (static) webhooks through the Gemini API,
 or through the emulator with --base-url. The API key comes from
-GEMINI_API_KEY (never a flag, so it stays out of shell history and process
-lists). Output is a table, or JSON with --json.
+GEMINI_API_KEY or GOOGLE_API_KEY (never a flag, so it stays out of shell
+history and process lists; GOOGLE_API_KEY wins when both are set, as in
+genai). Output is a table, or JSON with --json.
 
 create and rotate print the new signing secret once, since the API never
 shows it again: store it then.
@@ -221,6 +235,7 @@ geminihooks webhooks rotate k0h9q38f6ejj1g9j7cgcdsauadmbewegl79f`,
 		// Common flags may come before the subcommand too.
 		common := c.newFlagSet()
 		opts := registerClientFlags(common)
+		e.logFormatFlag(common)
 		if err := common.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				c.printHelp(e.stdout, common)
@@ -244,7 +259,7 @@ geminihooks webhooks rotate k0h9q38f6ejj1g9j7cgcdsauadmbewegl79f`,
 		sc := &command{
 			name:    "webhooks " + sub.name,
 			usage:   strings.TrimSpace("geminihooks webhooks " + sub.name + " [flags] " + sub.args),
-			help:    sub.summary + ".\nThe API key comes from GEMINI_API_KEY.",
+			help:    capitalize(sub.summary) + ".\nThe API key comes from GEMINI_API_KEY, or GOOGLE_API_KEY (which wins\nwhen both are set, as in genai).",
 			example: webhooksExample(sub.name),
 		}
 		fs := sc.newFlagSet()
@@ -270,7 +285,7 @@ geminihooks webhooks rotate k0h9q38f6ejj1g9j7cgcdsauadmbewegl79f`,
 		}
 		ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 		defer cancel()
-		if err := action(ctx, &webhooksRun{e: e, client: client, json: opts.json}, pos); err != nil {
+		if err := action(ctx, &webhooksRun{e: e, client: client, json: opts.json, local: opts.local()}, pos); err != nil {
 			var ue usageError
 			if errors.As(err, &ue) {
 				return sc.usageError(e, "%v", err)
@@ -304,27 +319,65 @@ type clientFlags struct {
 }
 
 func registerClientFlags(fs *flag.FlagSet) *clientFlags {
-	f := &clientFlags{timeout: 30 * time.Second}
+	f := &clientFlags{timeout: defaultTimeout}
 	f.register(fs)
 	return f
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.baseURL, "base-url", f.baseURL, "API base `URL`, such as the emulator's (default: Gemini's)")
-	fs.BoolVar(&f.json, "json", f.json, "print JSON instead of a table")
+	base := "API base `URL`, such as the emulator's"
+	if f.baseURL == "" {
+		base += " (default: Gemini's)"
+	}
+	fs.StringVar(&f.baseURL, "base-url", f.baseURL, base)
+	fs.BoolVar(&f.json, "json", f.json, "print the result as JSON")
 	fs.DurationVar(&f.timeout, "timeout", f.timeout, "give up on the API after this long")
+}
+
+// defaultTimeout bounds an API-calling command.
+const defaultTimeout = 30 * time.Second
+
+// apiKey reads the API key from the environment as genai does: both
+// GOOGLE_API_KEY and GEMINI_API_KEY are honoured, and GOOGLE_API_KEY wins
+// when both are set. The CLI says so, where genai prints to the global log.
+func apiKey(e *env) (string, error) {
+	google := strings.TrimSpace(e.getenv("GOOGLE_API_KEY"))
+	gemini := strings.TrimSpace(e.getenv("GEMINI_API_KEY"))
+	switch {
+	case google != "" && gemini != "":
+		if google != gemini {
+			e.status("Both GOOGLE_API_KEY and GEMINI_API_KEY are set; using GOOGLE_API_KEY, as genai does")
+		}
+		return google, nil
+	case google != "":
+		return google, nil
+	case gemini != "":
+		return gemini, nil
+	}
+	return "", usageErr("GEMINI_API_KEY is not set, nor GOOGLE_API_KEY (the emulator prints its key at start)")
 }
 
 // client builds a geminihooks client over genai, as a program would.
 func (f *clientFlags) client(ctx context.Context, e *env) (*geminihooks.Client, error) {
-	key := strings.TrimSpace(e.getenv("GEMINI_API_KEY"))
-	if key == "" {
-		return nil, usageErr("GEMINI_API_KEY is not set (the emulator prints its key at start)")
+	return f.clientWithHeaders(ctx, e, nil)
+}
+
+// clientWithHeaders is client with headers added to every request (the
+// emulator's per-job switches).
+func (f *clientFlags) clientWithHeaders(ctx context.Context, e *env, hdr http.Header) (*geminihooks.Client, error) {
+	key, err := apiKey(e)
+	if err != nil {
+		return nil, err
 	}
 	if f.timeout <= 0 {
 		return nil, usageErr("--timeout must be positive")
 	}
 	cfg := &genai.ClientConfig{APIKey: key, Backend: genai.BackendGeminiAPI}
+	if len(hdr) > 0 {
+		// Through the HTTP client, which genai's core and its generated
+		// Interactions package both use.
+		cfg.HTTPClient = &http.Client{Transport: headerTransport{base: http.DefaultTransport, header: hdr}}
+	}
 	var opts []geminihooks.Option
 	if f.baseURL != "" {
 		u, err := url.Parse(f.baseURL)
@@ -349,6 +402,20 @@ func (f *clientFlags) client(ctx context.Context, e *env) (*geminihooks.Client, 
 	return geminihooks.NewClient(gc, opts...)
 }
 
+// headerTransport adds fixed headers to every request.
+type headerTransport struct {
+	base   http.RoundTripper
+	header http.Header
+}
+
+func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range t.header {
+		r.Header[k] = v
+	}
+	return t.base.RoundTrip(r)
+}
+
 func parseEvents(vals []string) ([]event.Type, error) {
 	var types []event.Type
 	seen := map[event.Type]bool{}
@@ -359,6 +426,12 @@ func parseEvents(vals []string) ([]event.Type, error) {
 				continue
 			}
 			et := event.Type(t)
+			// Checked here, as trigger does, so a typo gets the list of
+			// types instead of a round trip and the server's answer.
+			if !et.Known() {
+				return nil, usageErr(fmt.Sprintf("unknown event type %q; want one of %s",
+					printable(t), strings.Join(knownTypeNames(), ", ")))
+			}
 			if !seen[et] {
 				seen[et] = true
 				types = append(types, et)
@@ -369,6 +442,45 @@ func parseEvents(vals []string) ([]event.Type, error) {
 		return nil, usageErr("give at least one --event")
 	}
 	return types, nil
+}
+
+// knownTypeNames lists the event types a webhook can subscribe to, sorted.
+func knownTypeNames() []string {
+	var names []string
+	for _, t := range event.KnownTypes() {
+		names = append(names, string(t))
+	}
+	slices.Sort(names)
+	return names
+}
+
+// local reports whether --base-url names an API on this machine.
+func (f *clientFlags) local() bool {
+	u, err := url.Parse(f.baseURL)
+	return f.baseURL != "" && err == nil && loopback.Host(u.Hostname())
+}
+
+// checkWebhookURI checks a --uri before anything is sent, naming the flag
+// and the URI (without its query, which may hold a token) in the error.
+func checkWebhookURI(raw string, local bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Hostname() == "" || u.Opaque != "" {
+		return usageErr("--uri is not an absolute URL such as https://example.com/webhooks/gemini")
+	}
+	shown := printable((&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String())
+	switch {
+	case u.User != nil:
+		return usageErr(fmt.Sprintf("--uri %s carries a user or password; Gemini sends none", shown))
+	case u.Fragment != "":
+		return usageErr(fmt.Sprintf("--uri %s has a #fragment, which is never sent", shown))
+	case strings.EqualFold(u.Scheme, "https"):
+		return nil
+	case strings.EqualFold(u.Scheme, "http") && local && loopback.Host(u.Hostname()):
+		return nil
+	case strings.EqualFold(u.Scheme, "http") && local:
+		return usageErr(fmt.Sprintf("--uri %s must use https (the emulator takes http only to a loopback host)", shown))
+	}
+	return usageErr(fmt.Sprintf("--uri %s must use https", shown))
 }
 
 // optionalString is a string flag that knows whether it was given, so
@@ -484,8 +596,8 @@ func (w *webhooksRun) printSecret(wh *geminihooks.Webhook, secret geminihooks.Se
 		}
 		fmt.Fprintf(w.e.stdout, "\nsigning secret: %s\n", string(secret))
 	}
-	fmt.Fprintf(w.e.stderr, "Webhook %s %s. Store the signing secret now: the API will not show it again.\n",
-		printable(wh.ID), verb)
+	w.e.status(fmt.Sprintf("Webhook %s %s. Store the signing secret now: the API will not show it again.",
+		printable(wh.ID), verb), "webhook", wh.ID, "result", verb)
 	return nil
 }
 

@@ -145,26 +145,16 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		if done {
 			return nil
 		}
-		calls, err := env.Client.Interactions.FunctionCalls(ctx, d.ID)
-		if err != nil {
+		next, err := answerToolCalls(ctx, env.Client, d.ID, func(c geminihooks.FunctionCall) geminihooks.FunctionResult {
+			return runTool(d.ID, c)
+		})
+		if err != nil || next == "" {
 			return err
 		}
-		results := make([]geminihooks.FunctionResult, len(calls))
-		for i, c := range calls {
-			results[i] = runTool(d.ID, c)
-		}
-		// A nil callback: the follow-up reports to this interaction's own.
-		next, err := env.Client.Interactions.SubmitFunctionResults(ctx, d.ID, results, nil)
-		if errors.Is(err, geminihooks.ErrNotRequiringAction) {
-			return nil // answered already, by an earlier run of this handler
-		}
-		if err != nil {
-			return err
-		}
-		log.Printf("answer", "%s answered; follow-up %s", d.ID, deref(next.ID))
+		log.Printf("answer", "%s answered; follow-up %s", d.ID, next)
 		mu.Lock()
 		answered[d.ID] = true
-		res.FollowUps = append(res.FollowUps, deref(next.ID))
+		res.FollowUps = append(res.FollowUps, next)
 		mu.Unlock()
 		wake()
 		return nil
@@ -203,18 +193,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	})
 	defer drain()
 
-	it, err := env.Client.Interactions.Create(ctx, interactions.CreateModelInteraction{
-		Model: interactions.Model(cfg.model),
-		Input: geminihooks.Ptr(interactions.NewInteractionsInput(cfg.prompt)),
-		Tools: []interactions.Tool{interactions.NewTool(interactions.Function{
-			Name:        geminihooks.Ptr("get_weather"),
-			Description: geminihooks.Ptr("Today's forecast for a city."),
-			Parameters: map[string]any{
-				"type":       "object",
-				"properties": map[string]any{"city": map[string]any{"type": "string"}},
-			},
-		})},
-	}, &geminihooks.Callback{URIs: []string{env.HookURL}, UserMetadata: map[string]any{"conversation": "weather"}})
+	it, err := startWeatherChat(ctx, env.Client, cfg.model, cfg.prompt, env.HookURL)
 	if err != nil {
 		return nil, err
 	}
@@ -259,6 +238,52 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	defer mu.Unlock()
 	log.Printf("done", "%s completed after %d tool call(s)", res.Completed, len(res.ToolCalls))
 	return res, nil
+}
+
+// startWeatherChat starts an interaction whose model may call a get_weather
+// tool. With a callback it runs in the background (the API requires
+// background: true for webhook_config), and its events go to hookURL with
+// conversation=weather in their user_metadata.
+func startWeatherChat(ctx context.Context, client *geminihooks.Client, model, prompt, hookURL string) (*interactions.Interaction, error) {
+	return client.Interactions.Create(ctx, interactions.CreateModelInteraction{
+		Model: interactions.Model(model),
+		Input: geminihooks.Ptr(interactions.NewInteractionsInput(prompt)),
+		Tools: []interactions.Tool{interactions.NewTool(interactions.Function{
+			Name:        geminihooks.Ptr("get_weather"),
+			Description: geminihooks.Ptr("Today's forecast for a city."),
+			Parameters: map[string]any{
+				"type":       "object",
+				"properties": map[string]any{"city": map[string]any{"type": "string"}},
+			},
+		})},
+	}, &geminihooks.Callback{URIs: []string{hookURL}, UserMetadata: map[string]any{"conversation": "weather"}})
+}
+
+// answerToolCalls runs the tools interaction id asks for and submits their
+// results. It returns the follow-up interaction's ID, or "" when an earlier
+// run of the handler answered already.
+func answerToolCalls(ctx context.Context, client *geminihooks.Client, id string,
+	runTool func(geminihooks.FunctionCall) geminihooks.FunctionResult) (string, error) {
+	calls, err := client.Interactions.FunctionCalls(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	results := make([]geminihooks.FunctionResult, len(calls))
+	for i, c := range calls {
+		results[i] = runTool(c)
+	}
+	// A nil callback: the follow-up reports to this interaction's own.
+	next, err := client.Interactions.SubmitFunctionResults(ctx, id, results, nil)
+	if errors.Is(err, geminihooks.ErrNotRequiringAction) {
+		return "", nil // answered already, by an earlier run of this handler
+	}
+	if err != nil {
+		return "", err
+	}
+	if next.ID == nil {
+		return "", errors.New("the follow-up interaction came back without an ID")
+	}
+	return *next.ID, nil
 }
 
 func deref[T any](p *T) T {

@@ -89,6 +89,35 @@ const (
 	maxLineBytes   = 64 << 20
 )
 
+// openInbox returns a PostgreSQL inbox in table, created if need be.
+// Migrate is safe to run from every replica at start-up.
+func openInbox(ctx context.Context, pool *pgxpool.Pool, table string) (*pginbox.Inbox, error) {
+	ib, err := pginbox.New(pool, pginbox.WithTable(table))
+	if err != nil {
+		return nil, err
+	}
+	if err := ib.Migrate(ctx); err != nil {
+		ib.Close()
+		return nil, err
+	}
+	return ib, nil
+}
+
+// commitWithAck runs write for a batch.succeeded event inside the
+// transaction that acks it in ib: what write does in tx and the ack commit
+// together, so a crash between them cannot write twice or lose a write.
+func commitWithAck(ctx context.Context, ib *pginbox.Inbox, e *event.Event,
+	write func(ctx context.Context, tx pgx.Tx, d *event.BatchSucceeded) error) error {
+	store := ib.Transactional(func(ctx context.Context, tx pgx.Tx, e *event.Event) error {
+		d, err := event.As[*event.BatchSucceeded](e)
+		if err != nil {
+			return listener.Permanent(err)
+		}
+		return write(ctx, tx, d)
+	})
+	return store(ctx, e)
+}
+
 func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	log := backend.NewLog(out)
 	env, err := backend.Start(ctx, cfg.backend)
@@ -140,25 +169,17 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		if _, err := pool.Exec(ctx, createSummaries); err != nil {
 			return nil, fmt.Errorf("create summaries table: %w", err)
 		}
-		ib, err := pginbox.New(pool, pginbox.WithTable(cfg.inboxTable))
+		ib, err := openInbox(ctx, pool, cfg.inboxTable)
 		if err != nil {
 			return nil, err
 		}
 		defer ib.Close()
-		if err := ib.Migrate(ctx); err != nil {
-			return nil, err
-		}
 		l = listener.New(verifier, listener.WithInbox(ib))
-		// The summary row and the event's ack commit together: a crash
-		// between them cannot write a summary twice or lose one.
 		l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
 			var s summary
-			store := ib.Transactional(func(ctx context.Context, tx pgx.Tx, e *event.Event) error {
-				d, err := event.As[*event.BatchSucceeded](e)
-				if err != nil {
-					return listener.Permanent(err)
-				}
+			err := commitWithAck(ctx, ib, e, func(ctx context.Context, tx pgx.Tx, d *event.BatchSucceeded) error {
 				log.Printf("event", "batch.succeeded %s, results at %s", d.ID, d.OutputFileURI)
+				var err error
 				if s, err = summarise(ctx, env, d); err != nil {
 					return err
 				}
@@ -169,7 +190,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 				_, err = tx.Exec(ctx, insertSummary, s.Batch, b)
 				return err
 			})
-			if err := store(ctx, e); err != nil {
+			if err != nil {
 				return err
 			}
 			log.Printf("summary", "%d results: %d succeeded, %d failed, %d characters; committed to batch_summaries",

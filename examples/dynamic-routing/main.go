@@ -16,7 +16,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,6 +32,7 @@ import (
 	"github.com/geminihooks/geminihooks/examples/internal/backend"
 	"github.com/geminihooks/geminihooks/inbox"
 	"github.com/geminihooks/geminihooks/listener"
+	"github.com/geminihooks/geminihooks/signing"
 )
 
 type config struct {
@@ -75,8 +75,68 @@ type result struct {
 	Stats    listener.Stats
 }
 
-// errNoProcessor marks an event whose job_group nobody handles.
-var errNoProcessor = errors.New("no processor for job_group")
+// launchJob starts a batch or a video whose events go to hookURL alone, with
+// the job's group in their user_metadata, and returns the job's name.
+func launchJob(ctx context.Context, client *geminihooks.Client, batchModel, videoModel, omniModel, kind, group, hookURL string) (string, error) {
+	cb := &geminihooks.Callback{
+		URIs:         []string{hookURL},
+		UserMetadata: map[string]any{"job_group": group},
+	}
+	switch kind {
+	case "batch":
+		job, err := client.Batches.Create(ctx, batchModel,
+			&genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("Work for " + group)}}},
+			&genai.CreateBatchJobConfig{DisplayName: group}, cb)
+		if err != nil {
+			return "", err
+		}
+		return job.Name, nil
+	case "video":
+		op, err := client.Videos.Generate(ctx, videoModel,
+			&genai.GenerateVideosSource{Prompt: "A lighthouse at dawn"}, nil, cb)
+		if err != nil {
+			return "", err
+		}
+		return op.Name, nil
+	case "video-interaction":
+		format := interactions.NewCreateModelInteractionResponseFormat(interactions.NewResponseFormat(interactions.VideoResponseFormat{}))
+		it, err := client.Interactions.Create(ctx, interactions.CreateModelInteraction{
+			Model:          interactions.Model(omniModel),
+			Input:          geminihooks.Ptr(interactions.NewInteractionsInput("A red balloon over a calm lake at sunrise")),
+			ResponseFormat: &format,
+		}, cb)
+		if err != nil {
+			return "", err
+		}
+		return *it.ID, nil
+	}
+	return "", fmt.Errorf("unknown job kind %q", kind)
+}
+
+// routingListener hands each job event to the processor of its
+// user_metadata.job_group. An event whose group has no processor goes to
+// unrouted and is dead-lettered: retrying cannot help, and it can be
+// replayed once a processor exists.
+func routingListener(verifier signing.Verifier, processors map[string]listener.HandlerFunc,
+	unrouted func(ctx context.Context, e *event.Event, group string)) *listener.Listener {
+	route := func(ctx context.Context, e *event.Event) error {
+		group, _ := e.UserMetadata["job_group"].(string)
+		p, ok := processors[group]
+		if !ok {
+			unrouted(ctx, e, group)
+			return listener.Permanent(fmt.Errorf("no processor for job_group %q", group))
+		}
+		return p(ctx, e)
+	}
+	l := listener.New(verifier)
+	for _, t := range []event.Type{
+		event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired, event.TypeBatchCancelled,
+		event.TypeVideoGenerated, event.TypeInteractionCompleted,
+	} {
+		l.On(t, route)
+	}
+	return l
+}
 
 func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	log := backend.NewLog(out)
@@ -148,26 +208,10 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 			return nil
 		},
 	}
-	route := func(ctx context.Context, e *event.Event) error {
-		group, _ := e.UserMetadata["job_group"].(string)
-		p, ok := processors[group]
-		if !ok {
-			log.Printf("router", "%s: no processor for job_group %q; dead-lettered", e.JobID, group)
-			record(ctx, "", e)
-			// Retrying cannot help: dead-letter it now, to replay once a
-			// processor exists.
-			return listener.Permanent(fmt.Errorf("%w %q", errNoProcessor, group))
-		}
-		return p(ctx, e)
-	}
-
-	l := listener.New(verifier)
-	for _, t := range []event.Type{
-		event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired, event.TypeBatchCancelled,
-		event.TypeVideoGenerated, event.TypeInteractionCompleted,
-	} {
-		l.On(t, route)
-	}
+	l := routingListener(verifier, processors, func(ctx context.Context, e *event.Event, group string) {
+		log.Printf("router", "%s: no processor for job_group %q; dead-lettered", e.JobID, group)
+		record(ctx, "", e)
+	})
 	env.Mux.Handle(backend.HookPath, l)
 	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	stopped := make(chan error, 1)
@@ -182,37 +226,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	defer drain()
 
 	for _, j := range plan {
-		cb := &geminihooks.Callback{
-			URIs:         []string{env.HookURL},
-			UserMetadata: map[string]any{"job_group": j.Group},
-		}
-		switch j.Kind {
-		case "batch":
-			job, err := env.Client.Batches.Create(ctx, cfg.batchModel,
-				&genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("Work for " + j.Group)}}},
-				&genai.CreateBatchJobConfig{DisplayName: j.Group}, cb)
-			if err != nil {
-				return nil, err
-			}
-			j.Name = job.Name
-		case "video":
-			op, err := env.Client.Videos.Generate(ctx, cfg.vidModel,
-				&genai.GenerateVideosSource{Prompt: "A lighthouse at dawn"}, nil, cb)
-			if err != nil {
-				return nil, err
-			}
-			j.Name = op.Name
-		case "video-interaction":
-			format := interactions.NewCreateModelInteractionResponseFormat(interactions.NewResponseFormat(interactions.VideoResponseFormat{}))
-			it, err := env.Client.Interactions.Create(ctx, interactions.CreateModelInteraction{
-				Model:          interactions.Model(cfg.omniModel),
-				Input:          geminihooks.Ptr(interactions.NewInteractionsInput("A red balloon over a calm lake at sunrise")),
-				ResponseFormat: &format,
-			}, cb)
-			if err != nil {
-				return nil, err
-			}
-			j.Name = *it.ID
+		if j.Name, err = launchJob(ctx, env.Client, cfg.batchModel, cfg.vidModel, cfg.omniModel, j.Kind, j.Group, env.HookURL); err != nil {
+			return nil, err
 		}
 		res.Launched = append(res.Launched, j)
 		log.Printf("launch", "%s %s with job_group=%s", j.Kind, j.Name, j.Group)

@@ -1,6 +1,7 @@
 // Receive is the smallest complete receiver: it verifies deliveries to a
-// registered webhook and logs each finished batch. Try it with the CLI's
-// signed sample events:
+// registered webhook and logs each finished batch, each rejected delivery
+// (a wrong secret is a 401) and each dead-lettered event. It does not start
+// an emulator: it waits for deliveries, such as the CLI's signed samples:
 //
 //	export GEMINI_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 //	go run ./examples/receive &
@@ -9,7 +10,7 @@ package main
 
 import (
 	"context"
-	"log"
+	"log/slog"
 	"net/http"
 	"os"
 	"time"
@@ -20,11 +21,18 @@ import (
 )
 
 func main() {
-	l, err := newListener(os.Getenv("GEMINI_WEBHOOK_SECRET"), log.Default())
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	l, err := newListener(os.Getenv("GEMINI_WEBHOOK_SECRET"), logger)
 	if err != nil {
-		log.Fatal(err)
+		logger.Error("cannot start", "error", err)
+		os.Exit(1)
 	}
-	go l.Run(context.Background()) // hands stored events to the handlers
+	go func() {
+		// Hands stored events to the handlers until the context ends.
+		if err := l.Run(context.Background()); err != nil {
+			logger.Error("listener stopped", "error", err)
+		}
+	}()
 	mux := http.NewServeMux()
 	mux.Handle("/gemini", l) // verifies, dedupes, stores, answers 2xx
 	srv := &http.Server{
@@ -33,21 +41,25 @@ func main() {
 		ReadHeaderTimeout: 5 * time.Second, // slow clients cannot hold connections open
 		ReadTimeout:       10 * time.Second,
 	}
-	log.Fatal(srv.ListenAndServe())
+	logger.Error("server stopped", "error", srv.ListenAndServe())
+	os.Exit(1)
 }
 
-func newListener(secret string, logger *log.Logger) (*listener.Listener, error) {
+func newListener(secret string, logger *slog.Logger) (*listener.Listener, error) {
 	v, err := signing.NewHMACVerifier([]string{secret})
 	if err != nil {
 		return nil, err
 	}
-	l := listener.New(v)
+	// The listener logs a rejected delivery (401 for a bad signature) as a
+	// warning and a dead-lettered event as an error; without WithLogger it
+	// logs nothing.
+	l := listener.New(v, listener.WithLogger(logger))
 	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchSucceeded) error {
-		logger.Printf("batch %s succeeded; results at %s", d.ID, d.OutputFileURI)
+		logger.Info("batch succeeded", "batch", d.ID, "results", d.OutputFileURI)
 		return nil
 	})
 	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchFailed) error {
-		logger.Printf("batch %s failed: %s %s", d.ID, d.ErrorCode, d.ErrorMessage)
+		logger.Info("batch failed", "batch", d.ID, "code", d.ErrorCode, "message", d.ErrorMessage)
 		return nil
 	})
 	return l, nil

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"log"
+	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -64,7 +66,7 @@ func TestReceive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := newListener(string(wh.Secret), log.New(logged, "", 0))
+	l, err := newListener(string(wh.Secret), slog.New(slog.NewTextHandler(logged, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,14 +89,20 @@ func TestReceive(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want[job.Name] = map[string]string{"good": "succeeded; results at " + emu.URL, "bad": "failed: 13 "}[name]
+		want[job.Name] = map[string]string{
+			"good": `msg="batch succeeded" batch=` + job.Name + ` results="` + emu.URL,
+			"bad":  `msg="batch failed" batch=` + job.Name + " code=13 ",
+		}[name]
 	}
 	for len(want) > 0 {
 		select {
 		case line := <-logged:
+			if !strings.Contains(line, `msg="batch `) {
+				continue // the listener's own records
+			}
 			matched := ""
 			for job, says := range want {
-				if strings.Contains(line, "batch "+job+" "+says) {
+				if strings.Contains(line, says) {
 					matched = job
 				}
 			}
@@ -108,9 +116,89 @@ func TestReceive(t *testing.T) {
 	}
 }
 
+// TestReceiveLogsRejectionsAndDeadLetters: a receiver built as in the README
+// sees a delivery signed with the wrong secret (401) and an event its
+// handler cannot take (dead-lettered) in its log, not only successes.
+func TestReceiveLogsRejectionsAndDeadLetters(t *testing.T) {
+	t.Parallel()
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	logged := make(lines, 8)
+	l, err := newListener(secret, slog.New(slog.NewTextHandler(logged, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	runCtx, stop := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- l.Run(runCtx) }()
+	defer func() {
+		stop()
+		<-stopped
+	}()
+
+	post := func(id, secret string, body []byte) int {
+		t.Helper()
+		now := time.Now()
+		sig, err := signing.SignHMAC(secret, id, now, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
+		req.RequestURI = ""
+		req.Header.Set(signing.HeaderID, id)
+		req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
+		req.Header.Set(signing.HeaderSignature, sig)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	waitFor := func(parts ...string) {
+		t.Helper()
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case line := <-logged:
+				found := true
+				for _, p := range parts {
+					found = found && strings.Contains(line, p)
+				}
+				if found {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no log line with %q within 30s", parts)
+			}
+		}
+	}
+
+	good, err := event.Marshal(&event.BatchSucceeded{ID: "batches/1", OutputFileURI: "files/out-1"}, time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := post("msg_wrong_secret", "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", good); code != http.StatusUnauthorized {
+		t.Fatalf("wrong secret: status %d, want 401", code)
+	}
+	waitFor("level=WARN", `msg="listener: delivery rejected"`, "status=401")
+
+	// A batch.failed whose id is a number: the typed handler cannot decode
+	// it, so the event is dead-lettered at once.
+	bad := []byte(`{"type":"batch.failed","timestamp":"2026-01-22T12:00:00Z","data":{"id":42}}`)
+	if code := post("msg_undecodable", secret, bad); code != http.StatusAccepted {
+		t.Fatalf("undecodable event: status %d, want 202", code)
+	}
+	waitFor("level=ERROR", `msg="listener: event dead-lettered"`, "webhook_id=msg_undecodable", "type=batch.failed")
+	if st := l.Stats(); st.Rejected.Unauthorized != 1 || st.Dead != 1 {
+		t.Errorf("stats: %d unauthorized, %d dead; want 1 and 1", st.Rejected.Unauthorized, st.Dead)
+	}
+}
+
 func TestNewListenerNeedsSecret(t *testing.T) {
 	t.Parallel()
-	if _, err := newListener("", log.Default()); !errors.Is(err, signing.ErrEmptySecret) {
+	if _, err := newListener("", slog.Default()); !errors.Is(err, signing.ErrEmptySecret) {
 		t.Errorf("newListener(\"\") = %v, want signing.ErrEmptySecret", err)
 	}
 }

@@ -64,6 +64,34 @@ func emulatorOptions() []emulator.Option {
 	})}
 }
 
+// registerWebhook registers hookURL for batch events and returns the webhook
+// with a verifier for its signing secret. The secret is shown only in this
+// answer: a real service stores string(wh.Secret) in its secret manager and
+// builds the verifier from it at start-up.
+func registerWebhook(ctx context.Context, client *geminihooks.Client, hookURL string) (*geminihooks.CreatedWebhook, *signing.HMACVerifier, error) {
+	wh, err := client.Webhooks.Create(ctx, geminihooks.WebhookSpec{
+		URI:    hookURL,
+		Events: []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired},
+		Name:   "static-notifier",
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	verifier, err := signing.NewHMACVerifier([]string{string(wh.Secret)})
+	if err != nil {
+		return nil, nil, err
+	}
+	return wh, verifier, nil
+}
+
+// deleteWebhook removes the webhook when the program is done with it.
+func deleteWebhook(ctx context.Context, client *geminihooks.Client, id string) error {
+	// Deferred calls get a context of their own: ctx may be spent.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return client.Webhooks.Delete(dctx, id)
+}
+
 func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	log := backend.NewLog(out)
 	env, err := backend.Start(ctx, cfg.backend)
@@ -74,33 +102,19 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	log.Printf("api", "%s", env.Describe())
 	res := &result{}
 
-	// Register the webhook. Its secret is shown only in this answer: a real
-	// service stores it in its secret manager and reads it at start-up.
-	wh, err := env.Client.Webhooks.Create(ctx, geminihooks.WebhookSpec{
-		URI:    env.HookURL,
-		Events: []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired},
-		Name:   "static-notifier",
-	})
+	wh, verifier, err := registerWebhook(ctx, env.Client, env.HookURL)
 	if err != nil {
 		return nil, err
 	}
 	res.Webhook = wh.ID
 	log.Printf("webhook", "%s registered for %v at %s (secret %v)", wh.ID, wh.Events, env.HookURL, wh.Secret)
 	defer func() {
-		// A deferred call gets a context of its own: ctx may be spent.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := env.Client.Webhooks.Delete(dctx, wh.ID); err != nil {
+		if err := deleteWebhook(ctx, env.Client, wh.ID); err != nil {
 			log.Printf("webhook", "%s not deleted: %v", wh.ID, err)
 			return
 		}
 		log.Printf("webhook", "%s deleted", wh.ID)
 	}()
-
-	verifier, err := signing.NewHMACVerifier([]string{string(wh.Secret)})
-	if err != nil {
-		return nil, err
-	}
 	l := listener.New(verifier)
 	posted := make(chan string, 4*len(batches))
 	notify := func(ctx context.Context, e *event.Event, outcome string) error {

@@ -212,7 +212,7 @@ func openDB(path string, cfg *config) (db *bolt.DB, err error) {
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
 		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
 	case err != nil:
-		return nil, fmt.Errorf("boltinbox: open %s: %w", path, err)
+		return nil, fileError("open", path, err)
 	}
 	return db, nil
 }

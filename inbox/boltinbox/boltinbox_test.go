@@ -122,6 +122,36 @@ func foreignFile(t testing.TB) []byte {
 	return b
 }
 
+// TestOpenFileErrors: a path that cannot be opened is named once, with the
+// operation that failed.
+func TestOpenFileErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tests := []struct {
+		name, path, want string
+	}{
+		{"a directory", dir, "boltinbox: read " + dir + ": is a directory"},
+		{"a missing directory", filepath.Join(dir, "no", "inbox.db"),
+			"boltinbox: open " + filepath.Join(dir, "no", "inbox.db") + ": no such file or directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ib, err := boltinbox.Open(tt.path)
+			if err == nil {
+				ib.Close()
+				t.Fatal("Open succeeded")
+			}
+			if d := cmp.Diff(tt.want, err.Error()); d != "" {
+				t.Errorf("error (-want +got):\n%s", d)
+			}
+			if !errors.Is(err, os.ErrNotExist) && tt.name == "a missing directory" {
+				t.Errorf("error %v does not wrap os.ErrNotExist", err)
+			}
+		})
+	}
+}
+
 func TestOpenDamagedFile(t *testing.T) {
 	t.Parallel()
 	valid := validFile(t)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"io/fs"
 	"os"
 )
 
@@ -16,6 +17,15 @@ var ErrCorrupt = errors.New("boltinbox: file is not a valid inbox")
 // ErrLocked reports that another process (or another Open in this one) holds
 // the inbox file. bbolt allows one writer per file.
 var ErrLocked = errors.New("boltinbox: file is in use by another process")
+
+// fileError reports a failed file operation once: an *fs.PathError already
+// names the operation and the path ("open /x: is a directory").
+func fileError(op, path string, err error) error {
+	if _, ok := errors.AsType[*fs.PathError](err); ok {
+		return fmt.Errorf("boltinbox: %w", err)
+	}
+	return fmt.Errorf("boltinbox: %s %s: %w", op, path, err)
+}
 
 // bbolt's on-disk meta page, as laid out in go.etcd.io/bbolt/internal/common:
 // a 16-byte page header, then magic, version, page size, flags, the root
@@ -74,12 +84,12 @@ func checkFile(path string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("boltinbox: open %s: %w", path, err)
+		return fileError("open", path, err)
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("boltinbox: stat %s: %w", path, err)
+		return fileError("stat", path, err)
 	}
 	size := info.Size()
 	if size == 0 {
@@ -88,7 +98,7 @@ func checkFile(path string) error {
 	var buf [4096]byte
 	n, err := f.ReadAt(buf[:], 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("boltinbox: read %s: %w", path, err)
+		return fileError("read", path, err)
 	}
 	meta0, ok0 := parseMeta(buf[:n])
 	var meta1 boltMeta
@@ -101,7 +111,7 @@ func checkFile(path string) error {
 		}
 		n, err := f.ReadAt(buf[:], ps)
 		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("boltinbox: read %s: %w", path, err)
+			return fileError("read", path, err)
 		}
 		if meta1, ok1 = parseMeta(buf[:n]); ok1 {
 			break

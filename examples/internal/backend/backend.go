@@ -174,10 +174,17 @@ func (e *Env) DynamicVerifier() (*signing.MultiVerifier, *signing.RemoteKeySet, 
 	if e.Emulator != nil {
 		jwks = e.Emulator.JWKSURL()
 	}
-	keys := signing.NewRemoteKeySet(jwks)
+	return JWKSVerifier(jwks, e.HookURL)
+}
+
+// JWKSVerifier verifies callback deliveries (v1a and JWT) with the keys of
+// the JWKS at jwksURL; a JWT must name hookURL as its audience. Run the key
+// set (go keys.Run(ctx)) to refresh the keys off the request path.
+func JWKSVerifier(jwksURL, hookURL string) (*signing.MultiVerifier, *signing.RemoteKeySet, error) {
+	keys := signing.NewRemoteKeySet(jwksURL)
 	v, err := signing.NewVerifier(signing.Config{
 		KeySet:  keys,
-		Options: []signing.Option{signing.WithAudience(e.HookURL)},
+		Options: []signing.Option{signing.WithAudience(hookURL)},
 	})
 	return v, keys, err
 }
