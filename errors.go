@@ -24,8 +24,8 @@ var (
 	ErrRateLimited      = errors.New("geminihooks: rate limited")
 )
 
-// ErrInvalidCallback is wrapped by every error that rejects a Callback (or a
-// webhook URI) before anything is sent.
+// ErrInvalidCallback is matched (errors.Is) by every error that rejects a
+// Callback, or a registered webhook's URI, before anything is sent.
 var ErrInvalidCallback = errors.New("geminihooks: invalid callback")
 
 // APIError is an error answer from the Gemini API, parsed from Google's error

@@ -231,7 +231,7 @@ func functionResultSteps(results []FunctionResult) ([]interactions.Step, error) 
 	steps := make([]interactions.Step, 0, len(results))
 	for i, r := range results {
 		if r.CallID == "" {
-			return nil, fmt.Errorf("geminihooks: submit function results: result %d has no call id", i)
+			return nil, fmt.Errorf("geminihooks: submit function results: result %d of %d has no call id", i+1, len(results))
 		}
 		if seen[r.CallID] {
 			return nil, fmt.Errorf("geminihooks: submit function results: call %q answered twice", r.CallID)

@@ -51,11 +51,12 @@ func (c *Client) prepare(cb *Callback) (*wireWebhookConfig, error) {
 	}
 	seen := make(map[string]bool, len(cb.URIs))
 	for i, u := range cb.URIs {
+		// Positions count from 1, as in every message of the SDK.
 		if err := c.checkURI(u); err != nil {
-			return nil, fmt.Errorf("%w (uri %d)", err, i)
+			return nil, fmt.Errorf("geminihooks: callback uri %d of %d: %w", i+1, len(cb.URIs), err)
 		}
 		if seen[u] {
-			return nil, fmt.Errorf("%w: uri %d (%s) is listed twice", ErrInvalidCallback, i, safeURI(u))
+			return nil, fmt.Errorf("%w: uri %d of %d (%s) is listed twice", ErrInvalidCallback, i+1, len(cb.URIs), safeURI(u))
 		}
 		seen[u] = true
 	}
@@ -81,42 +82,57 @@ func (c *Client) prepare(cb *Callback) (*wireWebhookConfig, error) {
 	return w, nil
 }
 
+// uriError rejects a webhook or callback URI. It reads "invalid uri ...:
+// reason" whatever it is used for, and matches ErrInvalidCallback.
+type uriError struct{ uri, reason string }
+
+func (e *uriError) Error() string {
+	if e.uri == "" {
+		return "invalid uri: " + e.reason
+	}
+	return "invalid uri " + e.uri + ": " + e.reason
+}
+
+func (e *uriError) Is(target error) bool { return target == ErrInvalidCallback }
+
 // checkURI accepts an absolute https URI, or http to a loopback host when the
-// client allows insecure callbacks.
+// client allows insecure callbacks. Its error names the URI without its
+// query, where tokens tend to live.
 func (c *Client) checkURI(raw string) error {
 	if raw == "" {
-		return fmt.Errorf("%w: empty uri", ErrInvalidCallback)
+		return &uriError{reason: "empty"}
 	}
 	if len(raw) > MaxCallbackURIBytes {
-		return fmt.Errorf("%w: uri longer than %d bytes", ErrInvalidCallback, MaxCallbackURIBytes)
+		return &uriError{reason: fmt.Sprintf("longer than %d bytes", MaxCallbackURIBytes)}
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("%w: uri does not parse", ErrInvalidCallback)
+		return &uriError{reason: "does not parse"}
 	}
+	bad := func(reason string) error { return &uriError{uri: safeURI(raw), reason: reason} }
 	// Hostname, not Host: "https://:443/x" has a Host and no host.
 	if u.Hostname() == "" || u.Opaque != "" {
-		return fmt.Errorf("%w: uri %s is not absolute", ErrInvalidCallback, safeURI(raw))
+		return bad("not absolute")
 	}
 	if u.User != nil {
-		return fmt.Errorf("%w: uri %s carries credentials", ErrInvalidCallback, safeURI(raw))
+		return bad("carries credentials")
 	}
 	if u.Fragment != "" {
-		return fmt.Errorf("%w: uri %s has a fragment", ErrInvalidCallback, safeURI(raw))
+		return bad("has a fragment")
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "https":
 		return nil
 	case "http":
 		if !loopback.Host(u.Hostname()) {
-			return fmt.Errorf("%w: uri %s must use https", ErrInvalidCallback, safeURI(raw))
+			return bad("must use https")
 		}
 		if !c.allowInsecure {
-			return fmt.Errorf("%w: uri %s uses http; loopback http needs WithAllowInsecureCallbacks", ErrInvalidCallback, safeURI(raw))
+			return bad("uses http; loopback http needs WithAllowInsecureCallbacks")
 		}
 		return nil
 	}
-	return fmt.Errorf("%w: uri %s must use https", ErrInvalidCallback, safeURI(raw))
+	return bad("must use https")
 }
 
 // safeURI shows a URI in an error without its query, fragment or user

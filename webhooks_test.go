@@ -3,6 +3,7 @@ package geminihooks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -508,5 +509,26 @@ func TestWebhookResourceVariants(t *testing.T) {
 				t.Errorf("List (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// A registered webhook's bad URI is named once, as a URI, not as a
+// callback, and still matches ErrInvalidCallback.
+func TestWebhookURIErrors(t *testing.T) {
+	t.Parallel()
+	c, f := setup(t, nil)
+	_, err := c.Webhooks.Create(t.Context(), WebhookSpec{URI: "http://a.example/h?token=s3cret", Events: []event.Type{event.TypeBatchSucceeded}})
+	if want := "geminihooks: create webhook: invalid uri http://a.example/h: must use https"; err == nil || err.Error() != want {
+		t.Errorf("Create: %v; want %q", err, want)
+	}
+	if !errors.Is(err, ErrInvalidCallback) {
+		t.Errorf("Create: %v does not match ErrInvalidCallback", err)
+	}
+	_, err = c.Webhooks.Update(t.Context(), "w1", WebhookUpdate{URI: Ptr("/relative")})
+	if want := "geminihooks: update webhook: invalid uri /relative: not absolute"; err == nil || err.Error() != want {
+		t.Errorf("Update: %v; want %q", err, want)
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Errorf("%d requests sent", n)
 	}
 }
