@@ -148,8 +148,13 @@ func videoRequest(source *genai.GenerateVideosSource, cfg *genai.GenerateVideosC
 			return nil, fmt.Errorf("%s is only supported on Vertex AI, not on the Gemini Developer API", u.name)
 		}
 	}
-	if cfg.HTTPOptions != nil && cfg.HTTPOptions.BaseURL != "" {
-		return nil, errors.New("a per-request HTTPOptions.BaseURL is not supported; set it on the genai client")
+	if o := cfg.HTTPOptions; o != nil {
+		if o.BaseURL != "" {
+			return nil, errors.New("a per-request HTTPOptions.BaseURL is not supported; set it on the genai client")
+		}
+		if o.APIVersion != "" && !apiVersionPattern.MatchString(o.APIVersion) {
+			return nil, fmt.Errorf("HTTPOptions.APIVersion %q is not an API version such as v1beta", o.APIVersion)
+		}
 	}
 	instance := map[string]any{}
 	if source.Prompt != "" {

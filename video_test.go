@@ -150,6 +150,7 @@ func TestVideosGenerateRefusesVertexOnlyFields(t *testing.T) {
 		"OutputGCSURI": {OutputGCSURI: "gs://b/o"},
 		"Labels":       {Labels: map[string]string{"a": "b"}},
 		"BaseURL":      {HTTPOptions: &genai.HTTPOptions{BaseURL: "https://elsewhere.example"}},
+		"APIVersion":   {HTTPOptions: &genai.HTTPOptions{APIVersion: "v1beta/../../webhooks"}},
 	} {
 		_, err := c.Videos.Generate(t.Context(), "veo", &genai.GenerateVideosSource{Prompt: "p"}, cfg, nil)
 		if err == nil || !strings.Contains(err.Error(), name) {
