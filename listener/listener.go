@@ -56,6 +56,8 @@ type Listener struct {
 	inMemory bool            // the inbox is an *inbox.Memory, which never blocks
 	wake     chan struct{}   // idle workers wait on it
 	running  atomic.Bool
+	// noDeadline logs, once, that read deadlines cannot be set.
+	noDeadline sync.Once
 
 	mu      sync.RWMutex
 	byType  map[event.Type][]HandlerFunc // by canonical type
@@ -148,10 +150,7 @@ func (l *Listener) read(w http.ResponseWriter, r *http.Request) (*delivery, erro
 	if r.Body == nil { // a request built by hand for Check
 		r.Body = http.NoBody
 	}
-	if w != nil {
-		l.setReadDeadline(w, r)
-	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, l.maxBody), r.ContentLength)
+	body, err := l.readBody(w, r)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -178,19 +177,67 @@ func (l *Listener) read(w http.ResponseWriter, r *http.Request) (*delivery, erro
 	return &delivery{id: id, scheme: scheme, ev: ev, body: body}, nil
 }
 
+// readBody reads r's body within the read timeout. It bounds the read by
+// the connection's read deadline; when the ResponseWriter cannot set one (a
+// wrapper that hides it, see http.ResponseController) it says so once in the
+// log and bounds the read with a timer instead, so a trickled or endless
+// body never holds the request open past the timeout.
+func (l *Listener) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, l.maxBody)
+	if w == nil || l.setReadDeadline(w, r) {
+		return readBody(body, r.ContentLength)
+	}
+	// The body is not read to its end: have the server close the
+	// connection rather than wait for the rest.
+	w.Header().Set("Connection", "close")
+	return readBodyTimed(body, r.ContentLength, l.readTimeout)
+}
+
 // setReadDeadline bounds the body read by the read timeout, unless the
 // server's own ReadTimeout is already as strict: a deadline set here replaces
-// the server's, and must never loosen it.
-func (l *Listener) setReadDeadline(w http.ResponseWriter, r *http.Request) {
+// the server's, and must never loosen it. It reports false when the read is
+// not bounded: the deadline could not be set.
+func (l *Listener) setReadDeadline(w http.ResponseWriter, r *http.Request) bool {
 	if l.readTimeout <= 0 {
-		return
+		return true
 	}
 	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.ReadTimeout > 0 && srv.ReadTimeout <= l.readTimeout {
-		return
+		return true
 	}
-	// Not every ResponseWriter supports deadlines (a recorder does not);
-	// the server's own timeouts then apply.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(l.readTimeout))
+	err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(l.readTimeout))
+	if err == nil {
+		return true
+	}
+	l.noDeadline.Do(func() {
+		l.log.LogAttrs(r.Context(), slog.LevelWarn,
+			"listener: the ResponseWriter cannot set a read deadline (a wrapper without Unwrap?); bounding body reads with a timer instead",
+			slog.String("writer", fmt.Sprintf("%T", w)), slog.String("error", err.Error()))
+	})
+	return false
+}
+
+// readBodyTimed reads the body on another goroutine and stops waiting
+// after d. The abandoned read ends at the client's next byte, or when the
+// connection closes (the http.Server's ReadTimeout or IdleTimeout bounds
+// that), but the request no longer waits for it.
+func readBodyTimed(r io.Reader, n int64, d time.Duration) ([]byte, error) {
+	type result struct {
+		body []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := readBody(r, n)
+		done <- result{b, err}
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case res := <-done:
+		return res.body, res.err
+	case <-t.C:
+		return nil, fmt.Errorf("listener: body not read within %v: %w", d, os.ErrDeadlineExceeded)
+	}
 }
 
 // readBody reads a body whose length the server already framed, in one

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -544,5 +545,58 @@ func slowBody(t *testing.T, l *listener.Listener, addr string) {
 	}
 	if got := l.Stats().Rejected; got != (listener.Rejected{ReadTimeout: 1}) {
 		t.Errorf("Rejected = %+v; want ReadTimeout 1", got)
+	}
+}
+
+// opaqueWriter is middleware's ResponseWriter with no Unwrap method, so
+// http.ResponseController cannot reach the connection behind it.
+type opaqueWriter struct{ w http.ResponseWriter }
+
+func (o opaqueWriter) Header() http.Header         { return o.w.Header() }
+func (o opaqueWriter) Write(b []byte) (int, error) { return o.w.Write(b) }
+func (o opaqueWriter) WriteHeader(code int)        { o.w.WriteHeader(code) }
+
+// Behind a wrapper that hides the connection's deadline, a trickled body
+// still gets 408 within the read timeout, and the listener says once that
+// it could not set the deadline.
+func TestSlowBodyTimesOutBehindOpaqueWrapper(t *testing.T) {
+	t.Parallel()
+	v, err := signing.NewHMACVerifier([]string{newSecret(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	l := listener.New(v, listener.WithReadTimeout(50*time.Millisecond),
+		listener.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.ServeHTTP(opaqueWriter{w}, r)
+	}))
+	defer srv.Close()
+	for range 2 {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// Far longer than the read timeout: without a bound the request
+		// would wait here for the 90 missing bytes.
+		if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"type\":\"b")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("no answer to a trickled body: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
+			t.Fatalf("status = %d, close %v; want 408 and the connection closed", resp.StatusCode, resp.Close)
+		}
+	}
+	if got := l.Stats().Rejected; got != (listener.Rejected{ReadTimeout: 2}) {
+		t.Errorf("Rejected = %+v; want ReadTimeout 2", got)
+	}
+	if n := strings.Count(logs.String(), "cannot set a read deadline"); n != 1 {
+		t.Errorf("%d warnings about the deadline; want exactly 1:\n%s", n, logs.String())
 	}
 }

@@ -121,9 +121,14 @@ func WithMaxBodyBytes(n int64) Option {
 // connection and a goroutine open; a body not read in time gets 408. The
 // Listener sets the deadline itself through http.ResponseController, unless
 // the http.Server's ReadTimeout is already as strict (a deadline set by a
-// handler replaces the server's, so the stricter one is kept). Zero leaves
-// the server's own timeouts in charge. Set ReadHeaderTimeout on the
-// http.Server too: headers are read before any handler runs.
+// handler replaces the server's, so the stricter one is kept). Middleware
+// that wraps the ResponseWriter must keep that possible with an
+// Unwrap() http.ResponseWriter method; when it does not, the Listener logs a
+// warning once and bounds the read with a timer instead: the request still
+// ends with 408 in time, but the abandoned read keeps the connection until
+// the client sends or the server's own timeouts end it. Zero leaves the
+// server's own timeouts in charge. Set ReadHeaderTimeout (and ReadTimeout)
+// on the http.Server too: headers are read before any handler runs.
 func WithReadTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {
