@@ -455,3 +455,9 @@ func (l *Listener) Stats() Stats {
 	}
 	return st
 }
+
+// Total is the number of rejected requests, over every reason.
+func (r Rejected) Total() uint64 {
+	return r.MethodNotAllowed + r.TooLarge + r.ReadTimeout + r.Unauthorized + r.KeysUnavailable +
+		r.BadRequest + r.StoreFailed + r.Full
+}

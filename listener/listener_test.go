@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -598,5 +599,19 @@ func TestSlowBodyTimesOutBehindOpaqueWrapper(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "cannot set a read deadline"); n != 1 {
 		t.Errorf("%d warnings about the deadline; want exactly 1:\n%s", n, logs.String())
+	}
+}
+
+// Total counts every reason: a reason added to Rejected and left out of
+// Total would make the counts stop adding up to Received.
+func TestRejectedTotal(t *testing.T) {
+	t.Parallel()
+	var r listener.Rejected
+	v := reflect.ValueOf(&r).Elem()
+	for i := range v.NumField() {
+		v.Field(i).SetUint(uint64(1) << i)
+	}
+	if want := uint64(1)<<v.NumField() - 1; r.Total() != want {
+		t.Errorf("Total() = %b; want %b, one bit per field", r.Total(), want)
 	}
 }
