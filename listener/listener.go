@@ -82,6 +82,7 @@ func New(v signing.Verifier, opts ...Option) *Listener {
 		window:         DefaultDedupeWindow,
 		storeTimeout:   DefaultStoreTimeout,
 		readTimeout:    DefaultReadTimeout,
+		leaseMargin:    DefaultLeaseMargin,
 		grace:          DefaultGracePeriod,
 		poll:           DefaultPollInterval,
 		log:            slog.New(slog.DiscardHandler),

@@ -448,6 +448,7 @@ func TestNewRefusesInvalidOptions(t *testing.T) {
 		{"no body", v, listener.WithMaxBodyBytes(0), "WithMaxBodyBytes(0)"},
 		{"no attempts", v, listener.WithRetry(0, time.Second), "WithRetry(0, 1s)"},
 		{"nil inbox", v, listener.WithInbox(nil), "WithInbox(nil)"},
+		{"no lease margin", v, listener.WithLeaseMargin(0), "WithLeaseMargin(0s)"},
 		{"nil verifier", nil, listener.WithWorkers(1), "nil verifier"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

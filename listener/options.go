@@ -20,6 +20,7 @@ const (
 	DefaultGracePeriod    = 10 * time.Second
 	DefaultPollInterval   = time.Second
 	DefaultReadTimeout    = 10 * time.Second
+	DefaultLeaseMargin    = 30 * time.Second
 )
 
 // MinDedupeWindow is the shortest dedupe window WithDedupeWindow accepts:
@@ -46,6 +47,7 @@ type config struct {
 	grace          time.Duration
 	poll           time.Duration
 	readTimeout    time.Duration
+	leaseMargin    time.Duration
 	log            *slog.Logger
 	now            func() time.Time
 	errs           []error
@@ -81,8 +83,9 @@ func WithWorkers(n int) Option {
 
 // WithHandlerTimeout bounds one handler run (default one minute). When it
 // passes, the handler's context is cancelled; a handler that then returns
-// an error is retried. A claim's lease is the timeout plus 30 seconds, so a
-// handler that ignores its context past that may run twice at once.
+// an error is retried. A claim's lease is the timeout plus the lease margin
+// (WithLeaseMargin), so a handler that ignores its context past that may run
+// twice at once.
 func WithHandlerTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d <= 0 {
@@ -102,6 +105,24 @@ func WithRetry(maxAttempts int, backoff time.Duration) Option {
 			c.bad("WithRetry(%d, %v): need at least one attempt and a backoff of zero or more", maxAttempts, backoff)
 		}
 		c.maxAttempts, c.backoff = maxAttempts, backoff
+	}
+}
+
+// WithLeaseMargin sets what is added to the handler timeout to make a
+// claim's lease (default 30 seconds): the time a worker has, after a
+// handler's timeout, to record its outcome. The lease is also how long the
+// claims of a process that died stay with it: with inbox/pginbox, another
+// replica takes a dead replica's events over once their leases end, by
+// default 1m30s after they were claimed (a WithHandlerTimeout of one minute
+// plus this margin), so shorten both to take over sooner. inbox/boltinbox
+// does not wait: a restart releases the dead process's claims at Open. Keep
+// the margin above the store timeout.
+func WithLeaseMargin(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.bad("WithLeaseMargin(%v): must be positive", d)
+		}
+		c.leaseMargin = d
 	}
 }
 
