@@ -2,6 +2,8 @@ package listener
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +32,8 @@ var (
 	// signing.ErrKeySetUnavailable, keys that could not be had (503).
 	ErrUnverified = errors.New("listener: delivery not verified")
 	// ErrBadDelivery reports a verified delivery that cannot be handled:
-	// a body that is not an event, or no webhook-id to dedupe on (400).
+	// a body that is not an event, or no webhook-id to dedupe on, or one
+	// longer than inbox.MaxKeyBytes (400).
 	ErrBadDelivery = errors.New("listener: bad delivery")
 )
 
@@ -170,6 +173,9 @@ func (l *Listener) read(w http.ResponseWriter, r *http.Request) (*delivery, erro
 	if id == "" {
 		return nil, fmt.Errorf("%w: no %s header", ErrBadDelivery, signing.HeaderID)
 	}
+	if len(id) > inbox.MaxKeyBytes {
+		return nil, fmt.Errorf("%w: %s of %d bytes, at most %d", ErrBadDelivery, signing.HeaderID, len(id), inbox.MaxKeyBytes)
+	}
 	ev, err := event.Parse(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadDelivery, err)
@@ -259,7 +265,8 @@ func readBody(r io.Reader, n int64) ([]byte, error) {
 // ServeHTTP implements http.Handler: 405 for a method other than POST, 413
 // for a body over the limit, 408 for a body not read within the read
 // timeout, 401 (with no detail) when verification fails,
-// 503 when keys are unavailable, 400 for an unparseable event, 200 for a
+// 503 when keys are unavailable, 400 for an unparseable event or a
+// webhook-id longer than inbox.MaxKeyBytes (1 KiB), 200 for a
 // duplicate, 503 when the store fails or times out, 503 with Retry-After
 // when the inbox is full, and 202 once the event is stored. Handlers never
 // run here.
@@ -350,13 +357,20 @@ func (l *Listener) logDelivery(ctx context.Context, level slog.Level, msg string
 // required action is continued by a new interaction with an ID of its own),
 // so a second delivery of one under another webhook-id (a second
 // subscription, or an event a reconciler synthesized from a job's state) is
-// a duplicate. A reconciler sets the same key on what it synthesizes.
+// a duplicate. A reconciler sets the same key on what it synthesizes. A key
+// that would be longer than inbox.MaxKeyBytes holds the SHA-256 of the job
+// ID instead ("sha256:" and 64 hex digits), so every job ID can be stored.
 func JobKey(e *event.Event) string {
 	if e == nil || e.JobID == "" || !e.Type.Known() ||
 		!e.Type.IsTerminal() && e.Type != event.TypeInteractionRequiresAction {
 		return ""
 	}
-	return string(e.Type.Canonical()) + "\x00" + e.JobID
+	key := string(e.Type.Canonical()) + "\x00" + e.JobID
+	if len(key) > inbox.MaxKeyBytes {
+		sum := sha256.Sum256([]byte(e.JobID))
+		key = string(e.Type.Canonical()) + "\x00sha256:" + hex.EncodeToString(sum[:])
+	}
+	return key
 }
 
 // settle tells the inbox's tracker, if it has one, that an event for the

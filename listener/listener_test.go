@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -381,6 +382,9 @@ func TestJobKey(t *testing.T) {
 		{&event.Event{Type: event.TypeVideoGenerated, JobID: "models/veo/operations/1"}, "video.generated\x00models/veo/operations/1"},
 		{&event.Event{Type: event.TypeInteractionRequiresAction, JobID: "v1_x"}, "interaction.requires_action\x00v1_x"},
 		{&event.Event{Type: event.TypeInteractionRequiresAction}, ""},
+		// Too long to store: the job ID's SHA-256 stands in for it.
+		{&event.Event{Type: event.TypeBatchSucceeded, JobID: strings.Repeat("j", 2000)},
+			"batch.succeeded\x00sha256:" + fmt.Sprintf("%x", sha256.Sum256([]byte(strings.Repeat("j", 2000))))},
 		{&event.Event{Type: event.TypeBatchFailed}, ""},
 		{&event.Event{Type: "webhook.ping", JobID: "x"}, ""},
 		{nil, ""},

@@ -350,6 +350,9 @@ func (i *Inbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 	if m == nil || m.ID == "" {
 		return false, errors.New("boltinbox: message without an ID")
 	}
+	if err := inbox.CheckKeys(m); err != nil {
+		return false, fmt.Errorf("boltinbox: put: %w", err)
+	}
 	stored := false
 	err := i.do(ctx, func(w *wtx) error {
 		msgs := w.tx.Bucket(bktMsgs)
