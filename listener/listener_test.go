@@ -620,3 +620,17 @@ func TestRejectedTotal(t *testing.T) {
 		t.Errorf("Total() = %b; want %b, one bit per field", r.Total(), want)
 	}
 }
+
+// A signed body that repeats an envelope field is refused with 400: the
+// listener and the app behind it could read it differently.
+func TestDuplicateEnvelopeKeyIs400(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	body := []byte(`{"type":"batch.failed","type":"batch.succeeded","data":{"id":"batches/1"}}`)
+	if code := h.deliver("msg_dup", body); code != http.StatusBadRequest {
+		t.Errorf("status %d; want 400", code)
+	}
+	if got := h.l.Stats().Rejected; got != (listener.Rejected{BadRequest: 1}) {
+		t.Errorf("Rejected = %+v; want BadRequest 1", got)
+	}
+}
