@@ -176,7 +176,7 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		inboxFlag := fs.String("inbox", defaultInboxFile, "`memory`, or the bbolt file that keeps events across restarts")
 		forwardTo := fs.String("forward-to", "", "pass each verified event to this `URL`: the original body, re-signed with --forward-secret")
 		var forwardSecret string
-		fs.StringVar(&forwardSecret, "forward-secret", "", "`whsec_...` secret that signs forwards (default $GEMINIHOOKS_FORWARD_SECRET, else the first --secret)")
+		fs.StringVar(&forwardSecret, "forward-secret", "", "signing secret `whsec_...` for forwards (default $GEMINIHOOKS_FORWARD_SECRET, else the first --secret)")
 		forwardTimeout := fs.Duration("forward-timeout", 10*time.Second, "how long one forward attempt may take")
 		attempts := fs.Int("attempts", 8, "how many times an event is tried before it is dead-lettered")
 		backoff := fs.Duration("backoff", time.Second, "delay before the first retry; doubles after each")

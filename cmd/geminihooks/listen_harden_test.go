@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/listener"
 	"github.com/geminihooks/geminihooks/signing"
 )
 
@@ -330,5 +331,32 @@ func TestListenServerTimeouts(t *testing.T) {
 	want := limits{5 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute, 64 << 10}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("server limits (-want +got):\n%s", diff)
+	}
+}
+
+// listen --help states the limits the code sets, with their values.
+func TestListenHelpMatchesLimits(t *testing.T) {
+	t.Parallel()
+	code, out, errs := runCLI(t, nil, "listen", "--help")
+	if code != exitOK {
+		t.Fatalf("listen --help: exit %d\n%s", code, errs)
+	}
+	help := strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{
+		"headers must arrive within " + headerTimeout.String(),
+		"a body within --read-timeout (408 after that)",
+		"the answer within " + answerTimeout.String() + " more",
+		fmt.Sprintf("a keep-alive connection idle for %d minute is closed", int(idleTimeout/time.Minute)),
+		fmt.Sprintf("Headers are limited to %d KiB and bodies to %d MiB", maxHeaderBytes>>10, listener.DefaultMaxBodyBytes>>20),
+		fmt.Sprintf("(default %d)", defaultMaxConns),
+		fmt.Sprintf("(default %v)", listener.DefaultReadTimeout),
+		"answered 503 at once, with Retry-After, and its connection closed",
+		"a v1 webhook-signature made with --forward-secret (by default the first --secret)",
+		"None of the delivery's own headers are passed on",
+		"events that were being handled when the process died run again at once",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help does not say %q", want)
+		}
 	}
 }

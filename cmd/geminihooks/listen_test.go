@@ -209,6 +209,10 @@ func TestListenFlags(t *testing.T) {
 		{[]string{"--secret", "whsec_AAAA", "--jwks-file", "/does/not/exist"}, "--jwks-file"},
 		{[]string{"--secret", "whsec_!", "--no-dynamic"}, "signing"},
 		{[]string{"stray"}, "unexpected argument"},
+		{[]string{"--secret", "whsec_AAAA", "--max-conns", "0"}, "--max-conns must be at least 1"},
+		{[]string{"--secret", "whsec_AAAA", "--read-timeout", "0s"}, "--read-timeout positive"},
+		{[]string{"--jwks-file", "testdata/none.json", "--forward-to", "http://127.0.0.1:1/"}, "needs a secret to sign forwards"},
+		{[]string{"--secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "--forward-to", "http://127.0.0.1:1/", "--forward-secret", "whsec_!"}, "--forward-secret"},
 	}
 	for _, tt := range tests {
 		code, _, errs := runCLI(t, nil, append([]string{"listen", "--inbox", "memory", "--addr", "127.0.0.1:0"}, tt.args...)...)
