@@ -302,7 +302,7 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		var mux http.ServeMux
 		capped := &connCap{max: int64(*maxConns)}
 		mux.Handle("POST "+*path, capped.handler(l))
-		mux.Handle(*path, l) // other methods get the listener's 405
+		mux.Handle(*path, capped.handler(l)) // other methods get the listener's 405
 		srv := newServer(&mux, *readTimeout, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
 		srv.ConnContext = capped.connContext
 		ln = capped.listener(ln)
