@@ -82,9 +82,14 @@ func NewServer(opts ...Option) (*Server, error) {
 	close(s.idle)
 	s.engine = delivery.New(s.engineOptions())
 	s.engine.SetFaults(cfg.faults.internal())
+	// Every timeout set, so a slow or idle client cannot hold a connection
+	// (the API's requests and answers are small).
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(cfg.logger.Handler(), slog.LevelDebug),
 	}
 	go func() { _ = s.srv.Serve(ln) }()

@@ -200,8 +200,9 @@ func newData(t Type) Data {
 // Decode returns e.Data as the struct for e.Type, or *Unknown when the
 // type is not known (never an error for that). Absent or null data decodes
 // to a zero struct, and unknown fields are ignored. Keys match exactly, as
-// in Parse, so a struct's ID always equals e.JobID; later duplicates win and
-// null leaves a field empty. For a known type, data that is not an object or
+// in Parse, so a struct's ID always equals e.JobID; later duplicates of a
+// field Parse does not read win (Parse refuses a repeated id) and null
+// leaves a field empty. For a known type, data that is not an object or
 // a field of the wrong kind is an error wrapping ErrInvalidData; Raw still
 // holds everything for a handler that wants to look itself.
 func (e *Event) Decode() (Data, error) {

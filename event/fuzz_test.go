@@ -35,6 +35,8 @@ func FuzzParse(f *testing.F) {
 		`{"type":"x","data":` + nested(40) + `}`,
 		`{"type":"x","data":{"n":1e400,"s":"}\"{"}}`,
 		`{"type":"batch.expired","data":{"ID":"a","id":"b","Id":"c"}}`,
+		`{"data":{"id":1,"id":2}}`,
+		`{"type":"x","data":{"id":1,"\u0069d":2},"data2":{"id":3,"id":4}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -74,6 +76,16 @@ func checkAgainstEncodingJSON(t *testing.T, body []byte, ev *event.Event, err er
 		if !errors.Is(err, event.ErrNotObject) {
 			t.Fatalf("encoding/json sees no object (%v), Parse error = %v", jerr, err)
 		}
+		return
+	}
+	// Parse reads data, and finds a repeated key there, only once it has
+	// a type.
+	dupTop, dupData := repeatedEnvelopeKey(t, body)
+	typeErr := errors.Is(err, event.ErrMissingType) || errors.Is(err, event.ErrInvalidType)
+	if dup := dupTop || dupData && !typeErr; dup != errors.Is(err, event.ErrDuplicateKey) {
+		t.Fatalf("an envelope key repeated: %v at the top, %v in data; Parse error = %v", dupTop, dupData, err)
+	}
+	if errors.Is(err, event.ErrDuplicateKey) {
 		return
 	}
 	typ, present := top["type"]
@@ -199,4 +211,49 @@ func checkRoundTrip(t *testing.T, ev *event.Event, d event.Data) {
 	if strings.Contains(string(body), "\n") {
 		t.Fatalf("Marshal wrote a newline: %q", body)
 	}
+}
+
+// repeatedEnvelopeKey reports, with encoding/json's tokenizer, whether one
+// of the fields Parse reads appears twice at its level: type, version,
+// timestamp, data or user_metadata at the top; id or user_metadata in data
+// (when data is an object). body is a valid JSON object.
+func repeatedEnvelopeKey(t *testing.T, body []byte) (top, data bool) {
+	t.Helper()
+	keys := func(obj []byte, names ...string) (map[string]int, map[string]json.RawMessage) {
+		dec := json.NewDecoder(bytes.NewReader(obj))
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+			return nil, nil
+		}
+		seen, vals := map[string]int{}, map[string]json.RawMessage{}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				t.Fatal(err)
+			}
+			k := tok.(string)
+			for _, n := range names {
+				if k == n {
+					seen[k]++
+					vals[k] = v
+				}
+			}
+		}
+		return seen, vals
+	}
+	seen, vals := keys(body, "type", "version", "timestamp", "data", "user_metadata")
+	for _, n := range seen {
+		top = top || n > 1
+	}
+	if top {
+		return true, false
+	}
+	seen, _ = keys(vals["data"], "id", "user_metadata")
+	for _, n := range seen {
+		data = data || n > 1
+	}
+	return false, data
 }

@@ -3,6 +3,7 @@ package inbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -20,7 +21,28 @@ var (
 	ErrLeaseLost = errors.New("inbox: lease lost")
 	// ErrClosed reports a call on a closed inbox.
 	ErrClosed = errors.New("inbox: closed")
+	// ErrKeyTooLong reports a Put whose ID or JobKey is longer than
+	// MaxKeyBytes. Nothing is stored; a listener answers 400.
+	ErrKeyTooLong = errors.New("inbox: key too long")
 )
+
+// MaxKeyBytes bounds a Message's ID and JobKey. Every inbox refuses longer
+// keys with ErrKeyTooLong, the same way, well within what each store can
+// index (PostgreSQL's btree entries end near 2.7 KB, bbolt's keys at
+// 32 KiB). A webhook-id is a few dozen bytes.
+const MaxKeyBytes = 1024
+
+// CheckKeys returns an error wrapping ErrKeyTooLong when m's ID or JobKey
+// is longer than MaxKeyBytes. Inboxes call it in Put.
+func CheckKeys(m *Message) error {
+	switch {
+	case len(m.ID) > MaxKeyBytes:
+		return fmt.Errorf("%w: an ID of %d bytes, at most %d", ErrKeyTooLong, len(m.ID), MaxKeyBytes)
+	case len(m.JobKey) > MaxKeyBytes:
+		return fmt.Errorf("%w: a job key of %d bytes, at most %d", ErrKeyTooLong, len(m.JobKey), MaxKeyBytes)
+	}
+	return nil
+}
 
 // State is where a message stands in its life cycle.
 type State string
@@ -75,7 +97,8 @@ type Message struct {
 //
 // The contract, which inboxtest checks for every implementation:
 //   - Put stores a message atomically unless its ID (or non-empty JobKey) is
-//     already present, and reports which happened. The stored row is the
+//     already present, and reports which happened. An ID or JobKey over
+//     MaxKeyBytes fails with ErrKeyTooLong and never affects another Put. The stored row is the
 //     dedupe record: there is never a "seen" mark without the message.
 //   - Claim leases up to n pending messages whose NotBefore has passed, oldest
 //     first. A lease that expires returns its message to pending, so the

@@ -135,6 +135,9 @@ func (m *Memory) Put(ctx context.Context, msg *Message) (bool, error) {
 	if msg == nil || msg.ID == "" {
 		return false, errNoID
 	}
+	if err := CheckKeys(msg); err != nil {
+		return false, err
+	}
 	if err := m.lock(ctx); err != nil {
 		return false, err
 	}

@@ -2,6 +2,8 @@ package listener
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +32,8 @@ var (
 	// signing.ErrKeySetUnavailable, keys that could not be had (503).
 	ErrUnverified = errors.New("listener: delivery not verified")
 	// ErrBadDelivery reports a verified delivery that cannot be handled:
-	// a body that is not an event, or no webhook-id to dedupe on (400).
+	// a body that is not an event, or no webhook-id to dedupe on, or one
+	// longer than inbox.MaxKeyBytes (400).
 	ErrBadDelivery = errors.New("listener: bad delivery")
 )
 
@@ -56,6 +59,8 @@ type Listener struct {
 	inMemory bool            // the inbox is an *inbox.Memory, which never blocks
 	wake     chan struct{}   // idle workers wait on it
 	running  atomic.Bool
+	// noDeadline logs, once, that read deadlines cannot be set.
+	noDeadline sync.Once
 
 	mu      sync.RWMutex
 	byType  map[event.Type][]HandlerFunc // by canonical type
@@ -80,6 +85,7 @@ func New(v signing.Verifier, opts ...Option) *Listener {
 		window:         DefaultDedupeWindow,
 		storeTimeout:   DefaultStoreTimeout,
 		readTimeout:    DefaultReadTimeout,
+		leaseMargin:    DefaultLeaseMargin,
 		grace:          DefaultGracePeriod,
 		poll:           DefaultPollInterval,
 		log:            slog.New(slog.DiscardHandler),
@@ -148,10 +154,7 @@ func (l *Listener) read(w http.ResponseWriter, r *http.Request) (*delivery, erro
 	if r.Body == nil { // a request built by hand for Check
 		r.Body = http.NoBody
 	}
-	if w != nil {
-		l.setReadDeadline(w, r)
-	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, l.maxBody), r.ContentLength)
+	body, err := l.readBody(w, r)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -170,6 +173,9 @@ func (l *Listener) read(w http.ResponseWriter, r *http.Request) (*delivery, erro
 	if id == "" {
 		return nil, fmt.Errorf("%w: no %s header", ErrBadDelivery, signing.HeaderID)
 	}
+	if len(id) > inbox.MaxKeyBytes {
+		return nil, fmt.Errorf("%w: %s of %d bytes, at most %d", ErrBadDelivery, signing.HeaderID, len(id), inbox.MaxKeyBytes)
+	}
 	ev, err := event.Parse(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadDelivery, err)
@@ -178,19 +184,67 @@ func (l *Listener) read(w http.ResponseWriter, r *http.Request) (*delivery, erro
 	return &delivery{id: id, scheme: scheme, ev: ev, body: body}, nil
 }
 
+// readBody reads r's body within the read timeout. It bounds the read by
+// the connection's read deadline; when the ResponseWriter cannot set one (a
+// wrapper that hides it, see http.ResponseController) it says so once in the
+// log and bounds the read with a timer instead, so a trickled or endless
+// body never holds the request open past the timeout.
+func (l *Listener) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, l.maxBody)
+	if w == nil || l.setReadDeadline(w, r) {
+		return readBody(body, r.ContentLength)
+	}
+	// The body is not read to its end: have the server close the
+	// connection rather than wait for the rest.
+	w.Header().Set("Connection", "close")
+	return readBodyTimed(body, r.ContentLength, l.readTimeout)
+}
+
 // setReadDeadline bounds the body read by the read timeout, unless the
 // server's own ReadTimeout is already as strict: a deadline set here replaces
-// the server's, and must never loosen it.
-func (l *Listener) setReadDeadline(w http.ResponseWriter, r *http.Request) {
+// the server's, and must never loosen it. It reports false when the read is
+// not bounded: the deadline could not be set.
+func (l *Listener) setReadDeadline(w http.ResponseWriter, r *http.Request) bool {
 	if l.readTimeout <= 0 {
-		return
+		return true
 	}
 	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.ReadTimeout > 0 && srv.ReadTimeout <= l.readTimeout {
-		return
+		return true
 	}
-	// Not every ResponseWriter supports deadlines (a recorder does not);
-	// the server's own timeouts then apply.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(l.readTimeout))
+	err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(l.readTimeout))
+	if err == nil {
+		return true
+	}
+	l.noDeadline.Do(func() {
+		l.log.LogAttrs(r.Context(), slog.LevelWarn,
+			"listener: the ResponseWriter cannot set a read deadline (a wrapper without Unwrap?); bounding body reads with a timer instead",
+			slog.String("writer", fmt.Sprintf("%T", w)), slog.String("error", err.Error()))
+	})
+	return false
+}
+
+// readBodyTimed reads the body on another goroutine and stops waiting
+// after d. The abandoned read ends at the client's next byte, or when the
+// connection closes (the http.Server's ReadTimeout or IdleTimeout bounds
+// that), but the request no longer waits for it.
+func readBodyTimed(r io.Reader, n int64, d time.Duration) ([]byte, error) {
+	type result struct {
+		body []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := readBody(r, n)
+		done <- result{b, err}
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case res := <-done:
+		return res.body, res.err
+	case <-t.C:
+		return nil, fmt.Errorf("listener: body not read within %v: %w", d, os.ErrDeadlineExceeded)
+	}
 }
 
 // readBody reads a body whose length the server already framed, in one
@@ -211,7 +265,8 @@ func readBody(r io.Reader, n int64) ([]byte, error) {
 // ServeHTTP implements http.Handler: 405 for a method other than POST, 413
 // for a body over the limit, 408 for a body not read within the read
 // timeout, 401 (with no detail) when verification fails,
-// 503 when keys are unavailable, 400 for an unparseable event, 200 for a
+// 503 when keys are unavailable, 400 for an unparseable event or a
+// webhook-id longer than inbox.MaxKeyBytes (1 KiB), 200 for a
 // duplicate, 503 when the store fails or times out, 503 with Retry-After
 // when the inbox is full, and 202 once the event is stored. Handlers never
 // run here.
@@ -302,13 +357,20 @@ func (l *Listener) logDelivery(ctx context.Context, level slog.Level, msg string
 // required action is continued by a new interaction with an ID of its own),
 // so a second delivery of one under another webhook-id (a second
 // subscription, or an event a reconciler synthesized from a job's state) is
-// a duplicate. A reconciler sets the same key on what it synthesizes.
+// a duplicate. A reconciler sets the same key on what it synthesizes. A key
+// that would be longer than inbox.MaxKeyBytes holds the SHA-256 of the job
+// ID instead ("sha256:" and 64 hex digits), so every job ID can be stored.
 func JobKey(e *event.Event) string {
 	if e == nil || e.JobID == "" || !e.Type.Known() ||
 		!e.Type.IsTerminal() && e.Type != event.TypeInteractionRequiresAction {
 		return ""
 	}
-	return string(e.Type.Canonical()) + "\x00" + e.JobID
+	key := string(e.Type.Canonical()) + "\x00" + e.JobID
+	if len(key) > inbox.MaxKeyBytes {
+		sum := sha256.Sum256([]byte(e.JobID))
+		key = string(e.Type.Canonical()) + "\x00sha256:" + hex.EncodeToString(sum[:])
+	}
+	return key
 }
 
 // settle tells the inbox's tracker, if it has one, that an event for the
@@ -407,4 +469,10 @@ func (l *Listener) Stats() Stats {
 		st.QueueDepth = n
 	}
 	return st
+}
+
+// Total is the number of rejected requests, over every reason.
+func (r Rejected) Total() uint64 {
+	return r.MethodNotAllowed + r.TooLarge + r.ReadTimeout + r.Unauthorized + r.KeysUnavailable +
+		r.BadRequest + r.StoreFailed + r.Full
 }

@@ -6,12 +6,15 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -379,6 +382,9 @@ func TestJobKey(t *testing.T) {
 		{&event.Event{Type: event.TypeVideoGenerated, JobID: "models/veo/operations/1"}, "video.generated\x00models/veo/operations/1"},
 		{&event.Event{Type: event.TypeInteractionRequiresAction, JobID: "v1_x"}, "interaction.requires_action\x00v1_x"},
 		{&event.Event{Type: event.TypeInteractionRequiresAction}, ""},
+		// Too long to store: the job ID's SHA-256 stands in for it.
+		{&event.Event{Type: event.TypeBatchSucceeded, JobID: strings.Repeat("j", 2000)},
+			"batch.succeeded\x00sha256:" + fmt.Sprintf("%x", sha256.Sum256([]byte(strings.Repeat("j", 2000))))},
 		{&event.Event{Type: event.TypeBatchFailed}, ""},
 		{&event.Event{Type: "webhook.ping", JobID: "x"}, ""},
 		{nil, ""},
@@ -446,6 +452,7 @@ func TestNewRefusesInvalidOptions(t *testing.T) {
 		{"no body", v, listener.WithMaxBodyBytes(0), "WithMaxBodyBytes(0)"},
 		{"no attempts", v, listener.WithRetry(0, time.Second), "WithRetry(0, 1s)"},
 		{"nil inbox", v, listener.WithInbox(nil), "WithInbox(nil)"},
+		{"no lease margin", v, listener.WithLeaseMargin(0), "WithLeaseMargin(0s)"},
 		{"nil verifier", nil, listener.WithWorkers(1), "nil verifier"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -544,5 +551,86 @@ func slowBody(t *testing.T, l *listener.Listener, addr string) {
 	}
 	if got := l.Stats().Rejected; got != (listener.Rejected{ReadTimeout: 1}) {
 		t.Errorf("Rejected = %+v; want ReadTimeout 1", got)
+	}
+}
+
+// opaqueWriter is middleware's ResponseWriter with no Unwrap method, so
+// http.ResponseController cannot reach the connection behind it.
+type opaqueWriter struct{ w http.ResponseWriter }
+
+func (o opaqueWriter) Header() http.Header         { return o.w.Header() }
+func (o opaqueWriter) Write(b []byte) (int, error) { return o.w.Write(b) }
+func (o opaqueWriter) WriteHeader(code int)        { o.w.WriteHeader(code) }
+
+// Behind a wrapper that hides the connection's deadline, a trickled body
+// still gets 408 within the read timeout, and the listener says once that
+// it could not set the deadline.
+func TestSlowBodyTimesOutBehindOpaqueWrapper(t *testing.T) {
+	t.Parallel()
+	v, err := signing.NewHMACVerifier([]string{newSecret(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	l := listener.New(v, listener.WithReadTimeout(50*time.Millisecond),
+		listener.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.ServeHTTP(opaqueWriter{w}, r)
+	}))
+	defer srv.Close()
+	for range 2 {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// Far longer than the read timeout: without a bound the request
+		// would wait here for the 90 missing bytes.
+		if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"type\":\"b")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("no answer to a trickled body: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
+			t.Fatalf("status = %d, close %v; want 408 and the connection closed", resp.StatusCode, resp.Close)
+		}
+	}
+	if got := l.Stats().Rejected; got != (listener.Rejected{ReadTimeout: 2}) {
+		t.Errorf("Rejected = %+v; want ReadTimeout 2", got)
+	}
+	if n := strings.Count(logs.String(), "cannot set a read deadline"); n != 1 {
+		t.Errorf("%d warnings about the deadline; want exactly 1:\n%s", n, logs.String())
+	}
+}
+
+// Total counts every reason: a reason added to Rejected and left out of
+// Total would make the counts stop adding up to Received.
+func TestRejectedTotal(t *testing.T) {
+	t.Parallel()
+	var r listener.Rejected
+	v := reflect.ValueOf(&r).Elem()
+	for i := range v.NumField() {
+		v.Field(i).SetUint(uint64(1) << i)
+	}
+	if want := uint64(1)<<v.NumField() - 1; r.Total() != want {
+		t.Errorf("Total() = %b; want %b, one bit per field", r.Total(), want)
+	}
+}
+
+// A signed body that repeats an envelope field is refused with 400: the
+// listener and the app behind it could read it differently.
+func TestDuplicateEnvelopeKeyIs400(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	body := []byte(`{"type":"batch.failed","type":"batch.succeeded","data":{"id":"batches/1"}}`)
+	if code := h.deliver("msg_dup", body); code != http.StatusBadRequest {
+		t.Errorf("status %d; want 400", code)
+	}
+	if got := h.l.Stats().Rejected; got != (listener.Rejected{BadRequest: 1}) {
+		t.Errorf("Rejected = %+v; want BadRequest 1", got)
 	}
 }

@@ -20,6 +20,7 @@ const (
 	DefaultGracePeriod    = 10 * time.Second
 	DefaultPollInterval   = time.Second
 	DefaultReadTimeout    = 10 * time.Second
+	DefaultLeaseMargin    = 30 * time.Second
 )
 
 // MinDedupeWindow is the shortest dedupe window WithDedupeWindow accepts:
@@ -46,6 +47,7 @@ type config struct {
 	grace          time.Duration
 	poll           time.Duration
 	readTimeout    time.Duration
+	leaseMargin    time.Duration
 	log            *slog.Logger
 	now            func() time.Time
 	errs           []error
@@ -81,8 +83,9 @@ func WithWorkers(n int) Option {
 
 // WithHandlerTimeout bounds one handler run (default one minute). When it
 // passes, the handler's context is cancelled; a handler that then returns
-// an error is retried. A claim's lease is the timeout plus 30 seconds, so a
-// handler that ignores its context past that may run twice at once.
+// an error is retried. A claim's lease is the timeout plus the lease margin
+// (WithLeaseMargin), so a handler that ignores its context past that may run
+// twice at once.
 func WithHandlerTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d <= 0 {
@@ -105,6 +108,24 @@ func WithRetry(maxAttempts int, backoff time.Duration) Option {
 	}
 }
 
+// WithLeaseMargin sets what is added to the handler timeout to make a
+// claim's lease (default 30 seconds): the time a worker has, after a
+// handler's timeout, to record its outcome. The lease is also how long the
+// claims of a process that died stay with it: with inbox/pginbox, another
+// replica takes a dead replica's events over once their leases end, by
+// default 1m30s after they were claimed (a WithHandlerTimeout of one minute
+// plus this margin), so shorten both to take over sooner. inbox/boltinbox
+// does not wait: a restart releases the dead process's claims at Open. Keep
+// the margin above the store timeout.
+func WithLeaseMargin(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.bad("WithLeaseMargin(%v): must be positive", d)
+		}
+		c.leaseMargin = d
+	}
+}
+
 // WithMaxBodyBytes bounds a delivery's body (default 1 MiB); larger ones
 // get 413.
 func WithMaxBodyBytes(n int64) Option {
@@ -121,9 +142,14 @@ func WithMaxBodyBytes(n int64) Option {
 // connection and a goroutine open; a body not read in time gets 408. The
 // Listener sets the deadline itself through http.ResponseController, unless
 // the http.Server's ReadTimeout is already as strict (a deadline set by a
-// handler replaces the server's, so the stricter one is kept). Zero leaves
-// the server's own timeouts in charge. Set ReadHeaderTimeout on the
-// http.Server too: headers are read before any handler runs.
+// handler replaces the server's, so the stricter one is kept). Middleware
+// that wraps the ResponseWriter must keep that possible with an
+// Unwrap() http.ResponseWriter method; when it does not, the Listener logs a
+// warning once and bounds the read with a timer instead: the request still
+// ends with 408 in time, but the abandoned read keeps the connection until
+// the client sends or the server's own timeouts end it. Zero leaves the
+// server's own timeouts in charge. Set ReadHeaderTimeout (and ReadTimeout)
+// on the http.Server too: headers are read before any handler runs.
 func WithReadTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {

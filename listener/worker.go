@@ -23,9 +23,6 @@ var (
 )
 
 const (
-	// leaseMargin is added to the handler timeout to make a claim's lease,
-	// so the worker has time to record the outcome after a timeout.
-	leaseMargin = 30 * time.Second
 	// pruneInterval is how often done keys older than the window go.
 	pruneInterval = 10 * time.Minute
 	// pruneTimeout bounds one Prune, which may delete many rows.
@@ -130,7 +127,7 @@ func (l *Listener) bound(ctx context.Context) (context.Context, context.CancelFu
 func (l *Listener) claim() *inbox.Message {
 	ctx, cancel := l.storeCtx()
 	defer cancel()
-	ms, err := l.inbox.Claim(ctx, 1, l.handlerTimeout+leaseMargin)
+	ms, err := l.inbox.Claim(ctx, 1, l.handlerTimeout+l.leaseMargin)
 	if err != nil {
 		l.log.LogAttrs(ctx, slog.LevelError, "listener: claim failed", slog.String("error", err.Error()))
 		return nil

@@ -165,6 +165,37 @@ func TestHandlerTimeout(t *testing.T) {
 	}
 }
 
+// The lease a worker takes, which is how long a dead replica keeps its
+// claims, is the handler timeout plus the lease margin.
+func TestLeaseIsHandlerTimeoutPlusMargin(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		opts []listener.Option
+		want time.Duration
+	}{
+		{"defaults", nil, time.Minute + 30*time.Second},
+		{"configured", []listener.Option{listener.WithHandlerTimeout(10 * time.Second), listener.WithLeaseMargin(5 * time.Second)}, 15 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, nil, tt.opts...)
+			leases := make(chan time.Duration, 1)
+			h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
+				m, _ := inbox.ClaimFrom(ctx)
+				leases <- m.LeaseUntil.Sub(h.clock.Now())
+				return nil
+			})
+			h.run()
+			h.deliver("msg_1", h.body(succeeded))
+			if got := <-leases; got != tt.want {
+				t.Errorf("lease %v; want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil, listener.WithWorkers(1), listener.WithGracePeriod(time.Minute))

@@ -237,7 +237,7 @@ func (d *demo) run(ctx context.Context) error {
 	registerAll(d.lst, d.handle)
 	mux := http.NewServeMux()
 	mux.Handle("/webhooks/gemini", d.lst)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := newServer(mux, listener.DefaultReadTimeout, nil)
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))

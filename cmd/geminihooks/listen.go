@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/geminihooks/geminihooks/event"
@@ -25,6 +27,101 @@ import (
 
 const defaultInboxFile = "geminihooks-inbox.db"
 
+// The HTTP server's limits, named in listen's help and the README.
+const (
+	// defaultMaxConns caps open connections: well under a default limit
+	// of 1024 file descriptors, with room left for the inbox and forwards.
+	defaultMaxConns = 512
+	// headerTimeout bounds reading a request's headers.
+	headerTimeout = 5 * time.Second
+	// answerTimeout is how long, after the body's own time, a request may
+	// take to be verified, stored and answered.
+	answerTimeout = 20 * time.Second
+	// idleTimeout closes keep-alive connections with no request.
+	idleTimeout = time.Minute
+	// maxHeaderBytes bounds a request's headers.
+	maxHeaderBytes = 64 << 10
+)
+
+// newServer is an http.Server whose every timeout is set: no phase of a
+// request, and no idle connection, can hold a connection open for long.
+// bodyTimeout is the listener's own bound on a body (WithReadTimeout).
+func newServer(h http.Handler, bodyTimeout time.Duration, errorLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: headerTimeout,
+		// Headers and body together. Looser than the listener's bound on
+		// the body, which it then sets itself, so its 408 is what a slow
+		// body gets.
+		ReadTimeout:    headerTimeout + bodyTimeout,
+		WriteTimeout:   bodyTimeout + answerTimeout,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       errorLog,
+	}
+}
+
+// connCap counts open connections and refuses requests on those beyond max
+// with a quick 503, so a flood of idle or slow connections makes genuine
+// deliveries fail fast, and be retried, rather than wait.
+type connCap struct {
+	max     int64
+	open    atomic.Int64
+	refused atomic.Uint64 // requests answered 503 for the cap
+}
+
+type overCapKey struct{}
+
+// listener counts ln's connections.
+func (c *connCap) listener(ln net.Listener) net.Listener { return &cappedListener{ln, c} }
+
+// connContext marks the context of a connection accepted beyond the cap.
+func (c *connCap) connContext(ctx context.Context, conn net.Conn) context.Context {
+	if cc, ok := conn.(*cappedConn); ok && cc.over {
+		return context.WithValue(ctx, overCapKey{}, true)
+	}
+	return ctx
+}
+
+// handler answers 503 on a connection beyond the cap, and closes it.
+func (c *connCap) handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Context().Value(overCapKey{}) == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		c.refused.Add(1)
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many connections", http.StatusServiceUnavailable)
+	})
+}
+
+type cappedListener struct {
+	net.Listener
+	cap *connCap
+}
+
+func (l *cappedListener) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &cappedConn{Conn: conn, cap: l.cap, over: l.cap.open.Add(1) > l.cap.max}, nil
+}
+
+type cappedConn struct {
+	net.Conn
+	cap    *connCap
+	over   bool
+	closed sync.Once
+}
+
+func (c *cappedConn) Close() error {
+	c.closed.Do(func() { c.cap.open.Add(-1) })
+	return c.Conn.Close()
+}
+
 func listenCommand() *command {
 	c := &command{
 		name:    "listen",
@@ -33,17 +130,34 @@ func listenCommand() *command {
 		help: `Runs a webhook receiver at http://ADDR/PATH. Each delivery is verified (v1
 HMAC with --secret; v1a and JWT with the JWKS at --jwks-url), deduplicated
 on its webhook-id, and stored in the inbox before the 2xx. Then each event
-is printed once, and with --forward-to passed on to a local app with its
-original body and headers, retried with backoff until the app answers 2xx.
+is printed once, and with --forward-to passed on to a local app, retried
+with backoff until the app answers 2xx.
+
+A forward carries the original body, byte for byte, and only headers the
+listener writes itself: Content-Type, webhook-id, a fresh webhook-timestamp
+and a v1 webhook-signature made with --forward-secret (by default the first
+--secret). None of the delivery's own headers are passed on, so the app
+verifies every forward the same way, as it would verify a registered
+webhook's delivery, whatever scheme Gemini signed it with and however long
+ago it arrived, also after a restart.
 
 The inbox is a bbolt file by default, so events acknowledged to Gemini
-survive a crash or Ctrl-C and are handled on the next start; --inbox
+survive a crash or Ctrl-C and are handled on the next start: events that
+were being handled when the process died run again at once. --inbox
 memory keeps them in memory only.
+
+The server closes slow and idle connections: headers must arrive within
+5s, a body within --read-timeout (408 after that), the answer within 20s
+more, and a keep-alive connection idle for 1 minute is closed. Headers are
+limited to 64 KiB and bodies to 1 MiB. At most --max-conns connections are
+open at once; a request on a connection beyond that is answered 503 at
+once, with Retry-After, and its connection closed.
 
 --json prints one JSON object per handled event instead:
   {"webhook_id", "type", "job_id", "scheme", "attempt", "received_at",
    "forwarded_status" (with --forward-to), "event" (the body as received)}
-Status lines go to stderr, so stdout holds only events.`,
+Status lines go to stderr, so stdout holds only events. The summary at exit
+counts every request once: stored, duplicate, or rejected.`,
 		example: `export GEMINI_WEBHOOK_SECRET=whsec_...
 geminihooks listen --addr 127.0.0.1:8080 --forward-to http://127.0.0.1:3000/hook
 # with a JWKS made by 'trigger --dynamic v1a --jwks-out dev-jwks.json':
@@ -60,11 +174,15 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		noDynamic := fs.Bool("no-dynamic", false, "accept v1 (registered webhook) signatures only")
 		audience := fs.String("audience", "", "require JWT signatures to name this audience: the endpoint `URL` given in webhook_config")
 		inboxFlag := fs.String("inbox", defaultInboxFile, "the bbolt `FILE` that keeps events across restarts, or memory to keep them in memory only")
-		forwardTo := fs.String("forward-to", "", "pass each verified event to this `URL`, with the original body and headers")
+		forwardTo := fs.String("forward-to", "", "pass each verified event to this `URL`: the original body, re-signed with --forward-secret")
+		var forwardSecret string
+		fs.StringVar(&forwardSecret, "forward-secret", "", "signing `SECRET` (whsec_...) for forwards (default $GEMINIHOOKS_FORWARD_SECRET, else the first --secret)")
 		forwardTimeout := fs.Duration("forward-timeout", 10*time.Second, "how long one forward attempt may take")
 		attempts := fs.Int("attempts", 8, "how many times an event is tried before it is dead-lettered")
 		backoff := fs.Duration("backoff", time.Second, "delay before the first retry; doubles after each")
 		workers := fs.Int("workers", 4, "events handled at once")
+		readTimeout := fs.Duration("read-timeout", listener.DefaultReadTimeout, "how long one delivery's body may take to arrive (408 after)")
+		maxConns := fs.Int("max-conns", defaultMaxConns, "connections open at once; requests on further ones get 503")
 		jsonOut := fs.Bool("json", false, "print JSON lines instead of the pretty form")
 		verbose := fs.Bool("v", false, "log every request and retry to stderr")
 		pos, code, stop := c.parse(e, fs, args)
@@ -77,8 +195,11 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		if !strings.HasPrefix(*path, "/") {
 			return c.usageError(e, "--path must start with /")
 		}
-		if *attempts < 1 || *backoff < 0 || *workers < 1 || *forwardTimeout <= 0 {
-			return c.usageError(e, "--attempts and --workers must be at least 1, --backoff not negative, --forward-timeout positive")
+		if *attempts < 1 || *backoff < 0 || *workers < 1 || *forwardTimeout <= 0 || *readTimeout <= 0 || *maxConns < 1 {
+			return c.usageError(e, "--attempts, --workers and --max-conns must be at least 1, --backoff not negative, --forward-timeout and --read-timeout positive")
+		}
+		if len(secrets) == 0 {
+			secrets = secretsFromEnv(e.getenv("GEMINI_WEBHOOK_SECRET"))
 		}
 		var fwd *forwarder
 		if *forwardTo != "" {
@@ -86,10 +207,20 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return c.usageError(e, "--forward-to must be an absolute http or https URL")
 			}
-			fwd = &forwarder{url: u.String(), shown: u.Redacted(), client: &http.Client{Timeout: *forwardTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}, headers: newHeaderCache(10000)}
-		}
-		if len(secrets) == 0 {
-			secrets = secretsFromEnv(e.getenv("GEMINI_WEBHOOK_SECRET"))
+			if forwardSecret == "" {
+				forwardSecret = e.getenv("GEMINIHOOKS_FORWARD_SECRET")
+			}
+			if forwardSecret == "" && len(secrets) > 0 {
+				forwardSecret = secrets[0]
+			}
+			if forwardSecret == "" {
+				return c.usageError(e, "--forward-to needs a secret to sign forwards with: give --forward-secret (or GEMINIHOOKS_FORWARD_SECRET, or a --secret)")
+			}
+			if _, err := signing.NewHMACVerifier([]string{forwardSecret}); err != nil {
+				return c.usageError(e, "--forward-secret: %v", err)
+			}
+			fwd = &forwarder{url: u.String(), shown: u.Redacted(), secret: forwardSecret, now: e.now,
+				client: &http.Client{Timeout: *forwardTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}}
 		}
 		var keys signing.KeySet
 		if !*noDynamic {
@@ -143,6 +274,7 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 			listener.WithWorkers(*workers),
 			listener.WithRetry(*attempts, *backoff),
 			listener.WithLogger(logger),
+			listener.WithReadTimeout(*readTimeout),
 		)
 		out := &eventPrinter{w: e.stdout, json: *jsonOut, now: e.now}
 		handle := func(ctx context.Context, ev *event.Event) error {
@@ -170,13 +302,12 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		registerAll(l, handle)
 
 		var mux http.ServeMux
-		var h http.Handler = l
-		if fwd != nil {
-			h = fwd.headers.middleware(l)
-		}
-		mux.Handle("POST "+*path, h)
-		mux.Handle(*path, l) // other methods get the listener's 405
-		srv := &http.Server{Handler: &mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+		capped := &connCap{max: int64(*maxConns)}
+		mux.Handle("POST "+*path, capped.handler(l))
+		mux.Handle(*path, capped.handler(l)) // other methods get the listener's 405
+		srv := newServer(&mux, *readTimeout, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
+		srv.ConnContext = capped.connContext
+		ln = capped.listener(ln)
 
 		runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 		defer cancelRun()
@@ -209,13 +340,15 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 			fmt.Fprintf(e.stderr, "geminihooks listen: %v\n", err)
 		}
 		st := l.Stats()
-		rejected := st.Rejected.MethodNotAllowed + st.Rejected.TooLarge + st.Rejected.Unauthorized +
-			st.Rejected.KeysUnavailable + st.Rejected.BadRequest + st.Rejected.StoreFailed + st.Rejected.Full
-		e.status(fmt.Sprintf("stopped: %d received, %d stored, %d duplicates, %d rejected (%d unauthorized), %d handled, %d retried, %d dead-lettered, %d left in the inbox",
-			st.Received, st.Stored, st.Duplicates, rejected, st.Rejected.Unauthorized, st.Processed+st.Unhandled, st.Retried, st.Dead, max(st.QueueDepth, 0)),
-			"received", st.Received, "stored", st.Stored, "duplicates", st.Duplicates, "rejected", rejected,
-			"unauthorized", st.Rejected.Unauthorized, "handled", st.Processed+st.Unhandled, "retried", st.Retried,
-			"dead_lettered", st.Dead, "left", max(st.QueueDepth, 0))
+		// Requests refused at the connection cap never reach the listener:
+		// they are received and rejected here, so the buckets add up.
+		overCap := capped.refused.Load()
+		received, rejected, handled, left := st.Received+overCap, st.Rejected.Total()+overCap, st.Processed+st.Unhandled, max(st.QueueDepth, 0)
+		e.status(fmt.Sprintf("stopped: %d received, %d stored, %d duplicates, %d rejected (%s), %d handled, %d retried, %d dead-lettered, %d left in the inbox",
+			received, st.Stored, st.Duplicates, rejected, describeRejected(st.Rejected, overCap), handled, st.Retried, st.Dead, left),
+			"received", received, "stored", st.Stored, "duplicates", st.Duplicates, "rejected", rejected,
+			"unauthorized", st.Rejected.Unauthorized, "handled", handled, "retried", st.Retried,
+			"dead_lettered", st.Dead, "left", left)
 		return code
 	}
 	return c
@@ -352,29 +485,32 @@ func formatMetadata(m map[string]any) string {
 
 // forwarder passes verified events on to a local app.
 type forwarder struct {
-	url     string
-	shown   string // url without any password, for output
-	client  *http.Client
-	headers *headerCache
+	url    string
+	shown  string // url without any password, for output
+	secret string // signs each forward
+	now    func() time.Time
+	client *http.Client
 }
 
-// forward POSTs the event's original body, with the headers it arrived
-// with when they are still known, and returns the app's status.
+// forward POSTs the event's body as stored, the one that was verified, with
+// headers of its own: a fresh v1 signature over the webhook-id and body.
+// Nothing of the request it arrived in is passed on, so an unverified header
+// can never ride along, and a forward made after a restart, or long after
+// the delivery, verifies like any other.
 func (f *forwarder) forward(ctx context.Context, ev *event.Event) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.url, bytes.NewReader(ev.Raw))
 	if err != nil {
 		return 0, err
 	}
-	if h, ok := f.headers.get(ev.ID); ok {
-		for k, vs := range h {
-			req.Header[k] = vs
-		}
-	} else {
-		// Received before a restart: the inbox keeps the body, not the
-		// headers, so the signature cannot be passed on.
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(signing.HeaderID, ev.ID)
+	ts := f.now()
+	sig, err := signing.SignHMAC(f.secret, ev.ID, ts, ev.Raw)
+	if err != nil {
+		return 0, err
 	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(signing.HeaderID, ev.ID)
+	req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(ts))
+	req.Header.Set(signing.HeaderSignature, sig)
 	resp, err := f.client.Do(req)
 	if err != nil {
 		return 0, unwrapURLError(err)
@@ -384,103 +520,24 @@ func (f *forwarder) forward(ctx context.Context, ev *event.Event) (int, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.StatusCode, fmt.Errorf("%s answered %s", f.shown, resp.Status)
 	}
-	f.headers.forget(ev.ID)
 	return resp.StatusCode, nil
 }
 
-// headerCache remembers the headers each stored delivery arrived with, by
-// webhook-id, until its forward succeeds. It is bounded: past max entries
-// the oldest go, and their events are forwarded without them.
-type headerCache struct {
-	mu    sync.Mutex
-	max   int
-	byID  map[string]http.Header
-	order []string
-}
-
-func newHeaderCache(max int) *headerCache {
-	return &headerCache{max: max, byID: map[string]http.Header{}}
-}
-
-// hopByHop are headers that describe one connection, not the delivery.
-var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Te", "Trailer", "Upgrade", "Content-Length", "Accept-Encoding"}
-
-// middleware records the request's headers before the listener stores the
-// delivery (its worker may run at once), and drops them again unless the
-// listener stored it (202): a rejected or duplicate delivery is never
-// forwarded.
-func (c *headerCache) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(signing.HeaderID)
-		added := false
-		if id != "" {
-			h := r.Header.Clone()
-			for _, k := range hopByHop {
-				h.Del(k)
-			}
-			added = c.add(id, h)
-		}
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		if added && sw.status != http.StatusAccepted {
-			c.forget(id)
-		}
-	})
-}
-
-func (c *headerCache) add(id string, h http.Header) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.byID[id]; ok {
-		return false
-	}
-	for len(c.order) >= c.max {
-		delete(c.byID, c.order[0])
-		c.order = c.order[1:]
-	}
-	c.byID[id] = h
-	c.order = append(c.order, id)
-	return true
-}
-
-func (c *headerCache) get(id string) (http.Header, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	h, ok := c.byID[id]
-	return h, ok
-}
-
-func (c *headerCache) forget(id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.byID[id]; !ok {
-		return
-	}
-	delete(c.byID, id)
-	for i, v := range c.order {
-		if v == id {
-			c.order = append(c.order[:i], c.order[i+1:]...)
-			break
+// describeRejected breaks the rejected count down by the reasons worth
+// reading at exit.
+func describeRejected(r listener.Rejected, overCap uint64) string {
+	parts := []string{fmt.Sprintf("%d unauthorized", r.Unauthorized)}
+	for _, p := range []struct {
+		n    uint64
+		what string
+	}{
+		{r.ReadTimeout, "read timeouts"},
+		{r.StoreFailed + r.Full + r.KeysUnavailable, "unavailable"},
+		{overCap, "over the connection cap"},
+	} {
+		if p.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
 		}
 	}
-}
-
-// statusWriter records the status a handler answered with.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
+	return strings.Join(parts, ", ")
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -210,58 +209,15 @@ func TestListenFlags(t *testing.T) {
 		{[]string{"--secret", "whsec_AAAA", "--jwks-file", "/does/not/exist"}, "--jwks-file"},
 		{[]string{"--secret", "whsec_!", "--no-dynamic"}, "signing"},
 		{[]string{"stray"}, "unexpected argument"},
+		{[]string{"--secret", "whsec_AAAA", "--max-conns", "0"}, "--max-conns must be at least 1"},
+		{[]string{"--secret", "whsec_AAAA", "--read-timeout", "0s"}, "--read-timeout positive"},
+		{[]string{"--jwks-file", "testdata/none.json", "--forward-to", "http://127.0.0.1:1/"}, "needs a secret to sign forwards"},
+		{[]string{"--secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "--forward-to", "http://127.0.0.1:1/", "--forward-secret", "whsec_!"}, "--forward-secret"},
 	}
 	for _, tt := range tests {
 		code, _, errs := runCLI(t, nil, append([]string{"listen", "--inbox", "memory", "--addr", "127.0.0.1:0"}, tt.args...)...)
 		if code != exitUsage || !strings.Contains(errs, tt.want) {
 			t.Errorf("%q: exit %d, stderr %q; want exit 2 and %q", tt.args, code, errs, tt.want)
 		}
-	}
-}
-
-// TestHeaderCache checks that only stored deliveries (202) keep their
-// headers for forwarding, and that the cache stays bounded.
-func TestHeaderCache(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		status int
-		keep   bool
-	}{
-		{http.StatusAccepted, true},
-		{http.StatusOK, false}, // duplicate
-		{http.StatusUnauthorized, false},
-		{http.StatusServiceUnavailable, false},
-	}
-	for _, tt := range tests {
-		c := newHeaderCache(10)
-		h := c.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if _, ok := c.get("msg_1"); !ok {
-				t.Error("headers not recorded before the listener ran")
-			}
-			w.WriteHeader(tt.status)
-		}))
-		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{}"))
-		req.Header.Set(signing.HeaderID, "msg_1")
-		req.Header.Set("Connection", "keep-alive")
-		h.ServeHTTP(httptest.NewRecorder(), req)
-		got, ok := c.get("msg_1")
-		if ok != tt.keep {
-			t.Errorf("status %d: kept %v, want %v", tt.status, ok, tt.keep)
-		}
-		if ok && got.Get("Connection") != "" {
-			t.Errorf("hop-by-hop header kept")
-		}
-	}
-
-	c := newHeaderCache(2)
-	for _, id := range []string{"a", "b", "c"} {
-		c.add(id, http.Header{})
-	}
-	if _, ok := c.get("a"); ok {
-		t.Error("oldest entry not evicted")
-	}
-	c.forget("b")
-	if _, ok := c.get("b"); ok || len(c.order) != 1 {
-		t.Errorf("forget left %v", c.order)
 	}
 }

@@ -38,8 +38,10 @@ func main() {
 	srv := &http.Server{
 		Addr:              "127.0.0.1:8080",
 		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second, // slow clients cannot hold connections open
-		ReadTimeout:       10 * time.Second,
+		ReadHeaderTimeout: 5 * time.Second, // slow or idle clients cannot hold connections open
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       time.Minute,
 	}
 	logger.Error("server stopped", "error", srv.ListenAndServe())
 	os.Exit(1)

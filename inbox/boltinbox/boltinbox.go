@@ -220,8 +220,10 @@ func openDB(path string, cfg *config) (db *bolt.DB, err error) {
 // setup creates the buckets of a new file, or checks that an existing one is
 // an inbox, and reads every stored record once. Reading everything at open
 // costs a scan of the file, which pruning keeps small, and means a damaged
-// page is found here, as an error, rather than in the middle of a Put.
+// page is found here, as an error, rather than in the middle of a Put. Claims
+// it finds are released (see releaseAll).
 func (i *Inbox) setup() (depth int, err error) {
+	released := 0
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -263,7 +265,8 @@ func (i *Inbox) setup() (depth int, err error) {
 				return fmt.Errorf("bucket %s missing", name)
 			}
 		}
-		return tx.Bucket(bktMsgs).ForEach(func(k, v []byte) error {
+		var claimed []*record
+		err := tx.Bucket(bktMsgs).ForEach(func(k, v []byte) error {
 			r, err := decodeRecord(v)
 			if err != nil {
 				return err
@@ -274,10 +277,47 @@ func (i *Inbox) setup() (depth int, err error) {
 			if r.msg.State == inbox.StatePending || r.msg.State == inbox.StateClaimed {
 				depth++
 			}
+			if r.msg.State == inbox.StateClaimed {
+				claimed = append(claimed, r)
+			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		if released = len(claimed); released == 0 {
+			return nil
+		}
+		return releaseAll(tx, claimed, i.clock())
 	})
+	if err == nil && released > 0 {
+		i.logger.Info("boltinbox: claims of a previous process returned to pending", "messages", released)
+	}
 	return depth, err
+}
+
+// releaseAll returns claimed messages to pending, claimable at now. A claim
+// found at Open was made by a process that no longer has the file (the file
+// lock admits one at a time), so nobody will finish it: waiting out its
+// lease would only delay its handler's rerun.
+func releaseAll(tx *bolt.Tx, claimed []*record, now time.Time) error {
+	leases, ready, msgs := tx.Bucket(bktLeases), tx.Bucket(bktReady), tx.Bucket(bktMsgs)
+	for _, r := range claimed {
+		if err := leases.Delete(timeKey(r.msg.LeaseUntil, r.seq)); err != nil {
+			return err
+		}
+		r.msg.State = inbox.StatePending
+		r.msg.NotBefore = now
+		r.msg.Lease = ""
+		r.msg.LeaseUntil = time.Time{}
+		if err := ready.Put(r.readyKey(), []byte(r.msg.ID)); err != nil {
+			return err
+		}
+		if err := msgs.Put([]byte(r.msg.ID), r.encode()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Notify implements inbox.Notifier: it receives a value after a commit makes
@@ -309,6 +349,9 @@ func newLease() string {
 func (i *Inbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 	if m == nil || m.ID == "" {
 		return false, errors.New("boltinbox: message without an ID")
+	}
+	if err := inbox.CheckKeys(m); err != nil {
+		return false, fmt.Errorf("boltinbox: put: %w", err)
 	}
 	stored := false
 	err := i.do(ctx, func(w *wtx) error {
@@ -364,9 +407,9 @@ func (i *Inbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 	return stored, nil
 }
 
-// Claim implements inbox.Inbox. Claims are stored with their lease end, so
-// after a restart a claimed message stays leased until then and returns to
-// pending after.
+// Claim implements inbox.Inbox. Claims are stored with their lease end; the
+// next Open of the file returns any still claimed to pending at once, since
+// the process that made them has let the file go.
 func (i *Inbox) Claim(ctx context.Context, n int, lease time.Duration) ([]*inbox.Message, error) {
 	if n <= 0 {
 		return []*inbox.Message{}, nil

@@ -67,7 +67,7 @@ func crashHelper() {
 	}
 	// Each incarnation's clock runs ahead of the last by more than a lease,
 	// so claims a killed process held come back at once instead of after
-	// 31 real seconds. Leases surviving a restart are TestLeaseEndsAfterRestart's.
+	// 31 real seconds. Claims released at open are TestClaimsReleasedAtOpen's.
 	clock := func() time.Time { return time.Now().Add(skew) }
 	ib, err := boltinbox.Open(os.Getenv(envDB), boltinbox.WithClock(clock), boltinbox.WithLockTimeout(10*time.Second))
 	if err != nil {

@@ -5,9 +5,11 @@
 // it returns; calls that arrive while a commit is in progress share the next
 // one (group commit). What survives a crash, including SIGKILL or power loss:
 // every message Put returned for (so every delivery the listener answered 2xx
-// to), its state, attempts and dedupe keys, and claims with their lease ends.
-// A claim made before a crash stays leased until its LeaseUntil, then comes
-// back, so its handler may run again: handlers must tolerate that.
+// to), its state, attempts and dedupe keys. A claim found when the file is
+// opened was made by a process that has since died or closed it (the file
+// lock admits one process at a time), so Open returns it to pending at once:
+// its handler runs again as soon as the listener's workers start, and
+// handlers must tolerate that.
 //
 // The Inbox also implements [inbox.Tracker] and [inbox.TrackerPruner]:
 // tracked jobs and reconciler leases live in the same file and survive the

@@ -3,6 +3,7 @@ package boltinbox
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -99,5 +100,59 @@ func TestGroupCommit(t *testing.T) {
 	}
 	if d, _ := ib.Depth(context.Background()); d != goroutines*each {
 		t.Errorf("Depth = %d; want %d", d, goroutines*each)
+	}
+}
+
+// A batch whose commit fails (here one op panics, as bbolt does on a damaged
+// page) is committed op by op: only the op at fault fails.
+func TestFailedCommitFailsOnlyItsCause(t *testing.T) {
+	t.Parallel()
+	ib, err := Open(filepath.Join(t.TempDir(), "inbox.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ib.Close()
+	ctx := t.Context()
+	// Hold the writer in a commit of its own while the ops below queue,
+	// so they share the next one.
+	hold, held := make(chan struct{}), make(chan struct{})
+	holder := make(chan error, 1)
+	go func() {
+		holder <- ib.do(ctx, func(*wtx) error {
+			close(held)
+			<-hold
+			return nil
+		})
+	}()
+	<-held
+	const n = 10
+	errs := make([]error, n+1)
+	var wg sync.WaitGroup
+	for k := range n {
+		wg.Go(func() {
+			_, errs[k] = ib.Put(ctx, &inbox.Message{ID: fmt.Sprintf("wh_%d", k), Body: []byte(`{}`)})
+		})
+	}
+	wg.Go(func() {
+		errs[n] = ib.do(ctx, func(*wtx) error { panic("damaged page") })
+	})
+	for len(ib.ops) < n+1 {
+		time.Sleep(time.Millisecond) // nothing to wait on but the queue itself
+	}
+	close(hold)
+	wg.Wait()
+	if err := <-holder; err != nil {
+		t.Fatal(err)
+	}
+	for k, err := range errs[:n] {
+		if err != nil {
+			t.Errorf("Put %d beside a failing op = %v", k, err)
+		}
+	}
+	if !errors.Is(errs[n], ErrCorrupt) {
+		t.Errorf("the panicking op = %v; want ErrCorrupt", errs[n])
+	}
+	if d, _ := ib.Depth(ctx); d != n {
+		t.Errorf("Depth = %d; want %d", d, n)
 	}
 }

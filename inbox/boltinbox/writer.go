@@ -153,7 +153,8 @@ var (
 
 // commit runs the ops in one transaction. Like bbolt's DB.Batch, when an op
 // fails with a storage error it gets that error alone and the others run
-// again in a new transaction.
+// again in a new transaction; when the commit itself fails, each op is
+// committed alone.
 func (i *Inbox) commit(batch []*op) {
 	live := batch[:0:0]
 	for _, o := range batch {
@@ -193,9 +194,16 @@ func (i *Inbox) commit(batch []*op) {
 			continue
 		}
 		if err != nil {
-			for _, o := range live {
-				o.done <- err
+			if len(live) > 1 {
+				// The commit failed, perhaps for one op's sake (a panic
+				// on a damaged page only it touched): commit each op
+				// alone, so that one fails by itself.
+				for _, o := range live {
+					i.commit([]*op{o})
+				}
+				return
 			}
+			live[0].done <- err
 			return
 		}
 		i.depth.Add(w.depth)

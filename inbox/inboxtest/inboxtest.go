@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T, clock func() time.Time) inbox.Inb
 		{"PutGet", testPutGet},
 		{"PutOwnsItsCopy", testPutOwnsItsCopy},
 		{"PutRequiresID", testPutRequiresID},
+		{"PutRefusesLongKeys", testPutRefusesLongKeys},
 		{"DuplicateID", testDuplicateID},
 		{"DuplicateJobKey", testDuplicateJobKey},
 		{"ConcurrentPutStoresOnce", testConcurrentPut},
@@ -342,6 +344,52 @@ func testPutRequiresID(e *env) {
 	}
 	e.depth(0)
 	e.claimNone()
+}
+
+// Keys over MaxKeyBytes are refused with ErrKeyTooLong, alone: the Puts
+// around them, concurrent ones included, are stored as usual.
+func testPutRefusesLongKeys(e *env) {
+	long := strings.Repeat("k", inbox.MaxKeyBytes+1)
+	edge := strings.Repeat("e", inbox.MaxKeyBytes)
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for k := range errs {
+		wg.Go(func() {
+			m := e.msg(fmt.Sprintf("wh_%02d", k))
+			switch k {
+			case 5:
+				m.ID = long
+			case 6:
+				m.JobKey = long
+			case 7:
+				m.ID = edge
+			case 8:
+				m.JobKey = edge
+			}
+			stored, err := e.ib.Put(e.ctx, m)
+			if err == nil && !stored {
+				err = errors.New("a duplicate")
+			}
+			errs[k] = err
+		})
+	}
+	wg.Wait()
+	for k, err := range errs {
+		switch k {
+		case 5, 6:
+			if !errors.Is(err, inbox.ErrKeyTooLong) {
+				e.Errorf("Put %d with a key of %d bytes = %v; want ErrKeyTooLong", k, len(long), err)
+			}
+		default:
+			if err != nil {
+				e.Errorf("Put %d = %v; want stored", k, err)
+			}
+		}
+	}
+	e.depth(len(errs) - 2)
+	if _, err := e.ib.Get(e.ctx, long); !errors.Is(err, inbox.ErrNotFound) {
+		e.Errorf("Get of the refused ID = %v; want ErrNotFound", err)
+	}
 }
 
 func testDuplicateID(e *env) {

@@ -8,7 +8,10 @@
 // LOCKED and a lease column. LISTEN/NOTIFY wakes idle workers in every
 // replica (see [Inbox.Notify]); workers still poll. What survives a crash of
 // a replica or of the server: every message whose Put returned, with its
-// state; a dead replica's claims return when their leases end.
+// state. A dead replica's claims are taken over by the other replicas when
+// their leases end: the listener's lease is its handler timeout plus its
+// lease margin, 1m30s by default (listener.WithHandlerTimeout,
+// listener.WithLeaseMargin); shorten them to take over sooner.
 // [Inbox.Transactional] runs a handler in the transaction that also acks its
 // event, for effectively-once processing. The Inbox also implements
 // [inbox.Tracker], in two more tables. Give the pool room for the

@@ -14,3 +14,21 @@ func ClaimForGoneCaller(i *Inbox, n int, lease time.Duration) {
 	c.state.Store(2)
 	i.claimBatch([]*claimCall{c})
 }
+
+// PutShared runs one shared INSERT for messages with the given IDs, as
+// concurrent Puts share it, without Put's own checks on the keys, and
+// returns each one's answer.
+func PutShared(i *Inbox, ids []string) ([]bool, []error) {
+	reqs := make([]*putReq, len(ids))
+	for k, id := range ids {
+		reqs[k] = &putReq{ctx: context.Background(), id: []byte(id), jobKey: []byte{}, body: []byte(`{}`),
+			receivedAt: i.clock(), now: i.clock(), done: make(chan putResult, 1)}
+	}
+	i.putBatch(reqs)
+	stored, errs := make([]bool, len(ids)), make([]error, len(ids))
+	for k, r := range reqs {
+		res := <-r.done
+		stored[k], errs[k] = res.stored, res.err
+	}
+	return stored, errs
+}

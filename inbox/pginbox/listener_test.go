@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -107,5 +108,49 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() (bool, erro
 			t.Fatalf("no %s within %v", what, d)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A signed delivery whose webhook-id is too long to store gets 400, and the
+// deliveries that arrive with it, which may share its INSERT, are stored:
+// before, the id broke PostgreSQL's index limit and every Put in its batch
+// answered 503, again on every retry.
+func TestLongWebhookIDFailsAlone(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	ib, _ := newInbox(t, pool)
+	s, v := newSender(t)
+	l := listener.New(v, listener.WithInbox(ib))
+	srv := httptest.NewServer(l)
+	t.Cleanup(srv.Close)
+	runListener(t, l)
+
+	const n = 55
+	codes := make([]int, n+1)
+	var wg sync.WaitGroup
+	for k := range n + 1 {
+		wg.Go(func() {
+			id := fmt.Sprintf("wh_%02d", k)
+			if k == n {
+				id = rand.Text()
+				for len(id) < 6000 {
+					id += rand.Text()
+				}
+			}
+			code, err := s.send(srv.URL, newDelivery(t, id, k))
+			if err != nil {
+				t.Error(err)
+			}
+			codes[k] = code
+		})
+	}
+	wg.Wait()
+	for k, code := range codes[:n] {
+		if code != http.StatusAccepted {
+			t.Errorf("delivery %d beside a long webhook-id: %d, want 202", k, code)
+		}
+	}
+	if codes[n] != http.StatusBadRequest {
+		t.Errorf("webhook-id over inbox.MaxKeyBytes: %d, want 400", codes[n])
 	}
 }

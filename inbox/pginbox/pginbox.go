@@ -292,6 +292,9 @@ func (i *Inbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 	if m == nil || m.ID == "" {
 		return false, errors.New("pginbox: message without an ID")
 	}
+	if err := inbox.CheckKeys(m); err != nil {
+		return false, fmt.Errorf("pginbox: put: %w", err)
+	}
 	at := m.ReceivedAt
 	body := m.Body
 	if body == nil {

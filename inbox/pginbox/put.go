@@ -102,7 +102,8 @@ func (i *Inbox) putter() {
 	}
 }
 
-// putBatch stores a batch with one INSERT and answers each Put. Every Put
+// putBatch stores a batch with one INSERT and answers each Put. When the
+// server refuses the INSERT, each Put is tried alone. Every Put
 // goes into the statement, duplicates within the batch included, so that
 // PostgreSQL decides each conflict exactly as it would for separate
 // statements in this order. RETURNING names the rows inserted by (id,
@@ -166,6 +167,15 @@ func (i *Inbox) putBatch(batch []*putReq) {
 		if pgErr, ok := errors.AsType[*pgconn.PgError](err); !ok || pgErr.Code != deadlockDetected {
 			break
 		}
+	}
+	if _, refused := errors.AsType[*pgconn.PgError](err); refused && len(send) > 1 {
+		// The server refused the statement, perhaps for one row's sake
+		// (a value it cannot store or index): store each row alone, so a
+		// bad row fails its own Put and no other.
+		for _, r := range send {
+			i.putBatch([]*putReq{r})
+		}
+		return
 	}
 	if err != nil {
 		err = fmt.Errorf("pginbox: put: %w", err)

@@ -2,10 +2,13 @@ package pginbox_test
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
 	"sync"
 	"testing"
 
 	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/inbox/pginbox"
 )
 
 // TestPutSharedStatementDecidesLikeSeparateOnes sends Puts that share
@@ -43,5 +46,33 @@ func TestPutSharedStatementDecidesLikeSeparateOnes(t *testing.T) {
 		if round > 0 && (results[0] || results[1]) {
 			t.Fatalf("round %d: repeated Puts = %v; want both duplicates", round, results)
 		}
+	}
+}
+
+// A row the server cannot store (here an ID past PostgreSQL's index entry
+// limit, which Put itself refuses before any SQL) fails only its own Put:
+// the shared INSERT it broke is retried row by row.
+func TestPutSharedBadRowFailsAlone(t *testing.T) {
+	t.Parallel()
+	ib, _ := newInbox(t, testPool(t))
+	ids := make([]string, 40)
+	for k := range ids {
+		ids[k] = fmt.Sprintf("wh_%02d", k)
+	}
+	// Random, so PostgreSQL cannot compress it under the limit.
+	long := make([]byte, 3000)
+	rand.Read(long)
+	ids[17] = string(long)
+	stored, errs := pginbox.PutShared(ib, ids)
+	for k := range ids {
+		switch {
+		case k == 17 && errs[k] == nil:
+			t.Errorf("the %d-byte ID was stored", len(ids[k]))
+		case k != 17 && (errs[k] != nil || !stored[k]):
+			t.Errorf("Put %s beside a bad row = %v, %v; want stored", ids[k], stored[k], errs[k])
+		}
+	}
+	if n, err := ib.Depth(t.Context()); err != nil || n != len(ids)-1 {
+		t.Errorf("Depth = %d, %v; want %d", n, err, len(ids)-1)
 	}
 }

@@ -57,19 +57,28 @@ func (p *tcpProxy) Up() error {
 			if err != nil {
 				return
 			}
-			p.forward(c)
+			p.forward(ln, c)
 		}
 	}()
 	return nil
 }
 
-func (p *tcpProxy) forward(c net.Conn) {
+// forward pipes c, accepted on ln, to the target. A connection accepted just before Down closed ln
+// is cut here: Down has already cut the others, and one that slipped through would keep the
+// database reachable through the outage (and keep Down waiting for it).
+func (p *tcpProxy) forward(ln net.Listener, c net.Conn) {
 	up, err := net.Dial("tcp", p.target)
 	if err != nil {
 		c.Close()
 		return
 	}
 	p.mu.Lock()
+	if p.ln != ln {
+		p.mu.Unlock()
+		c.Close()
+		up.Close()
+		return
+	}
 	p.conns[c], p.conns[up] = struct{}{}, struct{}{}
 	p.mu.Unlock()
 	pipe := func(dst, src net.Conn) {
@@ -202,7 +211,11 @@ func TestStoreOutage(t *testing.T) {
 	for i := 0; !allAcked(led, ds) && i < 10; i++ {
 		sendRound(t, led, client, r.srv.URL, ds, sign, time.Now)
 	}
-	waitFor(t, 20*time.Second, "every acknowledged event to be processed", func() bool { return led.unprocessed() == 0 })
+	// The backlog (about 900 events at full size) drains at whatever rate the machine allows: in 1 s
+	// alone, in 6 to 15 s beside the other scenarios on a loaded machine, which once outran a fixed
+	// 20 s deadline. Nothing was stuck then; what must fail this scenario is an event that stops
+	// moving, such as a claim leased for the handler timeout plus 30 s.
+	waitDrained(t, 10*time.Second, "every acknowledged event to be processed", led.unprocessed)
 	s := l.Stats()
 	t.Logf("listener: stored %d, store failures answered 503: %d", s.Stored, s.Rejected.StoreFailed)
 	if s.Rejected.StoreFailed < uint64(n) {

@@ -140,7 +140,8 @@ func Start(ctx context.Context, cfg Config) (*Env, error) {
 	if e.HookURL == "" {
 		e.HookURL = "http://" + ln.Addr().String() + HookPath
 	}
-	e.srv = &http.Server{Handler: e.Mux, ReadHeaderTimeout: 5 * time.Second}
+	e.srv = &http.Server{Handler: e.Mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 	go func() {
 		defer close(e.served)
 		_ = e.srv.Serve(ln)
