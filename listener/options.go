@@ -48,6 +48,7 @@ type config struct {
 	readTimeout    time.Duration
 	log            *slog.Logger
 	now            func() time.Time
+	observer       Observer
 	errs           []error
 }
 
