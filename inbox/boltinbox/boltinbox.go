@@ -258,6 +258,12 @@ func (i *Inbox) setup() (depth int, err error) {
 				return err
 			}
 		}
+		// Files made before the arrival index get it filled below.
+		backfill := tx.Bucket(bktArrivals) == nil
+		arrivals, err := tx.CreateBucketIfNotExists(bktArrivals)
+		if err != nil {
+			return err
+		}
 		for _, name := range allBuckets {
 			if tx.Bucket(name) == nil {
 				return fmt.Errorf("bucket %s missing", name)
@@ -273,6 +279,9 @@ func (i *Inbox) setup() (depth int, err error) {
 			}
 			if r.msg.State == inbox.StatePending || r.msg.State == inbox.StateClaimed {
 				depth++
+			}
+			if backfill {
+				return arrivals.Put(seqKey(r.seq), k)
 			}
 			return nil
 		})
@@ -349,6 +358,9 @@ func (i *Inbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 			}
 		}
 		if err := w.tx.Bucket(bktReady).Put(r.readyKey(), []byte(m.ID)); err != nil {
+			return storageErr(err)
+		}
+		if err := w.tx.Bucket(bktArrivals).Put(seqKey(r.seq), []byte(m.ID)); err != nil {
 			return storageErr(err)
 		}
 		w.depth++
@@ -615,6 +627,9 @@ func (i *Inbox) Prune(ctx context.Context, before time.Time) (int, error) {
 					}
 				}
 				if err := w.tx.Bucket(bktMsgs).Delete(kv[1]); err != nil {
+					return storageErr(err)
+				}
+				if err := w.tx.Bucket(bktArrivals).Delete(seqKey(r.seq)); err != nil {
 					return storageErr(err)
 				}
 				n++
