@@ -51,6 +51,9 @@ func (m *Memory) List(ctx context.Context, f Filter, cursor string, limit int) (
 		if e.pruned {
 			continue
 		}
+		if f.State != "" && e.state(now) != f.State {
+			continue // without copying the body
+		}
 		c := e.view(now)
 		if !f.Match(c) {
 			continue
@@ -73,6 +76,14 @@ func (e *memEntry) view(now time.Time) *Message {
 		c.State, c.NotBefore, c.Lease, c.LeaseUntil = StatePending, c.LeaseUntil, "", time.Time{}
 	}
 	return c
+}
+
+// state is the entry's state as Get shows it.
+func (e *memEntry) state(now time.Time) State {
+	if e.m.State == StateClaimed && !now.Before(e.m.LeaseUntil) {
+		return StatePending
+	}
+	return e.m.State
 }
 
 // Count implements [Admin]. Claims whose lease ran out count as claimed
