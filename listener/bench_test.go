@@ -16,6 +16,7 @@ import (
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/inbox"
 	"github.com/geminihooks/geminihooks/listener"
+	"github.com/geminihooks/geminihooks/metrics"
 	"github.com/geminihooks/geminihooks/signing"
 )
 
@@ -52,13 +53,13 @@ func newBareTarget() *benchTarget {
 	return &benchTarget{name: "bare", srv: srv, client: benchClient(), stop: srv.Close}
 }
 
-func newListenerTarget(b *testing.B, secret string) *benchTarget {
+func newListenerTarget(b *testing.B, secret string, opts ...listener.Option) *benchTarget {
 	v, err := signing.NewHMACVerifier([]string{secret})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ib := inbox.NewMemory(inbox.WithCapacity(1 << 22))
-	l := listener.New(v, listener.WithInbox(ib))
+	l := listener.New(v, append([]listener.Option{listener.WithInbox(ib)}, opts...)...)
 	l.On(event.TypeBatchSucceeded, func(context.Context, *event.Event) error { return nil })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -266,6 +267,61 @@ func BenchmarkThroughput(b *testing.B) {
 	b.ReportMetric(lisRate, "listener-req/s")
 	b.ReportMetric(lisRate/bareRate, "ratio")
 	b.ReportMetric(float64(b.N)/(lisTime+drainTime).Seconds(), "handled-req/s")
+}
+
+// BenchmarkMetricsOverhead pairs the listener without an observer and
+// with the Prometheus observer (metrics.Metrics, also counting the inbox),
+// alternating them in rounds, and reports the ratio of their closed-loop
+// throughputs (1 = no cost):
+//
+//	go test -run '^$' -bench MetricsOverhead -benchtime 40000x -count 5 ./listener
+func BenchmarkMetricsOverhead(b *testing.B) {
+	secret := newSecret(b)
+	m, err := metrics.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	plain, observed := newListenerTarget(b, secret), newListenerTarget(b, secret, listener.WithObserver(m))
+	defer plain.stop()
+	defer observed.stop()
+	if err := m.WatchInbox(observed.ib.(inbox.Admin)); err != nil {
+		b.Fatal(err)
+	}
+	plain.warm(b, secret)
+	observed.warm(b, secret)
+	reqs := prepare(b, secret, fmt.Sprintf("mo%d", b.N), b.N)
+
+	const rounds = 8
+	var plainTime, observedTime time.Duration
+	b.ResetTimer()
+	for r := range rounds {
+		chunk := reqs[r*len(reqs)/rounds : (r+1)*len(reqs)/rounds]
+		targets := []*benchTarget{plain, observed}
+		if r%2 == 1 {
+			targets[0], targets[1] = observed, plain
+		}
+		for _, t := range targets {
+			d, failed := t.closedLoop(chunk, closedLoopConns)
+			if failed > 0 {
+				b.Fatalf("%d non-2xx answers", failed)
+			}
+			t.drain(b)
+			if t == plain {
+				plainTime += d
+			} else {
+				observedTime += d
+			}
+		}
+	}
+	b.StopTimer()
+	if _, err := m.Registry().Gather(); err != nil {
+		b.Fatal(err)
+	}
+	plainRate := float64(b.N) / plainTime.Seconds()
+	observedRate := float64(b.N) / observedTime.Seconds()
+	b.ReportMetric(plainRate, "plain-req/s")
+	b.ReportMetric(observedRate, "metrics-req/s")
+	b.ReportMetric(observedRate/plainRate, "ratio")
 }
 
 // percentile returns the p-th quantile of ds in milliseconds; it sorts ds.
