@@ -43,11 +43,20 @@ memory keeps them in memory only.
 --json prints one JSON object per handled event instead:
   {"webhook_id", "type", "job_id", "scheme", "attempt", "received_at",
    "forwarded_status" (with --forward-to), "event" (the body as received)}
-Status lines go to stderr, so stdout holds only events.`,
+Status lines go to stderr, so stdout holds only events.
+
+The listen address also serves /metrics (Prometheus; --no-metrics to
+omit), /healthz (the process is up) and /readyz (the inbox answers and,
+with dynamic signatures, keys are loaded). --console ADDR serves the web
+console there: every delivery live, why each rejected one failed, the
+stored events, replay and re-delivery. A bare port binds 127.0.0.1; the
+access token is printed once unless given with --console-token or
+$GEMINIHOOKS_CONSOLE_TOKEN.`,
 		example: `export GEMINI_WEBHOOK_SECRET=whsec_...
 geminihooks listen --addr 127.0.0.1:8080 --forward-to http://127.0.0.1:3000/hook
 # with a JWKS made by 'trigger --dynamic v1a --jwks-out dev-jwks.json':
-geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
+geminihooks listen --inbox memory --jwks-file dev-jwks.json --json
+geminihooks listen --console 8081   # then open the printed console address`,
 	}
 	c.run = func(ctx context.Context, e *env, args []string) int {
 		fs := c.newFlagSet()
@@ -67,6 +76,7 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		workers := fs.Int("workers", 4, "events handled at once")
 		jsonOut := fs.Bool("json", false, "print JSON lines instead of the pretty form")
 		verbose := fs.Bool("v", false, "log every request and retry to stderr")
+		obs := addObserveFlags(fs)
 		pos, code, stop := c.parse(e, fs, args)
 		if stop {
 			return code
@@ -91,13 +101,16 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		if len(secrets) == 0 {
 			secrets = secretsFromEnv(e.getenv("GEMINI_WEBHOOK_SECRET"))
 		}
+		if err := obs.init(); err != nil {
+			return c.fail(e, err)
+		}
 		var keys signing.KeySet
 		if !*noDynamic {
 			jurl := *jwksURL
 			if *jwksFile != "" {
 				jurl = ""
 			}
-			ks, err := loadKeySet(jurl, *jwksFile)
+			ks, err := loadKeySet(jurl, *jwksFile, obs.keySetOptions()...)
 			if err != nil {
 				return c.usageError(e, "%v", err)
 			}
@@ -132,16 +145,21 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		}
 		defer ib.Close()
 
+		obsOpts, err := obs.start(e, ib, keys, logger)
+		if err != nil {
+			return c.fail(e, err)
+		}
+		defer obs.stop()
 		ln, err := net.Listen("tcp", *addr)
 		if err != nil {
 			return c.fail(e, err)
 		}
-		l := listener.New(verifier,
+		l := listener.New(verifier, append([]listener.Option{
 			listener.WithInbox(ib),
 			listener.WithWorkers(*workers),
 			listener.WithRetry(*attempts, *backoff),
 			listener.WithLogger(logger),
-		)
+		}, obsOpts...)...)
 		out := &eventPrinter{w: e.stdout, json: *jsonOut, now: e.now}
 		handle := func(ctx context.Context, ev *event.Event) error {
 			m, _ := inbox.ClaimFrom(ctx)
@@ -174,6 +192,7 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		}
 		mux.Handle("POST "+*path, h)
 		mux.Handle(*path, l) // other methods get the listener's 405
+		obs.mount(&mux)
 		srv := &http.Server{Handler: &mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 
 		runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
@@ -189,6 +208,7 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		if fwd != nil {
 			fmt.Fprintf(e.stderr, "  forwarding to %s\n", printable(fwd.shown))
 		}
+		obs.serve(e)
 
 		code = exitOK
 		select {
