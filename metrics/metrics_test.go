@@ -194,19 +194,19 @@ func TestMetricsEndToEnd(t *testing.T) {
 		got[key] = value(fams, c.name, c.labels)
 	}
 	want := map[string]float64{
-		"geminihooks_deliveries_total outcome=stored scheme=v1":               2,
-		"geminihooks_deliveries_total outcome=duplicate scheme=v1":            1,
-		"geminihooks_deliveries_total outcome=bad_signature scheme=":          1,
-		"geminihooks_ack_latency_seconds":                                     4,
-		"geminihooks_handler_duration_seconds type=batch.failed":              1,
-		"geminihooks_handler_runs_total type=batch.succeeded outcome=acked":   1,
-		"geminihooks_dead_letters_total":                                      1,
-		"geminihooks_inbox_messages state=dead":                               1,
-		"geminihooks_inbox_messages state=done":                               1,
-		"geminihooks_inbox_messages state=pending":                            0,
-		"geminihooks_jwks_fetches_total":                                      2,
-		"geminihooks_jwks_fetch_failures_total":                               1,
-		"geminihooks_reconciler_synthesized_total":                            3,
+		"geminihooks_deliveries_total outcome=stored scheme=v1":             2,
+		"geminihooks_deliveries_total outcome=duplicate scheme=v1":          1,
+		"geminihooks_deliveries_total outcome=bad_signature scheme=":        1,
+		"geminihooks_ack_latency_seconds":                                   4,
+		"geminihooks_handler_duration_seconds type=batch.failed":            1,
+		"geminihooks_handler_runs_total type=batch.succeeded outcome=acked": 1,
+		"geminihooks_dead_letters_total":                                    1,
+		"geminihooks_inbox_messages state=dead":                             1,
+		"geminihooks_inbox_messages state=done":                             1,
+		"geminihooks_inbox_messages state=pending":                          0,
+		"geminihooks_jwks_fetches_total":                                    2,
+		"geminihooks_jwks_fetch_failures_total":                             1,
+		"geminihooks_reconciler_synthesized_total":                          3,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("/metrics (-want +got):\n%s", diff)
