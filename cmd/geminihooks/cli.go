@@ -49,6 +49,7 @@ func commands() []*command {
 		triggerCommand(),
 		verifyCommand(),
 		webhooksCommand(),
+		inboxCommand(),
 		emulatorCommand(),
 	}
 }
