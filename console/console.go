@@ -247,10 +247,10 @@ func (c *Console) refuse(w http.ResponseWriter) {
 }
 
 // Delivered implements listener.Observer.
-func (c *Console) Delivered(d *listener.Delivery) { c.recent.add(d) }
+func (c *Console) Delivered(d listener.Delivery) { c.recent.add(&d) }
 
 // Ran implements listener.Observer.
-func (c *Console) Ran(r *listener.Run) { c.recent.ran(r) }
+func (c *Console) Ran(r listener.Run) { c.recent.ran(&r) }
 
 // bounded is the context of one inbox call made for a page.
 func bounded(r *http.Request) (context.Context, context.CancelFunc) {

@@ -90,7 +90,7 @@ type signedRequest struct {
 
 // prepare signs n deliveries with distinct webhook-ids, so every one is
 // stored rather than answered as a duplicate.
-func prepare(b *testing.B, secret, prefix string, n int) []signedRequest {
+func prepare(b testing.TB, secret, prefix string, n int) []signedRequest {
 	now := time.Now()
 	reqs := make([]signedRequest, n)
 	for i := range reqs {
@@ -291,7 +291,7 @@ func BenchmarkMetricsOverhead(b *testing.B) {
 	observed.warm(b, secret)
 	reqs := prepare(b, secret, fmt.Sprintf("mo%d", b.N), b.N)
 
-	const rounds = 8
+	const rounds = 16
 	var plainTime, observedTime time.Duration
 	b.ResetTimer()
 	for r := range rounds {
@@ -371,9 +371,62 @@ func BenchmarkLatency(b *testing.B) {
 // BenchmarkServeHTTP measures the listener's own work per delivery, without
 // the network: the request path (read, verify, parse, store) plus, in the
 // background, the worker's claim, parse, handler call and ack.
-func BenchmarkServeHTTP(b *testing.B) {
+func BenchmarkServeHTTP(b *testing.B) { benchServeHTTP(b) }
+
+// BenchmarkServeHTTPOverhead measures the same cost as
+// BenchmarkMetricsOverhead without the network: ServeHTTP called directly
+// on a listener without an observer and on one with the Prometheus
+// observer, alternating in chunks of 500 requests (each chunk timed with
+// its handler runs), so that load from elsewhere on the machine weighs on
+// both alike. It reports the time per request of each and their ratio:
+//
+//	go test -run '^$' -bench ServeHTTPOverhead -benchtime 200000x -count 5 ./listener
+func BenchmarkServeHTTPOverhead(b *testing.B) {
 	secret := newSecret(b)
-	t := newListenerTarget(b, secret)
+	m, err := metrics.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	plain, observed := newListenerTarget(b, secret), newListenerTarget(b, secret, listener.WithObserver(m))
+	defer plain.stop()
+	defer observed.stop()
+	reqs := prepare(b, secret, fmt.Sprintf("so%d", b.N), b.N)
+	const chunk = 500
+	var took [2]time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i, n := 0, 0; i < len(reqs); i, n = i+chunk, n+1 {
+		part := reqs[i:min(i+chunk, len(reqs))]
+		order := [2]int{0, 1}
+		if n%2 == 1 {
+			order = [2]int{1, 0}
+		}
+		for _, k := range order {
+			t := []*benchTarget{plain, observed}[k]
+			start := time.Now()
+			for _, r := range part {
+				req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(r.body))
+				req.Header = r.header
+				rec := httptest.NewRecorder()
+				t.l.ServeHTTP(rec, req)
+				if rec.Code != http.StatusAccepted && rec.Code != http.StatusOK {
+					b.Fatalf("status %d", rec.Code)
+				}
+			}
+			t.drain(b)
+			took[k] += time.Since(start)
+		}
+	}
+	b.StopTimer()
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(b.N) }
+	b.ReportMetric(per(took[0]), "plain-ns/req")
+	b.ReportMetric(per(took[1]), "metrics-ns/req")
+	b.ReportMetric(per(took[0])/per(took[1]), "ratio")
+}
+
+func benchServeHTTP(b *testing.B, opts ...listener.Option) {
+	secret := newSecret(b)
+	t := newListenerTarget(b, secret, opts...)
 	defer t.stop()
 	reqs := prepare(b, secret, fmt.Sprintf("sh%d", b.N), b.N)
 	b.ReportAllocs()

@@ -16,11 +16,12 @@ import (
 // must not block, since the sender waits for its answer meanwhile. A
 // Listener without an Observer (the default) pays nothing for the hook.
 type Observer interface {
-	// Delivered reports one answered request. d, its Header and its Body
-	// are valid only during the call: copy what is kept.
-	Delivered(d *Delivery)
+	// Delivered reports one answered request. Its Header and Body are
+	// valid only during the call: copy what is kept. (Values, not
+	// pointers, so that reporting allocates nothing.)
+	Delivered(d Delivery)
 	// Ran reports one handler run, or an event acked with no handler.
-	Ran(r *Run)
+	Ran(r Run)
 }
 
 // WithObserver sets an Observer; the default is none. To feed several
@@ -38,14 +39,14 @@ func WithObserver(o Observer) Option {
 type Observers []Observer
 
 // Delivered implements Observer.
-func (os Observers) Delivered(d *Delivery) {
+func (os Observers) Delivered(d Delivery) {
 	for _, o := range os {
 		o.Delivered(d)
 	}
 }
 
 // Ran implements Observer.
-func (os Observers) Ran(r *Run) {
+func (os Observers) Ran(r Run) {
 	for _, o := range os {
 		o.Ran(r)
 	}
@@ -148,6 +149,18 @@ func outcomeOf(err error) Outcome {
 	return OutcomeBadRequest
 }
 
+// canonicalHeaderID is the webhook-id header's key in an http.Header:
+// Header.Get would canonicalise the lower-case name, allocating, on every
+// request.
+var canonicalHeaderID = http.CanonicalHeaderKey(signing.HeaderID)
+
+func firstValue(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
+
 // observeStart returns the time a request began, when someone observes.
 func (l *Listener) observeStart() time.Time {
 	if l.observer == nil {
@@ -162,13 +175,13 @@ func (l *Listener) observeRequest(start time.Time, r *http.Request, d *delivery,
 	if l.observer == nil {
 		return
 	}
-	rec := &Delivery{
+	rec := Delivery{
 		Start:     start,
 		Latency:   time.Since(start),
 		Status:    status,
 		Outcome:   o,
 		Err:       err,
-		WebhookID: r.Header.Get(signing.HeaderID),
+		WebhookID: firstValue(r.Header[canonicalHeaderID]),
 		Header:    r.Header,
 	}
 	if d != nil {
@@ -182,7 +195,7 @@ func (l *Listener) observeRun(start time.Time, m *inbox.Message, ev *event.Event
 	if l.observer == nil {
 		return
 	}
-	r := &Run{
+	r := Run{
 		WebhookID:   m.ID,
 		Attempt:     m.Attempts,
 		Synthesized: m.Synthesized,

@@ -23,18 +23,17 @@ type recorder struct {
 	runs       []listener.Run
 }
 
-func (r *recorder) Delivered(d *listener.Delivery) {
+func (r *recorder) Delivered(d listener.Delivery) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c := *d
-	c.Body = bytes.Clone(d.Body)
-	r.deliveries = append(r.deliveries, c)
+	d.Body = bytes.Clone(d.Body)
+	r.deliveries = append(r.deliveries, d)
 }
 
-func (r *recorder) Ran(run *listener.Run) {
+func (r *recorder) Ran(run listener.Run) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.runs = append(r.runs, *run)
+	r.runs = append(r.runs, run)
 }
 
 func (r *recorder) last() listener.Delivery {

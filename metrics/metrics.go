@@ -30,7 +30,27 @@ type Metrics struct {
 	deadLetters prometheus.Counter
 	jwksFetches prometheus.Counter
 	jwksFailed  prometheus.Counter
+
+	// Children for every label value the listener can report, resolved
+	// once: read-only maps, so the request path takes no lock and
+	// allocates nothing.
+	byDelivery map[[2]string]prometheus.Counter // outcome, scheme
+	byRun      map[[2]string]prometheus.Counter // type, outcome
+	durations  map[string]prometheus.Observer   // type
 }
+
+// The values the listener reports, for resolving children up front.
+var (
+	outcomes = []listener.Outcome{
+		listener.OutcomeStored, listener.OutcomeDuplicate, listener.OutcomeBadSignature, listener.OutcomeStaleTimestamp,
+		listener.OutcomeUnknownKey, listener.OutcomeKeysUnavailable, listener.OutcomeTooLarge, listener.OutcomeReadTimeout,
+		listener.OutcomeMethodNotAllowed, listener.OutcomeBadRequest, listener.OutcomeFull, listener.OutcomeStoreFailed,
+	}
+	schemes     = []string{"", "v1", "v1a", "jwt"}
+	runOutcomes = []listener.RunOutcome{
+		listener.RunAcked, listener.RunUnhandled, listener.RunRetry, listener.RunDead, listener.RunInterrupted, listener.RunLost,
+	}
+)
 
 var _ listener.Observer = (*Metrics)(nil)
 
@@ -89,6 +109,24 @@ func New(opts ...Option) (*Metrics, error) {
 		}),
 	}
 	m.reg.MustRegister(m.deliveries, m.ackLatency, m.runs, m.runDuration, m.deadLetters, m.jwksFetches, m.jwksFailed)
+	m.byDelivery = map[[2]string]prometheus.Counter{}
+	for _, o := range outcomes {
+		for _, sc := range schemes {
+			m.byDelivery[[2]string{string(o), sc}] = m.deliveries.WithLabelValues(string(o), sc)
+		}
+	}
+	m.byRun = map[[2]string]prometheus.Counter{}
+	m.durations = map[string]prometheus.Observer{}
+	types := []string{"unknown"}
+	for _, t := range event.KnownTypes() {
+		types = append(types, string(t.Canonical()))
+	}
+	for _, t := range types {
+		m.durations[t] = m.runDuration.WithLabelValues(t)
+		for _, o := range runOutcomes {
+			m.byRun[[2]string{t, string(o)}] = m.runs.WithLabelValues(t, string(o))
+		}
+	}
 	if c.goCollectors {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
@@ -105,16 +143,28 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Delivered implements listener.Observer.
-func (m *Metrics) Delivered(d *listener.Delivery) {
-	m.deliveries.WithLabelValues(string(d.Outcome), string(d.Scheme)).Inc()
+func (m *Metrics) Delivered(d listener.Delivery) {
+	c, ok := m.byDelivery[[2]string{string(d.Outcome), string(d.Scheme)}]
+	if !ok { // a value a later listener added
+		c = m.deliveries.WithLabelValues(string(d.Outcome), string(d.Scheme))
+	}
+	c.Inc()
 	m.ackLatency.Observe(d.Latency.Seconds())
 }
 
 // Ran implements listener.Observer.
-func (m *Metrics) Ran(r *listener.Run) {
+func (m *Metrics) Ran(r listener.Run) {
 	t := typeLabel(r.Type)
-	m.runs.WithLabelValues(t, string(r.Outcome)).Inc()
-	m.runDuration.WithLabelValues(t).Observe(r.Duration.Seconds())
+	c, ok := m.byRun[[2]string{t, string(r.Outcome)}]
+	if !ok {
+		c = m.runs.WithLabelValues(t, string(r.Outcome))
+	}
+	c.Inc()
+	h, ok := m.durations[t]
+	if !ok {
+		h = m.runDuration.WithLabelValues(t)
+	}
+	h.Observe(r.Duration.Seconds())
 	if r.Outcome == listener.RunDead {
 		m.deadLetters.Inc()
 	}
