@@ -35,7 +35,7 @@ var importRules = []importRule{
 	{module, "an app that only launches jobs links no receiver", under(module + "/listener")},
 	{module + "/listener", "the listener reports through its Observer; Prometheus stays in metrics", under("github.com/prometheus")},
 	{module + "/listener", "the console and metrics observe the listener, not the other way round", func(dep string) bool {
-		return under(module + "/console")(dep) || under(module + "/metrics")(dep)
+		return under(module+"/console")(dep) || under(module+"/metrics")(dep)
 	}},
 	{module + "/inbox", "the inbox contract links no metrics library", under("github.com/prometheus")},
 }
