@@ -57,15 +57,16 @@ func TestListenObservability(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parsing /metrics: %v", err)
 	}
-	count := func(outcome string) float64 {
+	count := func(outcome string) float64 { // summed over schemes
+		n := 0.0
 		for _, m := range fams["geminihooks_deliveries_total"].GetMetric() {
 			for _, lp := range m.GetLabel() {
 				if lp.GetName() == "outcome" && lp.GetValue() == outcome {
-					return m.GetCounter().GetValue()
+					n += m.GetCounter().GetValue()
 				}
 			}
 		}
-		return 0
+		return n
 	}
 	if got := [2]float64{count("stored"), count("bad_signature")}; got != [2]float64{1, 1} {
 		t.Errorf("deliveries stored, bad_signature = %v; want [1 1]", got)
@@ -106,5 +107,19 @@ func TestConsoleListenAddr(t *testing.T) {
 		if got := consoleListenAddr(in); got != want {
 			t.Errorf("consoleListenAddr(%q) = %q; want %q", in, got, want)
 		}
+	}
+}
+
+// /readyz is 503, with the reason, while dynamic signatures are on and no
+// JWKS could be had; /healthz still answers.
+func TestListenNotReadyWithoutKeys(t *testing.T) {
+	t.Parallel()
+	l := startListen(t, "--inbox", "memory", "--secret", testSecret(t), "--jwks-url", "http://127.0.0.1:1/jwks.json")
+	base := strings.TrimSuffix(l.url, "/webhooks/gemini")
+	if code, body := httpGet(t, base+"/readyz", nil); code != http.StatusServiceUnavailable || !strings.Contains(body, "keys:") {
+		t.Errorf("/readyz without keys: %d %q; want 503 naming the keys", code, body)
+	}
+	if code, _ := httpGet(t, base+"/healthz", nil); code != http.StatusOK {
+		t.Errorf("/healthz: %d", code)
 	}
 }
