@@ -145,21 +145,17 @@ geminihooks listen --console 8081   # then open the printed console address`,
 		}
 		defer ib.Close()
 
-		obsOpts, err := obs.start(e, ib, keys, logger)
-		if err != nil {
-			return c.fail(e, err)
-		}
-		defer obs.stop()
 		ln, err := net.Listen("tcp", *addr)
 		if err != nil {
 			return c.fail(e, err)
 		}
-		l := listener.New(verifier, append([]listener.Option{
+		l := listener.New(verifier,
 			listener.WithInbox(ib),
 			listener.WithWorkers(*workers),
 			listener.WithRetry(*attempts, *backoff),
 			listener.WithLogger(logger),
-		}, obsOpts...)...)
+			obs.listenerOption(),
+		)
 		out := &eventPrinter{w: e.stdout, json: *jsonOut, now: e.now}
 		handle := func(ctx context.Context, ev *event.Event) error {
 			m, _ := inbox.ClaimFrom(ctx)
@@ -184,6 +180,10 @@ geminihooks listen --console 8081   # then open the printed console address`,
 			return nil
 		}
 		registerAll(l, handle)
+		if err := obs.start(e, ib, keys, logger); err != nil {
+			return c.fail(e, err)
+		}
+		defer obs.stop()
 
 		var mux http.ServeMux
 		var h http.Handler = l
@@ -208,9 +208,9 @@ geminihooks listen --console 8081   # then open the printed console address`,
 		if fwd != nil {
 			fmt.Fprintf(e.stderr, "  forwarding to %s\n", printable(fwd.shown))
 		}
-		obs.serve(e)
 
 		code = exitOK
+		obs.serve(e)
 		select {
 		case <-ctx.Done():
 		case err := <-serveDone:

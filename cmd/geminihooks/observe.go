@@ -78,23 +78,46 @@ func consoleListenAddr(addr string) string {
 	return addr
 }
 
-// start opens the console's port, when asked for, and returns the listener
-// options that feed metrics and console.
-func (o *observe) start(e *env, ib inbox.Inbox, keys signing.KeySet, logger *slog.Logger) ([]listener.Option, error) {
-	o.ib, o.keys = ib, keys
-	var obs listener.Observers
+// listenerOption makes o the listener's observer. It is called before
+// start, which fills in what o passes reports to; nothing is reported
+// before the server and the workers start, after start.
+func (o *observe) listenerOption() listener.Option { return listener.WithObserver(o) }
+
+// Delivered implements listener.Observer.
+func (o *observe) Delivered(d listener.Delivery) {
 	if o.metrics != nil {
-		obs = append(obs, o.metrics)
+		o.metrics.Delivered(d)
+	}
+	if o.console != nil {
+		o.console.Delivered(d)
+	}
+}
+
+// Ran implements listener.Observer.
+func (o *observe) Ran(r listener.Run) {
+	if o.metrics != nil {
+		o.metrics.Ran(r)
+	}
+	if o.console != nil {
+		o.console.Ran(r)
+	}
+}
+
+// start counts the inbox for the metrics and opens the console's port,
+// when asked for.
+func (o *observe) start(e *env, ib inbox.Inbox, keys signing.KeySet, logger *slog.Logger) error {
+	o.ib, o.keys = ib, keys
+	if o.metrics != nil {
 		if a, ok := ib.(inbox.Admin); ok {
 			if err := o.metrics.WatchInbox(a); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
 	if *o.consoleAddr != "" {
 		a, ok := ib.(inbox.Admin)
 		if !ok {
-			return nil, errors.New("--console: this inbox cannot be browsed")
+			return errors.New("--console: this inbox cannot be browsed")
 		}
 		token := *o.consoleToken
 		if token == "" {
@@ -106,20 +129,16 @@ func (o *observe) start(e *env, ib inbox.Inbox, keys signing.KeySet, logger *slo
 		}
 		c, err := console.New(a, append(copts, console.WithLogger(logger))...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		ln, err := net.Listen("tcp", consoleListenAddr(*o.consoleAddr))
 		if err != nil {
-			return nil, fmt.Errorf("--console: %w", err)
+			return fmt.Errorf("--console: %w", err)
 		}
 		o.console, o.ln = c, ln
 		o.srv = &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-		obs = append(obs, c)
 	}
-	if len(obs) == 0 {
-		return nil, nil
-	}
-	return []listener.Option{listener.WithObserver(obs)}, nil
+	return nil
 }
 
 // serve starts the console server and prints its address; the token is
