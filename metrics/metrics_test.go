@@ -6,8 +6,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -188,8 +190,8 @@ func TestMetricsEndToEnd(t *testing.T) {
 		{"geminihooks_reconciler_synthesized_total", nil},
 	} {
 		key := c.name
-		for k, v := range c.labels {
-			key += " " + k + "=" + v
+		for _, k := range slices.Sorted(maps.Keys(c.labels)) {
+			key += " " + k + "=" + c.labels[k]
 		}
 		got[key] = value(fams, c.name, c.labels)
 	}
@@ -199,7 +201,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 		"geminihooks_deliveries_total outcome=bad_signature scheme=":        1,
 		"geminihooks_ack_latency_seconds":                                   4,
 		"geminihooks_handler_duration_seconds type=batch.failed":            1,
-		"geminihooks_handler_runs_total type=batch.succeeded outcome=acked": 1,
+		"geminihooks_handler_runs_total outcome=acked type=batch.succeeded": 1,
 		"geminihooks_dead_letters_total":                                    1,
 		"geminihooks_inbox_messages state=dead":                             1,
 		"geminihooks_inbox_messages state=done":                             1,
