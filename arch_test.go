@@ -33,6 +33,11 @@ var importRules = []importRule{
 	{module + "/listener", "a receiver needs no API key, genai or client code", func(dep string) bool { return dep == module }},
 	{module + "/listener", "a receiver links no emulator", under(module + "/emulator")},
 	{module, "an app that only launches jobs links no receiver", under(module + "/listener")},
+	{module + "/listener", "the listener reports through its Observer; Prometheus stays in metrics", under("github.com/prometheus")},
+	{module + "/listener", "the console and metrics observe the listener, not the other way round", func(dep string) bool {
+		return under(module+"/console")(dep) || under(module+"/metrics")(dep)
+	}},
+	{module + "/inbox", "the inbox contract links no metrics library", under("github.com/prometheus")},
 }
 
 // violations returns, for each rule, the forbidden packages among deps,
@@ -118,6 +123,8 @@ func TestImportRulesCatch(t *testing.T) {
 		{"listener links the emulator's sender", map[string][]string{module + "/listener": {module + "/emulator/internal/delivery"}}, 1},
 		{"client links the listener", map[string][]string{module: {module + "/listener"}}, 1},
 		{"a prefix is not a package", map[string][]string{module: {module + "/listenerx"}}, 0},
+		{"listener links Prometheus", map[string][]string{module + "/listener": {"github.com/prometheus/client_golang/prometheus"}}, 1},
+		{"listener links the console", map[string][]string{module + "/listener": {module + "/console"}}, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

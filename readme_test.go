@@ -104,6 +104,7 @@ var snippetImports = map[string]string{
 	"geminihooks": module, "event": module + "/event", "listener": module + "/listener",
 	"signing": module + "/signing", "inbox": module + "/inbox", "pginbox": module + "/inbox/pginbox",
 	"boltinbox": module + "/inbox/boltinbox", "reconcile": module + "/reconcile", "emulator": module + "/emulator",
+	"console": module + "/console", "metrics": module + "/metrics",
 	"genai": "google.golang.org/genai", "interactions": "google.golang.org/genai/interactions/models/interactions",
 	"pgx": "github.com/jackc/pgx/v5", "pgxpool": "github.com/jackc/pgx/v5/pgxpool",
 }

@@ -8,6 +8,7 @@
 //
 // Implementations: [Memory] in this package (fast, but it loses queued
 // events on a crash), inbox/boltinbox (one node, on disk) and inbox/pginbox
-// (PostgreSQL, shared by a fleet). Package inbox/inboxtest holds the
-// conformance suite every implementation passes.
+// (PostgreSQL, shared by a fleet); all three are also an [Admin], which a
+// console or a CLI pages through and replays with. Package inbox/inboxtest
+// holds the conformance suites every implementation passes.
 package inbox

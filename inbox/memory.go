@@ -44,6 +44,8 @@ type Memory struct {
 	ended   memHeap                // done and dead: by FinishedAt
 	seq     uint64                 // insertion order, to break ties
 	leases  uint64                 // lease counter
+	arrived []*memEntry            // every entry by seq, for Admin.List; pruned ones until compacted
+	pruned  int                    // pruned entries still in arrived
 	tracked map[string]*TrackedJob // the Tracker's jobs, by name
 	owners  map[string]memLease    // the Tracker's leases, by name
 }
@@ -99,6 +101,7 @@ type memEntry struct {
 	doneLease string // the lease that acked it, for idempotent Ack
 	seq       uint64
 	idx       int
+	pruned    bool // deleted by Prune; still in Memory.arrived until compacted
 }
 
 func before(a, b time.Time, ea, eb *memEntry) bool {
@@ -176,6 +179,7 @@ func (m *Memory) Put(ctx context.Context, msg *Message) (bool, error) {
 	}
 	m.active++
 	heap.Push(&m.ready, e)
+	m.arrived = append(m.arrived, e)
 	m.mu.Unlock()
 	m.signal()
 	return true, nil
@@ -398,8 +402,10 @@ func (m *Memory) Prune(ctx context.Context, before time.Time) (int, error) {
 		if e.m.JobKey != "" && m.byJob[e.m.JobKey] == e {
 			delete(m.byJob, e.m.JobKey)
 		}
+		e.pruned = true
 		n++
 	}
+	m.compact(n)
 	return n, nil
 }
 
@@ -424,6 +430,7 @@ func (m *Memory) Close() error {
 	m.closed = true
 	m.byID, m.byJob, m.dead = nil, nil, nil
 	m.ready.items, m.delayed.items, m.leased.items, m.ended.items = nil, nil, nil, nil
+	m.arrived = nil
 	return nil
 }
 

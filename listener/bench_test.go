@@ -16,6 +16,7 @@ import (
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/inbox"
 	"github.com/geminihooks/geminihooks/listener"
+	"github.com/geminihooks/geminihooks/metrics"
 	"github.com/geminihooks/geminihooks/signing"
 )
 
@@ -52,13 +53,13 @@ func newBareTarget() *benchTarget {
 	return &benchTarget{name: "bare", srv: srv, client: benchClient(), stop: srv.Close}
 }
 
-func newListenerTarget(b *testing.B, secret string) *benchTarget {
+func newListenerTarget(b *testing.B, secret string, opts ...listener.Option) *benchTarget {
 	v, err := signing.NewHMACVerifier([]string{secret})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ib := inbox.NewMemory(inbox.WithCapacity(1 << 22))
-	l := listener.New(v, listener.WithInbox(ib))
+	l := listener.New(v, append([]listener.Option{listener.WithInbox(ib)}, opts...)...)
 	l.On(event.TypeBatchSucceeded, func(context.Context, *event.Event) error { return nil })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -89,7 +90,7 @@ type signedRequest struct {
 
 // prepare signs n deliveries with distinct webhook-ids, so every one is
 // stored rather than answered as a duplicate.
-func prepare(b *testing.B, secret, prefix string, n int) []signedRequest {
+func prepare(b testing.TB, secret, prefix string, n int) []signedRequest {
 	now := time.Now()
 	reqs := make([]signedRequest, n)
 	for i := range reqs {
@@ -268,6 +269,61 @@ func BenchmarkThroughput(b *testing.B) {
 	b.ReportMetric(float64(b.N)/(lisTime+drainTime).Seconds(), "handled-req/s")
 }
 
+// BenchmarkMetricsOverhead pairs the listener without an observer and
+// with the Prometheus observer (metrics.Metrics, also counting the inbox),
+// alternating them in rounds, and reports the ratio of their closed-loop
+// throughputs (1 = no cost):
+//
+//	go test -run '^$' -bench MetricsOverhead -benchtime 40000x -count 5 ./listener
+func BenchmarkMetricsOverhead(b *testing.B) {
+	secret := newSecret(b)
+	m, err := metrics.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	plain, observed := newListenerTarget(b, secret), newListenerTarget(b, secret, listener.WithObserver(m))
+	defer plain.stop()
+	defer observed.stop()
+	if err := m.WatchInbox(observed.ib.(inbox.Admin)); err != nil {
+		b.Fatal(err)
+	}
+	plain.warm(b, secret)
+	observed.warm(b, secret)
+	reqs := prepare(b, secret, fmt.Sprintf("mo%d", b.N), b.N)
+
+	const rounds = 16
+	var plainTime, observedTime time.Duration
+	b.ResetTimer()
+	for r := range rounds {
+		chunk := reqs[r*len(reqs)/rounds : (r+1)*len(reqs)/rounds]
+		targets := []*benchTarget{plain, observed}
+		if r%2 == 1 {
+			targets[0], targets[1] = observed, plain
+		}
+		for _, t := range targets {
+			d, failed := t.closedLoop(chunk, closedLoopConns)
+			if failed > 0 {
+				b.Fatalf("%d non-2xx answers", failed)
+			}
+			t.drain(b)
+			if t == plain {
+				plainTime += d
+			} else {
+				observedTime += d
+			}
+		}
+	}
+	b.StopTimer()
+	if _, err := m.Registry().Gather(); err != nil {
+		b.Fatal(err)
+	}
+	plainRate := float64(b.N) / plainTime.Seconds()
+	observedRate := float64(b.N) / observedTime.Seconds()
+	b.ReportMetric(plainRate, "plain-req/s")
+	b.ReportMetric(observedRate, "metrics-req/s")
+	b.ReportMetric(observedRate/plainRate, "ratio")
+}
+
 // percentile returns the p-th quantile of ds in milliseconds; it sorts ds.
 func percentile(ds []time.Duration, p float64) float64 {
 	slices.Sort(ds)
@@ -315,9 +371,62 @@ func BenchmarkLatency(b *testing.B) {
 // BenchmarkServeHTTP measures the listener's own work per delivery, without
 // the network: the request path (read, verify, parse, store) plus, in the
 // background, the worker's claim, parse, handler call and ack.
-func BenchmarkServeHTTP(b *testing.B) {
+func BenchmarkServeHTTP(b *testing.B) { benchServeHTTP(b) }
+
+// BenchmarkServeHTTPOverhead measures the same cost as
+// BenchmarkMetricsOverhead without the network: ServeHTTP called directly
+// on a listener without an observer and on one with the Prometheus
+// observer, alternating in chunks of 500 requests (each chunk timed with
+// its handler runs), so that load from elsewhere on the machine weighs on
+// both alike. It reports the time per request of each and their ratio:
+//
+//	go test -run '^$' -bench ServeHTTPOverhead -benchtime 200000x -count 5 ./listener
+func BenchmarkServeHTTPOverhead(b *testing.B) {
 	secret := newSecret(b)
-	t := newListenerTarget(b, secret)
+	m, err := metrics.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	plain, observed := newListenerTarget(b, secret), newListenerTarget(b, secret, listener.WithObserver(m))
+	defer plain.stop()
+	defer observed.stop()
+	reqs := prepare(b, secret, fmt.Sprintf("so%d", b.N), b.N)
+	const chunk = 500
+	var took [2]time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i, n := 0, 0; i < len(reqs); i, n = i+chunk, n+1 {
+		part := reqs[i:min(i+chunk, len(reqs))]
+		order := [2]int{0, 1}
+		if n%2 == 1 {
+			order = [2]int{1, 0}
+		}
+		for _, k := range order {
+			t := []*benchTarget{plain, observed}[k]
+			start := time.Now()
+			for _, r := range part {
+				req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(r.body))
+				req.Header = r.header
+				rec := httptest.NewRecorder()
+				t.l.ServeHTTP(rec, req)
+				if rec.Code != http.StatusAccepted && rec.Code != http.StatusOK {
+					b.Fatalf("status %d", rec.Code)
+				}
+			}
+			t.drain(b)
+			took[k] += time.Since(start)
+		}
+	}
+	b.StopTimer()
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(b.N) }
+	b.ReportMetric(per(took[0]), "plain-ns/req")
+	b.ReportMetric(per(took[1]), "metrics-ns/req")
+	b.ReportMetric(per(took[0])/per(took[1]), "ratio")
+}
+
+func benchServeHTTP(b *testing.B, opts ...listener.Option) {
+	secret := newSecret(b)
+	t := newListenerTarget(b, secret, opts...)
 	defer t.stop()
 	reqs := prepare(b, secret, fmt.Sprintf("sh%d", b.N), b.N)
 	b.ReportAllocs()

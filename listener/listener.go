@@ -272,9 +272,11 @@ func readBody(r io.Reader, n int64) ([]byte, error) {
 // run here.
 func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.stats.received.Add(1)
+	start := l.observeStart()
 	d, err := l.read(w, r)
 	if err != nil {
-		l.reject(w, r, err)
+		code := l.reject(w, r, err)
+		l.observeRequest(start, r, nil, code, outcomeOf(err), err)
 		return
 	}
 	m := &inbox.Message{
@@ -295,28 +297,32 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.logDelivery(r.Context(), slog.LevelWarn, "listener: inbox full, delivery refused", d.ev, slog.Any("error", err))
 		w.Header().Set("Retry-After", retryAfter)
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+		l.observeRequest(start, r, d, http.StatusServiceUnavailable, OutcomeFull, err)
 	case err != nil:
 		l.stats.storeFailed.Add(1)
 		l.logDelivery(r.Context(), slog.LevelError, "listener: storing delivery failed", d.ev, slog.Any("error", err))
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+		l.observeRequest(start, r, d, http.StatusServiceUnavailable, OutcomeStoreFailed, err)
 	case !stored:
 		l.settle(r.Context(), d.ev)
 		l.stats.duplicates.Add(1)
 		l.logDelivery(r.Context(), slog.LevelDebug, "listener: duplicate delivery", d.ev)
 		w.WriteHeader(http.StatusOK)
+		l.observeRequest(start, r, d, http.StatusOK, OutcomeDuplicate, nil)
 	default:
 		l.settle(r.Context(), d.ev)
 		l.stats.stored.Add(1)
 		l.logDelivery(r.Context(), slog.LevelDebug, "listener: delivery stored", d.ev, slog.String("scheme", string(d.scheme)))
 		w.WriteHeader(http.StatusAccepted)
+		l.observeRequest(start, r, d, http.StatusAccepted, OutcomeStored, nil)
 		if !l.inMemory { // the memory inbox's own Notify has already fired
 			l.nudge()
 		}
 	}
 }
 
-// reject answers a request that failed Check's steps.
-func (l *Listener) reject(w http.ResponseWriter, r *http.Request, err error) {
+// reject answers a request that failed Check's steps, and returns the status.
+func (l *Listener) reject(w http.ResponseWriter, r *http.Request, err error) int {
 	code, counter := http.StatusBadRequest, &l.stats.badRequest
 	switch {
 	case errors.Is(err, ErrMethodNotAllowed):
@@ -340,6 +346,7 @@ func (l *Listener) reject(w http.ResponseWriter, r *http.Request, err error) {
 	l.log.LogAttrs(r.Context(), level, "listener: delivery rejected",
 		slog.Int("status", code), slog.String("error", err.Error()))
 	http.Error(w, http.StatusText(code), code)
+	return code
 }
 
 func (l *Listener) logDelivery(ctx context.Context, level slog.Level, msg string, ev *event.Event, attrs ...slog.Attr) {

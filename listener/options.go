@@ -50,6 +50,7 @@ type config struct {
 	leaseMargin    time.Duration
 	log            *slog.Logger
 	now            func() time.Time
+	observer       Observer
 	errs           []error
 }
 

@@ -140,22 +140,25 @@ func (l *Listener) claim() *inbox.Message {
 
 // process runs the handlers for one claimed message and records the outcome.
 func (l *Listener) process(hctx context.Context, m *inbox.Message) {
+	start := l.observeStart()
 	ev, err := event.Parse(m.Body)
 	if err != nil {
 		// The request path parsed it, so only a store fault gets here.
-		l.deadLetter(m, &event.Event{ID: m.ID}, fmt.Errorf("listener: stored body does not parse: %w", err))
+		ev = &event.Event{ID: m.ID}
+		err = fmt.Errorf("listener: stored body does not parse: %w", err)
+		l.observeRun(start, m, ev, deadOrLost(l.deadLetter(m, ev, err)), err)
 		return
 	}
 	ev.ID = m.ID
 	r, err := l.routeFor(ev)
 	if err != nil {
-		l.deadLetter(m, ev, err)
+		l.observeRun(start, m, ev, deadOrLost(l.deadLetter(m, ev, err)), err)
 		return
 	}
 	if r.empty() {
 		l.stats.unhandled.Add(1)
 		l.logEvent(slog.LevelInfo, "listener: no handler for event; acked", m, ev)
-		l.ack(m, ev)
+		l.observeRun(start, m, ev, outcomeIf(l.ack(m, ev), RunUnhandled), nil)
 		return
 	}
 	ctx, cancel := context.WithTimeout(inbox.WithClaim(hctx, m), l.handlerTimeout)
@@ -163,22 +166,37 @@ func (l *Listener) process(hctx context.Context, m *inbox.Message) {
 	cancel()
 	switch {
 	case err == nil:
-		if l.ack(m, ev) {
+		ok := l.ack(m, ev)
+		if ok {
 			l.stats.processed.Add(1)
 		}
+		l.observeRun(start, m, ev, outcomeIf(ok, RunAcked), nil)
 	case hctx.Err() != nil:
 		// Shut down mid-handler: hand the event back at once, never to the
 		// dead letters.
-		l.retry(m, ev, l.now(), fmt.Errorf("listener: interrupted by shutdown: %w", err))
+		err = fmt.Errorf("listener: interrupted by shutdown: %w", err)
+		l.observeRun(start, m, ev, outcomeIf(l.retry(m, ev, l.now(), err), RunInterrupted), err)
 	case IsPermanent(err) || m.Attempts >= l.maxAttempts:
-		l.deadLetter(m, ev, err)
+		l.observeRun(start, m, ev, deadOrLost(l.deadLetter(m, ev, err)), err)
 	default:
 		at := l.now().Add(l.delay(m.Attempts))
-		if l.retry(m, ev, at, err) {
+		ok := l.retry(m, ev, at, err)
+		if ok {
 			l.stats.retried.Add(1)
 		}
+		l.observeRun(start, m, ev, outcomeIf(ok, RunRetry), err)
 	}
 }
+
+// outcomeIf is o when the inbox recorded it, RunLost otherwise.
+func outcomeIf(recorded bool, o RunOutcome) RunOutcome {
+	if !recorded {
+		return RunLost
+	}
+	return o
+}
+
+func deadOrLost(recorded bool) RunOutcome { return outcomeIf(recorded, RunDead) }
 
 // call runs the route, turning a panic into an error.
 func (l *Listener) call(ctx context.Context, r *route, m *inbox.Message, ev *event.Event) (err error) {
@@ -233,16 +251,17 @@ func (l *Listener) retry(m *inbox.Message, ev *event.Event, at time.Time, cause 
 	return true
 }
 
-func (l *Listener) deadLetter(m *inbox.Message, ev *event.Event, cause error) {
+func (l *Listener) deadLetter(m *inbox.Message, ev *event.Event, cause error) bool {
 	ctx, cancel := l.storeCtx()
 	defer cancel()
 	if err := l.inbox.DeadLetter(ctx, m.ID, m.Lease, cause.Error()); err != nil {
 		l.logEvent(slog.LevelError, "listener: dead-lettering failed", m, ev,
 			slog.String("error", err.Error()), slog.String("cause", cause.Error()))
-		return
+		return false
 	}
 	l.stats.dead.Add(1)
 	l.logEvent(slog.LevelError, "listener: event dead-lettered", m, ev, slog.String("error", cause.Error()))
+	return true
 }
 
 func (l *Listener) logEvent(level slog.Level, msg string, m *inbox.Message, ev *event.Event, attrs ...slog.Attr) {

@@ -86,6 +86,7 @@ func commands() []*command {
 		triggerCommand(),
 		verifyCommand(),
 		webhooksCommand(),
+		inboxCommand(),
 		emulatorCommand(),
 		versionCommand(),
 		completionCommand(),

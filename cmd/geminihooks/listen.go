@@ -157,11 +157,20 @@ once, with Retry-After, and its connection closed.
   {"webhook_id", "type", "job_id", "scheme", "attempt", "received_at",
    "forwarded_status" (with --forward-to), "event" (the body as received)}
 Status lines go to stderr, so stdout holds only events. The summary at exit
-counts every request once: stored, duplicate, or rejected.`,
+counts every request once: stored, duplicate, or rejected.
+
+The listen address also serves /metrics (Prometheus; --no-metrics to
+omit), /healthz (the process is up) and /readyz (the inbox answers and,
+with dynamic signatures, keys are loaded). --console ADDR serves the web
+console there: every delivery live, why each rejected one failed, the
+stored events, replay and re-delivery. A bare port binds 127.0.0.1; the
+access token is printed once unless given with --console-token or
+$GEMINIHOOKS_CONSOLE_TOKEN.`,
 		example: `export GEMINI_WEBHOOK_SECRET=whsec_...
 geminihooks listen --addr 127.0.0.1:8080 --forward-to http://127.0.0.1:3000/hook
 # with a JWKS made by 'trigger --dynamic v1a --jwks-out dev-jwks.json':
-geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
+geminihooks listen --inbox memory --jwks-file dev-jwks.json --json
+geminihooks listen --console 8081   # then open the printed console address`,
 	}
 	c.run = func(ctx context.Context, e *env, args []string) int {
 		fs := c.newFlagSet()
@@ -185,6 +194,7 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		maxConns := fs.Int("max-conns", defaultMaxConns, "connections open at once; requests on further ones get 503")
 		jsonOut := fs.Bool("json", false, "print JSON lines instead of the pretty form")
 		verbose := fs.Bool("v", false, "log every request and retry to stderr")
+		obs := addObserveFlags(fs)
 		pos, code, stop := c.parse(e, fs, args)
 		if stop {
 			return code
@@ -222,13 +232,16 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 			fwd = &forwarder{url: u.String(), shown: u.Redacted(), secret: forwardSecret, now: e.now,
 				client: &http.Client{Timeout: *forwardTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}}
 		}
+		if err := obs.init(); err != nil {
+			return c.fail(e, err)
+		}
 		var keys signing.KeySet
 		if !*noDynamic {
 			jurl := *jwksURL
 			if *jwksFile != "" {
 				jurl = ""
 			}
-			ks, err := loadKeySet(jurl, *jwksFile)
+			ks, err := loadKeySet(jurl, *jwksFile, obs.keySetOptions()...)
 			if err != nil {
 				return c.usageError(e, "%v", err)
 			}
@@ -275,6 +288,7 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 			listener.WithRetry(*attempts, *backoff),
 			listener.WithLogger(logger),
 			listener.WithReadTimeout(*readTimeout),
+			obs.listenerOption(),
 		)
 		out := &eventPrinter{w: e.stdout, json: *jsonOut, now: e.now}
 		handle := func(ctx context.Context, ev *event.Event) error {
@@ -300,11 +314,16 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 			return nil
 		}
 		registerAll(l, handle)
+		if err := obs.start(e, ib, keys, logger); err != nil {
+			return c.fail(e, err)
+		}
+		defer obs.stop()
 
 		var mux http.ServeMux
 		capped := &connCap{max: int64(*maxConns)}
 		mux.Handle("POST "+*path, capped.handler(l))
 		mux.Handle(*path, capped.handler(l)) // other methods get the listener's 405
+		obs.mount(&mux)
 		srv := newServer(&mux, *readTimeout, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
 		srv.ConnContext = capped.connContext
 		ln = capped.listener(ln)
@@ -326,6 +345,7 @@ geminihooks listen --inbox memory --jwks-file dev-jwks.json --json`,
 		}
 
 		code = exitOK
+		obs.serve(e)
 		select {
 		case <-ctx.Done():
 		case err := <-serveDone:

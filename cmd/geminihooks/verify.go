@@ -437,7 +437,7 @@ func quoteAll(ss []string) []string {
 // file, or returns nil when neither is given. A file is read and parsed now,
 // so a broken one is reported before anything else happens; its keys are
 // then fixed for the life of the command.
-func loadKeySet(jwksURL, file string) (signing.KeySet, error) {
+func loadKeySet(jwksURL, file string, opts ...signing.KeySetOption) (signing.KeySet, error) {
 	switch {
 	case jwksURL != "" && file != "":
 		return nil, errors.New("give --jwks-url or --jwks-file, not both")
@@ -445,7 +445,7 @@ func loadKeySet(jwksURL, file string) (signing.KeySet, error) {
 		if !strings.HasPrefix(jwksURL, "https://") && !strings.HasPrefix(jwksURL, "http://") {
 			return nil, errors.New("--jwks-url must be an http(s) URL")
 		}
-		return signing.NewRemoteKeySet(jwksURL), nil
+		return signing.NewRemoteKeySet(jwksURL, opts...), nil
 	case file != "":
 		data, err := readBounded(file, signing.MaxJWKSBytes)
 		if err != nil {

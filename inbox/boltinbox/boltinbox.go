@@ -260,13 +260,19 @@ func (i *Inbox) setup() (depth int, err error) {
 				return err
 			}
 		}
+		// Files made before the arrival index get it filled below.
+		backfill := tx.Bucket(bktArrivals) == nil
+		arrivals, err := tx.CreateBucketIfNotExists(bktArrivals)
+		if err != nil {
+			return err
+		}
 		for _, name := range allBuckets {
 			if tx.Bucket(name) == nil {
 				return fmt.Errorf("bucket %s missing", name)
 			}
 		}
 		var claimed []*record
-		err := tx.Bucket(bktMsgs).ForEach(func(k, v []byte) error {
+		err = tx.Bucket(bktMsgs).ForEach(func(k, v []byte) error {
 			r, err := decodeRecord(v)
 			if err != nil {
 				return err
@@ -279,6 +285,9 @@ func (i *Inbox) setup() (depth int, err error) {
 			}
 			if r.msg.State == inbox.StateClaimed {
 				claimed = append(claimed, r)
+			}
+			if backfill {
+				return arrivals.Put(seqKey(r.seq), k)
 			}
 			return nil
 		})
@@ -392,6 +401,9 @@ func (i *Inbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 			}
 		}
 		if err := w.tx.Bucket(bktReady).Put(r.readyKey(), []byte(m.ID)); err != nil {
+			return storageErr(err)
+		}
+		if err := w.tx.Bucket(bktArrivals).Put(seqKey(r.seq), []byte(m.ID)); err != nil {
 			return storageErr(err)
 		}
 		w.depth++
@@ -658,6 +670,9 @@ func (i *Inbox) Prune(ctx context.Context, before time.Time) (int, error) {
 					}
 				}
 				if err := w.tx.Bucket(bktMsgs).Delete(kv[1]); err != nil {
+					return storageErr(err)
+				}
+				if err := w.tx.Bucket(bktArrivals).Delete(seqKey(r.seq)); err != nil {
 					return storageErr(err)
 				}
 				n++

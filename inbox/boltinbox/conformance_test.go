@@ -33,3 +33,15 @@ func TestTrackerConformance(t *testing.T) {
 		return ib
 	})
 }
+
+func TestAdminConformance(t *testing.T) {
+	t.Parallel()
+	inboxtest.RunAdmin(t, func(t *testing.T, clock func() time.Time) inbox.Admin {
+		ib, err := boltinbox.Open(filepath.Join(t.TempDir(), "inbox.db"), boltinbox.WithClock(clock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ib.Close() })
+		return ib
+	})
+}

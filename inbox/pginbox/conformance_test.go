@@ -26,3 +26,12 @@ func TestTrackerConformance(t *testing.T) {
 		return ib
 	})
 }
+
+func TestAdminConformance(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	inboxtest.RunAdmin(t, func(t *testing.T, clock func() time.Time) inbox.Admin {
+		ib, _ := newInbox(t, pool, pginbox.WithClock(clock))
+		return ib
+	})
+}

@@ -123,11 +123,13 @@ CREATE TABLE %[3]s (
 	owner  text NOT NULL,
 	until  timestamptz NOT NULL
 );`, n.jobs, n.index("_jobs_due"), n.leases),
+		// 3: arrival order, for inbox.Admin's List, newest first by seq.
+		fmt.Sprintf(`CREATE INDEX %[2]s ON %[1]s (seq);`, t, n.index("_seq")),
 	}
 }
 
 // SchemaVersion is the schema version this package creates and expects.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // ErrSchemaTooNew reports a database migrated by a newer version of this
 // package. Upgrade the program rather than run old code against it.

@@ -1,0 +1,14 @@
+// Package console is a web console for webhook deliveries, as an
+// http.Handler to mount in any mux: a live list of the requests a listener
+// answered (pushed with Server-Sent Events, newest first, with the reason
+// for each rejection), the inbox's stored events page by page with filters,
+// a delivery's headers, body and handler runs, and one-click replay and
+// re-delivery. Access takes a token, and actions are protected against
+// cross-site requests. It never shows a secret: it holds none, shortens
+// signatures, and hides credentials in headers.
+//
+//	c, err := console.New(ib) // ib is an inbox.Admin
+//	l := listener.New(v, listener.WithInbox(ib), listener.WithObserver(c))
+//	mux.Handle("/console/", http.StripPrefix("/console", c))
+//	log.Printf("console: http://127.0.0.1:8080/console/?token=%s", c.Token())
+package console

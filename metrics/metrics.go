@@ -1,0 +1,256 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/listener"
+)
+
+// countTimeout bounds the inbox count a scrape makes.
+const countTimeout = 2 * time.Second
+
+// Metrics holds the collectors, in a registry of its own. It implements
+// listener.Observer and is safe for concurrent use.
+type Metrics struct {
+	reg         *prometheus.Registry
+	deliveries  *prometheus.CounterVec
+	ackLatency  prometheus.Histogram
+	runs        *prometheus.CounterVec
+	runDuration *prometheus.HistogramVec
+	deadLetters prometheus.Counter
+	jwksFetches prometheus.Counter
+	jwksFailed  prometheus.Counter
+
+	// Children for every label value the listener can report, resolved
+	// once: read-only maps, so the request path takes no lock and
+	// allocates nothing.
+	byDelivery map[[2]string]prometheus.Counter // outcome, scheme
+	byRun      map[[2]string]prometheus.Counter // type, outcome
+	durations  map[string]prometheus.Observer   // type
+}
+
+// The values the listener reports, for resolving children up front.
+var (
+	outcomes = []listener.Outcome{
+		listener.OutcomeStored, listener.OutcomeDuplicate, listener.OutcomeBadSignature, listener.OutcomeStaleTimestamp,
+		listener.OutcomeUnknownKey, listener.OutcomeKeysUnavailable, listener.OutcomeTooLarge, listener.OutcomeReadTimeout,
+		listener.OutcomeMethodNotAllowed, listener.OutcomeBadRequest, listener.OutcomeFull, listener.OutcomeStoreFailed,
+	}
+	schemes     = []string{"", "v1", "v1a", "jwt"}
+	runOutcomes = []listener.RunOutcome{
+		listener.RunAcked, listener.RunUnhandled, listener.RunRetry, listener.RunDead, listener.RunInterrupted, listener.RunLost,
+	}
+)
+
+var _ listener.Observer = (*Metrics)(nil)
+
+// Option configures New.
+type Option func(*config) error
+
+type config struct {
+	goCollectors bool
+}
+
+// WithProcessCollectors adds the Go runtime and process collectors
+// (go_*, process_*) to the registry.
+func WithProcessCollectors() Option {
+	return func(c *config) error { c.goCollectors = true; return nil }
+}
+
+// New returns Metrics with every geminihooks_* collector registered.
+func New(opts ...Option) (*Metrics, error) {
+	var c config
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return nil, err
+		}
+	}
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "geminihooks_deliveries_total",
+			Help: "Requests the listener answered, by outcome (stored, duplicate, or why it was rejected) and the signature scheme that verified them.",
+		}, []string{"outcome", "scheme"}),
+		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "geminihooks_ack_latency_seconds",
+			Help:    "Time from reading a request to answering it.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "geminihooks_handler_runs_total",
+			Help: "Handler runs by event type and outcome (acked, unhandled, retry, dead, interrupted, lost).",
+		}, []string{"type", "outcome"}),
+		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "geminihooks_handler_duration_seconds",
+			Help:    "Handler run time by event type.",
+			Buckets: prometheus.ExponentialBuckets(.001, 4, 9),
+		}, []string{"type"}),
+		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "geminihooks_dead_letters_total",
+			Help: "Events dead-lettered by this process.",
+		}),
+		jwksFetches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "geminihooks_jwks_fetches_total",
+			Help: "JWKS fetches made through JWKSTransport.",
+		}),
+		jwksFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "geminihooks_jwks_fetch_failures_total",
+			Help: "JWKS fetches that failed or were not answered 200.",
+		}),
+	}
+	m.reg.MustRegister(m.deliveries, m.ackLatency, m.runs, m.runDuration, m.deadLetters, m.jwksFetches, m.jwksFailed)
+	m.byDelivery = map[[2]string]prometheus.Counter{}
+	for _, o := range outcomes {
+		for _, sc := range schemes {
+			m.byDelivery[[2]string{string(o), sc}] = m.deliveries.WithLabelValues(string(o), sc)
+		}
+	}
+	m.byRun = map[[2]string]prometheus.Counter{}
+	m.durations = map[string]prometheus.Observer{}
+	types := []string{"unknown"}
+	for _, t := range event.KnownTypes() {
+		types = append(types, string(t.Canonical()))
+	}
+	for _, t := range types {
+		m.durations[t] = m.runDuration.WithLabelValues(t)
+		for _, o := range runOutcomes {
+			m.byRun[[2]string{t, string(o)}] = m.runs.WithLabelValues(t, string(o))
+		}
+	}
+	if c.goCollectors {
+		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	return m, nil
+}
+
+// Registry returns the registry, to add collectors of one's own or to
+// gather in tests.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Delivered implements listener.Observer.
+func (m *Metrics) Delivered(d listener.Delivery) {
+	c, ok := m.byDelivery[[2]string{string(d.Outcome), string(d.Scheme)}]
+	if !ok { // a value a later listener added
+		c = m.deliveries.WithLabelValues(string(d.Outcome), string(d.Scheme))
+	}
+	c.Inc()
+	m.ackLatency.Observe(d.Latency.Seconds())
+}
+
+// Ran implements listener.Observer.
+func (m *Metrics) Ran(r listener.Run) {
+	t := typeLabel(r.Type)
+	c, ok := m.byRun[[2]string{t, string(r.Outcome)}]
+	if !ok {
+		c = m.runs.WithLabelValues(t, string(r.Outcome))
+	}
+	c.Inc()
+	h, ok := m.durations[t]
+	if !ok {
+		h = m.runDuration.WithLabelValues(t)
+	}
+	h.Observe(r.Duration.Seconds())
+	if r.Outcome == listener.RunDead {
+		m.deadLetters.Inc()
+	}
+}
+
+// typeLabel keeps the type label's values to the types this version
+// knows: a type is chosen by the sender, and each new value would be a new
+// series.
+func typeLabel(t event.Type) string {
+	if t.Known() {
+		return string(t.Canonical())
+	}
+	return "unknown"
+}
+
+// WatchInbox adds geminihooks_inbox_messages{state}, counted from ib at
+// each scrape (within two seconds; a failed count reports nothing).
+func (m *Metrics) WatchInbox(ib inbox.Admin) error {
+	if ib == nil {
+		return errors.New("metrics: WatchInbox(nil)")
+	}
+	if err := m.reg.Register(&inboxCollector{ib: ib, desc: inboxDesc}); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
+}
+
+var inboxDesc = prometheus.NewDesc("geminihooks_inbox_messages",
+	"Messages in the inbox by state: pending and claimed make up the queue; done are dedupe records; dead are dead letters.",
+	[]string{"state"}, nil)
+
+type inboxCollector struct {
+	ib   inbox.Admin
+	desc *prometheus.Desc
+}
+
+func (c *inboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *inboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), countTimeout)
+	defer cancel()
+	n, err := c.ib.Count(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, fmt.Errorf("metrics: counting the inbox: %w", err))
+		return
+	}
+	for state, v := range map[inbox.State]int{
+		inbox.StatePending: n.Pending, inbox.StateClaimed: n.Claimed, inbox.StateDone: n.Done, inbox.StateDead: n.Dead,
+	} {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(v), string(state))
+	}
+}
+
+// CountSynthesized adds geminihooks_reconciler_synthesized_total, read
+// from f at each scrape; pass a reconciler's Stats().Synthesized.
+func (m *Metrics) CountSynthesized(f func() uint64) error {
+	if f == nil {
+		return errors.New("metrics: CountSynthesized(nil)")
+	}
+	err := m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "geminihooks_reconciler_synthesized_total",
+		Help: "Events a reconciler put into the inbox for jobs whose delivery never came.",
+	}, func() float64 { return float64(f()) }))
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
+}
+
+// JWKSTransport wraps base (nil: http.DefaultTransport) to count JWKS
+// fetches and their failures; give it to signing.NewRemoteKeySet through
+// signing.WithHTTPClient.
+func (m *Metrics) JWKSTransport(base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		m.jwksFetches.Inc()
+		resp, err := base.RoundTrip(r)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			m.jwksFailed.Inc()
+		}
+		return resp, err
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
