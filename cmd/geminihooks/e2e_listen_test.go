@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -81,19 +83,32 @@ func TestBinaryListenTrigger(t *testing.T) {
 	send(exitFailure, "batch.failed", "msg_forged", "--secret", testSecret(t))                // 401
 	send(exitOK, "interaction.completed", "msg_two", "--secret", secret, "--job-id", "v1_two")
 
+	// One line per request: two handled, the duplicate, the forgery.
 	lines := map[string]eventLine{}
+	var others []eventLine
 	next := 0
-	for len(lines) < 2 {
+	for len(lines) < 2 || len(others) < 2 {
 		var m []string
 		m, next = l.stdout.wait(t, jsonLineRE, next, time.Minute)
 		var ln eventLine
 		if err := json.Unmarshal([]byte(m[0]), &ln); err != nil {
 			t.Fatalf("not a JSON line: %q: %v", m[0], err)
 		}
+		if ln.Verdict != verdictHandled {
+			others = append(others, ln)
+			continue
+		}
 		if _, dup := lines[ln.WebhookID]; dup {
-			t.Fatalf("event %s printed twice", ln.WebhookID)
+			t.Fatalf("event %s handled twice", ln.WebhookID)
 		}
 		lines[ln.WebhookID] = ln
+	}
+	slices.SortFunc(others, func(a, b eventLine) int { return strings.Compare(a.Verdict, b.Verdict) })
+	if d := others[0]; d.Verdict != verdictDuplicate || d.WebhookID != "msg_one" || d.Status != 200 || d.Type != event.TypeBatchSucceeded {
+		t.Errorf("duplicate line: %+v", d)
+	}
+	if r := others[1]; r.Verdict != verdictRejected || r.WebhookID != "msg_forged" || r.Status != 401 || !strings.HasPrefix(r.Reason, "bad_signature") || r.Event != nil {
+		t.Errorf("rejected line: %+v", r)
 	}
 	one, two := lines["msg_one"], lines["msg_two"]
 	if one.Type != event.TypeBatchSucceeded || one.JobID != "batches/one" || one.Scheme != "v1" || one.Attempt != 1 || one.ForwardedStatus != 200 {
@@ -127,7 +142,7 @@ func TestBinaryListenTrigger(t *testing.T) {
 		t.Fatalf("listen exit %d\n%s", code, l.stderr)
 	}
 	m, _ = l.stderr.wait(t, stoppedRE, 0, time.Second)
-	if want := "4 received, 2 stored, 1 duplicates, 1 rejected (1 unauthorized), 2 handled, 1 retried, 0 dead-lettered, 0 left in the inbox"; m[1] != want {
+	if want := "4 received, 2 stored, 1 duplicate, 1 rejected (1 unauthorized), 2 handled, 1 retried, 0 dead-lettered, 0 left in the inbox"; m[1] != want {
 		t.Errorf("summary %q, want %q", m[1], want)
 	}
 
@@ -140,10 +155,12 @@ func TestBinaryListenTrigger(t *testing.T) {
 		t.Fatalf("listen exit %d\n%s", code, l.stderr)
 	}
 	m, _ = l.stderr.wait(t, stoppedRE, 0, time.Second)
-	if want := "1 received, 0 stored, 1 duplicates"; m[1][:len(want)] != want {
+	if want := "1 received, 0 stored, 1 duplicate"; m[1][:len(want)] != want {
 		t.Errorf("after restart: %q, want it to start with %q", m[1], want)
 	}
-	if s := l.stdout.String(); s != "" {
-		t.Errorf("after restart, a duplicate was printed: %s", s)
+	var ln eventLine
+	if s := strings.TrimSpace(l.stdout.String()); strings.Count(s, "\n") != 0 || json.Unmarshal([]byte(s), &ln) != nil ||
+		ln.Verdict != verdictDuplicate || ln.WebhookID != "msg_one" {
+		t.Errorf("after restart: %q; want one duplicate line, and no handled one", s)
 	}
 }

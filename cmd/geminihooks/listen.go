@@ -65,9 +65,10 @@ func newServer(h http.Handler, bodyTimeout time.Duration, errorLog *log.Logger) 
 // with a quick 503, so a flood of idle or slow connections makes genuine
 // deliveries fail fast, and be retried, rather than wait.
 type connCap struct {
-	max     int64
-	open    atomic.Int64
-	refused atomic.Uint64 // requests answered 503 for the cap
+	max      int64
+	open     atomic.Int64
+	refused  atomic.Uint64          // requests answered 503 for the cap
+	onRefuse func(webhookID string) // told of each, when set
 }
 
 type overCapKey struct{}
@@ -91,6 +92,9 @@ func (c *connCap) handler(next http.Handler) http.Handler {
 			return
 		}
 		c.refused.Add(1)
+		if c.onRefuse != nil {
+			c.onRefuse(r.Header.Get(signing.HeaderID))
+		}
 		w.Header().Set("Connection", "close")
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
@@ -133,6 +137,15 @@ on its webhook-id, and stored in the inbox before the 2xx. Then each event
 is printed once, and with --forward-to passed on to a local app, retried
 with backoff until the app answers 2xx.
 
+Every request gets one line on stdout, with its verdict: handled (once the
+event was handled or forwarded), duplicate (already stored, answered 200,
+not handled again), rejected (with the status answered and why: a bad
+signature, a stale timestamp, an unknown key, too large, ...) or dead (the
+event was dead-lettered after --attempts, with the last error and how to
+replay it):
+  15:04:05  handled    batch.succeeded  v1  job batches/x  (webhook-id msg_1)
+  15:04:06  rejected   -                -   job -  (webhook-id msg_2)  401 bad_signature: ...
+
 A forward carries the original body, byte for byte, and only headers the
 listener writes itself: Content-Type, webhook-id, a fresh webhook-timestamp
 and a v1 webhook-signature made with --forward-secret (by default the first
@@ -153,11 +166,14 @@ limited to 64 KiB and bodies to 1 MiB. At most --max-conns connections are
 open at once; a request on a connection beyond that is answered 503 at
 once, with Retry-After, and its connection closed.
 
---json prints one JSON object per handled event instead:
-  {"webhook_id", "type", "job_id", "scheme", "attempt", "received_at",
-   "forwarded_status" (with --forward-to), "event" (the body as received)}
-Status lines go to stderr, so stdout holds only events. The summary at exit
-counts every request once: stored, duplicate, or rejected.
+--json prints one JSON object per line instead:
+  {"verdict", "webhook_id", "type", "job_id", "scheme", "attempt",
+   "status" and "reason" (duplicates, rejections, dead letters),
+   "received_at", "forwarded_status" (with --forward-to) and "event" (the
+   body as received; handled events)}
+A rejected request's webhook-id is as sent, unverified. Status lines go to
+stderr, so stdout holds only these lines. The summary at exit counts every
+request once: stored, duplicate, or rejected.
 
 The listen address also serves /metrics (Prometheus; --no-metrics to
 omit), /healthz (the process is up) and /readyz (the inbox answers and,
@@ -282,15 +298,15 @@ geminihooks listen --console 8081   # then open the printed console address`,
 		}
 		defer ib.Close()
 
+		out := &eventPrinter{w: e.stdout, json: *jsonOut, now: e.now}
 		l := listener.New(verifier,
 			listener.WithInbox(ib),
 			listener.WithWorkers(*workers),
 			listener.WithRetry(*attempts, *backoff),
 			listener.WithLogger(logger),
 			listener.WithReadTimeout(*readTimeout),
-			obs.listenerOption(),
+			listener.WithObserver(listener.Observers{obs, out}),
 		)
-		out := &eventPrinter{w: e.stdout, json: *jsonOut, now: e.now}
 		handle := func(ctx context.Context, ev *event.Event) error {
 			m, _ := inbox.ClaimFrom(ctx)
 			rec := handled{ev: ev, receivedAt: e.now()}
@@ -320,7 +336,7 @@ geminihooks listen --console 8081   # then open the printed console address`,
 		defer obs.stop()
 
 		var mux http.ServeMux
-		capped := &connCap{max: int64(*maxConns)}
+		capped := &connCap{max: int64(*maxConns), onRefuse: out.overCap}
 		mux.Handle("POST "+*path, capped.handler(l))
 		mux.Handle(*path, capped.handler(l)) // other methods get the listener's 405
 		obs.mount(&mux)
@@ -364,8 +380,8 @@ geminihooks listen --console 8081   # then open the printed console address`,
 		// they are received and rejected here, so the buckets add up.
 		overCap := capped.refused.Load()
 		received, rejected, handled, left := st.Received+overCap, st.Rejected.Total()+overCap, st.Processed+st.Unhandled, max(st.QueueDepth, 0)
-		e.status(fmt.Sprintf("stopped: %d received, %d stored, %d duplicates, %d rejected (%s), %d handled, %d retried, %d dead-lettered, %d left in the inbox",
-			received, st.Stored, st.Duplicates, rejected, describeRejected(st.Rejected, overCap), handled, st.Retried, st.Dead, left),
+		e.status(fmt.Sprintf("stopped: %d received, %d stored, %s, %d rejected (%s), %d handled, %d retried, %d dead-lettered, %d left in the inbox",
+			received, st.Stored, plural(int(st.Duplicates), "duplicate", "duplicates"), rejected, describeRejected(st.Rejected, overCap), handled, st.Retried, st.Dead, left),
 			"received", received, "stored", st.Stored, "duplicates", st.Duplicates, "rejected", rejected,
 			"unauthorized", st.Rejected.Unauthorized, "handled", handled, "retried", st.Retried,
 			"dead_lettered", st.Dead, "left", left)
@@ -416,7 +432,13 @@ type handled struct {
 	forwarded  int // the forward target's status, 0 without --forward-to
 }
 
-// eventPrinter writes one line per handled event; workers call it at once.
+// eventPrinter writes one line per delivery and per event outcome, in one
+// format: a handled event, a duplicate, a rejected request (with its status
+// and reason) and a dead letter. Workers and requests call it at once.
+//
+// It is a listener.Observer for duplicates, rejections and dead letters; a
+// stored delivery gets its line when it is handled (or dead-lettered), not
+// when it is stored, so each event is one line.
 type eventPrinter struct {
 	mu   sync.Mutex
 	w    io.Writer
@@ -424,44 +446,127 @@ type eventPrinter struct {
 	now  func() time.Time
 }
 
-// eventLine is the --json form of a handled event.
+// The verdicts a line carries.
+const (
+	verdictHandled   = "handled"
+	verdictDuplicate = "duplicate"
+	verdictRejected  = "rejected"
+	verdictDead      = "dead"
+)
+
+// eventLine is the --json form of a line.
 type eventLine struct {
+	Verdict         string          `json:"verdict"`
 	WebhookID       string          `json:"webhook_id"`
-	Type            event.Type      `json:"type"`
-	JobID           string          `json:"job_id"`
-	Scheme          string          `json:"scheme"`
-	Attempt         int             `json:"attempt"`
-	ReceivedAt      time.Time       `json:"received_at"`
+	Type            event.Type      `json:"type,omitempty"`
+	JobID           string          `json:"job_id,omitempty"`
+	Scheme          string          `json:"scheme,omitempty"`
+	Attempt         int             `json:"attempt,omitempty"`
+	Status          int             `json:"status,omitempty"`
+	Reason          string          `json:"reason,omitempty"`
+	ReceivedAt      *time.Time      `json:"received_at,omitempty"`
 	ForwardedStatus int             `json:"forwarded_status,omitempty"`
-	Event           json.RawMessage `json:"event"`
+	Event           json.RawMessage `json:"event,omitempty"`
 }
 
+// maxShownID bounds a webhook-id in output: a rejected request's is
+// unverified, so it can be anything up to the header limit.
+const maxShownID = 100
+
+func shownID(id string) string {
+	if len(id) > maxShownID {
+		id = id[:maxShownID] + "..."
+	}
+	return id
+}
+
+// print writes a handled event's line.
 func (p *eventPrinter) print(h handled) {
+	at := h.receivedAt.UTC()
+	line := eventLine{
+		Verdict: verdictHandled, WebhookID: h.ev.ID, Type: h.ev.Type, JobID: h.ev.JobID, Scheme: h.scheme,
+		Attempt: h.attempt, ReceivedAt: &at, ForwardedStatus: h.forwarded, Event: h.ev.Raw,
+	}
+	var detail []string
+	if len(h.ev.UserMetadata) > 0 {
+		detail = append(detail, "metadata "+formatMetadata(h.ev.UserMetadata))
+	}
+	if h.forwarded != 0 {
+		detail = append(detail, fmt.Sprintf("-> forwarded, %d", h.forwarded))
+	}
+	p.write(line, strings.Join(detail, "  "))
+}
+
+// Delivered implements listener.Observer: a line for each duplicate and
+// each rejected request.
+func (p *eventPrinter) Delivered(d listener.Delivery) {
+	switch {
+	case d.Outcome == listener.OutcomeStored:
+		return
+	case d.Outcome == listener.OutcomeDuplicate:
+		p.write(eventLine{Verdict: verdictDuplicate, WebhookID: d.WebhookID, Type: d.Type, JobID: d.JobID,
+			Scheme: string(d.Scheme), Status: d.Status, Reason: "already stored; handler not run again"}, "")
+	default:
+		reason := string(d.Outcome)
+		if d.Err != nil {
+			reason += ": " + d.Err.Error()
+		}
+		p.write(eventLine{Verdict: verdictRejected, WebhookID: shownID(d.WebhookID), Type: d.Type, JobID: d.JobID,
+			Scheme: string(d.Scheme), Status: d.Status, Reason: reason}, "")
+	}
+}
+
+// Ran implements listener.Observer: a line for each dead letter. (Handled
+// events get theirs from the handler, which knows the forward's status.)
+func (p *eventPrinter) Ran(r listener.Run) {
+	if r.Outcome != listener.RunDead {
+		return
+	}
+	reason := "dead-lettered"
+	if r.Err != nil {
+		reason += ": " + r.Err.Error()
+	}
+	reason += "; replay with: geminihooks inbox replay " + r.WebhookID
+	p.write(eventLine{Verdict: verdictDead, WebhookID: r.WebhookID, Type: r.Type, JobID: r.JobID, Attempt: r.Attempt, Reason: reason}, "")
+}
+
+// overCap writes the line of a request refused at the connection cap,
+// before the listener saw it.
+func (p *eventPrinter) overCap(webhookID string) {
+	p.write(eventLine{Verdict: verdictRejected, WebhookID: shownID(webhookID), Status: http.StatusServiceUnavailable,
+		Reason: "too_many_connections: over --max-conns"}, "")
+}
+
+// write prints line, as JSON or as text:
+//
+//	TIME  VERDICT    TYPE  SCHEME  job JOB  (webhook-id ID, attempt N)  [STATUS] REASON  DETAIL
+func (p *eventPrinter) write(line eventLine, detail string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.json {
-		line, err := json.Marshal(eventLine{
-			WebhookID: h.ev.ID, Type: h.ev.Type, JobID: h.ev.JobID, Scheme: h.scheme, Attempt: h.attempt,
-			ReceivedAt: h.receivedAt.UTC(), ForwardedStatus: h.forwarded, Event: h.ev.Raw,
-		})
+		b, err := json.Marshal(line)
 		if err == nil {
-			_, _ = p.w.Write(append(line, '\n'))
+			_, _ = p.w.Write(append(b, '\n'))
 		}
 		return
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %-27s %-4s job %s  (webhook-id %s", p.now().Format("15:04:05"), printable(string(h.ev.Type)),
-		schemeOrDash(h.scheme), printable(orDash(h.ev.JobID)), printable(h.ev.ID))
-	if h.attempt > 1 {
-		fmt.Fprintf(&b, ", attempt %d", h.attempt)
+	fmt.Fprintf(&b, "%s  %-9s  %-27s %-4s job %s  (webhook-id %s", p.now().Format("15:04:05"), line.Verdict,
+		printable(orDash(string(line.Type))), schemeOrDash(line.Scheme), printable(orDash(line.JobID)), printable(orDash(line.WebhookID)))
+	if line.Attempt > 1 || line.Verdict == verdictDead {
+		fmt.Fprintf(&b, ", attempt %d", line.Attempt)
 	}
 	b.WriteString(")")
-	if len(h.ev.UserMetadata) > 0 {
-		b.WriteString("  metadata ")
-		b.WriteString(formatMetadata(h.ev.UserMetadata))
+	if line.Reason != "" {
+		b.WriteString("  ")
+		if line.Status != 0 {
+			fmt.Fprintf(&b, "%d ", line.Status)
+		}
+		b.WriteString(printable(line.Reason))
 	}
-	if h.forwarded != 0 {
-		fmt.Fprintf(&b, "  -> forwarded, %d", h.forwarded)
+	if detail != "" {
+		b.WriteString("  ")
+		b.WriteString(detail)
 	}
 	b.WriteString("\n")
 	_, _ = io.WriteString(p.w, b.String())
@@ -548,15 +653,15 @@ func (f *forwarder) forward(ctx context.Context, ev *event.Event) (int, error) {
 func describeRejected(r listener.Rejected, overCap uint64) string {
 	parts := []string{fmt.Sprintf("%d unauthorized", r.Unauthorized)}
 	for _, p := range []struct {
-		n    uint64
-		what string
+		n         uint64
+		one, many string
 	}{
-		{r.ReadTimeout, "read timeouts"},
-		{r.StoreFailed + r.Full + r.KeysUnavailable, "unavailable"},
-		{overCap, "over the connection cap"},
+		{r.ReadTimeout, "read timeout", "read timeouts"},
+		{r.StoreFailed + r.Full + r.KeysUnavailable, "unavailable", "unavailable"},
+		{overCap, "over the connection cap", "over the connection cap"},
 	} {
 		if p.n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
+			parts = append(parts, plural(int(p.n), p.one, p.many))
 		}
 	}
 	return strings.Join(parts, ", ")

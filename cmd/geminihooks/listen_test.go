@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -49,10 +50,14 @@ func TestListenInProcess(t *testing.T) {
 	send(exitOK, "interaction.completed", "--secret", secret, "--id", "msg_flaky") // duplicate
 	send(exitFailure, "batch.failed", "--dynamic", "v1a", "--id", "msg_unknown_key")
 
+	// Every request gets a line in one format, with its verdict: the
+	// duplicate and the rejected one too.
 	for _, re := range []*regexp.Regexp{
-		regexp.MustCompile(`batch\.succeeded +v1 +job batches/\S+ +\(webhook-id msg_v1\) +metadata tenant=acme +-> forwarded, 200$`),
-		regexp.MustCompile(`video\.generated +jwt +job models/\S+ +\(webhook-id msg_jwt\) +-> forwarded, 200$`),
-		regexp.MustCompile(`interaction\.completed +v1 +job v1_\S+ +\(webhook-id msg_flaky, attempt 2\) +-> forwarded, 200$`),
+		regexp.MustCompile(`handled +batch\.succeeded +v1 +job batches/\S+ +\(webhook-id msg_v1\) +metadata tenant=acme +-> forwarded, 200$`),
+		regexp.MustCompile(`handled +video\.generated +jwt +job models/\S+ +\(webhook-id msg_jwt\) +-> forwarded, 200$`),
+		regexp.MustCompile(`duplicate +interaction\.completed +v1 +job v1_\S+ +\(webhook-id msg_flaky\) +200 already stored; handler not run again$`),
+		regexp.MustCompile(`rejected +- +- +job - +\(webhook-id msg_unknown_key\) +401 bad_signature: .*no matching signature$`),
+		regexp.MustCompile(`handled +interaction\.completed +v1 +job v1_\S+ +\(webhook-id msg_flaky, attempt 2\) +-> forwarded, 200$`),
 	} {
 		stdout.wait(t, re, 0, 30*time.Second)
 	}
@@ -61,11 +66,11 @@ func TestListenInProcess(t *testing.T) {
 	if code := l.stop(); code != exitOK {
 		t.Errorf("listen exit %d\n%s", code, stderr)
 	}
-	if n := len(strings.Split(strings.TrimSpace(stdout.String()), "\n")); n != 3 {
-		t.Errorf("%d event lines, want 3:\n%s", n, stdout)
+	if n := len(strings.Split(strings.TrimSpace(stdout.String()), "\n")); n != 5 {
+		t.Errorf("%d lines, want 5 (3 handled, 1 duplicate, 1 rejected):\n%s", n, stdout)
 	}
 	m, _ := stderr.wait(t, stoppedRE, 0, time.Second)
-	if !strings.HasPrefix(m[1], "5 received, 3 stored, 1 duplicates, 1 rejected (1 unauthorized), 3 handled, 1 retried") {
+	if !strings.HasPrefix(m[1], "5 received, 3 stored, 1 duplicate, 1 rejected (1 unauthorized), 3 handled, 1 retried") {
 		t.Errorf("summary: %s", m[1])
 	}
 	if strings.Contains(stdout.String()+stderr.String(), secret) {
@@ -101,8 +106,18 @@ func TestListenForwardGivesUp(t *testing.T) {
 	if !strings.Contains(m[1], "0 handled, 1 retried, 1 dead-lettered") {
 		t.Errorf("summary: %s", m[1])
 	}
-	if s := l.stdout.String(); s != "" {
-		t.Errorf("a dead-lettered event was printed as handled: %s", s)
+	// The dead letter gets a line of its own on stdout, never a handled one.
+	m, _ = l.stdout.wait(t, jsonLineRE, 0, time.Second)
+	var ln eventLine
+	if err := json.Unmarshal([]byte(m[0]), &ln); err != nil {
+		t.Fatal(err)
+	}
+	if ln.Verdict != verdictDead || ln.WebhookID != "msg_doomed" || ln.Attempt != 2 ||
+		!strings.Contains(ln.Reason, "500") || !strings.Contains(ln.Reason, "geminihooks inbox replay msg_doomed") {
+		t.Errorf("dead-letter line: %+v", ln)
+	}
+	if n := len(strings.Split(strings.TrimSpace(l.stdout.String()), "\n")); n != 1 {
+		t.Errorf("%d lines, want the dead letter's only:\n%s", n, l.stdout)
 	}
 }
 

@@ -78,12 +78,7 @@ func consoleListenAddr(addr string) string {
 	return addr
 }
 
-// listenerOption makes o the listener's observer. It is called before
-// start, which fills in what o passes reports to; nothing is reported
-// before the server and the workers start, after start.
-func (o *observe) listenerOption() listener.Option { return listener.WithObserver(o) }
-
-// Delivered implements listener.Observer.
+// Delivered implements listener.Observer, for the metrics and the console.
 func (o *observe) Delivered(d listener.Delivery) {
 	if o.metrics != nil {
 		o.metrics.Delivered(d)
