@@ -138,3 +138,39 @@ func TestChartSVGIsWellFormed(t *testing.T) {
 		}
 	}
 }
+
+// TestListenTargets checks the durable inboxes' targets against made-up
+// rows: each met or not as the rule says, judged at its worst rate.
+func TestListenTargets(t *testing.T) {
+	row := func(backend string, rate float64, ok int, p50, p99 time.Duration) ListenRow {
+		lat := make([]time.Duration, 100)
+		for i := range lat {
+			lat[i] = p50
+		}
+		lat[98], lat[99] = p99, p99
+		return ListenRow{Backend: backend, LoadResult: LoadResult{Rate: rate, Sent: 100, OK: ok, Elapsed: time.Second, Latencies: lat}}
+	}
+	ms := time.Millisecond
+	r := ListenResult{Rows: []ListenRow{
+		row(bareBackend, 250, 100, ms, 2*ms),
+		row(boltBackend, 250, 100, 3*ms, 5*ms), // p50 3x bare: not met
+		row(pgBackend, 250, 100, 2*ms, 10*ms),
+		row(bareBackend, 4000, 100, ms, 10*ms),
+		row(boltBackend, 4000, 99, 2*ms, 29*ms), // p99 under 3x bare (30 ms); tput 0.99
+		row(pgBackend, 4000, 90, 2*ms, 60*ms),   // tput 0.90 and p99 60 ms: neither met
+		row(bareBackend, 8000, 100, ms, 10*ms),
+		row(boltBackend, 8000, 10, ms, time.Second), // beyond every target's range
+	}}
+	got := r.targets()
+	for _, want := range []string{
+		"| boltinbox throughput >= 0.98x bare, up to 6000/s | worst: 0.990 at 4000/s | yes |",
+		"| boltinbox p99 ack <= max(3x bare p99, 15 ms), up to 4000/s | worst: 29 ms (limit 30 ms) at 4000/s | yes |",
+		"| boltinbox p50 ack <= 2x bare at 250/s | 3.00 (3 ms vs 1 ms) | **no** |",
+		"| pginbox throughput >= 0.95x bare, up to 6000/s | worst: 0.900 at 4000/s | **no** |",
+		"| pginbox p99 ack <= 50 ms, up to 4000/s | worst: 60 ms (limit 50 ms) at 4000/s | **no** |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("targets lack %q:\n%s", want, got)
+		}
+	}
+}

@@ -80,7 +80,7 @@ func listenBackends(cfg Config, skipped map[string]string) []backend {
 		ib := inbox.NewMemory(inbox.WithCapacity(1 << 20))
 		return ib, func() { ib.Close() }, nil
 	})})
-	bs = append(bs, backend{"listener + boltinbox", withInbox(func(context.Context) (inbox.Inbox, func(), error) {
+	bs = append(bs, backend{boltBackend, withInbox(func(context.Context) (inbox.Inbox, func(), error) {
 		dir, err := os.MkdirTemp("", "geminihooks-bench-*")
 		if err != nil {
 			return nil, nil, err
@@ -92,16 +92,15 @@ func listenBackends(cfg Config, skipped map[string]string) []backend {
 		}
 		return ib, func() { ib.Close(); os.RemoveAll(dir) }, nil
 	})})
-	const pgName = "listener + pginbox"
 	if cfg.Postgres == "" {
-		skipped[pgName] = "no PostgreSQL URL (set GEMINIHOOKS_TEST_POSTGRES or -postgres)"
+		skipped[pgBackend] = "no PostgreSQL URL (set GEMINIHOOKS_TEST_POSTGRES or -postgres)"
 		return bs
 	}
 	if err := pingPostgres(cfg.Postgres); err != nil {
-		skipped[pgName] = "PostgreSQL unreachable: " + err.Error()
+		skipped[pgBackend] = "PostgreSQL unreachable: " + err.Error()
 		return bs
 	}
-	bs = append(bs, backend{pgName, withInbox(func(ctx context.Context) (inbox.Inbox, func(), error) {
+	bs = append(bs, backend{pgBackend, withInbox(func(ctx context.Context) (inbox.Inbox, func(), error) {
 		pool, err := pgxpool.New(ctx, cfg.Postgres)
 		if err != nil {
 			return nil, nil, err
@@ -231,8 +230,76 @@ func (r ListenResult) row(backend string, rate float64) (ListenRow, bool) {
 	return ListenRow{}, false
 }
 
+// The durable inboxes' targets (issue 18), each against the bare handler
+// measured in the same run at the same offered rate.
+const (
+	boltBackend = "listener + boltinbox"
+	pgBackend   = "listener + pginbox"
+)
+
+// targets checks this run against the durable inboxes' targets and gives
+// each one's worst case over the rates it covers. A target with no rate in
+// its range measured is left out.
+func (r ListenResult) targets() string {
+	var rows [][]string
+	// worst finds, over the rates up to upTo at which backend ran, the rate
+	// where score is highest (worst), and whether every rate met ok.
+	check := func(name, backend string, upTo float64, measure func(x, bare ListenRow) (score float64, shown string, ok bool)) {
+		worst, shown, met, seen := 0.0, "", true, false
+		for _, x := range r.Rows {
+			if x.Backend != backend || x.Rate > upTo {
+				continue
+			}
+			bare, ok := r.row(bareBackend, x.Rate)
+			if !ok || bare.OK == 0 || x.OK == 0 {
+				continue
+			}
+			score, s, good := measure(x, bare)
+			met = met && good
+			if !seen || score > worst {
+				worst, shown, seen = score, fmt.Sprintf("%s at %.0f/s", s, x.Rate), true
+			}
+		}
+		if seen {
+			rows = append(rows, []string{name, "worst: " + shown, yesNo(met)})
+		}
+	}
+	tput := func(min float64) func(x, bare ListenRow) (float64, string, bool) {
+		return func(x, bare ListenRow) (float64, string, bool) {
+			ratio := x.Throughput() / bare.Throughput()
+			return -ratio, fmt.Sprintf("%.3f", ratio), ratio >= min
+		}
+	}
+	p99 := func(limit func(bare ListenRow) time.Duration) func(x, bare ListenRow) (float64, string, bool) {
+		return func(x, bare ListenRow) (float64, string, bool) {
+			got, lim := x.Quantile(0.99), limit(bare)
+			return float64(got) / float64(lim), fmt.Sprintf("%s (limit %s)", dur(float64(got)), dur(float64(lim))), got <= lim
+		}
+	}
+	check("boltinbox throughput >= 0.98x bare, up to 6000/s", boltBackend, 6000, tput(0.98))
+	check("boltinbox p99 ack <= max(3x bare p99, 15 ms), up to 4000/s", boltBackend, 4000, p99(func(bare ListenRow) time.Duration {
+		return max(3*bare.Quantile(0.99), 15*time.Millisecond)
+	}))
+	for _, x := range r.Rows {
+		if x.Backend == boltBackend && x.Rate == 250 {
+			if bare, ok := r.row(bareBackend, 250); ok && bare.OK > 0 && x.OK > 0 {
+				ratio := float64(x.Quantile(0.5)) / float64(bare.Quantile(0.5))
+				rows = append(rows, []string{"boltinbox p50 ack <= 2x bare at 250/s", fmt.Sprintf("%.2f (%s vs %s)", ratio,
+					dur(float64(x.Quantile(0.5))), dur(float64(bare.Quantile(0.5)))), yesNo(ratio <= 2)})
+			}
+		}
+	}
+	check("pginbox throughput >= 0.95x bare, up to 6000/s", pgBackend, 6000, tput(0.95))
+	check("pginbox p99 ack <= 50 ms, up to 4000/s", pgBackend, 4000, p99(func(ListenRow) time.Duration { return 50 * time.Millisecond }))
+	if len(rows) == 0 {
+		return ""
+	}
+	return table([]string{"target", "measured", "met"}, rows) + "\n"
+}
+
 func (r ListenResult) markdown() string {
 	var b strings.Builder
+	b.WriteString(r.targets())
 	fmt.Fprintf(&b, "Each cell: %v of open-loop load at the offered rate, on loopback, in %d turns rotating between the servers (all up at once, fresh per rate). ", r.Duration, r.Slices)
 	b.WriteString("Latency is from each request's scheduled send time to its answer (no coordinated omission); ")
 	b.WriteString("throughput is 2xx answers per second of wall time. Ratios are listener/bare at the same rate.\n\n")

@@ -32,7 +32,7 @@ type Config struct {
 func Full() Config {
 	return Config{
 		Sig: true, Listen: true, PushPoll: true,
-		Rates: []float64{250, 500, 1000, 2000, 3000, 4000}, LoadDuration: 4 * time.Second, LoadSlices: 4,
+		Rates: []float64{250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000}, LoadDuration: 4 * time.Second, LoadSlices: 4,
 		Postgres: os.Getenv("GEMINIHOOKS_TEST_POSTGRES"),
 		Jobs:     200, PushWindow: 10 * time.Second, PollWindow: 30 * time.Second,
 		PollIntervals: []time.Duration{time.Second, 5 * time.Second},
