@@ -2,7 +2,10 @@ package console
 
 import (
 	"bytes"
+	"cmp"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,14 +40,17 @@ type run struct {
 	Err      string
 }
 
-// recent is a bounded ring of entries, and the SSE subscribers that hear
-// about new ones.
+// recent holds the last entries, and the SSE subscribers that hear about
+// new ones. Rejected requests, which anyone can send, have a ring of their
+// own, so a flood of them cannot push out the verified deliveries whose
+// bodies replay needs; and every entry's size is bounded (see safeHeader).
 type recent struct {
-	mu      sync.Mutex
-	max     int
-	n       uint64
-	entries []*entry          // oldest first
-	stored  map[string]*entry // by webhook-id, for deliveries that verified
+	mu       sync.Mutex
+	max      int
+	n        uint64
+	verified []*entry          // stored and duplicate deliveries, oldest first
+	rejected []*entry          // rejected requests, oldest first
+	stored   map[string]*entry // by webhook-id, for deliveries that verified
 	// early holds runs reported before their delivery: a worker may finish
 	// a handler before the request path has reported its answer.
 	early map[string][]run
@@ -77,41 +83,78 @@ func shortenSignatures(v string) string {
 	return strings.Join(parts, " ")
 }
 
-// safeHeader copies h with credentials hidden and signatures shortened.
-func safeHeader(h http.Header) http.Header {
-	out := make(http.Header, len(h))
-	for k, vs := range h {
-		switch {
-		case hidden[k]:
-			out[k] = []string{"[hidden]"}
-		case k == "Webhook-Signature":
-			s := make([]string, len(vs))
-			for i, v := range vs {
-				s[i] = shortenSignatures(v)
+// Bounds on what an entry keeps of a request, so that requests nobody
+// signed cannot make the console hold much memory: a sender controls every
+// header of a rejected request, up to the server's MaxHeaderBytes.
+const (
+	maxHeaderValue = 256     // bytes of one header value
+	maxHeaderBytes = 4 << 10 // bytes of all the header names and values kept
+	maxIDBytes     = 256     // bytes of a webhook-id
+	maxReasonBytes = 512     // bytes of a rejection's reason
+)
+
+// rejectedHeaders are the headers kept for a rejected request: what says
+// why it failed.
+var rejectedHeaders = []string{"Webhook-Id", "Webhook-Timestamp", "Webhook-Signature", "Content-Type", "Content-Length", "User-Agent"}
+
+// truncate cuts s to at most n bytes, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+// safeHeader copies h with credentials hidden, signatures shortened and
+// every value and the whole bounded (see maxHeaderBytes). For a rejected
+// request only rejectedHeaders are kept.
+func safeHeader(h http.Header, rejected bool) http.Header {
+	keys := rejectedHeaders
+	if !rejected {
+		keys = slices.Sorted(maps.Keys(h))
+	}
+	out := make(http.Header, min(len(keys), len(h)))
+	budget := maxHeaderBytes
+	for _, k := range keys {
+		vs, ok := h[k]
+		if !ok {
+			continue
+		}
+		for _, v := range vs {
+			switch {
+			case hidden[k]:
+				v = "[hidden]"
+			case k == "Webhook-Signature":
+				v = shortenSignatures(truncate(v, maxHeaderValue))
+			default:
+				v = truncate(v, maxHeaderValue)
 			}
-			out[k] = s
-		default:
-			out[k] = append([]string(nil), vs...)
+			if budget -= len(k) + len(v); budget < 0 {
+				out["…"] = []string{"more headers not kept"}
+				return out
+			}
+			out[k] = append(out[k], v)
 		}
 	}
 	return out
 }
 
 func (r *recent) add(d *listener.Delivery) {
+	rejected := d.Outcome.Rejected()
 	e := &entry{
 		At:        d.Start,
-		WebhookID: d.WebhookID,
+		WebhookID: truncate(d.WebhookID, maxIDBytes),
 		Type:      string(d.Type),
 		JobID:     d.JobID,
 		Scheme:    string(d.Scheme),
 		Status:    d.Status,
 		Outcome:   string(d.Outcome),
-		Rejected:  d.Outcome.Rejected(),
+		Rejected:  rejected,
 		Latency:   d.Latency,
-		Header:    safeHeader(d.Header),
+		Header:    safeHeader(d.Header, rejected),
 	}
 	if d.Err != nil {
-		e.Reason = d.Err.Error()
+		e.Reason = truncate(d.Err.Error(), maxReasonBytes)
 	}
 	if d.Outcome == listener.OutcomeStored {
 		e.Body = bytes.Clone(d.Body)
@@ -120,15 +163,19 @@ func (r *recent) add(d *listener.Delivery) {
 	defer r.mu.Unlock()
 	r.n++
 	e.N = r.n
-	if len(r.entries) == r.max {
-		old := r.entries[0]
-		r.entries[0] = nil
-		r.entries = r.entries[1:]
+	ring := &r.verified
+	if rejected {
+		ring = &r.rejected
+	}
+	if len(*ring) == r.max {
+		old := (*ring)[0]
+		(*ring)[0] = nil
+		*ring = (*ring)[1:]
 		if r.stored[old.WebhookID] == old {
 			delete(r.stored, old.WebhookID)
 		}
 	}
-	r.entries = append(r.entries, e)
+	*ring = append(*ring, e)
 	if d.Outcome == listener.OutcomeStored {
 		r.stored[e.WebhookID] = e
 		if runs, ok := r.early[e.WebhookID]; ok {
@@ -192,13 +239,20 @@ func (r *recent) subscribe() (<-chan *entry, func()) {
 	}
 }
 
-// list returns the newest n entries, newest first.
+// list returns the newest n entries of both rings, newest first.
 func (r *recent) list(n int) []*entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]*entry, 0, min(n, len(r.entries)))
-	for i := len(r.entries) - 1; i >= 0 && len(out) < n; i-- {
-		out = append(out, r.entries[i].snapshot())
+	out := make([]*entry, 0, min(n, len(r.verified)+len(r.rejected)))
+	i, j := len(r.verified)-1, len(r.rejected)-1
+	for len(out) < n && (i >= 0 || j >= 0) {
+		if j < 0 || i >= 0 && r.verified[i].N > r.rejected[j].N {
+			out = append(out, r.verified[i].snapshot())
+			i--
+		} else {
+			out = append(out, r.rejected[j].snapshot())
+			j--
+		}
 	}
 	return out
 }
@@ -206,10 +260,13 @@ func (r *recent) list(n int) []*entry {
 func (r *recent) byN(n uint64) (*entry, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.entries) == 0 || n < r.entries[0].N || n > r.entries[len(r.entries)-1].N {
-		return nil, false
+	for _, ring := range [][]*entry{r.verified, r.rejected} {
+		k, ok := slices.BinarySearchFunc(ring, n, func(e *entry, n uint64) int { return cmp.Compare(e.N, n) })
+		if ok {
+			return ring[k].snapshot(), true
+		}
 	}
-	return r.entries[n-r.entries[0].N].snapshot(), true
+	return nil, false
 }
 
 func (r *recent) byWebhookID(id string) (*entry, bool) {
