@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/geminihooks/geminihooks/inbox"
@@ -45,6 +46,9 @@ type Console struct {
 	tmpl   *template.Template
 
 	recent *recent
+
+	done      chan struct{} // closed by Close: live streams end
+	closeOnce sync.Once
 }
 
 var _ listener.Observer = (*Console)(nil)
@@ -62,11 +66,17 @@ type config struct {
 }
 
 // WithToken sets the access token; by default New makes a random one (see
-// Token). It must be at least 16 characters.
+// Token). It must be at least 16 characters, each a letter, a digit or one
+// of - . _ ~, so that it travels unchanged in a URL and a cookie.
 func WithToken(token string) Option {
 	return func(c *config) error {
 		if len(token) < 16 {
 			return errors.New("console: token shorter than 16 characters")
+		}
+		for _, r := range token {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' || r == '~') {
+				return errors.New("console: token has a character other than letters, digits and - . _ ~")
+			}
 		}
 		c.token = token
 		return nil
@@ -166,6 +176,7 @@ func New(ib inbox.Admin, opts ...Option) (*Console, error) {
 		page:   cfg.page,
 		tmpl:   tmpl,
 		recent: newRecent(cfg.recent),
+		done:   make(chan struct{}),
 	}
 	static, _ := fs.Sub(assets, "assets")
 	actions := http.NewCrossOriginProtection()
@@ -179,6 +190,16 @@ func New(ib inbox.Admin, opts ...Option) (*Console, error) {
 	c.mux = mux
 	return c, nil
 }
+
+// Close ends every live stream (the Server-Sent Events of open pages), which
+// would otherwise keep http.Server.Shutdown waiting for as long as a page
+// stays open: Shutdown does not cancel requests in flight. Register it with
+// the server that serves the console:
+//
+//	srv.RegisterOnShutdown(c.Close)
+//
+// Pages keep working after Close; only their live updates stop.
+func (c *Console) Close() { c.closeOnce.Do(func() { close(c.done) }) }
 
 // Token returns the access token: open the console at ?token=TOKEN once,
 // or send it as "Authorization: Bearer TOKEN".

@@ -294,3 +294,43 @@ func TestNewValidates(t *testing.T) {
 		t.Error("token in an error")
 	}
 }
+
+// An open page's live stream must not hold up the server's graceful
+// shutdown: Close, registered with RegisterOnShutdown, ends it.
+func TestCloseEndsLiveStreams(t *testing.T) {
+	t.Parallel()
+	c, err := console.New(inbox.NewMemory(), console.WithToken("a-long-random-console-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c)
+	srv.Config.RegisterOnShutdown(c.Close)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/events", nil)
+	req.Header.Set("Authorization", "Bearer a-long-random-console-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("events: %s", resp.Status)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := srv.Config.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a page open: %v", err)
+	}
+	srv.Close()
+}
+
+func TestWithTokenRefusesWhatACookieCannotCarry(t *testing.T) {
+	t.Parallel()
+	for _, tok := range []string{"my-console-token;2026", "pässwörd-console-2026", `back\slash-token-2026`, "space in the token 2026", "short"} {
+		if _, err := console.New(inbox.NewMemory(), console.WithToken(tok)); err == nil {
+			t.Errorf("WithToken(%q) accepted", tok)
+		}
+	}
+	if _, err := console.New(inbox.NewMemory(), console.WithToken("Az09-._~Az09-._~")); err != nil {
+		t.Errorf("a token of every allowed kind refused: %v", err)
+	}
+}

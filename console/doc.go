@@ -10,5 +10,11 @@
 //	c, err := console.New(ib) // ib is an inbox.Admin
 //	l := listener.New(v, listener.WithInbox(ib), listener.WithObserver(c))
 //	mux.Handle("/console/", http.StripPrefix("/console", c))
+//	srv.RegisterOnShutdown(c.Close) // open pages must not hold up Shutdown
 //	log.Printf("console: http://127.0.0.1:8080/console/?token=%s", c.Token())
+//
+// The token is kept in a cookie once a page is opened with it. Browsers send
+// a host's cookies to every port of that host, so other local servers on the
+// same host see it: serve the console over HTTPS, or from a host of its own,
+// where that matters.
 package console

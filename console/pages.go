@@ -254,9 +254,13 @@ type liveEvent struct {
 }
 
 // events streams each new or updated entry as a Server-Sent Event until
-// the page goes away.
+// the page goes away or the console is closed. Each write gets a deadline
+// of its own, so a server's WriteTimeout does not cut the stream, and a
+// page that stops reading is dropped.
 func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
+	// Not every ResponseWriter can set deadlines; the stream works without.
+	_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 	ch, cancel := c.recent.subscribe()
 	defer cancel()
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -271,7 +275,10 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-c.done:
+			return
 		case <-keepalive.C:
+			_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 			io.WriteString(w, ": keepalive\n\n")
 		case e := <-ch:
 			ev := liveEvent{N: e.N, At: e.At.UTC().Format("15:04:05.000"), WebhookID: e.WebhookID, Type: e.Type, JobID: e.JobID,
@@ -280,6 +287,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 				ev.Run = e.Runs[len(e.Runs)-1].Outcome
 			}
 			b, _ := json.Marshal(ev)
+			_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 			fmt.Fprintf(w, "event: delivery\ndata: %s\n\n", b)
 		}
 		if err := rc.Flush(); err != nil {
@@ -287,6 +295,9 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// streamWriteTimeout bounds one write of the live stream.
+const streamWriteTimeout = 10 * time.Second
 
 func back(w http.ResponseWriter, id, msg string, err error) {
 	q := url.Values{"id": {id}}

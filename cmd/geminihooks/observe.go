@@ -190,6 +190,9 @@ func (o *observe) ready(w http.ResponseWriter, r *http.Request) {
 // stop closes the console at once: its event streams never end on their
 // own, so a graceful shutdown would only wait for its timeout.
 func (o *observe) stop() {
+	if o.console != nil {
+		o.console.Close()
+	}
 	if o.srv != nil {
 		_ = o.srv.Close()
 	}
