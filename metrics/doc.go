@@ -5,8 +5,9 @@
 // reconciler synthesized. A Metrics is a listener.Observer, so the listener
 // itself never imports Prometheus.
 //
-//	m := metrics.New()
-//	l := listener.New(v, listener.WithObserver(m))
-//	m.WatchInbox(ib) // ib is an inbox.Admin
+//	m, err := metrics.New()
+//	if err != nil { ... }
+//	if err := m.WatchInbox(ib); err != nil { ... } // ib is an inbox.Admin
+//	l := listener.New(v, listener.WithInbox(ib), listener.WithObserver(m))
 //	mux.Handle("GET /metrics", m.Handler())
 package metrics

@@ -337,10 +337,11 @@ geminihooks listen --console 8081   # then open the printed console address`,
 
 		var mux http.ServeMux
 		capped := &connCap{max: int64(*maxConns), onRefuse: out.overCap}
-		mux.Handle("POST "+*path, capped.handler(l))
-		mux.Handle(*path, capped.handler(l)) // other methods get the listener's 405
+		mux.Handle(*path, l) // methods other than POST get the listener's 405
 		obs.mount(&mux)
-		srv := newServer(&mux, *readTimeout, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
+		// The cap covers every request on the address, /metrics and the
+		// health checks too: a connection over it serves nothing.
+		srv := newServer(capped.handler(&mux), *readTimeout, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
 		srv.ConnContext = capped.connContext
 		ln = capped.listener(ln)
 

@@ -248,11 +248,19 @@ func TestListenConnectionCap(t *testing.T) {
 		t.Errorf("the 503 took %v", took)
 	}
 	t.Logf("503 over the cap in %v", took.Round(time.Millisecond))
+	// The cap covers the whole address, the health check too.
+	health, err := http.NewRequest(http.MethodGet, "http://"+u.Host+"/healthz", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := send(t, health); resp.StatusCode != http.StatusServiceUnavailable || !resp.Close {
+		t.Errorf("/healthz over the cap: %d, close %v; want 503, closed", resp.StatusCode, resp.Close)
+	}
 
 	// The server sees the close when it next reads that connection; the
 	// sender retries, as Gemini does, until a delivery is stored.
 	idle[0].Close()
-	refused := 1
+	refused := 2
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp := send(t, signedDelivery(t, l.url, secret, "msg_over"))
