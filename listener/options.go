@@ -99,7 +99,10 @@ func WithHandlerTimeout(d time.Duration) Option {
 // WithRetry sets how many times a failing event is handled in all before it
 // is dead-lettered, and the delay before the first retry, which doubles with
 // each further attempt up to an hour. The default is 10 attempts from one
-// second. A zero backoff retries at once.
+// second. A zero backoff retries at once. Every claim counts as an attempt,
+// so an event claimed more often than that with no outcome recorded (a
+// handler that ends the process, at every restart) is dead-lettered
+// without running again.
 func WithRetry(maxAttempts int, backoff time.Duration) Option {
 	return func(c *config) {
 		if maxAttempts < 1 || backoff < 0 {

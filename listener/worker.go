@@ -150,6 +150,16 @@ func (l *Listener) process(hctx context.Context, m *inbox.Message) {
 		return
 	}
 	ev.ID = m.ID
+	if m.Attempts > l.maxAttempts {
+		// Every claim counts an attempt, and a run that records no outcome
+		// (the process died in a handler, or a lease ran out) leaves the
+		// message to be claimed again. Past the attempts a failing run gets,
+		// stop: a handler that kills the process would otherwise rerun at
+		// every restart for ever.
+		err := fmt.Errorf("listener: claimed %d times with no outcome recorded (did a handler end the process?); not run again", m.Attempts)
+		l.observeRun(start, m, ev, deadOrLost(l.deadLetter(m, ev, err)), err)
+		return
+	}
 	r, err := l.routeFor(ev)
 	if err != nil {
 		l.observeRun(start, m, ev, deadOrLost(l.deadLetter(m, ev, err)), err)

@@ -482,3 +482,33 @@ func awaitHandled(t *testing.T, handled <-chan string, id string) {
 		t.Fatalf("no worker woke up for %s", id)
 	}
 }
+
+// A message claimed more times than a failing run gets, each claim ending
+// with no outcome recorded (as when a handler ends the process, and the
+// next process claims it again), is dead-lettered without running again,
+// instead of rerunning at every restart for ever.
+func TestClaimedTooOftenIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, listener.WithRetry(3, 0))
+	var calls counter
+	h.l.On(event.TypeBatchSucceeded, func(context.Context, *event.Event) error { calls.inc(); return nil })
+	if code := h.deliver("msg_crash", h.body(succeeded)); code != http.StatusAccepted {
+		t.Fatalf("deliver: %d", code)
+	}
+	for range 3 { // three processes died holding the claim
+		ms, err := h.ib.Claim(t.Context(), 1, time.Minute)
+		if err != nil || len(ms) != 1 {
+			t.Fatalf("Claim = %v, %v", ms, err)
+		}
+		h.clock.Advance(2 * time.Minute)
+	}
+	h.run()
+	h.waitState("msg_crash", inbox.StateDead)
+	if n := calls.get(); n != 0 {
+		t.Errorf("handler ran %d times; want none", n)
+	}
+	m, err := h.ib.Get(t.Context(), "msg_crash")
+	if err != nil || m.Attempts != 4 || !strings.Contains(m.LastError, "no outcome recorded") {
+		t.Errorf("dead letter: %+v, %v", m, err)
+	}
+}
