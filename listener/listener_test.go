@@ -17,6 +17,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -632,5 +633,50 @@ func TestDuplicateEnvelopeKeyIs400(t *testing.T) {
 	}
 	if got := h.l.Stats().Rejected; got != (listener.Rejected{BadRequest: 1}) {
 		t.Errorf("Rejected = %+v; want BadRequest 1", got)
+	}
+}
+
+// gatedInbox holds each Put until released, and records when the store's
+// Put has returned.
+type gatedInbox struct {
+	*inbox.Memory
+	entered   chan struct{}
+	release   chan struct{}
+	committed atomic.Bool
+}
+
+func (g *gatedInbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
+	g.entered <- struct{}{}
+	<-g.release
+	stored, err := g.Memory.Put(ctx, m)
+	g.committed.Store(true)
+	return stored, err
+}
+
+// The 2xx is never sent before the inbox's Put (for the durable inboxes,
+// the commit and its fsync) has returned.
+func TestNoAnswerBeforeTheCommit(t *testing.T) {
+	t.Parallel()
+	// No workers run here, so the memory inbox's own clock does not matter.
+	g := &gatedInbox{Memory: inbox.NewMemory(), entered: make(chan struct{}), release: make(chan struct{})}
+	h := newHarness(t, g)
+	type answer struct {
+		code      int
+		committed bool
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		code := h.deliver("msg_1", h.body(succeeded))
+		answered <- answer{code, g.committed.Load()}
+	}()
+	<-g.entered
+	select {
+	case a := <-answered:
+		t.Fatalf("answered %d while the Put was held", a.code)
+	default:
+	}
+	close(g.release)
+	if a := <-answered; a.code != http.StatusAccepted || !a.committed {
+		t.Errorf("answered %d, Put returned first: %v; want 202 after the Put", a.code, a.committed)
 	}
 }
