@@ -72,19 +72,25 @@ func count(root string) (map[string][]string, error) {
 // exported lists the exported names of the package in dir, or nil when dir
 // holds no package or a command.
 func exported(dir string) ([]string, error) {
-	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, dir, func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
+	fset := token.NewFileSet()
 	var names []string
-	for name, pkg := range pkgs {
-		if name == "main" {
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
 			continue
 		}
-		for _, f := range pkg.Files {
-			names = append(names, fileNames(f)...)
+		f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, parser.SkipObjectResolution)
+		if err != nil {
+			return nil, err
 		}
+		if f.Name.Name == "main" {
+			return nil, nil
+		}
+		names = append(names, fileNames(f)...)
 	}
 	slices.Sort(names)
 	return names, nil
