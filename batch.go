@@ -32,12 +32,9 @@ func (s *BatchesService) Create(ctx context.Context, model string, src *genai.Ba
 	if cfg != nil {
 		c = *cfg
 	}
-	if c.WebhookConfig != nil {
-		if cb != nil {
-			return nil, errTwoCallbacks
-		}
-		cb = callbackFromGenAI(c.WebhookConfig)
-		c.WebhookConfig = nil
+	cb, err := takeCallback(&c.WebhookConfig, cb)
+	if err != nil {
+		return nil, err
 	}
 	c.HTTPOptions = s.client.requestOptions(c.HTTPOptions)
 	var meta map[string]any

@@ -145,10 +145,20 @@ func safeURI(raw string) string {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }
 
-// callbackFromGenAI turns a webhook config the caller put in a genai config
-// into a Callback, so it is validated and sent in snake_case too.
-func callbackFromGenAI(w *genai.WebhookConfig) *Callback {
-	return &Callback{URIs: w.Uris, UserMetadata: w.UserMetadata}
+// takeCallback returns the callback to send: cb, or the webhook config the
+// caller put in a genai config, which it moves out of the config (*own
+// becomes nil) so that it is validated and sent in snake_case too. Both at
+// once is an error.
+func takeCallback(own **genai.WebhookConfig, cb *Callback) (*Callback, error) {
+	if *own == nil {
+		return cb, nil
+	}
+	if cb != nil {
+		return nil, errTwoCallbacks
+	}
+	w := *own
+	*own = nil
+	return &Callback{URIs: w.Uris, UserMetadata: w.UserMetadata}, nil
 }
 
 // errTwoCallbacks is returned when a job is given both a Callback and a

@@ -46,12 +46,9 @@ func (s *VideosService) Generate(ctx context.Context, model string, source *gena
 	if cfg != nil {
 		c = *cfg
 	}
-	if c.WebhookConfig != nil {
-		if cb != nil {
-			return nil, errTwoCallbacks
-		}
-		cb = callbackFromGenAI(c.WebhookConfig)
-		c.WebhookConfig = nil
+	cb, err := takeCallback(&c.WebhookConfig, cb)
+	if err != nil {
+		return nil, err
 	}
 	path, err := modelPath(model)
 	if err != nil {
