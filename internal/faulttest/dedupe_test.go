@@ -90,7 +90,7 @@ func TestDuplicateStorm(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			waitFor(t, 30*time.Second, "every stored event to be processed", func() bool { return led.unprocessed() == 0 })
+			waitDrained(t, 10*time.Second, "every stored event to be processed", led.unprocessed)
 			var dups, stored uint64
 			for _, r := range rs {
 				s := r.l.Stats()
@@ -171,7 +171,7 @@ func TestClockSkewAtToleranceEdges(t *testing.T) {
 			t.Errorf("%s: a retry with a fresh timestamp was refused", tt.name)
 		}
 	}
-	waitFor(t, 10*time.Second, "every stored event to be processed", func() bool { return led.unprocessed() == 0 })
+	waitDrained(t, 10*time.Second, "every stored event to be processed", led.unprocessed)
 	led.finish(t, "clock-skew-edges")
 }
 

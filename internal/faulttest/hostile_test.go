@@ -240,6 +240,6 @@ func TestHostileInput(t *testing.T) {
 	if s := l.Stats(); s.Stored != uint64(2*n) {
 		t.Errorf("listener stored %d events, want the %d genuine ones only", s.Stored, 2*n)
 	}
-	waitFor(t, 10*time.Second, "every genuine event to be processed", func() bool { return led.unprocessed() == 0 })
+	waitDrained(t, 10*time.Second, "every genuine event to be processed", led.unprocessed)
 	led.finish(t, "hostile-input")
 }

@@ -126,7 +126,7 @@ func (g *jwksRig) round(t *testing.T, ds []delivery, sign signer) map[int]int {
 
 func (g *jwksRig) finish(t *testing.T, scenario string) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "every stored event to be processed", func() bool { return g.led.unprocessed() == 0 })
+	waitDrained(t, 10*time.Second, "every stored event to be processed", g.led.unprocessed)
 	g.led.finish(t, scenario)
 }
 
