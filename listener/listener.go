@@ -304,13 +304,11 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		l.observeRequest(start, r, d, http.StatusServiceUnavailable, OutcomeStoreFailed, err)
 	case !stored:
-		l.settle(r.Context(), d.ev)
 		l.stats.duplicates.Add(1)
 		l.logDelivery(r.Context(), slog.LevelDebug, "listener: duplicate delivery", d.ev)
 		w.WriteHeader(http.StatusOK)
 		l.observeRequest(start, r, d, http.StatusOK, OutcomeDuplicate, nil)
 	default:
-		l.settle(r.Context(), d.ev)
 		l.stats.stored.Add(1)
 		l.logDelivery(r.Context(), slog.LevelDebug, "listener: delivery stored", d.ev, slog.String("scheme", string(d.scheme)))
 		w.WriteHeader(http.StatusAccepted)
@@ -381,16 +379,19 @@ func JobKey(e *event.Event) string {
 }
 
 // settle tells the inbox's tracker, if it has one, that an event for the
-// job e names is stored, so no reconciler looks for it. Failing to settle
-// costs at most a needless poll (whose synthesized event then dedupes
-// against the stored one), so it is logged, never answered with an error.
-func (l *Listener) settle(ctx context.Context, e *event.Event) {
+// job e names is stored, so no reconciler looks for it. A worker does it
+// when it claims the event, not the request path: it would cost every
+// delivery a second store round trip before its 2xx, and it need not be
+// prompt. Failing to settle costs at most a needless poll (whose
+// synthesized event then dedupes against the stored one), so it is
+// logged, never treated as the event's failure.
+func (l *Listener) settle(e *event.Event) {
 	if l.tracker == nil || e.JobID == "" {
 		return
 	}
-	sctx, cancel := l.bound(context.WithoutCancel(ctx))
+	ctx, cancel := l.storeCtx()
 	defer cancel()
-	if err := l.tracker.Settle(sctx, e.JobID, l.now()); err != nil {
+	if err := l.tracker.Settle(ctx, e.JobID, l.now()); err != nil {
 		l.stats.settleFailed.Add(1)
 		l.logDelivery(ctx, slog.LevelWarn, "listener: settling tracked job failed", e, slog.Any("error", err))
 	}
@@ -418,7 +419,7 @@ type Stats struct {
 	Retried    uint64 // failed handler runs scheduled to run again
 	Dead       uint64 // events dead-lettered
 	Panics     uint64 // handler panics, each also counted as retried or dead
-	// SettleFailed counts stored or duplicate deliveries whose tracked job
+	// SettleFailed counts claimed events whose tracked job
 	// (see inbox.Tracker) could not be marked settled.
 	SettleFailed uint64
 	// QueueDepth is the inbox's pending and claimed messages, or -1 when the

@@ -160,6 +160,7 @@ func (l *Listener) process(hctx context.Context, m *inbox.Message) {
 		l.observeRun(start, m, ev, deadOrLost(l.deadLetter(m, ev, err)), err)
 		return
 	}
+	l.settle(ev)
 	r, err := l.routeFor(ev)
 	if err != nil {
 		l.observeRun(start, m, ev, deadOrLost(l.deadLetter(m, ev, err)), err)

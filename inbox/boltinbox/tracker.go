@@ -83,9 +83,23 @@ func (i *Inbox) Track(ctx context.Context, j *inbox.TrackedJob) error {
 	})
 }
 
-// Settle implements inbox.Tracker.
+// Settle implements inbox.Tracker. Most events name no tracked job, or
+// one already settled: a read finds that without waiting for the writer.
+// The rest ride along with the next commit.
 func (i *Inbox) Settle(ctx context.Context, name string, at time.Time) error {
-	return i.do(ctx, func(w *wtx) error {
+	open := false
+	err := i.view(func(tx *bolt.Tx) error {
+		j, err := getTracked(tx, name)
+		if errors.Is(err, inbox.ErrNotFound) {
+			return nil
+		}
+		open = err == nil && !j.Settled
+		return err
+	})
+	if err != nil || !open {
+		return err
+	}
+	return i.ride(ctx, func(w *wtx) error {
 		j, err := getTracked(w.tx, name)
 		if errors.Is(err, inbox.ErrNotFound) {
 			return nil
