@@ -430,7 +430,7 @@ func (i *Inbox) Claim(ctx context.Context, n int, lease time.Duration) ([]*inbox
 		return nil, fmt.Errorf("boltinbox: lease %v is not positive", lease)
 	}
 	out := []*inbox.Message{}
-	err := i.do(ctx, func(w *wtx) error {
+	err := i.ride(ctx, func(w *wtx) error {
 		out = out[:0]
 		if err := w.release(); err != nil {
 			return err
@@ -547,7 +547,7 @@ func (w *wtx) finish(r *record, state inbox.State, reason string, keepLease bool
 // Ack implements inbox.Inbox. Acking a done message again with the lease
 // that completed it returns nil.
 func (i *Inbox) Ack(ctx context.Context, id, lease string) error {
-	return i.do(ctx, func(w *wtx) error {
+	return i.ride(ctx, func(w *wtx) error {
 		r, err := w.get([]byte(id))
 		if err != nil {
 			return err
@@ -564,7 +564,7 @@ func (i *Inbox) Ack(ctx context.Context, id, lease string) error {
 
 // Retry implements inbox.Inbox.
 func (i *Inbox) Retry(ctx context.Context, id, lease string, at time.Time, reason string) error {
-	return i.do(ctx, func(w *wtx) error {
+	return i.ride(ctx, func(w *wtx) error {
 		r, err := w.claimed(id, lease)
 		if err != nil {
 			return err
@@ -598,7 +598,7 @@ func (w *wtx) schedule(r *record) error {
 
 // DeadLetter implements inbox.Inbox.
 func (i *Inbox) DeadLetter(ctx context.Context, id, lease, reason string) error {
-	return i.do(ctx, func(w *wtx) error {
+	return i.ride(ctx, func(w *wtx) error {
 		r, err := w.claimed(id, lease)
 		if err != nil {
 			return err

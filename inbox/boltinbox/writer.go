@@ -20,6 +20,9 @@ type op struct {
 	ctx  context.Context
 	fn   func(w *wtx) error
 	done chan error
+	// rider marks a change that waits for no HTTP answer (a claim or the
+	// end of one): it may wait briefly to share a Put's commit.
+	rider bool
 }
 
 // wtx is the state of one write transaction shared by the ops in a batch.
@@ -53,10 +56,23 @@ func (w *wtx) putRecord(r *record) error {
 // do hands fn to the writer and waits until its batch is committed and
 // fsynced. A caller whose ctx ends stops waiting; its op may still commit.
 func (i *Inbox) do(ctx context.Context, fn func(w *wtx) error) error {
+	return i.send(ctx, &op{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// ride is do for claims, acks, retries and dead letters: changes nobody
+// answers an HTTP request on. While Puts are arriving, the writer holds
+// them back up to maxRide to commit them with the next Put, so that they
+// do not take commits of their own from the Puts (one commit costs about
+// the same whether it carries one change or thirty: a new meta page, the
+// freelist, and the branch pages of every bucket it touches).
+func (i *Inbox) ride(ctx context.Context, fn func(w *wtx) error) error {
+	return i.send(ctx, &op{ctx: ctx, fn: fn, done: make(chan error, 1), rider: true})
+}
+
+func (i *Inbox) send(ctx context.Context, o *op) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	i.mu.RLock()
 	if i.closed.Load() {
 		i.mu.RUnlock()
@@ -88,6 +104,7 @@ func (i *Inbox) writer() {
 	var (
 		target     int           // the last batch's size
 		lastCommit time.Duration // the last commit's duration
+		lastPut    time.Time     // when the writer last took an op that is not a rider
 	)
 	for {
 		batch = batch[:0]
@@ -137,14 +154,64 @@ func (i *Inbox) writer() {
 		}
 		linger.Stop()
 		target = len(batch)
+		if riders(batch) {
+			// Only riders: while Puts are arriving, one will come soon;
+			// commit these with it. Without recent Puts (a backlog
+			// draining, a quiet hour) there is nobody to wait for.
+			if time.Since(lastPut) < rideWindow {
+				batch = i.waitForPut(batch)
+			}
+		}
+		if !riders(batch) {
+			lastPut = time.Now()
+		}
 		t0 := time.Now()
 		i.commit(batch)
 		lastCommit = time.Since(t0)
 	}
 }
 
-// maxLinger caps how long the writer waits to fill a batch.
-const maxLinger = 2 * time.Millisecond
+const (
+	// maxLinger caps how long the writer waits to fill a batch.
+	maxLinger = 2 * time.Millisecond
+	// maxRide caps how long riders wait for a Put to share a commit with,
+	// and rideWindow is how recent the last Put must be for them to wait:
+	// at 1,000 Puts a second and more, the next one is due within a
+	// millisecond.
+	maxRide    = time.Millisecond
+	rideWindow = 10 * time.Millisecond
+)
+
+// riders reports whether every op in batch is a rider.
+func riders(batch []*op) bool {
+	for _, o := range batch {
+		if !o.rider {
+			return false
+		}
+	}
+	return true
+}
+
+// waitForPut adds ops to batch until one that is not a rider arrives, the
+// batch is full, maxRide passes or the inbox is closing.
+func (i *Inbox) waitForPut(batch []*op) []*op {
+	t := time.NewTimer(maxRide)
+	defer t.Stop()
+	for len(batch) < cap(batch) {
+		select {
+		case o := <-i.ops:
+			batch = append(batch, o)
+			if !o.rider {
+				return batch
+			}
+		case <-t.C:
+			return batch
+		case <-i.closing:
+			return batch
+		}
+	}
+	return batch
+}
 
 var (
 	errAbandon = errors.New("boltinbox: abandon batch")
