@@ -32,3 +32,7 @@ func PutShared(i *Inbox, ids []string) ([]bool, []error) {
 	}
 	return stored, errs
 }
+
+// MigrationSteps returns the schema steps in order, so a test can build a
+// database at an older version.
+func MigrationSteps(i *Inbox) []string { return i.names.migrationSteps() }

@@ -178,7 +178,9 @@ type statements struct {
 }
 
 func newStatements(t string) statements {
-	open := `state IN ('pending', 'claimed')`
+	// finished_at is NULL exactly while a message is pending or claimed;
+	// the index of open messages is partial on it (see schema step 4).
+	open := `finished_at IS NULL`
 	ackShared, release := claimAckSQL(t)
 	return statements{
 		ackShared: ackShared,
@@ -223,7 +225,7 @@ WHERE id = $1 AND state = 'dead'`,
 		get:         `SELECT ` + columns + ` FROM ` + t + ` WHERE id = $1`,
 		deadLetters: `SELECT ` + columns + ` FROM ` + t + ` WHERE state = 'dead' ORDER BY finished_at, seq LIMIT $1`,
 		prune: `WITH d AS (
-	SELECT id FROM ` + t + ` WHERE state IN ('done', 'dead') AND finished_at < $1
+	SELECT id FROM ` + t + ` WHERE finished_at < $1
 	ORDER BY finished_at LIMIT $2
 	FOR UPDATE SKIP LOCKED)
 DELETE FROM ` + t + ` m USING d WHERE m.id = d.id`,

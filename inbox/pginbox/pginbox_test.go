@@ -3,11 +3,14 @@ package pginbox_test
 import (
 	"context"
 	"errors"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/geminihooks/geminihooks/event"
@@ -395,5 +398,98 @@ func TestCloseStopsListener(t *testing.T) {
 	}
 	if err := ib.Migrate(t.Context()); !errors.Is(err, inbox.ErrClosed) {
 		t.Errorf("Migrate after Close = %v; want ErrClosed", err)
+	}
+}
+
+// Claims and retries change state, attempts, lease, lease_until, not_before
+// and last_error; when no index depends on those columns (predicates count),
+// PostgreSQL can make them heap-only updates, with no index writes. The
+// claim is one of three writes every event costs, so this is what keeps it
+// cheap.
+func TestClaimChangesNoIndexedColumn(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	_, schema := newInbox(t, pool)
+	rows, err := pool.Query(t.Context(), `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'inbox'`, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(defs) == 0 {
+		t.Fatal("no indexes found")
+	}
+	claimed := regexp.MustCompile(`\b(state|attempts|lease|lease_until|not_before|last_error)\b`)
+	for _, d := range defs {
+		if col := claimed.FindString(d); col != "" {
+			t.Errorf("index depends on %s, which a claim or retry changes: %s", col, d)
+		}
+	}
+}
+
+// A database at schema 3, with messages in every state, migrates to the
+// current schema and keeps working: open messages count and claim, finished
+// ones prune.
+func TestMigrateFromSchema3(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	schema := testSchema(t, pool)
+	table := pgx.Identifier{schema, "inbox"}.Sanitize()
+	ib, err := pginbox.New(pool, pginbox.WithTable(schema+".inbox"), pginbox.WithChannel(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ib.Close()
+	ctx := t.Context()
+	migrations := pgx.Identifier{schema, "inbox_migrations"}.Sanitize()
+	if _, err := pool.Exec(ctx, "CREATE TABLE "+migrations+" (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"); err != nil {
+		t.Fatal(err)
+	}
+	for v, step := range pginbox.MigrationSteps(ib)[:3] {
+		if _, err := pool.Exec(ctx, step); err != nil {
+			t.Fatalf("step %d: %v", v+1, err)
+		}
+		if _, err := pool.Exec(ctx, "INSERT INTO "+migrations+" (version) VALUES ($1)", v+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	for _, r := range []struct {
+		id, state string
+		finished  *time.Time
+	}{
+		{"p", "pending", nil},
+		{"c", "claimed", nil},
+		{"d", "done", &now},
+		{"x", "dead", &now},
+	} {
+		if _, err := pool.Exec(ctx, `INSERT INTO `+table+` (id, body, received_at, state, not_before, lease, lease_until, finished_at)
+VALUES ($1, '{}', $2, $3, $2, CASE WHEN $3 = 'claimed' THEN 'l' ELSE '' END, CASE WHEN $3 = 'claimed' THEN $2::timestamptz END, $4)`,
+			[]byte(r.id), now.Add(-time.Hour), r.state, r.finished); err != nil {
+			t.Fatalf("insert %s: %v", r.id, err)
+		}
+	}
+	if err := ib.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if n, err := ib.Depth(ctx); err != nil || n != 2 {
+		t.Errorf("Depth = %d, %v; want 2 (pending and claimed)", n, err)
+	}
+	got, err := ib.Claim(ctx, 10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range got {
+		ids = append(ids, m.ID)
+	}
+	slices.Sort(ids)
+	if diff := cmp.Diff([]string{"c", "p"}, ids); diff != "" {
+		t.Errorf("claimed after migration (-want +got):\n%s", diff)
+	}
+	if n, err := ib.Prune(ctx, now.Add(time.Second)); err != nil || n != 2 {
+		t.Errorf("Prune = %d, %v; want 2 (done and dead)", n, err)
 	}
 }
