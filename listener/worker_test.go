@@ -512,3 +512,68 @@ func TestClaimedTooOftenIsDeadLettered(t *testing.T) {
 		t.Errorf("dead letter: %+v, %v", m, err)
 	}
 }
+
+// slowAck is a Memory whose first Ack waits until release is closed.
+type slowAck struct {
+	*inbox.Memory
+	once    sync.Once
+	acking  chan struct{} // closed when the first Ack has begun
+	release chan struct{}
+	acked   atomic.Bool // set when the first Ack has returned
+}
+
+func (s *slowAck) Ack(ctx context.Context, id, lease string) error {
+	first := false
+	s.once.Do(func() { first = true })
+	if !first {
+		return s.Memory.Ack(ctx, id, lease)
+	}
+	close(s.acking)
+	<-s.release
+	err := s.Memory.Ack(ctx, id, lease)
+	s.acked.Store(true)
+	return err
+}
+
+// A worker claims and runs its next event while its last ack is still in
+// the store, and Run waits for that ack before it returns.
+func TestAckOverlapsNextRun(t *testing.T) {
+	t.Parallel()
+	ib := &slowAck{Memory: inbox.NewMemory(), acking: make(chan struct{}), release: make(chan struct{})}
+	h := newHarness(t, ib, listener.WithWorkers(1))
+	ran := make(chan string, 2)
+	h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
+		ran <- e.JobID
+		return nil
+	})
+	for k, id := range []string{"msg_1", "msg_2"} {
+		if code := h.deliver(id, h.body(&event.BatchSucceeded{ID: fmt.Sprintf("batches/%d", k+1)})); code != http.StatusAccepted {
+			t.Fatalf("%s: status %d", id, code)
+		}
+	}
+	cancel, wait := h.start()
+	if got := <-ran; got != "batches/1" {
+		t.Fatalf("first run: %s", got)
+	}
+	<-ib.acking
+	// The only worker is inside the first ack; the second event runs anyway.
+	if got := <-ran; got != "batches/2" {
+		t.Fatalf("second run: %s", got)
+	}
+	cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- wait() }()
+	close(ib.release)
+	if err := <-stopped; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if !ib.acked.Load() {
+		t.Error("Run returned before the ack in flight did")
+	}
+	if s := h.state("msg_1"); s != inbox.StateDone {
+		t.Errorf("msg_1 is %s after Run; want done", s)
+	}
+	if st := h.l.Stats(); st.Processed != 2 {
+		t.Errorf("Processed = %d; want 2", st.Processed)
+	}
+}
