@@ -3,26 +3,17 @@ package harness
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/geminihooks/geminihooks/event"
-	"github.com/geminihooks/geminihooks/inbox"
-	"github.com/geminihooks/geminihooks/inbox/boltinbox"
-	"github.com/geminihooks/geminihooks/inbox/pginbox"
-	"github.com/geminihooks/geminihooks/listener"
 	"github.com/geminihooks/geminihooks/signing"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // ListenRow is one backend at one offered rate.
@@ -47,93 +38,34 @@ type backend struct {
 	open func(ctx context.Context) (http.Handler, func(), error)
 }
 
-func listenBackends(cfg Config, skipped map[string]string) []backend {
+// listenBackends returns the bare handler and a listener over each inbox, set up as s says. A store that
+// cannot run is noted in skipped under its backend's name.
+func listenBackends(cfg Config, skipped map[string]string, s listenerSetup) []backend {
 	bs := []backend{{bareBackend, func(context.Context) (http.Handler, func(), error) {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.Copy(io.Discard, r.Body)
 			w.WriteHeader(http.StatusNoContent)
 		}), func() {}, nil
 	}}}
-	withInbox := func(open func(ctx context.Context) (inbox.Inbox, func(), error)) func(ctx context.Context) (http.Handler, func(), error) {
-		return func(ctx context.Context) (http.Handler, func(), error) {
-			ib, closeIB, err := open(ctx)
+	ss, noPG := stores(cfg)
+	if noPG != "" {
+		skipped[pgBackend] = noPG
+	}
+	for _, st := range ss {
+		bs = append(bs, backend{"listener + " + st.name, func(ctx context.Context) (http.Handler, func(), error) {
+			ib, closeIB, err := st.open(ctx)
 			if err != nil {
 				return nil, nil, err
 			}
-			v, err := signing.NewHMACVerifier([]string{sigSecret})
+			l, stop, err := serve(ctx, ib, func(context.Context, *event.Event) error { return nil }, s)
 			if err != nil {
 				closeIB()
 				return nil, nil, err
 			}
-			l := listener.New(v, listener.WithInbox(ib))
-			l.On(event.TypeBatchSucceeded, func(context.Context, *event.Event) error { return nil })
-			runCtx, cancel := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				l.Run(runCtx)
-			}()
-			return l, func() { cancel(); <-done; closeIB() }, nil
-		}
+			return l, func() { stop(); closeIB() }, nil
+		}})
 	}
-	bs = append(bs, backend{"listener + inbox.Memory", withInbox(func(context.Context) (inbox.Inbox, func(), error) {
-		ib := inbox.NewMemory(inbox.WithCapacity(1 << 20))
-		return ib, func() { ib.Close() }, nil
-	})})
-	bs = append(bs, backend{boltBackend, withInbox(func(context.Context) (inbox.Inbox, func(), error) {
-		dir, err := os.MkdirTemp("", "geminihooks-bench-*")
-		if err != nil {
-			return nil, nil, err
-		}
-		ib, err := boltinbox.Open(filepath.Join(dir, "inbox.db"))
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, nil, err
-		}
-		return ib, func() { ib.Close(); os.RemoveAll(dir) }, nil
-	})})
-	if cfg.Postgres == "" {
-		skipped[pgBackend] = "no PostgreSQL URL (set GEMINIHOOKS_TEST_POSTGRES or -postgres)"
-		return bs
-	}
-	if err := pingPostgres(cfg.Postgres); err != nil {
-		skipped[pgBackend] = "PostgreSQL unreachable: " + err.Error()
-		return bs
-	}
-	bs = append(bs, backend{pgBackend, withInbox(func(ctx context.Context) (inbox.Inbox, func(), error) {
-		pool, err := pgxpool.New(ctx, cfg.Postgres)
-		if err != nil {
-			return nil, nil, err
-		}
-		var rnd [4]byte
-		rand.Read(rnd[:])
-		table := "geminihooks_bench_" + hex.EncodeToString(rnd[:])
-		ib, err := pginbox.New(pool, pginbox.WithTable(table))
-		if err == nil {
-			err = ib.Migrate(ctx)
-		}
-		if err != nil {
-			pool.Close()
-			return nil, nil, err
-		}
-		return ib, func() {
-			ib.Close()
-			pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+table)
-			pool.Close()
-		}, nil
-	})})
 	return bs
-}
-
-func pingPostgres(url string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	return pool.Ping(ctx)
 }
 
 // signedDelivery builds request i of a run: a batch.succeeded event with a fresh webhook-id, signed now.
@@ -161,64 +93,78 @@ func signedDelivery(url, run string, i int) (*http.Request, error) {
 
 func runListen(ctx context.Context, cfg Config, logf func(string, ...any)) (ListenResult, error) {
 	res := ListenResult{Skipped: map[string]string{}, Duration: cfg.LoadDuration, Slices: max(cfg.LoadSlices, 1)}
-	client := &http.Client{
+	client := loadClient()
+	defer client.CloseIdleConnections()
+	for _, rate := range cfg.Rates {
+		rows, err := loadServers(ctx, client, listenBackends(cfg, res.Skipped, listenerSetup{}), rate, cfg.LoadDuration, cfg.LoadSlices)
+		if err != nil {
+			return res, err
+		}
+		for _, x := range rows {
+			logf("listen %s at %.0f/s: %d sent, %d ok, %d failed, %.0f/s, p50 %v p99 %v",
+				x.Backend, rate, x.Sent, x.OK, x.Failed, x.Throughput(), x.Quantile(0.5), x.Quantile(0.99))
+		}
+		res.Rows = append(res.Rows, rows...)
+	}
+	return res, nil
+}
+
+// loadClient is the load generator's HTTP client: enough idle connections that an open-loop burst does
+// not dial afresh for every request.
+func loadClient() *http.Client {
+	return &http.Client{
 		Timeout: 10 * time.Second,
 		Transport: &http.Transport{
 			MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: 30 * time.Second,
 		},
 	}
-	defer client.CloseIdleConnections()
-	turns := max(cfg.LoadSlices, 1)
-	for _, rate := range cfg.Rates {
-		// Every server for this rate is up at once, and the load visits them in turns of
-		// LoadDuration/slices, rotating the order, so that on a shared machine a burst of someone
-		// else's load does not land on one server's whole run.
-		type live struct {
-			b    backend
-			url  string
-			stop func()
-			acc  LoadResult
-		}
-		var servers []*live
-		closeAll := func() {
-			client.CloseIdleConnections()
-			for _, s := range servers {
-				s.stop()
-			}
-		}
-		for _, b := range listenBackends(cfg, res.Skipped) {
-			h, stop, err := b.open(ctx)
-			if err != nil {
-				closeAll()
-				return res, fmt.Errorf("harness: %s: %w", b.name, err)
-			}
-			srv := httptest.NewServer(h)
-			servers = append(servers, &live{b: b, url: srv.URL, stop: func() { srv.Close(); stop() },
-				acc: LoadResult{Rate: rate, Refused: map[int]int{}}})
-		}
-		n := max(int(rate*cfg.LoadDuration.Seconds())/turns, 1)
-		for turn := range turns {
-			for k := range servers {
-				s := servers[(k+turn)%len(servers)]
-				run := fmt.Sprintf("%s-%.0f-%d-%d", strings.Fields(s.b.name)[0], rate, turn, time.Now().UnixNano())
-				lr, err := openLoop(ctx, client, rate, n, func(i int) (*http.Request, error) { return signedDelivery(s.url, run, i) })
-				if err != nil {
-					closeAll()
-					return res, err
-				}
-				s.acc.merge(lr)
-			}
-		}
-		closeAll()
+}
+
+// loadServers drives every backend with signed deliveries at rate for dur, and returns a row per backend, in order. Every server is up at once, fresh, and the load
+// visits them in turns of dur/turns, rotating the order, so that on a shared machine a burst of someone
+// else's load does not land on one server's whole run.
+func loadServers(ctx context.Context, client *http.Client, bs []backend, rate float64, dur time.Duration, turns int) ([]ListenRow, error) {
+	type live struct {
+		b    backend
+		url  string
+		stop func()
+		acc  LoadResult
+	}
+	var servers []*live
+	defer func() {
+		client.CloseIdleConnections()
 		for _, s := range servers {
-			slices.Sort(s.acc.Latencies)
-			lr := s.acc
-			logf("listen %s at %.0f/s: %d sent, %d ok, %d failed, %.0f/s, p50 %v p99 %v",
-				s.b.name, rate, lr.Sent, lr.OK, lr.Failed, lr.Throughput(), lr.Quantile(0.5), lr.Quantile(0.99))
-			res.Rows = append(res.Rows, ListenRow{Backend: s.b.name, LoadResult: lr})
+			s.stop()
+		}
+	}()
+	for _, b := range bs {
+		h, stop, err := b.open(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("harness: %s: %w", b.name, err)
+		}
+		srv := httptest.NewServer(h)
+		servers = append(servers, &live{b: b, url: srv.URL, stop: func() { srv.Close(); stop() },
+			acc: LoadResult{Rate: rate, Refused: map[int]int{}}})
+	}
+	turns = max(turns, 1)
+	n := max(int(rate*dur.Seconds())/turns, 1)
+	for turn := range turns {
+		for k := range servers {
+			s := servers[(k+turn)%len(servers)]
+			run := fmt.Sprintf("%s-%.0f-%d-%d", strings.Fields(s.b.name)[0], rate, turn, time.Now().UnixNano())
+			lr, err := openLoop(ctx, client, rate, n, func(i int) (*http.Request, error) { return signedDelivery(s.url, run, i) })
+			if err != nil {
+				return nil, err
+			}
+			s.acc.merge(lr)
 		}
 	}
-	return res, nil
+	var rows []ListenRow
+	for _, s := range servers {
+		slices.Sort(s.acc.Latencies)
+		rows = append(rows, ListenRow{Backend: s.b.name, LoadResult: s.acc})
+	}
+	return rows, nil
 }
 
 func (r ListenResult) row(backend string, rate float64) (ListenRow, bool) {
@@ -233,8 +179,8 @@ func (r ListenResult) row(backend string, rate float64) (ListenRow, bool) {
 // The durable inboxes' targets (issue 18), each against the bare handler
 // measured in the same run at the same offered rate.
 const (
-	boltBackend = "listener + boltinbox"
-	pgBackend   = "listener + pginbox"
+	boltBackend = "listener + " + boltStore
+	pgBackend   = "listener + " + pgStore
 )
 
 // targets checks this run against the durable inboxes' targets and gives
