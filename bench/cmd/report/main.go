@@ -45,6 +45,7 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	root := fs.String("root", "..", "repository root; charts go under its docs/")
 	rates := fs.String("rates", "", "listener offered rates, requests/s, comma-separated (default by size)")
 	loadDur := fs.Duration("duration", 0, "listener load per rate and server (default by size)")
+	runs := fs.Int("runs", 1, "times the whole listen measurement is repeated; a target is met only if met in every run")
 	jobs := fs.Int("jobs", 0, "jobs for push and for polling (default by size)")
 	pg := fs.String("postgres", os.Getenv("GEMINIHOOKS_TEST_POSTGRES"), "PostgreSQL URL for the pginbox row; empty skips it")
 	commit := fs.String("commit", gitCommit(), "names the geminihooks tree measured (default: git's HEAD, marked dirty if modified)")
@@ -81,6 +82,10 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 			cfg.Rates = append(cfg.Rates, v)
 		}
 	}
+	if *runs < 1 {
+		return fmt.Errorf("-runs %d: need at least one run", *runs)
+	}
+	cfg.Runs = *runs
 	if *loadDur > 0 {
 		cfg.LoadDuration = *loadDur
 	}

@@ -14,6 +14,7 @@ type Config struct {
 	Sig, Listen, PushPoll bool
 
 	Rates        []float64     // offered load for the listener, requests per second
+	Runs         int           // times the whole listener measurement is repeated; 0 is once
 	LoadDuration time.Duration // per rate and server
 	LoadSlices   int           // turns each server's LoadDuration is split into, rotating between servers
 	Postgres     string        // PostgreSQL URL for pginbox; "" skips that row
@@ -129,12 +130,19 @@ func (r *Result) Sections() []Section {
 func (r *Result) Charts() map[string]string {
 	out := map[string]string{}
 	if r.Listen != nil && len(r.Listen.Rows) > 0 {
+		// The charts show the first run.
+		var rows []ListenRow
+		for _, x := range r.Listen.Rows {
+			if x.Run == r.Listen.Rows[0].Run {
+				rows = append(rows, x)
+			}
+		}
 		// The CDF at the highest rate that every server sustained in full shows the tails of a
 		// working system; past it, the figures are the overload's.
-		rate := r.Listen.Rows[0].Rate
-		for _, x := range r.Listen.Rows {
+		rate := rows[0].Rate
+		for _, x := range rows {
 			sustained := true
-			for _, y := range r.Listen.Rows {
+			for _, y := range rows {
 				if y.Rate == x.Rate && (y.Failed > 0 || y.Throughput() < 0.95*y.Rate) {
 					sustained = false
 				}
@@ -147,7 +155,7 @@ func (r *Result) Charts() map[string]string {
 		tput := Chart{Title: "Throughput against offered rate (loopback)", XLabel: "offered requests/s", YLabel: "2xx answers/s"}
 		var order []string
 		series := map[string]*Series{}
-		for _, x := range r.Listen.Rows {
+		for _, x := range rows {
 			if _, ok := series[x.Backend]; !ok {
 				order = append(order, x.Backend)
 				series[x.Backend] = &Series{Name: x.Backend}
