@@ -40,11 +40,12 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(logw)
 	quick := fs.Bool("quick", false, "smoke-test sizes: every part in seconds, meaningless figures")
-	parts := fs.String("parts", "sig,listen,pushpoll", "comma-separated parts to run: sig, listen, pushpoll")
+	parts := fs.String("parts", "sig,listen,handlers,pushpoll", "comma-separated parts to run: sig, listen, handlers, pushpoll")
 	out := fs.String("out", "../BENCHMARKS.md", "Markdown file whose generated sections are rewritten")
 	root := fs.String("root", "..", "repository root; charts go under its docs/")
 	rates := fs.String("rates", "", "listener offered rates, requests/s, comma-separated (default by size)")
 	loadDur := fs.Duration("duration", 0, "listener load per rate and server (default by size)")
+	events := fs.Int("handler-events", 0, "events stored before the handlers part times their handling (default by size)")
 	runs := fs.Int("runs", 1, "times the whole listen measurement is repeated; a target is met only if met in every run")
 	jobs := fs.Int("jobs", 0, "jobs for push and for polling (default by size)")
 	pg := fs.String("postgres", os.Getenv("GEMINIHOOKS_TEST_POSTGRES"), "PostgreSQL URL for the pginbox row; empty skips it")
@@ -59,13 +60,15 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	}
 	cfg.Postgres = *pg
 	cfg.Commit = *commit
-	cfg.Sig, cfg.Listen, cfg.PushPoll = false, false, false
+	cfg.Sig, cfg.Listen, cfg.Handlers, cfg.PushPoll = false, false, false, false
 	for p := range strings.SplitSeq(*parts, ",") {
 		switch strings.TrimSpace(p) {
 		case "sig":
 			cfg.Sig = true
 		case "listen":
 			cfg.Listen = true
+		case "handlers":
+			cfg.Handlers = true
 		case "pushpoll":
 			cfg.PushPoll = true
 		default:
@@ -88,6 +91,9 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	cfg.Runs = *runs
 	if *loadDur > 0 {
 		cfg.LoadDuration = *loadDur
+	}
+	if *events > 0 {
+		cfg.HandlerEvents = *events
 	}
 	if *jobs > 0 {
 		cfg.Jobs = *jobs

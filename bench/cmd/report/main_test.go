@@ -39,6 +39,7 @@ func TestQuickReport(t *testing.T) {
 		"<!-- bench:machine:begin -->", "load average",
 		"<!-- bench:signatures:begin -->", "standard-webhooks", "svix", "floor (ed25519.Verify)", "floor (rsa.VerifyPKCS1v15)",
 		"<!-- bench:listener:begin -->", "bare net/http 204", "listener + inbox.Memory", "listener + boltinbox", "listener + pginbox",
+		"<!-- bench:handlers:begin -->", "| inbox | 1 worker | 8 workers | 32 workers |", "| boltinbox |",
 		"<!-- bench:pushpoll:begin -->", "push (listener)", "polling Get every 100ms", "<!-- bench:pushpoll:end -->",
 	} {
 		if !strings.Contains(doc, want) {

@@ -216,3 +216,25 @@ func TestListenTargetsOverRuns(t *testing.T) {
 		t.Errorf("the table has no run column:\n%s", md)
 	}
 }
+
+// TestHandlersMarkdown checks the handlers table: an inbox a row, a worker
+// count a column, events per second in each cell, "-" where nothing ran.
+func TestHandlersMarkdown(t *testing.T) {
+	t.Parallel()
+	r := HandlersResult{Events: 1000, Rows: []HandlerRow{
+		{Inbox: memoryStore, Workers: 1, Events: 1000, Elapsed: 10 * time.Millisecond},
+		{Inbox: memoryStore, Workers: 8, Events: 1000, Elapsed: 5 * time.Millisecond},
+		{Inbox: boltStore, Workers: 1, Events: 1000, Elapsed: 2 * time.Second},
+	}, Skipped: map[string]string{pgStore: "no PostgreSQL URL"}}
+	got := r.markdown()
+	for _, want := range []string{
+		"| inbox | 1 worker | 8 workers |",
+		"| inbox.Memory | 100000/s (10 ms) | 200000/s (5 ms) |",
+		"| boltinbox | 500/s (2 s) | - |",
+		"pginbox: skipped, no PostgreSQL URL.",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("handlers markdown lacks %q:\n%s", want, got)
+		}
+	}
+}

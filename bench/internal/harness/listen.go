@@ -69,11 +69,16 @@ func listenBackends(cfg Config, skipped map[string]string, s listenerSetup) []ba
 	return bs
 }
 
-// signedDelivery builds request i of a run: a batch.succeeded event with a fresh webhook-id, signed now.
+// delivery is delivery i of a run: a batch.succeeded event for a job of its own, with a fresh webhook-id.
+func delivery(run string, i int, now time.Time) (id string, body []byte, err error) {
+	body, err = event.Marshal(&event.BatchSucceeded{ID: fmt.Sprintf("batches/%s-%d", run, i), OutputFileURI: "files/out"}, now, nil)
+	return fmt.Sprintf("bench-%s-%d", run, i), body, err
+}
+
+// signedDelivery builds request i of a run, signed now.
 func signedDelivery(url, run string, i int) (*http.Request, error) {
 	now := time.Now()
-	id := fmt.Sprintf("bench-%s-%d", run, i)
-	body, err := event.Marshal(&event.BatchSucceeded{ID: fmt.Sprintf("batches/%s-%d", run, i), OutputFileURI: "files/out"}, now, nil)
+	id, body, err := delivery(run, i, now)
 	if err != nil {
 		return nil, err
 	}

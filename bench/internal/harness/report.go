@@ -11,13 +11,16 @@ import (
 
 // Config selects the parts of a run and their sizes.
 type Config struct {
-	Sig, Listen, PushPoll bool
+	Sig, Listen, Handlers, PushPoll bool
 
 	Rates        []float64     // offered load for the listener, requests per second
 	Runs         int           // times the whole listener measurement is repeated; 0 is once
 	LoadDuration time.Duration // per rate and server
 	LoadSlices   int           // turns each server's LoadDuration is split into, rotating between servers
 	Postgres     string        // PostgreSQL URL for pginbox; "" skips that row
+
+	HandlerEvents  int   // events stored before the handlers part starts a listener
+	HandlerWorkers []int // listener worker counts the handlers part measures
 
 	Jobs          int             // jobs for push and for polling
 	PushWindow    time.Duration   // push: completions spread uniformly over this
@@ -32,10 +35,11 @@ type Config struct {
 // Full is the configuration behind the figures in BENCHMARKS.md.
 func Full() Config {
 	return Config{
-		Sig: true, Listen: true, PushPoll: true,
+		Sig: true, Listen: true, Handlers: true, PushPoll: true,
 		Rates: []float64{250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000}, LoadDuration: 4 * time.Second, LoadSlices: 4,
-		Postgres: os.Getenv("GEMINIHOOKS_TEST_POSTGRES"),
-		Jobs:     200, PushWindow: 10 * time.Second, PollWindow: 30 * time.Second,
+		Postgres:      os.Getenv("GEMINIHOOKS_TEST_POSTGRES"),
+		HandlerEvents: 20000, HandlerWorkers: []int{1, 8, 32},
+		Jobs: 200, PushWindow: 10 * time.Second, PollWindow: 30 * time.Second,
 		PollIntervals: []time.Duration{time.Second, 5 * time.Second},
 		BenchTime:     time.Second,
 	}
@@ -44,10 +48,11 @@ func Full() Config {
 // Quick is a smoke test of every part in a few seconds; its figures mean nothing.
 func Quick() Config {
 	return Config{
-		Sig: true, Listen: true, PushPoll: true,
+		Sig: true, Listen: true, Handlers: true, PushPoll: true,
 		Rates: []float64{200}, LoadDuration: 250 * time.Millisecond, LoadSlices: 1,
-		Postgres: os.Getenv("GEMINIHOOKS_TEST_POSTGRES"),
-		Jobs:     10, PushWindow: 200 * time.Millisecond, PollWindow: 300 * time.Millisecond,
+		Postgres:      os.Getenv("GEMINIHOOKS_TEST_POSTGRES"),
+		HandlerEvents: 200, HandlerWorkers: []int{1, 8, 32},
+		Jobs: 10, PushWindow: 200 * time.Millisecond, PollWindow: 300 * time.Millisecond,
 		PollIntervals: []time.Duration{100 * time.Millisecond, 250 * time.Millisecond},
 		BenchTime:     5 * time.Millisecond,
 	}
@@ -59,6 +64,7 @@ type Result struct {
 	Command  string
 	Sig      *SigResult
 	Listen   *ListenResult
+	Handlers *HandlersResult
 	PushPoll *PushPollResult
 }
 
@@ -85,6 +91,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 		res.Listen = &r
+	}
+	if cfg.Handlers {
+		r, err := runHandlers(ctx, cfg, logf)
+		if err != nil {
+			return nil, err
+		}
+		res.Handlers = &r
 	}
 	if cfg.PushPoll {
 		r, err := runPushPoll(ctx, cfg, logf)
@@ -119,6 +132,9 @@ func (r *Result) Sections() []Section {
 	if r.Listen != nil {
 		body := r.Listen.markdown() + fmt.Sprintf("\n![ack latency CDF](%s)\n\n![throughput against offered rate](%s)\n", ChartLatency, ChartThroughput)
 		s = append(s, Section{Name: "listener", Body: body})
+	}
+	if r.Handlers != nil {
+		s = append(s, Section{Name: "handlers", Body: r.Handlers.markdown()})
 	}
 	if r.PushPoll != nil {
 		s = append(s, Section{Name: "pushpoll", Body: r.PushPoll.markdown() + fmt.Sprintf("\n![push and polling delay CDF](%s)\n", ChartPushPoll)})
