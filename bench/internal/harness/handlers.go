@@ -138,7 +138,7 @@ func putEvents(ctx context.Context, ib inbox.Inbox, run string, n int) error {
 
 // storedDelivery is delivery i of a run as the listener stores it once verified.
 func storedDelivery(run string, i int, now time.Time) (*inbox.Message, error) {
-	id, body, err := delivery(run, i, now)
+	id, body, err := delivery(run, i, now, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminihooks/geminihooks/event"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -235,6 +236,72 @@ func TestHandlersMarkdown(t *testing.T) {
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("handlers markdown lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestStoredTargets checks the growth targets against made-up rows: each
+// durable inbox's most events stored against its fewest, throughput at
+// least 0.8x and p99 at most 1.2x.
+func TestStoredTargets(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	stored := func(name string, n, ok int, p99 time.Duration) StoredRow {
+		return StoredRow{Inbox: name, Stored: n, LoadResult: listenRow("", 2000, ok, ms, p99).LoadResult}
+	}
+	r := GrowthResult{Stored: []StoredRow{
+		stored(boltStore, 1e3, 100, 10*ms),
+		stored(boltStore, 1e5, 100, 30*ms), // between: not judged
+		stored(boltStore, 1e6, 85, 12*ms),
+		stored(pgStore, 1e3, 100, 10*ms),
+		stored(pgStore, 1e6, 75, 13*ms),
+	}}
+	got := r.storedTargets()
+	for _, want := range []string{
+		"| boltinbox 2xx/s with 10^6 stored >= 0.8x with 10^3 stored | 0.850 (85/s vs 100/s) | yes |",
+		"| boltinbox p99 ack with 10^6 stored <= 1.2x with 10^3 stored | 1.20 (12 ms vs 10 ms) | yes |",
+		"| pginbox 2xx/s with 10^6 stored >= 0.8x with 10^3 stored | 0.750 (75/s vs 100/s) | **no** |",
+		"| pginbox p99 ack with 10^6 stored <= 1.2x with 10^3 stored | 1.30 (13 ms vs 10 ms) | **no** |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("targets lack %q:\n%s", want, got)
+		}
+	}
+	one := GrowthResult{Stored: []StoredRow{stored(boltStore, 1e3, 100, ms)}}
+	if got := one.storedTargets(); got != "" {
+		t.Errorf("one count judged against itself:\n%s", got)
+	}
+}
+
+func TestLabels(t *testing.T) {
+	t.Parallel()
+	for n, want := range map[int]string{1e3: "10^3", 1e6: "10^6", 100: "10^2", 2000: "2000", 1: "1", 0: "0"} {
+		if got := countLabel(n); got != want {
+			t.Errorf("countLabel(%d) = %q, want %q", n, got, want)
+		}
+	}
+	for n, want := range map[int]string{1 << 10: "1 KiB", 20 << 10: "20 KiB", 1 << 20: "1 MiB", 1500: "1500 B"} {
+		if got := bytesize(n); got != want {
+			t.Errorf("bytesize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestDeliverySize checks that a padded delivery is exactly the size asked
+// for and still an event the listener takes.
+func TestDeliverySize(t *testing.T) {
+	t.Parallel()
+	for _, size := range []int{0, 1 << 10, 20 << 10, 1 << 20} {
+		_, body, err := delivery("size", 7, time.Now(), size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size > 0 && len(body) != size {
+			t.Errorf("delivery of %d bytes is %d", size, len(body))
+		}
+		ev, err := event.Parse(body)
+		if err != nil || ev.Type != event.TypeBatchSucceeded || ev.JobID != "batches/size-7" {
+			t.Errorf("delivery of %d bytes parses as %+v, %v", size, ev, err)
 		}
 	}
 }

@@ -48,7 +48,7 @@ func stores(cfg Config) (ss []store, noPG string) {
 			if err != nil {
 				return nil, nil, err
 			}
-			ib, err := boltinbox.Open(path)
+			ib, err := openBolt(path, boltFill{})
 			if err != nil {
 				remove()
 				return nil, nil, err
@@ -81,6 +81,24 @@ func boltFile() (path string, remove func(), err error) {
 		return "", nil, err
 	}
 	return filepath.Join(dir, "inbox.db"), func() { os.RemoveAll(dir) }, nil
+}
+
+// boltFill holds the settings only a bulk fill changes; the zero value opens with the defaults, as the
+// measured inboxes are.
+type boltFill struct {
+	maxBatch int              // operations per commit
+	now      func() time.Time // the inbox's clock, which stamps finish times
+}
+
+func openBolt(path string, f boltFill) (*boltinbox.Inbox, error) {
+	var opts []boltinbox.Option
+	if f.maxBatch > 0 {
+		opts = append(opts, boltinbox.WithMaxBatch(f.maxBatch))
+	}
+	if f.now != nil {
+		opts = append(opts, boltinbox.WithClock(f.now))
+	}
+	return boltinbox.Open(path, opts...)
 }
 
 // postgresMissing says why the PostgreSQL at url cannot be used, or "" when it can.
@@ -168,4 +186,9 @@ func serve(ctx context.Context, ib inbox.Inbox, handle listener.HandlerFunc, s l
 		l.Run(runCtx)
 	}()
 	return l, func() { cancel(); <-done }, nil
+}
+
+// jobKeyPrefix is what the listener puts before a batch.succeeded event's job ID in its job key.
+func jobKeyPrefix() string {
+	return strings.TrimSuffix(listener.JobKey(&event.Event{Type: event.TypeBatchSucceeded, JobID: "x"}), "x")
 }

@@ -70,15 +70,27 @@ func listenBackends(cfg Config, skipped map[string]string, s listenerSetup) []ba
 }
 
 // delivery is delivery i of a run: a batch.succeeded event for a job of its own, with a fresh webhook-id.
-func delivery(run string, i int, now time.Time) (id string, body []byte, err error) {
-	body, err = event.Marshal(&event.BatchSucceeded{ID: fmt.Sprintf("batches/%s-%d", run, i), OutputFileURI: "files/out"}, now, nil)
-	return fmt.Sprintf("bench-%s-%d", run, i), body, err
+// A size above its natural size pads the event's user metadata until the body is size bytes.
+func delivery(run string, i int, now time.Time, size int) (id string, body []byte, err error) {
+	id = fmt.Sprintf("bench-%s-%d", run, i)
+	d := &event.BatchSucceeded{ID: fmt.Sprintf("batches/%s-%d", run, i), OutputFileURI: "files/out"}
+	body, err = event.Marshal(d, now, nil)
+	if err != nil || len(body) >= size {
+		return id, body, err
+	}
+	meta := map[string]any{"pad": ""}
+	if body, err = event.Marshal(d, now, meta); err != nil || len(body) >= size {
+		return id, body, err
+	}
+	meta["pad"] = strings.Repeat("x", size-len(body))
+	body, err = event.Marshal(d, now, meta)
+	return id, body, err
 }
 
-// signedDelivery builds request i of a run, signed now.
-func signedDelivery(url, run string, i int) (*http.Request, error) {
+// signedDelivery builds request i of a run, of size bytes (0: as small as it comes), signed now.
+func signedDelivery(url, run string, i, size int) (*http.Request, error) {
 	now := time.Now()
-	id, body, err := delivery(run, i, now)
+	id, body, err := delivery(run, i, now, size)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +116,7 @@ func runListen(ctx context.Context, cfg Config, logf func(string, ...any)) (List
 	runs := max(cfg.Runs, 1)
 	for run := 1; run <= runs; run++ {
 		for _, rate := range cfg.Rates {
-			rows, err := loadServers(ctx, client, listenBackends(cfg, res.Skipped, listenerSetup{}), rate, cfg.LoadDuration, cfg.LoadSlices)
+			rows, err := loadServers(ctx, client, listenBackends(cfg, res.Skipped, listenerSetup{}), rate, cfg.LoadDuration, cfg.LoadSlices, 0)
 			if err != nil {
 				return res, err
 			}
@@ -130,10 +142,11 @@ func loadClient() *http.Client {
 	}
 }
 
-// loadServers drives every backend with signed deliveries at rate for dur, and returns a row per backend, in order. Every server is up at once, fresh, and the load
+// loadServers drives every backend with signed deliveries of size bytes (0: as small as they come) at
+// rate for dur, and returns a row per backend, in order. Every server is up at once, fresh, and the load
 // visits them in turns of dur/turns, rotating the order, so that on a shared machine a burst of someone
 // else's load does not land on one server's whole run.
-func loadServers(ctx context.Context, client *http.Client, bs []backend, rate float64, dur time.Duration, turns int) ([]ListenRow, error) {
+func loadServers(ctx context.Context, client *http.Client, bs []backend, rate float64, dur time.Duration, turns, size int) ([]ListenRow, error) {
 	type live struct {
 		b    backend
 		url  string
@@ -162,7 +175,7 @@ func loadServers(ctx context.Context, client *http.Client, bs []backend, rate fl
 		for k := range servers {
 			s := servers[(k+turn)%len(servers)]
 			run := fmt.Sprintf("%s-%.0f-%d-%d", strings.Fields(s.b.name)[0], rate, turn, time.Now().UnixNano())
-			lr, err := openLoop(ctx, client, rate, n, func(i int) (*http.Request, error) { return signedDelivery(s.url, run, i) })
+			lr, err := openLoop(ctx, client, rate, n, func(i int) (*http.Request, error) { return signedDelivery(s.url, run, i, size) })
 			if err != nil {
 				return nil, err
 			}
@@ -331,15 +344,9 @@ func (r ListenResult) markdown() string {
 	}
 	var rows [][]string
 	for _, x := range r.Rows {
-		ratio := "-"
-		if x.Backend != bareBackend {
-			if bare, ok := r.row(x.Run, bareBackend, x.Rate); ok && x.OK > 0 && bare.Quantile(0.5) > 0 && bare.Quantile(0.99) > 0 && bare.Throughput() > 0 {
-				ratio = fmt.Sprintf("%.2f / %.2f / %.2f", x.Throughput()/bare.Throughput(),
-					float64(x.Quantile(0.5))/float64(bare.Quantile(0.5)), float64(x.Quantile(0.99))/float64(bare.Quantile(0.99)))
-			}
-		}
-		row := []string{fmt.Sprintf("%.0f", x.Rate), x.Backend, fmt.Sprint(x.Sent), fmt.Sprint(x.OK), failures(x.LoadResult),
-			fmt.Sprintf("%.0f", x.Throughput()), dur(float64(x.Quantile(0.5))), dur(float64(x.Quantile(0.99))), ratio}
+		bare, _ := r.row(x.Run, bareBackend, x.Rate)
+		row := append([]string{fmt.Sprintf("%.0f", x.Rate), x.Backend}, loadCells(x.LoadResult)...)
+		row = append(row, vsBare(x, bare))
 		if len(runs) > 1 {
 			row = append([]string{fmt.Sprint(x.Run)}, row...)
 		}
@@ -350,6 +357,22 @@ func (r ListenResult) markdown() string {
 		fmt.Fprintf(&b, "\n%s: skipped, %s.\n", name, why)
 	}
 	return b.String()
+}
+
+// loadCells are a load's columns: sent, 2xx, failed, 2xx/s, p50 ack, p99 ack.
+func loadCells(x LoadResult) []string {
+	return []string{fmt.Sprint(x.Sent), fmt.Sprint(x.OK), failures(x), fmt.Sprintf("%.0f", x.Throughput()),
+		dur(float64(x.Quantile(0.5))), dur(float64(x.Quantile(0.99)))}
+}
+
+// vsBare compares a listener's row with the bare handler's, "tput / p50 / p99", or "-" for the bare
+// handler itself or when either has nothing to compare.
+func vsBare(x, bare ListenRow) string {
+	if x.Backend == bareBackend || x.OK == 0 || bare.Quantile(0.5) <= 0 || bare.Quantile(0.99) <= 0 || bare.Throughput() <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f / %.2f / %.2f", x.Throughput()/bare.Throughput(),
+		float64(x.Quantile(0.5))/float64(bare.Quantile(0.5)), float64(x.Quantile(0.99))/float64(bare.Quantile(0.99)))
 }
 
 // failures spells out why requests failed: refusals by status, and transport errors.

@@ -11,7 +11,7 @@ import (
 
 // Config selects the parts of a run and their sizes.
 type Config struct {
-	Sig, Listen, Handlers, PushPoll bool
+	Sig, Listen, Handlers, Growth, PushPoll bool
 
 	Rates        []float64     // offered load for the listener, requests per second
 	Runs         int           // times the whole listener measurement is repeated; 0 is once
@@ -21,6 +21,10 @@ type Config struct {
 
 	HandlerEvents  int   // events stored before the handlers part starts a listener
 	HandlerWorkers []int // listener worker counts the handlers part measures
+
+	Bodies     []BodyLoad // growth: body sizes, each offered at its own rate for LoadDuration
+	Stored     []int      // growth: done events stored before a load, each count in a fresh inbox
+	StoredRate float64    // growth: the rate offered with events stored
 
 	Jobs          int             // jobs for push and for polling
 	PushWindow    time.Duration   // push: completions spread uniformly over this
@@ -35,10 +39,12 @@ type Config struct {
 // Full is the configuration behind the figures in BENCHMARKS.md.
 func Full() Config {
 	return Config{
-		Sig: true, Listen: true, Handlers: true, PushPoll: true,
+		Sig: true, Listen: true, Handlers: true, Growth: true, PushPoll: true,
 		Rates: []float64{250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000}, LoadDuration: 4 * time.Second, LoadSlices: 4,
 		Postgres:      os.Getenv("GEMINIHOOKS_TEST_POSTGRES"),
 		HandlerEvents: 20000, HandlerWorkers: []int{1, 8, 32},
+		Bodies: []BodyLoad{{1 << 10, 1000}, {20 << 10, 1000}, {1 << 20, 50}},
+		Stored: []int{1e3, 1e5, 1e6}, StoredRate: 2000,
 		Jobs: 200, PushWindow: 10 * time.Second, PollWindow: 30 * time.Second,
 		PollIntervals: []time.Duration{time.Second, 5 * time.Second},
 		BenchTime:     time.Second,
@@ -48,10 +54,12 @@ func Full() Config {
 // Quick is a smoke test of every part in a few seconds; its figures mean nothing.
 func Quick() Config {
 	return Config{
-		Sig: true, Listen: true, Handlers: true, PushPoll: true,
+		Sig: true, Listen: true, Handlers: true, Growth: true, PushPoll: true,
 		Rates: []float64{200}, LoadDuration: 250 * time.Millisecond, LoadSlices: 1,
 		Postgres:      os.Getenv("GEMINIHOOKS_TEST_POSTGRES"),
 		HandlerEvents: 200, HandlerWorkers: []int{1, 8, 32},
+		Bodies: []BodyLoad{{1 << 10, 200}, {20 << 10, 200}, {1 << 20, 20}},
+		Stored: []int{1e2, 1e3}, StoredRate: 200,
 		Jobs: 10, PushWindow: 200 * time.Millisecond, PollWindow: 300 * time.Millisecond,
 		PollIntervals: []time.Duration{100 * time.Millisecond, 250 * time.Millisecond},
 		BenchTime:     5 * time.Millisecond,
@@ -65,6 +73,7 @@ type Result struct {
 	Sig      *SigResult
 	Listen   *ListenResult
 	Handlers *HandlersResult
+	Growth   *GrowthResult
 	PushPoll *PushPollResult
 }
 
@@ -98,6 +107,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 		res.Handlers = &r
+	}
+	if cfg.Growth {
+		r, err := runGrowth(ctx, cfg, logf)
+		if err != nil {
+			return nil, err
+		}
+		res.Growth = &r
 	}
 	if cfg.PushPoll {
 		r, err := runPushPoll(ctx, cfg, logf)
@@ -135,6 +151,9 @@ func (r *Result) Sections() []Section {
 	}
 	if r.Handlers != nil {
 		s = append(s, Section{Name: "handlers", Body: r.Handlers.markdown()})
+	}
+	if r.Growth != nil {
+		s = append(s, Section{Name: "growth", Body: r.Growth.markdown()})
 	}
 	if r.PushPoll != nil {
 		s = append(s, Section{Name: "pushpoll", Body: r.PushPoll.markdown() + fmt.Sprintf("\n![push and polling delay CDF](%s)\n", ChartPushPoll)})
