@@ -5,6 +5,8 @@
 //	cd bench && go run ./cmd/report            # everything, full size
 //	cd bench && go run ./cmd/report -quick     # a smoke test of every part; the figures mean nothing
 //	cd bench && go run ./cmd/report -parts listen -rates 500,1000 -duration 3s
+//	cd bench && go run ./cmd/report -parts listen -rates 250,2000,4000,5000,6000 -duration 3s -runs 5
+//	cd bench && go run ./cmd/report -parts handlers,growth
 package main
 
 import (
@@ -44,7 +46,7 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	out := fs.String("out", "../BENCHMARKS.md", "Markdown file whose generated sections are rewritten")
 	root := fs.String("root", "..", "repository root; charts go under its docs/")
 	rates := fs.String("rates", "", "listener offered rates, requests/s, comma-separated (default by size)")
-	loadDur := fs.Duration("duration", 0, "listener load per rate and server (default by size)")
+	loadDur := fs.Duration("duration", 0, "load per rate and server, for listen and growth (default by size)")
 	events := fs.Int("handler-events", 0, "events stored before the handlers part times their handling (default by size)")
 	stored := fs.String("stored", "", "growth: events already stored before a load, comma-separated (default by size)")
 	storedRate := fs.Float64("stored-rate", 0, "growth: requests/s offered with events stored (default by size)")
