@@ -109,7 +109,7 @@ func openFilledBolt(ctx context.Context, n int, from, to time.Time) (inbox.Inbox
 
 // fillPG leaves n done events in the inbox table t, with finish times spread evenly over (from, to], in
 // one INSERT ... SELECT from generate_series. The rows are what Put, Claim and Ack leave (the test
-// TestFillMatchesInbox compares them): no body, one attempt, the claim's lease kept, no lease end.
+// TestFillPGMatchesInbox compares them): no body, one attempt, the claim's lease kept, no lease end.
 // VACUUM ANALYZE then does what autovacuum would long since have done to a table that grew this large
 // over two days.
 func fillPG(ctx context.Context, t *pgTable, n int, from, to time.Time) error {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -107,33 +106,17 @@ func measureHandlers(ctx context.Context, st store, workers, n int) (HandlerRow,
 	}
 }
 
-// putEvents stores n deliveries of a run in ib as the listener would store them, from concurrent
-// callers so that the inboxes' group commits make it quick.
+// putEvents stores n deliveries of a run in ib as the listener would store them, all at once so that
+// the inboxes' group commits make it quick.
 func putEvents(ctx context.Context, ib inbox.Inbox, run string, n int) error {
-	const callers = 64
-	var (
-		wg    sync.WaitGroup
-		next  atomic.Int64
-		once  sync.Once
-		first error
-	)
 	now := time.Now()
-	for range callers {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				m, err := storedDelivery(run, i, now)
-				if err == nil {
-					_, err = ib.Put(ctx, m)
-				}
-				if err != nil {
-					once.Do(func() { first = err })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return first
+	return parallel(n, func(i int) error {
+		m, err := storedDelivery(run, i, now)
+		if err == nil {
+			_, err = ib.Put(ctx, m)
+		}
+		return err
+	})
 }
 
 // storedDelivery is delivery i of a run as the listener stores it once verified.
