@@ -5,6 +5,8 @@
 //	cd bench && go run ./cmd/report            # everything, full size
 //	cd bench && go run ./cmd/report -quick     # a smoke test of every part; the figures mean nothing
 //	cd bench && go run ./cmd/report -parts listen -rates 500,1000 -duration 3s
+//	cd bench && go run ./cmd/report -parts listen -rates 250,2000,4000,5000,6000 -duration 3s -runs 5
+//	cd bench && go run ./cmd/report -parts handlers,growth
 package main
 
 import (
@@ -40,11 +42,15 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(logw)
 	quick := fs.Bool("quick", false, "smoke-test sizes: every part in seconds, meaningless figures")
-	parts := fs.String("parts", "sig,listen,pushpoll", "comma-separated parts to run: sig, listen, pushpoll")
+	parts := fs.String("parts", "sig,listen,handlers,growth,pushpoll", "comma-separated parts to run: sig, listen, handlers, growth, pushpoll")
 	out := fs.String("out", "../BENCHMARKS.md", "Markdown file whose generated sections are rewritten")
 	root := fs.String("root", "..", "repository root; charts go under its docs/")
 	rates := fs.String("rates", "", "listener offered rates, requests/s, comma-separated (default by size)")
-	loadDur := fs.Duration("duration", 0, "listener load per rate and server (default by size)")
+	loadDur := fs.Duration("duration", 0, "load per rate and server, for listen and growth (default by size)")
+	events := fs.Int("handler-events", 0, "events stored before the handlers part times their handling (default by size)")
+	stored := fs.String("stored", "", "growth: events already stored before a load, comma-separated (default by size)")
+	storedRate := fs.Float64("stored-rate", 0, "growth: requests/s offered with events stored (default by size)")
+	runs := fs.Int("runs", 1, "times the whole listen measurement is repeated; a target is met only if met in every run")
 	jobs := fs.Int("jobs", 0, "jobs for push and for polling (default by size)")
 	pg := fs.String("postgres", os.Getenv("GEMINIHOOKS_TEST_POSTGRES"), "PostgreSQL URL for the pginbox row; empty skips it")
 	commit := fs.String("commit", gitCommit(), "names the geminihooks tree measured (default: git's HEAD, marked dirty if modified)")
@@ -58,13 +64,17 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	}
 	cfg.Postgres = *pg
 	cfg.Commit = *commit
-	cfg.Sig, cfg.Listen, cfg.PushPoll = false, false, false
+	cfg.Sig, cfg.Listen, cfg.Handlers, cfg.Growth, cfg.PushPoll = false, false, false, false, false
 	for p := range strings.SplitSeq(*parts, ",") {
 		switch strings.TrimSpace(p) {
 		case "sig":
 			cfg.Sig = true
 		case "listen":
 			cfg.Listen = true
+		case "handlers":
+			cfg.Handlers = true
+		case "growth":
+			cfg.Growth = true
 		case "pushpoll":
 			cfg.PushPoll = true
 		default:
@@ -81,8 +91,28 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 			cfg.Rates = append(cfg.Rates, v)
 		}
 	}
+	if *stored != "" {
+		cfg.Stored = nil
+		for c := range strings.SplitSeq(*stored, ",") {
+			v, err := strconv.Atoi(strings.TrimSpace(c))
+			if err != nil || v <= 0 {
+				return fmt.Errorf("bad stored count %q", c)
+			}
+			cfg.Stored = append(cfg.Stored, v)
+		}
+	}
+	if *storedRate > 0 {
+		cfg.StoredRate = *storedRate
+	}
+	if *runs < 1 {
+		return fmt.Errorf("-runs %d: need at least one run", *runs)
+	}
+	cfg.Runs = *runs
 	if *loadDur > 0 {
 		cfg.LoadDuration = *loadDur
+	}
+	if *events > 0 {
+		cfg.HandlerEvents = *events
 	}
 	if *jobs > 0 {
 		cfg.Jobs = *jobs

@@ -23,7 +23,7 @@ func TestQuickReport(t *testing.T) {
 	if err := os.WriteFile(md, []byte(prose), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var log bytes.Buffer
 	if err := run(ctx, []string{"-quick", "-out", md, "-root", dir}, &log); err != nil {
@@ -39,6 +39,8 @@ func TestQuickReport(t *testing.T) {
 		"<!-- bench:machine:begin -->", "load average",
 		"<!-- bench:signatures:begin -->", "standard-webhooks", "svix", "floor (ed25519.Verify)", "floor (rsa.VerifyPKCS1v15)",
 		"<!-- bench:listener:begin -->", "bare net/http 204", "listener + inbox.Memory", "listener + boltinbox", "listener + pginbox",
+		"<!-- bench:handlers:begin -->", "| inbox | 1 worker | 8 workers | 32 workers |", "| boltinbox |",
+		"<!-- bench:growth:begin -->", "| 1 MiB | 20 | listener + boltinbox |", "| boltinbox | 10^3 |",
 		"<!-- bench:pushpoll:begin -->", "push (listener)", "polling Get every 100ms", "<!-- bench:pushpoll:end -->",
 	} {
 		if !strings.Contains(doc, want) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminihooks/geminihooks/event"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -139,17 +140,22 @@ func TestChartSVGIsWellFormed(t *testing.T) {
 	}
 }
 
+// listenRow makes a row of 100 requests, ok of them answered, with the given
+// p50 and p99, in run 0 (a result's only run).
+func listenRow(backend string, rate float64, ok int, p50, p99 time.Duration) ListenRow {
+	lat := make([]time.Duration, 100)
+	for i := range lat {
+		lat[i] = p50
+	}
+	lat[98], lat[99] = p99, p99
+	return ListenRow{Backend: backend, LoadResult: LoadResult{Rate: rate, Sent: 100, OK: ok, Elapsed: time.Second, Latencies: lat}}
+}
+
 // TestListenTargets checks the durable inboxes' targets against made-up
 // rows: each met or not as the rule says, judged at its worst rate.
 func TestListenTargets(t *testing.T) {
-	row := func(backend string, rate float64, ok int, p50, p99 time.Duration) ListenRow {
-		lat := make([]time.Duration, 100)
-		for i := range lat {
-			lat[i] = p50
-		}
-		lat[98], lat[99] = p99, p99
-		return ListenRow{Backend: backend, LoadResult: LoadResult{Rate: rate, Sent: 100, OK: ok, Elapsed: time.Second, Latencies: lat}}
-	}
+	t.Parallel()
+	row := listenRow
 	ms := time.Millisecond
 	r := ListenResult{Rows: []ListenRow{
 		row(bareBackend, 250, 100, ms, 2*ms),
@@ -171,6 +177,131 @@ func TestListenTargets(t *testing.T) {
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("targets lack %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestListenTargetsOverRuns checks that with several runs each run gets its
+// column, judged against its own bare rows, and a target is met only when
+// every run met it.
+func TestListenTargetsOverRuns(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	in := func(run int, x ListenRow) ListenRow { x.Run = run; return x }
+	r := ListenResult{Rows: []ListenRow{
+		in(1, listenRow(bareBackend, 250, 100, ms, 2*ms)),
+		in(1, listenRow(boltBackend, 250, 100, ms, 5*ms)),
+		in(1, listenRow(bareBackend, 2000, 100, ms, 10*ms)),
+		in(1, listenRow(boltBackend, 2000, 100, ms, 20*ms)),
+		// Run 2's bare handler is slower: bolt's p99 limit is 3x its 10 ms at 250/s.
+		in(2, listenRow(bareBackend, 250, 100, ms, 10*ms)),
+		in(2, listenRow(boltBackend, 250, 100, 3*ms, 25*ms)),
+		in(2, listenRow(bareBackend, 2000, 100, ms, 10*ms)),
+		in(2, listenRow(boltBackend, 2000, 97, ms, 40*ms)),
+	}}
+	got := r.targets()
+	for _, want := range []string{
+		"| target | run 1 | run 2 | met in every run |",
+		"| boltinbox throughput >= 0.98x bare, up to 6000/s | worst: 1.000 at 250/s: yes | worst: 0.970 at 2000/s: **no** | **no** |",
+		"| boltinbox p99 ack <= max(3x bare p99, 15 ms), up to 4000/s | worst: 20 ms (limit 30 ms) at 2000/s: yes | worst: 40 ms (limit 30 ms) at 2000/s: **no** | **no** |",
+		"| boltinbox p50 ack <= 2x bare at 250/s | 1.00 (1 ms vs 1 ms): yes | 3.00 (3 ms vs 1 ms): **no** | **no** |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("targets lack %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "pginbox") {
+		t.Errorf("targets judge pginbox, which no run measured:\n%s", got)
+	}
+	if md := r.markdown(); !strings.Contains(md, "| 2 | 2000 | listener + boltinbox | 100 | 97 |") {
+		t.Errorf("the table has no run column:\n%s", md)
+	}
+}
+
+// TestHandlersMarkdown checks the handlers table: an inbox a row, a worker
+// count a column, events per second in each cell, "-" where nothing ran.
+func TestHandlersMarkdown(t *testing.T) {
+	t.Parallel()
+	r := HandlersResult{Events: 1000, Rows: []HandlerRow{
+		{Inbox: memoryStore, Workers: 1, Events: 1000, Elapsed: 10 * time.Millisecond},
+		{Inbox: memoryStore, Workers: 8, Events: 1000, Elapsed: 5 * time.Millisecond},
+		{Inbox: boltStore, Workers: 1, Events: 1000, Elapsed: 2 * time.Second},
+	}, Skipped: map[string]string{pgStore: "no PostgreSQL URL"}}
+	got := r.markdown()
+	for _, want := range []string{
+		"| inbox | 1 worker | 8 workers |",
+		"| inbox.Memory | 100000/s (10 ms) | 200000/s (5 ms) |",
+		"| boltinbox | 500/s (2 s) | - |",
+		"pginbox: skipped, no PostgreSQL URL.",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("handlers markdown lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestStoredTargets checks the growth targets against made-up rows: each
+// durable inbox's most events stored against its fewest, throughput at
+// least 0.8x and p99 at most 1.2x.
+func TestStoredTargets(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	stored := func(name string, n, ok int, p99 time.Duration) StoredRow {
+		return StoredRow{Inbox: name, Stored: n, LoadResult: listenRow("", 2000, ok, ms, p99).LoadResult}
+	}
+	r := GrowthResult{Stored: []StoredRow{
+		stored(boltStore, 1e3, 100, 10*ms),
+		stored(boltStore, 1e5, 100, 30*ms), // between: not judged
+		stored(boltStore, 1e6, 85, 12*ms),
+		stored(pgStore, 1e3, 100, 10*ms),
+		stored(pgStore, 1e6, 75, 13*ms),
+	}}
+	got := r.storedTargets()
+	for _, want := range []string{
+		"| boltinbox 2xx/s with 10^6 stored >= 0.8x with 10^3 stored | 0.850 (85/s vs 100/s) | yes |",
+		"| boltinbox p99 ack with 10^6 stored <= 1.2x with 10^3 stored | 1.20 (12 ms vs 10 ms) | yes |",
+		"| pginbox 2xx/s with 10^6 stored >= 0.8x with 10^3 stored | 0.750 (75/s vs 100/s) | **no** |",
+		"| pginbox p99 ack with 10^6 stored <= 1.2x with 10^3 stored | 1.30 (13 ms vs 10 ms) | **no** |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("targets lack %q:\n%s", want, got)
+		}
+	}
+	one := GrowthResult{Stored: []StoredRow{stored(boltStore, 1e3, 100, ms)}}
+	if got := one.storedTargets(); got != "" {
+		t.Errorf("one count judged against itself:\n%s", got)
+	}
+}
+
+func TestLabels(t *testing.T) {
+	t.Parallel()
+	for n, want := range map[int]string{1e3: "10^3", 1e6: "10^6", 100: "10^2", 2000: "2000", 1: "1", 0: "0"} {
+		if got := countLabel(n); got != want {
+			t.Errorf("countLabel(%d) = %q, want %q", n, got, want)
+		}
+	}
+	for n, want := range map[int]string{1 << 10: "1 KiB", 20 << 10: "20 KiB", 1 << 20: "1 MiB", 1500: "1500 B"} {
+		if got := bytesize(n); got != want {
+			t.Errorf("bytesize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestDeliverySize checks that a padded delivery is exactly the size asked
+// for and still an event the listener takes.
+func TestDeliverySize(t *testing.T) {
+	t.Parallel()
+	for _, size := range []int{0, 1 << 10, 20 << 10, 1 << 20} {
+		_, body, err := delivery("size", 7, time.Now(), size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size > 0 && len(body) != size {
+			t.Errorf("delivery of %d bytes is %d", size, len(body))
+		}
+		ev, err := event.Parse(body)
+		if err != nil || ev.Type != event.TypeBatchSucceeded || ev.JobID != "batches/size-7" {
+			t.Errorf("delivery of %d bytes parses as %+v, %v", size, ev, err)
 		}
 	}
 }

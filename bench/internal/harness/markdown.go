@@ -76,3 +76,11 @@ func yesNo(ok bool) string {
 	}
 	return "**no**"
 }
+
+// plural is "1 worker", "8 workers".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -11,12 +11,20 @@ import (
 
 // Config selects the parts of a run and their sizes.
 type Config struct {
-	Sig, Listen, PushPoll bool
+	Sig, Listen, Handlers, Growth, PushPoll bool
 
 	Rates        []float64     // offered load for the listener, requests per second
+	Runs         int           // times the whole listener measurement is repeated; 0 is once
 	LoadDuration time.Duration // per rate and server
 	LoadSlices   int           // turns each server's LoadDuration is split into, rotating between servers
 	Postgres     string        // PostgreSQL URL for pginbox; "" skips that row
+
+	HandlerEvents  int   // events stored before the handlers part starts a listener
+	HandlerWorkers []int // listener worker counts the handlers part measures
+
+	Bodies     []BodyLoad // growth: body sizes, each offered at its own rate for LoadDuration
+	Stored     []int      // growth: done events stored before a load, each count in a fresh inbox
+	StoredRate float64    // growth: the rate offered with events stored
 
 	Jobs          int             // jobs for push and for polling
 	PushWindow    time.Duration   // push: completions spread uniformly over this
@@ -31,10 +39,13 @@ type Config struct {
 // Full is the configuration behind the figures in BENCHMARKS.md.
 func Full() Config {
 	return Config{
-		Sig: true, Listen: true, PushPoll: true,
+		Sig: true, Listen: true, Handlers: true, Growth: true, PushPoll: true,
 		Rates: []float64{250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000}, LoadDuration: 4 * time.Second, LoadSlices: 4,
-		Postgres: os.Getenv("GEMINIHOOKS_TEST_POSTGRES"),
-		Jobs:     200, PushWindow: 10 * time.Second, PollWindow: 30 * time.Second,
+		Postgres:      os.Getenv("GEMINIHOOKS_TEST_POSTGRES"),
+		HandlerEvents: 20000, HandlerWorkers: []int{1, 8, 32},
+		Bodies: []BodyLoad{{1 << 10, 1000}, {20 << 10, 1000}, {1 << 20, 50}},
+		Stored: []int{1e3, 1e5, 1e6}, StoredRate: 2000,
+		Jobs: 200, PushWindow: 10 * time.Second, PollWindow: 30 * time.Second,
 		PollIntervals: []time.Duration{time.Second, 5 * time.Second},
 		BenchTime:     time.Second,
 	}
@@ -43,10 +54,13 @@ func Full() Config {
 // Quick is a smoke test of every part in a few seconds; its figures mean nothing.
 func Quick() Config {
 	return Config{
-		Sig: true, Listen: true, PushPoll: true,
+		Sig: true, Listen: true, Handlers: true, Growth: true, PushPoll: true,
 		Rates: []float64{200}, LoadDuration: 250 * time.Millisecond, LoadSlices: 1,
-		Postgres: os.Getenv("GEMINIHOOKS_TEST_POSTGRES"),
-		Jobs:     10, PushWindow: 200 * time.Millisecond, PollWindow: 300 * time.Millisecond,
+		Postgres:      os.Getenv("GEMINIHOOKS_TEST_POSTGRES"),
+		HandlerEvents: 200, HandlerWorkers: []int{1, 8, 32},
+		Bodies: []BodyLoad{{1 << 10, 200}, {20 << 10, 200}, {1 << 20, 20}},
+		Stored: []int{1e2, 1e3}, StoredRate: 200,
+		Jobs: 10, PushWindow: 200 * time.Millisecond, PollWindow: 300 * time.Millisecond,
 		PollIntervals: []time.Duration{100 * time.Millisecond, 250 * time.Millisecond},
 		BenchTime:     5 * time.Millisecond,
 	}
@@ -58,6 +72,8 @@ type Result struct {
 	Command  string
 	Sig      *SigResult
 	Listen   *ListenResult
+	Handlers *HandlersResult
+	Growth   *GrowthResult
 	PushPoll *PushPollResult
 }
 
@@ -84,6 +100,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 		res.Listen = &r
+	}
+	if cfg.Handlers {
+		r, err := runHandlers(ctx, cfg, logf)
+		if err != nil {
+			return nil, err
+		}
+		res.Handlers = &r
+	}
+	if cfg.Growth {
+		r, err := runGrowth(ctx, cfg, logf)
+		if err != nil {
+			return nil, err
+		}
+		res.Growth = &r
 	}
 	if cfg.PushPoll {
 		r, err := runPushPoll(ctx, cfg, logf)
@@ -119,6 +149,12 @@ func (r *Result) Sections() []Section {
 		body := r.Listen.markdown() + fmt.Sprintf("\n![ack latency CDF](%s)\n\n![throughput against offered rate](%s)\n", ChartLatency, ChartThroughput)
 		s = append(s, Section{Name: "listener", Body: body})
 	}
+	if r.Handlers != nil {
+		s = append(s, Section{Name: "handlers", Body: r.Handlers.markdown()})
+	}
+	if r.Growth != nil {
+		s = append(s, Section{Name: "growth", Body: r.Growth.markdown()})
+	}
 	if r.PushPoll != nil {
 		s = append(s, Section{Name: "pushpoll", Body: r.PushPoll.markdown() + fmt.Sprintf("\n![push and polling delay CDF](%s)\n", ChartPushPoll)})
 	}
@@ -129,12 +165,19 @@ func (r *Result) Sections() []Section {
 func (r *Result) Charts() map[string]string {
 	out := map[string]string{}
 	if r.Listen != nil && len(r.Listen.Rows) > 0 {
+		// The charts show the first run.
+		var rows []ListenRow
+		for _, x := range r.Listen.Rows {
+			if x.Run == r.Listen.Rows[0].Run {
+				rows = append(rows, x)
+			}
+		}
 		// The CDF at the highest rate that every server sustained in full shows the tails of a
 		// working system; past it, the figures are the overload's.
-		rate := r.Listen.Rows[0].Rate
-		for _, x := range r.Listen.Rows {
+		rate := rows[0].Rate
+		for _, x := range rows {
 			sustained := true
-			for _, y := range r.Listen.Rows {
+			for _, y := range rows {
 				if y.Rate == x.Rate && (y.Failed > 0 || y.Throughput() < 0.95*y.Rate) {
 					sustained = false
 				}
@@ -147,7 +190,7 @@ func (r *Result) Charts() map[string]string {
 		tput := Chart{Title: "Throughput against offered rate (loopback)", XLabel: "offered requests/s", YLabel: "2xx answers/s"}
 		var order []string
 		series := map[string]*Series{}
-		for _, x := range r.Listen.Rows {
+		for _, x := range rows {
 			if _, ok := series[x.Backend]; !ok {
 				order = append(order, x.Backend)
 				series[x.Backend] = &Series{Name: x.Backend}

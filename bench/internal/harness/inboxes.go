@@ -1,0 +1,194 @@
+package harness
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/inbox/boltinbox"
+	"github.com/geminihooks/geminihooks/inbox/pginbox"
+	"github.com/geminihooks/geminihooks/listener"
+	"github.com/geminihooks/geminihooks/signing"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Every inbox and listener the harness measures is built in this file, so that a change to their
+// constructors touches one place.
+
+// The inboxes, as the reports name them.
+const (
+	memoryStore = "inbox.Memory"
+	boltStore   = "boltinbox"
+	pgStore     = "pginbox"
+)
+
+// store is an inbox implementation: open returns a fresh, empty inbox and what removes it.
+type store struct {
+	name string
+	open func(ctx context.Context) (inbox.Inbox, func(), error)
+}
+
+// stores returns the inboxes to measure. pginbox needs a reachable PostgreSQL: without one it is left
+// out and noPG says why.
+func stores(cfg Config) (ss []store, noPG string) {
+	ss = []store{
+		{memoryStore, func(context.Context) (inbox.Inbox, func(), error) {
+			ib := inbox.NewMemory(inbox.WithCapacity(1 << 20))
+			return ib, func() { ib.Close() }, nil
+		}},
+		{boltStore, func(context.Context) (inbox.Inbox, func(), error) {
+			path, remove, err := boltFile()
+			if err != nil {
+				return nil, nil, err
+			}
+			ib, err := openBolt(path, boltFill{})
+			if err != nil {
+				remove()
+				return nil, nil, err
+			}
+			return ib, func() { ib.Close(); remove() }, nil
+		}},
+	}
+	if noPG = postgresMissing(cfg.Postgres); noPG != "" {
+		return ss, noPG
+	}
+	ss = append(ss, store{pgStore, func(ctx context.Context) (inbox.Inbox, func(), error) {
+		t, err := newPGTable(ctx, cfg.Postgres)
+		if err != nil {
+			return nil, nil, err
+		}
+		ib, err := t.open(ctx)
+		if err != nil {
+			t.drop()
+			return nil, nil, err
+		}
+		return ib, func() { ib.Close(); t.drop() }, nil
+	}})
+	return ss, ""
+}
+
+// boltFile names a file for a bolt inbox in a new temporary directory, and what removes the directory.
+func boltFile() (path string, remove func(), err error) {
+	dir, err := os.MkdirTemp("", "geminihooks-bench-*")
+	if err != nil {
+		return "", nil, err
+	}
+	return filepath.Join(dir, "inbox.db"), func() { os.RemoveAll(dir) }, nil
+}
+
+// boltFill holds the settings only a bulk fill changes; the zero value opens with the defaults, as the
+// measured inboxes are.
+type boltFill struct {
+	maxBatch int              // operations per commit
+	now      func() time.Time // the inbox's clock, which stamps finish times
+}
+
+func openBolt(path string, f boltFill) (*boltinbox.Inbox, error) {
+	var opts []boltinbox.Option
+	if f.maxBatch > 0 {
+		opts = append(opts, boltinbox.WithMaxBatch(f.maxBatch))
+	}
+	if f.now != nil {
+		opts = append(opts, boltinbox.WithClock(f.now))
+	}
+	return boltinbox.Open(path, opts...)
+}
+
+// postgresMissing says why the PostgreSQL at url cannot be used, or "" when it can.
+func postgresMissing(url string) string {
+	if url == "" {
+		return "no PostgreSQL URL (set GEMINIHOOKS_TEST_POSTGRES or -postgres)"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, url)
+	if err == nil {
+		defer pool.Close()
+		err = pool.Ping(ctx)
+	}
+	if err != nil {
+		return "PostgreSQL unreachable: " + err.Error()
+	}
+	return ""
+}
+
+// pgTable is a pool and a fresh, randomly named inbox table in it, so that runs never meet each other's
+// rows.
+type pgTable struct {
+	pool *pgxpool.Pool
+	name string
+}
+
+func newPGTable(ctx context.Context, url string) (*pgTable, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	return &pgTable{pool: pool, name: "geminihooks_bench_" + hex.EncodeToString(rnd[:])}, nil
+}
+
+// open returns an inbox on the table, migrated.
+func (t *pgTable) open(ctx context.Context) (*pginbox.Inbox, error) {
+	ib, err := pginbox.New(t.pool, pginbox.WithTable(t.name))
+	if err == nil {
+		err = ib.Migrate(ctx)
+	}
+	return ib, err
+}
+
+// drop removes the table and those Migrate made beside it, and closes the pool.
+func (t *pgTable) drop() {
+	var names []string
+	for _, suffix := range []string{"", "_jobs", "_leases", "_migrations"} {
+		names = append(names, pgx.Identifier{t.name + suffix}.Sanitize())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	t.pool.Exec(ctx, "DROP TABLE IF EXISTS "+strings.Join(names, ", "))
+	t.pool.Close()
+}
+
+// listenerSetup is what a part changes in the listener; zero values keep its defaults.
+type listenerSetup struct {
+	workers int   // handler goroutines
+	maxBody int64 // largest body accepted
+}
+
+// serve starts a listener over ib with handle for batch.succeeded (the only type the harness sends) and
+// its workers running; stop ends them. The caller closes ib after stop.
+func serve(ctx context.Context, ib inbox.Inbox, handle listener.HandlerFunc, s listenerSetup) (l *listener.Listener, stop func(), err error) {
+	v, err := signing.NewHMACVerifier([]string{sigSecret})
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := []listener.Option{listener.WithInbox(ib)}
+	if s.workers > 0 {
+		opts = append(opts, listener.WithWorkers(s.workers))
+	}
+	if s.maxBody > 0 {
+		opts = append(opts, listener.WithMaxBodyBytes(s.maxBody))
+	}
+	l = listener.New(v, opts...)
+	l.On(event.TypeBatchSucceeded, handle)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.Run(runCtx)
+	}()
+	return l, func() { cancel(); <-done }, nil
+}
+
+// jobKeyPrefix is what the listener puts before a batch.succeeded event's job ID in its job key.
+func jobKeyPrefix() string {
+	return strings.TrimSuffix(listener.JobKey(&event.Event{Type: event.TypeBatchSucceeded, JobID: "x"}), "x")
+}
