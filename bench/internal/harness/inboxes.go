@@ -126,8 +126,20 @@ type pgTable struct {
 	name string
 }
 
+// pgPoolConns is the pool size the harness gives pginbox when the URL does not set pool_max_conns: the
+// README's sizing for a listener's default 8 workers (workers plus nine). pgxpool's own default, four on a
+// two-core machine, makes deliveries queue for a connection.
+const pgPoolConns = 8 + 9
+
 func newPGTable(ctx context.Context, url string) (*pgTable, error) {
-	pool, err := pgxpool.New(ctx, url)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = pgPoolConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
