@@ -237,14 +237,10 @@ func TestLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		switch d := d.(type) {
-		case *event.BatchSucceeded:
+		case *event.Batch:
 			got[d.ID] = ev.Type
-		case *event.BatchFailed:
-			got[d.ID] = ev.Type
-		case *event.BatchExpired:
-			got[d.ID] = ev.Type
-		case *event.InteractionFailed:
-			if d.ErrorCode.String() != "INTERNAL" {
+		case *event.Interaction:
+			if d.ErrorCode != "INTERNAL" {
 				t.Errorf("interaction error_code = %q", d.ErrorCode)
 			}
 			got[d.ID] = ev.Type

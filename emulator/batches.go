@@ -196,13 +196,13 @@ func (s *Server) finishBatchLocked(j *job) event.Data {
 		// download URI's file name at the first other character.
 		j.fileID = "batch" + strings.TrimPrefix(j.Name, "batches/")
 		s.files[j.fileID] = file{mimeType: "application/jsonl", data: buf.Bytes(), created: j.EndTime}
-		return &event.BatchSucceeded{ID: j.Name, OutputFileURI: s.downloadURI(j.fileID)}
+		return &event.Batch{Type: event.TypeBatchSucceeded, ID: j.Name, OutputFileURI: s.downloadURI(j.fileID)}
 	case OutcomeFailed:
-		return &event.BatchFailed{ID: j.Name, ErrorCode: event.ErrorCode(itoa(batchFailureCode)), ErrorMessage: batchFailureMessage}
+		return &event.Batch{Type: event.TypeBatchFailed, ID: j.Name, ErrorCode: itoa(batchFailureCode), ErrorMessage: batchFailureMessage}
 	case OutcomeExpired:
-		return &event.BatchExpired{ID: j.Name}
+		return &event.Batch{Type: event.TypeBatchExpired, ID: j.Name}
 	case OutcomeCancelled:
-		return &event.BatchCancelled{ID: j.Name}
+		return &event.Batch{Type: event.TypeBatchCancelled, ID: j.Name}
 	}
 	return nil
 }

@@ -264,12 +264,17 @@ func (s *Server) publish(d event.Data, cfg *webhookConfig) {
 		s.cfg.logger.Error("emulator: marshal event", "err", err)
 		return
 	}
+	ev, err := event.Parse(body)
+	if err != nil {
+		s.cfg.logger.Error("emulator: parse event", "err", err)
+		return
+	}
 	type target struct{ id, uri string }
 	var targets []target
 	s.mu.Lock()
 	for _, id := range s.whOrder {
 		wh := s.webhooks[id]
-		if wh.state == StateEnabled && wh.subscribed(d.EventType()) {
+		if wh.state == StateEnabled && wh.subscribed(ev.Type) {
 			targets = append(targets, target{id, wh.uri})
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -145,8 +146,8 @@ func TestDisableAndReenable(t *testing.T) {
 	if err != nil || ev.Type != event.TypeBatchFailed {
 		t.Fatalf("after re-enable got %+v, %v", ev, err)
 	}
-	d, err := event.As[*event.BatchFailed](ev)
-	if n, ok := d.ErrorCode.Int(); err != nil || !ok || n == 0 || d.ErrorMessage == "" {
+	d, err := event.As[*event.Batch](ev)
+	if n, cerr := strconv.Atoi(d.ErrorCode); err != nil || cerr != nil || n == 0 || d.ErrorMessage == "" {
 		t.Fatalf("batch.failed data = %+v, %v", d, err)
 	}
 }
@@ -431,7 +432,7 @@ func TestThousandJobs(t *testing.T) {
 		}
 		for range c.n {
 			ev := parseVerified(t, c.v, c.rcv.next(t))
-			d, err := event.As[*event.BatchSucceeded](ev)
+			d, err := event.As[*event.Batch](ev)
 			if err != nil || !want[d.ID] || seen[d.ID] {
 				t.Fatalf("event for %q: %v (duplicate: %v)", d.ID, err, seen[d.ID])
 			}

@@ -70,7 +70,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	data, err := event.As[*event.BatchSucceeded](ev)
+	data, err := event.As[*event.Batch](ev)
 	if err != nil {
 		panic(err)
 	}

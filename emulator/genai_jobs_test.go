@@ -119,7 +119,7 @@ func TestGenAIBatches(t *testing.T) {
 		t.Fatalf("Batches.Get = %+v", got)
 	}
 	ev := parseVerified(t, verify, static.next(t))
-	data, err := event.As[*event.BatchSucceeded](ev)
+	data, err := event.As[*event.Batch](ev)
 	if err != nil || data.ID != job.Name {
 		t.Fatalf("event %+v: %v", data, err)
 	}
@@ -191,7 +191,7 @@ func TestGenAIBatchWebhookConfig(t *testing.T) {
 		t.Fatalf("Create with uris: %v", err)
 	}
 	ev := parseVerified(t, dynamicVerifier(t, s), dyn.next(t))
-	if d, err := event.As[*event.BatchSucceeded](ev); err != nil || d.ID != job.Name {
+	if d, err := event.As[*event.Batch](ev); err != nil || d.ID != job.Name {
 		t.Fatalf("event %+v: %v", d, err)
 	}
 }
@@ -228,7 +228,7 @@ func TestGenAIVideos(t *testing.T) {
 		t.Errorf("Files.Download = %d bytes (%s), %v", len(video), http.DetectContentType(video), err)
 	}
 	ev := parseVerified(t, dynamicVerifier(t, s), dyn.next(t))
-	d, err := event.As[*event.VideoGenerated](ev)
+	d, err := event.As[*event.Video](ev)
 	if err != nil || d.ID != op.Name || d.Location() != uri {
 		t.Fatalf("event %+v: %v", d, err)
 	}
@@ -287,7 +287,7 @@ func TestGenAIInteractions(t *testing.T) {
 		t.Fatalf("Get = %+v", g)
 	}
 	ev := parseVerified(t, verify, dyn.next(t))
-	if d, err := event.As[*event.InteractionRequiresAction](ev); err != nil || d.ID != *it.ID || ev.UserMetadata["ticket"] != "T-1" {
+	if d, err := event.As[*event.Interaction](ev); err != nil || d.ID != *it.ID || ev.UserMetadata["ticket"] != "T-1" {
 		t.Fatalf("event %+v %v: %v", d, ev.UserMetadata, err)
 	}
 
@@ -507,7 +507,7 @@ func TestGenAIVideoInteraction(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := parseVerified(t, dynamicVerifier(t, s), dyn.next(t))
-	d, err := event.As[*event.VideoGenerated](ev)
+	d, err := event.As[*event.Video](ev)
 	if err != nil || d.ID != id || ev.UserMetadata["clip"] != "7" {
 		t.Fatalf("event %+v, %v", ev, err)
 	}

@@ -256,20 +256,20 @@ func (s *Server) finishInteractionLocked(j *job) event.Data {
 			it.fileID = "video" + strings.TrimPrefix(j.Name, "v1_")
 			s.files[it.fileID] = file{mimeType: "video/mp4", data: emulatedVideo, created: j.EndTime}
 			uri := s.downloadURI(it.fileID)
-			return &event.VideoGenerated{ID: j.Name, OutputFileURI: uri, VideoURI: uri, FileName: "files/" + it.fileID, FileID: it.fileID}
+			return &event.Video{ID: j.Name, OutputFileURI: uri, VideoURI: uri, FileName: "files/" + it.fileID, FileID: it.fileID}
 		}
-		return &event.InteractionCompleted{ID: j.Name}
+		return &event.Interaction{Type: event.TypeInteractionCompleted, ID: j.Name}
 	case OutcomeIncomplete:
 		// Ended, with what output there is: completed, not failed.
-		return &event.InteractionCompleted{ID: j.Name}
+		return &event.Interaction{Type: event.TypeInteractionCompleted, ID: j.Name}
 	case OutcomeBudgetExceeded:
-		return &event.InteractionFailed{ID: j.Name, ErrorCode: budgetExceededCode, ErrorMessage: budgetExceededMessage}
+		return &event.Interaction{Type: event.TypeInteractionFailed, ID: j.Name, ErrorCode: budgetExceededCode, ErrorMessage: budgetExceededMessage}
 	case OutcomeFailed:
-		return &event.InteractionFailed{ID: j.Name, ErrorCode: interactionFailureCode, ErrorMessage: interactionFailureMessage}
+		return &event.Interaction{Type: event.TypeInteractionFailed, ID: j.Name, ErrorCode: interactionFailureCode, ErrorMessage: interactionFailureMessage}
 	case OutcomeCancelled:
-		return &event.InteractionCancelled{ID: j.Name}
+		return &event.Interaction{Type: event.TypeInteractionCancelled, ID: j.Name}
 	case OutcomeRequiresAction:
-		return &event.InteractionRequiresAction{ID: j.Name}
+		return &event.Interaction{Type: event.TypeInteractionRequiresAction, ID: j.Name}
 	}
 	return nil
 }

@@ -67,7 +67,7 @@ func (s *Server) finishVideoLocked(j *job) event.Data {
 	j.fileID = "video" + j.Name[strings.LastIndex(j.Name, "/")+1:]
 	s.files[j.fileID] = file{mimeType: "video/mp4", data: emulatedVideo, created: j.EndTime}
 	uri := s.downloadURI(j.fileID)
-	return &event.VideoGenerated{
+	return &event.Video{
 		ID: j.Name, OutputFileURI: uri, VideoURI: uri, FileName: "files/" + j.fileID, FileID: j.fileID,
 	}
 }

@@ -51,9 +51,11 @@ func (wh *webhook) liveSecrets(now time.Time) []string {
 	return out
 }
 
+// subscribed reports whether wh takes events of type t: a subscription to
+// an alias (batch.completed) takes its canonical type.
 func (wh *webhook) subscribed(t event.Type) bool {
 	for _, e := range wh.events {
-		if event.Type(e) == t || (t == event.TypeBatchSucceeded && event.Type(e) == event.TypeBatchCompleted) {
+		if event.Type(e).Canonical() == t.Canonical() {
 			return true
 		}
 	}
@@ -106,15 +108,6 @@ func newSecret() string {
 
 func truncateSecret(s string) string { return "whsec_..." + s[len(s)-4:] }
 
-// knownEvents are the names a webhook may subscribe to: the SDK enum, the two
-// documented cancellation events and the batch.completed alias used by early
-// official samples.
-var knownEvents = []event.Type{
-	event.TypeBatchSucceeded, event.TypeBatchCompleted, event.TypeBatchExpired, event.TypeBatchFailed,
-	event.TypeBatchCancelled, event.TypeInteractionRequiresAction, event.TypeInteractionCompleted,
-	event.TypeInteractionFailed, event.TypeInteractionCancelled, event.TypeVideoGenerated,
-}
-
 func (s *Server) routeWebhooks(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
 	if len(segs) == 0 {
 		switch r.Method {
@@ -166,7 +159,10 @@ func checkEvents(events []string, at string) *apiError {
 		return errInvalid(fmt.Sprintf("Invalid value at '%s': at least one event is required.", at))
 	}
 	for i, e := range events {
-		if !slices.Contains(knownEvents, event.Type(e)) {
+		// Any type event knows: the SDK enum, the two documented
+		// cancellation events and the batch.completed alias used by early
+		// official samples.
+		if _, known := event.Lookup(event.Type(e)); !known {
 			return errInvalid(fmt.Sprintf("Invalid value at '%s[%d]' (TYPE_ENUM), %q", at, i, e))
 		}
 	}

@@ -170,9 +170,9 @@ func (e *env) start(secrets ...geminihooks.Secret) *listener.Listener {
 		e.t.Fatal(err)
 	}
 	l := listener.New(v, listener.WithInbox(e.ib), listener.WithPollInterval(5*time.Millisecond))
-	for _, typ := range event.KnownTypes() {
-		if typ == typ.Canonical() && (typ.IsTerminal() || typ == event.TypeInteractionRequiresAction) {
-			l.On(typ, e.handle)
+	for ti := range event.Types() {
+		if ti.Type == ti.Canonical && (ti.Terminal || ti.Type == event.TypeInteractionRequiresAction) {
+			l.On(ti.Type, e.handle)
 		}
 	}
 	e.l.Store(l)

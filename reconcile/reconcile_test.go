@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -117,7 +118,7 @@ func TestLostDeliveriesReachHandlersOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if vs, ok := want.(*event.BatchSucceeded); ok {
+		if vs, ok := want.(*event.Batch); ok {
 			// The emulator names a results file even for inlined
 			// requests; the batch resource, which the reconciler reads,
 			// has inlined responses and no file.
@@ -246,10 +247,10 @@ func TestSynthesizeKeys(t *testing.T) {
 		jobKey  string
 		wantErr bool
 	}{
-		{&event.BatchSucceeded{ID: "batches/1"}, "batch.succeeded\x00batches/1", false},
-		{&event.VideoGenerated{ID: "models/veo/operations/1"}, "video.generated\x00models/veo/operations/1", false},
-		{&event.InteractionRequiresAction{ID: "v1_x"}, "interaction.requires_action\x00v1_x", false},
-		{&event.BatchFailed{}, "", true}, // no job id
+		{&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/1"}, "batch.succeeded\x00batches/1", false},
+		{&event.Video{ID: "models/veo/operations/1"}, "video.generated\x00models/veo/operations/1", false},
+		{&event.Interaction{Type: event.TypeInteractionRequiresAction, ID: "v1_x"}, "interaction.requires_action\x00v1_x", false},
+		{&event.Batch{Type: event.TypeBatchFailed}, "", true}, // no job id
 	} {
 		m, err := reconcile.Synthesize(tc.d, ts, map[string]any{"k": "v"}, ts)
 		if tc.wantErr {
@@ -266,7 +267,7 @@ func TestSynthesizeKeys(t *testing.T) {
 			t.Errorf("Synthesize(%T) = ID %q (again %q), JobKey %q, synthesized %v", tc.d, m.ID, again.ID, m.JobKey, m.Synthesized)
 		}
 		e, err := event.Parse(m.Body)
-		if err != nil || e.Type != tc.d.EventType() || e.UserMetadata["k"] != "v" || !e.Timestamp.Equal(ts) {
+		if typ, _, _ := strings.Cut(tc.jobKey, "\x00"); err != nil || string(e.Type) != typ || e.UserMetadata["k"] != "v" || !e.Timestamp.Equal(ts) {
 			t.Errorf("body %s: %+v, %v", m.Body, e, err)
 		}
 	}
@@ -505,7 +506,7 @@ func TestQueuedInteraction(t *testing.T) {
 	waitFor(t, "the synthesized event's handler", func() bool { _, runs := e.runCount(); return runs == 1 })
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if d := cmp.Diff(&event.InteractionCompleted{ID: name}, e.data[name]); d != "" {
+	if d := cmp.Diff(&event.Interaction{Type: event.TypeInteractionCompleted, ID: name}, e.data[name]); d != "" {
 		t.Errorf("synthesized data (-want +got):\n%s", d)
 	}
 }

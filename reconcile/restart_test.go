@@ -43,7 +43,7 @@ func TestRestartLosesNoTrackedJob(t *testing.T) {
 	}
 	e.idle()
 	// The crash between Put and Settle, for names[0].
-	m, err := reconcile.Synthesize(&event.BatchSucceeded{ID: names[0]}, e.clock.Now(), map[string]any{"run": "1"}, e.clock.Now())
+	m, err := reconcile.Synthesize(&event.Batch{Type: event.TypeBatchSucceeded, ID: names[0]}, e.clock.Now(), map[string]any{"run": "1"}, e.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,7 +135,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	}
 
 	l := listener.New(verifier)
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.InteractionRequiresAction) error {
+	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Interaction) error {
 		log.Printf("event", "interaction.requires_action %s", d.ID)
 		// Handlers may run more than once; answering twice would fork the
 		// conversation. (A service that restarts keeps this in its database.)
@@ -159,7 +159,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		wake()
 		return nil
 	})
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.InteractionCompleted) error {
+	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Interaction) error {
 		log.Printf("event", "interaction.completed %s", d.ID)
 		mu.Lock()
 		completed = append(completed, d.ID)

@@ -56,11 +56,11 @@ func newListener(secret string, logger *slog.Logger) (*listener.Listener, error)
 	// warning and a dead-lettered event as an error; without WithLogger it
 	// logs nothing.
 	l := listener.New(v, listener.WithLogger(logger))
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchSucceeded) error {
+	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
 		logger.Info("batch succeeded", "batch", d.ID, "results", d.OutputFileURI)
 		return nil
 	})
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchFailed) error {
+	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
 		logger.Info("batch failed", "batch", d.ID, "code", d.ErrorCode, "message", d.ErrorMessage)
 		return nil
 	})

@@ -175,7 +175,7 @@ func TestReceiveLogsRejectionsAndDeadLetters(t *testing.T) {
 		}
 	}
 
-	good, err := event.Marshal(&event.BatchSucceeded{ID: "batches/1", OutputFileURI: "files/out-1"}, time.Now(), nil)
+	good, err := event.Marshal(&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/1", OutputFileURI: "files/out-1"}, time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -139,13 +139,13 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		}
 		return nil
 	}
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchSucceeded) error {
+	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
 		return notify(ctx, e, "succeeded, results in "+d.OutputFileURI)
 	})
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchFailed) error {
+	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
 		return notify(ctx, e, fmt.Sprintf("failed with %s: %s", d.ErrorCode, d.ErrorMessage))
 	})
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchExpired) error {
+	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
 		return notify(ctx, e, "expired")
 	})
 	env.Mux.Handle(backend.HookPath, l)

@@ -140,7 +140,7 @@ func pingPostgres(url string) error {
 func signedDelivery(url, run string, i int) (*http.Request, error) {
 	now := time.Now()
 	id := fmt.Sprintf("bench-%s-%d", run, i)
-	body, err := event.Marshal(&event.BatchSucceeded{ID: fmt.Sprintf("batches/%s-%d", run, i), OutputFileURI: "files/out"}, now, nil)
+	body, err := event.Marshal(&event.Batch{Type: event.TypeBatchSucceeded, ID: fmt.Sprintf("batches/%s-%d", run, i), OutputFileURI: "files/out"}, now, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -154,7 +154,7 @@ func runPush(ctx context.Context, cfg Config, rng *rand.Rand) (Approach, error) 
 		all   = make(chan struct{})
 	)
 	l := listener.New(v)
-	listener.Handle(l, func(_ context.Context, e *event.Event, d *event.BatchSucceeded) error {
+	listener.Handle(l, func(_ context.Context, e *event.Event, d *event.Batch) error {
 		at := time.Now()
 		mu.Lock()
 		defer mu.Unlock()
