@@ -18,9 +18,9 @@ import (
 
 // Webhook states, as the API spells them.
 const (
-	StateEnabled                       = "enabled"
-	StateDisabled                      = "disabled"
-	StateDisabledDueToFailedDeliveries = "disabled_due_to_failed_deliveries"
+	stateEnabled                       = "enabled"
+	stateDisabled                      = "disabled"
+	stateDisabledDueToFailedDeliveries = "disabled_due_to_failed_deliveries"
 )
 
 const rotationGrace = 24 * time.Hour
@@ -148,7 +148,7 @@ func (s *Server) checkURI(raw, at string) *apiError {
 	if err != nil || u.Hostname() == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return errInvalid(fmt.Sprintf("Invalid value at '%s': %q is not a valid URL.", at, raw))
 	}
-	if u.Scheme == "http" && !(s.cfg.allowHTTPLoopback && loopback.Host(u.Hostname())) {
+	if u.Scheme == "http" && !(s.cfg.InsecureAllowHTTPLoopback && loopback.Host(u.Hostname())) {
 		return errInvalid(fmt.Sprintf("Invalid value at '%s': the URI must use https.", at))
 	}
 	return nil
@@ -201,7 +201,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) *apiError
 	now := s.now()
 	wh := &webhook{
 		id: randomString(36), name: in.name, uri: in.uri, events: in.events,
-		state: StateEnabled, secrets: []secret{{value: newSecret()}},
+		state: stateEnabled, secrets: []secret{{value: newSecret()}},
 		created: now, updated: now,
 	}
 	s.mu.Lock()
@@ -348,8 +348,8 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request, id string
 				return e
 			}
 		case "state":
-			if in.state != StateEnabled && in.state != StateDisabled {
-				return errInvalid(fmt.Sprintf("Invalid value at 'state': %q cannot be set; use %q or %q.", in.state, StateEnabled, StateDisabled))
+			if in.state != stateEnabled && in.state != stateDisabled {
+				return errInvalid(fmt.Sprintf("Invalid value at 'state': %q cannot be set; use %q or %q.", in.state, stateEnabled, stateDisabled))
 			}
 		}
 	}
@@ -375,7 +375,7 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request, id string
 	}
 	wh.updated = now
 	v := wh.view(now)
-	disabled := wh.state != StateEnabled
+	disabled := wh.state != stateEnabled
 	s.mu.Unlock()
 	if disabled {
 		// A disabled webhook gets nothing more, retries included.

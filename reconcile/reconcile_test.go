@@ -24,11 +24,11 @@ import (
 
 // outcomes cycles through the outcomes with an event, by kind.
 var outcomes = map[inbox.JobKind][]emulator.Outcome{
-	inbox.KindBatch: {emulator.OutcomeSucceeded, emulator.OutcomeFailed, emulator.OutcomeExpired, emulator.OutcomeCancelled},
-	inbox.KindVideo: {emulator.OutcomeSucceeded},
-	inbox.KindInteraction: {emulator.OutcomeSucceeded, emulator.OutcomeFailed, emulator.OutcomeCancelled, emulator.OutcomeRequiresAction,
-		emulator.OutcomeIncomplete, emulator.OutcomeBudgetExceeded},
-	kindVideoInteraction: {emulator.OutcomeSucceeded},
+	inbox.KindBatch: {"succeeded", "failed", "expired", "cancelled"},
+	inbox.KindVideo: {"succeeded"},
+	inbox.KindInteraction: {"succeeded", "failed", "cancelled", "requires_action",
+		"incomplete", "budget_exceeded"},
+	kindVideoInteraction: {"succeeded"},
 }
 
 // Every delivery of a random 30% of the jobs is lost. Each job still
@@ -40,7 +40,7 @@ func TestLostDeliveriesReachHandlersOnce(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
-	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	l := e.start()
 	r := e.reconciler()
 
@@ -64,7 +64,7 @@ func TestLostDeliveriesReachHandlersOnce(t *testing.T) {
 	for _, name := range append(names, failedVideo) {
 		o := outcome[name]
 		if name == failedVideo {
-			o = emulator.OutcomeFailed
+			o = "failed"
 		}
 		if err := e.emu.Finish(name, o); err != nil {
 			t.Fatalf("Finish(%s): %v", name, err)
@@ -144,12 +144,12 @@ func TestLostDeliveriesReachHandlersOnce(t *testing.T) {
 // duplicate: the handler does not run again.
 func TestLateDeliveryAfterReconciliation(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	l := e.start()
 	r := e.reconciler()
 	name := e.launch(inbox.KindBatch, e.callback(nil))
 	e.dropJob(name)
-	if err := e.emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+	if err := e.emu.Finish(name, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
 	e.idle()
@@ -180,7 +180,7 @@ func TestLateDeliveryAfterReconciliation(t *testing.T) {
 // ends, its event gets the grace period to arrive before it is synthesized.
 func TestBackoffAndGrace(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	e.start()
 	r := e.reconciler(reconcile.WithGrace(time.Hour), reconcile.WithBackoff(time.Minute, 3*time.Minute))
 	start := e.clock.Now()
@@ -216,7 +216,7 @@ func TestBackoffAndGrace(t *testing.T) {
 			t.Fatalf("step %d: NextCheck start+%v, checks %d, settled %v; want start+%v, %d, unsettled", i, got, j.Checks, j.Settled, step.next, step.checks)
 		}
 	}
-	if err := e.emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+	if err := e.emu.Finish(name, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
 	e.idle()
@@ -277,11 +277,11 @@ func TestSynthesizeKeys(t *testing.T) {
 // lease so another reconciler takes over at once.
 func TestRun(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	e.start()
 	name := e.launch(inbox.KindBatch, e.callback(nil))
 	e.dropJob(name)
-	if err := e.emu.Finish(name, emulator.OutcomeFailed); err != nil {
+	if err := e.emu.Finish(name, "failed"); err != nil {
 		t.Fatal(err)
 	}
 	e.idle()
@@ -397,11 +397,11 @@ func TestEventBeforeTrack(t *testing.T) {
 // ones stay however old they are.
 func TestPrunesSettledJobs(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	e.start()
 	delivered := e.launch(inbox.KindBatch, e.callback(nil))
 	running := e.launch(inbox.KindBatch, e.callback(nil))
-	if err := e.emu.Finish(delivered, emulator.OutcomeSucceeded); err != nil {
+	if err := e.emu.Finish(delivered, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the handler", func() bool { _, runs := e.runCount(); return runs == 1 })
@@ -438,7 +438,7 @@ func TestPrunesSettledJobs(t *testing.T) {
 // looked at.
 func TestUnsynthesizableJobBacksOff(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	e.start()
 	bad := e.launch(inbox.KindBatch, e.callback(nil))
 	good := e.launch(inbox.KindBatch, e.callback(nil))
@@ -455,7 +455,7 @@ func TestUnsynthesizableJobBacksOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{bad, good} {
-		if err := e.emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+		if err := e.emu.Finish(name, "succeeded"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -483,7 +483,7 @@ func TestUnsynthesizableJobBacksOff(t *testing.T) {
 func TestQueuedInteraction(t *testing.T) {
 	t.Parallel()
 	// Jobs wait queued until finished by hand.
-	e := newEnv(t, nil, []emulator.Option{emulator.WithJobDurations(time.Hour, time.Hour)})
+	e := newEnv(t, nil, &emulator.Config{Pending: time.Hour, Running: time.Hour})
 	e.start()
 	r := e.reconciler()
 	name := e.launch(inbox.KindInteraction, e.callback(nil))
@@ -495,7 +495,7 @@ func TestQueuedInteraction(t *testing.T) {
 	if st := r.Stats(); st.Checks != 1 || st.Synthesized != 0 {
 		t.Fatalf("while queued: %+v; want one check, nothing synthesized", st)
 	}
-	if err := e.emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+	if err := e.emu.Finish(name, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
 	e.idle()

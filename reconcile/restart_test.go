@@ -24,7 +24,7 @@ func TestRestartLosesNoTrackedJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, ib1, []emulator.Option{emulator.WithManualJobs()})
+	e := newEnv(t, ib1, &emulator.Config{ManualJobs: true})
 	kinds := []inbox.JobKind{inbox.KindBatch, inbox.KindInteraction, inbox.KindBatch, inbox.KindInteraction}
 	var names []string
 	for _, k := range kinds {
@@ -37,7 +37,7 @@ func TestRestartLosesNoTrackedJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range names {
-		if err := e.emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+		if err := e.emu.Finish(name, "succeeded"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -55,13 +55,13 @@ type result struct {
 // broken-input fails; the real API decides for itself.
 var batches = []string{"nightly-report", "broken-input"}
 
-func emulatorOptions() []emulator.Option {
-	return []emulator.Option{emulator.WithOutcome(func(j emulator.Job) emulator.Outcome {
+func emulatorOutcome() func(emulator.Job) emulator.Outcome {
+	return func(j emulator.Job) emulator.Outcome {
 		if j.DisplayName == "broken-input" {
-			return emulator.OutcomeFailed
+			return "failed"
 		}
-		return emulator.OutcomeSucceeded
-	})}
+		return "succeeded"
+	}
 }
 
 // registerWebhook registers hookURL for batch events and returns the webhook
@@ -246,7 +246,7 @@ func mainErr() error {
 	timeout := flag.Duration("timeout", 20*time.Second, "give up after this long (real batches can take hours)")
 	flag.Parse()
 	if cfg.backend.PublicURL == "" {
-		cfg.backend.EmulatorOptions = emulatorOptions()
+		cfg.backend.EmulatorOutcome = emulatorOutcome()
 	}
 	if cfg.chatURL == "" {
 		chat := chatStandIn(os.Stdout)
