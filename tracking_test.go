@@ -76,9 +76,9 @@ func launchAll(t *testing.T, c *geminihooks.Client, cb *geminihooks.Callback) ma
 func TestTrackerRecordsLaunchedJobs(t *testing.T) {
 	t.Parallel()
 	wantEvents := map[inbox.JobKind][]string{
-		inbox.KindBatch:       {"batch.succeeded", "batch.failed", "batch.expired", "batch.cancelled"},
+		inbox.KindBatch:       {"batch.succeeded", "batch.expired", "batch.failed", "batch.cancelled"},
 		inbox.KindVideo:       {"video.generated"},
-		inbox.KindInteraction: {"interaction.completed", "interaction.failed", "interaction.cancelled", "interaction.requires_action", "video.generated"},
+		inbox.KindInteraction: {"interaction.requires_action", "interaction.completed", "interaction.failed", "video.generated", "interaction.cancelled"},
 	}
 	for _, tc := range []struct {
 		name     string

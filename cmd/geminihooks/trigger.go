@@ -325,11 +325,9 @@ var samples = map[event.Type]sampleEvent{
 	event.TypeBatchSucceeded: {batchID, func(id string) event.Data {
 		return &event.Batch{Type: event.TypeBatchSucceeded, ID: id, OutputFileURI: "files/" + fileFor(id)}
 	}},
-	// batch.completed is the legacy name early samples subscribe to; the
-	// event package writes it only as Unknown data.
+	// batch.completed is the legacy name early samples subscribe to.
 	event.TypeBatchCompleted: {batchID, func(id string) event.Data {
-		raw, _ := json.Marshal(map[string]string{"id": id, "output_file_uri": "files/" + fileFor(id)})
-		return &event.Unknown{Type: event.TypeBatchCompleted, Raw: raw}
+		return &event.Batch{Type: event.TypeBatchCompleted, ID: id, OutputFileURI: "files/" + fileFor(id)}
 	}},
 	typePing: {webhookID, func(id string) event.Data {
 		raw, _ := json.Marshal(map[string]string{"id": id})

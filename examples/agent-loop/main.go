@@ -136,6 +136,9 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 
 	l := listener.New(verifier)
 	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Interaction) error {
+		if d.Type != event.TypeInteractionRequiresAction {
+			return nil
+		}
 		log.Printf("event", "interaction.requires_action %s", d.ID)
 		// Handlers may run more than once; answering twice would fork the
 		// conversation. (A service that restarts keeps this in its database.)
@@ -160,6 +163,9 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		return nil
 	})
 	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Interaction) error {
+		if d.Type != event.TypeInteractionCompleted {
+			return nil
+		}
 		log.Printf("event", "interaction.completed %s", d.ID)
 		mu.Lock()
 		completed = append(completed, d.ID)

@@ -146,6 +146,9 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	if cfg.postgres == "" {
 		l = listener.New(verifier)
 		listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
+			if d.Type != event.TypeBatchSucceeded {
+				return nil // ended, below, takes the others
+			}
 			log.Printf("event", "batch.succeeded %s, results at %s", d.ID, d.OutputFileURI)
 			s, err := summarise(ctx, env, d)
 			if err != nil {

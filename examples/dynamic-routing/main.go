@@ -185,7 +185,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	processors := map[string]listener.HandlerFunc{
 		"reports": func(ctx context.Context, e *event.Event) error {
 			d, err := event.As[*event.Batch](e)
-			if err != nil {
+			if err != nil || d.Type != event.TypeBatchSucceeded {
 				log.Printf("reports", "%s ended as %s: nothing to publish", e.JobID, e.Type)
 			} else {
 				log.Printf("reports", "%s: publish the report from %s", d.ID, d.OutputFileURI)

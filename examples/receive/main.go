@@ -57,11 +57,12 @@ func newListener(secret string, logger *slog.Logger) (*listener.Listener, error)
 	// logs nothing.
 	l := listener.New(v, listener.WithLogger(logger))
 	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
-		logger.Info("batch succeeded", "batch", d.ID, "results", d.OutputFileURI)
-		return nil
-	})
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
-		logger.Info("batch failed", "batch", d.ID, "code", d.ErrorCode, "message", d.ErrorMessage)
+		switch d.Type {
+		case event.TypeBatchSucceeded:
+			logger.Info("batch succeeded", "batch", d.ID, "results", d.OutputFileURI)
+		case event.TypeBatchFailed:
+			logger.Info("batch failed", "batch", d.ID, "code", d.ErrorCode, "message", d.ErrorMessage)
+		}
 		return nil
 	})
 	return l, nil

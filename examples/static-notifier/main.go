@@ -140,13 +140,15 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		return nil
 	}
 	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
-		return notify(ctx, e, "succeeded, results in "+d.OutputFileURI)
-	})
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
-		return notify(ctx, e, fmt.Sprintf("failed with %s: %s", d.ErrorCode, d.ErrorMessage))
-	})
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
-		return notify(ctx, e, "expired")
+		switch d.Type {
+		case event.TypeBatchSucceeded:
+			return notify(ctx, e, "succeeded, results in "+d.OutputFileURI)
+		case event.TypeBatchFailed:
+			return notify(ctx, e, fmt.Sprintf("failed with %s: %s", d.ErrorCode, d.ErrorMessage))
+		case event.TypeBatchExpired:
+			return notify(ctx, e, "expired")
+		}
+		return nil
 	})
 	env.Mux.Handle(backend.HookPath, l)
 	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
