@@ -81,7 +81,7 @@ type Job struct {
 	Kind         string         // "batch", "video" or "interaction"
 	Model        string         // "models/M" (or the agent, for an agent interaction)
 	DisplayName  string         // a batch's display name
-	Phase        string         // phasePending, phaseRunning, or the Outcome once reached
+	Phase        string         // "pending", "running", or the Outcome once reached
 	Outcome      Outcome        // the planned outcome, then the reached one
 	WebhookURIs  []string       // webhook_config.uris; empty means registered webhooks
 	UserMetadata map[string]any // webhook_config.user_metadata

@@ -16,8 +16,8 @@ import (
 // versionV1 is the envelope version Gemini sends and Marshal writes.
 const versionV1 = "v1"
 
-// Errors of this package. Each is permanent: retrying the same body cannot
-// help.
+// Errors from Parse and TimestampError, all permanent: retrying the same
+// body cannot help.
 var (
 	// ErrNotEvent reports a body Parse cannot take as an event: not a
 	// single JSON object (invalid JSON, JSON nested deeper than
