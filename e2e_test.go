@@ -63,17 +63,21 @@ func (r *receiver) next(t *testing.T) delivery {
 // newEmulator starts an emulator whose jobs finish at once, and a client for
 // it. front, when non-nil, wraps the emulator's handler (to inject faults) in
 // a server of its own, which the client then talks to.
-func newEmulator(t *testing.T, front func(http.Handler) http.Handler, opts ...emulator.Option) (*emulator.Server, *geminihooks.Client) {
-	emu, c, _ := newFrontedEmulator(t, front, opts...)
+func newEmulator(t *testing.T, front func(http.Handler) http.Handler, cfg *emulator.Config) (*emulator.Server, *geminihooks.Client) {
+	emu, c, _ := newFrontedEmulator(t, front, cfg)
 	return emu, c
 }
 
 // newFrontedEmulator is newEmulator that also returns the server the client
 // talks to.
-func newFrontedEmulator(t *testing.T, front func(http.Handler) http.Handler, opts ...emulator.Option) (*emulator.Server, *geminihooks.Client, *httptest.Server) {
+func newFrontedEmulator(t *testing.T, front func(http.Handler) http.Handler, cfg *emulator.Config) (*emulator.Server, *geminihooks.Client, *httptest.Server) {
 	t.Helper()
-	opts = append([]emulator.Option{emulator.WithAllowHTTPLoopback(), emulator.WithJobDurations(0, 0)}, opts...)
-	emu, err := emulator.NewServer(opts...)
+	var ec emulator.Config
+	if cfg != nil {
+		ec = *cfg
+	}
+	ec.InsecureAllowHTTPLoopback = true
+	emu, err := emulator.NewServer(&ec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +119,7 @@ func verifyHMAC(t *testing.T, d delivery, secrets ...geminihooks.Secret) error {
 
 func TestE2EWebhookLifecycle(t *testing.T) {
 	t.Parallel()
-	_, c := newEmulator(t, nil)
+	_, c := newEmulator(t, nil, nil)
 	rcv := newReceiver(t)
 	ctx := context.Background()
 
@@ -260,7 +264,7 @@ func TestE2EJobCallbacks(t *testing.T) {
 	for _, scheme := range []signing.Scheme{signing.SchemeEd25519, signing.SchemeJWT} {
 		t.Run(string(scheme), func(t *testing.T) {
 			t.Parallel()
-			emu, c := newEmulator(t, nil, emulator.WithDynamicSigning(scheme))
+			emu, c := newEmulator(t, nil, &emulator.Config{DynamicSigning: scheme})
 			keys, err := emu.PublicKeys()
 			if err != nil {
 				t.Fatal(err)
@@ -359,12 +363,14 @@ func TestE2EJobCallbacks(t *testing.T) {
 // callback, and the follow-up's completion arrives there too.
 func TestE2ERequiresAction(t *testing.T) {
 	t.Parallel()
-	_, c := newEmulator(t, nil, emulator.WithOutcome(func(j emulator.Job) emulator.Outcome {
-		if j.UserMetadata["step"] == "first" {
-			return emulator.OutcomeRequiresAction
-		}
-		return emulator.OutcomeSucceeded
-	}))
+	_, c := newEmulator(t, nil, &emulator.Config{
+		Outcome: func(j emulator.Job) emulator.Outcome {
+			if j.UserMetadata["step"] == "first" {
+				return "requires_action"
+			}
+			return "succeeded"
+		},
+	})
 	rcv := newReceiver(t)
 	ctx := context.Background()
 	cb := &geminihooks.Callback{URIs: []string{rcv.URL + "/loop"}, UserMetadata: map[string]any{"step": "first"}}
@@ -449,7 +455,7 @@ func TestE2EErrors(t *testing.T) {
 			}
 			h.ServeHTTP(w, r)
 		})
-	})
+	}, nil)
 	ctx := context.Background()
 
 	_, err := c.Webhooks.Get(ctx, "doesnotexist")
@@ -502,7 +508,7 @@ func TestE2EErrors(t *testing.T) {
 // webhooks and a video with a callback work against the emulator, which
 // serves WebhookService on v1beta only.
 func TestE2EGenAIDefaults(t *testing.T) {
-	emu, err := emulator.NewServer(emulator.WithAllowHTTPLoopback(), emulator.WithManualJobs())
+	emu, err := emulator.NewServer(&emulator.Config{InsecureAllowHTTPLoopback: true, ManualJobs: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -538,7 +544,7 @@ func TestE2EGenAIDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Videos.Generate: %v", err)
 	}
-	if err := emu.Finish(op.Name, emulator.OutcomeSucceeded); err != nil {
+	if err := emu.Finish(op.Name, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
 	d := rcv.next(t)

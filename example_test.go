@@ -22,7 +22,7 @@ import (
 // emulated starts an emulator and returns a client for it, standing in for
 // genai.NewClient(ctx, nil) with GEMINI_API_KEY set.
 func emulated(opts ...geminihooks.Option) (*geminihooks.Client, func()) {
-	emu, err := emulator.NewServer(emulator.WithAllowHTTPLoopback(), emulator.WithJobDurations(0, 0))
+	emu, err := emulator.NewServer(&emulator.Config{InsecureAllowHTTPLoopback: true})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -58,11 +58,17 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// expected lists the event types a job of each kind may end with.
-var expected = map[inbox.JobKind][]event.Type{
-	inbox.KindBatch:       {event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired, event.TypeBatchCancelled},
-	inbox.KindVideo:       {event.TypeVideoGenerated},
-	inbox.KindInteraction: {event.TypeInteractionCompleted, event.TypeInteractionFailed, event.TypeInteractionCancelled, event.TypeInteractionRequiresAction, event.TypeVideoGenerated},
+// expected lists the event types a job of kind may end with: the canonical
+// types of that kind in event's table, and for an interaction also
+// video.generated, which ends an interaction that generates a video.
+func expected(kind inbox.JobKind) []string {
+	var out []string
+	for ti := range event.Types() {
+		if ti.Canonical == ti.Type && (ti.Job == string(kind) || kind == inbox.KindInteraction && ti.Type == event.TypeVideoGenerated) {
+			out = append(out, string(ti.Type))
+		}
+	}
+	return out
 }
 
 // track records a launched job when the client has a tracker and the job
@@ -73,9 +79,7 @@ func (c *Client) track(ctx context.Context, kind inbox.JobKind, name string, cal
 	}
 	now := c.now()
 	j := &inbox.TrackedJob{Name: name, Kind: kind, LaunchedAt: now, NextCheck: now.Add(FirstCheckAfter)}
-	for _, t := range expected[kind] {
-		j.Events = append(j.Events, string(t))
-	}
+	j.Events = expected(kind)
 	if metadata != nil {
 		// It encoded when the callback was prepared, so it encodes again.
 		j.UserMetadata, _ = json.Marshal(metadata)

@@ -25,7 +25,7 @@ var trackStart = time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
 // records launched jobs in tr.
 func trackingClient(t *testing.T, tr inbox.Tracker, opts ...geminihooks.Option) (*emulator.Server, *geminihooks.Client) {
 	t.Helper()
-	emu, err := emulator.NewServer(emulator.WithAllowHTTPLoopback(), emulator.WithManualJobs())
+	emu, err := emulator.NewServer(&emulator.Config{InsecureAllowHTTPLoopback: true, ManualJobs: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,9 +76,9 @@ func launchAll(t *testing.T, c *geminihooks.Client, cb *geminihooks.Callback) ma
 func TestTrackerRecordsLaunchedJobs(t *testing.T) {
 	t.Parallel()
 	wantEvents := map[inbox.JobKind][]string{
-		inbox.KindBatch:       {"batch.succeeded", "batch.failed", "batch.expired", "batch.cancelled"},
+		inbox.KindBatch:       {"batch.succeeded", "batch.expired", "batch.failed", "batch.cancelled"},
 		inbox.KindVideo:       {"video.generated"},
-		inbox.KindInteraction: {"interaction.completed", "interaction.failed", "interaction.cancelled", "interaction.requires_action", "video.generated"},
+		inbox.KindInteraction: {"interaction.requires_action", "interaction.completed", "interaction.failed", "video.generated", "interaction.cancelled"},
 	}
 	for _, tc := range []struct {
 		name     string
@@ -162,7 +162,7 @@ func TestGetJobs(t *testing.T) {
 		t.Fatalf("Batches.Get before the end = %+v, %v", job, err)
 	}
 	for _, name := range names {
-		if err := emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+		if err := emu.Finish(name, "succeeded"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -181,7 +181,7 @@ func TestGetJobs(t *testing.T) {
 		t.Errorf("Interactions.Get = %+v, %v; want completed", it, err)
 	}
 	failed := launchAll(t, c, nil)[inbox.KindBatch]
-	if err := emu.Finish(failed, emulator.OutcomeFailed); err != nil {
+	if err := emu.Finish(failed, "failed"); err != nil {
 		t.Fatal(err)
 	}
 	if job, err = c.Batches.Get(ctx, failed); err != nil || job.State != genai.JobStateFailed || job.Error == nil || job.Error.Code == nil || job.Error.Message == "" {
@@ -200,7 +200,7 @@ func TestGetJobs(t *testing.T) {
 // answered completed has no event to wait for.
 func TestTrackerRecordsQueuedInteraction(t *testing.T) {
 	t.Parallel()
-	emu, err := emulator.NewServer(emulator.WithAllowHTTPLoopback(), emulator.WithJobDurations(time.Hour, time.Hour))
+	emu, err := emulator.NewServer(&emulator.Config{InsecureAllowHTTPLoopback: true, Pending: time.Hour, Running: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

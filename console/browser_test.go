@@ -70,7 +70,7 @@ func TestBrowser(t *testing.T) {
 			}
 			return nil
 		})
-	})
+	}, nil)
 	shots := os.Getenv("GEMINIHOOKS_SCREENSHOTS")
 	shoot := func(name string) chromedp.Action[chromedp.Void] {
 		return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
@@ -99,8 +99,8 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// Some history, so the page has something to show when it opens.
-	s.deliver("wh_ok_1", &event.BatchSucceeded{ID: "batches/nightly-1", OutputFileURI: "files/out-1"})
-	s.deliver("wh_video_1", &event.VideoGenerated{ID: "operations/vid-7"})
+	s.deliver("wh_ok_1", &event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/nightly-1", OutputFileURI: "files/out-1"})
+	s.deliver("wh_video_1", &event.Video{ID: "operations/vid-7"})
 
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(s.console.URL+"/console/?token="+s.c.Token()),
@@ -111,22 +111,22 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// A delivery sent now shows up in the open page.
-	s.deliver("wh_live_2", &event.BatchSucceeded{ID: "batches/live-2"})
+	s.deliver("wh_live_2", &event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/live-2"})
 	if err := chromedp.Do(ctx, waitText(`#live tr[data-n] td.id a`, "wh_live_2")); err != nil {
 		t.Fatalf("the live delivery never appeared: %v", err)
 	}
 	// So does a forged one, as rejected, with the reason.
-	s.forge("wh_forged_3", &event.BatchSucceeded{ID: "batches/evil"})
+	s.forge("wh_forged_3", &event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/evil"})
 	if err := chromedp.Do(ctx, waitText(`#live tr.rejected`, "rejected: bad_signature")); err != nil {
 		t.Fatalf("the forged delivery never appeared as rejected: %v", err)
 	}
-	s.stale("wh_stale_4", &event.BatchSucceeded{ID: "batches/old"})
+	s.stale("wh_stale_4", &event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/old"})
 	if err := chromedp.Do(ctx, waitText(`#live tr.rejected`, "rejected: stale_timestamp")); err != nil {
 		t.Fatalf("the stale delivery never appeared as rejected: %v", err)
 	}
 
 	// A dead letter, replayed with one click, runs its handler again.
-	s.deliver("wh_dead_5", &event.BatchFailed{ID: "batches/broken-5", ErrorCode: "INTERNAL", ErrorMessage: "shard 3 failed"})
+	s.deliver("wh_dead_5", &event.Batch{Type: event.TypeBatchFailed, ID: "batches/broken-5", ErrorCode: "INTERNAL", ErrorMessage: "shard 3 failed"})
 	s.waitState("wh_dead_5", inbox.StateDead)
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(s.console.URL+"/console/"),

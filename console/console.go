@@ -26,15 +26,15 @@ var assets embed.FS
 // cookieName carries the token once a browser has presented it.
 const cookieName = "geminihooks_console"
 
-// Defaults for the options.
+// Defaults of the Config fields.
 const (
-	DefaultRecent   = 1000
-	DefaultPageSize = 50
+	defaultRecent    = 1000
+	defaultPageSize  = 50
+	redeliverTimeout = 10 * time.Second
 )
 
-// Console is the web console. It is an http.Handler and a
-// listener.Observer: pass it to listener.WithObserver so it sees requests
-// as they are answered. It is safe for concurrent use.
+// Console is the web console, an http.Handler; Observer gives what the
+// listener reports to. It is safe for concurrent use.
 type Console struct {
 	ib     inbox.Admin
 	token  string
@@ -47,136 +47,91 @@ type Console struct {
 
 	recent *recent
 
-	done      chan struct{} // closed by Close: live streams end
-	closeOnce sync.Once
+	mu        sync.Mutex
+	shutdowns map[*http.Server]chan struct{} // closed when that server shuts down
 }
 
-var _ listener.Observer = (*Console)(nil)
-
-// Option configures New.
-type Option func(*config) error
-
-type config struct {
-	token  string
-	recent int
-	page   int
-	client *http.Client
-	log    *slog.Logger
-	now    func() time.Time
+// Config configures New. A nil *Config means every default.
+type Config struct {
+	// Token is the access token. It must be at least 16 characters, each
+	// a letter, a digit or one of - . _ ~, so that it travels unchanged in
+	// a URL and a cookie. Default: a random one, which Token returns.
+	Token string
+	// Recent is how many answered requests the live list keeps in memory,
+	// with their headers and bodies: these are also the bodies a handled
+	// event is replayed with, since the inbox keeps none for it. Default:
+	// 1000.
+	Recent int
+	// PageSize is how many stored events a page lists, at most
+	// inbox.MaxPage. Default: 50.
+	PageSize int
+	// HTTPClient sends re-deliveries. Default: a client with a 10-second
+	// timeout.
+	HTTPClient *http.Client
+	// Logger is where actions are logged. Default: nil, discard.
+	Logger *slog.Logger
+	// Now is the clock shown times are read from. Default: nil, time.Now.
+	Now func() time.Time
 }
 
-// WithToken sets the access token; by default New makes a random one (see
-// Token). It must be at least 16 characters, each a letter, a digit or one
-// of - . _ ~, so that it travels unchanged in a URL and a cookie.
-func WithToken(token string) Option {
-	return func(c *config) error {
-		if len(token) < 16 {
-			return errors.New("console: token shorter than 16 characters")
-		}
-		for _, r := range token {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' || r == '~') {
-				return errors.New("console: token has a character other than letters, digits and - . _ ~")
-			}
-		}
-		c.token = token
-		return nil
-	}
-}
-
-// WithRecent sets how many answered requests the live list keeps in memory
-// (default 1000), with their headers and bodies: these are also the bodies
-// a handled event is replayed with, since the inbox keeps none for it.
-func WithRecent(n int) Option {
-	return func(c *config) error {
-		if n < 1 {
-			return fmt.Errorf("console: WithRecent(%d): must be positive", n)
-		}
-		c.recent = n
-		return nil
-	}
-}
-
-// WithPageSize sets how many stored events a page lists (default 50).
-func WithPageSize(n int) Option {
-	return func(c *config) error {
-		if n < 1 || n > inbox.MaxPage {
-			return fmt.Errorf("console: WithPageSize(%d): must be 1 to %d", n, inbox.MaxPage)
-		}
-		c.page = n
-		return nil
-	}
-}
-
-// WithHTTPClient sets the client re-deliveries are sent with (default: a
-// client with a 10-second timeout).
-func WithHTTPClient(hc *http.Client) Option {
-	return func(c *config) error {
-		if hc == nil {
-			return errors.New("console: nil HTTP client")
-		}
-		c.client = hc
-		return nil
-	}
-}
-
-// WithLogger sets where actions are logged; the default discards.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error {
-		if l == nil {
-			return errors.New("console: nil logger")
-		}
-		c.log = l
-		return nil
-	}
-}
-
-// WithClock sets the clock shown times are read from (default time.Now).
-func WithClock(now func() time.Time) Option {
-	return func(c *config) error {
-		if now == nil {
-			return errors.New("console: nil clock")
-		}
-		c.now = now
-		return nil
-	}
-}
-
-// New returns a console over ib.
-func New(ib inbox.Admin, opts ...Option) (*Console, error) {
+// New returns a console over ib. The console copies cfg, which may be nil.
+func New(ib inbox.Admin, cfg *Config) (*Console, error) {
 	if ib == nil {
 		return nil, errors.New("console: nil inbox")
 	}
-	cfg := config{
-		recent: DefaultRecent,
-		page:   DefaultPageSize,
-		client: &http.Client{Timeout: 10 * time.Second},
-		log:    slog.New(slog.DiscardHandler),
-		now:    time.Now,
+	var c0 Config
+	if cfg != nil {
+		c0 = *cfg
 	}
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
+	if c0.Token != "" {
+		if len(c0.Token) < 16 {
+			return nil, errors.New("console: Config.Token is shorter than 16 characters")
 		}
-	}
-	if cfg.token == "" {
+		for _, r := range c0.Token {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' || r == '~') {
+				return nil, errors.New("console: Config.Token has a character other than letters, digits and - . _ ~")
+			}
+		}
+	} else {
 		b := make([]byte, 24)
 		rand.Read(b)
-		cfg.token = base64.RawURLEncoding.EncodeToString(b)
+		c0.Token = base64.RawURLEncoding.EncodeToString(b)
+	}
+	switch {
+	case c0.Recent < 0:
+		return nil, fmt.Errorf("console: Config.Recent is %d, need at least 1", c0.Recent)
+	case c0.Recent == 0:
+		c0.Recent = defaultRecent
+	}
+	switch {
+	case c0.PageSize < 0 || c0.PageSize > inbox.MaxPage:
+		return nil, fmt.Errorf("console: Config.PageSize is %d, need 1 to %d", c0.PageSize, inbox.MaxPage)
+	case c0.PageSize == 0:
+		c0.PageSize = defaultPageSize
+	}
+	if c0.HTTPClient == nil {
+		c0.HTTPClient = &http.Client{Timeout: redeliverTimeout}
+	}
+	if c0.Logger == nil {
+		c0.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c0.Now == nil {
+		c0.Now = time.Now
 	}
 	tmpl, err := template.New("").Funcs(funcs).ParseFS(assets, "assets/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("console: templates: %w", err)
 	}
 	c := &Console{
-		ib:     ib,
-		token:  cfg.token,
-		client: cfg.client,
-		log:    cfg.log,
-		now:    cfg.now,
-		page:   cfg.page,
-		tmpl:   tmpl,
-		recent: newRecent(cfg.recent),
-		done:   make(chan struct{}),
+		ib:        ib,
+		token:     c0.Token,
+		client:    c0.HTTPClient,
+		log:       c0.Logger,
+		now:       c0.Now,
+		page:      c0.PageSize,
+		tmpl:      tmpl,
+		recent:    newRecent(c0.Recent),
+		shutdowns: map[*http.Server]chan struct{}{},
 	}
 	static, _ := fs.Sub(assets, "assets")
 	actions := http.NewCrossOriginProtection()
@@ -191,15 +146,33 @@ func New(ib inbox.Admin, opts ...Option) (*Console, error) {
 	return c, nil
 }
 
-// Close ends every live stream (the Server-Sent Events of open pages), which
-// would otherwise keep http.Server.Shutdown waiting for as long as a page
-// stays open: Shutdown does not cancel requests in flight. Register it with
-// the server that serves the console:
-//
-//	srv.RegisterOnShutdown(c.Close)
-//
-// Pages keep working after Close; only their live updates stop.
-func (c *Console) Close() { c.closeOnce.Do(func() { close(c.done) }) }
+// shutdownOf returns a channel closed when the http.Server serving r shuts
+// down, or nil when r did not come through one. Shutdown does not cancel
+// requests in flight, so without this an open page's live stream would
+// hold it up for as long as the page stays open: the console registers
+// with each server that serves it (RegisterOnShutdown), once, and its
+// streams end when that server shuts down. Pages keep working; only their
+// live updates stop.
+func (c *Console) shutdownOf(r *http.Request) <-chan struct{} {
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if srv == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch, ok := c.shutdowns[srv]
+	if !ok {
+		ch = make(chan struct{})
+		c.shutdowns[srv] = ch
+		srv.RegisterOnShutdown(func() {
+			c.mu.Lock()
+			delete(c.shutdowns, srv)
+			c.mu.Unlock()
+			close(ch)
+		})
+	}
+	return ch
+}
 
 // Token returns the access token: open the console at ?token=TOKEN once,
 // or send it as "Authorization: Bearer TOKEN".
@@ -267,11 +240,19 @@ func (c *Console) refuse(w http.ResponseWriter) {
 	fmt.Fprintln(w, "geminihooks console: open the address printed at start, with its ?token=")
 }
 
+// Observer returns the listener.Observer that feeds the live list: give it
+// to the listener (listener.WithObserver), beside the metrics' if there are
+// any (listener.Observers).
+func (c *Console) Observer() listener.Observer { return (*observer)(c) }
+
+// observer is Console seen as a listener.Observer.
+type observer Console
+
 // Delivered implements listener.Observer.
-func (c *Console) Delivered(d listener.Delivery) { c.recent.add(&d) }
+func (o *observer) Delivered(d listener.Delivery) { o.recent.add(&d) }
 
 // Ran implements listener.Observer.
-func (c *Console) Ran(r listener.Run) { c.recent.ran(&r) }
+func (o *observer) Ran(r listener.Run) { o.recent.ran(&r) }
 
 // bounded is the context of one inbox call made for a page.
 func bounded(r *http.Request) (context.Context, context.CancelFunc) {

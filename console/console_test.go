@@ -55,8 +55,8 @@ func bearer(s *stack) http.Header {
 
 func TestAccess(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, nil, console.WithToken("a-token-of-twenty-chars"))
-	s.deliver("wh_1", &event.BatchSucceeded{ID: "batches/1"})
+	s := newStack(t, nil, &console.Config{Token: "a-token-of-twenty-chars"})
+	s.deliver("wh_1", &event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/1"})
 	tests := []struct {
 		name, method, path string
 		h                  http.Header
@@ -100,8 +100,8 @@ func TestActionsRefuseCrossSite(t *testing.T) {
 			done <- struct{}{}
 			return listener.Permanent(errors.New("no"))
 		})
-	})
-	s.deliver("wh_x", &event.BatchFailed{ID: "batches/x"})
+	}, nil)
+	s.deliver("wh_x", &event.Batch{Type: event.TypeBatchFailed, ID: "batches/x"})
 	s.waitState("wh_x", inbox.StateDead)
 	<-done
 	h := bearer(s)
@@ -135,8 +135,8 @@ func TestActionsRefuseCrossSite(t *testing.T) {
 // only shortened.
 func TestDetailShowsNoSecrets(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, nil)
-	body, _ := event.Marshal(&event.BatchSucceeded{ID: "batches/s"}, time.Now(), nil)
+	s := newStack(t, nil, nil)
+	body, _ := event.Marshal(&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/s"}, time.Now(), nil)
 	req, _ := http.NewRequest(http.MethodPost, s.hooks.URL, strings.NewReader(string(body)))
 	now := time.Now()
 	req.Header = s.signed("wh_s", now, body)
@@ -175,8 +175,8 @@ func TestRedeliver(t *testing.T) {
 		bodies <- string(b)
 	}))
 	defer target.Close()
-	s := newStack(t, nil)
-	s.deliver("wh_r", &event.BatchSucceeded{ID: "batches/r"})
+	s := newStack(t, nil, nil)
+	s.deliver("wh_r", &event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/r"})
 	s.waitState("wh_r", inbox.StateDone)
 	code, loc, _ := get(t, s, "POST", "/redeliver", bearer(s), url.Values{"id": {"wh_r"}, "url": {target.URL + "/hook"}})
 	if code != http.StatusSeeOther || !strings.Contains(loc, "msg=redelivered") {
@@ -203,7 +203,7 @@ func TestPagesOver100kEvents(t *testing.T) {
 	// No listener: its workers would only churn through the events.
 	ib := inbox.NewMemory(inbox.WithCapacity(1 << 17))
 	defer ib.Close()
-	c, err := console.New(ib, console.WithPageSize(50))
+	c, err := console.New(ib, &console.Config{PageSize: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,31 +262,31 @@ func TestNewValidates(t *testing.T) {
 	ib := inbox.NewMemory()
 	defer ib.Close()
 	tests := []struct {
-		name string
-		ib   inbox.Admin
-		opt  console.Option
+		name    string
+		ib      inbox.Admin
+		cfg     *console.Config
+		mention string
 	}{
-		{"nil inbox", nil, nil},
-		{"short token", ib, console.WithToken("short")},
-		{"no recent", ib, console.WithRecent(0)},
-		{"page too big", ib, console.WithPageSize(inbox.MaxPage + 1)},
-		{"nil client", ib, console.WithHTTPClient(nil)},
-		{"nil logger", ib, console.WithLogger(nil)},
-		{"nil clock", ib, console.WithClock(nil)},
+		{"nil inbox", nil, nil, "nil inbox"},
+		{"short token", ib, &console.Config{Token: "short"}, "Config.Token"},
+		{"negative recent", ib, &console.Config{Recent: -1}, "Config.Recent is -1"},
+		{"negative page", ib, &console.Config{PageSize: -1}, "Config.PageSize is -1"},
+		{"page too big", ib, &console.Config{PageSize: inbox.MaxPage + 1}, "Config.PageSize"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var opts []console.Option
-			if tt.opt != nil {
-				opts = append(opts, tt.opt)
-			}
-			if c, err := console.New(tt.ib, opts...); err == nil || c != nil {
-				t.Errorf("New = %v, %v; want an error", c, err)
+			if c, err := console.New(tt.ib, tt.cfg); err == nil || c != nil || !strings.Contains(err.Error(), tt.mention) {
+				t.Errorf("New = %v, %v; want an error naming %s", c, err, tt.mention)
 			}
 		})
 	}
-	c, err := console.New(ib)
+	// Zero values are the defaults, and New copies the Config.
+	cfg := &console.Config{}
+	if c, err := console.New(ib, cfg); err != nil || c.Token() == "" || cfg.Token != "" {
+		t.Errorf("New(zero Config) = %v, %v; Config after: %+v", c, err, cfg)
+	}
+	c, err := console.New(ib, nil)
 	if err != nil || len(c.Token()) < 16 {
 		t.Fatalf("New() = %v, token %d chars", err, len(c.Token()))
 	}
@@ -296,15 +296,14 @@ func TestNewValidates(t *testing.T) {
 }
 
 // An open page's live stream must not hold up the server's graceful
-// shutdown: Close, registered with RegisterOnShutdown, ends it.
-func TestCloseEndsLiveStreams(t *testing.T) {
+// shutdown: the console ends it when the server that serves it shuts down.
+func TestShutdownEndsLiveStreams(t *testing.T) {
 	t.Parallel()
-	c, err := console.New(inbox.NewMemory(), console.WithToken("a-long-random-console-token"))
+	c, err := console.New(inbox.NewMemory(), &console.Config{Token: "a-long-random-console-token"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(c)
-	srv.Config.RegisterOnShutdown(c.Close)
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/events", nil)
 	req.Header.Set("Authorization", "Bearer a-long-random-console-token")
 	resp, err := http.DefaultClient.Do(req)
@@ -323,14 +322,14 @@ func TestCloseEndsLiveStreams(t *testing.T) {
 	srv.Close()
 }
 
-func TestWithTokenRefusesWhatACookieCannotCarry(t *testing.T) {
+func TestTokenRefusesWhatACookieCannotCarry(t *testing.T) {
 	t.Parallel()
 	for _, tok := range []string{"my-console-token;2026", "pässwörd-console-2026", `back\slash-token-2026`, "space in the token 2026", "short"} {
-		if _, err := console.New(inbox.NewMemory(), console.WithToken(tok)); err == nil {
-			t.Errorf("WithToken(%q) accepted", tok)
+		if _, err := console.New(inbox.NewMemory(), &console.Config{Token: tok}); err == nil {
+			t.Errorf("Config.Token %q accepted", tok)
 		}
 	}
-	if _, err := console.New(inbox.NewMemory(), console.WithToken("Az09-._~Az09-._~")); err != nil {
+	if _, err := console.New(inbox.NewMemory(), &console.Config{Token: "Az09-._~Az09-._~"}); err != nil {
 		t.Errorf("a token of every allowed kind refused: %v", err)
 	}
 }

@@ -5,12 +5,12 @@
 // a delivery's headers, body and handler runs, and one-click replay and
 // re-delivery. Access takes a token, and actions are protected against
 // cross-site requests. It never shows a secret: it holds none, shortens
-// signatures, and hides credentials in headers.
+// signatures, and hides credentials in headers. Open pages end their live
+// stream when the serving http.Server shuts down, so they never hold it up.
 //
-//	c, err := console.New(ib) // ib is an inbox.Admin
-//	l := listener.New(v, listener.WithInbox(ib), listener.WithObserver(c))
+//	c, err := console.New(ib, nil) // ib is an inbox.Admin; nil: every default
+//	l := listener.New(v, listener.WithInbox(ib), listener.WithObserver(c.Observer()))
 //	mux.Handle("/console/", http.StripPrefix("/console", c))
-//	srv.RegisterOnShutdown(c.Close) // open pages must not hold up Shutdown
 //	log.Printf("console: http://127.0.0.1:8080/console/?token=%s", c.Token())
 //
 // The token is kept in a cookie once a page is opened with it. Browsers send

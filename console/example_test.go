@@ -49,22 +49,22 @@ func Example() {
 // without a console.)
 func receiverWithConsole(v *signing.HMACVerifier) (*http.ServeMux, error) {
 	ib := inbox.NewMemory() // or a boltinbox / pginbox: each is an inbox.Admin
-	c, err := console.New(ib, console.WithToken("a-long-random-console-token"))
+	c, err := console.New(ib, &console.Config{Token: "a-long-random-console-token"})
 	if err != nil {
 		return nil, err
 	}
-	m, err := metrics.New()
+	m, err := metrics.New(nil)
 	if err != nil {
 		return nil, err
 	}
 	if err := m.WatchInbox(ib); err != nil {
 		return nil, err
 	}
-	l := listener.New(v, listener.WithInbox(ib), listener.WithObserver(listener.Observers{m, c}))
+	l := listener.New(v, listener.WithInbox(ib), listener.WithObserver(listener.Observers{m.Observer(), c.Observer()}))
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/gemini", l)
 	mux.Handle("/console/", http.StripPrefix("/console", c)) // keep it off the public internet
-	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /metrics", m)
 	return mux, nil
 }

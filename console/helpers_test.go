@@ -31,7 +31,7 @@ type stack struct {
 	console *httptest.Server
 }
 
-func newStack(t *testing.T, register func(*listener.Listener), opts ...console.Option) *stack {
+func newStack(t *testing.T, register func(*listener.Listener), cfg *console.Config) *stack {
 	t.Helper()
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -41,11 +41,11 @@ func newStack(t *testing.T, register func(*listener.Listener), opts ...console.O
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.c, err = console.New(s.ib, opts...)
+	s.c, err = console.New(s.ib, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.l = listener.New(v, listener.WithInbox(s.ib), listener.WithObserver(s.c), listener.WithPollInterval(5*time.Millisecond))
+	s.l = listener.New(v, listener.WithInbox(s.ib), listener.WithObserver(s.c.Observer()), listener.WithPollInterval(5*time.Millisecond))
 	if register != nil {
 		register(s.l)
 	}

@@ -97,9 +97,9 @@ func (c *Console) index(w http.ResponseWriter, r *http.Request) {
 		States: []inbox.State{inbox.StatePending, inbox.StateClaimed, inbox.StateDone, inbox.StateDead},
 		Live:   c.recent.list(50),
 	}
-	for _, t := range event.KnownTypes() {
-		if t.Canonical() == t {
-			p.Types = append(p.Types, t)
+	for ti := range event.Types() {
+		if ti.Canonical == ti.Type {
+			p.Types = append(p.Types, ti.Type)
 		}
 	}
 	ctx, cancel := bounded(r)
@@ -263,6 +263,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 	ch, cancel := c.recent.subscribe()
 	defer cancel()
+	shutdown := c.shutdownOf(r)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.WriteHeader(http.StatusOK)
 	io.WriteString(w, ": connected\n\n")
@@ -275,7 +276,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
-		case <-c.done:
+		case <-shutdown:
 			return
 		case <-keepalive.C:
 			_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))

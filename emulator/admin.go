@@ -56,7 +56,7 @@ func (s *Server) adminFinish(w http.ResponseWriter, r *http.Request) *apiError {
 		return e
 	}
 	if outcome == "" {
-		outcome = string(OutcomeSucceeded)
+		outcome = string(outcomeSucceeded)
 	}
 	switch err := s.Finish(name, Outcome(outcome)); {
 	case errors.Is(err, ErrNoJob):

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"regexp"
 	"strings"
@@ -30,7 +31,7 @@ type apiErrorBody struct {
 
 func TestRejections(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, emulator.WithManualJobs())
+	s := newServer(t, &emulator.Config{ManualJobs: true})
 	hook, _ := createWebhook(t, s, "https://example.com/hook", "batch.succeeded")
 	const batchPath = "/v1beta/models/gemini-2.5-flash:batchGenerateContent"
 	const input = `"input_config":{"requests":{"requests":[{"request":{}}]}}`
@@ -128,7 +129,7 @@ func TestRejections(t *testing.T) {
 
 func TestListPaging(t *testing.T) {
 	t.Parallel()
-	s := newServer(t)
+	s := newServer(t, nil)
 	for i := range 1001 {
 		createWebhook(t, s, fmt.Sprintf("https://example.com/%d", i), "video.generated")
 	}
@@ -177,16 +178,19 @@ func TestLifecycle(t *testing.T) {
 		mu     sync.Mutex
 		chosen []string
 	)
-	s := newServer(t, emulator.WithJobDurations(time.Millisecond, time.Millisecond),
-		emulator.WithOutcome(func(j emulator.Job) emulator.Outcome {
+	s := newServer(t, &emulator.Config{
+		Pending: time.Millisecond,
+		Running: time.Millisecond,
+		Outcome: func(j emulator.Job) emulator.Outcome {
 			mu.Lock()
 			defer mu.Unlock()
 			chosen = append(chosen, j.DisplayName)
 			if j.DisplayName == "doomed" {
-				return emulator.OutcomeFailed
+				return "failed"
 			}
 			return ""
-		}))
+		},
+	})
 	rcv := newReceiver(t, 8)
 	createWebhook(t, s, rcv.URL, "batch.succeeded", "batch.failed", "batch.expired", "interaction.failed", "interaction.completed")
 
@@ -205,8 +209,8 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("create interaction: %d %s", code, b)
 	}
 
-	want := map[string]emulator.Outcome{ok: emulator.OutcomeSucceeded, expired: emulator.OutcomeExpired,
-		failed.Name: emulator.OutcomeFailed, it.ID: emulator.OutcomeFailed}
+	want := map[string]emulator.Outcome{ok: "succeeded", expired: "expired",
+		failed.Name: "failed", it.ID: "failed"}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	for name, o := range want {
@@ -218,10 +222,10 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("%s: %+v, want outcome %s", name, j, o)
 		}
 	}
-	if err := s.Finish(ok, emulator.OutcomeFailed); !errors.Is(err, emulator.ErrJobDone) {
+	if err := s.Finish(ok, "failed"); !errors.Is(err, emulator.ErrJobDone) {
 		t.Errorf("Finish on a finished job: %v, want ErrJobDone", err)
 	}
-	if err := s.Finish("batches/none", emulator.OutcomeFailed); !errors.Is(err, emulator.ErrNoJob) {
+	if err := s.Finish("batches/none", "failed"); !errors.Is(err, emulator.ErrNoJob) {
 		t.Errorf("Finish on no job: %v, want ErrNoJob", err)
 	}
 	idle(t, s)
@@ -237,14 +241,10 @@ func TestLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		switch d := d.(type) {
-		case *event.BatchSucceeded:
+		case *event.Batch:
 			got[d.ID] = ev.Type
-		case *event.BatchFailed:
-			got[d.ID] = ev.Type
-		case *event.BatchExpired:
-			got[d.ID] = ev.Type
-		case *event.InteractionFailed:
-			if d.ErrorCode.String() != "INTERNAL" {
+		case *event.Interaction:
+			if d.ErrorCode != "INTERNAL" {
 				t.Errorf("interaction error_code = %q", d.ErrorCode)
 			}
 			got[d.ID] = ev.Type
@@ -274,7 +274,7 @@ func TestLifecycle(t *testing.T) {
 
 func TestAdmin(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, emulator.WithManualJobs(), emulator.WithRetryBackoff(time.Millisecond, time.Millisecond))
+	s := newServer(t, &emulator.Config{ManualJobs: true, RetryBackoff: time.Millisecond, RetryBackoffMax: time.Millisecond})
 	rcv := newReceiver(t, 4)
 	createWebhook(t, s, rcv.URL, "batch.failed")
 	name := createBatch(t, s, "")
@@ -298,7 +298,7 @@ func TestAdmin(t *testing.T) {
 			t.Fatalf("%s: %d %s, want %d", tc.name, code, b, tc.code)
 		}
 	}
-	if j, err := s.Job(name); err != nil || j.Outcome != emulator.OutcomeFailed {
+	if j, err := s.Job(name); err != nil || j.Outcome != "failed" {
 		t.Fatalf("job = %+v, %v", j, err)
 	}
 	idle(t, s)
@@ -312,33 +312,58 @@ func TestAdmin(t *testing.T) {
 	}
 }
 
-func TestOptions(t *testing.T) {
+func TestConfig(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name string
-		opt  emulator.Option
+		name    string
+		cfg     emulator.Config
+		mention string
 	}{
-		{"empty addr", emulator.WithAddr("")},
-		{"empty key", emulator.WithAPIKey("")},
-		{"zero time scale", emulator.WithTimeScale(0)},
-		{"negative duration", emulator.WithJobDurations(-time.Second, 0)},
-		{"bad scheme", emulator.WithDynamicSigning("v1")},
-		{"zero threshold", emulator.WithFailureThreshold(0)},
-		{"inverted backoff", emulator.WithRetryBackoff(time.Second, time.Millisecond)},
-		{"bad fault rate", emulator.WithFaults(emulator.Faults{DuplicateRate: -1})},
-		{"nil clock", emulator.WithClock(nil)},
-		{"bad addr", emulator.WithAddr("256.0.0.1:0")},
+		{"negative time scale", emulator.Config{TimeScale: -1}, "Config.TimeScale is -1"},
+		{"infinite time scale", emulator.Config{TimeScale: math.Inf(1)}, "Config.TimeScale"},
+		{"NaN time scale", emulator.Config{TimeScale: math.NaN()}, "Config.TimeScale"},
+		{"negative duration", emulator.Config{Pending: -time.Second}, "Config.Pending is -1s"},
+		{"negative running", emulator.Config{Running: -time.Second}, "Config.Running"},
+		{"bad scheme", emulator.Config{DynamicSigning: "v1"}, "Config.DynamicSigning"},
+		{"negative threshold", emulator.Config{FailureThreshold: -1}, "Config.FailureThreshold is -1"},
+		{"inverted backoff", emulator.Config{RetryBackoff: time.Second, RetryBackoffMax: time.Millisecond}, "Config.RetryBackoffMax"},
+		{"backoff over the default cap", emulator.Config{RetryBackoff: 2 * time.Hour}, "Config.RetryBackoffMax"},
+		{"negative window", emulator.Config{RetryWindow: -time.Second}, "Config.RetryWindow"},
+		{"negative attempt timeout", emulator.Config{AttemptTimeout: -time.Second}, "Config.AttemptTimeout"},
+		{"bad fault rate", emulator.Config{Faults: emulator.Faults{DuplicateRate: -1}}, "Config.Faults"},
+		{"negative fault count", emulator.Config{Faults: emulator.Faults{FailFirst: -1}}, "Config.Faults"},
+		{"bad addr", emulator.Config{Addr: "256.0.0.1:0"}, "256.0.0.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if s, err := emulator.NewServer(tc.opt); err == nil {
+			s, err := emulator.NewServer(&tc.cfg)
+			if err == nil {
 				s.Close()
-				t.Fatal("NewServer accepted a bad option")
+				t.Fatal("NewServer accepted a bad Config")
+			}
+			if !strings.Contains(err.Error(), tc.mention) {
+				t.Errorf("error %q does not name %q", err, tc.mention)
 			}
 		})
 	}
 
-	s, err := emulator.NewServer(emulator.WithAddr("0.0.0.0:0"), emulator.WithAPIKey("k"))
+	// nil and a zero Config are every default; NewServer copies the Config.
+	cfg := &emulator.Config{}
+	for _, c := range []*emulator.Config{nil, cfg} {
+		s, err := emulator.NewServer(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if !strings.HasPrefix(s.URL, "http://127.0.0.1:") || !strings.HasPrefix(s.APIKey, "emu-") {
+			t.Errorf("defaults: URL %q, key %q", s.URL, s.APIKey)
+		}
+	}
+	if cfg.Addr != "" || cfg.APIKey != "" || cfg.TimeScale != 0 || cfg.Logger != nil || cfg.Now != nil {
+		t.Errorf("NewServer changed the caller's Config: %+v", cfg)
+	}
+
+	s, err := emulator.NewServer(&emulator.Config{Addr: "0.0.0.0:0", APIKey: "k"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +381,7 @@ func TestOptions(t *testing.T) {
 // its v1 default gets the real API's 404 for webhooks and works for jobs.
 func TestVersions(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, emulator.WithManualJobs())
+	s := newServer(t, &emulator.Config{ManualJobs: true})
 	gc, err := genai.NewClient(t.Context(), &genai.ClientConfig{
 		APIKey: s.APIKey, Backend: genai.BackendGeminiAPI,
 		HTTPOptions: genai.HTTPOptions{BaseURL: s.URL, APIVersion: "v1"},
@@ -387,7 +412,7 @@ func TestVersions(t *testing.T) {
 // version 4 UUID, fresh for each event.
 func TestDeliveryIDs(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, emulator.WithManualJobs())
+	s := newServer(t, &emulator.Config{ManualJobs: true})
 	rcv := newReceiver(t, 2)
 	createWebhook(t, s, rcv.URL, "batch.succeeded")
 	uuid := regexp.MustCompile(`^msg_[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -399,7 +424,7 @@ func TestDeliveryIDs(t *testing.T) {
 		if code != http.StatusOK || json.Unmarshal(b, &job) != nil {
 			t.Fatalf("create batch: %d %s", code, b)
 		}
-		if err := s.Finish(job.Name, emulator.OutcomeSucceeded); err != nil {
+		if err := s.Finish(job.Name, "succeeded"); err != nil {
 			t.Fatal(err)
 		}
 		id := rcv.next(t).header.Get("webhook-id")

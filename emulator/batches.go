@@ -16,12 +16,12 @@ type batchRequest struct{ key string }
 
 // batchStates maps phases and outcomes to the REST surface's enum.
 var batchStates = map[string]string{
-	PhasePending:             "BATCH_STATE_PENDING",
-	PhaseRunning:             "BATCH_STATE_RUNNING",
-	string(OutcomeSucceeded): "BATCH_STATE_SUCCEEDED",
-	string(OutcomeFailed):    "BATCH_STATE_FAILED",
-	string(OutcomeExpired):   "BATCH_STATE_EXPIRED",
-	string(OutcomeCancelled): "BATCH_STATE_CANCELLED",
+	phasePending:             "BATCH_STATE_PENDING",
+	phaseRunning:             "BATCH_STATE_RUNNING",
+	string(outcomeSucceeded): "BATCH_STATE_SUCCEEDED",
+	string(outcomeFailed):    "BATCH_STATE_FAILED",
+	string(outcomeExpired):   "BATCH_STATE_EXPIRED",
+	string(outcomeCancelled): "BATCH_STATE_CANCELLED",
 }
 
 const batchFailureCode, batchFailureMessage = 13, "Batch failed: emulated internal error."
@@ -88,7 +88,7 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, model strin
 	if e := rejectUnknown(batch, "batch", "model", "display_name", "input_config", "webhook_config", "priority"); e != nil {
 		return e
 	}
-	j := &job{Job: Job{Name: "batches/" + randomString(24), Kind: KindBatch, Model: model, CreateTime: s.now()}}
+	j := &job{Job: Job{Name: "batches/" + randomString(24), Kind: kindBatch, Model: model, CreateTime: s.now()}}
 	if _, e := decodeField(batch, "display_name", &j.DisplayName); e != nil {
 		return e
 	}
@@ -185,7 +185,7 @@ func emulatedResponse(model string, i int) map[string]any {
 // event for the outcome. s.mu is held.
 func (s *Server) finishBatchLocked(j *job) event.Data {
 	switch j.Outcome {
-	case OutcomeSucceeded:
+	case outcomeSucceeded:
 		var buf bytes.Buffer
 		for i, rq := range j.requests {
 			line, _ := json.Marshal(map[string]any{"key": rq.key, "response": emulatedResponse(j.Model, i)})
@@ -196,13 +196,13 @@ func (s *Server) finishBatchLocked(j *job) event.Data {
 		// download URI's file name at the first other character.
 		j.fileID = "batch" + strings.TrimPrefix(j.Name, "batches/")
 		s.files[j.fileID] = file{mimeType: "application/jsonl", data: buf.Bytes(), created: j.EndTime}
-		return &event.BatchSucceeded{ID: j.Name, OutputFileURI: s.downloadURI(j.fileID)}
-	case OutcomeFailed:
-		return &event.BatchFailed{ID: j.Name, ErrorCode: event.ErrorCode(itoa(batchFailureCode)), ErrorMessage: batchFailureMessage}
-	case OutcomeExpired:
-		return &event.BatchExpired{ID: j.Name}
-	case OutcomeCancelled:
-		return &event.BatchCancelled{ID: j.Name}
+		return &event.Batch{Type: event.TypeBatchSucceeded, ID: j.Name, OutputFileURI: s.downloadURI(j.fileID)}
+	case outcomeFailed:
+		return &event.Batch{Type: event.TypeBatchFailed, ID: j.Name, ErrorCode: itoa(batchFailureCode), ErrorMessage: batchFailureMessage}
+	case outcomeExpired:
+		return &event.Batch{Type: event.TypeBatchExpired, ID: j.Name}
+	case outcomeCancelled:
+		return &event.Batch{Type: event.TypeBatchCancelled, ID: j.Name}
 	}
 	return nil
 }
@@ -227,7 +227,7 @@ func (s *Server) batchView(j *job) map[string]any {
 	meta["endTime"] = formatTime(j.EndTime)
 	op["done"] = true
 	switch j.Outcome {
-	case OutcomeSucceeded:
+	case outcomeSucceeded:
 		out := map[string]any{}
 		if j.inlined {
 			var rs []any
@@ -245,7 +245,7 @@ func (s *Server) batchView(j *job) map[string]any {
 			resp[k] = v
 		}
 		op["response"] = resp
-	case OutcomeFailed:
+	case outcomeFailed:
 		op["error"] = map[string]any{"code": batchFailureCode, "message": batchFailureMessage}
 	}
 	return op
@@ -255,7 +255,7 @@ func (s *Server) getBatch(w http.ResponseWriter, name string) *apiError {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j, ok := s.jobs[name]
-	if !ok || j.Kind != KindBatch {
+	if !ok || j.Kind != kindBatch {
 		return batchNotFound(name)
 	}
 	writeJSON(w, http.StatusOK, s.batchView(j))
@@ -288,7 +288,7 @@ func (s *Server) listBatches(w http.ResponseWriter, r *http.Request) *apiError {
 func (s *Server) cancelBatch(w http.ResponseWriter, name string) *apiError {
 	s.mu.Lock()
 	j, ok := s.jobs[name]
-	if !ok || j.Kind != KindBatch {
+	if !ok || j.Kind != kindBatch {
 		s.mu.Unlock()
 		return batchNotFound(name)
 	}
@@ -297,7 +297,7 @@ func (s *Server) cancelBatch(w http.ResponseWriter, name string) *apiError {
 		return errPrecondition(fmt.Sprintf("Batch %q is already in a terminal state.", name))
 	}
 	s.stopLocked(j)
-	publish := s.finishLocked(j, OutcomeCancelled)
+	publish := s.finishLocked(j, outcomeCancelled)
 	s.mu.Unlock()
 	publish()
 	writeJSON(w, http.StatusOK, struct{}{})
@@ -308,7 +308,7 @@ func (s *Server) deleteBatch(w http.ResponseWriter, name string) *apiError {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j, ok := s.jobs[name]
-	if !ok || j.Kind != KindBatch {
+	if !ok || j.Kind != kindBatch {
 		return batchNotFound(name)
 	}
 	s.stopLocked(j)

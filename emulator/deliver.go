@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -43,12 +45,12 @@ type Faults struct {
 
 func (f Faults) validate() error {
 	switch {
-	case f.DuplicateRate < 0 || f.DuplicateRate > 1:
-		return errorf("duplicate rate must be in [0, 1], got %v", f.DuplicateRate)
+	case !(f.DuplicateRate >= 0 && f.DuplicateRate <= 1):
+		return fmt.Errorf("duplicate rate must be in [0, 1], got %v", f.DuplicateRate)
 	case f.Delay < 0 || f.ReorderHold < 0:
-		return errorf("negative fault duration")
+		return errors.New("negative fault duration")
 	case f.Reorder < 0 || f.FailFirst < 0 || f.FailNext < 0 || f.CutConnection < 0:
-		return errorf("negative fault count")
+		return errors.New("negative fault count")
 	}
 	return nil
 }
@@ -64,7 +66,7 @@ func (f Faults) internal() delivery.Faults {
 // afterwards see the new ones.
 func (s *Server) SetFaults(f Faults) error {
 	if err := f.validate(); err != nil {
-		return err
+		return errorf("%w", err)
 	}
 	s.engine.SetFaults(f.internal())
 	return nil
@@ -128,15 +130,15 @@ func (c engineClock) AfterFunc(d time.Duration, f func()) delivery.Timer {
 func (s *Server) engineOptions() delivery.Options {
 	c := s.cfg
 	return delivery.Options{
-		Client:         c.httpClient,
-		Clock:          engineClock{now: c.clock},
-		TimeScale:      1 / c.timeScale, // the engine multiplies
-		RetryWindow:    c.retryWindow,
-		BackoffBase:    c.backoffBase,
-		BackoffMax:     c.backoffMax,
-		AttemptTimeout: c.attemptTimeout,
+		Client:         c.HTTPClient,
+		Clock:          engineClock{now: c.Now},
+		TimeScale:      1 / c.TimeScale, // the engine multiplies
+		RetryWindow:    c.RetryWindow,
+		BackoffBase:    c.RetryBackoff,
+		BackoffMax:     c.RetryBackoffMax,
+		AttemptTimeout: c.AttemptTimeout,
 		OnOutcome:      s.onOutcome,
-		Logger:         c.logger,
+		Logger:         c.Logger,
 	}
 }
 
@@ -151,8 +153,8 @@ func (s *Server) onOutcome(webhookID string, ok bool) {
 			wh.failures = 0
 		} else {
 			wh.failures++
-			if wh.failures >= s.cfg.failureThreshold && wh.state == StateEnabled {
-				wh.state = StateDisabledDueToFailedDeliveries
+			if wh.failures >= s.cfg.FailureThreshold && wh.state == stateEnabled {
+				wh.state = stateDisabledDueToFailedDeliveries
 				wh.updated = s.now()
 				disable = true
 			}
@@ -160,7 +162,7 @@ func (s *Server) onOutcome(webhookID string, ok bool) {
 	}
 	s.mu.Unlock()
 	if disable {
-		s.cfg.logger.Warn("emulator: webhook disabled after failed deliveries", "webhook", webhookID)
+		s.cfg.Logger.Warn("emulator: webhook disabled after failed deliveries", "webhook", webhookID)
 		s.engine.CancelWebhook(webhookID)
 	}
 }
@@ -187,7 +189,7 @@ func (s *Server) enqueueStatic(id, webhookID, uri string, body []byte) {
 
 func (s *Server) enqueue(d delivery.Delivery) {
 	if err := s.engine.Enqueue(d); err != nil {
-		s.cfg.logger.Warn("emulator: delivery not queued", "uri", d.URI, "err", err)
+		s.cfg.Logger.Warn("emulator: delivery not queued", "uri", d.URI, "err", err)
 	}
 }
 
@@ -218,7 +220,7 @@ func (s *Server) staticSigner(webhookID string) func(uri, id string, ts time.Tim
 // the server's default when the job chose none.
 func (s *Server) dynamicSigner(scheme signing.Scheme) func(uri, id string, ts time.Time, body []byte) (string, error) {
 	if scheme == "" {
-		scheme = s.cfg.dynamicScheme
+		scheme = s.cfg.DynamicSigning
 	}
 	return func(uri, id string, ts time.Time, body []byte) (string, error) {
 		if scheme == signing.SchemeEd25519 {
@@ -250,7 +252,7 @@ func (s *Server) publish(d event.Data, cfg *webhookConfig) {
 	if cfg != nil && len(cfg.URIs) > 0 {
 		body, err := event.Marshal(d, ts, cfg.UserMetadata)
 		if err != nil {
-			s.cfg.logger.Error("emulator: marshal event", "err", err)
+			s.cfg.Logger.Error("emulator: marshal event", "err", err)
 			return
 		}
 		sign := s.dynamicSigner(cfg.scheme)
@@ -261,7 +263,12 @@ func (s *Server) publish(d event.Data, cfg *webhookConfig) {
 	}
 	body, err := event.Marshal(d, ts, nil)
 	if err != nil {
-		s.cfg.logger.Error("emulator: marshal event", "err", err)
+		s.cfg.Logger.Error("emulator: marshal event", "err", err)
+		return
+	}
+	ev, err := event.Parse(body)
+	if err != nil {
+		s.cfg.Logger.Error("emulator: parse event", "err", err)
 		return
 	}
 	type target struct{ id, uri string }
@@ -269,7 +276,7 @@ func (s *Server) publish(d event.Data, cfg *webhookConfig) {
 	s.mu.Lock()
 	for _, id := range s.whOrder {
 		wh := s.webhooks[id]
-		if wh.state == StateEnabled && wh.subscribed(d.EventType()) {
+		if wh.state == stateEnabled && wh.subscribed(ev.Type) {
 			targets = append(targets, target{id, wh.uri})
 		}
 	}

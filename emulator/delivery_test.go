@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,7 +35,7 @@ func TestRotation(t *testing.T) {
 	start := time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
 	now.Store(&start)
 	clock := func() time.Time { return *now.Load() }
-	s := newServer(t, emulator.WithManualJobs(), emulator.WithClock(clock))
+	s := newServer(t, &emulator.Config{ManualJobs: true, Now: clock})
 	rcv := newReceiver(t, 8)
 	id, oldSecret := createWebhook(t, s, rcv.URL, "batch.succeeded")
 
@@ -48,7 +49,7 @@ func TestRotation(t *testing.T) {
 	}
 	deliver := func() received {
 		name := createBatch(t, s, "")
-		if err := s.Finish(name, emulator.OutcomeSucceeded); err != nil {
+		if err := s.Finish(name, "succeeded"); err != nil {
 			t.Fatal(err)
 		}
 		return rcv.next(t)
@@ -93,15 +94,19 @@ func TestRotation(t *testing.T) {
 
 func TestDisableAndReenable(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, emulator.WithManualJobs(), emulator.WithFailureThreshold(3),
-		emulator.WithRetryBackoff(time.Millisecond, time.Millisecond))
+	s := newServer(t, &emulator.Config{
+		ManualJobs:       true,
+		FailureThreshold: 3,
+		RetryBackoff:     time.Millisecond,
+		RetryBackoffMax:  time.Millisecond,
+	})
 	rcv := newReceiver(t, 16)
 	rcv.status.Store(http.StatusInternalServerError)
 	id, secret := createWebhook(t, s, rcv.URL, "batch.failed")
 
 	fail := func() {
 		t.Helper()
-		if err := s.Finish(createBatch(t, s, ""), emulator.OutcomeFailed); err != nil {
+		if err := s.Finish(createBatch(t, s, ""), "failed"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -117,8 +122,8 @@ func TestDisableAndReenable(t *testing.T) {
 
 	fail()
 	idle(t, s) // the third failed attempt disables the webhook and drops the delivery
-	if got := state(); got != emulator.StateDisabledDueToFailedDeliveries {
-		t.Fatalf("state = %s, want %s", got, emulator.StateDisabledDueToFailedDeliveries)
+	if got := state(); got != "disabled_due_to_failed_deliveries" {
+		t.Fatalf("state = %s, want %s", got, "disabled_due_to_failed_deliveries")
 	}
 	attempts := s.Attempts()
 	if len(attempts) != 3 || attempts[2].OK || attempts[2].StatusCode != http.StatusInternalServerError {
@@ -145,8 +150,8 @@ func TestDisableAndReenable(t *testing.T) {
 	if err != nil || ev.Type != event.TypeBatchFailed {
 		t.Fatalf("after re-enable got %+v, %v", ev, err)
 	}
-	d, err := event.As[*event.BatchFailed](ev)
-	if n, ok := d.ErrorCode.Int(); err != nil || !ok || n == 0 || d.ErrorMessage == "" {
+	d, err := event.As[*event.Batch](ev)
+	if n, cerr := strconv.Atoi(d.ErrorCode); err != nil || cerr != nil || n == 0 || d.ErrorMessage == "" {
 		t.Fatalf("batch.failed data = %+v, %v", d, err)
 	}
 }
@@ -156,7 +161,7 @@ func TestDisableAndReenable(t *testing.T) {
 func TestRetryWindow(t *testing.T) {
 	t.Parallel()
 	const factor = 50_000 // 24h -> 1.728s
-	s := newServer(t, emulator.WithJobDurations(0, 0), emulator.WithTimeScale(factor))
+	s := newServer(t, &emulator.Config{TimeScale: factor})
 	rcv := newReceiver(t, 256)
 	rcv.status.Store(http.StatusServiceUnavailable)
 	start := time.Now()
@@ -191,11 +196,15 @@ func TestRetryWindow(t *testing.T) {
 
 func TestFaults(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, emulator.WithManualJobs(), emulator.WithRetryBackoff(time.Millisecond, time.Millisecond),
-		emulator.WithFaults(emulator.Faults{DuplicateRate: 1, FailFirst: 2, CutConnection: 1}))
+	s := newServer(t, &emulator.Config{
+		ManualJobs:      true,
+		RetryBackoff:    time.Millisecond,
+		RetryBackoffMax: time.Millisecond,
+		Faults:          emulator.Faults{DuplicateRate: 1, FailFirst: 2, CutConnection: 1},
+	})
 	rcv := newReceiver(t, 16)
 	_, secret := createWebhook(t, s, rcv.URL, "batch.expired")
-	if err := s.Finish(createBatch(t, s, ""), emulator.OutcomeExpired); err != nil {
+	if err := s.Finish(createBatch(t, s, ""), "expired"); err != nil {
 		t.Fatal(err)
 	}
 	idle(t, s)
@@ -250,14 +259,14 @@ func TestFaults(t *testing.T) {
 // then arrive.
 func TestFailNext(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, emulator.WithManualJobs(), emulator.WithRetryBackoff(time.Millisecond, time.Millisecond))
+	s := newServer(t, &emulator.Config{ManualJobs: true, RetryBackoff: time.Millisecond, RetryBackoffMax: time.Millisecond})
 	rcv := newReceiver(t, 8)
 	_, secret := createWebhook(t, s, rcv.URL, "batch.succeeded")
 	if code, b := call(t, s, http.MethodPost, "/emulator/v1/faults", `{"fail_next":1}`); code != http.StatusOK {
 		t.Fatalf("set faults: %d %s", code, b)
 	}
 	for range 3 {
-		if err := s.Finish(createBatch(t, s, ""), emulator.OutcomeSucceeded); err != nil {
+		if err := s.Finish(createBatch(t, s, ""), "succeeded"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -296,12 +305,12 @@ func TestDynamicSchemes(t *testing.T) {
 	for _, scheme := range []signing.Scheme{signing.SchemeEd25519, signing.SchemeJWT} {
 		t.Run(string(scheme), func(t *testing.T) {
 			t.Parallel()
-			s := newServer(t, emulator.WithManualJobs(), emulator.WithDynamicSigning(scheme))
+			s := newServer(t, &emulator.Config{ManualJobs: true, DynamicSigning: scheme})
 			rcv := newReceiver(t, 4)
 			static := newReceiver(t, 4)
 			createWebhook(t, s, static.URL, "batch.succeeded") // bypassed: the job names its own URIs
 			name := createBatch(t, s, fmt.Sprintf(`{"uris":[%q],"user_metadata":{"order":42}}`, rcv.URL+"/dyn"))
-			if err := s.Finish(name, emulator.OutcomeSucceeded); err != nil {
+			if err := s.Finish(name, "succeeded"); err != nil {
 				t.Fatal(err)
 			}
 			d := rcv.next(t)
@@ -338,7 +347,7 @@ func TestDynamicSchemes(t *testing.T) {
 // keeps the server's default.
 func TestPerJobScheme(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, emulator.WithManualJobs(), emulator.WithDynamicSigning(signing.SchemeJWT))
+	s := newServer(t, &emulator.Config{ManualJobs: true, DynamicSigning: signing.SchemeJWT})
 	rcv := newReceiver(t, 8)
 	uri := rcv.URL + "/dyn"
 	keys := signing.NewRemoteKeySet(s.JWKSURL(), slowMachineWait)
@@ -361,7 +370,7 @@ func TestPerJobScheme(t *testing.T) {
 	for _, tc := range tests {
 		// Sequential: each job's one delivery is read before the next starts.
 		name := createBatch(t, s, cfg, tc.header...)
-		if err := s.Finish(name, emulator.OutcomeSucceeded); err != nil {
+		if err := s.Finish(name, "succeeded"); err != nil {
 			t.Fatal(err)
 		}
 		d := rcv.next(t)
@@ -383,7 +392,7 @@ func TestPerJobScheme(t *testing.T) {
 func TestThousandJobs(t *testing.T) {
 	t.Parallel()
 	const jobs = 1000
-	s := newServer(t, emulator.WithJobDurations(time.Millisecond, time.Millisecond))
+	s := newServer(t, &emulator.Config{Pending: time.Millisecond, Running: time.Millisecond})
 	static := newReceiver(t, 2*jobs)
 	dyn := newReceiver(t, 2*jobs)
 	_, secret := createWebhook(t, s, static.URL, "batch.succeeded")
@@ -431,7 +440,7 @@ func TestThousandJobs(t *testing.T) {
 		}
 		for range c.n {
 			ev := parseVerified(t, c.v, c.rcv.next(t))
-			d, err := event.As[*event.BatchSucceeded](ev)
+			d, err := event.As[*event.Batch](ev)
 			if err != nil || !want[d.ID] || seen[d.ID] {
 				t.Fatalf("event for %q: %v (duplicate: %v)", d.ID, err, seen[d.ID])
 			}

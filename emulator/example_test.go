@@ -19,7 +19,7 @@ import (
 // its signed event received and verified.
 func Example() {
 	ctx := context.Background()
-	s, err := emulator.NewServer(emulator.WithAllowHTTPLoopback(), emulator.WithManualJobs())
+	s, err := emulator.NewServer(&emulator.Config{InsecureAllowHTTPLoopback: true, ManualJobs: true})
 	if err != nil {
 		panic(err)
 	}
@@ -56,7 +56,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	if err := s.Finish(job.Name, emulator.OutcomeSucceeded); err != nil {
+	if err := s.Finish(job.Name, "succeeded"); err != nil {
 		panic(err)
 	}
 
@@ -70,7 +70,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	data, err := event.As[*event.BatchSucceeded](ev)
+	data, err := event.As[*event.Batch](ev)
 	if err != nil {
 		panic(err)
 	}

@@ -17,7 +17,7 @@ import (
 func FuzzAPI(f *testing.F) {
 	endpoint := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	f.Cleanup(endpoint.Close)
-	s, err := emulator.NewServer(emulator.WithManualJobs(), emulator.WithAllowHTTPLoopback())
+	s, err := emulator.NewServer(&emulator.Config{ManualJobs: true, InsecureAllowHTTPLoopback: true})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -90,7 +90,7 @@ func dynamicVerifier(t *testing.T, s *emulator.Server, opts ...signing.Option) *
 
 func TestGenAIBatches(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, emulator.WithManualJobs())
+	s := newServer(t, &emulator.Config{ManualJobs: true})
 	c := newClient(t, s)
 	ctx := t.Context()
 	static := newReceiver(t, 8)
@@ -107,7 +107,7 @@ func TestGenAIBatches(t *testing.T) {
 	if !strings.HasPrefix(job.Name, "batches/") || job.State != genai.JobStateRunning || job.DisplayName != "nightly" || job.Model != "models/gemini-2.5-flash" {
 		t.Fatalf("Batches.Create = %+v", job)
 	}
-	if err := s.Finish(job.Name, emulator.OutcomeSucceeded); err != nil {
+	if err := s.Finish(job.Name, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
 	got, err := c.Batches.Get(ctx, job.Name, nil)
@@ -119,7 +119,7 @@ func TestGenAIBatches(t *testing.T) {
 		t.Fatalf("Batches.Get = %+v", got)
 	}
 	ev := parseVerified(t, verify, static.next(t))
-	data, err := event.As[*event.BatchSucceeded](ev)
+	data, err := event.As[*event.Batch](ev)
 	if err != nil || data.ID != job.Name {
 		t.Fatalf("event %+v: %v", data, err)
 	}
@@ -170,7 +170,7 @@ func TestGenAIBatches(t *testing.T) {
 // service rejects, and so does the emulator; uris alone work.
 func TestGenAIBatchWebhookConfig(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, emulator.WithJobDurations(0, 0))
+	s := newServer(t, nil)
 	c := newClient(t, s)
 	dyn := newReceiver(t, 4)
 	src := &genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("x")}}}
@@ -191,14 +191,14 @@ func TestGenAIBatchWebhookConfig(t *testing.T) {
 		t.Fatalf("Create with uris: %v", err)
 	}
 	ev := parseVerified(t, dynamicVerifier(t, s), dyn.next(t))
-	if d, err := event.As[*event.BatchSucceeded](ev); err != nil || d.ID != job.Name {
+	if d, err := event.As[*event.Batch](ev); err != nil || d.ID != job.Name {
 		t.Fatalf("event %+v: %v", d, err)
 	}
 }
 
 func TestGenAIVideos(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, emulator.WithManualJobs())
+	s := newServer(t, &emulator.Config{ManualJobs: true})
 	c := newClient(t, s)
 	dyn := newReceiver(t, 4)
 	op := generateVideo(t, s, c, "veo-3.0-generate-001", "a lighthouse at dusk", &genai.GenerateVideosConfig{
@@ -211,7 +211,7 @@ func TestGenAIVideos(t *testing.T) {
 	if err != nil || op.Done {
 		t.Fatalf("GetVideosOperation before finish: %+v, %v", op, err)
 	}
-	if err := s.Finish(op.Name, emulator.OutcomeSucceeded); err != nil {
+	if err := s.Finish(op.Name, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
 	op, err = c.Operations.GetVideosOperation(t.Context(), op, nil)
@@ -228,7 +228,7 @@ func TestGenAIVideos(t *testing.T) {
 		t.Errorf("Files.Download = %d bytes (%s), %v", len(video), http.DetectContentType(video), err)
 	}
 	ev := parseVerified(t, dynamicVerifier(t, s), dyn.next(t))
-	d, err := event.As[*event.VideoGenerated](ev)
+	d, err := event.As[*event.Video](ev)
 	if err != nil || d.ID != op.Name || d.Location() != uri {
 		t.Fatalf("event %+v: %v", d, err)
 	}
@@ -237,7 +237,7 @@ func TestGenAIVideos(t *testing.T) {
 	}
 
 	failed := generateVideo(t, s, c, "veo-3.0-generate-001", "x", nil)
-	if err := s.Finish(failed.Name, emulator.OutcomeFailed); err != nil {
+	if err := s.Finish(failed.Name, "failed"); err != nil {
 		t.Fatal(err)
 	}
 	failed, err = c.Operations.GetVideosOperation(t.Context(), failed, nil)
@@ -256,7 +256,7 @@ func createInteraction(ctx context.Context, c *genai.Client, m gi.CreateModelInt
 
 func TestGenAIInteractions(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, emulator.WithManualJobs(), emulator.WithDynamicSigning(signing.SchemeJWT))
+	s := newServer(t, &emulator.Config{ManualJobs: true, DynamicSigning: signing.SchemeJWT})
 	c := newClient(t, s)
 	ctx := t.Context()
 	dyn := newReceiver(t, 8)
@@ -275,7 +275,7 @@ func TestGenAIInteractions(t *testing.T) {
 	if it.Status != gi.InteractionStatusInProgress || it.WebhookConfig == nil || it.WebhookConfig.Uris[0] != dyn.URL {
 		t.Fatalf("Create = %+v", it)
 	}
-	if err := s.Finish(*it.ID, emulator.OutcomeRequiresAction); err != nil {
+	if err := s.Finish(*it.ID, "requires_action"); err != nil {
 		t.Fatal(err)
 	}
 	got, err := c.Interactions.Get(ctx, operations.GetInteractionByIDRequest{ID: *it.ID})
@@ -287,7 +287,7 @@ func TestGenAIInteractions(t *testing.T) {
 		t.Fatalf("Get = %+v", g)
 	}
 	ev := parseVerified(t, verify, dyn.next(t))
-	if d, err := event.As[*event.InteractionRequiresAction](ev); err != nil || d.ID != *it.ID || ev.UserMetadata["ticket"] != "T-1" {
+	if d, err := event.As[*event.Interaction](ev); err != nil || d.ID != *it.ID || ev.UserMetadata["ticket"] != "T-1" {
 		t.Fatalf("event %+v %v: %v", d, ev.UserMetadata, err)
 	}
 
@@ -303,7 +303,7 @@ func TestGenAIInteractions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("follow-up Create: %v", err)
 	}
-	if err := s.Finish(*next.ID, emulator.OutcomeSucceeded); err != nil {
+	if err := s.Finish(*next.ID, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
 	got, err = c.Interactions.Get(ctx, operations.GetInteractionByIDRequest{ID: *next.ID})
@@ -360,7 +360,7 @@ func TestGenAISigningHeader(t *testing.T) {
 	for _, def := range []signing.Scheme{signing.SchemeEd25519, signing.SchemeJWT} {
 		t.Run("default "+string(def), func(t *testing.T) {
 			t.Parallel()
-			s := newServer(t, emulator.WithManualJobs(), emulator.WithDynamicSigning(def))
+			s := newServer(t, &emulator.Config{ManualJobs: true, DynamicSigning: def})
 			c := newClient(t, s)
 			dyn := newReceiver(t, 4)
 			verify := dynamicVerifier(t, s, signing.WithIssuer(s.URL), signing.WithAudience(dyn.URL))
@@ -386,7 +386,7 @@ func TestGenAISigningHeader(t *testing.T) {
 				job  string
 				want signing.Scheme
 			}{{op.Name, other}, {*it.Interaction.ID, def}} {
-				if err := s.Finish(tc.job, emulator.OutcomeSucceeded); err != nil {
+				if err := s.Finish(tc.job, "succeeded"); err != nil {
 					t.Fatal(err)
 				}
 				d := dyn.next(t)
@@ -408,17 +408,17 @@ func TestGenAIInteractionStatuses(t *testing.T) {
 		status  gi.InteractionStatus
 		event   event.Type
 	}{
-		{emulator.OutcomeSucceeded, gi.InteractionStatusCompleted, event.TypeInteractionCompleted},
-		{emulator.OutcomeFailed, gi.InteractionStatusFailed, event.TypeInteractionFailed},
-		{emulator.OutcomeCancelled, gi.InteractionStatusCancelled, event.TypeInteractionCancelled},
-		{emulator.OutcomeRequiresAction, gi.InteractionStatusRequiresAction, event.TypeInteractionRequiresAction},
-		{emulator.OutcomeIncomplete, gi.InteractionStatusIncomplete, event.TypeInteractionCompleted},
-		{emulator.OutcomeBudgetExceeded, gi.InteractionStatusBudgetExceeded, event.TypeInteractionFailed},
+		{"succeeded", gi.InteractionStatusCompleted, event.TypeInteractionCompleted},
+		{"failed", gi.InteractionStatusFailed, event.TypeInteractionFailed},
+		{"cancelled", gi.InteractionStatusCancelled, event.TypeInteractionCancelled},
+		{"requires_action", gi.InteractionStatusRequiresAction, event.TypeInteractionRequiresAction},
+		{"incomplete", gi.InteractionStatusIncomplete, event.TypeInteractionCompleted},
+		{"budget_exceeded", gi.InteractionStatusBudgetExceeded, event.TypeInteractionFailed},
 	} {
 		t.Run(string(tc.outcome), func(t *testing.T) {
 			t.Parallel()
 			// Jobs wait queued until finished by hand.
-			s := newServer(t, emulator.WithJobDurations(time.Hour, time.Hour))
+			s := newServer(t, &emulator.Config{Pending: time.Hour, Running: time.Hour})
 			c := newClient(t, s)
 			dyn := newReceiver(t, 1)
 			res, err := c.Interactions.Create(t.Context(), operations.CreateInteractionRequest{Body: operations.NewCreateInteractionRequestBody(gi.CreateModelInteraction{
@@ -453,9 +453,9 @@ func TestGenAIInteractionStatuses(t *testing.T) {
 // interaction, are refused.
 func TestGenAIRequiresContinuation(t *testing.T) {
 	t.Parallel()
-	s := newServer(t)
+	s := newServer(t, nil)
 	c := newClient(t, s)
-	header := operations.WithSetHeaders(map[string]string{emulator.OutcomeHeader: string(emulator.OutcomeRequiresContinuation)})
+	header := operations.WithSetHeaders(map[string]string{emulator.OutcomeHeader: string("requires_continuation")})
 	req := operations.CreateInteractionRequest{Body: operations.NewCreateInteractionRequestBody(gi.CreateModelInteraction{
 		Model: gi.ModelGemini25Flash, Input: ptr(gi.NewInteractionsInput("a long story")),
 	})}
@@ -468,7 +468,7 @@ func TestGenAIRequiresContinuation(t *testing.T) {
 	}
 
 	code, b := call(t, s, http.MethodPost, "/v1beta/interactions", `{"model":"gemini-2.5-flash","input":"x"}`,
-		emulator.OutcomeHeader, string(emulator.OutcomeRequiresContinuation))
+		emulator.OutcomeHeader, string("requires_continuation"))
 	var stopped struct {
 		ID, Status        string
 		ContinuationToken string `json:"continuation_token"`
@@ -481,7 +481,7 @@ func TestGenAIRequiresContinuation(t *testing.T) {
 		t.Errorf("wrong token: %d %s", code, b)
 	}
 	if code, b := call(t, s, http.MethodPost, "/v1beta/interactions", `{"model":"gemini-2.5-flash","input":"x","background":true}`,
-		emulator.OutcomeHeader, string(emulator.OutcomeRequiresContinuation)); code != http.StatusBadRequest {
+		emulator.OutcomeHeader, string("requires_continuation")); code != http.StatusBadRequest {
 		t.Errorf("background requires_continuation: %d %s", code, b)
 	}
 }
@@ -490,7 +490,7 @@ func TestGenAIRequiresContinuation(t *testing.T) {
 // ends with a video output that downloads, and sends video.generated.
 func TestGenAIVideoInteraction(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, emulator.WithManualJobs())
+	s := newServer(t, &emulator.Config{ManualJobs: true})
 	c := newClient(t, s)
 	dyn := newReceiver(t, 1)
 	format := gi.NewCreateModelInteractionResponseFormat(gi.NewResponseFormat(gi.VideoResponseFormat{}))
@@ -503,11 +503,11 @@ func TestGenAIVideoInteraction(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := *res.Interaction.ID
-	if err := s.Finish(id, emulator.OutcomeSucceeded); err != nil {
+	if err := s.Finish(id, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
 	ev := parseVerified(t, dynamicVerifier(t, s), dyn.next(t))
-	d, err := event.As[*event.VideoGenerated](ev)
+	d, err := event.As[*event.Video](ev)
 	if err != nil || d.ID != id || ev.UserMetadata["clip"] != "7" {
 		t.Fatalf("event %+v, %v", ev, err)
 	}

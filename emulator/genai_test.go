@@ -20,7 +20,7 @@ func ptr[T any](v T) *T { return &v }
 // genai v1.77.0 client.
 func TestGenAIWebhooks(t *testing.T) {
 	t.Parallel()
-	s := newServer(t)
+	s := newServer(t, nil)
 	rcv := newReceiver(t, 16)
 	c := newClient(t, s)
 	ctx := t.Context()
@@ -165,7 +165,7 @@ func TestGenAIWebhooks(t *testing.T) {
 // validation errors from the emulator.
 func TestGenAIWebhookRejections(t *testing.T) {
 	t.Parallel()
-	s, err := newServerNoLoopback(t)
+	s, err := newServerNoLoopback(t, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

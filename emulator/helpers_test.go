@@ -16,11 +16,17 @@ import (
 	"google.golang.org/genai"
 )
 
-// newServer starts an emulator that delivers to http loopback receivers and
-// closes it when the test ends.
-func newServer(t *testing.T, opts ...emulator.Option) *emulator.Server {
+// newServer starts an emulator configured by cfg (nil: the defaults) that
+// also delivers to http loopback receivers, and closes it when the test
+// ends.
+func newServer(t *testing.T, cfg *emulator.Config) *emulator.Server {
 	t.Helper()
-	s, err := emulator.NewServer(append([]emulator.Option{emulator.WithAllowHTTPLoopback()}, opts...)...)
+	var c emulator.Config
+	if cfg != nil {
+		c = *cfg
+	}
+	c.InsecureAllowHTTPLoopback = true
+	s, err := emulator.NewServer(&c)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
@@ -111,9 +117,9 @@ func idle(t *testing.T, s *emulator.Server) {
 
 func signatures(h http.Header) []string { return strings.Fields(h.Get("webhook-signature")) }
 
-func newServerNoLoopback(t *testing.T, opts ...emulator.Option) (*emulator.Server, error) {
+func newServerNoLoopback(t *testing.T, cfg *emulator.Config) (*emulator.Server, error) {
 	t.Helper()
-	s, err := emulator.NewServer(opts...)
+	s, err := emulator.NewServer(cfg)
 	if err == nil {
 		t.Cleanup(s.Close)
 	}

@@ -13,15 +13,15 @@ import (
 // interactionStatus maps phases and outcomes to the Interaction status: a
 // background interaction waits queued before it runs.
 var interactionStatus = map[string]string{
-	PhasePending:                        "queued",
-	PhaseRunning:                        "in_progress",
-	string(OutcomeSucceeded):            "completed",
-	string(OutcomeFailed):               "failed",
-	string(OutcomeCancelled):            "cancelled",
-	string(OutcomeRequiresAction):       "requires_action",
-	string(OutcomeIncomplete):           "incomplete",
-	string(OutcomeBudgetExceeded):       "budget_exceeded",
-	string(OutcomeRequiresContinuation): "requires_continuation",
+	phasePending:                        "queued",
+	phaseRunning:                        "in_progress",
+	string(outcomeSucceeded):            "completed",
+	string(outcomeFailed):               "failed",
+	string(outcomeCancelled):            "cancelled",
+	string(outcomeRequiresAction):       "requires_action",
+	string(outcomeIncomplete):           "incomplete",
+	string(outcomeBudgetExceeded):       "budget_exceeded",
+	string(outcomeRequiresContinuation): "requires_continuation",
 }
 
 const interactionFailureCode, interactionFailureMessage = "INTERNAL", "Interaction failed: emulated internal error."
@@ -87,7 +87,7 @@ func (s *Server) createInteraction(w http.ResponseWriter, r *http.Request) *apiE
 		return e
 	}
 	it.video = wantsVideo(body["response_format"])
-	j := &job{Job: Job{Name: "v1_" + randomString(40), Kind: KindInteraction, CreateTime: s.now()}, interaction: it}
+	j := &job{Job: Job{Name: "v1_" + randomString(40), Kind: kindInteraction, CreateTime: s.now()}, interaction: it}
 	var name string
 	if it.model != nil {
 		if json.Unmarshal(it.model, &name) == nil {
@@ -126,10 +126,10 @@ func (s *Server) createInteraction(w http.ResponseWriter, r *http.Request) *apiE
 	case token != "":
 		// A continuation hop finishes the decode, whatever the header
 		// (a client continuing with the same header would loop).
-		o = OutcomeSucceeded
-	case o == OutcomeRequiresContinuation && it.background:
+		o = outcomeSucceeded
+	case o == outcomeRequiresContinuation && it.background:
 		return errInvalid(fmt.Sprintf("%s: requires_continuation applies to foreground interactions; the server continues background ones.", OutcomeHeader))
-	case o == OutcomeRequiresContinuation:
+	case o == outcomeRequiresContinuation:
 		it.continuation = "ct_" + randomString(24)
 	}
 	j.Outcome = o
@@ -166,11 +166,11 @@ func (s *Server) checkContinuation(it *interaction, input json.RawMessage) *apiE
 	s.mu.Lock()
 	prev, ok := s.jobs[it.previousID]
 	var pending string
-	if ok && prev.Kind == KindInteraction && prev.Phase == string(OutcomeRequiresAction) {
+	if ok && prev.Kind == kindInteraction && prev.Phase == string(outcomeRequiresAction) {
 		pending = prev.interaction.callID
 	}
 	s.mu.Unlock()
-	if !ok || prev.Kind != KindInteraction {
+	if !ok || prev.Kind != kindInteraction {
 		return interactionNotFound(it.previousID)
 	}
 	if pending == "" {
@@ -199,7 +199,7 @@ func (s *Server) checkContinuationToken(it *interaction, token string) *apiError
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	prev, ok := s.jobs[it.previousID]
-	if it.previousID == "" || !ok || prev.Kind != KindInteraction || prev.interaction.continuation == "" ||
+	if it.previousID == "" || !ok || prev.Kind != kindInteraction || prev.interaction.continuation == "" ||
 		subtle.ConstantTimeCompare([]byte(token), []byte(prev.interaction.continuation)) != 1 {
 		return errInvalid("Invalid continuation_token: it must be the one the interaction named by previous_interaction_id returned.")
 	}
@@ -248,7 +248,7 @@ func functionName(tools json.RawMessage) string {
 // s.mu is held.
 func (s *Server) finishInteractionLocked(j *job) event.Data {
 	switch j.Outcome {
-	case OutcomeSucceeded:
+	case outcomeSucceeded:
 		if j.interaction.video {
 			// A video interaction's output is a generated file, and its
 			// event the one every finished video sends.
@@ -256,20 +256,20 @@ func (s *Server) finishInteractionLocked(j *job) event.Data {
 			it.fileID = "video" + strings.TrimPrefix(j.Name, "v1_")
 			s.files[it.fileID] = file{mimeType: "video/mp4", data: emulatedVideo, created: j.EndTime}
 			uri := s.downloadURI(it.fileID)
-			return &event.VideoGenerated{ID: j.Name, OutputFileURI: uri, VideoURI: uri, FileName: "files/" + it.fileID, FileID: it.fileID}
+			return &event.Video{ID: j.Name, OutputFileURI: uri, VideoURI: uri, FileName: "files/" + it.fileID, FileID: it.fileID}
 		}
-		return &event.InteractionCompleted{ID: j.Name}
-	case OutcomeIncomplete:
+		return &event.Interaction{Type: event.TypeInteractionCompleted, ID: j.Name}
+	case outcomeIncomplete:
 		// Ended, with what output there is: completed, not failed.
-		return &event.InteractionCompleted{ID: j.Name}
-	case OutcomeBudgetExceeded:
-		return &event.InteractionFailed{ID: j.Name, ErrorCode: budgetExceededCode, ErrorMessage: budgetExceededMessage}
-	case OutcomeFailed:
-		return &event.InteractionFailed{ID: j.Name, ErrorCode: interactionFailureCode, ErrorMessage: interactionFailureMessage}
-	case OutcomeCancelled:
-		return &event.InteractionCancelled{ID: j.Name}
-	case OutcomeRequiresAction:
-		return &event.InteractionRequiresAction{ID: j.Name}
+		return &event.Interaction{Type: event.TypeInteractionCompleted, ID: j.Name}
+	case outcomeBudgetExceeded:
+		return &event.Interaction{Type: event.TypeInteractionFailed, ID: j.Name, ErrorCode: budgetExceededCode, ErrorMessage: budgetExceededMessage}
+	case outcomeFailed:
+		return &event.Interaction{Type: event.TypeInteractionFailed, ID: j.Name, ErrorCode: interactionFailureCode, ErrorMessage: interactionFailureMessage}
+	case outcomeCancelled:
+		return &event.Interaction{Type: event.TypeInteractionCancelled, ID: j.Name}
+	case outcomeRequiresAction:
+		return &event.Interaction{Type: event.TypeInteractionRequiresAction, ID: j.Name}
 	}
 	return nil
 }
@@ -297,7 +297,7 @@ func (s *Server) interactionView(j *job) map[string]any {
 		v["previous_interaction_id"] = it.previousID
 	}
 	switch Outcome(j.Phase) {
-	case OutcomeSucceeded, OutcomeIncomplete, OutcomeRequiresContinuation:
+	case outcomeSucceeded, outcomeIncomplete, outcomeRequiresContinuation:
 		content := map[string]any{"type": "text", "text": "Emulated response."}
 		if it.fileID != "" {
 			content = map[string]any{"type": "video", "uri": s.downloadURI(it.fileID), "mime_type": "video/mp4"}
@@ -307,13 +307,13 @@ func (s *Server) interactionView(j *job) map[string]any {
 		if it.continuation != "" {
 			v["continuation_token"] = it.continuation
 		}
-	case OutcomeBudgetExceeded:
+	case outcomeBudgetExceeded:
 		v["errors"] = []any{map[string]any{"code": budgetExceededCode, "message": budgetExceededMessage}}
-	case OutcomeRequiresAction:
+	case outcomeRequiresAction:
 		v["steps"] = []any{map[string]any{
 			"type": "function_call", "id": it.callID, "name": it.function, "arguments": map[string]any{},
 		}}
-	case OutcomeFailed:
+	case outcomeFailed:
 		v["errors"] = []any{map[string]any{"code": interactionFailureCode, "message": interactionFailureMessage}}
 	}
 	return v
@@ -323,7 +323,7 @@ func (s *Server) getInteraction(w http.ResponseWriter, id string) *apiError {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j, ok := s.jobs[id]
-	if !ok || j.Kind != KindInteraction {
+	if !ok || j.Kind != kindInteraction {
 		return interactionNotFound(id)
 	}
 	writeJSON(w, http.StatusOK, s.interactionView(j))
@@ -333,7 +333,7 @@ func (s *Server) getInteraction(w http.ResponseWriter, id string) *apiError {
 func (s *Server) cancelInteraction(w http.ResponseWriter, id string) *apiError {
 	s.mu.Lock()
 	j, ok := s.jobs[id]
-	if !ok || j.Kind != KindInteraction {
+	if !ok || j.Kind != kindInteraction {
 		s.mu.Unlock()
 		return interactionNotFound(id)
 	}
@@ -342,7 +342,7 @@ func (s *Server) cancelInteraction(w http.ResponseWriter, id string) *apiError {
 		return errPrecondition(fmt.Sprintf("Interaction %q is not a running background interaction.", id))
 	}
 	s.stopLocked(j)
-	publish := s.finishLocked(j, OutcomeCancelled)
+	publish := s.finishLocked(j, outcomeCancelled)
 	v := s.interactionView(j)
 	s.mu.Unlock()
 	publish()

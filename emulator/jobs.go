@@ -12,35 +12,34 @@ import (
 	"github.com/geminihooks/geminihooks/signing"
 )
 
-// Kind is the sort of long-running job.
-type Kind string
-
-// The job kinds the emulator runs.
+// The kinds of job the emulator runs, as Job.Kind spells them: the
+// TypeInfo.Job of their events.
 const (
-	KindBatch       Kind = "batch"       // {model}:batchGenerateContent
-	KindVideo       Kind = "video"       // {model}:predictLongRunning
-	KindInteraction Kind = "interaction" // POST /v1beta/interactions with background: true
+	kindBatch       = "batch"       // {model}:batchGenerateContent
+	kindVideo       = "video"       // {model}:predictLongRunning
+	kindInteraction = "interaction" // POST /v1beta/interactions with background: true
 )
 
-// Outcome is how a job ends.
-type Outcome string
-
-// Outcomes. Batches take succeeded, failed, expired and cancelled; videos
-// succeeded and failed; interactions succeeded (status completed), failed,
-// cancelled, requires_action (a pending function call, continued by a
-// follow-up interaction that carries the function result), incomplete and
-// budget_exceeded, and, for a foreground interaction only,
+// Outcome is how a job ends: "succeeded", "failed", "expired",
+// "cancelled", "requires_action", "incomplete", "budget_exceeded" or
+// "requires_continuation". Batches take succeeded, failed, expired and
+// cancelled; videos succeeded and failed; interactions succeeded (status
+// completed), failed, cancelled, requires_action (a pending function call,
+// continued by a follow-up interaction that carries the function result),
+// incomplete and budget_exceeded, and, for a foreground interaction only,
 // requires_continuation (continued by a follow-up that sends its
 // continuation_token; the server continues background interactions itself).
+type Outcome string
+
 const (
-	OutcomeSucceeded            Outcome = "succeeded"
-	OutcomeFailed               Outcome = "failed"
-	OutcomeExpired              Outcome = "expired"
-	OutcomeCancelled            Outcome = "cancelled"
-	OutcomeRequiresAction       Outcome = "requires_action"
-	OutcomeIncomplete           Outcome = "incomplete"
-	OutcomeBudgetExceeded       Outcome = "budget_exceeded"
-	OutcomeRequiresContinuation Outcome = "requires_continuation"
+	outcomeSucceeded            Outcome = "succeeded"
+	outcomeFailed               Outcome = "failed"
+	outcomeExpired              Outcome = "expired"
+	outcomeCancelled            Outcome = "cancelled"
+	outcomeRequiresAction       Outcome = "requires_action"
+	outcomeIncomplete           Outcome = "incomplete"
+	outcomeBudgetExceeded       Outcome = "budget_exceeded"
+	outcomeRequiresContinuation Outcome = "requires_continuation"
 )
 
 // OutcomeHeader, on a create request, chooses that job's outcome, for
@@ -49,27 +48,27 @@ const OutcomeHeader = "x-emulator-outcome"
 
 // SigningHeader, on a create request that carries a webhook_config, chooses
 // how that job's deliveries are signed: "v1a" (Ed25519) or "jwt" (RS256),
-// overriding WithDynamicSigning for that job only. A job without a
+// overriding Config.DynamicSigning for that job only. A job without a
 // webhook_config goes to registered webhooks, which always sign v1, so the
 // header is an error there.
 const SigningHeader = "x-emulator-signing"
 
-// The phases a job goes through before its outcome.
+// The phases a job goes through before its outcome (Job.Phase).
 const (
-	PhasePending = "pending"
-	PhaseRunning = "running"
+	phasePending = "pending"
+	phaseRunning = "running"
 )
 
-func (o Outcome) validFor(k Kind) bool {
+func (o Outcome) validFor(k string) bool {
 	switch k {
-	case KindBatch:
-		return o == OutcomeSucceeded || o == OutcomeFailed || o == OutcomeExpired || o == OutcomeCancelled
-	case KindVideo:
-		return o == OutcomeSucceeded || o == OutcomeFailed
-	case KindInteraction:
+	case kindBatch:
+		return o == outcomeSucceeded || o == outcomeFailed || o == outcomeExpired || o == outcomeCancelled
+	case kindVideo:
+		return o == outcomeSucceeded || o == outcomeFailed
+	case kindInteraction:
 		switch o {
-		case OutcomeSucceeded, OutcomeFailed, OutcomeCancelled, OutcomeRequiresAction,
-			OutcomeIncomplete, OutcomeBudgetExceeded, OutcomeRequiresContinuation:
+		case outcomeSucceeded, outcomeFailed, outcomeCancelled, outcomeRequiresAction,
+			outcomeIncomplete, outcomeBudgetExceeded, outcomeRequiresContinuation:
 			return true
 		}
 	}
@@ -79,10 +78,10 @@ func (o Outcome) validFor(k Kind) bool {
 // Job is a snapshot of a job.
 type Job struct {
 	Name         string         // "batches/ID", "models/M/operations/ID", or an interaction id
-	Kind         Kind           //
+	Kind         string         // "batch", "video" or "interaction"
 	Model        string         // "models/M" (or the agent, for an agent interaction)
 	DisplayName  string         // a batch's display name
-	Phase        string         // PhasePending, PhaseRunning, or the Outcome once reached
+	Phase        string         // "pending", "running", or the Outcome once reached
 	Outcome      Outcome        // the planned outcome, then the reached one
 	WebhookURIs  []string       // webhook_config.uris; empty means registered webhooks
 	UserMetadata map[string]any // webhook_config.user_metadata
@@ -91,7 +90,7 @@ type Job struct {
 }
 
 // Done reports whether the job has reached its outcome.
-func (j Job) Done() bool { return j.Phase != PhasePending && j.Phase != PhaseRunning }
+func (j Job) Done() bool { return j.Phase != phasePending && j.Phase != phaseRunning }
 
 type job struct {
 	Job
@@ -117,7 +116,7 @@ func (j *job) snapshot() Job {
 	return out
 }
 
-// chooseOutcome applies the OutcomeHeader, then WithOutcome, then the
+// chooseOutcome applies the OutcomeHeader, then Config.Outcome, then the
 // default.
 func (s *Server) chooseOutcome(r *http.Request, j Job) (Outcome, *apiError) {
 	if h := r.Header.Get(OutcomeHeader); h != "" {
@@ -127,16 +126,16 @@ func (s *Server) chooseOutcome(r *http.Request, j Job) (Outcome, *apiError) {
 		}
 		return o, nil
 	}
-	if s.cfg.outcome != nil {
-		if o := s.cfg.outcome(j); o != "" {
+	if s.cfg.Outcome != nil {
+		if o := s.cfg.Outcome(j); o != "" {
 			if o.validFor(j.Kind) {
 				return o, nil
 			}
-			s.cfg.logger.Warn("emulator: WithOutcome chose an outcome the job cannot have; using succeeded",
+			s.cfg.Logger.Warn("emulator: Config.Outcome chose an outcome the job cannot have; using succeeded",
 				"job", j.Name, "outcome", string(o))
 		}
 	}
-	return OutcomeSucceeded, nil
+	return outcomeSucceeded, nil
 }
 
 // chooseSigning applies the SigningHeader to a job being created, once its
@@ -167,15 +166,15 @@ func (s *Server) addJob(j *job) {
 	s.jobSeq++
 	j.seq = s.jobSeq
 	s.jobs[j.Name] = j
-	if j.Kind == KindBatch {
+	if j.Kind == kindBatch {
 		s.batchList = append(s.batchList, j.Name)
 	}
-	if s.cfg.manual {
-		j.Phase = PhaseRunning
+	if s.cfg.ManualJobs {
+		j.Phase = phaseRunning
 		return
 	}
-	j.Phase = PhasePending
-	s.scheduleLocked(j, s.cfg.pending)
+	j.Phase = phasePending
+	s.scheduleLocked(j, s.cfg.Pending)
 }
 
 // scheduleLocked arms j's next step. s.mu is held.
@@ -184,7 +183,7 @@ func (s *Server) scheduleLocked(j *job, d time.Duration) {
 		s.idle = make(chan struct{})
 	}
 	s.active++
-	j.timer = time.AfterFunc(time.Duration(float64(d)/s.cfg.timeScale), func() { s.step(j) })
+	j.timer = time.AfterFunc(time.Duration(float64(d)/s.cfg.TimeScale), func() { s.step(j) })
 }
 
 // stepDoneLocked accounts for a scheduled step that ran or was stopped.
@@ -213,11 +212,11 @@ func (s *Server) step(j *job) {
 	}
 	var publish func()
 	switch j.Phase {
-	case PhasePending:
-		j.Phase = PhaseRunning
+	case phasePending:
+		j.Phase = phaseRunning
 		j.updated = s.now()
-		s.scheduleLocked(j, s.cfg.running)
-	case PhaseRunning:
+		s.scheduleLocked(j, s.cfg.Running)
+	case phaseRunning:
 		j.timer = nil
 		publish = s.finishLocked(j, j.Outcome)
 	}
@@ -246,11 +245,11 @@ func (s *Server) finishLocked(j *job, o Outcome) (publish func()) {
 	j.Phase, j.Outcome, j.EndTime, j.updated = string(o), o, now, now
 	var d event.Data
 	switch j.Kind {
-	case KindBatch:
+	case kindBatch:
 		d = s.finishBatchLocked(j)
-	case KindVideo:
+	case kindVideo:
 		d = s.finishVideoLocked(j)
-	case KindInteraction:
+	case kindInteraction:
 		d = s.finishInteractionLocked(j)
 	}
 	close(j.done)
@@ -336,7 +335,7 @@ func (s *Server) serveJobList(w http.ResponseWriter, r *http.Request) {
 	}
 	type jobJSON struct {
 		Name        string   `json:"name"`
-		Kind        Kind     `json:"kind"`
+		Kind        string   `json:"kind"`
 		Phase       string   `json:"phase"`
 		Outcome     Outcome  `json:"outcome"`
 		WebhookURIs []string `json:"webhook_uris,omitempty"`

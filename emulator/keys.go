@@ -89,7 +89,7 @@ func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {
 		b, err = signing.MarshalJWKS(keys...)
 	}
 	if err != nil {
-		s.cfg.logger.Error("emulator: jwks", "err", err)
+		s.cfg.Logger.Error("emulator: jwks", "err", err)
 		writeError(w, &apiError{Code: http.StatusInternalServerError, Status: "INTERNAL", Message: "Internal error encountered."})
 		return
 	}

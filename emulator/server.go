@@ -28,7 +28,7 @@ type Server struct {
 	// APIKey is the key every API call must carry in x-goog-api-key.
 	APIKey string
 
-	cfg    config
+	cfg    Config // with its defaults applied
 	ln     net.Listener
 	srv    *http.Server
 	engine *delivery.Engine
@@ -48,29 +48,28 @@ type Server struct {
 }
 
 // NewServer starts an emulator listening on 127.0.0.1 on a free port, or on
-// the address given with WithAddr.
-func NewServer(opts ...Option) (*Server, error) {
-	cfg := defaultConfig()
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+// Config.Addr. It copies cfg, which may be nil: every default.
+func NewServer(cfg *Config) (*Server, error) {
+	var c Config
+	if cfg != nil {
+		c = *cfg
 	}
-	if cfg.apiKey == "" {
-		cfg.apiKey = "emu-" + randomString(32)
+	c, err := c.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	keys, err := newKeyring()
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.addr)
+	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: %w", err) // "listen tcp ADDR: ..." says the rest
 	}
 	s := &Server{
 		URL:      "http://" + dialable(ln.Addr()),
-		APIKey:   cfg.apiKey,
-		cfg:      cfg,
+		APIKey:   c.APIKey,
+		cfg:      c,
 		ln:       ln,
 		keys:     keys,
 		done:     make(chan struct{}),
@@ -81,7 +80,7 @@ func NewServer(opts ...Option) (*Server, error) {
 	}
 	close(s.idle)
 	s.engine = delivery.New(s.engineOptions())
-	s.engine.SetFaults(cfg.faults.internal())
+	s.engine.SetFaults(c.Faults.internal())
 	// Every timeout set, so a slow or idle client cannot hold a connection
 	// (the API's requests and answers are small).
 	s.srv = &http.Server{
@@ -90,13 +89,13 @@ func NewServer(opts ...Option) (*Server, error) {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(cfg.logger.Handler(), slog.LevelDebug),
+		ErrorLog:          slog.NewLogLogger(c.Logger.Handler(), slog.LevelDebug),
 	}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
 }
 
-// dialable is addr with an unspecified IP (from WithAddr("0.0.0.0:8686") or
+// dialable is addr with an unspecified IP (from Addr "0.0.0.0:8686" or
 // ":8686") replaced by loopback, so URL can be dialled.
 func dialable(addr net.Addr) string {
 	tcp, ok := addr.(*net.TCPAddr)
@@ -126,15 +125,15 @@ func (s *Server) Close() {
 }
 
 // Idle waits until every automatically scheduled job step has run and every
-// delivery has settled (succeeded or given up). Jobs held by WithManualJobs
+// delivery has settled (succeeded or given up). Jobs held by ManualJobs
 // do not count. Use it in tests instead of sleeping.
 //
 // A delivery to a URL that never answers 2xx settles only when its retries
-// give up: after the retry window, 24 hours by default (WithRetryWindow,
-// divided by WithTimeScale), so Idle blocks that long unless ctx ends first.
+// give up: after the retry window, 24 hours by default (Config.RetryWindow,
+// divided by TimeScale), so Idle blocks that long unless ctx ends first.
 // To stop retrying sooner, disable or delete the registered webhook (its
 // pending deliveries are dropped at once; 20 consecutive failures, by
-// default, disable it too), give tests a short WithRetryWindow, or Close the
+// default, disable it too), give tests a short RetryWindow, or Close the
 // server, which drops every delivery.
 func (s *Server) Idle(ctx context.Context) error {
 	for {
@@ -348,7 +347,7 @@ func randomString(n int) string {
 	return string(b)
 }
 
-func (s *Server) now() time.Time { return s.cfg.clock().UTC() }
+func (s *Server) now() time.Time { return s.cfg.Now().UTC() }
 
 func formatTime(t time.Time) string {
 	if t.IsZero() {

@@ -34,7 +34,7 @@ func (s *Server) createVideo(w http.ResponseWriter, r *http.Request, model strin
 		return errInvalid("Invalid value at 'instances': at least one instance is required.")
 	}
 	j := &job{Job: Job{
-		Name: model + "/operations/" + randomString(12), Kind: KindVideo, Model: model, CreateTime: s.now(),
+		Name: model + "/operations/" + randomString(12), Kind: kindVideo, Model: model, CreateTime: s.now(),
 	}}
 	if raw, ok := field(body, "webhook_config"); ok {
 		// The reference records the camelCase rejection for batches only, so
@@ -61,13 +61,13 @@ func (s *Server) createVideo(w http.ResponseWriter, r *http.Request, model strin
 // finishVideoLocked stores a succeeded video and returns its event; a failed
 // video has none (there is no video.failed). s.mu is held.
 func (s *Server) finishVideoLocked(j *job) event.Data {
-	if j.Outcome != OutcomeSucceeded {
+	if j.Outcome != outcomeSucceeded {
 		return nil
 	}
 	j.fileID = "video" + j.Name[strings.LastIndex(j.Name, "/")+1:]
 	s.files[j.fileID] = file{mimeType: "video/mp4", data: emulatedVideo, created: j.EndTime}
 	uri := s.downloadURI(j.fileID)
-	return &event.VideoGenerated{
+	return &event.Video{
 		ID: j.Name, OutputFileURI: uri, VideoURI: uri, FileName: "files/" + j.fileID, FileID: j.fileID,
 	}
 }
@@ -76,21 +76,21 @@ func (s *Server) getVideo(w http.ResponseWriter, name string) *apiError {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j, ok := s.jobs[name]
-	if !ok || j.Kind != KindVideo {
+	if !ok || j.Kind != kindVideo {
 		return errNotFound(fmt.Sprintf("Operation %q not found.", name))
 	}
 	op := map[string]any{"name": j.Name}
 	if j.Done() {
 		op["done"] = true
 		switch j.Outcome {
-		case OutcomeSucceeded:
+		case outcomeSucceeded:
 			op["response"] = map[string]any{
 				"@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse",
 				"generateVideoResponse": map[string]any{
 					"generatedSamples": []any{map[string]any{"video": map[string]any{"uri": s.downloadURI(j.fileID)}}},
 				},
 			}
-		case OutcomeFailed:
+		case outcomeFailed:
 			op["error"] = map[string]any{"code": videoFailureCode, "message": videoFailureMessage}
 		}
 	}

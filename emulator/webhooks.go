@@ -18,9 +18,9 @@ import (
 
 // Webhook states, as the API spells them.
 const (
-	StateEnabled                       = "enabled"
-	StateDisabled                      = "disabled"
-	StateDisabledDueToFailedDeliveries = "disabled_due_to_failed_deliveries"
+	stateEnabled                       = "enabled"
+	stateDisabled                      = "disabled"
+	stateDisabledDueToFailedDeliveries = "disabled_due_to_failed_deliveries"
 )
 
 const rotationGrace = 24 * time.Hour
@@ -51,9 +51,11 @@ func (wh *webhook) liveSecrets(now time.Time) []string {
 	return out
 }
 
+// subscribed reports whether wh takes events of type t: a subscription to
+// an alias (batch.completed) takes its canonical type.
 func (wh *webhook) subscribed(t event.Type) bool {
 	for _, e := range wh.events {
-		if event.Type(e) == t || (t == event.TypeBatchSucceeded && event.Type(e) == event.TypeBatchCompleted) {
+		if event.Type(e).Canonical() == t.Canonical() {
 			return true
 		}
 	}
@@ -106,15 +108,6 @@ func newSecret() string {
 
 func truncateSecret(s string) string { return "whsec_..." + s[len(s)-4:] }
 
-// knownEvents are the names a webhook may subscribe to: the SDK enum, the two
-// documented cancellation events and the batch.completed alias used by early
-// official samples.
-var knownEvents = []event.Type{
-	event.TypeBatchSucceeded, event.TypeBatchCompleted, event.TypeBatchExpired, event.TypeBatchFailed,
-	event.TypeBatchCancelled, event.TypeInteractionRequiresAction, event.TypeInteractionCompleted,
-	event.TypeInteractionFailed, event.TypeInteractionCancelled, event.TypeVideoGenerated,
-}
-
 func (s *Server) routeWebhooks(w http.ResponseWriter, r *http.Request, segs []string) *apiError {
 	if len(segs) == 0 {
 		switch r.Method {
@@ -155,7 +148,7 @@ func (s *Server) checkURI(raw, at string) *apiError {
 	if err != nil || u.Hostname() == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return errInvalid(fmt.Sprintf("Invalid value at '%s': %q is not a valid URL.", at, raw))
 	}
-	if u.Scheme == "http" && !(s.cfg.allowHTTPLoopback && loopback.Host(u.Hostname())) {
+	if u.Scheme == "http" && !(s.cfg.InsecureAllowHTTPLoopback && loopback.Host(u.Hostname())) {
 		return errInvalid(fmt.Sprintf("Invalid value at '%s': the URI must use https.", at))
 	}
 	return nil
@@ -166,7 +159,10 @@ func checkEvents(events []string, at string) *apiError {
 		return errInvalid(fmt.Sprintf("Invalid value at '%s': at least one event is required.", at))
 	}
 	for i, e := range events {
-		if !slices.Contains(knownEvents, event.Type(e)) {
+		// Any type event knows: the SDK enum, the two documented
+		// cancellation events and the batch.completed alias used by early
+		// official samples.
+		if _, known := event.Lookup(event.Type(e)); !known {
 			return errInvalid(fmt.Sprintf("Invalid value at '%s[%d]' (TYPE_ENUM), %q", at, i, e))
 		}
 	}
@@ -205,7 +201,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) *apiError
 	now := s.now()
 	wh := &webhook{
 		id: randomString(36), name: in.name, uri: in.uri, events: in.events,
-		state: StateEnabled, secrets: []secret{{value: newSecret()}},
+		state: stateEnabled, secrets: []secret{{value: newSecret()}},
 		created: now, updated: now,
 	}
 	s.mu.Lock()
@@ -352,8 +348,8 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request, id string
 				return e
 			}
 		case "state":
-			if in.state != StateEnabled && in.state != StateDisabled {
-				return errInvalid(fmt.Sprintf("Invalid value at 'state': %q cannot be set; use %q or %q.", in.state, StateEnabled, StateDisabled))
+			if in.state != stateEnabled && in.state != stateDisabled {
+				return errInvalid(fmt.Sprintf("Invalid value at 'state': %q cannot be set; use %q or %q.", in.state, stateEnabled, stateDisabled))
 			}
 		}
 	}
@@ -379,7 +375,7 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request, id string
 	}
 	wh.updated = now
 	v := wh.view(now)
-	disabled := wh.state != StateEnabled
+	disabled := wh.state != stateEnabled
 	s.mu.Unlock()
 	if disabled {
 		// A disabled webhook gets nothing more, retries included.

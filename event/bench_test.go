@@ -35,7 +35,7 @@ func BenchmarkParseDecode(b *testing.B) {
 }
 
 func BenchmarkMarshal(b *testing.B) {
-	d := &event.BatchSucceeded{ID: "batch_123456", OutputFileURI: "gs://my-bucket/results.jsonl"}
+	d := &event.Batch{Type: event.TypeBatchSucceeded, ID: "batch_123456", OutputFileURI: "gs://my-bucket/results.jsonl"}
 	ts := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -19,15 +18,13 @@ var (
 )
 
 // Data is the typed content of an event's data object. It is sealed: the
-// implementations are this package's pointer types, one per known Type,
-// and *Unknown for any other type. Switch on the concrete type or use As.
+// implementations are *Batch, *Interaction and *Video, one per kind of job,
+// and *Unknown for any type this package does not know. Switch on the
+// concrete type or use As.
 type Data interface {
-	// EventType returns the canonical type this data belongs to. For
-	// *BatchSucceeded it is TypeBatchSucceeded even when the event said
-	// batch.completed; Event.Type keeps what was sent.
-	EventType() Type
-	// fields seals the interface and lists the data's wire fields for
-	// Decode.
+	// eventType is the type Marshal writes.
+	eventType() Type
+	// fields lists the data's wire fields for Decode and Marshal.
 	fields() []field
 }
 
@@ -39,57 +36,43 @@ type field struct {
 	code bool
 }
 
-// BatchSucceeded is the data of batch.succeeded and of its alias
-// batch.completed.
-type BatchSucceeded struct {
+// Batch is the data of every batch event: batch.succeeded (and its alias
+// batch.completed), batch.failed, batch.expired and batch.cancelled. The
+// fields a type does not carry are empty.
+type Batch struct {
+	// Type is the event's canonical type, such as TypeBatchFailed
+	// (TypeBatchSucceeded when batch.completed was sent; Event.Type keeps
+	// what was sent). Marshal writes it, and needs it to be a batch type.
+	Type          Type   `json:"-"`
 	ID            string `json:"id"`                        // e.g. "batches/abc"
-	OutputFileURI string `json:"output_file_uri,omitempty"` // where the results are
+	OutputFileURI string `json:"output_file_uri,omitempty"` // batch.succeeded: where the results are
+	// ErrorCode is batch.failed's error_code. Gemini has sent it both as
+	// a number (3) and as a string ("INTERNAL"): it holds the text as
+	// sent, without quotes, and Marshal writes a code that is a JSON
+	// number as a number.
+	ErrorCode    string `json:"error_code,omitempty"`
+	ErrorMessage string `json:"error_message,omitempty"` // batch.failed
 }
 
-// BatchFailed is the data of batch.failed.
-type BatchFailed struct {
-	ID           string    `json:"id"`
-	ErrorCode    ErrorCode `json:"error_code,omitempty"`
-	ErrorMessage string    `json:"error_message,omitempty"`
+// Interaction is the data of every interaction event:
+// interaction.requires_action, interaction.completed, interaction.failed
+// and interaction.cancelled.
+type Interaction struct {
+	// Type is the event's type, such as TypeInteractionFailed. Marshal
+	// writes it, and needs it to be an interaction type.
+	Type Type   `json:"-"`
+	ID   string `json:"id"` // the interaction, e.g. "v1_ChdQ..."
+	// ErrorCode and ErrorMessage are interaction.failed's; see
+	// Batch.ErrorCode.
+	ErrorCode    string `json:"error_code,omitempty"`
+	ErrorMessage string `json:"error_message,omitempty"`
 }
 
-// BatchExpired is the data of batch.expired.
-type BatchExpired struct {
-	ID string `json:"id"`
-}
-
-// BatchCancelled is the data of batch.cancelled.
-type BatchCancelled struct {
-	ID string `json:"id"`
-}
-
-// InteractionRequiresAction is the data of interaction.requires_action.
-type InteractionRequiresAction struct {
-	ID string `json:"id"`
-}
-
-// InteractionCompleted is the data of interaction.completed.
-type InteractionCompleted struct {
-	ID string `json:"id"`
-}
-
-// InteractionFailed is the data of interaction.failed.
-type InteractionFailed struct {
-	ID           string    `json:"id"`
-	ErrorCode    ErrorCode `json:"error_code,omitempty"`
-	ErrorMessage string    `json:"error_message,omitempty"`
-}
-
-// InteractionCancelled is the data of interaction.cancelled.
-type InteractionCancelled struct {
-	ID string `json:"id"`
-}
-
-// VideoGenerated is the data of video.generated. Deliveries name the video
-// in different ways (the docs send output_file_uri and file_name, live
+// Video is the data of video.generated. Deliveries name the video in
+// different ways (the docs send output_file_uri and file_name, live
 // deliveries video_uri and file_id); every field is kept, and Location picks
 // the best one.
-type VideoGenerated struct {
+type Video struct {
 	ID            string `json:"id"` // the operation, e.g. "models/veo-3.1-generate-preview/operations/a1b2"
 	OutputFileURI string `json:"output_file_uri,omitempty"`
 	VideoURI      string `json:"video_uri,omitempty"`
@@ -101,7 +84,7 @@ type VideoGenerated struct {
 // VideoURI, OutputFileURI, then the Files API resource name built from
 // FileName or FileID ("files/" + the ID, never doubling the prefix). It
 // returns "" when all are empty.
-func (v *VideoGenerated) Location() string {
+func (v *Video) Location() string {
 	switch {
 	case v.VideoURI != "":
 		return v.VideoURI
@@ -124,48 +107,38 @@ type Unknown struct {
 	Raw  json.RawMessage // the data value as sent (nil when absent)
 }
 
-func (d *BatchSucceeded) EventType() Type            { return TypeBatchSucceeded }
-func (d *BatchFailed) EventType() Type               { return TypeBatchFailed }
-func (d *BatchExpired) EventType() Type              { return TypeBatchExpired }
-func (d *BatchCancelled) EventType() Type            { return TypeBatchCancelled }
-func (d *InteractionRequiresAction) EventType() Type { return TypeInteractionRequiresAction }
-func (d *InteractionCompleted) EventType() Type      { return TypeInteractionCompleted }
-func (d *InteractionFailed) EventType() Type         { return TypeInteractionFailed }
-func (d *InteractionCancelled) EventType() Type      { return TypeInteractionCancelled }
-func (d *VideoGenerated) EventType() Type            { return TypeVideoGenerated }
+func (d *Batch) eventType() Type       { return d.Type }
+func (d *Interaction) eventType() Type { return d.Type }
+func (*Video) eventType() Type         { return TypeVideoGenerated }
+func (d *Unknown) eventType() Type     { return d.Type }
 
-// EventType returns the type the unknown data came with.
-func (d *Unknown) EventType() Type {
-	if d == nil {
-		return ""
-	}
-	return d.Type
+func (d *Batch) fields() []field {
+	return []field{{name: "id", dst: &d.ID}, {name: "output_file_uri", dst: &d.OutputFileURI},
+		{name: "error_code", dst: &d.ErrorCode, code: true}, {name: "error_message", dst: &d.ErrorMessage}}
 }
 
-func (d *BatchSucceeded) fields() []field {
-	return []field{{name: "id", dst: &d.ID}, {name: "output_file_uri", dst: &d.OutputFileURI}}
-}
-
-func (d *BatchFailed) fields() []field {
-	return []field{{name: "id", dst: &d.ID}, {name: "error_code", dst: (*string)(&d.ErrorCode), code: true},
+func (d *Interaction) fields() []field {
+	return []field{{name: "id", dst: &d.ID}, {name: "error_code", dst: &d.ErrorCode, code: true},
 		{name: "error_message", dst: &d.ErrorMessage}}
 }
 
-func (d *BatchExpired) fields() []field              { return []field{{name: "id", dst: &d.ID}} }
-func (d *BatchCancelled) fields() []field            { return []field{{name: "id", dst: &d.ID}} }
-func (d *InteractionRequiresAction) fields() []field { return []field{{name: "id", dst: &d.ID}} }
-func (d *InteractionCompleted) fields() []field      { return []field{{name: "id", dst: &d.ID}} }
-
-func (d *InteractionFailed) fields() []field {
-	return []field{{name: "id", dst: &d.ID}, {name: "error_code", dst: (*string)(&d.ErrorCode), code: true},
-		{name: "error_message", dst: &d.ErrorMessage}}
-}
-
-func (d *InteractionCancelled) fields() []field { return []field{{name: "id", dst: &d.ID}} }
-
-func (d *VideoGenerated) fields() []field {
+func (d *Video) fields() []field {
 	return []field{{name: "id", dst: &d.ID}, {name: "output_file_uri", dst: &d.OutputFileURI},
 		{name: "video_uri", dst: &d.VideoURI}, {name: "file_name", dst: &d.FileName}, {name: "file_id", dst: &d.FileID}}
+}
+
+// jobOf returns the TypeInfo.Job of the types d may carry ("" for
+// *Unknown).
+func jobOf(d Data) string {
+	switch d.(type) {
+	case *Batch:
+		return "batch"
+	case *Interaction:
+		return "interaction"
+	case *Video:
+		return "video"
+	}
+	return ""
 }
 
 // fields is empty: Unknown keeps its data raw.
@@ -174,32 +147,24 @@ func (*Unknown) fields() []field { return nil }
 // newData returns a zero value of the data type for t, or nil when t is
 // not known.
 func newData(t Type) Data {
-	switch t.Canonical() {
-	case TypeBatchSucceeded:
-		return new(BatchSucceeded)
-	case TypeBatchFailed:
-		return new(BatchFailed)
-	case TypeBatchExpired:
-		return new(BatchExpired)
-	case TypeBatchCancelled:
-		return new(BatchCancelled)
-	case TypeInteractionRequiresAction:
-		return new(InteractionRequiresAction)
-	case TypeInteractionCompleted:
-		return new(InteractionCompleted)
-	case TypeInteractionFailed:
-		return new(InteractionFailed)
-	case TypeInteractionCancelled:
-		return new(InteractionCancelled)
-	case TypeVideoGenerated:
-		return new(VideoGenerated)
+	ti, ok := Lookup(t)
+	if !ok {
+		return nil
+	}
+	switch ti.Job {
+	case "batch":
+		return &Batch{Type: ti.Canonical}
+	case "interaction":
+		return &Interaction{Type: ti.Canonical}
+	case "video":
+		return new(Video)
 	}
 	return nil
 }
 
 // Decode returns e.Data as the struct for e.Type, or *Unknown when the
 // type is not known (never an error for that). Absent or null data decodes
-// to a zero struct, and unknown fields are ignored. Keys match exactly, as
+// to a struct with no field but Type set, and unknown fields are ignored. Keys match exactly, as
 // in Parse, so a struct's ID always equals e.JobID; later duplicates of a
 // field Parse does not read win (Parse refuses a repeated id) and null
 // leaves a field empty. For a known type, data that is not an object or
@@ -262,7 +227,7 @@ func (f field) set(v []byte) error {
 	return fmt.Errorf("%s: got %s, want %s", f.name, kind(v), want)
 }
 
-// As decodes e and returns its data as T, such as *BatchFailed. It fails
+// As decodes e and returns its data as T, such as *Batch. It fails
 // with an error wrapping ErrTypeMismatch when e's data is of another type,
 // and with Decode's error when decoding fails.
 func As[T Data](e *Event) (T, error) {
@@ -276,53 +241,6 @@ func As[T Data](e *Event) (T, error) {
 		return zero, fmt.Errorf("%w: %s event decodes to %T, not %T", ErrTypeMismatch, logSafe(string(e.Type)), d, zero)
 	}
 	return t, nil
-}
-
-// ErrorCode is a failed job's error_code. Gemini has sent it both as a
-// number (3) and as a string ("INTERNAL"); ErrorCode accepts both and keeps
-// the text as sent, without quotes.
-type ErrorCode string
-
-// String returns the code's text, such as "3" or "INTERNAL".
-func (c ErrorCode) String() string { return string(c) }
-
-// Int returns the code as an int when its text is a decimal integer,
-// whether it was sent as a number or a string, and fits in an int.
-func (c ErrorCode) Int() (int, bool) {
-	n, err := strconv.Atoi(string(c))
-	if err != nil {
-		return 0, false
-	}
-	return n, true
-}
-
-// UnmarshalJSON accepts a JSON number or string; null leaves c unchanged.
-func (c *ErrorCode) UnmarshalJSON(b []byte) error {
-	if !json.Valid(b) {
-		return errors.New("event: error_code: invalid JSON")
-	}
-	b = bytes.TrimSpace(b)
-	switch kind(b) {
-	case "null":
-		return nil
-	case "number":
-		*c = ErrorCode(b)
-		return nil
-	case "string":
-		s, _ := decodeString(b)
-		*c = ErrorCode(s)
-		return nil
-	}
-	return fmt.Errorf("event: error_code: got %s, want a number or a string", kind(b))
-}
-
-// MarshalJSON writes a code whose text is a JSON number as a number, and
-// any other code as a string.
-func (c ErrorCode) MarshalJSON() ([]byte, error) {
-	if isJSONNumber(string(c)) {
-		return []byte(c), nil
-	}
-	return json.Marshal(string(c))
 }
 
 // isJSONNumber reports whether s is exactly one JSON number.

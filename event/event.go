@@ -2,6 +2,8 @@ package event
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,28 +13,26 @@ import (
 	"time"
 )
 
-// VersionV1 is the envelope version Gemini sends and Marshal writes.
-const VersionV1 = "v1"
+// versionV1 is the envelope version Gemini sends and Marshal writes.
+const versionV1 = "v1"
 
-// Errors from Parse, all permanent: retrying the same body cannot help.
+// Errors from Parse and TimestampError, all permanent: retrying the same
+// body cannot help.
 var (
-	// ErrNotObject reports a body that is not a single JSON object: invalid
-	// JSON, JSON nested deeper than encoding/json allows (10000 levels), or
-	// another kind of value such as an array.
-	ErrNotObject = errors.New("event: body is not a JSON object")
-	// ErrMissingType reports an object whose "type" is absent, null or "".
-	ErrMissingType = errors.New("event: missing type")
-	// ErrInvalidType reports a "type" that is not a JSON string.
-	ErrInvalidType = errors.New("event: type is not a string")
+	// ErrNotEvent reports a body Parse cannot take as an event: not a
+	// single JSON object (invalid JSON, JSON nested deeper than
+	// encoding/json allows, 10000 levels, or another kind of value such as
+	// an array), or an object whose "type" is absent, null, "" or not a
+	// string. The error's text says which.
+	ErrNotEvent = errors.New("event: not an event")
 	// ErrDuplicateKey reports an envelope field that appears twice (see
 	// Parse): JSON parsers disagree on which copy counts, so a body that
 	// means one thing here might mean another to the next reader.
 	ErrDuplicateKey = errors.New("event: duplicate key")
+	// ErrInvalidTimestamp is returned by TimestampError when the
+	// envelope's timestamp is absent or not RFC 3339.
+	ErrInvalidTimestamp = errors.New("event: invalid timestamp")
 )
-
-// ErrInvalidTimestamp is returned by TimestampError when the envelope's
-// timestamp is absent or not RFC 3339.
-var ErrInvalidTimestamp = errors.New("event: invalid timestamp")
 
 // Event is one parsed delivery: the envelope's fields, the raw data object
 // and the whole body.
@@ -42,8 +42,8 @@ type Event struct {
 	ID string
 	// Type is the envelope's "type", known or not.
 	Type Type
-	// Version is the envelope's "version" ("v1"), or "" when absent or not
-	// a string.
+	// Version is the envelope's "version" ("v1", the only version Gemini
+	// sends), or "" when absent or not a string.
 	Version string
 	// Timestamp is when the event happened, as the envelope says (not when
 	// it was delivered: retries keep it, and deliveries may arrive out of
@@ -88,7 +88,7 @@ func Parse(body []byte) (*Event, error) {
 	}
 	m, ok := newMembers(body)
 	if !ok {
-		return nil, fmt.Errorf("%w: got %s", ErrNotObject, kind(bytes.TrimLeft(body, " \t\r\n")))
+		return nil, fmt.Errorf("%w: body is not a JSON object: got %s", ErrNotEvent, kind(bytes.TrimLeft(body, " \t\r\n")))
 	}
 	var typ, version, ts, data, topMeta []byte
 	for {
@@ -121,17 +121,17 @@ func Parse(body []byte) (*Event, error) {
 	e := &Event{Raw: body, Data: data}
 	switch kind(typ) {
 	case "nothing", "null":
-		return nil, ErrMissingType
+		return nil, fmt.Errorf("%w: missing type", ErrNotEvent)
 	case "string":
 	default:
-		return nil, fmt.Errorf("%w: got %s", ErrInvalidType, kind(typ))
+		return nil, fmt.Errorf("%w: type is not a string: got %s", ErrNotEvent, kind(typ))
 	}
 	e.Type = internType(typ)
 	if e.Type == "" {
-		return nil, fmt.Errorf("%w: type is empty", ErrMissingType)
+		return nil, fmt.Errorf("%w: missing type: type is empty", ErrNotEvent)
 	}
 	if len(version) == 4 && string(version) == `"v1"` {
-		e.Version = VersionV1
+		e.Version = versionV1
 	} else {
 		e.Version, _ = decodeString(version)
 	}
@@ -184,14 +184,14 @@ func duplicate(prefix string, raw []byte) error {
 // error path, so its extra decode costs nothing on good input.
 func invalidJSON(body []byte) error {
 	if nestingDepth(body) > maxDepth {
-		return fmt.Errorf("%w: nested deeper than %d levels", ErrNotObject, maxDepth)
+		return fmt.Errorf("%w: body is not a JSON object: nested deeper than %d levels", ErrNotEvent, maxDepth)
 	}
 	var v struct{}
 	err := json.Unmarshal(body, &v)
 	if err == nil { // unreachable: json.Valid and Unmarshal agree on syntax
-		return ErrNotObject
+		return ErrNotEvent
 	}
-	return fmt.Errorf("%w: %w", ErrNotObject, err)
+	return fmt.Errorf("%w: body is not a JSON object: %w", ErrNotEvent, err)
 }
 
 // maxDepth is encoding/json's nesting limit, beyond which json.Valid fails.
@@ -221,27 +221,8 @@ func nestingDepth(b []byte) int {
 // allocate.
 func internType(raw []byte) Type {
 	if len(raw) > 2 {
-		switch Type(raw[1 : len(raw)-1]) {
-		case TypeBatchSucceeded:
-			return TypeBatchSucceeded
-		case TypeBatchExpired:
-			return TypeBatchExpired
-		case TypeBatchFailed:
-			return TypeBatchFailed
-		case TypeInteractionRequiresAction:
-			return TypeInteractionRequiresAction
-		case TypeInteractionCompleted:
-			return TypeInteractionCompleted
-		case TypeInteractionFailed:
-			return TypeInteractionFailed
-		case TypeVideoGenerated:
-			return TypeVideoGenerated
-		case TypeBatchCancelled:
-			return TypeBatchCancelled
-		case TypeInteractionCancelled:
-			return TypeInteractionCancelled
-		case TypeBatchCompleted:
-			return TypeBatchCompleted
+		if i := index(string(raw[1 : len(raw)-1])); i >= 0 {
+			return table[i].Type
 		}
 	}
 	s, _ := decodeString(raw)
@@ -284,20 +265,35 @@ func (e *Event) TimestampError() error {
 	return err
 }
 
-// Succeeded reports whether e.Type announces a job that finished with a
-// result; see Type.Succeeded.
-func (e *Event) Succeeded() bool { return e.Type.Succeeded() }
+// maxJobKey bounds a JobKey: it is inbox.MaxKeyBytes, which this leaf
+// package does not import (the listener's tests check that they agree).
+const maxJobKey = 1024
 
-// Failed reports whether e.Type announces a failed or expired job; see
-// Type.Failed.
-func (e *Event) Failed() bool { return e.Type.Failed() }
-
-// Cancelled reports whether e.Type announces a cancelled job.
-func (e *Event) Cancelled() bool { return e.Type.Cancelled() }
-
-// IsTerminal reports whether e.Type announces the end of a job; see
-// Type.IsTerminal.
-func (e *Event) IsTerminal() bool { return e.Type.IsTerminal() }
+// JobKey returns the key that makes an event that happens once per job
+// count once, whichever webhook-id it arrives under: for a terminal event
+// of a known type with a job ID, or an interaction.requires_action, the
+// canonical type, a NUL byte and the job ID; otherwise "". A second
+// delivery of such an event (a second subscription, the batch.completed
+// alias, or an event a reconciler synthesized from the job's state) has
+// the same key, and an inbox stores it once. (An interaction that required
+// action is continued by a new interaction with an ID of its own.) A key
+// that would be longer than 1 KiB, the longest key an inbox stores, holds
+// the SHA-256 of the job ID instead ("sha256:" and 64 hex digits).
+func JobKey(e *Event) string {
+	if e == nil || e.JobID == "" {
+		return ""
+	}
+	ti, ok := Lookup(e.Type)
+	if !ok || !ti.Terminal && ti.Type != TypeInteractionRequiresAction {
+		return ""
+	}
+	key := string(ti.Canonical) + "\x00" + e.JobID
+	if len(key) > maxJobKey {
+		sum := sha256.Sum256([]byte(e.JobID))
+		key = string(ti.Canonical) + "\x00sha256:" + hex.EncodeToString(sum[:])
+	}
+	return key
+}
 
 // String describes e for logs: type, delivery id, job id and timestamp.
 // It never includes user metadata or other data values. Values are quoted

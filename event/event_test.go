@@ -2,12 +2,15 @@ package event_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,9 +81,11 @@ func TestGolden(t *testing.T) {
 			view := goldenView{
 				Type: ev.Type, Version: ev.Version, Timestamp: ev.Timestamp.Format(time.RFC3339Nano),
 				JobID: ev.JobID, UserMetadata: ev.UserMetadata, DataType: typeName(d), Data: d,
-				Succeeded: ev.Succeeded(), Failed: ev.Failed(), Terminal: ev.IsTerminal(), String: ev.String(),
+				String: ev.String(),
 			}
-			if v, ok := d.(*event.VideoGenerated); ok {
+			ti, _ := event.Lookup(ev.Type)
+			view.Succeeded, view.Failed, view.Terminal = ti.Succeeded, ti.Failed, ti.Terminal
+			if v, ok := d.(*event.Video); ok {
 				view.Location = v.Location()
 			}
 			got, err := json.MarshalIndent(view, "", "\t")
@@ -107,24 +112,12 @@ func TestGolden(t *testing.T) {
 
 func typeName(d event.Data) string {
 	switch d.(type) {
-	case *event.BatchSucceeded:
-		return "BatchSucceeded"
-	case *event.BatchFailed:
-		return "BatchFailed"
-	case *event.BatchExpired:
-		return "BatchExpired"
-	case *event.BatchCancelled:
-		return "BatchCancelled"
-	case *event.InteractionRequiresAction:
-		return "InteractionRequiresAction"
-	case *event.InteractionCompleted:
-		return "InteractionCompleted"
-	case *event.InteractionFailed:
-		return "InteractionFailed"
-	case *event.InteractionCancelled:
-		return "InteractionCancelled"
-	case *event.VideoGenerated:
-		return "VideoGenerated"
+	case *event.Batch:
+		return "Batch"
+	case *event.Interaction:
+		return "Interaction"
+	case *event.Video:
+		return "Video"
 	case *event.Unknown:
 		return "Unknown"
 	}
@@ -144,24 +137,24 @@ func TestParseMalformed(t *testing.T) {
 		wantErr error
 		mention string // a fragment the message must carry
 	}{
-		{"empty", "", event.ErrNotObject, "unexpected end"},
-		{"whitespace", " \n\t", event.ErrNotObject, "unexpected end"},
-		{"null", "null", event.ErrNotObject, "got null"},
-		{"array", `[{"type":"batch.succeeded"}]`, event.ErrNotObject, "got array"},
-		{"string", `"batch.succeeded"`, event.ErrNotObject, "got string"},
-		{"number", "42", event.ErrNotObject, "got number"},
-		{"boolean", "true", event.ErrNotObject, "got boolean"},
-		{"truncated", `{"type":"batch.succeeded","data":{"id":"b"`, event.ErrNotObject, "unexpected end"},
-		{"trailing garbage", `{"type":"batch.succeeded"} x`, event.ErrNotObject, "after top-level value"},
-		{"two objects", `{"type":"a"}{"type":"b"}`, event.ErrNotObject, "after top-level value"},
-		{"invalid UTF-8 outside strings", "{\xff\"type\":\"batch.succeeded\"}", event.ErrNotObject, "invalid character"},
-		{"deeply nested data", `{"type":"batch.succeeded","data":{"x":` + nested(10001) + `}}`, event.ErrNotObject, "deeper than 10000"},
-		{"empty object", `{}`, event.ErrMissingType, "missing type"},
-		{"no type", `{"version":"v1","data":{"id":"batches/a"}}`, event.ErrMissingType, "missing type"},
-		{"type only in data", `{"data":{"type":"batch.succeeded"}}`, event.ErrMissingType, "missing type"},
-		{"type keys are case-sensitive", `{"Type":"batch.succeeded"}`, event.ErrMissingType, "missing type"},
-		{"null type", `{"type":null}`, event.ErrMissingType, "missing type"},
-		{"empty type", `{"type":""}`, event.ErrMissingType, "empty"},
+		{"empty", "", event.ErrNotEvent, "unexpected end"},
+		{"whitespace", " \n\t", event.ErrNotEvent, "unexpected end"},
+		{"null", "null", event.ErrNotEvent, "got null"},
+		{"array", `[{"type":"batch.succeeded"}]`, event.ErrNotEvent, "got array"},
+		{"string", `"batch.succeeded"`, event.ErrNotEvent, "got string"},
+		{"number", "42", event.ErrNotEvent, "got number"},
+		{"boolean", "true", event.ErrNotEvent, "got boolean"},
+		{"truncated", `{"type":"batch.succeeded","data":{"id":"b"`, event.ErrNotEvent, "unexpected end"},
+		{"trailing garbage", `{"type":"batch.succeeded"} x`, event.ErrNotEvent, "after top-level value"},
+		{"two objects", `{"type":"a"}{"type":"b"}`, event.ErrNotEvent, "after top-level value"},
+		{"invalid UTF-8 outside strings", "{\xff\"type\":\"batch.succeeded\"}", event.ErrNotEvent, "invalid character"},
+		{"deeply nested data", `{"type":"batch.succeeded","data":{"x":` + nested(10001) + `}}`, event.ErrNotEvent, "deeper than 10000"},
+		{"empty object", `{}`, event.ErrNotEvent, "missing type"},
+		{"no type", `{"version":"v1","data":{"id":"batches/a"}}`, event.ErrNotEvent, "missing type"},
+		{"type only in data", `{"data":{"type":"batch.succeeded"}}`, event.ErrNotEvent, "missing type"},
+		{"type keys are case-sensitive", `{"Type":"batch.succeeded"}`, event.ErrNotEvent, "missing type"},
+		{"null type", `{"type":null}`, event.ErrNotEvent, "missing type"},
+		{"empty type", `{"type":""}`, event.ErrNotEvent, "empty"},
 		{"two types", `{"type":"batch.failed","type":"batch.succeeded"}`, event.ErrDuplicateKey, "type appears twice"},
 		{"a second, null type", `{"type":"batch.succeeded","type":null}`, event.ErrDuplicateKey, "type appears twice"},
 		{"a second type, escaped", `{"type":"batch.failed","\u0074ype":"batch.succeeded"}`, event.ErrDuplicateKey, "type appears twice"},
@@ -171,10 +164,10 @@ func TestParseMalformed(t *testing.T) {
 		{"two user_metadata", `{"type":"batch.failed","user_metadata":{},"user_metadata":{"a":1}}`, event.ErrDuplicateKey, "user_metadata appears twice"},
 		{"two job ids", `{"type":"batch.failed","data":{"id":"a","id":"b"}}`, event.ErrDuplicateKey, "data.id appears twice"},
 		{"two user_metadata in data", `{"type":"batch.failed","data":{"user_metadata":{},"user_metadata":{}}}`, event.ErrDuplicateKey, "data.user_metadata appears twice"},
-		{"number type", `{"type":1}`, event.ErrInvalidType, "got number"},
-		{"boolean type", `{"type":true}`, event.ErrInvalidType, "got boolean"},
-		{"array type", `{"type":["batch.succeeded"]}`, event.ErrInvalidType, "got array"},
-		{"object type", `{"type":{"name":"batch.succeeded"}}`, event.ErrInvalidType, "got object"},
+		{"number type", `{"type":1}`, event.ErrNotEvent, "got number"},
+		{"boolean type", `{"type":true}`, event.ErrNotEvent, "got boolean"},
+		{"array type", `{"type":["batch.succeeded"]}`, event.ErrNotEvent, "got array"},
+		{"object type", `{"type":{"name":"batch.succeeded"}}`, event.ErrNotEvent, "got object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -398,47 +391,90 @@ func TestTimestampError(t *testing.T) {
 	}
 }
 
-func TestTypePredicates(t *testing.T) {
+func TestTypeTable(t *testing.T) {
 	t.Parallel()
-	type preds struct{ Known, Succeeded, Failed, Cancelled, Terminal bool }
+	type preds struct {
+		Known, Succeeded, Failed, Cancelled, Terminal bool
+		Job                                           string
+	}
 	tests := []struct {
 		typ       event.Type
 		canonical event.Type
 		want      preds
 	}{
-		{event.TypeBatchSucceeded, event.TypeBatchSucceeded, preds{true, true, false, false, true}},
-		{event.TypeBatchCompleted, event.TypeBatchSucceeded, preds{true, true, false, false, true}},
-		{event.TypeBatchFailed, event.TypeBatchFailed, preds{true, false, true, false, true}},
-		{event.TypeBatchExpired, event.TypeBatchExpired, preds{true, false, true, false, true}},
-		{event.TypeBatchCancelled, event.TypeBatchCancelled, preds{true, false, false, true, true}},
-		{event.TypeInteractionRequiresAction, event.TypeInteractionRequiresAction, preds{true, false, false, false, false}},
-		{event.TypeInteractionCompleted, event.TypeInteractionCompleted, preds{true, true, false, false, true}},
-		{event.TypeInteractionFailed, event.TypeInteractionFailed, preds{true, false, true, false, true}},
-		{event.TypeInteractionCancelled, event.TypeInteractionCancelled, preds{true, false, false, true, true}},
-		{event.TypeVideoGenerated, event.TypeVideoGenerated, preds{true, true, false, false, true}},
+		{event.TypeBatchSucceeded, event.TypeBatchSucceeded, preds{true, true, false, false, true, "batch"}},
+		{event.TypeBatchCompleted, event.TypeBatchSucceeded, preds{true, true, false, false, true, "batch"}},
+		{event.TypeBatchFailed, event.TypeBatchFailed, preds{true, false, true, false, true, "batch"}},
+		{event.TypeBatchExpired, event.TypeBatchExpired, preds{true, false, true, false, true, "batch"}},
+		{event.TypeBatchCancelled, event.TypeBatchCancelled, preds{true, false, false, true, true, "batch"}},
+		{event.TypeInteractionRequiresAction, event.TypeInteractionRequiresAction, preds{true, false, false, false, false, "interaction"}},
+		{event.TypeInteractionCompleted, event.TypeInteractionCompleted, preds{true, true, false, false, true, "interaction"}},
+		{event.TypeInteractionFailed, event.TypeInteractionFailed, preds{true, false, true, false, true, "interaction"}},
+		{event.TypeInteractionCancelled, event.TypeInteractionCancelled, preds{true, false, false, true, true, "interaction"}},
+		{event.TypeVideoGenerated, event.TypeVideoGenerated, preds{true, true, false, false, true, "video"}},
 		{"webhook.ping", "webhook.ping", preds{}},
 		{"BATCH.SUCCEEDED", "BATCH.SUCCEEDED", preds{}},
 		{"", "", preds{}},
 	}
-	if got, want := len(event.KnownTypes()), len(tests)-3; got != want {
-		t.Errorf("KnownTypes has %d types, the table %d", got, want)
+	var listed []event.Type
+	for ti := range event.Types() {
+		if got, ok := event.Lookup(ti.Type); !ok || got != ti {
+			t.Errorf("Lookup(%s) = %+v, %v; want the row Types gave, %+v", ti.Type, got, ok, ti)
+		}
+		listed = append(listed, ti.Type)
+	}
+	if got, want := len(listed), len(tests)-3; got != want {
+		t.Errorf("Types lists %d types, the test %d", got, want)
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.typ), func(t *testing.T) {
 			t.Parallel()
-			got := preds{tt.typ.Known(), tt.typ.Succeeded(), tt.typ.Failed(), tt.typ.Cancelled(), tt.typ.IsTerminal()}
+			ti, ok := event.Lookup(tt.typ)
+			got := preds{ok, ti.Succeeded, ti.Failed, ti.Cancelled, ti.Terminal, ti.Job}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("predicates (-want +got):\n%s", diff)
+				t.Errorf("table row (-want +got):\n%s", diff)
 			}
-			if c := tt.typ.Canonical(); c != tt.canonical {
-				t.Errorf("Canonical = %q, want %q", c, tt.canonical)
+			if ok != slices.Contains(listed, tt.typ) {
+				t.Errorf("Lookup says known = %v; Types lists it: %v", ok, !ok)
 			}
-			ev := &event.Event{Type: tt.typ}
-			gotEv := preds{tt.typ.Known(), ev.Succeeded(), ev.Failed(), ev.Cancelled(), ev.IsTerminal()}
-			if diff := cmp.Diff(tt.want, gotEv); diff != "" {
-				t.Errorf("Event predicates (-want +got):\n%s", diff)
+			if c := tt.typ.Canonical(); c != tt.canonical || ti.Canonical != tt.canonical || ti.Type != tt.typ {
+				t.Errorf("Canonical = %q, row %+v; want %q", c, ti, tt.canonical)
+			}
+			if n := 0; ti.Terminal {
+				for _, b := range []bool{ti.Succeeded, ti.Failed, ti.Cancelled} {
+					if b {
+						n++
+					}
+				}
+				if n != 1 {
+					t.Errorf("a terminal type is %d of succeeded, failed, cancelled; want 1", n)
+				}
 			}
 		})
+	}
+}
+
+func TestJobKey(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("j", 2000)
+	for _, tc := range []struct {
+		e    *event.Event
+		want string
+	}{
+		{&event.Event{Type: event.TypeBatchCompleted, JobID: "batches/1"}, "batch.succeeded\x00batches/1"},
+		{&event.Event{Type: event.TypeVideoGenerated, JobID: "models/veo/operations/1"}, "video.generated\x00models/veo/operations/1"},
+		{&event.Event{Type: event.TypeInteractionRequiresAction, JobID: "v1_x"}, "interaction.requires_action\x00v1_x"},
+		{&event.Event{Type: event.TypeInteractionRequiresAction}, ""},
+		// Too long to store: the job ID's SHA-256 stands in for it.
+		{&event.Event{Type: event.TypeBatchSucceeded, JobID: long},
+			"batch.succeeded\x00sha256:" + fmt.Sprintf("%x", sha256.Sum256([]byte(long)))},
+		{&event.Event{Type: event.TypeBatchFailed}, ""},
+		{&event.Event{Type: "webhook.ping", JobID: "x"}, ""},
+		{nil, ""},
+	} {
+		if got := event.JobKey(tc.e); got != tc.want {
+			t.Errorf("JobKey(%+v) = %q; want %q", tc.e, got, tc.want)
+		}
 	}
 }
 

@@ -17,20 +17,22 @@ var ErrMarshal = errors.New("event: cannot marshal")
 //
 //	{"type":T,"version":"v1","timestamp":RFC3339,"data":{...,"user_metadata":{...}}}
 //
-// The type is d.EventType(), so *BatchSucceeded is written as
-// batch.succeeded; to send the legacy batch.completed, pass an *Unknown with
-// that Type. ts is written in UTC with RFC3339Nano (whole seconds print as
-// plain RFC 3339) and must not be zero. userMetadata, when not nil, goes
+// The type is d's: Batch.Type or Interaction.Type, which must be a type of
+// that kind of job (the alias batch.completed included), video.generated
+// for *Video, or Unknown.Type, which may be any type. Empty fields are left
+// out, except id. ts is written in UTC with RFC3339Nano (whole seconds print
+// as plain RFC 3339) and must not be zero. userMetadata, when not nil, goes
 // inside data, where Parse looks first. An *Unknown's Raw is written
 // compacted; it must be a JSON object when userMetadata is set, and must not
 // already hold a user_metadata.
 //
-// Parse then Decode gives back d, ts and userMetadata.
+// Parse then Decode gives back d (with the canonical type), ts and
+// userMetadata.
 func Marshal(d Data, ts time.Time, userMetadata map[string]any) ([]byte, error) {
 	if d == nil || reflect.ValueOf(d).IsNil() {
 		return nil, fmt.Errorf("%w: nil data", ErrMarshal)
 	}
-	typ := d.EventType()
+	typ := d.eventType()
 	if typ == "" {
 		return nil, fmt.Errorf("%w: empty type", ErrMarshal)
 	}
@@ -52,10 +54,10 @@ func Marshal(d Data, ts time.Time, userMetadata map[string]any) ([]byte, error) 
 		}
 		data = buf.Bytes()
 	} else {
-		var err error
-		if data, err = json.Marshal(d); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrMarshal, err)
+		if ti, _ := Lookup(typ); ti.Job != jobOf(d) {
+			return nil, fmt.Errorf("%w: %T data with type %s", ErrMarshal, d, logSafe(string(typ)))
 		}
+		data = appendFields(make([]byte, 0, 128), d.fields())
 	}
 
 	if userMetadata != nil {
@@ -96,10 +98,51 @@ func Marshal(d Data, ts time.Time, userMetadata map[string]any) ([]byte, error) 
 	out := make([]byte, 0, len(typJSON)+len(data)+96)
 	out = append(out, `{"type":`...)
 	out = append(out, typJSON...)
-	out = append(out, `,"version":"`+VersionV1+`","timestamp":"`...)
+	out = append(out, `,"version":"`+versionV1+`","timestamp":"`...)
 	out = ts.UTC().AppendFormat(out, time.RFC3339Nano)
 	out = append(out, `","data":`...)
 	out = append(out, data...)
 	out = append(out, '}')
 	return out, nil
+}
+
+// appendFields appends the JSON object of a data struct's fields: id
+// always, the others when not empty, and an error_code that is a JSON number
+// as a number.
+func appendFields(b []byte, fs []field) []byte {
+	b = append(b, '{')
+	first := true
+	for _, f := range fs {
+		v := *f.dst
+		if v == "" && f.name != "id" {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, f.name...)
+		b = append(b, '"', ':')
+		if f.code && isJSONNumber(v) {
+			b = append(b, v...)
+		} else {
+			b = appendString(b, v)
+		}
+	}
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string, escaped as encoding/json escapes
+// it (HTML characters included).
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

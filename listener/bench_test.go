@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/inbox"
 	"github.com/geminihooks/geminihooks/listener"
@@ -95,7 +97,7 @@ func prepare(b testing.TB, secret, prefix string, n int) []signedRequest {
 	reqs := make([]signedRequest, n)
 	for i := range reqs {
 		id := fmt.Sprintf("%s_%d", prefix, i)
-		body, err := event.Marshal(&event.BatchSucceeded{ID: "batches/" + id, OutputFileURI: "files/" + id}, now, nil)
+		body, err := event.Marshal(&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/" + id, OutputFileURI: "files/" + id}, now, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -277,11 +279,12 @@ func BenchmarkThroughput(b *testing.B) {
 //	go test -run '^$' -bench MetricsOverhead -benchtime 40000x -count 5 ./listener
 func BenchmarkMetricsOverhead(b *testing.B) {
 	secret := newSecret(b)
-	m, err := metrics.New()
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(&metrics.Config{Registry: reg})
 	if err != nil {
 		b.Fatal(err)
 	}
-	plain, observed := newListenerTarget(b, secret), newListenerTarget(b, secret, listener.WithObserver(m))
+	plain, observed := newListenerTarget(b, secret), newListenerTarget(b, secret, listener.WithObserver(m.Observer()))
 	defer plain.stop()
 	defer observed.stop()
 	if err := m.WatchInbox(observed.ib.(inbox.Admin)); err != nil {
@@ -314,7 +317,7 @@ func BenchmarkMetricsOverhead(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	if _, err := m.Registry().Gather(); err != nil {
+	if _, err := reg.Gather(); err != nil {
 		b.Fatal(err)
 	}
 	plainRate := float64(b.N) / plainTime.Seconds()
@@ -383,11 +386,11 @@ func BenchmarkServeHTTP(b *testing.B) { benchServeHTTP(b) }
 //	go test -run '^$' -bench ServeHTTPOverhead -benchtime 200000x -count 5 ./listener
 func BenchmarkServeHTTPOverhead(b *testing.B) {
 	secret := newSecret(b)
-	m, err := metrics.New()
+	m, err := metrics.New(nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	plain, observed := newListenerTarget(b, secret), newListenerTarget(b, secret, listener.WithObserver(m))
+	plain, observed := newListenerTarget(b, secret), newListenerTarget(b, secret, listener.WithObserver(m.Observer()))
 	defer plain.stop()
 	defer observed.stop()
 	reqs := prepare(b, secret, fmt.Sprintf("so%d", b.N), b.N)

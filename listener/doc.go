@@ -22,7 +22,7 @@
 // ReadHeaderTimeout, so slow clients cannot hold connections open:
 //
 //	l := listener.New(verifier, listener.WithLogger(logger))
-//	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchSucceeded) error {
+//	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
 //		return fetchResults(ctx, d.ID, d.OutputFileURI)
 //	})
 //	go func() {

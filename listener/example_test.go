@@ -22,7 +22,7 @@ func ExampleListener() {
 	}
 	l := listener.New(v)
 	results := make(chan string, 1)
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchSucceeded) error {
+	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
 		results <- fmt.Sprintf("%s: batch %s wrote %s", e.ID, d.ID, d.OutputFileURI)
 		return nil
 	})
@@ -34,7 +34,7 @@ func ExampleListener() {
 
 	// What Gemini sends when the batch is done.
 	now := time.Now()
-	body, _ := event.Marshal(&event.BatchSucceeded{ID: "batches/123", OutputFileURI: "files/out-123"}, now, nil)
+	body, _ := event.Marshal(&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/123", OutputFileURI: "files/out-123"}, now, nil)
 	sig, _ := signing.SignHMAC(secret, "msg_2kWPNNpAqXnFLZ", now, body)
 	req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
 	req.Header.Set(signing.HeaderID, "msg_2kWPNNpAqXnFLZ")

@@ -28,8 +28,8 @@ func (l *Listener) On(t event.Type, h HandlerFunc) {
 }
 
 // Handle registers h for every event whose decoded data is a T, such as
-// *event.BatchFailed, so the batch.completed alias reaches a
-// *event.BatchSucceeded handler. An event whose data does not decode is
+// *event.Batch, so the batch.completed alias reaches a
+// *event.Batch handler. An event whose data does not decode is
 // dead-lettered when a typed handler would have received it.
 func Handle[T event.Data](l *Listener, h func(ctx context.Context, e *event.Event, d T) error) {
 	if h == nil {
@@ -100,7 +100,7 @@ func (l *Listener) routeFor(e *event.Event) (route, error) {
 	on, typed, unknown := l.byType[e.Type.Canonical()], l.typed, l.unknown
 	l.mu.RUnlock()
 	r := route{on: on}
-	if !e.Type.Known() {
+	if _, known := event.Lookup(e.Type); !known {
 		r.unknown = unknown
 	}
 	if len(typed) == 0 {

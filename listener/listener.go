@@ -2,8 +2,6 @@ package listener
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -281,7 +279,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	m := &inbox.Message{
 		ID:         d.id,
-		JobKey:     JobKey(d.ev),
+		JobKey:     event.JobKey(d.ev),
 		Body:       d.body,
 		Scheme:     string(d.scheme),
 		ReceivedAt: l.now(),
@@ -353,29 +351,6 @@ func (l *Listener) logDelivery(ctx context.Context, level slog.Level, msg string
 	}
 	attrs = append(attrs, slog.String("webhook_id", ev.ID), slog.String("type", string(ev.Type)), slog.String("job_id", ev.JobID))
 	l.log.LogAttrs(ctx, level, msg, attrs...)
-}
-
-// JobKey returns the inbox.Message.JobKey the listener stores with e: for a
-// terminal event of a known type with a job ID, or an
-// interaction.requires_action, the canonical type, a NUL byte and the job
-// ID; otherwise "". Each of these happens once per job (an interaction that
-// required action is continued by a new interaction with an ID of its own),
-// so a second delivery of one under another webhook-id (a second
-// subscription, or an event a reconciler synthesized from a job's state) is
-// a duplicate. A reconciler sets the same key on what it synthesizes. A key
-// that would be longer than inbox.MaxKeyBytes holds the SHA-256 of the job
-// ID instead ("sha256:" and 64 hex digits), so every job ID can be stored.
-func JobKey(e *event.Event) string {
-	if e == nil || e.JobID == "" || !e.Type.Known() ||
-		!e.Type.IsTerminal() && e.Type != event.TypeInteractionRequiresAction {
-		return ""
-	}
-	key := string(e.Type.Canonical()) + "\x00" + e.JobID
-	if len(key) > inbox.MaxKeyBytes {
-		sum := sha256.Sum256([]byte(e.JobID))
-		key = string(e.Type.Canonical()) + "\x00sha256:" + hex.EncodeToString(sum[:])
-	}
-	return key
 }
 
 // settle tells the inbox's tracker, if it has one, that an event for the

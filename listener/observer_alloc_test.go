@@ -19,7 +19,7 @@ import (
 // request path. (The race detector allocates on its own, hence the tag.)
 func TestObserverAllocatesNothing(t *testing.T) {
 	secret := newSecret(t)
-	m, err := metrics.New()
+	m, err := metrics.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestObserverAllocatesNothing(t *testing.T) {
 			l.ServeHTTP(httptest.NewRecorder(), req)
 		})
 	}
-	plain, observed := allocs(), allocs(listener.WithObserver(m))
+	plain, observed := allocs(), allocs(listener.WithObserver(m.Observer()))
 	if observed > plain {
 		t.Errorf("ServeHTTP allocates %v times with metrics, %v without", observed, plain)
 	}

@@ -52,7 +52,7 @@ func TestObserverDeliveries(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}
 	h := newHarness(t, nil, listener.WithObserver(listener.Observers{rec}), listener.WithMaxBodyBytes(4096))
-	body := h.body(&event.BatchSucceeded{ID: "batches/obs"})
+	body := h.body(&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/obs"})
 	forged := h.request("wh_forged", h.clock.Now(), body)
 	forged.Header.Set(signing.HeaderSignature, "v1,"+"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
 	big := h.request("wh_big", h.clock.Now(), bytes.Repeat([]byte("x"), 5000))
@@ -108,10 +108,10 @@ func TestObserverRuns(t *testing.T) {
 	h.l.On(event.TypeBatchFailed, func(context.Context, *event.Event) error { return boom })
 	h.l.On(event.TypeBatchSucceeded, func(context.Context, *event.Event) error { return nil })
 	h.run()
-	if code := h.deliver("wh_ok", h.body(&event.BatchSucceeded{ID: "batches/ok"})); code != 202 {
+	if code := h.deliver("wh_ok", h.body(&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/ok"})); code != 202 {
 		t.Fatalf("ok: %d", code)
 	}
-	if code := h.deliver("wh_fail", h.body(&event.BatchFailed{ID: "batches/fail"})); code != 202 {
+	if code := h.deliver("wh_fail", h.body(&event.Batch{Type: event.TypeBatchFailed, ID: "batches/fail"})); code != 202 {
 		t.Fatalf("fail: %d", code)
 	}
 	// WithRetry(3, 0): the failing event runs three times, the last dead.

@@ -25,11 +25,11 @@ func TestSettlesTrackedJob(t *testing.T) {
 		}
 	}
 	h.clock.Advance(time.Minute)
-	if code := h.deliver("msg_1", h.body(&event.BatchSucceeded{ID: "batches/1"})); code != http.StatusAccepted {
+	if code := h.deliver("msg_1", h.body(&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/1"})); code != http.StatusAccepted {
 		t.Fatalf("status %d; want 202", code)
 	}
 	// An event for a job nobody tracks changes nothing.
-	if code := h.deliver("msg_2", h.body(&event.BatchFailed{ID: "batches/9"})); code != http.StatusAccepted {
+	if code := h.deliver("msg_2", h.body(&event.Batch{Type: event.TypeBatchFailed, ID: "batches/9"})); code != http.StatusAccepted {
 		t.Fatalf("status %d; want 202", code)
 	}
 	if got, err := tr.TrackedJob(ctx, "batches/1"); err != nil || got.Settled {
@@ -67,10 +67,10 @@ func TestSettleFailureStillStores(t *testing.T) {
 	t.Parallel()
 	ib := settleFailing{inbox.NewMemory()}
 	h := newHarness(t, ib)
-	if code := h.deliver("msg_1", h.body(&event.BatchSucceeded{ID: "batches/1"})); code != http.StatusAccepted {
+	if code := h.deliver("msg_1", h.body(&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/1"})); code != http.StatusAccepted {
 		t.Fatalf("status %d; want 202", code)
 	}
-	if code := h.deliver("msg_2", h.body(&event.BatchSucceeded{ID: "batches/1"})); code != http.StatusOK {
+	if code := h.deliver("msg_2", h.body(&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/1"})); code != http.StatusOK {
 		t.Fatalf("duplicate: status %d; want 200", code)
 	}
 	h.run()

@@ -207,12 +207,12 @@ func TestGracefulShutdown(t *testing.T) {
 		return ctx.Err() // nil: the drain does not cancel handlers within the grace period
 	})
 	cancel, wait := h.start()
-	h.deliver("msg_1", h.body(&event.BatchFailed{ID: "batches/1"}))
+	h.deliver("msg_1", h.body(&event.Batch{Type: event.TypeBatchFailed, ID: "batches/1"}))
 	if id := <-started; id != "msg_1" {
 		t.Fatalf("started %s", id)
 	}
 	// The only worker is busy, so this one waits in the inbox.
-	h.deliver("msg_2", h.body(&event.BatchFailed{ID: "batches/2"}))
+	h.deliver("msg_2", h.body(&event.Batch{Type: event.TypeBatchFailed, ID: "batches/2"}))
 
 	cancel()
 	stopped := make(chan error, 1)
@@ -279,16 +279,12 @@ func TestDispatch(t *testing.T) {
 		defer mu.Unlock()
 		got = append(got, s)
 	}
-	listener.Handle(h.l, func(ctx context.Context, e *event.Event, d *event.BatchSucceeded) error {
-		record("typed succeeded " + e.ID + " " + d.ID)
+	listener.Handle(h.l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
+		record("typed " + string(d.Type) + " " + e.ID + " " + d.ID)
 		return nil
 	})
 	h.l.On(event.TypeBatchCompleted, func(ctx context.Context, e *event.Event) error {
 		record("on completed " + e.ID)
-		return nil
-	})
-	listener.Handle(h.l, func(ctx context.Context, e *event.Event, d *event.BatchFailed) error {
-		record("typed failed " + e.ID)
 		return nil
 	})
 	h.l.On("webhook.ping", func(ctx context.Context, e *event.Event) error {
@@ -321,13 +317,13 @@ func TestDispatch(t *testing.T) {
 	}{
 		{"msg_succeeded", h.body(succeeded)},
 		{"msg_completed", completed},
-		{"msg_failed", h.body(&event.BatchFailed{ID: "batches/3"})},
+		{"msg_failed", h.body(&event.Batch{Type: event.TypeBatchFailed, ID: "batches/3"})},
 		{"msg_ping", ping},
-		{"msg_video", h.body(&event.VideoGenerated{ID: "models/veo/operations/1"})},
-		{"msg_expired", h.body(&event.BatchExpired{ID: "batches/4"})},             // nobody handles it
-		{"msg_baddata", []byte(`{"type":"batch.succeeded","data":{"id":12}}`)},    // a typed handler cannot take it
-		{"msg_otherbad", []byte(`{"type":"batch.cancelled","data":{"id":[]}}`)},   // unhandled: no decode needed
-		{"msg_unknownbad", []byte(`{"type":"brand.new","data":"not an object"}`)}, // unknown types never fail to decode
+		{"msg_video", h.body(&event.Video{ID: "models/veo/operations/1"})},
+		{"msg_expired", h.body(&event.Interaction{Type: event.TypeInteractionCompleted, ID: "v1_4"})}, // nobody handles it
+		{"msg_baddata", []byte(`{"type":"batch.succeeded","data":{"id":12}}`)},                        // a typed handler cannot take it
+		{"msg_otherbad", []byte(`{"type":"interaction.cancelled","data":{"id":[]}}`)},                 // unhandled: no decode needed
+		{"msg_unknownbad", []byte(`{"type":"brand.new","data":"not an object"}`)},                     // unknown types never fail to decode
 	}
 	for _, d := range deliveries {
 		if code := h.deliver(d.id, d.body); code != http.StatusAccepted {
@@ -347,7 +343,7 @@ func TestDispatch(t *testing.T) {
 	defer mu.Unlock()
 	wantCalls := []string{
 		"on completed msg_completed", "on completed msg_succeeded", "on ping msg_ping",
-		"typed failed msg_failed", "typed succeeded msg_completed batches/2", "typed succeeded msg_succeeded batches/1",
+		"typed batch.failed msg_failed batches/3", "typed batch.succeeded msg_completed batches/2", "typed batch.succeeded msg_succeeded batches/1",
 		"unknown brand.new msg_unknownbad", "unknown webhook.ping msg_ping", "video with claim msg_video",
 	}
 	slices.Sort(got)
@@ -369,7 +365,7 @@ func TestLogsCarryIDsButNoSecrets(t *testing.T) {
 		return errors.New("handler failed")
 	})
 	h.run()
-	body, err := event.Marshal(&event.BatchFailed{ID: "batches/9"}, start, map[string]any{"api_token": "top-secret-metadata"})
+	body, err := event.Marshal(&event.Batch{Type: event.TypeBatchFailed, ID: "batches/9"}, start, map[string]any{"api_token": "top-secret-metadata"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,7 +451,7 @@ func TestWakeUps(t *testing.T) {
 			// Let every worker go idle first: one event goes through.
 			h.deliver("msg_warm", h.body(succeeded))
 			awaitHandled(t, handled, "msg_warm")
-			body := h.body(&event.BatchSucceeded{ID: "batches/2"})
+			body := h.body(&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/2"})
 			if tc.direct {
 				if _, err := ib.Put(context.Background(), &inbox.Message{ID: "msg_1", Body: body}); err != nil {
 					t.Fatal(err)
@@ -547,7 +543,7 @@ func TestAckOverlapsNextRun(t *testing.T) {
 		return nil
 	})
 	for k, id := range []string{"msg_1", "msg_2"} {
-		if code := h.deliver(id, h.body(&event.BatchSucceeded{ID: fmt.Sprintf("batches/%d", k+1)})); code != http.StatusAccepted {
+		if code := h.deliver(id, h.body(&event.Batch{Type: event.TypeBatchSucceeded, ID: fmt.Sprintf("batches/%d", k+1)})); code != http.StatusAccepted {
 			t.Fatalf("%s: status %d", id, code)
 		}
 	}

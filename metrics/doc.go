@@ -2,12 +2,12 @@
 // named geminihooks_*: deliveries by outcome and scheme, the ack latency,
 // handler runs and their duration by event type, the inbox's messages by
 // state, dead letters, JWKS fetches and their failures, and events a
-// reconciler synthesized. A Metrics is a listener.Observer, so the listener
-// itself never imports Prometheus.
+// reconciler synthesized. The listener reports to Metrics.Observer, so the
+// listener itself never imports Prometheus; a Metrics serves /metrics.
 //
-//	m, err := metrics.New()
+//	m, err := metrics.New(nil) // nil: every default, a registry of its own
 //	if err != nil { ... }
 //	if err := m.WatchInbox(ib); err != nil { ... } // ib is an inbox.Admin
-//	l := listener.New(v, listener.WithInbox(ib), listener.WithObserver(m))
-//	mux.Handle("GET /metrics", m.Handler())
+//	l := listener.New(v, listener.WithInbox(ib), listener.WithObserver(m.Observer()))
+//	mux.Handle("GET /metrics", m)
 package metrics

@@ -19,8 +19,9 @@ import (
 // countTimeout bounds the inbox count a scrape makes.
 const countTimeout = 2 * time.Second
 
-// Metrics holds the collectors, in a registry of its own. It implements
-// listener.Observer and is safe for concurrent use.
+// Metrics holds the collectors and serves them (it is an http.Handler).
+// Observer gives what the listener reports to. It is safe for concurrent
+// use.
 type Metrics struct {
 	reg         *prometheus.Registry
 	deliveries  *prometheus.CounterVec
@@ -37,6 +38,8 @@ type Metrics struct {
 	byDelivery map[[2]string]prometheus.Counter // outcome, scheme
 	byRun      map[[2]string]prometheus.Counter // type, outcome
 	durations  map[string]prometheus.Observer   // type
+
+	handler http.Handler
 }
 
 // The values the listener reports, for resolving children up front.
@@ -52,31 +55,32 @@ var (
 	}
 )
 
-var _ listener.Observer = (*Metrics)(nil)
-
-// Option configures New.
-type Option func(*config) error
-
-type config struct {
-	goCollectors bool
-}
-
-// WithProcessCollectors adds the Go runtime and process collectors
-// (go_*, process_*) to the registry.
-func WithProcessCollectors() Option {
-	return func(c *config) error { c.goCollectors = true; return nil }
+// Config configures New. A nil *Config means every default.
+type Config struct {
+	// Registry is where the collectors are registered, and what ServeHTTP
+	// serves: pass one to add collectors of your own, or to gather in
+	// tests. Default: a new registry of the Metrics' own.
+	Registry *prometheus.Registry
+	// ProcessCollectors adds the Go runtime and process collectors (go_*,
+	// process_*) to the registry. Default: false.
+	ProcessCollectors bool
+	// Synthesized, when set, adds geminihooks_reconciler_synthesized_total,
+	// read from it at each scrape: pass a function that returns a
+	// reconciler's Stats().Synthesized. Default: nil, no such metric.
+	Synthesized func() uint64
 }
 
 // New returns Metrics with every geminihooks_* collector registered.
-func New(opts ...Option) (*Metrics, error) {
-	var c config
-	for _, o := range opts {
-		if err := o(&c); err != nil {
-			return nil, err
-		}
+func New(cfg *Config) (*Metrics, error) {
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Registry == nil {
+		c.Registry = prometheus.NewRegistry()
 	}
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
+		reg: c.Registry,
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "geminihooks_deliveries_total",
 			Help: "Requests the listener answered, by outcome (stored, duplicate, or why it was rejected) and the signature scheme that verified them.",
@@ -108,7 +112,11 @@ func New(opts ...Option) (*Metrics, error) {
 			Help: "JWKS fetches that failed or were not answered 200.",
 		}),
 	}
-	m.reg.MustRegister(m.deliveries, m.ackLatency, m.runs, m.runDuration, m.deadLetters, m.jwksFetches, m.jwksFailed)
+	for _, col := range []prometheus.Collector{m.deliveries, m.ackLatency, m.runs, m.runDuration, m.deadLetters, m.jwksFetches, m.jwksFailed} {
+		if err := m.reg.Register(col); err != nil {
+			return nil, fmt.Errorf("metrics: Config.Registry: %w", err)
+		}
+	}
 	m.byDelivery = map[[2]string]prometheus.Counter{}
 	for _, o := range outcomes {
 		for _, sc := range schemes {
@@ -118,8 +126,10 @@ func New(opts ...Option) (*Metrics, error) {
 	m.byRun = map[[2]string]prometheus.Counter{}
 	m.durations = map[string]prometheus.Observer{}
 	types := []string{"unknown"}
-	for _, t := range event.KnownTypes() {
-		types = append(types, string(t.Canonical()))
+	for ti := range event.Types() {
+		if ti.Canonical == ti.Type {
+			types = append(types, string(ti.Type))
+		}
 	}
 	for _, t := range types {
 		m.durations[t] = m.runDuration.WithLabelValues(t)
@@ -127,23 +137,40 @@ func New(opts ...Option) (*Metrics, error) {
 			m.byRun[[2]string{t, string(o)}] = m.runs.WithLabelValues(t, string(o))
 		}
 	}
-	if c.goCollectors {
-		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var extra []prometheus.Collector
+	if c.ProcessCollectors {
+		extra = append(extra, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
+	if f := c.Synthesized; f != nil {
+		extra = append(extra, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "geminihooks_reconciler_synthesized_total",
+			Help: "Events a reconciler put into the inbox for jobs whose delivery never came.",
+		}, func() float64 { return float64(f()) }))
+	}
+	for _, col := range extra {
+		if err := m.reg.Register(col); err != nil {
+			return nil, fmt.Errorf("metrics: Config.Registry: %w", err)
+		}
+	}
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m, nil
 }
 
-// Registry returns the registry, to add collectors of one's own or to
-// gather in tests.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+// ServeHTTP serves the registry in the Prometheus exposition format: mount
+// the Metrics at /metrics.
+func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.handler.ServeHTTP(w, r) }
 
-// Handler serves the registry in the Prometheus exposition format.
-func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
-}
+// Observer returns the listener.Observer that feeds the metrics: give it
+// to the listener (listener.WithObserver), beside a console's if there is
+// one (listener.Observers). Observing allocates nothing.
+func (m *Metrics) Observer() listener.Observer { return (*observer)(m) }
+
+// observer is Metrics seen as a listener.Observer.
+type observer Metrics
 
 // Delivered implements listener.Observer.
-func (m *Metrics) Delivered(d listener.Delivery) {
+func (o *observer) Delivered(d listener.Delivery) {
+	m := (*Metrics)(o)
 	c, ok := m.byDelivery[[2]string{string(d.Outcome), string(d.Scheme)}]
 	if !ok { // a value a later listener added
 		c = m.deliveries.WithLabelValues(string(d.Outcome), string(d.Scheme))
@@ -153,7 +180,8 @@ func (m *Metrics) Delivered(d listener.Delivery) {
 }
 
 // Ran implements listener.Observer.
-func (m *Metrics) Ran(r listener.Run) {
+func (o *observer) Ran(r listener.Run) {
+	m := (*Metrics)(o)
 	t := typeLabel(r.Type)
 	c, ok := m.byRun[[2]string{t, string(r.Outcome)}]
 	if !ok {
@@ -174,17 +202,19 @@ func (m *Metrics) Ran(r listener.Run) {
 // knows: a type is chosen by the sender, and each new value would be a new
 // series.
 func typeLabel(t event.Type) string {
-	if t.Known() {
-		return string(t.Canonical())
+	if ti, ok := event.Lookup(t); ok {
+		return string(ti.Canonical)
 	}
 	return "unknown"
 }
 
 // WatchInbox adds geminihooks_inbox_messages{state}, counted from ib at
-// each scrape (within two seconds; a failed count reports nothing).
+// each scrape (within two seconds; a failed count reports nothing). It is
+// a method rather than a Config field because the inbox often comes later
+// than the Metrics, whose JWKSTransport the key set needs first.
 func (m *Metrics) WatchInbox(ib inbox.Admin) error {
 	if ib == nil {
-		return errors.New("metrics: WatchInbox(nil)")
+		return errors.New("metrics: WatchInbox of a nil inbox")
 	}
 	if err := m.reg.Register(&inboxCollector{ib: ib, desc: inboxDesc}); err != nil {
 		return fmt.Errorf("metrics: %w", err)
@@ -216,22 +246,6 @@ func (c *inboxCollector) Collect(ch chan<- prometheus.Metric) {
 	} {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(v), string(state))
 	}
-}
-
-// CountSynthesized adds geminihooks_reconciler_synthesized_total, read
-// from f at each scrape; pass a reconciler's Stats().Synthesized.
-func (m *Metrics) CountSynthesized(f func() uint64) error {
-	if f == nil {
-		return errors.New("metrics: CountSynthesized(nil)")
-	}
-	err := m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "geminihooks_reconciler_synthesized_total",
-		Help: "Events a reconciler put into the inbox for jobs whose delivery never came.",
-	}, func() float64 { return float64(f()) }))
-	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
-	}
-	return nil
 }
 
 // JWKSTransport wraps base (nil: http.DefaultTransport) to count JWKS

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -87,7 +88,8 @@ func TestMetricsEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := metrics.New()
+	var synthesized uint64 = 3
+	m, err := metrics.New(&metrics.Config{Synthesized: func() uint64 { return synthesized }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +97,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 	if err := m.WatchInbox(ib); err != nil {
 		t.Fatal(err)
 	}
-	var synthesized uint64 = 3
-	if err := m.CountSynthesized(func() uint64 { return synthesized }); err != nil {
-		t.Fatal(err)
-	}
-	l := listener.New(v, listener.WithInbox(ib), listener.WithObserver(m), listener.WithRetry(1, 0), listener.WithPollInterval(5*time.Millisecond))
+	l := listener.New(v, listener.WithInbox(ib), listener.WithObserver(m.Observer()), listener.WithRetry(1, 0), listener.WithPollInterval(5*time.Millisecond))
 	l.On(event.TypeBatchFailed, func(context.Context, *event.Event) error { return errors.New("no") })
 	l.On(event.TypeBatchSucceeded, func(context.Context, *event.Event) error { return nil })
 	ctx, cancel := context.WithCancel(context.Background())
@@ -118,7 +116,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 	}))
 	t.Cleanup(jwks.Close)
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /metrics", m)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
@@ -143,10 +141,10 @@ func TestMetricsEndToEnd(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	send("wh_ok", &event.BatchSucceeded{ID: "batches/1"}, false)
-	send("wh_ok", &event.BatchSucceeded{ID: "batches/1"}, false)
-	send("wh_bad", &event.BatchFailed{ID: "batches/2"}, false)
-	send("wh_forged", &event.BatchSucceeded{ID: "batches/3"}, true)
+	send("wh_ok", &event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/1"}, false)
+	send("wh_ok", &event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/1"}, false)
+	send("wh_bad", &event.Batch{Type: event.TypeBatchFailed, ID: "batches/2"}, false)
+	send("wh_forged", &event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/3"}, true)
 	client := &http.Client{Transport: m.JWKSTransport(nil)}
 	for _, path := range []string{"/", "/down"} {
 		resp, err := client.Get(jwks.URL + path)
@@ -223,11 +221,15 @@ func TestMetricsEndToEnd(t *testing.T) {
 // An unknown type chosen by the sender must not become a series of its own.
 func TestUnknownTypesShareALabel(t *testing.T) {
 	t.Parallel()
-	m, _ := metrics.New()
-	for _, typ := range []event.Type{"x.one", "x.two", "batch.completed"} {
-		m.Ran(listener.Run{Type: typ, Outcome: listener.RunAcked})
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(&metrics.Config{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
 	}
-	fams, err := m.Registry().Gather()
+	for _, typ := range []event.Type{"x.one", "x.two", "batch.completed"} {
+		m.Observer().Ran(listener.Run{Type: typ, Outcome: listener.RunAcked})
+	}
+	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ import (
 // handler as usual.
 func Example() {
 	ctx := context.Background()
-	emu, err := emulator.NewServer(emulator.WithAllowHTTPLoopback(), emulator.WithJobDurations(0, 0))
+	emu, err := emulator.NewServer(&emulator.Config{InsecureAllowHTTPLoopback: true})
 	if err != nil {
 		log.Fatal(err)
 	}

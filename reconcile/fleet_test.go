@@ -65,7 +65,7 @@ func pgInboxes(t *testing.T, n int) []*pginbox.Inbox {
 func TestFleetRunsOneReconciler(t *testing.T) {
 	t.Parallel()
 	ibs := pgInboxes(t, 2)
-	e := newEnv(t, ibs[0], []emulator.Option{emulator.WithManualJobs()})
+	e := newEnv(t, ibs[0], &emulator.Config{ManualJobs: true})
 	e.start()
 	const n = 6
 	var names []string
@@ -76,7 +76,7 @@ func TestFleetRunsOneReconciler(t *testing.T) {
 		}
 		name := e.launch(kind, e.callback(nil))
 		e.dropJob(name)
-		if err := e.emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+		if err := e.emu.Finish(name, "succeeded"); err != nil {
 			t.Fatal(err)
 		}
 		names = append(names, name)

@@ -77,7 +77,7 @@ type env struct {
 
 // newEnv starts the emulator, the front server and the client. ib nil means
 // a fresh Memory. Call start to run the listener.
-func newEnv(t *testing.T, ib inbox.Inbox, emuOpts []emulator.Option, clientOpts ...geminihooks.Option) *env {
+func newEnv(t *testing.T, ib inbox.Inbox, emuCfg *emulator.Config, clientOpts ...geminihooks.Option) *env {
 	t.Helper()
 	if ib == nil {
 		ib = inbox.NewMemory()
@@ -86,7 +86,12 @@ func newEnv(t *testing.T, ib inbox.Inbox, emuOpts []emulator.Option, clientOpts 
 	t.Cleanup(func() { ib.Close() })
 	e.front = httptest.NewServer(http.HandlerFunc(e.serveFront))
 	t.Cleanup(e.front.Close)
-	emu, err := emulator.NewServer(append([]emulator.Option{emulator.WithAllowHTTPLoopback(), emulator.WithJobDurations(0, 0)}, emuOpts...)...)
+	var ec emulator.Config
+	if emuCfg != nil {
+		ec = *emuCfg
+	}
+	ec.InsecureAllowHTTPLoopback = true
+	emu, err := emulator.NewServer(&ec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,9 +175,9 @@ func (e *env) start(secrets ...geminihooks.Secret) *listener.Listener {
 		e.t.Fatal(err)
 	}
 	l := listener.New(v, listener.WithInbox(e.ib), listener.WithPollInterval(5*time.Millisecond))
-	for _, typ := range event.KnownTypes() {
-		if typ == typ.Canonical() && (typ.IsTerminal() || typ == event.TypeInteractionRequiresAction) {
-			l.On(typ, e.handle)
+	for ti := range event.Types() {
+		if ti.Type == ti.Canonical && (ti.Terminal || ti.Type == event.TypeInteractionRequiresAction) {
+			l.On(ti.Type, e.handle)
 		}
 	}
 	e.l.Store(l)

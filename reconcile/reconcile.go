@@ -16,7 +16,6 @@ import (
 	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/inbox"
-	"github.com/geminihooks/geminihooks/listener"
 )
 
 // Defaults for the options.
@@ -378,7 +377,11 @@ func (r *Reconciler) check(ctx context.Context, j *inbox.TrackedJob, now time.Ti
 	}
 	if stored {
 		r.stats.synthesized.Add(1)
-		r.log.InfoContext(ctx, "reconcile: event synthesized for a job whose delivery never came", "job", j.Name, "type", string(st.Event.EventType()))
+		var typ event.Type
+		if ev, err := event.Parse(m.Body); err == nil {
+			typ = ev.Type
+		}
+		r.log.InfoContext(ctx, "reconcile: event synthesized for a job whose delivery never came", "job", j.Name, "type", string(typ))
 	} else {
 		r.stats.alreadyStored.Add(1)
 	}
@@ -410,7 +413,7 @@ func (r *Reconciler) settle(ctx context.Context, name string, now time.Time) err
 // Synthesize returns the inbox message a reconciler stores for a job whose
 // event d never arrived: the body event.Marshal makes (as the API would
 // send it, with ts and the callback's user metadata), marked Synthesized,
-// with the JobKey a delivery of the same event gets from the listener, and
+// with the JobKey a delivery of the same event gets (event.JobKey), and
 // an ID derived from type and job, so either one stored first makes the
 // other a duplicate.
 func Synthesize(d event.Data, ts time.Time, userMetadata map[string]any, receivedAt time.Time) (*inbox.Message, error) {
@@ -422,7 +425,7 @@ func Synthesize(d event.Data, ts time.Time, userMetadata map[string]any, receive
 	if err != nil {
 		return nil, err
 	}
-	key := listener.JobKey(e)
+	key := event.JobKey(e)
 	if key == "" {
 		return nil, fmt.Errorf("%s for job %q is not an event that happens once per job", e.Type, e.JobID)
 	}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,11 +24,11 @@ import (
 
 // outcomes cycles through the outcomes with an event, by kind.
 var outcomes = map[inbox.JobKind][]emulator.Outcome{
-	inbox.KindBatch: {emulator.OutcomeSucceeded, emulator.OutcomeFailed, emulator.OutcomeExpired, emulator.OutcomeCancelled},
-	inbox.KindVideo: {emulator.OutcomeSucceeded},
-	inbox.KindInteraction: {emulator.OutcomeSucceeded, emulator.OutcomeFailed, emulator.OutcomeCancelled, emulator.OutcomeRequiresAction,
-		emulator.OutcomeIncomplete, emulator.OutcomeBudgetExceeded},
-	kindVideoInteraction: {emulator.OutcomeSucceeded},
+	inbox.KindBatch: {"succeeded", "failed", "expired", "cancelled"},
+	inbox.KindVideo: {"succeeded"},
+	inbox.KindInteraction: {"succeeded", "failed", "cancelled", "requires_action",
+		"incomplete", "budget_exceeded"},
+	kindVideoInteraction: {"succeeded"},
 }
 
 // Every delivery of a random 30% of the jobs is lost. Each job still
@@ -39,7 +40,7 @@ func TestLostDeliveriesReachHandlersOnce(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
-	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	l := e.start()
 	r := e.reconciler()
 
@@ -63,7 +64,7 @@ func TestLostDeliveriesReachHandlersOnce(t *testing.T) {
 	for _, name := range append(names, failedVideo) {
 		o := outcome[name]
 		if name == failedVideo {
-			o = emulator.OutcomeFailed
+			o = "failed"
 		}
 		if err := e.emu.Finish(name, o); err != nil {
 			t.Fatalf("Finish(%s): %v", name, err)
@@ -117,7 +118,7 @@ func TestLostDeliveriesReachHandlersOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if vs, ok := want.(*event.BatchSucceeded); ok {
+		if vs, ok := want.(*event.Batch); ok {
 			// The emulator names a results file even for inlined
 			// requests; the batch resource, which the reconciler reads,
 			// has inlined responses and no file.
@@ -143,12 +144,12 @@ func TestLostDeliveriesReachHandlersOnce(t *testing.T) {
 // duplicate: the handler does not run again.
 func TestLateDeliveryAfterReconciliation(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	l := e.start()
 	r := e.reconciler()
 	name := e.launch(inbox.KindBatch, e.callback(nil))
 	e.dropJob(name)
-	if err := e.emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+	if err := e.emu.Finish(name, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
 	e.idle()
@@ -179,7 +180,7 @@ func TestLateDeliveryAfterReconciliation(t *testing.T) {
 // ends, its event gets the grace period to arrive before it is synthesized.
 func TestBackoffAndGrace(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	e.start()
 	r := e.reconciler(reconcile.WithGrace(time.Hour), reconcile.WithBackoff(time.Minute, 3*time.Minute))
 	start := e.clock.Now()
@@ -215,7 +216,7 @@ func TestBackoffAndGrace(t *testing.T) {
 			t.Fatalf("step %d: NextCheck start+%v, checks %d, settled %v; want start+%v, %d, unsettled", i, got, j.Checks, j.Settled, step.next, step.checks)
 		}
 	}
-	if err := e.emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+	if err := e.emu.Finish(name, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
 	e.idle()
@@ -246,10 +247,10 @@ func TestSynthesizeKeys(t *testing.T) {
 		jobKey  string
 		wantErr bool
 	}{
-		{&event.BatchSucceeded{ID: "batches/1"}, "batch.succeeded\x00batches/1", false},
-		{&event.VideoGenerated{ID: "models/veo/operations/1"}, "video.generated\x00models/veo/operations/1", false},
-		{&event.InteractionRequiresAction{ID: "v1_x"}, "interaction.requires_action\x00v1_x", false},
-		{&event.BatchFailed{}, "", true}, // no job id
+		{&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/1"}, "batch.succeeded\x00batches/1", false},
+		{&event.Video{ID: "models/veo/operations/1"}, "video.generated\x00models/veo/operations/1", false},
+		{&event.Interaction{Type: event.TypeInteractionRequiresAction, ID: "v1_x"}, "interaction.requires_action\x00v1_x", false},
+		{&event.Batch{Type: event.TypeBatchFailed}, "", true}, // no job id
 	} {
 		m, err := reconcile.Synthesize(tc.d, ts, map[string]any{"k": "v"}, ts)
 		if tc.wantErr {
@@ -266,7 +267,7 @@ func TestSynthesizeKeys(t *testing.T) {
 			t.Errorf("Synthesize(%T) = ID %q (again %q), JobKey %q, synthesized %v", tc.d, m.ID, again.ID, m.JobKey, m.Synthesized)
 		}
 		e, err := event.Parse(m.Body)
-		if err != nil || e.Type != tc.d.EventType() || e.UserMetadata["k"] != "v" || !e.Timestamp.Equal(ts) {
+		if typ, _, _ := strings.Cut(tc.jobKey, "\x00"); err != nil || string(e.Type) != typ || e.UserMetadata["k"] != "v" || !e.Timestamp.Equal(ts) {
 			t.Errorf("body %s: %+v, %v", m.Body, e, err)
 		}
 	}
@@ -276,11 +277,11 @@ func TestSynthesizeKeys(t *testing.T) {
 // lease so another reconciler takes over at once.
 func TestRun(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	e.start()
 	name := e.launch(inbox.KindBatch, e.callback(nil))
 	e.dropJob(name)
-	if err := e.emu.Finish(name, emulator.OutcomeFailed); err != nil {
+	if err := e.emu.Finish(name, "failed"); err != nil {
 		t.Fatal(err)
 	}
 	e.idle()
@@ -396,11 +397,11 @@ func TestEventBeforeTrack(t *testing.T) {
 // ones stay however old they are.
 func TestPrunesSettledJobs(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	e.start()
 	delivered := e.launch(inbox.KindBatch, e.callback(nil))
 	running := e.launch(inbox.KindBatch, e.callback(nil))
-	if err := e.emu.Finish(delivered, emulator.OutcomeSucceeded); err != nil {
+	if err := e.emu.Finish(delivered, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the handler", func() bool { _, runs := e.runCount(); return runs == 1 })
@@ -437,7 +438,7 @@ func TestPrunesSettledJobs(t *testing.T) {
 // looked at.
 func TestUnsynthesizableJobBacksOff(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, []emulator.Option{emulator.WithManualJobs()})
+	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	e.start()
 	bad := e.launch(inbox.KindBatch, e.callback(nil))
 	good := e.launch(inbox.KindBatch, e.callback(nil))
@@ -454,7 +455,7 @@ func TestUnsynthesizableJobBacksOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{bad, good} {
-		if err := e.emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+		if err := e.emu.Finish(name, "succeeded"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -482,7 +483,7 @@ func TestUnsynthesizableJobBacksOff(t *testing.T) {
 func TestQueuedInteraction(t *testing.T) {
 	t.Parallel()
 	// Jobs wait queued until finished by hand.
-	e := newEnv(t, nil, []emulator.Option{emulator.WithJobDurations(time.Hour, time.Hour)})
+	e := newEnv(t, nil, &emulator.Config{Pending: time.Hour, Running: time.Hour})
 	e.start()
 	r := e.reconciler()
 	name := e.launch(inbox.KindInteraction, e.callback(nil))
@@ -494,7 +495,7 @@ func TestQueuedInteraction(t *testing.T) {
 	if st := r.Stats(); st.Checks != 1 || st.Synthesized != 0 {
 		t.Fatalf("while queued: %+v; want one check, nothing synthesized", st)
 	}
-	if err := e.emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+	if err := e.emu.Finish(name, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
 	e.idle()
@@ -505,7 +506,7 @@ func TestQueuedInteraction(t *testing.T) {
 	waitFor(t, "the synthesized event's handler", func() bool { _, runs := e.runCount(); return runs == 1 })
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if d := cmp.Diff(&event.InteractionCompleted{ID: name}, e.data[name]); d != "" {
+	if d := cmp.Diff(&event.Interaction{Type: event.TypeInteractionCompleted, ID: name}, e.data[name]); d != "" {
 		t.Errorf("synthesized data (-want +got):\n%s", d)
 	}
 }

@@ -24,7 +24,7 @@ func TestRestartLosesNoTrackedJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, ib1, []emulator.Option{emulator.WithManualJobs()})
+	e := newEnv(t, ib1, &emulator.Config{ManualJobs: true})
 	kinds := []inbox.JobKind{inbox.KindBatch, inbox.KindInteraction, inbox.KindBatch, inbox.KindInteraction}
 	var names []string
 	for _, k := range kinds {
@@ -37,13 +37,13 @@ func TestRestartLosesNoTrackedJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range names {
-		if err := e.emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+		if err := e.emu.Finish(name, "succeeded"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	e.idle()
 	// The crash between Put and Settle, for names[0].
-	m, err := reconcile.Synthesize(&event.BatchSucceeded{ID: names[0]}, e.clock.Now(), map[string]any{"run": "1"}, e.clock.Now())
+	m, err := reconcile.Synthesize(&event.Batch{Type: event.TypeBatchSucceeded, ID: names[0]}, e.clock.Now(), map[string]any{"run": "1"}, e.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

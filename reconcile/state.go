@@ -57,7 +57,7 @@ func (r *Reconciler) batchState(name string, job *genai.BatchJob) *State {
 	}
 	switch job.State {
 	case genai.JobStateSucceeded:
-		d := &event.BatchSucceeded{ID: name}
+		d := &event.Batch{Type: event.TypeBatchSucceeded, ID: name}
 		// Inlined responses have no file; the handler reads them with
 		// Batches.Get, as it would after a delivered event.
 		if job.Dest != nil && job.Dest.FileName != "" {
@@ -65,18 +65,18 @@ func (r *Reconciler) batchState(name string, job *genai.BatchJob) *State {
 		}
 		st.Event = d
 	case genai.JobStateFailed:
-		d := &event.BatchFailed{ID: name}
+		d := &event.Batch{Type: event.TypeBatchFailed, ID: name}
 		if e := job.Error; e != nil {
 			d.ErrorMessage = e.Message
 			if e.Code != nil {
-				d.ErrorCode = event.ErrorCode(strconv.Itoa(int(*e.Code)))
+				d.ErrorCode = strconv.Itoa(int(*e.Code))
 			}
 		}
 		st.Event = d
 	case genai.JobStateExpired:
-		st.Event = &event.BatchExpired{ID: name}
+		st.Event = &event.Batch{Type: event.TypeBatchExpired, ID: name}
 	case genai.JobStateCancelled:
-		st.Event = &event.BatchCancelled{ID: name}
+		st.Event = &event.Batch{Type: event.TypeBatchCancelled, ID: name}
 	default:
 		return &State{}
 	}
@@ -91,7 +91,7 @@ func videoState(name string, op *genai.GenerateVideosOperation) *State {
 	if op.Error != nil || op.Response == nil {
 		return st // there is no video.failed
 	}
-	d := &event.VideoGenerated{ID: name}
+	d := &event.Video{ID: name}
 	for _, v := range op.Response.GeneratedVideos {
 		if v != nil && v.Video != nil && v.Video.URI != "" {
 			d.OutputFileURI, d.VideoURI = v.Video.URI, v.Video.URI
@@ -134,25 +134,25 @@ func interactionState(name string, it *interactions.Interaction) *State {
 	case interactions.InteractionStatusCompleted:
 		it.PopulateOutputProperties()
 		if v := it.OutputVideo; v != nil && v.URI != nil && *v.URI != "" {
-			d := &event.VideoGenerated{ID: name, OutputFileURI: *v.URI, VideoURI: *v.URI, FileID: fileID(*v.URI)}
+			d := &event.Video{ID: name, OutputFileURI: *v.URI, VideoURI: *v.URI, FileID: fileID(*v.URI)}
 			if d.FileID != "" {
 				d.FileName = "files/" + d.FileID
 			}
 			st.Event = d
 			break
 		}
-		st.Event = &event.InteractionCompleted{ID: name}
+		st.Event = &event.Interaction{Type: event.TypeInteractionCompleted, ID: name}
 	case interactions.InteractionStatusIncomplete:
-		st.Event = &event.InteractionCompleted{ID: name}
+		st.Event = &event.Interaction{Type: event.TypeInteractionCompleted, ID: name}
 	case interactions.InteractionStatusRequiresAction:
-		st.Event = &event.InteractionRequiresAction{ID: name}
+		st.Event = &event.Interaction{Type: event.TypeInteractionRequiresAction, ID: name}
 	case interactions.InteractionStatusCancelled:
-		st.Event = &event.InteractionCancelled{ID: name}
+		st.Event = &event.Interaction{Type: event.TypeInteractionCancelled, ID: name}
 	case interactions.InteractionStatusFailed, interactions.InteractionStatusBudgetExceeded:
-		d := &event.InteractionFailed{ID: name}
+		d := &event.Interaction{Type: event.TypeInteractionFailed, ID: name}
 		if len(it.Errors) > 0 {
 			if c := it.Errors[0].Code; c != nil {
-				d.ErrorCode = event.ErrorCode(*c)
+				d.ErrorCode = *c
 			}
 			if m := it.Errors[0].Message; m != nil {
 				d.ErrorMessage = *m

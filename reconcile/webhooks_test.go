@@ -16,8 +16,11 @@ import (
 // after the ping arrives, and the event it lost is synthesized.
 func TestDisabledWebhookRevived(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, []emulator.Option{
-		emulator.WithManualJobs(), emulator.WithFailureThreshold(2), emulator.WithRetryBackoff(time.Millisecond, time.Millisecond),
+	e := newEnv(t, nil, &emulator.Config{
+		ManualJobs:       true,
+		FailureThreshold: 2,
+		RetryBackoff:     time.Millisecond,
+		RetryBackoffMax:  time.Millisecond,
 	}, geminihooks.WithTrackStatic())
 	ctx := t.Context()
 	e.down.Store(true)
@@ -29,7 +32,7 @@ func TestDisabledWebhookRevived(t *testing.T) {
 	}
 	l := e.start(wh.Secret)
 	name := e.launch(inbox.KindBatch, nil)
-	if err := e.emu.Finish(name, emulator.OutcomeSucceeded); err != nil {
+	if err := e.emu.Finish(name, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
 	e.idle()

@@ -325,8 +325,7 @@ func TestEmulatorJobs(t *testing.T) {
 		}
 	}))
 	t.Cleanup(rcv.Close)
-	emu, err := emulator.NewServer(emulator.WithAddr("127.0.0.1:0"), emulator.WithAllowHTTPLoopback(),
-		emulator.WithJobDurations(0, 0), emulator.WithAPIKey("jobs-test-key"))
+	emu, err := emulator.NewServer(&emulator.Config{Addr: "127.0.0.1:0", InsecureAllowHTTPLoopback: true, APIKey: "jobs-test-key"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -148,20 +148,22 @@ func (d *demo) run(ctx context.Context) error {
 	out.println("")
 
 	// 1. The emulator and a listener with a bbolt inbox.
-	emu, err := emulator.NewServer(
-		emulator.WithAllowHTTPLoopback(),
-		emulator.WithJobDurations(250*time.Millisecond, time.Second),
-		emulator.WithRetryBackoff(150*time.Millisecond, 2*time.Second),
+	emu, err := emulator.NewServer(&emulator.Config{
+		InsecureAllowHTTPLoopback: true,
+		Pending:                   250 * time.Millisecond,
+		Running:                   time.Second,
+		RetryBackoff:              150 * time.Millisecond,
+		RetryBackoffMax:           2 * time.Second,
 		// The interactions take the server's default; the video picks its
 		// own scheme with a header on its create call (see below).
-		emulator.WithDynamicSigning(d.interaction),
-		emulator.WithOutcome(func(j emulator.Job) emulator.Outcome {
-			if j.Kind == emulator.KindInteraction && j.UserMetadata["step"] == "ask" {
-				return emulator.OutcomeRequiresAction
+		DynamicSigning: d.interaction,
+		Outcome: func(j emulator.Job) emulator.Outcome {
+			if j.Kind == "interaction" && j.UserMetadata["step"] == "ask" {
+				return "requires_action"
 			}
-			return emulator.OutcomeSucceeded
-		}),
-	)
+			return "succeeded"
+		},
+	})
 	if err != nil {
 		return err
 	}
@@ -465,7 +467,7 @@ func (d *demo) progress() string {
 		switch {
 		case j.Done():
 			done++
-		case j.Phase == emulator.PhaseRunning:
+		case j.Phase == "running":
 			running++
 		default:
 			pending++

@@ -81,32 +81,29 @@ GEMINI_API_KEY=dev-key geminihooks emulator jobs batch --outcome failed`,
 		case *dynamic != "v1a" && *dynamic != "jwt":
 			return c.usageError(e, "--dynamic-signing must be v1a or jwt")
 		}
-		opts := []emulator.Option{
-			emulator.WithAddr(*addr),
-			emulator.WithTimeScale(*timeScale),
-			emulator.WithJobDurations(*pending, *running),
-			emulator.WithFailureThreshold(*threshold),
-			emulator.WithRetryWindow(*retryWindow),
-			emulator.WithDynamicSigning(signing.Scheme(*dynamic)),
-			emulator.WithFaults(emulator.Faults{
+		cfg := &emulator.Config{
+			Addr:                      *addr,
+			APIKey:                    *apiKey,
+			InsecureAllowHTTPLoopback: !*httpsOnly,
+			TimeScale:                 *timeScale,
+			Pending:                   *pending,
+			Running:                   *running,
+			FailureThreshold:          *threshold,
+			RetryWindow:               *retryWindow,
+			DynamicSigning:            signing.Scheme(*dynamic),
+			Faults: emulator.Faults{
 				DuplicateRate: *dupRate,
 				Delay:         *delay,
 				Reorder:       *reorder,
 				FailFirst:     *failFirst,
 				FailNext:      *failNext,
 				CutConnection: *cut,
-			}),
-		}
-		if *apiKey != "" {
-			opts = append(opts, emulator.WithAPIKey(*apiKey))
-		}
-		if !*httpsOnly {
-			opts = append(opts, emulator.WithAllowHTTPLoopback())
+			},
 		}
 		if *verbose {
-			opts = append(opts, emulator.WithLogger(e.logger(slog.LevelInfo)))
+			cfg.Logger = e.logger(slog.LevelInfo)
 		}
-		srv, err := emulator.NewServer(opts...)
+		srv, err := emulator.NewServer(cfg)
 		if err != nil {
 			return c.fail(e, err)
 		}

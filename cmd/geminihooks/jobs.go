@@ -20,9 +20,9 @@ import (
 // jobKinds are the jobs `emulator jobs` starts, with the outcomes each can
 // be given, as the emulator defines them.
 var jobKinds = map[string][]emulator.Outcome{
-	"batch":       {emulator.OutcomeSucceeded, emulator.OutcomeFailed, emulator.OutcomeExpired, emulator.OutcomeCancelled},
-	"video":       {emulator.OutcomeSucceeded, emulator.OutcomeFailed},
-	"interaction": {emulator.OutcomeSucceeded, emulator.OutcomeFailed, emulator.OutcomeCancelled, emulator.OutcomeRequiresAction},
+	"batch":       {"succeeded", "failed", "expired", "cancelled"},
+	"video":       {"succeeded", "failed"},
+	"interaction": {"succeeded", "failed", "cancelled", "requires_action"},
 }
 
 // emulatorJobsCommand is `geminihooks emulator jobs`: it launches a job on

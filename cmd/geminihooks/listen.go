@@ -393,11 +393,9 @@ geminihooks listen --console 8081   # then open the printed console address`,
 
 // registerAll sends every event, known or not, to h exactly once.
 func registerAll(l *listener.Listener, h listener.HandlerFunc) {
-	seen := map[event.Type]bool{}
-	for _, t := range event.KnownTypes() {
-		if c := t.Canonical(); !seen[c] {
-			seen[c] = true
-			l.On(c, h)
+	for ti := range event.Types() {
+		if ti.Canonical == ti.Type { // On covers the alias with its canonical type
+			l.On(ti.Type, h)
 		}
 	}
 	l.OnUnknown(h)

@@ -32,7 +32,7 @@ import (
 func signedDelivery(t *testing.T, to, secret, id string) *http.Request {
 	t.Helper()
 	now := time.Now()
-	body, err := event.Marshal(&event.BatchSucceeded{ID: "batches/" + id, OutputFileURI: "files/out"}, now, nil)
+	body, err := event.Marshal(&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/" + id, OutputFileURI: "files/out"}, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,7 +101,7 @@ func TestShortAPIKeyMessages(t *testing.T) {
 	for _, key := range []string{"k", "o"} {
 		t.Run(key, func(t *testing.T) {
 			t.Parallel()
-			emu, err := emulator.NewServer(emulator.WithAddr("127.0.0.1:0"), emulator.WithAPIKey(key))
+			emu, err := emulator.NewServer(&emulator.Config{Addr: "127.0.0.1:0", APIKey: key})
 			if err != nil {
 				t.Fatal(err)
 			}

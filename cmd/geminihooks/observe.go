@@ -31,10 +31,12 @@ type observe struct {
 
 	metrics *metrics.Metrics
 	console *console.Console
-	srv     *http.Server
-	ln      net.Listener
-	ib      inbox.Inbox
-	keys    signing.KeySet
+	// The observers of each, nil when it is off.
+	metricsObs, consoleObs listener.Observer
+	srv                    *http.Server
+	ln                     net.Listener
+	ib                     inbox.Inbox
+	keys                   signing.KeySet
 }
 
 func addObserveFlags(fs *flag.FlagSet) *observe {
@@ -50,11 +52,11 @@ func (o *observe) init() error {
 	if *o.noMetrics {
 		return nil
 	}
-	m, err := metrics.New(metrics.WithProcessCollectors())
+	m, err := metrics.New(&metrics.Config{ProcessCollectors: true})
 	if err != nil {
 		return err
 	}
-	o.metrics = m
+	o.metrics, o.metricsObs = m, m.Observer()
 	return nil
 }
 
@@ -80,21 +82,21 @@ func consoleListenAddr(addr string) string {
 
 // Delivered implements listener.Observer, for the metrics and the console.
 func (o *observe) Delivered(d listener.Delivery) {
-	if o.metrics != nil {
-		o.metrics.Delivered(d)
+	if o.metricsObs != nil {
+		o.metricsObs.Delivered(d)
 	}
-	if o.console != nil {
-		o.console.Delivered(d)
+	if o.consoleObs != nil {
+		o.consoleObs.Delivered(d)
 	}
 }
 
 // Ran implements listener.Observer.
 func (o *observe) Ran(r listener.Run) {
-	if o.metrics != nil {
-		o.metrics.Ran(r)
+	if o.metricsObs != nil {
+		o.metricsObs.Ran(r)
 	}
-	if o.console != nil {
-		o.console.Ran(r)
+	if o.consoleObs != nil {
+		o.consoleObs.Ran(r)
 	}
 }
 
@@ -118,11 +120,7 @@ func (o *observe) start(e *env, ib inbox.Inbox, keys signing.KeySet, logger *slo
 		if token == "" {
 			token = e.getenv("GEMINIHOOKS_CONSOLE_TOKEN")
 		}
-		var copts []console.Option
-		if token != "" {
-			copts = append(copts, console.WithToken(token))
-		}
-		c, err := console.New(a, append(copts, console.WithLogger(logger))...)
+		c, err := console.New(a, &console.Config{Token: token, Logger: logger})
 		if err != nil {
 			return err
 		}
@@ -130,7 +128,7 @@ func (o *observe) start(e *env, ib inbox.Inbox, keys signing.KeySet, logger *slo
 		if err != nil {
 			return fmt.Errorf("--console: %w", err)
 		}
-		o.console, o.ln = c, ln
+		o.console, o.consoleObs, o.ln = c, c.Observer(), ln
 		o.srv = &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	}
 	return nil
@@ -155,7 +153,7 @@ func (o *observe) serve(e *env) {
 // mount adds /metrics, /healthz and /readyz.
 func (o *observe) mount(mux *http.ServeMux) {
 	if o.metrics != nil {
-		mux.Handle("GET /metrics", o.metrics.Handler())
+		mux.Handle("GET /metrics", o.metrics)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
@@ -187,12 +185,8 @@ func (o *observe) ready(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ready\n")
 }
 
-// stop closes the console at once: its event streams never end on their
-// own, so a graceful shutdown would only wait for its timeout.
+// stop closes the console's server at once, open pages and all.
 func (o *observe) stop() {
-	if o.console != nil {
-		o.console.Close()
-	}
 	if o.srv != nil {
 		_ = o.srv.Close()
 	}

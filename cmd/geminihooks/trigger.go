@@ -323,38 +323,36 @@ type sampleEvent struct {
 
 var samples = map[event.Type]sampleEvent{
 	event.TypeBatchSucceeded: {batchID, func(id string) event.Data {
-		return &event.BatchSucceeded{ID: id, OutputFileURI: "files/" + fileFor(id)}
+		return &event.Batch{Type: event.TypeBatchSucceeded, ID: id, OutputFileURI: "files/" + fileFor(id)}
 	}},
-	// batch.completed is the legacy name early samples subscribe to; the
-	// event package writes it only as Unknown data.
+	// batch.completed is the legacy name early samples subscribe to.
 	event.TypeBatchCompleted: {batchID, func(id string) event.Data {
-		raw, _ := json.Marshal(map[string]string{"id": id, "output_file_uri": "files/" + fileFor(id)})
-		return &event.Unknown{Type: event.TypeBatchCompleted, Raw: raw}
+		return &event.Batch{Type: event.TypeBatchCompleted, ID: id, OutputFileURI: "files/" + fileFor(id)}
 	}},
 	typePing: {webhookID, func(id string) event.Data {
 		raw, _ := json.Marshal(map[string]string{"id": id})
 		return &event.Unknown{Type: typePing, Raw: raw}
 	}},
 	event.TypeBatchFailed: {batchID, func(id string) event.Data {
-		return &event.BatchFailed{ID: id, ErrorCode: event.ErrorCode("3"), ErrorMessage: "Invalid JSONL on line 12"}
+		return &event.Batch{Type: event.TypeBatchFailed, ID: id, ErrorCode: "3", ErrorMessage: "Invalid JSONL on line 12"}
 	}},
-	event.TypeBatchExpired:   {batchID, func(id string) event.Data { return &event.BatchExpired{ID: id} }},
-	event.TypeBatchCancelled: {batchID, func(id string) event.Data { return &event.BatchCancelled{ID: id} }},
+	event.TypeBatchExpired:   {batchID, func(id string) event.Data { return &event.Batch{Type: event.TypeBatchExpired, ID: id} }},
+	event.TypeBatchCancelled: {batchID, func(id string) event.Data { return &event.Batch{Type: event.TypeBatchCancelled, ID: id} }},
 	event.TypeInteractionRequiresAction: {interactionID, func(id string) event.Data {
-		return &event.InteractionRequiresAction{ID: id}
+		return &event.Interaction{Type: event.TypeInteractionRequiresAction, ID: id}
 	}},
 	event.TypeInteractionCompleted: {interactionID, func(id string) event.Data {
-		return &event.InteractionCompleted{ID: id}
+		return &event.Interaction{Type: event.TypeInteractionCompleted, ID: id}
 	}},
 	event.TypeInteractionFailed: {interactionID, func(id string) event.Data {
-		return &event.InteractionFailed{ID: id, ErrorCode: event.ErrorCode("INTERNAL"), ErrorMessage: "The agent could not complete the task"}
+		return &event.Interaction{Type: event.TypeInteractionFailed, ID: id, ErrorCode: "INTERNAL", ErrorMessage: "The agent could not complete the task"}
 	}},
 	event.TypeInteractionCancelled: {interactionID, func(id string) event.Data {
-		return &event.InteractionCancelled{ID: id}
+		return &event.Interaction{Type: event.TypeInteractionCancelled, ID: id}
 	}},
 	event.TypeVideoGenerated: {videoID, func(id string) event.Data {
 		f := fileFor(id)
-		return &event.VideoGenerated{
+		return &event.Video{
 			ID:       id,
 			VideoURI: "https://generativelanguage.googleapis.com/v1beta/files/" + f + ":download?alt=media",
 			FileName: "files/" + f,

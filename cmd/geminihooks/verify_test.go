@@ -63,7 +63,7 @@ func TestVerify(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 6, 1, 10, 21, 5, 0, time.UTC)
 	secret, other := testSecret(t), testSecret(t)
-	body, err := event.Marshal(&event.BatchSucceeded{ID: "batches/abc", OutputFileURI: "files/abc"}, now, nil)
+	body, err := event.Marshal(&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/abc", OutputFileURI: "files/abc"}, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -428,7 +428,7 @@ func parseEvents(vals []string) ([]event.Type, error) {
 			et := event.Type(t)
 			// Checked here, as trigger does, so a typo gets the list of
 			// types instead of a round trip and the server's answer.
-			if !et.Known() {
+			if _, known := event.Lookup(et); !known {
 				return nil, usageErr(fmt.Sprintf("unknown event type %q; want one of %s",
 					printable(t), strings.Join(knownTypeNames(), ", ")))
 			}
@@ -447,8 +447,8 @@ func parseEvents(vals []string) ([]event.Type, error) {
 // knownTypeNames lists the event types a webhook can subscribe to, sorted.
 func knownTypeNames() []string {
 	var names []string
-	for _, t := range event.KnownTypes() {
-		names = append(names, string(t))
+	for ti := range event.Types() {
+		names = append(names, string(ti.Type))
 	}
 	slices.Sort(names)
 	return names

@@ -53,16 +53,16 @@ type result struct {
 	Stats     listener.Stats
 }
 
-// emulatorOptions make the emulated model ask for the tool on the first
+// emulatorOutcome makes the emulated model ask for the tool on the first
 // interaction and answer on the next; the real model decides for itself.
-func emulatorOptions() []emulator.Option {
+func emulatorOutcome() func(emulator.Job) emulator.Outcome {
 	var asked atomic.Bool
-	return []emulator.Option{emulator.WithOutcome(func(j emulator.Job) emulator.Outcome {
-		if j.Kind == emulator.KindInteraction && asked.CompareAndSwap(false, true) {
-			return emulator.OutcomeRequiresAction
+	return func(j emulator.Job) emulator.Outcome {
+		if j.Kind == "interaction" && asked.CompareAndSwap(false, true) {
+			return "requires_action"
 		}
-		return emulator.OutcomeSucceeded
-	})}
+		return "succeeded"
+	}
 }
 
 // forecasts is the local data the tool serves.
@@ -135,7 +135,10 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	}
 
 	l := listener.New(verifier)
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.InteractionRequiresAction) error {
+	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Interaction) error {
+		if d.Type != event.TypeInteractionRequiresAction {
+			return nil
+		}
 		log.Printf("event", "interaction.requires_action %s", d.ID)
 		// Handlers may run more than once; answering twice would fork the
 		// conversation. (A service that restarts keeps this in its database.)
@@ -159,7 +162,10 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		wake()
 		return nil
 	})
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.InteractionCompleted) error {
+	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Interaction) error {
+		if d.Type != event.TypeInteractionCompleted {
+			return nil
+		}
 		log.Printf("event", "interaction.completed %s", d.ID)
 		mu.Lock()
 		completed = append(completed, d.ID)
@@ -309,7 +315,7 @@ func mainErr() error {
 	timeout := flag.Duration("timeout", 20*time.Second, "give up after this long")
 	flag.Parse()
 	if cfg.backend.PublicURL == "" {
-		cfg.backend.EmulatorOptions = emulatorOptions()
+		cfg.backend.EmulatorOutcome = emulatorOutcome()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()

@@ -14,11 +14,11 @@ import (
 
 func TestRun(t *testing.T) {
 	t.Parallel()
-	opts := append([]emulator.Option{
-		emulator.WithAllowHTTPLoopback(),
-		emulator.WithJobDurations(0, 10*time.Millisecond),
-	}, emulatorOptions()...)
-	emu, err := emulator.NewServer(opts...)
+	emu, err := emulator.NewServer(&emulator.Config{
+		InsecureAllowHTTPLoopback: true,
+		Running:                   10 * time.Millisecond,
+		Outcome:                   emulatorOutcome(),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.Outcome != emulator.OutcomeRequiresAction || next.Outcome != emulator.OutcomeSucceeded {
+	if first.Outcome != "requires_action" || next.Outcome != "succeeded" {
 		t.Errorf("outcomes: first %s, follow-up %s; want requires_action then succeeded", first.Outcome, next.Outcome)
 	}
 	// A nil callback carried the first interaction's over.

@@ -107,9 +107,9 @@ func openInbox(ctx context.Context, pool *pgxpool.Pool, table string) (*pginbox.
 // transaction that acks it in ib: what write does in tx and the ack commit
 // together, so a crash between them cannot write twice or lose a write.
 func commitWithAck(ctx context.Context, ib *pginbox.Inbox, e *event.Event,
-	write func(ctx context.Context, tx pgx.Tx, d *event.BatchSucceeded) error) error {
+	write func(ctx context.Context, tx pgx.Tx, d *event.Batch) error) error {
 	store := ib.Transactional(func(ctx context.Context, tx pgx.Tx, e *event.Event) error {
-		d, err := event.As[*event.BatchSucceeded](e)
+		d, err := event.As[*event.Batch](e)
 		if err != nil {
 			return listener.Permanent(err)
 		}
@@ -145,7 +145,10 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	var l *listener.Listener
 	if cfg.postgres == "" {
 		l = listener.New(verifier)
-		listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchSucceeded) error {
+		listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
+			if d.Type != event.TypeBatchSucceeded {
+				return nil // ended, below, takes the others
+			}
 			log.Printf("event", "batch.succeeded %s, results at %s", d.ID, d.OutputFileURI)
 			s, err := summarise(ctx, env, d)
 			if err != nil {
@@ -177,7 +180,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		l = listener.New(verifier, listener.WithInbox(ib))
 		l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
 			var s summary
-			err := commitWithAck(ctx, ib, e, func(ctx context.Context, tx pgx.Tx, d *event.BatchSucceeded) error {
+			err := commitWithAck(ctx, ib, e, func(ctx context.Context, tx pgx.Tx, d *event.Batch) error {
 				log.Printf("event", "batch.succeeded %s, results at %s", d.ID, d.OutputFileURI)
 				var err error
 				if s, err = summarise(ctx, env, d); err != nil {
@@ -264,7 +267,7 @@ const (
 )
 
 // summarise downloads a batch's results and sums them up.
-func summarise(ctx context.Context, env *backend.Env, d *event.BatchSucceeded) (summary, error) {
+func summarise(ctx context.Context, env *backend.Env, d *event.Batch) (summary, error) {
 	req, err := outputRequest(ctx, env.BaseURL, env.APIKey, d.OutputFileURI)
 	if err != nil {
 		return summary{}, listener.Permanent(err) // the same URI will not get better

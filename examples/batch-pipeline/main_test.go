@@ -26,11 +26,11 @@ import (
 
 func newEmulator(t *testing.T, outcome emulator.Outcome) *emulator.Server {
 	t.Helper()
-	emu, err := emulator.NewServer(
-		emulator.WithAllowHTTPLoopback(),
-		emulator.WithJobDurations(0, 10*time.Millisecond),
-		emulator.WithOutcome(func(emulator.Job) emulator.Outcome { return outcome }),
-	)
+	emu, err := emulator.NewServer(&emulator.Config{
+		InsecureAllowHTTPLoopback: true,
+		Running:                   10 * time.Millisecond,
+		Outcome:                   func(emulator.Job) emulator.Outcome { return outcome },
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func newEmulator(t *testing.T, outcome emulator.Outcome) *emulator.Server {
 
 func TestRun(t *testing.T) {
 	t.Parallel()
-	emu := newEmulator(t, emulator.OutcomeSucceeded)
+	emu := newEmulator(t, "succeeded")
 	path := filepath.Join(t.TempDir(), "summary.json")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -116,7 +116,7 @@ func TestRun(t *testing.T) {
 
 func TestRunBatchFails(t *testing.T) {
 	t.Parallel()
-	for _, o := range []emulator.Outcome{emulator.OutcomeFailed, emulator.OutcomeExpired, emulator.OutcomeCancelled} {
+	for _, o := range []emulator.Outcome{"failed", "expired", "cancelled"} {
 		t.Run(string(o), func(t *testing.T) {
 			t.Parallel()
 			emu := newEmulator(t, o)
@@ -266,7 +266,7 @@ func TestRunPostgres(t *testing.T) {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 
-	emu := newEmulator(t, emulator.OutcomeSucceeded)
+	emu := newEmulator(t, "succeeded")
 	var out bytes.Buffer
 	res, err := run(ctx, config{
 		backend: backend.Config{Emulator: emu}, model: "gemini-2.5-flash",

@@ -184,8 +184,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	// embeddings, transcode video; these say what they would do.
 	processors := map[string]listener.HandlerFunc{
 		"reports": func(ctx context.Context, e *event.Event) error {
-			d, err := event.As[*event.BatchSucceeded](e)
-			if err != nil {
+			d, err := event.As[*event.Batch](e)
+			if err != nil || d.Type != event.TypeBatchSucceeded {
 				log.Printf("reports", "%s ended as %s: nothing to publish", e.JobID, e.Type)
 			} else {
 				log.Printf("reports", "%s: publish the report from %s", d.ID, d.OutputFileURI)
@@ -272,7 +272,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 // Interactions video end with interaction.completed instead (the API does
 // not document which), the interaction's video output names them.
 func videoLocation(ctx context.Context, c *geminihooks.Client, e *event.Event) (string, error) {
-	if d, err := event.As[*event.VideoGenerated](e); err == nil {
+	if d, err := event.As[*event.Video](e); err == nil {
 		return d.Location(), nil
 	}
 	if e.Type != event.TypeInteractionCompleted {

@@ -20,11 +20,7 @@ func TestRun(t *testing.T) {
 	for _, scheme := range []signing.Scheme{signing.SchemeEd25519, signing.SchemeJWT} {
 		t.Run(string(scheme), func(t *testing.T) {
 			t.Parallel()
-			emu, err := emulator.NewServer(
-				emulator.WithAllowHTTPLoopback(),
-				emulator.WithJobDurations(0, 10*time.Millisecond),
-				emulator.WithDynamicSigning(scheme),
-			)
+			emu, err := emulator.NewServer(&emulator.Config{InsecureAllowHTTPLoopback: true, Running: 10 * time.Millisecond, DynamicSigning: scheme})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -56,12 +56,13 @@ func newListener(secret string, logger *slog.Logger) (*listener.Listener, error)
 	// warning and a dead-lettered event as an error; without WithLogger it
 	// logs nothing.
 	l := listener.New(v, listener.WithLogger(logger))
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchSucceeded) error {
-		logger.Info("batch succeeded", "batch", d.ID, "results", d.OutputFileURI)
-		return nil
-	})
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchFailed) error {
-		logger.Info("batch failed", "batch", d.ID, "code", d.ErrorCode, "message", d.ErrorMessage)
+	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
+		switch d.Type {
+		case event.TypeBatchSucceeded:
+			logger.Info("batch succeeded", "batch", d.ID, "results", d.OutputFileURI)
+		case event.TypeBatchFailed:
+			logger.Info("batch failed", "batch", d.ID, "code", d.ErrorCode, "message", d.ErrorMessage)
+		}
 		return nil
 	})
 	return l, nil

@@ -31,16 +31,16 @@ func (c lines) Write(p []byte) (int, error) {
 // then delivers a failed and a succeeded batch to it, signed.
 func TestReceive(t *testing.T) {
 	t.Parallel()
-	emu, err := emulator.NewServer(
-		emulator.WithAllowHTTPLoopback(),
-		emulator.WithJobDurations(0, 10*time.Millisecond),
-		emulator.WithOutcome(func(j emulator.Job) emulator.Outcome {
+	emu, err := emulator.NewServer(&emulator.Config{
+		InsecureAllowHTTPLoopback: true,
+		Running:                   10 * time.Millisecond,
+		Outcome: func(j emulator.Job) emulator.Outcome {
 			if j.DisplayName == "bad" {
-				return emulator.OutcomeFailed
+				return "failed"
 			}
-			return emulator.OutcomeSucceeded
-		}),
-	)
+			return "succeeded"
+		},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestReceiveLogsRejectionsAndDeadLetters(t *testing.T) {
 		}
 	}
 
-	good, err := event.Marshal(&event.BatchSucceeded{ID: "batches/1", OutputFileURI: "files/out-1"}, time.Now(), nil)
+	good, err := event.Marshal(&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/1", OutputFileURI: "files/out-1"}, time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

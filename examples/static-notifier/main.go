@@ -55,13 +55,13 @@ type result struct {
 // broken-input fails; the real API decides for itself.
 var batches = []string{"nightly-report", "broken-input"}
 
-func emulatorOptions() []emulator.Option {
-	return []emulator.Option{emulator.WithOutcome(func(j emulator.Job) emulator.Outcome {
+func emulatorOutcome() func(emulator.Job) emulator.Outcome {
+	return func(j emulator.Job) emulator.Outcome {
 		if j.DisplayName == "broken-input" {
-			return emulator.OutcomeFailed
+			return "failed"
 		}
-		return emulator.OutcomeSucceeded
-	})}
+		return "succeeded"
+	}
 }
 
 // registerWebhook registers hookURL for batch events and returns the webhook
@@ -139,14 +139,16 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		}
 		return nil
 	}
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchSucceeded) error {
-		return notify(ctx, e, "succeeded, results in "+d.OutputFileURI)
-	})
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchFailed) error {
-		return notify(ctx, e, fmt.Sprintf("failed with %s: %s", d.ErrorCode, d.ErrorMessage))
-	})
-	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.BatchExpired) error {
-		return notify(ctx, e, "expired")
+	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
+		switch d.Type {
+		case event.TypeBatchSucceeded:
+			return notify(ctx, e, "succeeded, results in "+d.OutputFileURI)
+		case event.TypeBatchFailed:
+			return notify(ctx, e, fmt.Sprintf("failed with %s: %s", d.ErrorCode, d.ErrorMessage))
+		case event.TypeBatchExpired:
+			return notify(ctx, e, "expired")
+		}
+		return nil
 	})
 	env.Mux.Handle(backend.HookPath, l)
 	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -246,7 +248,7 @@ func mainErr() error {
 	timeout := flag.Duration("timeout", 20*time.Second, "give up after this long (real batches can take hours)")
 	flag.Parse()
 	if cfg.backend.PublicURL == "" {
-		cfg.backend.EmulatorOptions = emulatorOptions()
+		cfg.backend.EmulatorOutcome = emulatorOutcome()
 	}
 	if cfg.chatURL == "" {
 		chat := chatStandIn(os.Stdout)

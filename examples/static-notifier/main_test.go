@@ -45,12 +45,12 @@ func TestRun(t *testing.T) {
 	t.Parallel()
 	// Every delivery is also sent a second time: the chat must still get
 	// one summary per batch.
-	opts := append([]emulator.Option{
-		emulator.WithAllowHTTPLoopback(),
-		emulator.WithJobDurations(0, 10*time.Millisecond),
-		emulator.WithFaults(emulator.Faults{DuplicateRate: 1}),
-	}, emulatorOptions()...)
-	emu, err := emulator.NewServer(opts...)
+	emu, err := emulator.NewServer(&emulator.Config{
+		InsecureAllowHTTPLoopback: true,
+		Running:                   10 * time.Millisecond,
+		Faults:                    emulator.Faults{DuplicateRate: 1},
+		Outcome:                   emulatorOutcome(),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

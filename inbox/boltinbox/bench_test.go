@@ -83,7 +83,7 @@ func benchListener(b *testing.B, ib inbox.Inbox) {
 	reqs := make([]*http.Request, b.N)
 	for k := range reqs {
 		id := fmt.Sprintf("wh_%d", k)
-		body, err := event.Marshal(&event.BatchSucceeded{ID: fmt.Sprintf("batches/%d", k)}, time.Now(), nil)
+		body, err := event.Marshal(&event.Batch{Type: event.TypeBatchSucceeded, ID: fmt.Sprintf("batches/%d", k)}, time.Now(), nil)
 		if err != nil {
 			b.Fatal(err)
 		}

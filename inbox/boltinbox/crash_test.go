@@ -217,7 +217,7 @@ func TestCrash(t *testing.T) {
 	for range 8 {
 		senders.Go(func() {
 			for id := range ids {
-				body, err := event.Marshal(&event.BatchSucceeded{ID: "batches/" + id}, time.Now(), nil)
+				body, err := event.Marshal(&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/" + id}, time.Now(), nil)
 				if err != nil {
 					t.Error(err)
 					return

@@ -41,7 +41,7 @@ func ExampleInbox_Transactional() {
 
 	l := listener.New(verifier, listener.WithInbox(ib))
 	l.On(event.TypeBatchSucceeded, ib.Transactional(func(ctx context.Context, tx pgx.Tx, e *event.Event) error {
-		d, err := event.As[*event.BatchSucceeded](e)
+		d, err := event.As[*event.Batch](e)
 		if err != nil {
 			return err
 		}

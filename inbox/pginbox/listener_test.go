@@ -45,7 +45,7 @@ type delivery struct {
 
 func newDelivery(t testing.TB, id string, job int) delivery {
 	t.Helper()
-	body, err := event.Marshal(&event.BatchSucceeded{ID: fmt.Sprintf("batches/%d", job)}, time.Now(), nil)
+	body, err := event.Marshal(&event.Batch{Type: event.TypeBatchSucceeded, ID: fmt.Sprintf("batches/%d", job)}, time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -178,7 +178,7 @@ func deliveries(t testing.TB, prefix string, n int, ts time.Time) []delivery {
 	t.Helper()
 	ds := make([]delivery, n)
 	for i := range ds {
-		body, err := event.Marshal(&event.BatchSucceeded{ID: fmt.Sprintf("batches/%s-%d", prefix, i), OutputFileURI: "files/out"}, ts, nil)
+		body, err := event.Marshal(&event.Batch{Type: event.TypeBatchSucceeded, ID: fmt.Sprintf("batches/%s-%d", prefix, i), OutputFileURI: "files/out"}, ts, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

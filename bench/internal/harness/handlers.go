@@ -10,7 +10,6 @@ import (
 
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/inbox"
-	"github.com/geminihooks/geminihooks/listener"
 	"github.com/geminihooks/geminihooks/signing"
 )
 
@@ -129,7 +128,7 @@ func storedDelivery(run string, i int, now time.Time) (*inbox.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &inbox.Message{ID: id, JobKey: listener.JobKey(ev), Body: body, Scheme: string(signing.SchemeHMAC), ReceivedAt: now}, nil
+	return &inbox.Message{ID: id, JobKey: event.JobKey(ev), Body: body, Scheme: string(signing.SchemeHMAC), ReceivedAt: now}, nil
 }
 
 func (r HandlersResult) markdown() string {

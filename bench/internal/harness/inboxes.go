@@ -200,7 +200,7 @@ func serve(ctx context.Context, ib inbox.Inbox, handle listener.HandlerFunc, s l
 	return l, func() { cancel(); <-done }, nil
 }
 
-// jobKeyPrefix is what the listener puts before a batch.succeeded event's job ID in its job key.
+// jobKeyPrefix is what event.JobKey (the listener's job key) puts before a batch.succeeded event's job ID in its job key.
 func jobKeyPrefix() string {
-	return strings.TrimSuffix(listener.JobKey(&event.Event{Type: event.TypeBatchSucceeded, JobID: "x"}), "x")
+	return strings.TrimSuffix(event.JobKey(&event.Event{Type: event.TypeBatchSucceeded, JobID: "x"}), "x")
 }

@@ -73,7 +73,7 @@ func listenBackends(cfg Config, skipped map[string]string, s listenerSetup) []ba
 // A size above its natural size pads the event's user metadata until the body is size bytes.
 func delivery(run string, i int, now time.Time, size int) (id string, body []byte, err error) {
 	id = fmt.Sprintf("bench-%s-%d", run, i)
-	d := &event.BatchSucceeded{ID: fmt.Sprintf("batches/%s-%d", run, i), OutputFileURI: "files/out"}
+	d := &event.Batch{Type: event.TypeBatchSucceeded, ID: fmt.Sprintf("batches/%s-%d", run, i), OutputFileURI: "files/out"}
 	body, err = event.Marshal(d, now, nil)
 	if err != nil || len(body) >= size {
 		return id, body, err

@@ -106,7 +106,7 @@ func finishAt(ctx context.Context, s *emulator.Server, names []string, window ti
 				return
 			case <-t.C:
 			}
-			if err := s.Finish(names[i], emulator.OutcomeSucceeded); err != nil {
+			if err := s.Finish(names[i], "succeeded"); err != nil {
 				errc <- err
 				return
 			}
@@ -131,7 +131,7 @@ func delays(s *emulator.Server, known map[string]time.Time) ([]time.Duration, er
 }
 
 func runPush(ctx context.Context, cfg Config, rng *rand.Rand) (Approach, error) {
-	s, err := emulator.NewServer(emulator.WithAllowHTTPLoopback(), emulator.WithManualJobs())
+	s, err := emulator.NewServer(&emulator.Config{InsecureAllowHTTPLoopback: true, ManualJobs: true})
 	if err != nil {
 		return Approach{}, err
 	}
@@ -154,7 +154,7 @@ func runPush(ctx context.Context, cfg Config, rng *rand.Rand) (Approach, error) 
 		all   = make(chan struct{})
 	)
 	l := listener.New(v)
-	listener.Handle(l, func(_ context.Context, e *event.Event, d *event.BatchSucceeded) error {
+	listener.Handle(l, func(_ context.Context, e *event.Event, d *event.Batch) error {
 		at := time.Now()
 		mu.Lock()
 		defer mu.Unlock()
@@ -205,7 +205,7 @@ func runPush(ctx context.Context, cfg Config, rng *rand.Rand) (Approach, error) 
 // runPoll polls the same jobs at every interval in intervals at once: each interval is a separate app
 // with its own client, each job's poller starting at a random phase, as if jobs were launched over time.
 func runPoll(ctx context.Context, cfg Config, intervals []time.Duration, rng *rand.Rand) ([]Approach, error) {
-	s, err := emulator.NewServer(emulator.WithAllowHTTPLoopback(), emulator.WithManualJobs())
+	s, err := emulator.NewServer(&emulator.Config{InsecureAllowHTTPLoopback: true, ManualJobs: true})
 	if err != nil {
 		return nil, err
 	}

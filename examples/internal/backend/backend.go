@@ -44,8 +44,9 @@ type Config struct {
 	// Emulator, when set, is used instead of starting one (tests pass theirs
 	// to inspect it afterwards). Ignored with PublicURL.
 	Emulator *emulator.Server
-	// EmulatorOptions are added to the defaults when an emulator is started.
-	EmulatorOptions []emulator.Option
+	// EmulatorOutcome, when set, chooses each job's outcome in an emulator
+	// this package starts (emulator.Config.Outcome).
+	EmulatorOutcome func(emulator.Job) emulator.Outcome
 }
 
 // RegisterFlags binds the flags every example shares to c.
@@ -97,11 +98,12 @@ func Start(ctx context.Context, cfg Config) (*Env, error) {
 	} else {
 		e.Emulator = cfg.Emulator
 		if e.Emulator == nil {
-			opts := append([]emulator.Option{
-				emulator.WithAllowHTTPLoopback(),
-				emulator.WithJobDurations(50*time.Millisecond, 150*time.Millisecond),
-			}, cfg.EmulatorOptions...)
-			emu, err := emulator.NewServer(opts...)
+			emu, err := emulator.NewServer(&emulator.Config{
+				InsecureAllowHTTPLoopback: true,
+				Pending:                   50 * time.Millisecond,
+				Running:                   150 * time.Millisecond,
+				Outcome:                   cfg.EmulatorOutcome,
+			})
 			if err != nil {
 				return nil, err
 			}
