@@ -3,11 +3,11 @@ package geminihooks
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"google.golang.org/genai"
-
-	"github.com/geminihooks/geminihooks/inbox"
 )
 
 // BatchesService launches batch jobs whose completion is pushed to a
@@ -18,8 +18,8 @@ type BatchesService service
 // (batch.succeeded, batch.failed, ...) sent to cb. cb may be nil to use the
 // registered webhooks.
 //
-// The request goes to the client's API version (v1beta unless
-// WithAPIVersion), not genai's, unless cfg.HTTPOptions names one. The
+// The request goes to the client's API version (Config.APIVersion), not
+// genai's, unless cfg.HTTPOptions names one. The
 // callback goes in the request body as batch.webhook_config with snake_case
 // fields; genai's own WebhookConfig sends "userMetadata", which the batch
 // endpoint rejects. A WebhookConfig already in cfg is moved there the same
@@ -32,26 +32,23 @@ func (s *BatchesService) Create(ctx context.Context, model string, src *genai.Ba
 	if cfg != nil {
 		c = *cfg
 	}
-	cb, err := takeCallback(&c.WebhookConfig, cb)
+	own := moveCallback(&c.WebhookConfig)
+	c.HTTPOptions = s.client.requestOptions(c.HTTPOptions)
+	var job *genai.BatchJob
+	err := s.client.launch(ctx, batchJob, own, cb, func(wc *wireWebhookConfig) (string, error) {
+		if wc != nil {
+			s.client.setWebhookConfig(c.HTTPOptions, wc, "batch")
+		}
+		var err error
+		if job, err = s.client.gc.Batches.Create(ctx, model, src, &c); err != nil {
+			return "", s.client.convertError("create batch", err)
+		}
+		s.client.logger.DebugContext(ctx, "geminihooks: batch created", "name", job.Name, "callback", wc != nil)
+		return job.Name, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	c.HTTPOptions = s.client.requestOptions(c.HTTPOptions)
-	var meta map[string]any
-	if cb != nil {
-		wc, err := s.client.prepare(cb)
-		if err != nil {
-			return nil, err
-		}
-		meta = wc.UserMetadata
-		s.client.setWebhookConfig(c.HTTPOptions, wc, "batch")
-	}
-	job, err := s.client.gc.Batches.Create(ctx, model, src, &c)
-	if err != nil {
-		return nil, s.client.convertError("create batch", err)
-	}
-	s.client.track(ctx, inbox.KindBatch, job.Name, cb != nil, meta)
-	s.client.logger.DebugContext(ctx, "geminihooks: batch created", "name", job.Name, "callback", cb != nil)
 	return job, nil
 }
 
@@ -86,4 +83,15 @@ func (s *BatchesService) Get(ctx context.Context, name string) (*genai.BatchJob,
 		}
 	}
 	return job, nil
+}
+
+// batchPath checks a batch name before it goes into a raw request path,
+// which genai's own calls would have escaped: "batches/x/../../webhooks"
+// must not reach another endpoint with the API key.
+func batchPath(name string) (string, error) {
+	id := strings.TrimPrefix(name, "batches/")
+	if !validID(id) {
+		return "", fmt.Errorf("geminihooks: invalid batch name %q", name)
+	}
+	return "batches/" + id, nil
 }

@@ -91,11 +91,11 @@ func TestBatchCreateSendsSnakeCaseCallback(t *testing.T) {
 		ctx := context.Background()
 		src := &genai.BatchJobSource{FileName: "files/in"}
 		_, err := c.Batches.Create(ctx, "gemini-2.5-flash", src, &genai.CreateBatchJobConfig{WebhookConfig: &genai.WebhookConfig{Uris: []string{"https://a.example/"}}}, testCallback)
-		if !errors.Is(err, ErrInvalidCallback) {
+		if !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("two callbacks: %v", err)
 		}
 		_, err = c.Batches.Create(ctx, "gemini-2.5-flash", src, nil, &Callback{URIs: []string{"http://a.example/"}})
-		if !errors.Is(err, ErrInvalidCallback) {
+		if !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("http callback: %v", err)
 		}
 		if _, err := c.Batches.Create(ctx, "gemini-2.5-flash", nil, nil, testCallback); err == nil {

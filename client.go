@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -23,12 +24,10 @@ import (
 
 // Client manages Gemini API webhooks and launches jobs whose completion is
 // pushed to a callback. It wraps a *genai.Client, which keeps owning the API
-// key, the base URL, the API version and the HTTP client.
+// key, the base URL and the HTTP client.
 //
 // A Client is safe for concurrent use.
 type Client struct {
-	common service
-
 	// Webhooks manages the project's registered (static) webhooks.
 	Webhooks *WebhooksService
 	// Batches launches batch jobs with a per-request callback.
@@ -39,41 +38,83 @@ type Client struct {
 	// per-request callback.
 	Interactions *InteractionsService
 
+	// common is what the services share. Its state sits behind a pointer:
+	// fmt and slog print every unexported field of a struct, and print a
+	// nested pointer as an address, so the API key and headers never show.
+	common service
+}
+
+// service is the state every service shares; each service type is a
+// conversion of it, as in go-github.
+type service struct{ client *client }
+
+// Config configures a Client. A nil *Config gives every default; NewClient
+// copies it, so later changes have no effect.
+type Config struct {
+	// APIVersion is the API version every call goes to, such as "v1alpha".
+	// Default "v1beta": the webhooks API reference says "This API is in
+	// Beta. Endpoints are under /v1beta/", and webhook_config on batch, video
+	// and interaction requests is documented only there. The version set on
+	// the genai client, or in GOOGLE_GENAI_API_VERSION, is not used: since
+	// genai v1.78 it defaults to v1, where WebhookService answers 404.
+	APIVersion string
+
+	// InsecureLoopbackHTTP lets webhook and callback URIs use plain http
+	// when their host is a loopback address (localhost, 127.0.0.0/8, ::1),
+	// for local development and tests against the emulator; every other host
+	// still needs https. Default false: https only.
+	InsecureLoopbackHTTP bool
+
+	// Tracker records every job the client launches with a callback (usually
+	// in the listener's inbox, which settles the job when its event arrives),
+	// so that a reconciler can find the ones whose event never came; see
+	// package reconcile. A recorded job is first due for a look 15 minutes
+	// after its launch. Recording happens after the API accepted the job. If
+	// it fails, the job is still returned without an error, since it is
+	// running and a retried launch would start a second one; the failure is
+	// logged at error level with the job's name, and that job is not
+	// reconciled. Default nil: no job is recorded.
+	Tracker inbox.Tracker
+
+	// TrackStatic makes Tracker also record jobs launched without a
+	// callback, whose events go to the project's registered webhooks. Use it
+	// when the listener that shares the tracker receives those webhooks. It
+	// needs a Tracker. Default false.
+	TrackStatic bool
+
+	// Now is the clock the launch times of recorded jobs are read from.
+	// Default nil: time.Now.
+	Now func() time.Time
+
+	// Logger receives the client's debug lines (method, path, status; never
+	// bodies, keys or secrets) and the failures to record a job. Default nil:
+	// nothing is logged.
+	Logger *slog.Logger
+}
+
+// defaultAPIVersion is Config.APIVersion's default.
+const defaultAPIVersion = "v1beta"
+
+var apiVersionPattern = regexp.MustCompile(`^v[0-9]+((alpha|beta)[0-9]*)?$`)
+
+// client holds what every call needs. Only a pointer to it is stored in
+// Client (see Client.common).
+type client struct {
 	gc            *genai.Client
 	httpClient    *http.Client
 	base          *url.URL // genai's base URL
 	endpoint      *url.URL // base URL joined with the API version
-	apiVersion    string   // the version every call of ours uses: v1beta unless WithAPIVersion
+	apiVersion    string   // the version every call of ours uses
 	apiKey        string
 	headers       http.Header
 	timeout       time.Duration           // genai's HTTPOptions.Timeout, for the calls made here
 	retry         *genai.HTTPRetryOptions // genai's HTTPOptions.RetryOptions, likewise
 	logger        *slog.Logger
 	allowInsecure bool
-	tracker       inbox.Tracker // nil: jobs are not tracked
-	trackStatic   bool          // track jobs without a callback too
+	tracker       inbox.Tracker // nil: jobs are not recorded
+	trackStatic   bool          // record jobs without a callback too
 	now           func() time.Time
 }
-
-// String, GoString and LogValue describe the client by its endpoint only:
-// fmt would print every unexported field, the API key and the headers among
-// them, as genai's own configs do.
-func (c Client) String() string {
-	if c.endpoint == nil {
-		return "geminihooks.Client{}"
-	}
-	return "geminihooks.Client{endpoint: " + c.endpoint.Redacted() + "}"
-}
-
-// GoString hides the API key from %#v as well.
-func (c Client) GoString() string { return c.String() }
-
-// LogValue hides the API key from slog.
-func (c Client) LogValue() slog.Value { return slog.StringValue(c.String()) }
-
-// service is the state every service shares; each service type is a
-// conversion of it, as in go-github.
-type service struct{ client *Client }
 
 // Maximum sizes read from a response body: the API's own objects are small,
 // and an error body is only ever summarised.
@@ -82,25 +123,35 @@ const (
 	maxErrorBytes    = 64 << 10
 )
 
-// NewClient returns a Client that sends its requests through gc. gc must use
-// the Gemini Developer API backend: webhooks do not exist on Vertex AI.
+// NewClient returns a Client that sends its requests through gc, configured
+// by cfg (nil for every default). gc must use the Gemini Developer API
+// backend: webhooks do not exist on Vertex AI.
 //
 // Every call the Client makes, its own and those it makes through gc, uses
-// API version v1beta (DefaultAPIVersion), whatever gc's configured or
-// default version is: genai v1.78 and later default to v1, where neither
-// WebhookService nor webhook_config is served. WithAPIVersion overrides it.
-func NewClient(gc *genai.Client, opts ...Option) (*Client, error) {
+// cfg.APIVersion (v1beta by default), whatever gc's configured or default
+// version is: genai v1.78 and later default to v1, where neither
+// WebhookService nor webhook_config is served.
+func NewClient(gc *genai.Client, cfg *Config) (*Client, error) {
 	if gc == nil {
 		return nil, errors.New("geminihooks: NewClient: nil genai client")
 	}
-	s := settings{logger: slog.New(slog.DiscardHandler), now: time.Now}
-	for _, opt := range opts {
-		if opt == nil {
-			return nil, errors.New("geminihooks: NewClient: nil option")
-		}
-		if err := opt(&s); err != nil {
-			return nil, err
-		}
+	var s Config
+	if cfg != nil {
+		s = *cfg
+	}
+	if s.APIVersion == "" {
+		s.APIVersion = defaultAPIVersion
+	} else if !apiVersionPattern.MatchString(s.APIVersion) {
+		return nil, fmt.Errorf("geminihooks: Config.APIVersion is %q, need an API version such as v1beta", s.APIVersion)
+	}
+	if s.TrackStatic && s.Tracker == nil {
+		return nil, errors.New("geminihooks: Config.TrackStatic is set without a Config.Tracker to record in")
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
 	}
 	cc := gc.ClientConfig()
 	if cc.Backend == genai.BackendVertexAI {
@@ -110,37 +161,33 @@ func NewClient(gc *genai.Client, opts ...Option) (*Client, error) {
 	if err != nil || base.Scheme == "" || base.Host == "" {
 		return nil, errors.New("geminihooks: NewClient: genai client has no absolute base URL")
 	}
-	version := s.apiVersion
-	if version == "" {
-		version = DefaultAPIVersion
-	}
 	httpClient := cc.HTTPClient
 	if httpClient == nil {
 		httpClient = http.DefaultClient
 	}
-	c := &Client{
+	cl := &client{
 		gc:            gc,
 		httpClient:    httpClient,
 		base:          base,
-		endpoint:      base.JoinPath(version),
-		apiVersion:    version,
+		endpoint:      base.JoinPath(s.APIVersion),
+		apiVersion:    s.APIVersion,
 		apiKey:        cc.APIKey,
 		headers:       cc.HTTPOptions.Headers.Clone(),
-		logger:        s.logger,
-		allowInsecure: s.allowInsecure,
-		tracker:       s.tracker,
-		trackStatic:   s.trackStatic,
-		now:           s.now,
+		logger:        s.Logger,
+		allowInsecure: s.InsecureLoopbackHTTP,
+		tracker:       s.Tracker,
+		trackStatic:   s.TrackStatic,
+		now:           s.Now,
 	}
 	if cc.HTTPOptions.Timeout != nil {
-		c.timeout = *cc.HTTPOptions.Timeout
+		cl.timeout = *cc.HTTPOptions.Timeout
 	}
 	if r := cc.HTTPOptions.RetryOptions; r != nil {
 		copied := *r
 		copied.HTTPStatusCodes = slices.Clone(r.HTTPStatusCodes)
-		c.retry = &copied
+		cl.retry = &copied
 	}
-	c.common.client = c
+	c := &Client{common: service{client: cl}}
 	c.Webhooks = (*WebhooksService)(&c.common)
 	c.Batches = (*BatchesService)(&c.common)
 	c.Videos = (*VideosService)(&c.common)
@@ -148,17 +195,26 @@ func NewClient(gc *genai.Client, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// DownloadURI returns the URI the API serves a file's bytes at, for a file
+// resource name such as a batch's responses file ("files/ID"): the form a
+// delivered event's output_file_uri takes.
+func (c *Client) DownloadURI(fileName string) string {
+	base := strings.TrimSuffix(c.common.client.endpoint.String(), "/")
+	i := strings.LastIndex(base, "/")
+	return base[:i] + "/download" + base[i:] + "/" + fileName + ":download?alt=media"
+}
+
 // do sends one JSON request to path (relative to the versioned endpoint) and
 // decodes a 2xx JSON answer into out when out is non-nil. A non-2xx answer
 // becomes an *APIError; other errors are left for convertError to prefix.
-func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+func (c *client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
 	return c.doWith(ctx, nil, method, path, query, in, out)
 }
 
 // doWith is do with a call's own genai HTTPOptions (nil allowed): their
 // APIVersion, when set, replaces the client's, and their Headers are added
 // over the client's, as genai merges them.
-func (c *Client) doWith(ctx context.Context, opts *genai.HTTPOptions, method, path string, query url.Values, in, out any) error {
+func (c *client) doWith(ctx context.Context, opts *genai.HTTPOptions, method, path string, query url.Values, in, out any) error {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
@@ -246,7 +302,7 @@ var defaultRetryCodes = []int32{408, 429, 500, 502, 503, 504}
 // send performs req, retrying the way genai does for its own calls when the
 // genai client was given HTTPOptions.RetryOptions (and only then), so that
 // webhook calls and job launches follow one policy.
-func (c *Client) send(req *http.Request) (*http.Response, error) {
+func (c *client) send(req *http.Request) (*http.Response, error) {
 	opts := c.retry
 	if opts == nil {
 		return c.httpClient.Do(req)

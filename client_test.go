@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"google.golang.org/genai"
-	"google.golang.org/genai/interactions/models/interactions"
 )
 
 // TestRetryFollowsGenAIOptions checks that webhook calls retry only when the
@@ -62,7 +61,7 @@ func TestRetryFollowsGenAIOptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := NewClient(gc)
+			c, err := NewClient(gc, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,7 +104,7 @@ func TestRetryDelay(t *testing.T) {
 // methods their types have: the Client itself must hide them.
 func TestClientNeverPrintsKey(t *testing.T) {
 	t.Parallel()
-	c := newTestClient(t, "https://example.invalid", testAPIKey)
+	c := newTestClient(t, "https://example.invalid", testAPIKey, nil)
 	var logged strings.Builder
 	slog.New(slog.NewTextHandler(&logged, nil)).Info("client", "client", c, "value", *c)
 	for _, s := range []string{
@@ -120,18 +119,18 @@ func TestClientNeverPrintsKey(t *testing.T) {
 
 // TestEveryCallUsesTheClientAPIVersion checks that whatever version genai
 // is set to (genai v1.78 and later default to v1), every call goes to
-// v1beta, or to WithAPIVersion's.
+// v1beta, or to Config.APIVersion.
 func TestEveryCallUsesTheClientAPIVersion(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name         string
 		genaiVersion string
-		opts         []Option
+		cfg          *Config
 		want         string
 	}{
 		{"genai default", "", nil, "v1beta"},
 		{"genai on v1", "v1", nil, "v1beta"},
-		{"WithAPIVersion", "v1", []Option{WithAPIVersion("v1alpha")}, "v1alpha"},
+		{"Config.APIVersion", "v1", &Config{APIVersion: "v1alpha"}, "v1alpha"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -160,7 +159,7 @@ func TestEveryCallUsesTheClientAPIVersion(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := NewClient(gc, tt.opts...)
+			c, err := NewClient(gc, tt.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,7 +178,7 @@ func TestEveryCallUsesTheClientAPIVersion(t *testing.T) {
 				},
 				func() error { _, err := c.Videos.Get(ctx, "models/veo/operations/op1"); return err },
 				func() error {
-					_, err := c.Interactions.Create(ctx, interactions.CreateModelInteraction{Model: "gemini-2.5-flash", Input: Ptr(interactions.NewInteractionsInput("hi"))}, testCallback)
+					_, err := c.Interactions.Create(ctx, InteractionRequest{Model: "gemini-2.5-flash", Input: "hi"}, testCallback)
 					return err
 				},
 				func() error { _, err := c.Interactions.Get(ctx, "int_1"); return err },
@@ -203,20 +202,24 @@ func TestEveryCallUsesTheClientAPIVersion(t *testing.T) {
 	}
 }
 
-func TestWithAPIVersionValidates(t *testing.T) {
+func TestConfigAPIVersionValidates(t *testing.T) {
 	t.Parallel()
 	gc, err := genai.NewClient(t.Context(), &genai.ClientConfig{APIKey: testAPIKey, Backend: genai.BackendGeminiAPI})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []string{"", "beta", "v1/../v2", "v1beta/", "V1", "v1beta?x=1"} {
-		if _, err := NewClient(gc, WithAPIVersion(v)); err == nil {
-			t.Errorf("WithAPIVersion(%q) accepted", v)
+	for _, v := range []string{"beta", "v1/../v2", "v1beta/", "V1", "v1beta?x=1"} {
+		_, err := NewClient(gc, &Config{APIVersion: v})
+		if err == nil {
+			t.Errorf("Config.APIVersion %q accepted", v)
+		} else if !strings.Contains(err.Error(), "Config.APIVersion") {
+			t.Errorf("Config.APIVersion %q: error %q does not name the field", v, err)
 		}
 	}
-	for _, v := range []string{"v1", "v1beta", "v1alpha", "v2beta1"} {
-		if _, err := NewClient(gc, WithAPIVersion(v)); err != nil {
-			t.Errorf("WithAPIVersion(%q): %v", v, err)
+	// "" is the default, v1beta.
+	for _, v := range []string{"", "v1", "v1beta", "v1alpha", "v2beta1"} {
+		if _, err := NewClient(gc, &Config{APIVersion: v}); err != nil {
+			t.Errorf("Config.APIVersion %q: %v", v, err)
 		}
 	}
 }

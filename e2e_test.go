@@ -14,7 +14,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genai"
-	"google.golang.org/genai/interactions/models/interactions"
 
 	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/emulator"
@@ -97,7 +96,7 @@ func newFrontedEmulator(t *testing.T, front func(http.Handler) http.Handler, cfg
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := geminihooks.NewClient(gc, geminihooks.WithAllowInsecureCallbacks())
+	c, err := geminihooks.NewClient(gc, &geminihooks.Config{InsecureLoopbackHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +122,7 @@ func TestE2EWebhookLifecycle(t *testing.T) {
 	rcv := newReceiver(t)
 	ctx := context.Background()
 
-	created, err := c.Webhooks.Create(ctx, geminihooks.WebhookSpec{
+	created, firstSecret, err := c.Webhooks.Create(ctx, geminihooks.Webhook{
 		URI:    rcv.URL + "/main",
 		Events: []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed},
 		Name:   "main",
@@ -131,15 +130,14 @@ func TestE2EWebhookLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if created.ID == "" || created.Secret == "" || created.State != geminihooks.StateEnabled || len(created.SigningSecrets) != 1 {
-		t.Fatalf("created %+v", created.Webhook)
+	if created.ID == "" || firstSecret == "" || created.State != geminihooks.StateEnabled || len(created.SigningSecrets) != 1 {
+		t.Fatalf("created %+v", created)
 	}
-	firstSecret := created.Secret
 
 	// List across pages.
 	want := []string{created.ID}
 	for i := range 4 {
-		w, err := c.Webhooks.Create(ctx, geminihooks.WebhookSpec{URI: fmt.Sprintf("%s/extra%d", rcv.URL, i), Events: []event.Type{event.TypeVideoGenerated}})
+		w, _, err := c.Webhooks.Create(ctx, geminihooks.Webhook{URI: fmt.Sprintf("%s/extra%d", rcv.URL, i), Events: []event.Type{event.TypeVideoGenerated}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,7 +165,7 @@ func TestE2EWebhookLifecycle(t *testing.T) {
 
 	// Update.
 	updated, err := c.Webhooks.Update(ctx, created.ID, geminihooks.WebhookUpdate{
-		Name:   geminihooks.Ptr("renamed"),
+		Name:   new("renamed"),
 		Events: []event.Type{event.TypeBatchSucceeded},
 	})
 	if err != nil {
@@ -176,13 +174,13 @@ func TestE2EWebhookLifecycle(t *testing.T) {
 	if updated.Name != "renamed" || !slices.Equal(updated.Events, []event.Type{event.TypeBatchSucceeded}) || updated.URI != rcv.URL+"/main" {
 		t.Errorf("updated %+v", updated)
 	}
-	disabled, err := c.Webhooks.Disable(ctx, created.ID)
+	disabled, err := c.Webhooks.Update(ctx, created.ID, geminihooks.WebhookUpdate{State: new(geminihooks.StateDisabled)})
 	if err != nil || disabled.State != geminihooks.StateDisabled {
-		t.Fatalf("Disable: %v, state %q", err, disabled.State)
+		t.Fatalf("disable: %v, state %q", err, disabled.State)
 	}
-	enabled, err := c.Webhooks.Enable(ctx, created.ID)
+	enabled, err := c.Webhooks.Update(ctx, created.ID, geminihooks.WebhookUpdate{State: new(geminihooks.StateEnabled)})
 	if err != nil || enabled.State != geminihooks.StateEnabled {
-		t.Fatalf("Enable: %v, state %q", err, enabled.State)
+		t.Fatalf("enable: %v, state %q", err, enabled.State)
 	}
 
 	// Ping: a signed delivery the creation secret verifies.
@@ -199,7 +197,7 @@ func TestE2EWebhookLifecycle(t *testing.T) {
 	}
 
 	// Rotate with a grace period: old and new secrets both verify.
-	graceSecret, err := c.Webhooks.RotateSigningSecret(ctx, created.ID, geminihooks.RevokeAfter24h)
+	graceSecret, err := c.Webhooks.RotateSigningSecret(ctx, created.ID, 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +228,7 @@ func TestE2EWebhookLifecycle(t *testing.T) {
 	}
 
 	// Rotate immediately: only the newest secret verifies.
-	newest, err := c.Webhooks.RotateSigningSecret(ctx, created.ID, geminihooks.RevokeImmediately)
+	newest, err := c.Webhooks.RotateSigningSecret(ctx, created.ID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,14 +297,11 @@ func TestE2EJobCallbacks(t *testing.T) {
 					return op.Name, nil
 				},
 				"interaction": func(cb *geminihooks.Callback) (string, error) {
-					it, err := c.Interactions.Create(ctx, interactions.CreateModelInteraction{
-						Model: "gemini-2.5-flash",
-						Input: geminihooks.Ptr(interactions.NewInteractionsInput("hi")),
-					}, cb)
+					it, err := c.Interactions.Create(ctx, geminihooks.InteractionRequest{Model: "gemini-2.5-flash", Input: "hi"}, cb)
 					if err != nil {
 						return "", err
 					}
-					return *it.ID, nil
+					return it.ID, nil
 				},
 			}
 			wantType := map[string]event.Type{"batch": event.TypeBatchSucceeded, "video": event.TypeVideoGenerated, "interaction": event.TypeInteractionCompleted}
@@ -374,11 +369,11 @@ func TestE2ERequiresAction(t *testing.T) {
 	rcv := newReceiver(t)
 	ctx := context.Background()
 	cb := &geminihooks.Callback{URIs: []string{rcv.URL + "/loop"}, UserMetadata: map[string]any{"step": "first"}}
-	tool := interactions.NewTool(interactions.Function{Name: geminihooks.Ptr("get_weather")})
-	it, err := c.Interactions.Create(ctx, interactions.CreateModelInteraction{
+	tools := []geminihooks.Function{{Name: "get_weather"}}
+	it, err := c.Interactions.Create(ctx, geminihooks.InteractionRequest{
 		Model: "gemini-2.5-flash",
-		Input: geminihooks.Ptr(interactions.NewInteractionsInput("weather in Oslo?")),
-		Tools: []interactions.Tool{tool},
+		Input: "weather in Oslo?",
+		Tools: tools,
 	}, cb)
 	if err != nil {
 		t.Fatal(err)
@@ -387,21 +382,22 @@ func TestE2ERequiresAction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev.Type != event.TypeInteractionRequiresAction || ev.JobID != *it.ID {
-		t.Fatalf("first event %s for %s, want requires_action for %s", ev.Type, ev.JobID, *it.ID)
+	if ev.Type != event.TypeInteractionRequiresAction || ev.JobID != it.ID {
+		t.Fatalf("first event %s for %s, want requires_action for %s", ev.Type, ev.JobID, it.ID)
 	}
-	calls, err := c.Interactions.FunctionCalls(ctx, ev.JobID)
+	waiting, err := c.Interactions.Get(ctx, ev.JobID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(calls) != 1 || calls[0].Name != "get_weather" {
-		t.Fatalf("calls %+v", calls)
+	calls := waiting.FunctionCalls
+	if waiting.Status != "requires_action" || len(calls) != 1 || calls[0].Name != "get_weather" {
+		t.Fatalf("status %s, calls %+v", waiting.Status, calls)
 	}
 	// The carried callback keeps step=first, so answer with a new one that
 	// lets the emulator complete the follow-up.
-	next, err := c.Interactions.SubmitFunctionResults(ctx, ev.JobID, []geminihooks.FunctionResult{
-		{CallID: calls[0].ID, Name: calls[0].Name, Result: map[string]any{"temp_c": 4}},
-	}, &geminihooks.Callback{URIs: cb.URIs, UserMetadata: map[string]any{"step": "second"}})
+	calls[0].Result = map[string]any{"temp_c": 4}
+	next, err := c.Interactions.SubmitFunctionResults(ctx, ev.JobID, calls,
+		&geminihooks.Callback{URIs: cb.URIs, UserMetadata: map[string]any{"step": "second"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,25 +405,24 @@ func TestE2ERequiresAction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev2.Type != event.TypeInteractionCompleted || ev2.JobID != *next.ID || ev2.UserMetadata["step"] != "second" {
-		t.Errorf("second event %s for %s (%v), want completed for %s", ev2.Type, ev2.JobID, ev2.UserMetadata, *next.ID)
+	if ev2.Type != event.TypeInteractionCompleted || ev2.JobID != next.ID || ev2.UserMetadata["step"] != "second" {
+		t.Errorf("second event %s for %s (%v), want completed for %s", ev2.Type, ev2.JobID, ev2.UserMetadata, next.ID)
 	}
 	// With no callback given, the interaction's own is carried over.
-	it3, err := c.Interactions.Create(ctx, interactions.CreateModelInteraction{
-		Model: "gemini-2.5-flash", Tools: []interactions.Tool{tool},
-		Input: geminihooks.Ptr(interactions.NewInteractionsInput("again")),
+	it3, err := c.Interactions.Create(ctx, geminihooks.InteractionRequest{
+		Model: "gemini-2.5-flash", Tools: tools, Input: "again",
 	}, cb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev3, _ := event.Parse(rcv.next(t).Body); ev3 == nil || ev3.JobID != *it3.ID {
-		t.Fatalf("no requires_action event for %s", *it3.ID)
+	if ev3, _ := event.Parse(rcv.next(t).Body); ev3 == nil || ev3.JobID != it3.ID {
+		t.Fatalf("no requires_action event for %s", it3.ID)
 	}
-	calls, err = c.Interactions.FunctionCalls(ctx, *it3.ID)
-	if err != nil || len(calls) != 1 {
-		t.Fatalf("calls %v, %v", calls, err)
+	waiting, err = c.Interactions.Get(ctx, it3.ID)
+	if err != nil || len(waiting.FunctionCalls) != 1 {
+		t.Fatalf("interaction %+v, %v; want one call", waiting, err)
 	}
-	if _, err := c.Interactions.SubmitFunctionResults(ctx, *it3.ID, []geminihooks.FunctionResult{{CallID: calls[0].ID, Result: "4C"}}, nil); err != nil {
+	if _, err := c.Interactions.SubmitFunctionResults(ctx, it3.ID, []geminihooks.FunctionCall{{ID: waiting.FunctionCalls[0].ID, Result: "4C"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	ev4, err := event.Parse(rcv.next(t).Body)
@@ -463,34 +458,34 @@ func TestE2EErrors(t *testing.T) {
 	if !errors.Is(err, geminihooks.ErrNotFound) || !errors.As(err, &api) || api.Status != "NOT_FOUND" {
 		t.Errorf("unknown webhook: %v", err)
 	}
-	_, err = c.Webhooks.Update(ctx, "doesnotexist", geminihooks.WebhookUpdate{Name: geminihooks.Ptr("x")})
+	_, err = c.Webhooks.Update(ctx, "doesnotexist", geminihooks.WebhookUpdate{Name: new("x")})
 	if !errors.Is(err, geminihooks.ErrNotFound) {
 		t.Errorf("update of an unknown webhook: %v", err)
 	}
 
-	w, err := c.Webhooks.Create(ctx, geminihooks.WebhookSpec{URI: "https://example.com/h", Events: []event.Type{event.TypeBatchFailed}})
+	w, _, err := c.Webhooks.Create(ctx, geminihooks.Webhook{URI: "https://example.com/h", Events: []event.Type{event.TypeBatchFailed}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Webhooks.Update(ctx, w.ID, geminihooks.WebhookUpdate{State: geminihooks.Ptr(geminihooks.State("paused"))})
+	_, err = c.Webhooks.Update(ctx, w.ID, geminihooks.WebhookUpdate{State: new(geminihooks.State("paused"))})
 	if !errors.Is(err, geminihooks.ErrInvalidArgument) || !errors.As(err, &api) || api.StatusCode != 400 || api.Message == "" {
 		t.Errorf("invalid state: %v", err)
 	}
-	_, err = c.Interactions.FunctionCalls(ctx, "doesnotexist")
+	_, err = c.Interactions.Get(ctx, "doesnotexist")
 	if !errors.Is(err, geminihooks.ErrNotFound) {
 		t.Errorf("unknown interaction: %v", err)
 	}
 
 	limit.Store(true)
 	_, err = c.Webhooks.List(ctx, nil)
-	if !errors.Is(err, geminihooks.ErrRateLimited) {
+	if !errors.As(err, &api) || api.StatusCode != http.StatusTooManyRequests || api.Status != "RESOURCE_EXHAUSTED" {
 		t.Errorf("429: %v", err)
 	}
 	limit.Store(false)
 
 	limit.Store(true)
 	_, err = c.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{FileName: "files/in"}, nil, nil)
-	if !errors.Is(err, geminihooks.ErrRateLimited) {
+	if !errors.As(err, &api) || api.StatusCode != http.StatusTooManyRequests || api.Status != "RESOURCE_EXHAUSTED" {
 		t.Errorf("429 from a batch: %v", err)
 	}
 	limit.Store(false)
@@ -524,19 +519,19 @@ func TestE2EGenAIDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := geminihooks.NewClient(gc, geminihooks.WithAllowInsecureCallbacks())
+	c, err := geminihooks.NewClient(gc, &geminihooks.Config{InsecureLoopbackHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rcv := newReceiver(t)
-	wh, err := c.Webhooks.Create(ctx, geminihooks.WebhookSpec{URI: rcv.URL + "/static", Events: []event.Type{event.TypeBatchSucceeded}})
+	wh, secret, err := c.Webhooks.Create(ctx, geminihooks.Webhook{URI: rcv.URL + "/static", Events: []event.Type{event.TypeBatchSucceeded}})
 	if err != nil {
 		t.Fatalf("Webhooks.Create: %v", err)
 	}
 	if err := c.Webhooks.Ping(ctx, wh.ID); err != nil {
 		t.Fatalf("Webhooks.Ping: %v", err)
 	}
-	if err := verifyHMAC(t, rcv.next(t), wh.Secret); err != nil {
+	if err := verifyHMAC(t, rcv.next(t), secret); err != nil {
 		t.Errorf("ping delivery: %v", err)
 	}
 	op, err := c.Videos.Generate(ctx, "veo-3.0-generate-001", &genai.GenerateVideosSource{Prompt: "a cat"}, nil,

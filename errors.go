@@ -15,24 +15,21 @@ import (
 	"google.golang.org/genai/interactions/models/apierrors"
 )
 
-// Sentinels an *APIError matches with errors.Is, by HTTP status code or by the
-// canonical Google status name.
-var (
-	ErrNotFound         = errors.New("geminihooks: not found")
-	ErrPermissionDenied = errors.New("geminihooks: permission denied")
-	ErrInvalidArgument  = errors.New("geminihooks: invalid argument")
-	ErrRateLimited      = errors.New("geminihooks: rate limited")
-)
+// ErrNotFound is matched (errors.Is) by an *APIError for a 404 or a
+// NOT_FOUND status: the webhook, job or interaction named does not exist.
+var ErrNotFound = errors.New("geminihooks: not found")
 
-// ErrInvalidCallback is matched (errors.Is) by every error that rejects a
-// Callback, or a registered webhook's URI, before anything is sent.
-var ErrInvalidCallback = errors.New("geminihooks: invalid callback")
+// ErrInvalidArgument is matched (errors.Is) by an *APIError for a 400 or an
+// INVALID_ARGUMENT status, and by the errors that refuse a request before
+// anything is sent: a bad Callback or webhook URI, and function results for
+// an interaction that is not waiting for them.
+var ErrInvalidArgument = errors.New("geminihooks: invalid argument")
 
 // APIError is an error answer from the Gemini API, parsed from Google's error
 // JSON ({"error":{"code","message","status","details"}}). Every error this
 // package returns for a non-2xx answer is an *APIError, whichever genai layer
-// produced it; use errors.As to get it and errors.Is with ErrNotFound,
-// ErrPermissionDenied, ErrInvalidArgument or ErrRateLimited to branch.
+// produced it; use errors.As to get it (its StatusCode tells a 403 or a 429
+// apart) and errors.Is with ErrNotFound or ErrInvalidArgument to branch.
 //
 // The API key and any full signing secret are redacted from Message and
 // Details.
@@ -63,17 +60,13 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-// Is reports whether e matches one of the package's sentinels.
+// Is reports whether e matches ErrNotFound or ErrInvalidArgument.
 func (e *APIError) Is(target error) bool {
 	switch target {
 	case ErrNotFound:
 		return e.StatusCode == http.StatusNotFound || e.Status == "NOT_FOUND"
-	case ErrPermissionDenied:
-		return e.StatusCode == http.StatusForbidden || e.Status == "PERMISSION_DENIED"
 	case ErrInvalidArgument:
 		return e.StatusCode == http.StatusBadRequest || e.Status == "INVALID_ARGUMENT"
-	case ErrRateLimited:
-		return e.StatusCode == http.StatusTooManyRequests || e.Status == "RESOURCE_EXHAUSTED"
 	}
 	return false
 }
@@ -186,7 +179,7 @@ func parseAPIError(statusCode int, body []byte, apiKey string) *APIError {
 
 // convertError maps the errors genai's two layers return onto *APIError and
 // prefixes everything else with op. Errors that already are ours pass through.
-func (c *Client) convertError(op string, err error) error {
+func (c *client) convertError(op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -202,7 +195,7 @@ func (c *Client) convertError(op string, err error) error {
 	return fmt.Errorf("geminihooks: %s: %w", op, err)
 }
 
-func (c *Client) apiErrorFrom(err error) *APIError {
+func (c *client) apiErrorFrom(err error) *APIError {
 	var gv genai.APIError
 	if errors.As(err, &gv) {
 		return fromGenAI(gv, c.apiKey)

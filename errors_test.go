@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genai"
-	"google.golang.org/genai/interactions/models/interactions"
 )
 
 const (
@@ -37,15 +36,15 @@ func TestErrorPaths(t *testing.T) {
 		name     string
 		status   int
 		body     string
-		sentinel error
+		sentinel error // nil: the status code tells it
 		want     *APIError
 	}{
 		{"404", 404, notFoundJSON, ErrNotFound, &APIError{StatusCode: 404, Status: "NOT_FOUND", Message: "Webhook not found."}},
 		{"400 with details", 400, invalidJSON, ErrInvalidArgument, &APIError{StatusCode: 400, Status: "INVALID_ARGUMENT", Message: "Invalid value at 'webhook.uri'", Details: invalidDetails}},
-		{"429", 429, rateLimitedJSON, ErrRateLimited, &APIError{StatusCode: 429, Status: "RESOURCE_EXHAUSTED", Message: "Quota exceeded."}},
-		{"403", 403, deniedJSON, ErrPermissionDenied, &APIError{StatusCode: 403, Status: "PERMISSION_DENIED", Message: "The caller does not have permission"}},
+		{"429", 429, rateLimitedJSON, nil, &APIError{StatusCode: 429, Status: "RESOURCE_EXHAUSTED", Message: "Quota exceeded."}},
+		{"403", 403, deniedJSON, nil, &APIError{StatusCode: 403, Status: "PERMISSION_DENIED", Message: "The caller does not have permission"}},
 	}
-	sentinels := []error{ErrNotFound, ErrInvalidArgument, ErrRateLimited, ErrPermissionDenied}
+	sentinels := []error{ErrNotFound, ErrInvalidArgument}
 	calls := []struct {
 		name string
 		call func(*Client) error
@@ -56,7 +55,7 @@ func TestErrorPaths(t *testing.T) {
 			return err
 		}},
 		{"interactions", func(c *Client) error {
-			_, err := c.Interactions.Create(context.Background(), interactions.CreateModelInteraction{Model: "m"}, nil)
+			_, err := c.Interactions.Create(context.Background(), InteractionRequest{Model: "m"}, nil)
 			return err
 		}},
 	}
@@ -95,7 +94,7 @@ func TestErrorInteractionsStringCode(t *testing.T) {
 	c, _ := setup(t, map[string]http.HandlerFunc{
 		"POST /v1beta/interactions": reply(400, `{"error":{"code":"invalid_request","message":"background is required"}}`),
 	})
-	_, err := c.Interactions.Create(context.Background(), interactions.CreateModelInteraction{Model: "m"}, nil)
+	_, err := c.Interactions.Create(context.Background(), InteractionRequest{Model: "m"}, nil)
 	var got *APIError
 	if !errors.As(err, &got) {
 		t.Fatalf("error %v is not an *APIError", err)
@@ -118,7 +117,7 @@ func TestErrorNetworkFailure(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	c := newTestClient(t, "http://"+addr, testAPIKey)
+	c := newTestClient(t, "http://"+addr, testAPIKey, nil)
 	ctx := context.Background()
 	errs := map[string]error{}
 	_, errs["webhooks"] = c.Webhooks.List(ctx, nil)

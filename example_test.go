@@ -9,9 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"google.golang.org/genai"
-	"google.golang.org/genai/interactions/models/interactions"
 
 	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/emulator"
@@ -21,7 +21,7 @@ import (
 
 // emulated starts an emulator and returns a client for it, standing in for
 // genai.NewClient(ctx, nil) with GEMINI_API_KEY set.
-func emulated(opts ...geminihooks.Option) (*geminihooks.Client, func()) {
+func emulated(cfg *geminihooks.Config) (*geminihooks.Client, func()) {
 	emu, err := emulator.NewServer(&emulator.Config{InsecureAllowHTTPLoopback: true})
 	if err != nil {
 		log.Fatal(err)
@@ -34,7 +34,7 @@ func emulated(opts ...geminihooks.Option) (*geminihooks.Client, func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	c, err := geminihooks.NewClient(gc, opts...)
+	c, err := geminihooks.NewClient(gc, cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func ExampleNewClient() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	c, err := geminihooks.NewClient(gc)
+	c, err := geminihooks.NewClient(gc, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -61,10 +61,10 @@ func ExampleNewClient() {
 }
 
 func ExampleWebhooksService_Create() {
-	c, stop := emulated()
+	c, stop := emulated(nil)
 	defer stop()
 
-	wh, err := c.Webhooks.Create(context.Background(), geminihooks.WebhookSpec{
+	wh, secret, err := c.Webhooks.Create(context.Background(), geminihooks.Webhook{
 		URI:    "https://example.com/hooks/gemini",
 		Events: []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed},
 		Name:   "batches",
@@ -74,9 +74,9 @@ func ExampleWebhooksService_Create() {
 	}
 	fmt.Println(wh.Name, wh.State, wh.Events)
 	// The secret is shown only now. Printing it by accident hides it;
-	// string(wh.Secret) is what to store for signing.NewHMACVerifier.
-	fmt.Println(wh.Secret)
-	fmt.Println(strings.HasPrefix(string(wh.Secret), "whsec_"))
+	// string(secret) is what to store for signing.NewHMACVerifier.
+	fmt.Println(secret)
+	fmt.Println(strings.HasPrefix(string(secret), "whsec_"))
 	// Output:
 	// batches enabled [batch.succeeded batch.failed]
 	// whsec_[redacted]
@@ -84,11 +84,11 @@ func ExampleWebhooksService_Create() {
 }
 
 func ExampleWebhooksService_All() {
-	c, stop := emulated()
+	c, stop := emulated(nil)
 	defer stop()
 	ctx := context.Background()
 	for i := range 3 {
-		_, err := c.Webhooks.Create(ctx, geminihooks.WebhookSpec{
+		_, _, err := c.Webhooks.Create(ctx, geminihooks.Webhook{
 			URI:    fmt.Sprintf("https://example.com/hooks/%d", i),
 			Events: []event.Type{event.TypeVideoGenerated},
 		})
@@ -110,10 +110,10 @@ func ExampleWebhooksService_All() {
 }
 
 func ExampleWebhooksService_RotateSigningSecret() {
-	c, stop := emulated()
+	c, stop := emulated(nil)
 	defer stop()
 	ctx := context.Background()
-	wh, err := c.Webhooks.Create(ctx, geminihooks.WebhookSpec{
+	wh, first, err := c.Webhooks.Create(ctx, geminihooks.Webhook{
 		URI:    "https://example.com/hooks/gemini",
 		Events: []event.Type{event.TypeBatchSucceeded},
 	})
@@ -122,11 +122,11 @@ func ExampleWebhooksService_RotateSigningSecret() {
 	}
 
 	// Keep the old secret valid for 24 hours while receivers switch over.
-	secret, err := c.Webhooks.RotateSigningSecret(ctx, wh.ID, geminihooks.RevokeAfter24h)
+	secret, err := c.Webhooks.RotateSigningSecret(ctx, wh.ID, 24*time.Hour)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(secret != wh.Secret)
+	fmt.Println(secret != first)
 	got, err := c.Webhooks.Get(ctx, wh.ID)
 	if err != nil {
 		log.Fatal(err)
@@ -138,7 +138,7 @@ func ExampleWebhooksService_RotateSigningSecret() {
 }
 
 func ExampleAPIError() {
-	c, stop := emulated()
+	c, stop := emulated(nil)
 	defer stop()
 
 	_, err := c.Webhooks.Get(context.Background(), "nosuchwebhook")
@@ -155,14 +155,14 @@ func ExampleAPIError() {
 // A batch whose completion is pushed to a callback of its own, with metadata
 // that comes back in the event.
 func ExampleBatchesService_Create() {
-	// A receiver on loopback http, which WithAllowInsecureCallbacks permits.
+	// A receiver on loopback http, which Config.InsecureLoopbackHTTP permits.
 	events := make(chan []byte, 1)
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		events <- body
 	}))
 	defer rcv.Close()
-	c, stop := emulated(geminihooks.WithAllowInsecureCallbacks())
+	c, stop := emulated(&geminihooks.Config{InsecureLoopbackHTTP: true})
 	defer stop()
 
 	_, err := c.Batches.Create(context.Background(), "gemini-2.5-flash",
@@ -190,7 +190,7 @@ func ExampleVideosService_Generate() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	c, err := geminihooks.NewClient(gc)
+	c, err := geminihooks.NewClient(gc, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -212,21 +212,19 @@ func ExampleInteractionsService_Create_video() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	c, err := geminihooks.NewClient(gc)
+	c, err := geminihooks.NewClient(gc, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	video := interactions.NewCreateModelInteractionResponseFormat(
-		interactions.NewResponseFormat(interactions.VideoResponseFormat{}))
-	it, err := c.Interactions.Create(ctx, interactions.CreateModelInteraction{
+	it, err := c.Interactions.Create(ctx, geminihooks.InteractionRequest{
 		Model:          "gemini-omni-1.2-flash",
-		Input:          geminihooks.Ptr(interactions.NewInteractionsInput("A red balloon over a calm lake")),
-		ResponseFormat: &video,
+		Input:          "A red balloon over a calm lake",
+		ResponseFormat: map[string]any{"type": "video"},
 	}, &geminihooks.Callback{URIs: []string{"https://example.com/hooks/video"}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("started", *it.ID, it.Status)
+	fmt.Println("started", it.ID, it.Status)
 }
 
 // A receiver for interaction.requires_action: it runs the functions the
@@ -238,7 +236,7 @@ func ExampleInteractionsService_SubmitFunctionResults() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	c, err := geminihooks.NewClient(gc)
+	c, err := geminihooks.NewClient(gc, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -261,27 +259,31 @@ func ExampleInteractionsService_SubmitFunctionResults() {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		calls, err := c.Interactions.FunctionCalls(r.Context(), ev.JobID)
+		it, err := c.Interactions.Get(r.Context(), ev.JobID)
 		if err != nil {
 			http.Error(w, "try again", http.StatusServiceUnavailable)
 			return
 		}
-		var results []geminihooks.FunctionResult
-		for _, call := range calls {
-			results = append(results, geminihooks.FunctionResult{CallID: call.ID, Name: call.Name, Result: map[string]any{"temp_c": 4}})
+		if it.Status != "requires_action" {
+			w.WriteHeader(http.StatusNoContent) // answered already
+			return
+		}
+		calls := it.FunctionCalls
+		for i := range calls {
+			calls[i].Result = map[string]any{"temp_c": 4}
 		}
 		// A nil callback carries over the interaction's own.
-		if _, err := c.Interactions.SubmitFunctionResults(r.Context(), ev.JobID, results, nil); err != nil {
+		if _, err := c.Interactions.SubmitFunctionResults(r.Context(), ev.JobID, calls, nil); err != nil {
 			http.Error(w, "try again", http.StatusServiceUnavailable)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 
-	_, err = c.Interactions.Create(ctx, interactions.CreateModelInteraction{
+	_, err = c.Interactions.Create(ctx, geminihooks.InteractionRequest{
 		Model: "gemini-2.5-flash",
-		Input: geminihooks.Ptr(interactions.NewInteractionsInput("What is the weather in Oslo?")),
-		Tools: []interactions.Tool{interactions.NewTool(interactions.Function{Name: geminihooks.Ptr("get_weather")})},
+		Input: "What is the weather in Oslo?",
+		Tools: []geminihooks.Function{{Name: "get_weather"}},
 	}, &geminihooks.Callback{URIs: []string{hook}})
 	if err != nil {
 		log.Fatal(err)

@@ -33,7 +33,7 @@ type fake struct {
 }
 
 // setup starts a fake serving routes and returns a Client pointed at it.
-func setup(t *testing.T, routes map[string]http.HandlerFunc, opts ...Option) (*Client, *fake) {
+func setup(t *testing.T, routes map[string]http.HandlerFunc) (*Client, *fake) {
 	t.Helper()
 	f := &fake{}
 	mux := http.NewServeMux()
@@ -49,10 +49,10 @@ func setup(t *testing.T, routes map[string]http.HandlerFunc, opts ...Option) (*C
 		mux.ServeHTTP(w, r)
 	}))
 	t.Cleanup(f.srv.Close)
-	return newTestClient(t, f.srv.URL, testAPIKey, opts...), f
+	return newTestClient(t, f.srv.URL, testAPIKey, nil), f
 }
 
-func newTestClient(t *testing.T, baseURL, key string, opts ...Option) *Client {
+func newTestClient(t *testing.T, baseURL, key string, cfg *Config) *Client {
 	t.Helper()
 	gc, err := genai.NewClient(context.Background(), &genai.ClientConfig{
 		APIKey:      key,
@@ -62,7 +62,7 @@ func newTestClient(t *testing.T, baseURL, key string, opts ...Option) *Client {
 	if err != nil {
 		t.Fatalf("genai.NewClient: %v", err)
 	}
-	c, err := NewClient(gc, opts...)
+	c, err := NewClient(gc, cfg)
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}

@@ -2,12 +2,16 @@ package geminihooks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genai/interactions/models/interactions"
+	"google.golang.org/genai/interactions/models/operations"
 )
 
 func TestInteractionsCreateSendsCallback(t *testing.T) {
@@ -15,28 +19,28 @@ func TestInteractionsCreateSendsCallback(t *testing.T) {
 	c, f := setup(t, map[string]http.HandlerFunc{
 		"POST /v1beta/interactions": reply(200, `{"id":"int_1","status":"in_progress","webhook_config":`+wantWebhookConfig+`}`),
 	})
-	req := interactions.CreateModelInteraction{
-		Model: "gemini-2.5-flash",
-		Input: Ptr(interactions.NewInteractionsInput("hello")),
-	}
+	req := InteractionRequest{Model: "gemini-2.5-flash", Input: "hello"}
 	it, err := c.Interactions.Create(context.Background(), req, testCallback)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if it.ID == nil || *it.ID != "int_1" || it.Status != interactions.InteractionStatusInProgress {
+	if it.ID != "int_1" || it.Status != "in_progress" {
 		t.Errorf("interaction %+v", it)
+	}
+	if it.Callback == nil || len(it.Callback.URIs) != 1 || it.Callback.URIs[0] != testCallback.URIs[0] {
+		t.Errorf("echoed callback %+v", it.Callback)
 	}
 	body := f.last(t).Body
 	want := `{"model":"gemini-2.5-flash","input":"hello","background":true,"webhook_config":` + wantWebhookConfig + `}`
 	if d := cmp.Diff(jsonValue(t, []byte(want)), jsonValue(t, body)); d != "" {
 		t.Errorf("body (-want +got):\n%s", d)
 	}
-	if req.Background != nil || req.WebhookConfig != nil {
-		t.Error("caller's request modified")
+	if d := cmp.Diff(InteractionRequest{Model: "gemini-2.5-flash", Input: "hello"}, req); d != "" {
+		t.Errorf("caller's request modified (-want +got):\n%s", d)
 	}
 
-	agent := interactions.CreateAgentInteraction{Agent: "deep-research-pro-preview-12-2025", Input: Ptr(interactions.NewInteractionsInput("go"))}
-	if _, err := c.Interactions.CreateAgent(context.Background(), agent, testCallback); err != nil {
+	agent := InteractionRequest{Agent: "deep-research-pro-preview-12-2025", Input: "go"}
+	if _, err := c.Interactions.Create(context.Background(), agent, testCallback); err != nil {
 		t.Fatal(err)
 	}
 	v := jsonValue(t, f.last(t).Body)
@@ -52,14 +56,17 @@ func TestInteractionsCreateRejects(t *testing.T) {
 	t.Parallel()
 	c, f := setup(t, nil)
 	ctx := context.Background()
-	no := false
-	yes := true
-	for name, req := range map[string]interactions.CreateModelInteraction{
-		"foreground with callback": {Model: "m", Background: &no},
-		"stream":                   {Model: "m", Stream: &yes},
-		"two callbacks":            {Model: "m", WebhookConfig: &interactions.WebhookConfig{Uris: []string{"https://a.example/"}}},
+	for name, req := range map[string]InteractionRequest{
+		"neither model nor agent": {Input: "hi"},
+		"model and agent":         {Model: "m", Agent: "a"},
+		"unnamed tool":            {Model: "m", Tools: []Function{{Description: "d"}}},
+		"bad callback":            {Model: "m"},
 	} {
-		if _, err := c.Interactions.Create(ctx, req, testCallback); err == nil {
+		cb := testCallback
+		if name == "bad callback" {
+			cb = &Callback{URIs: []string{"http://a.example/"}}
+		}
+		if _, err := c.Interactions.Create(ctx, req, cb); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -84,12 +91,12 @@ func TestSubmitFunctionResults(t *testing.T) {
 	}
 	c, f := setup(t, routes)
 	ctx := context.Background()
-	it, err := c.Interactions.SubmitFunctionResults(ctx, "int_1", []FunctionResult{{CallID: "call_1", Name: "get_weather", Result: map[string]any{"temp_c": 4}}}, nil)
+	it, err := c.Interactions.SubmitFunctionResults(ctx, "int_1", []FunctionCall{{ID: "call_1", Name: "get_weather", Arguments: map[string]any{"city": "Oslo"}, Result: map[string]any{"temp_c": 4}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *it.ID != "int_9" {
-		t.Errorf("follow-up id %q", *it.ID)
+	if it.ID != "int_9" {
+		t.Errorf("follow-up id %q", it.ID)
 	}
 	want := `{"model":"gemini-2.5-flash","previous_interaction_id":"int_1","background":true,
 	"tools":[{"type":"function","name":"get_weather"}],
@@ -101,7 +108,7 @@ func TestSubmitFunctionResults(t *testing.T) {
 
 	// An explicit callback replaces the carried one; a string result is text.
 	other := &Callback{URIs: []string{"https://other.example/h"}}
-	if _, err := c.Interactions.SubmitFunctionResults(ctx, "int_1", []FunctionResult{{CallID: "call_1", Result: "sunny", IsError: true}}, other); err != nil {
+	if _, err := c.Interactions.SubmitFunctionResults(ctx, "int_1", []FunctionCall{{ID: "call_1", Result: "sunny", IsError: true}}, other); err != nil {
 		t.Fatal(err)
 	}
 	v := jsonValue(t, f.last(t).Body)
@@ -113,23 +120,24 @@ func TestSubmitFunctionResults(t *testing.T) {
 	}
 
 	sent := len(f.requests())
-	if _, err := c.Interactions.SubmitFunctionResults(ctx, "int_2", []FunctionResult{{CallID: "c", Result: "x"}}, nil); !errors.Is(err, ErrNotRequiringAction) {
+	_, err = c.Interactions.SubmitFunctionResults(ctx, "int_2", []FunctionCall{{ID: "c", Result: "x"}}, nil)
+	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "not waiting for function results") {
 		t.Errorf("completed interaction: %v", err)
 	}
-	if _, err := c.Interactions.SubmitFunctionResults(ctx, "int_3", []FunctionResult{{CallID: "c", Result: "x"}}, nil); !errors.Is(err, ErrInvalidCallback) {
+	if _, err := c.Interactions.SubmitFunctionResults(ctx, "int_3", []FunctionCall{{ID: "c", Result: "x"}}, nil); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("no callback to carry: %v", err)
 	}
-	if _, err := c.Interactions.SubmitFunctionResults(ctx, "int_1", []FunctionResult{{CallID: "call_7", Result: "x"}}, nil); err == nil {
+	if _, err := c.Interactions.SubmitFunctionResults(ctx, "int_1", []FunctionCall{{ID: "call_7", Result: "x"}}, nil); err == nil {
 		t.Error("result for an unknown call accepted")
 	}
-	if _, err := c.Interactions.SubmitFunctionResults(ctx, "gone", []FunctionResult{{CallID: "c", Result: "x"}}, nil); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Interactions.SubmitFunctionResults(ctx, "gone", []FunctionCall{{ID: "c", Result: "x"}}, nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing interaction: %v", err)
 	}
-	for name, rs := range map[string][]FunctionResult{
+	for name, rs := range map[string][]FunctionCall{
 		"none":      nil,
 		"no call":   {{Result: "x"}},
-		"twice":     {{CallID: "a", Result: "x"}, {CallID: "a", Result: "y"}},
-		"bad value": {{CallID: "a", Result: make(chan int)}},
+		"twice":     {{ID: "a", Result: "x"}, {ID: "a", Result: "y"}},
+		"bad value": {{ID: "a", Result: make(chan int)}},
 	} {
 		if _, err := c.Interactions.SubmitFunctionResults(ctx, "int_1", rs, nil); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -138,6 +146,90 @@ func TestSubmitFunctionResults(t *testing.T) {
 	for _, r := range f.requests()[sent:] {
 		if r.Method == http.MethodPost {
 			t.Errorf("a rejected submission created an interaction: %s", r.Body)
+		}
+	}
+}
+
+// TestInteractionRequestBody checks that an InteractionRequest goes out as
+// the body genai's own types make for the same request.
+func TestInteractionRequestBody(t *testing.T) {
+	t.Parallel()
+	params := map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}}
+	str := func(s string) *string { return &s }
+	yes := true
+	video := interactions.NewCreateModelInteractionResponseFormat(interactions.NewResponseFormat(interactions.VideoResponseFormat{}))
+	agentVideo := interactions.NewCreateAgentInteractionResponseFormat(interactions.NewResponseFormat(interactions.VideoResponseFormat{}))
+	input := interactions.NewInteractionsInput("hello")
+	tools := []interactions.Tool{
+		interactions.NewTool(interactions.Function{Name: str("get_weather"), Description: str("Today's forecast."), Parameters: params}),
+		interactions.NewTool(interactions.Function{Name: str("noop")}),
+	}
+	ours := []Function{{Name: "get_weather", Description: "Today's forecast.", Parameters: params}, {Name: "noop"}}
+	tests := []struct {
+		name  string
+		req   InteractionRequest
+		genai operations.CreateInteractionRequestBody
+	}{
+		{"model, everything", InteractionRequest{Model: "gemini-2.5-flash", Input: "hello", Tools: ours,
+			ResponseFormat: map[string]any{"type": "video"}, PreviousInteractionID: "int_0", Background: true},
+			operations.NewCreateInteractionRequestBody(interactions.CreateModelInteraction{Model: "gemini-2.5-flash", Input: &input, Tools: tools,
+				ResponseFormat: &video, PreviousInteractionID: str("int_0"), Background: &yes})},
+		{"model, input only", InteractionRequest{Model: "gemini-2.5-flash", Input: "hello"},
+			operations.NewCreateInteractionRequestBody(interactions.CreateModelInteraction{Model: "gemini-2.5-flash", Input: &input})},
+		{"agent", InteractionRequest{Agent: "deep-research-pro-preview-12-2025", Input: "hello", Tools: ours, ResponseFormat: map[string]any{"type": "video"}},
+			operations.NewCreateInteractionRequestBody(interactions.CreateAgentInteraction{Agent: "deep-research-pro-preview-12-2025", Input: &input, Tools: tools, ResponseFormat: &agentVideo})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, f := setup(t, map[string]http.HandlerFunc{"POST /v1beta/interactions": reply(200, `{"id":"int_1","status":"in_progress"}`)})
+			if _, err := c.Interactions.Create(t.Context(), tt.req, nil); err != nil {
+				t.Fatal(err)
+			}
+			want, err := json.Marshal(tt.genai)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(jsonValue(t, want), jsonValue(t, f.last(t).Body)); d != "" {
+				t.Errorf("body (-genai +ours):\n%s", d)
+			}
+		})
+	}
+}
+
+// TestInteractionFrom converts the resources genai decodes to the SDK's
+// Interaction.
+func TestInteractionFrom(t *testing.T) {
+	t.Parallel()
+	const videoURI = "https://x/download/v1beta/files/vid1:download?alt=media"
+	tests := []struct {
+		resource string
+		want     *Interaction
+	}{
+		{`{"id":"int_1","status":"queued","model":"gemini-2.5-flash"}`, &Interaction{ID: "int_1", Status: "queued", Model: "gemini-2.5-flash"}},
+		{`{"id":"int_2","status":"completed","agent":"deep-research-pro-preview-12-2025","previous_interaction_id":"int_1",
+		   "created":"2026-01-22T12:00:00Z","updated":"2026-01-22T12:05:00.5Z",
+		   "steps":[{"type":"model_output","content":[{"type":"text","text":"Sunny."}]}]}`,
+			&Interaction{ID: "int_2", Status: "completed", Agent: "deep-research-pro-preview-12-2025", PreviousInteractionID: "int_1", OutputText: "Sunny.",
+				Created: time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC), Updated: time.Date(2026, 1, 22, 12, 5, 0, 5e8, time.UTC)}},
+		{`{"id":"int_3","status":"completed","updated":"not a time","steps":[{"type":"model_output","content":[{"type":"video","uri":"` + videoURI + `","mime_type":"video/mp4"}]}]}`,
+			&Interaction{ID: "int_3", Status: "completed", OutputVideoURI: videoURI}},
+		{`{"id":"int_4","status":"requires_action","model":"m","webhook_config":{"uris":["https://h.example/"],"user_metadata":{"k":"v"}},
+		   "steps":[{"type":"function_call","id":"call_1","name":"get_weather","arguments":{"city":"Oslo"}}]}`,
+			&Interaction{ID: "int_4", Status: "requires_action", Model: "m",
+				Callback:      &Callback{URIs: []string{"https://h.example/"}, UserMetadata: map[string]any{"k": "v"}},
+				FunctionCalls: []FunctionCall{{ID: "call_1", Name: "get_weather", Arguments: map[string]any{"city": "Oslo"}}}}},
+		{`{"id":"int_5","status":"failed","errors":[{"code":"INTERNAL","message":"boom"}]}`,
+			&Interaction{ID: "int_5", Status: "failed", ErrorCode: "INTERNAL", ErrorMessage: "boom"}},
+		{`{"id":"int_6","status":"some_future_status"}`, &Interaction{ID: "int_6", Status: "some_future_status"}},
+	}
+	for _, tt := range tests {
+		var it interactions.Interaction
+		if err := json.Unmarshal([]byte(tt.resource), &it); err != nil {
+			t.Fatalf("%s: %v", tt.resource, err)
+		}
+		if d := cmp.Diff(tt.want, interactionFrom(&it)); d != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.resource, d)
 		}
 	}
 }

@@ -105,8 +105,7 @@ var snippetImports = map[string]string{
 	"signing": module + "/signing", "inbox": module + "/inbox", "pginbox": module + "/inbox/pginbox",
 	"boltinbox": module + "/inbox/boltinbox", "reconcile": module + "/reconcile", "emulator": module + "/emulator",
 	"console": module + "/console", "metrics": module + "/metrics",
-	"genai": "google.golang.org/genai", "interactions": "google.golang.org/genai/interactions/models/interactions",
-	"pgx": "github.com/jackc/pgx/v5", "pgxpool": "github.com/jackc/pgx/v5/pgxpool",
+	"genai": "google.golang.org/genai", "pgx": "github.com/jackc/pgx/v5", "pgxpool": "github.com/jackc/pgx/v5/pgxpool",
 }
 
 // snippetSource turns the README snippets copied from one file into a Go

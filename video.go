@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	"google.golang.org/genai"
-
-	"github.com/geminihooks/geminihooks/inbox"
 )
 
 // VideosService launches video generation whose completion is pushed to a
@@ -46,10 +44,7 @@ func (s *VideosService) Generate(ctx context.Context, model string, source *gena
 	if cfg != nil {
 		c = *cfg
 	}
-	cb, err := takeCallback(&c.WebhookConfig, cb)
-	if err != nil {
-		return nil, err
-	}
+	own := moveCallback(&c.WebhookConfig)
 	path, err := modelPath(model)
 	if err != nil {
 		return nil, err
@@ -59,29 +54,28 @@ func (s *VideosService) Generate(ctx context.Context, model string, source *gena
 		return nil, fmt.Errorf("geminihooks: generate videos: %w", err)
 	}
 	body = s.client.requestExtras(c.HTTPOptions, body)
-	var meta map[string]any
-	if cb != nil {
-		wc, err := s.client.prepare(cb)
-		if err != nil {
-			return nil, err
-		}
-		meta = wc.UserMetadata
-		delete(body, "webhookConfig")
-		body["webhook_config"] = wc
-	}
 	var op struct {
 		Name     string         `json:"name"`
 		Done     bool           `json:"done"`
 		Metadata map[string]any `json:"metadata"`
 	}
-	if err := s.client.doWith(ctx, c.HTTPOptions, http.MethodPost, path+":predictLongRunning", nil, body, &op); err != nil {
-		return nil, s.client.convertError("generate videos", err)
+	err = s.client.launch(ctx, videoJob, own, cb, func(wc *wireWebhookConfig) (string, error) {
+		if wc != nil {
+			delete(body, "webhookConfig")
+			body["webhook_config"] = wc
+		}
+		if err := s.client.doWith(ctx, c.HTTPOptions, http.MethodPost, path+":predictLongRunning", nil, body, &op); err != nil {
+			return "", s.client.convertError("generate videos", err)
+		}
+		if op.Name == "" {
+			return "", errors.New("geminihooks: generate videos: the answer named no operation")
+		}
+		s.client.logger.DebugContext(ctx, "geminihooks: video generation started", "name", op.Name, "callback", wc != nil)
+		return op.Name, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if op.Name == "" {
-		return nil, errors.New("geminihooks: generate videos: the answer named no operation")
-	}
-	s.client.track(ctx, inbox.KindVideo, op.Name, cb != nil, meta)
-	s.client.logger.DebugContext(ctx, "geminihooks: video generation started", "name", op.Name, "callback", cb != nil)
 	if op.Done {
 		// Read the finished operation in genai's own form, response and
 		// error included.
@@ -247,7 +241,7 @@ func videoImage(img *genai.Image) (map[string]any, error) {
 
 // requestExtras applies a call's ExtraBody and its (or else the genai
 // client's) ExtrasRequestProvider to body, in genai's order.
-func (c *Client) requestExtras(opts *genai.HTTPOptions, body map[string]any) map[string]any {
+func (c *client) requestExtras(opts *genai.HTTPOptions, body map[string]any) map[string]any {
 	provider := c.gc.ClientConfig().HTTPOptions.ExtrasRequestProvider
 	if opts != nil {
 		if opts.ExtraBody != nil {

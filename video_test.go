@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genai"
-	"google.golang.org/genai/interactions/models/interactions"
 )
 
 func TestVideosGenerateSendsTopLevelCallback(t *testing.T) {
@@ -63,7 +62,7 @@ func TestCallbackKeepsClientLevelRequestHook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewClient(gc)
+	c, err := NewClient(gc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +212,7 @@ func TestNothingPrintedToTheGlobalLog(t *testing.T) {
 	if _, err := c.Batches.Get(ctx, "batches/b1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Interactions.Create(ctx, interactions.CreateModelInteraction{Model: "gemini-2.5-flash", Input: Ptr(interactions.NewInteractionsInput("hi"))}, testCallback); err != nil {
+	if _, err := c.Interactions.Create(ctx, InteractionRequest{Model: "gemini-2.5-flash", Input: "hi"}, testCallback); err != nil {
 		t.Fatal(err)
 	}
 	if buf.Len() != 0 {

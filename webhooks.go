@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"log/slog"
 	"net/http"
@@ -21,8 +22,7 @@ import (
 type WebhooksService service
 
 // State is a webhook's delivery state. The API may add states; an unknown one
-// is kept as sent, so compare with the constants rather than switch
-// exhaustively.
+// is kept as sent, so compare with the constants and keep a default case.
 type State string
 
 // The states the API documents.
@@ -30,33 +30,36 @@ const (
 	StateEnabled  State = "enabled"
 	StateDisabled State = "disabled"
 	// StateDisabledDueToFailedDeliveries is set by the API after repeated
-	// delivery failures; Enable turns the webhook back on.
+	// delivery failures; an Update to StateEnabled turns the webhook back on.
 	StateDisabledDueToFailedDeliveries State = "disabled_due_to_failed_deliveries"
 )
 
-// Known reports whether s is one of the documented states.
-func (s State) Known() bool {
-	switch s {
-	case StateEnabled, StateDisabled, StateDisabledDueToFailedDeliveries:
-		return true
-	}
-	return false
-}
-
 // Secret is a full webhook signing secret ("whsec_" + base64). The API shows a
-// secret only once. Its String, GoString and LogValue methods print
+// secret only once. fmt (every verb, %#v included) and slog print it as
 // "whsec_[redacted]", so a Secret logged or printed by accident does not leak;
 // use string(s) where the secret itself is needed, such as
-// signing.NewHMACVerifier.
+// signing.NewHMACVerifier. encoding/json writes it as is, for storage.
 type Secret string
 
-func (s Secret) String() string { return "whsec_[redacted]" }
+// redactedSecret is what a Secret prints as.
+const redactedSecret = "whsec_[redacted]"
 
-// GoString hides the secret from %#v as well.
-func (s Secret) GoString() string { return `geminihooks.Secret("whsec_[redacted]")` }
+// Format prints the secret redacted, whatever the verb: a String method
+// alone would leave %#v printing the value.
+func (s Secret) Format(f fmt.State, verb rune) {
+	switch {
+	case verb == 'v' && f.Flag('#'):
+		io.WriteString(f, `geminihooks.Secret("`+redactedSecret+`")`)
+	case verb == 'q':
+		io.WriteString(f, strconv.Quote(redactedSecret))
+	default:
+		io.WriteString(f, redactedSecret)
+	}
+}
 
-// LogValue hides the secret from slog.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+// LogValue hides the secret from slog, whose JSON handler would otherwise
+// encode it as is.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(redactedSecret) }
 
 // SigningSecret describes one of a webhook's current signing secrets. During a
 // rotation grace period a webhook has several.
@@ -68,16 +71,20 @@ type SigningSecret struct {
 	ExpireTime time.Time `json:"expire_time,omitzero"`
 }
 
-// Webhook is a registered webhook.
+// Webhook is a registered webhook. Create reads URI, Events and Name from
+// one; the API sets the rest.
 //
-// The JSON tags are for callers that print or store webhooks (the CLI's
-// --json output); the API's own JSON is decoded separately.
+// The JSON tags are for callers that print or store webhooks; the API's own
+// JSON is decoded separately.
 type Webhook struct {
-	ID   string `json:"id"`
+	ID string `json:"id"`
+	// Name is an optional label.
 	Name string `json:"name,omitempty"`
-	URI  string `json:"uri"`
-	// Events are the subscribed event types. Types this package does not
-	// know are kept as sent.
+	// URI receives the deliveries. It must be https (loopback http with
+	// Config.InsecureLoopbackHTTP).
+	URI string `json:"uri"`
+	// Events are the subscribed event types: at least one to Create. Types
+	// this package does not know are kept as sent.
 	Events         []event.Type    `json:"events"`
 	State          State           `json:"state"`
 	SigningSecrets []SigningSecret `json:"signing_secrets,omitempty"`
@@ -87,39 +94,11 @@ type Webhook struct {
 	UpdateTime time.Time `json:"update_time,omitzero"`
 }
 
-// CreatedWebhook is the answer to Create: the new webhook and its signing
-// secret.
-type CreatedWebhook struct {
-	Webhook
-	// Secret is the webhook's full signing secret. The API returns it only
-	// in this answer and never again: store it now (RotateSigningSecret is
-	// the only way to get another). Encoding a CreatedWebhook as JSON
-	// includes it; printing or logging it does not.
-	Secret Secret `json:"secret"`
-}
-
-// LogValue keeps the secret out of slog, whose JSON handler would otherwise
-// encode the Secret field as is.
-func (c CreatedWebhook) LogValue() slog.Value {
-	return slog.AnyValue(struct {
-		Webhook
-		Secret string `json:"secret"`
-	}{c.Webhook, Secret("").String()})
-}
-
-// WebhookSpec describes a webhook to create.
-type WebhookSpec struct {
-	// URI receives the deliveries. It must be https (see
-	// WithAllowInsecureCallbacks for loopback http).
-	URI string
-	// Events to subscribe to; at least one.
-	Events []event.Type
-	// Name is an optional label.
-	Name string
-}
-
 // WebhookUpdate names the fields Update changes; nil fields are left alone.
-// The request's update_mask lists exactly the non-nil fields.
+// The request's update_mask lists exactly the non-nil fields. State
+// new(StateEnabled) turns deliveries back on, also after the API disabled
+// the webhook for failed deliveries; new(StateDisabled) stops them without
+// deleting the webhook.
 type WebhookUpdate struct {
 	Name   *string
 	URI    *string
@@ -144,54 +123,37 @@ type WebhookPage struct {
 	NextPageToken string
 }
 
-// Revocation says what RotateSigningSecret does with the secrets it replaces.
-type Revocation int
-
-const (
-	// RevokeAfter24h keeps the previous secrets valid for 24 hours, so
-	// receivers can switch to the new one without dropping deliveries.
-	RevokeAfter24h Revocation = iota + 1
-	// RevokeImmediately invalidates the previous secrets at once, as after a
-	// leak.
-	RevokeImmediately
-)
-
-func (r Revocation) wire() (string, error) {
-	switch r {
-	case RevokeAfter24h:
-		return "revoke_previous_secrets_after_h24", nil
-	case RevokeImmediately:
-		return "revoke_previous_secrets_immediately", nil
-	}
-	return "", fmt.Errorf("geminihooks: unknown revocation %d: use RevokeAfter24h or RevokeImmediately", int(r))
+// revocationBehavior is the API's name for how long RotateSigningSecret
+// keeps the previous secrets valid; the API knows these two.
+var revocationBehavior = map[time.Duration]string{
+	24 * time.Hour: "revoke_previous_secrets_after_h24",
+	0:              "revoke_previous_secrets_immediately",
 }
 
-// Ptr returns a pointer to v, for optional pointer fields: WebhookUpdate's, genai's, and interactions' (Input, Function.Name).
-func Ptr[T any](v T) *T { return &v }
-
-// Create registers a webhook. The answer carries the webhook's signing secret,
-// which the API shows only this once.
-func (s *WebhooksService) Create(ctx context.Context, spec WebhookSpec) (*CreatedWebhook, error) {
-	if err := s.client.checkURI(spec.URI); err != nil {
-		return nil, fmt.Errorf("geminihooks: create webhook: %w", err)
+// Create registers the webhook w describes (its URI, Events and Name) and
+// returns it with its signing secret. The API shows the secret only this
+// once: store it now (RotateSigningSecret is the only way to get another).
+func (s *WebhooksService) Create(ctx context.Context, w Webhook) (*Webhook, Secret, error) {
+	if err := s.client.checkURI(w.URI); err != nil {
+		return nil, "", fmt.Errorf("geminihooks: create webhook: %w", err)
 	}
-	if len(spec.Events) == 0 {
-		return nil, errors.New("geminihooks: create webhook: no events to subscribe to")
+	if len(w.Events) == 0 {
+		return nil, "", errors.New("geminihooks: create webhook: no events to subscribe to")
 	}
-	events, err := wireEvents(spec.Events)
+	events, err := wireEvents(w.Events)
 	if err != nil {
-		return nil, fmt.Errorf("geminihooks: create webhook: %w", err)
+		return nil, "", fmt.Errorf("geminihooks: create webhook: %w", err)
 	}
 	in := struct {
 		URI    string   `json:"uri"`
 		Events []string `json:"subscribed_events"`
 		Name   string   `json:"name,omitempty"`
-	}{spec.URI, events, spec.Name}
+	}{w.URI, events, w.Name}
 	var out wireWebhook
 	if err := s.client.do(ctx, http.MethodPost, "webhooks", nil, in, &out); err != nil {
-		return nil, s.client.convertError("create webhook", err)
+		return nil, "", s.client.convertError("create webhook", err)
 	}
-	return &CreatedWebhook{Webhook: *out.webhook(), Secret: Secret(out.NewSigningSecret)}, nil
+	return out.webhook(), Secret(out.NewSigningSecret), nil
 }
 
 // Get returns the webhook with the given ID.
@@ -322,17 +284,6 @@ func (s *WebhooksService) Update(ctx context.Context, id string, u WebhookUpdate
 	return out.webhook(), nil
 }
 
-// Enable turns deliveries back on, including after the API disabled the
-// webhook for failed deliveries.
-func (s *WebhooksService) Enable(ctx context.Context, id string) (*Webhook, error) {
-	return s.Update(ctx, id, WebhookUpdate{State: Ptr(StateEnabled)})
-}
-
-// Disable stops deliveries to the webhook without deleting it.
-func (s *WebhooksService) Disable(ctx context.Context, id string) (*Webhook, error) {
-	return s.Update(ctx, id, WebhookUpdate{State: Ptr(StateDisabled)})
-}
-
 // Delete removes the webhook.
 func (s *WebhooksService) Delete(ctx context.Context, id string) error {
 	p, err := webhookPath(id, "")
@@ -358,12 +309,14 @@ func (s *WebhooksService) Ping(ctx context.Context, id string) error {
 }
 
 // RotateSigningSecret gives the webhook a new signing secret and returns it.
-// Like Create's, the new secret is shown only once. r says whether the
-// previous secrets stay valid for 24 hours or stop at once.
-func (s *WebhooksService) RotateSigningSecret(ctx context.Context, id string, r Revocation) (Secret, error) {
-	behavior, err := r.wire()
-	if err != nil {
-		return "", err
+// Like Create's, the new secret is shown only once. revokeAfter is how long
+// the previous secrets stay valid: 24*time.Hour for a routine rotation, so
+// receivers switch over without dropping deliveries, or 0 to invalidate them
+// at once, as after a leak. The API offers no other period.
+func (s *WebhooksService) RotateSigningSecret(ctx context.Context, id string, revokeAfter time.Duration) (Secret, error) {
+	behavior, ok := revocationBehavior[revokeAfter]
+	if !ok {
+		return "", fmt.Errorf("geminihooks: rotate signing secret: revokeAfter is %v, need 24h or 0 (at once)", revokeAfter)
 	}
 	p, err := webhookPath(id, ":rotateSigningSecret")
 	if err != nil {

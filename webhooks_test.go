@@ -27,7 +27,7 @@ const createdJSON = `{"subscribed_events":["batch.succeeded","batch.failed"],"ur
 func TestWebhooksCreate(t *testing.T) {
 	t.Parallel()
 	c, f := setup(t, map[string]http.HandlerFunc{"POST /v1beta/webhooks": reply(200, createdJSON)})
-	got, err := c.Webhooks.Create(context.Background(), WebhookSpec{
+	got, secret, err := c.Webhooks.Create(context.Background(), Webhook{
 		URI:    "https://my-api.com/gemini-callback",
 		Events: []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed},
 		Name:   "MyBatchWebhook",
@@ -35,19 +35,19 @@ func TestWebhooksCreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &CreatedWebhook{
-		Webhook: Webhook{
-			ID:             "95fy7kv40bvx7t0rm7p12jdciinp7f4bfhzz",
-			Name:           "MyBatchWebhook",
-			URI:            "https://my-api.com/gemini-callback",
-			Events:         []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed},
-			State:          StateEnabled,
-			SigningSecrets: []SigningSecret{{Truncated: "whsec_...MnM="}},
-		},
-		Secret: "whsec_NnZ2aTU5MzdqOXY2bXFwZjgzb2R2cXM1Y3B6cTlyMnM=",
+	want := &Webhook{
+		ID:             "95fy7kv40bvx7t0rm7p12jdciinp7f4bfhzz",
+		Name:           "MyBatchWebhook",
+		URI:            "https://my-api.com/gemini-callback",
+		Events:         []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed},
+		State:          StateEnabled,
+		SigningSecrets: []SigningSecret{{Truncated: "whsec_...MnM="}},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("Create (-want +got):\n%s", d)
+	}
+	if secret != "whsec_NnZ2aTU5MzdqOXY2bXFwZjgzb2R2cXM1Y3B6cTlyMnM=" {
+		t.Errorf("Create's secret is not the new_signing_secret sent")
 	}
 	req := f.last(t)
 	if req.Key != testAPIKey {
@@ -62,14 +62,14 @@ func TestWebhooksCreate(t *testing.T) {
 func TestWebhooksCreateRejectsBadSpec(t *testing.T) {
 	t.Parallel()
 	c, f := setup(t, nil)
-	for name, spec := range map[string]WebhookSpec{
+	for name, spec := range map[string]Webhook{
 		"http":       {URI: "http://example.com/h", Events: []event.Type{event.TypeBatchFailed}},
 		"no events":  {URI: "https://example.com/h"},
 		"empty type": {URI: "https://example.com/h", Events: []event.Type{""}},
 		"duplicate":  {URI: "https://example.com/h", Events: []event.Type{event.TypeBatchFailed, event.TypeBatchFailed}},
 		"no uri":     {Events: []event.Type{event.TypeBatchFailed}},
 	} {
-		if _, err := c.Webhooks.Create(context.Background(), spec); err == nil {
+		if _, _, err := c.Webhooks.Create(context.Background(), spec); err == nil {
 			t.Errorf("%s: Create succeeded", name)
 		}
 	}
@@ -101,8 +101,8 @@ func TestWebhooksGetTolerates(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("Get (-want +got):\n%s", d)
 	}
-	if got.State.Known() {
-		t.Error("unknown state reported as known")
+	if got.State == StateEnabled || got.State == StateDisabled || got.State == StateDisabledDueToFailedDeliveries {
+		t.Error("unknown state read as a documented one")
 	}
 	if f.last(t).Method != http.MethodGet {
 		t.Error("Get did not send GET")
@@ -118,19 +118,23 @@ func TestWebhooksUpdateMask(t *testing.T) {
 		wantBody string
 	}{
 		{"name", func(s *WebhooksService) (*Webhook, error) {
-			return s.Update(context.Background(), "w1", WebhookUpdate{Name: Ptr("renamed")})
+			return s.Update(context.Background(), "w1", WebhookUpdate{Name: new("renamed")})
 		}, "name", `{"name":"renamed"}`},
 		{"uri and state", func(s *WebhooksService) (*Webhook, error) {
-			return s.Update(context.Background(), "w1", WebhookUpdate{URI: Ptr("https://new.example/h"), State: Ptr(StateDisabled)})
+			return s.Update(context.Background(), "w1", WebhookUpdate{URI: new("https://new.example/h"), State: new(StateDisabled)})
 		}, "uri,state", `{"uri":"https://new.example/h","state":"disabled"}`},
 		{"events", func(s *WebhooksService) (*Webhook, error) {
 			return s.Update(context.Background(), "w1", WebhookUpdate{Events: []event.Type{event.TypeVideoGenerated}})
 		}, "subscribed_events", `{"subscribed_events":["video.generated"]}`},
 		{"all", func(s *WebhooksService) (*Webhook, error) {
-			return s.Update(context.Background(), "w1", WebhookUpdate{Name: Ptr(""), URI: Ptr("https://a.example/"), Events: []event.Type{"x.y"}, State: Ptr(StateEnabled)})
+			return s.Update(context.Background(), "w1", WebhookUpdate{Name: new(""), URI: new("https://a.example/"), Events: []event.Type{"x.y"}, State: new(StateEnabled)})
 		}, "name,uri,subscribed_events,state", `{"name":"","uri":"https://a.example/","subscribed_events":["x.y"],"state":"enabled"}`},
-		{"enable", func(s *WebhooksService) (*Webhook, error) { return s.Enable(context.Background(), "w1") }, "state", `{"state":"enabled"}`},
-		{"disable", func(s *WebhooksService) (*Webhook, error) { return s.Disable(context.Background(), "w1") }, "state", `{"state":"disabled"}`},
+		{"enable", func(s *WebhooksService) (*Webhook, error) {
+			return s.Update(context.Background(), "w1", WebhookUpdate{State: new(StateEnabled)})
+		}, "state", `{"state":"enabled"}`},
+		{"disable", func(s *WebhooksService) (*Webhook, error) {
+			return s.Update(context.Background(), "w1", WebhookUpdate{State: new(StateDisabled)})
+		}, "state", `{"state":"disabled"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,8 +167,8 @@ func TestWebhooksUpdateRejects(t *testing.T) {
 	for name, u := range map[string]WebhookUpdate{
 		"nothing":      {},
 		"empty events": {Events: []event.Type{}},
-		"empty state":  {State: Ptr(State(""))},
-		"http uri":     {URI: Ptr("http://example.com/")},
+		"empty state":  {State: new(State(""))},
+		"http uri":     {URI: new("http://example.com/")},
 	} {
 		if _, err := c.Webhooks.Update(context.Background(), "w1", u); err == nil {
 			t.Errorf("%s: Update succeeded", name)
@@ -323,13 +327,13 @@ func TestWebhooksDeletePingRotate(t *testing.T) {
 		t.Errorf("Ping sent %s %s", r.Path, r.Body)
 	}
 	for _, tt := range []struct {
-		r    Revocation
-		wire string
+		revokeAfter time.Duration
+		wire        string
 	}{
-		{RevokeAfter24h, "revoke_previous_secrets_after_h24"},
-		{RevokeImmediately, "revoke_previous_secrets_immediately"},
+		{24 * time.Hour, "revoke_previous_secrets_after_h24"},
+		{0, "revoke_previous_secrets_immediately"},
 	} {
-		secret, err := c.Webhooks.RotateSigningSecret(ctx, "w1", tt.r)
+		secret, err := c.Webhooks.RotateSigningSecret(ctx, "w1", tt.revokeAfter)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -341,10 +345,12 @@ func TestWebhooksDeletePingRotate(t *testing.T) {
 			t.Errorf("rotate body (-want +got):\n%s", d)
 		}
 	}
-	if _, err := c.Webhooks.RotateSigningSecret(ctx, "w1", Revocation(0)); err == nil {
-		t.Error("zero Revocation accepted")
+	for _, d := range []time.Duration{time.Hour, -24 * time.Hour, 48 * time.Hour} {
+		if _, err := c.Webhooks.RotateSigningSecret(ctx, "w1", d); err == nil || !strings.Contains(err.Error(), "revokeAfter") {
+			t.Errorf("revokeAfter %v: %v; want it refused by name", d, err)
+		}
 	}
-	if _, err := c.Webhooks.RotateSigningSecret(ctx, "bad", RevokeImmediately); err == nil {
+	if _, err := c.Webhooks.RotateSigningSecret(ctx, "bad", 0); err == nil {
 		t.Error("an answer without a secret was accepted")
 	}
 }
@@ -365,34 +371,38 @@ func TestWebhookIDValidation(t *testing.T) {
 func TestSecretNeverPrinted(t *testing.T) {
 	t.Parallel()
 	const secret = "whsec_NnZ2aTU5MzdqOXY2bXFwZjgzb2R2cXM1Y3B6cTlyMnM="
-	w := &CreatedWebhook{Webhook: Webhook{ID: "a"}, Secret: secret}
+	s := Secret(secret)
 	var logged strings.Builder
-	slog.New(slog.NewTextHandler(&logged, nil)).Info("created", "secret", w.Secret, "webhook", w)
-	for _, s := range []string{fmt.Sprint(w), fmt.Sprintf("%v %+v %#v %s", w, w, w, w.Secret), logged.String()} {
-		if strings.Contains(s, "NnZ2aTU5") {
-			t.Errorf("secret printed: %s", s)
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("created", "secret", s, "ptr", &s)
+	for _, p := range []string{fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s %q %x %X %d %10s %T", s, s, s, s, s, s, s, s, s, s),
+		fmt.Sprintf("%v %+v", &s, []Secret{s}), fmt.Sprintf("%#v", struct{ S Secret }{s}), logged.String()} {
+		if strings.Contains(p, "NnZ2aTU5") || strings.Contains(p, "4e6e5a32") || strings.Contains(p, "4E6E5A32") {
+			t.Errorf("secret printed: %s", p)
 		}
 	}
-	if string(w.Secret) != secret {
+	if got := fmt.Sprintf("%v %#v %q", s, s, s); got != `whsec_[redacted] geminihooks.Secret("whsec_[redacted]") "whsec_[redacted]"` {
+		t.Errorf("printed as %s", got)
+	}
+	if string(s) != secret {
 		t.Error("string(Secret) does not give the secret")
 	}
 }
 
-// slog's JSON handler encodes a struct with encoding/json, which would
-// write the secret field as is.
+// slog's JSON handler encodes a value with encoding/json, which would write
+// the secret as is.
 func TestSecretNeverLoggedAsJSON(t *testing.T) {
 	t.Parallel()
 	const secret = "whsec_NnZ2aTU5MzdqOXY2bXFwZjgzb2R2cXM1Y3B6cTlyMnM="
-	w := &CreatedWebhook{Webhook: Webhook{ID: "wh1"}, Secret: secret}
+	s := Secret(secret)
 	var logged strings.Builder
-	slog.New(slog.NewJSONHandler(&logged, nil)).Info("created", "webhook", w, "value", *w)
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("created", "webhook", "wh1", "secret", s)
 	if strings.Contains(logged.String(), "NnZ2aTU5") {
 		t.Errorf("secret logged: %s", logged.String())
 	}
 	if !strings.Contains(logged.String(), `"wh1"`) {
 		t.Errorf("log lost the webhook: %s", logged.String())
 	}
-	b, err := json.Marshal(w)
+	b, err := json.Marshal(struct{ Secret Secret }{s})
 	if err != nil || !strings.Contains(string(b), secret) {
 		t.Errorf("json.Marshal = %s, %v; want the secret kept for storage", b, err)
 	}
@@ -400,39 +410,36 @@ func TestSecretNeverLoggedAsJSON(t *testing.T) {
 
 func TestNewClientValidates(t *testing.T) {
 	t.Parallel()
-	if _, err := NewClient(nil); err == nil {
+	if _, err := NewClient(nil, nil); err == nil {
 		t.Error("NewClient(nil) succeeded")
 	}
-	c := newTestClient(t, "https://example.invalid", testAPIKey)
-	if _, err := NewClient(c.gc, WithLogger(nil)); err == nil {
-		t.Error("WithLogger(nil) accepted")
+	gc := newTestClient(t, "https://example.invalid", testAPIKey, nil).common.client.gc
+	if _, err := NewClient(gc, &Config{TrackStatic: true}); err == nil || !strings.Contains(err.Error(), "Config.TrackStatic") {
+		t.Errorf("TrackStatic without a Tracker: %v; want it refused by name", err)
 	}
-	if _, err := NewClient(c.gc, nil); err == nil {
-		t.Error("nil option accepted")
+	if _, err := NewClient(gc, nil); err != nil {
+		t.Errorf("nil config rejected: %v", err)
 	}
-	if _, err := NewClient(c.gc, WithLogger(slog.Default()), WithAllowInsecureCallbacks()); err != nil {
-		t.Errorf("valid options rejected: %v", err)
+	if _, err := NewClient(gc, &Config{Logger: slog.Default(), InsecureLoopbackHTTP: true}); err != nil {
+		t.Errorf("valid config rejected: %v", err)
 	}
 	vertex, err := genai.NewClient(context.Background(), &genai.ClientConfig{APIKey: testAPIKey, Backend: genai.BackendVertexAI})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewClient(vertex); err == nil {
+	if _, err := NewClient(vertex, nil); err == nil {
 		t.Error("a Vertex AI client accepted")
 	}
 }
 
 func TestWebhookJSON(t *testing.T) {
 	t.Parallel()
-	w := CreatedWebhook{
-		Webhook: Webhook{ID: "a", URI: "https://x.example/", Events: []event.Type{event.TypeBatchFailed}, State: StateEnabled},
-		Secret:  "whsec_c2VjcmV0c2VjcmV0",
-	}
+	w := Webhook{ID: "a", URI: "https://x.example/", Events: []event.Type{event.TypeBatchFailed}, State: StateEnabled}
 	b, err := json.Marshal(w)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"id":"a","uri":"https://x.example/","events":["batch.failed"],"state":"enabled","secret":"whsec_c2VjcmV0c2VjcmV0"}`
+	want := `{"id":"a","uri":"https://x.example/","events":["batch.failed"],"state":"enabled"}`
 	if d := cmp.Diff(jsonValue(t, []byte(want)), jsonValue(t, b)); d != "" {
 		t.Errorf("JSON (-want +got):\n%s", d)
 	}
@@ -487,12 +494,12 @@ func TestWebhookResourceVariants(t *testing.T) {
 				"GET /v1beta/webhooks":      reply(200, `{"webhooks":[`+tt.body+`]}`),
 			})
 			want := &Webhook{ID: tt.wantID, Name: tt.wantName, URI: "https://x.example/h", Events: []event.Type{event.TypeBatchSucceeded}, State: StateEnabled}
-			created, err := c.Webhooks.Create(t.Context(), WebhookSpec{URI: "https://x.example/h", Events: []event.Type{event.TypeBatchSucceeded}})
+			created, secret, err := c.Webhooks.Create(t.Context(), Webhook{URI: "https://x.example/h", Events: []event.Type{event.TypeBatchSucceeded}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := cmp.Diff(want, &created.Webhook); d != "" || created.Secret != "whsec_c2VjcmV0" {
-				t.Errorf("Create (-want +got):\n%s\nsecret present: %t", d, created.Secret != "")
+			if d := cmp.Diff(want, created); d != "" || secret != "whsec_c2VjcmV0" {
+				t.Errorf("Create (-want +got):\n%s\nsecret present: %t", d, secret != "")
 			}
 			got, err := c.Webhooks.Get(t.Context(), tt.wantID)
 			if err != nil {
@@ -513,18 +520,18 @@ func TestWebhookResourceVariants(t *testing.T) {
 }
 
 // A registered webhook's bad URI is named once, as a URI, not as a
-// callback, and still matches ErrInvalidCallback.
+// callback, and still matches ErrInvalidArgument.
 func TestWebhookURIErrors(t *testing.T) {
 	t.Parallel()
 	c, f := setup(t, nil)
-	_, err := c.Webhooks.Create(t.Context(), WebhookSpec{URI: "http://a.example/h?token=s3cret", Events: []event.Type{event.TypeBatchSucceeded}})
+	_, _, err := c.Webhooks.Create(t.Context(), Webhook{URI: "http://a.example/h?token=s3cret", Events: []event.Type{event.TypeBatchSucceeded}})
 	if want := "geminihooks: create webhook: invalid uri http://a.example/h: must use https"; err == nil || err.Error() != want {
 		t.Errorf("Create: %v; want %q", err, want)
 	}
-	if !errors.Is(err, ErrInvalidCallback) {
-		t.Errorf("Create: %v does not match ErrInvalidCallback", err)
+	if !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("Create: %v does not match ErrInvalidArgument", err)
 	}
-	_, err = c.Webhooks.Update(t.Context(), "w1", WebhookUpdate{URI: Ptr("/relative")})
+	_, err = c.Webhooks.Update(t.Context(), "w1", WebhookUpdate{URI: new("/relative")})
 	if want := "geminihooks: update webhook: invalid uri /relative: not absolute"; err == nil || err.Error() != want {
 		t.Errorf("Update: %v; want %q", err, want)
 	}

@@ -4,7 +4,7 @@
 // was wrong, or the event was simply never sent.
 //
 // The client records each job it launches in a tracker (geminihooks
-// WithTracker, with the listener's inbox, which implements inbox.Tracker);
+// Config.Tracker, the listener's inbox, which implements inbox.Tracker);
 // the listener settles a job when its event is stored. A Reconciler looks at
 // the jobs still unsettled once they are due, reads their real state
 // (batches get, operations get, interactions get) with backoff while they
@@ -23,7 +23,7 @@
 // no event, and is only settled.
 //
 //	ib := ... // boltinbox or pginbox: the inbox the listener stores into
-//	client, _ := geminihooks.NewClient(gc, geminihooks.WithTracker(ib.(inbox.Tracker)))
+//	client, _ := geminihooks.NewClient(gc, &geminihooks.Config{Tracker: ib.(inbox.Tracker)})
 //	rec, _ := reconcile.New(client, ib, reconcile.WithWatchWebhooks(true))
 //	g, ctx := errgroup.WithContext(ctx)
 //	g.Go(func() error { return l.Run(ctx) })   // the listener's workers

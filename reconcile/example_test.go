@@ -40,7 +40,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	client, err := geminihooks.NewClient(gc, geminihooks.WithTracker(ib), geminihooks.WithAllowInsecureCallbacks())
+	client, err := geminihooks.NewClient(gc, &geminihooks.Config{Tracker: ib, InsecureLoopbackHTTP: true})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"google.golang.org/genai"
-	"google.golang.org/genai/interactions/models/interactions"
 
 	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/emulator"
@@ -62,7 +61,7 @@ type env struct {
 	ib     inbox.Inbox
 	front  *httptest.Server
 
-	clientOpts []geminihooks.Option
+	configure []func(*geminihooks.Config) // changes to the client's Config
 
 	l    atomic.Pointer[listener.Listener]
 	down atomic.Bool // the front answers 503 to everything
@@ -77,7 +76,7 @@ type env struct {
 
 // newEnv starts the emulator, the front server and the client. ib nil means
 // a fresh Memory. Call start to run the listener.
-func newEnv(t *testing.T, ib inbox.Inbox, emuCfg *emulator.Config, clientOpts ...geminihooks.Option) *env {
+func newEnv(t *testing.T, ib inbox.Inbox, emuCfg *emulator.Config, configure ...func(*geminihooks.Config)) *env {
 	t.Helper()
 	if ib == nil {
 		ib = inbox.NewMemory()
@@ -97,7 +96,7 @@ func newEnv(t *testing.T, ib inbox.Inbox, emuCfg *emulator.Config, clientOpts ..
 	}
 	t.Cleanup(emu.Close)
 	e.emu = emu
-	e.clientOpts = clientOpts
+	e.configure = configure
 	e.client = e.newClient()
 	return e
 }
@@ -111,12 +110,11 @@ func (e *env) newClient() *geminihooks.Client {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	base := []geminihooks.Option{
-		geminihooks.WithAllowInsecureCallbacks(),
-		geminihooks.WithTracker(e.ib.(inbox.Tracker)),
-		geminihooks.WithClock(e.clock.Now),
+	cfg := &geminihooks.Config{InsecureLoopbackHTTP: true, Tracker: e.ib.(inbox.Tracker), Now: e.clock.Now}
+	for _, f := range e.configure {
+		f(cfg)
 	}
-	c, err := geminihooks.NewClient(gc, append(base, e.clientOpts...)...)
+	c, err := geminihooks.NewClient(gc, cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -274,23 +272,19 @@ func (e *env) launch(kind inbox.JobKind, cb *geminihooks.Callback) string {
 		}
 		return op.Name
 	case inbox.KindInteraction:
-		it, err := e.client.Interactions.Create(ctx, interactions.CreateModelInteraction{
-			Model: "gemini-2.5-flash", Input: geminihooks.Ptr(interactions.NewInteractionsInput("hi")),
-		}, cb)
+		it, err := e.client.Interactions.Create(ctx, geminihooks.InteractionRequest{Model: "gemini-2.5-flash", Input: "hi"}, cb)
 		if err != nil {
 			e.t.Fatalf("Interactions.Create: %v", err)
 		}
-		return *it.ID
+		return it.ID
 	case kindVideoInteraction:
-		format := interactions.NewCreateModelInteractionResponseFormat(interactions.NewResponseFormat(interactions.VideoResponseFormat{}))
-		it, err := e.client.Interactions.Create(ctx, interactions.CreateModelInteraction{
-			Model: "gemini-omni-1.2-flash", Input: geminihooks.Ptr(interactions.NewInteractionsInput("a balloon")),
-			ResponseFormat: &format,
+		it, err := e.client.Interactions.Create(ctx, geminihooks.InteractionRequest{
+			Model: "gemini-omni-1.2-flash", Input: "a balloon", ResponseFormat: map[string]any{"type": "video"},
 		}, cb)
 		if err != nil {
 			e.t.Fatalf("Interactions.Create: %v", err)
 		}
-		return *it.ID
+		return it.ID
 	}
 	e.t.Fatalf("unknown kind %q", kind)
 	return ""

@@ -206,7 +206,7 @@ type Reconciler struct {
 // New returns a Reconciler that reads job states with c and puts
 // synthesized events into ib, which must implement inbox.Tracker (Memory,
 // boltinbox and pginbox do). Pass the listener's inbox, and the same one to
-// the client's geminihooks.WithTracker.
+// the client's geminihooks.Config.Tracker.
 func New(c *geminihooks.Client, ib inbox.Inbox, opts ...Option) (*Reconciler, error) {
 	if c == nil {
 		return nil, errors.New("reconcile: New: nil client")

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"google.golang.org/genai"
-	"google.golang.org/genai/interactions/models/interactions"
 
+	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/inbox"
 )
@@ -125,16 +125,12 @@ func fileID(uri string) string {
 // output there is, so it synthesizes interaction.completed; budget_exceeded
 // produced no result, so interaction.failed. A completed interaction with a
 // video output synthesizes video.generated, the event of a finished video.
-func interactionState(name string, it *interactions.Interaction) *State {
-	st := &State{Done: true}
-	if it.Updated != nil {
-		st.EndedAt, _ = time.Parse(time.RFC3339Nano, *it.Updated)
-	}
+func interactionState(name string, it *geminihooks.Interaction) *State {
+	st := &State{Done: true, EndedAt: it.Updated}
 	switch it.Status {
-	case interactions.InteractionStatusCompleted:
-		it.PopulateOutputProperties()
-		if v := it.OutputVideo; v != nil && v.URI != nil && *v.URI != "" {
-			d := &event.Video{ID: name, OutputFileURI: *v.URI, VideoURI: *v.URI, FileID: fileID(*v.URI)}
+	case "completed":
+		if v := it.OutputVideoURI; v != "" {
+			d := &event.Video{ID: name, OutputFileURI: v, VideoURI: v, FileID: fileID(v)}
 			if d.FileID != "" {
 				d.FileName = "files/" + d.FileID
 			}
@@ -142,23 +138,15 @@ func interactionState(name string, it *interactions.Interaction) *State {
 			break
 		}
 		st.Event = &event.Interaction{Type: event.TypeInteractionCompleted, ID: name}
-	case interactions.InteractionStatusIncomplete:
+	case "incomplete":
 		st.Event = &event.Interaction{Type: event.TypeInteractionCompleted, ID: name}
-	case interactions.InteractionStatusRequiresAction:
+	case "requires_action":
 		st.Event = &event.Interaction{Type: event.TypeInteractionRequiresAction, ID: name}
-	case interactions.InteractionStatusCancelled:
+	case "cancelled":
 		st.Event = &event.Interaction{Type: event.TypeInteractionCancelled, ID: name}
-	case interactions.InteractionStatusFailed, interactions.InteractionStatusBudgetExceeded:
-		d := &event.Interaction{Type: event.TypeInteractionFailed, ID: name}
-		if len(it.Errors) > 0 {
-			if c := it.Errors[0].Code; c != nil {
-				d.ErrorCode = *c
-			}
-			if m := it.Errors[0].Message; m != nil {
-				d.ErrorMessage = *m
-			}
-		}
-		if d.ErrorCode == "" && it.Status == interactions.InteractionStatusBudgetExceeded {
+	case "failed", "budget_exceeded":
+		d := &event.Interaction{Type: event.TypeInteractionFailed, ID: name, ErrorCode: it.ErrorCode, ErrorMessage: it.ErrorMessage}
+		if d.ErrorCode == "" && it.Status == "budget_exceeded" {
 			d.ErrorCode = "BUDGET_EXCEEDED"
 		}
 		st.Event = d

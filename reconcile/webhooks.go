@@ -50,7 +50,7 @@ func (r *Reconciler) revive1(ctx context.Context, id string, now time.Time) erro
 	case !p.Settled:
 		return nil // waiting for the ping; check repeats it if it is late
 	}
-	if _, err := r.client.Webhooks.Enable(ctx, id); err != nil {
+	if _, err := r.client.Webhooks.Update(ctx, id, geminihooks.WebhookUpdate{State: new(geminihooks.StateEnabled)}); err != nil {
 		return fmt.Errorf("reconcile: enable webhook %s: %w", id, err)
 	}
 	r.stats.revived.Add(1)

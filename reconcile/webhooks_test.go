@@ -21,16 +21,16 @@ func TestDisabledWebhookRevived(t *testing.T) {
 		FailureThreshold: 2,
 		RetryBackoff:     time.Millisecond,
 		RetryBackoffMax:  time.Millisecond,
-	}, geminihooks.WithTrackStatic())
+	}, func(c *geminihooks.Config) { c.TrackStatic = true })
 	ctx := t.Context()
 	e.down.Store(true)
-	wh, err := e.client.Webhooks.Create(ctx, geminihooks.WebhookSpec{
+	wh, secret, err := e.client.Webhooks.Create(ctx, geminihooks.Webhook{
 		URI: e.front.URL + "/static", Events: []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := e.start(wh.Secret)
+	l := e.start(secret)
 	name := e.launch(inbox.KindBatch, nil)
 	if err := e.emu.Finish(name, "succeeded"); err != nil {
 		t.Fatal(err)

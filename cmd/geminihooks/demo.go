@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"google.golang.org/genai"
-	"google.golang.org/genai/interactions/models/interactions"
 
 	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/emulator"
@@ -196,13 +195,13 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.client, err = geminihooks.NewClient(gc, geminihooks.WithAllowInsecureCallbacks())
+	d.client, err = geminihooks.NewClient(gc, &geminihooks.Config{InsecureLoopbackHTTP: true})
 	if err != nil {
 		return err
 	}
 
 	// 2. A registered webhook for batch events; its secret is shown once.
-	hook, err := d.client.Webhooks.Create(ctx, geminihooks.WebhookSpec{
+	hook, secret, err := d.client.Webhooks.Create(ctx, geminihooks.Webhook{
 		URI:    d.listenerURL,
 		Events: []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired},
 		Name:   "geminihooks-demo",
@@ -224,7 +223,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	out.detail("verifier: v1 with that secret; v1a and JWT with the %s of %s", plural(len(pub), "key", "keys"), emu.JWKSURL())
 	verifier, err := signing.NewVerifier(signing.Config{
-		Secrets: []string{string(hook.Secret)},
+		Secrets: []string{string(secret)},
 		KeySet:  keys,
 		Options: []signing.Option{signing.WithAudience(d.listenerURL)},
 	})
@@ -273,15 +272,15 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("launching the video: %w", err)
 	}
-	inter, err := d.client.Interactions.Create(ctx, interactions.CreateModelInteraction{
+	inter, err := d.client.Interactions.Create(ctx, geminihooks.InteractionRequest{
 		Model: "gemini-2.5-flash",
-		Input: geminihooks.Ptr(interactions.NewInteractionsInput("What is the weather in Oslo?")),
-		Tools: []interactions.Tool{interactions.NewTool(interactions.Function{Name: geminihooks.Ptr("get_weather")})},
+		Input: "What is the weather in Oslo?",
+		Tools: []geminihooks.Function{{Name: "get_weather"}},
 	}, d.callback("ask"))
 	if err != nil {
 		return fmt.Errorf("launching the interaction: %w", err)
 	}
-	if inter.ID == nil {
+	if inter.ID == "" {
 		return errors.New("the interaction came back without an ID")
 	}
 	videoJob := video.Name
@@ -289,13 +288,13 @@ func (d *demo) run(ctx context.Context) error {
 	d.expected = append(d.expected,
 		eventKey{event.TypeBatchSucceeded, batch.Name},
 		eventKey{event.TypeVideoGenerated, videoJob},
-		eventKey{event.TypeInteractionRequiresAction, *inter.ID},
+		eventKey{event.TypeInteractionRequiresAction, inter.ID},
 	)
 	d.mu.Unlock()
 	out.step(3, "launched three jobs")
 	out.detail("batch        %s  -> the registered webhook (v1, HMAC)", batch.Name)
 	out.detail("video        %s  -> per-request callback (%s), user_metadata route=media-pipeline", videoJob, schemeName(d.video))
-	out.detail("interaction  %s  -> per-request callback (%s), user_metadata route=agent-loop", shortID(*inter.ID), schemeName(d.interaction))
+	out.detail("interaction  %s  -> per-request callback (%s), user_metadata route=agent-loop", shortID(inter.ID), schemeName(d.interaction))
 	out.step(4, "faults on: every delivery is also sent twice, and exactly one attempt fails (retried after backoff)")
 	out.step(5, "events as the handlers get them:")
 	out.header()
@@ -373,25 +372,25 @@ func (d *demo) handle(ctx context.Context, ev *event.Event) error {
 // answer runs the interaction's function calls (a canned forecast) and
 // sends the results, which continues it as a follow-up interaction.
 func (d *demo) answer(ctx context.Context, id string) (string, error) {
-	calls, err := d.client.Interactions.FunctionCalls(ctx, id)
+	it, err := d.client.Interactions.Get(ctx, id)
 	if err != nil {
 		return "", err
 	}
-	results := make([]geminihooks.FunctionResult, 0, len(calls))
-	for _, c := range calls {
-		results = append(results, geminihooks.FunctionResult{CallID: c.ID, Name: c.Name, Result: map[string]any{"forecast": "light snow", "temp_c": -2}})
+	results := it.FunctionCalls
+	for i := range results {
+		results[i].Result = map[string]any{"forecast": "light snow", "temp_c": -2}
 	}
 	next, err := d.client.Interactions.SubmitFunctionResults(ctx, id, results, d.callback("answer"))
 	if err != nil {
 		return "", err
 	}
-	if next.ID == nil {
+	if next.ID == "" {
 		return "", errors.New("the follow-up interaction came back without an ID")
 	}
 	d.mu.Lock()
-	d.expected = append(d.expected, eventKey{event.TypeInteractionCompleted, *next.ID})
+	d.expected = append(d.expected, eventKey{event.TypeInteractionCompleted, next.ID})
 	d.mu.Unlock()
-	return *next.ID, nil
+	return next.ID, nil
 }
 
 // waitAll returns once every expected event has been handled.

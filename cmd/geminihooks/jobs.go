@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"google.golang.org/genai"
-	"google.golang.org/genai/interactions/models/interactions"
 
 	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/emulator"
@@ -151,20 +150,20 @@ func startJob(ctx context.Context, client *geminihooks.Client, kind string, cb *
 		}
 		return op.Name, nil
 	default:
-		it, err := client.Interactions.Create(ctx, interactions.CreateModelInteraction{
+		it, err := client.Interactions.Create(ctx, geminihooks.InteractionRequest{
 			Model: "gemini-2.5-flash",
-			Input: geminihooks.Ptr(interactions.NewInteractionsInput("What is the weather in Oslo?")),
+			Input: "What is the weather in Oslo?",
 			// A tool, so that an interaction told to end requires_action
 			// has a function call to show.
-			Tools:      []interactions.Tool{interactions.NewTool(interactions.Function{Name: geminihooks.Ptr("get_weather")})},
-			Background: geminihooks.Ptr(true),
+			Tools:      []geminihooks.Function{{Name: "get_weather"}},
+			Background: true,
 		}, cb)
 		if err != nil {
 			return "", err
 		}
-		if it.ID == nil {
+		if it.ID == "" {
 			return "", errors.New("the interaction came back without an ID")
 		}
-		return *it.ID, nil
+		return it.ID, nil
 	}
 }

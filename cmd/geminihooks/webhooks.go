@@ -74,11 +74,11 @@ func webhooksSubs() []*webhooksSub {
 				if err != nil {
 					return err
 				}
-				created, err := w.client.Webhooks.Create(ctx, geminihooks.WebhookSpec{URI: *uri, Events: types, Name: *name})
+				created, secret, err := w.client.Webhooks.Create(ctx, geminihooks.Webhook{URI: *uri, Events: types, Name: *name})
 				if err != nil {
 					return err
 				}
-				return w.printSecret(&created.Webhook, created.Secret, "created")
+				return w.printSecret(created, secret, "created")
 			}
 		}},
 		{name: "get", args: "ID", nargs: 1, summary: "show one webhook", flags: func(fs *flag.FlagSet) func(context.Context, *webhooksRun, []string) error {
@@ -133,7 +133,7 @@ func webhooksSubs() []*webhooksSub {
 		}},
 		{name: "enable", args: "ID", nargs: 1, summary: "turn deliveries back on (also after failed deliveries disabled it)", flags: func(fs *flag.FlagSet) func(context.Context, *webhooksRun, []string) error {
 			return func(ctx context.Context, w *webhooksRun, pos []string) error {
-				wh, err := w.client.Webhooks.Enable(ctx, pos[0])
+				wh, err := w.client.Webhooks.Update(ctx, pos[0], geminihooks.WebhookUpdate{State: new(geminihooks.StateEnabled)})
 				if err != nil {
 					return err
 				}
@@ -142,7 +142,7 @@ func webhooksSubs() []*webhooksSub {
 		}},
 		{name: "disable", args: "ID", nargs: 1, summary: "stop deliveries without deleting the webhook", flags: func(fs *flag.FlagSet) func(context.Context, *webhooksRun, []string) error {
 			return func(ctx context.Context, w *webhooksRun, pos []string) error {
-				wh, err := w.client.Webhooks.Disable(ctx, pos[0])
+				wh, err := w.client.Webhooks.Update(ctx, pos[0], geminihooks.WebhookUpdate{State: new(geminihooks.StateDisabled)})
 				if err != nil {
 					return err
 				}
@@ -168,11 +168,11 @@ func webhooksSubs() []*webhooksSub {
 		{name: "rotate", args: "ID", nargs: 1, summary: "give a webhook a new signing secret; prints it once", flags: func(fs *flag.FlagSet) func(context.Context, *webhooksRun, []string) error {
 			now := fs.Bool("revoke-now", false, "invalidate the previous secrets at once (after a leak) instead of in 24 hours")
 			return func(ctx context.Context, w *webhooksRun, pos []string) error {
-				r := geminihooks.RevokeAfter24h
+				revokeAfter := 24 * time.Hour
 				if *now {
-					r = geminihooks.RevokeImmediately
+					revokeAfter = 0
 				}
-				secret, err := w.client.Webhooks.RotateSigningSecret(ctx, pos[0], r)
+				secret, err := w.client.Webhooks.RotateSigningSecret(ctx, pos[0], revokeAfter)
 				if err != nil {
 					return err
 				}
@@ -378,7 +378,7 @@ func (f *clientFlags) clientWithHeaders(ctx context.Context, e *env, hdr http.He
 		// Interactions package both use.
 		cfg.HTTPClient = &http.Client{Transport: headerTransport{base: http.DefaultTransport, header: hdr}}
 	}
-	var opts []geminihooks.Option
+	var ccfg geminihooks.Config
 	if f.baseURL != "" {
 		u, err := url.Parse(f.baseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -392,14 +392,14 @@ func (f *clientFlags) clientWithHeaders(ctx context.Context, e *env, hdr http.He
 		cfg.HTTPOptions.BaseURL = strings.TrimSuffix(f.baseURL, "/") + "/"
 		// A local API (the emulator) delivers to local listeners over http.
 		if loopback.Host(u.Hostname()) {
-			opts = append(opts, geminihooks.WithAllowInsecureCallbacks())
+			ccfg.InsecureLoopbackHTTP = true
 		}
 	}
 	gc, err := genai.NewClient(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating the genai client: %w", err)
 	}
-	return geminihooks.NewClient(gc, opts...)
+	return geminihooks.NewClient(gc, &ccfg)
 }
 
 // headerTransport adds fixed headers to every request.

@@ -22,8 +22,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/genai/interactions/models/interactions"
-
 	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/emulator"
 	"github.com/geminihooks/geminihooks/event"
@@ -116,22 +114,21 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	// runTool runs the local tool for one call and records it. A tool error
 	// goes back to the model, which can recover; retrying the event would
 	// not change it.
-	runTool := func(interaction string, c geminihooks.FunctionCall) geminihooks.FunctionResult {
-		r := geminihooks.FunctionResult{CallID: c.ID, Name: c.Name}
+	runTool := func(interaction string, c geminihooks.FunctionCall) geminihooks.FunctionCall {
 		out, err := any(nil), fmt.Errorf("unknown tool %q", c.Name)
 		if c.Name == "get_weather" {
 			out, err = getWeather(c.Arguments)
 		}
 		if err != nil {
-			r.Result, r.IsError = err.Error(), true
+			c.Result, c.IsError = err.Error(), true
 		} else {
-			r.Result = out
+			c.Result = out
 		}
-		log.Printf("tool", "%s(%v) -> %v", c.Name, c.Arguments, r.Result)
+		log.Printf("tool", "%s(%v) -> %v", c.Name, c.Arguments, c.Result)
 		mu.Lock()
-		res.ToolCalls = append(res.ToolCalls, toolCall{Interaction: interaction, CallID: c.ID, Args: c.Arguments, Result: r.Result})
+		res.ToolCalls = append(res.ToolCalls, toolCall{Interaction: interaction, CallID: c.ID, Args: c.Arguments, Result: c.Result})
 		mu.Unlock()
-		return r
+		return c
 	}
 
 	l := listener.New(verifier)
@@ -148,7 +145,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		if done {
 			return nil
 		}
-		next, err := answerToolCalls(ctx, env.Client, d.ID, func(c geminihooks.FunctionCall) geminihooks.FunctionResult {
+		next, err := answerToolCalls(ctx, env.Client, d.ID, func(c geminihooks.FunctionCall) geminihooks.FunctionCall {
 			return runTool(d.ID, c)
 		})
 		if err != nil || next == "" {
@@ -203,7 +200,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.Started = deref(it.ID)
+	res.Started = it.ID
 	log.Printf("start", "interaction %s (%s) reports to %s", res.Started, it.Status, env.HookURL)
 
 	// Done when an interaction of this conversation completes. Its event
@@ -250,18 +247,18 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 // tool. With a callback it runs in the background (the API requires
 // background: true for webhook_config), and its events go to hookURL with
 // conversation=weather in their user_metadata.
-func startWeatherChat(ctx context.Context, client *geminihooks.Client, model, prompt, hookURL string) (*interactions.Interaction, error) {
-	return client.Interactions.Create(ctx, interactions.CreateModelInteraction{
-		Model: interactions.Model(model),
-		Input: geminihooks.Ptr(interactions.NewInteractionsInput(prompt)),
-		Tools: []interactions.Tool{interactions.NewTool(interactions.Function{
-			Name:        geminihooks.Ptr("get_weather"),
-			Description: geminihooks.Ptr("Today's forecast for a city."),
+func startWeatherChat(ctx context.Context, client *geminihooks.Client, model, prompt, hookURL string) (*geminihooks.Interaction, error) {
+	return client.Interactions.Create(ctx, geminihooks.InteractionRequest{
+		Model: model,
+		Input: prompt,
+		Tools: []geminihooks.Function{{
+			Name:        "get_weather",
+			Description: "Today's forecast for a city.",
 			Parameters: map[string]any{
 				"type":       "object",
 				"properties": map[string]any{"city": map[string]any{"type": "string"}},
 			},
-		})},
+		}},
 	}, &geminihooks.Callback{URIs: []string{hookURL}, UserMetadata: map[string]any{"conversation": "weather"}})
 }
 
@@ -269,35 +266,27 @@ func startWeatherChat(ctx context.Context, client *geminihooks.Client, model, pr
 // results. It returns the follow-up interaction's ID, or "" when an earlier
 // run of the handler answered already.
 func answerToolCalls(ctx context.Context, client *geminihooks.Client, id string,
-	runTool func(geminihooks.FunctionCall) geminihooks.FunctionResult) (string, error) {
-	calls, err := client.Interactions.FunctionCalls(ctx, id)
+	runTool func(geminihooks.FunctionCall) geminihooks.FunctionCall) (string, error) {
+	it, err := client.Interactions.Get(ctx, id)
 	if err != nil {
 		return "", err
 	}
-	results := make([]geminihooks.FunctionResult, len(calls))
-	for i, c := range calls {
+	if it.Status != "requires_action" {
+		return "", nil // answered already, by an earlier run of this handler
+	}
+	results := make([]geminihooks.FunctionCall, len(it.FunctionCalls))
+	for i, c := range it.FunctionCalls {
 		results[i] = runTool(c)
 	}
 	// A nil callback: the follow-up reports to this interaction's own.
 	next, err := client.Interactions.SubmitFunctionResults(ctx, id, results, nil)
-	if errors.Is(err, geminihooks.ErrNotRequiringAction) {
-		return "", nil // answered already, by an earlier run of this handler
-	}
 	if err != nil {
 		return "", err
 	}
-	if next.ID == nil {
+	if next.ID == "" {
 		return "", errors.New("the follow-up interaction came back without an ID")
 	}
-	return *next.ID, nil
-}
-
-func deref[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
+	return next.ID, nil
 }
 
 func main() {

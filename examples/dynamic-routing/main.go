@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"google.golang.org/genai"
-	"google.golang.org/genai/interactions/models/interactions"
 
 	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/event"
@@ -99,16 +98,15 @@ func launchJob(ctx context.Context, client *geminihooks.Client, batchModel, vide
 		}
 		return op.Name, nil
 	case "video-interaction":
-		format := interactions.NewCreateModelInteractionResponseFormat(interactions.NewResponseFormat(interactions.VideoResponseFormat{}))
-		it, err := client.Interactions.Create(ctx, interactions.CreateModelInteraction{
-			Model:          interactions.Model(omniModel),
-			Input:          geminihooks.Ptr(interactions.NewInteractionsInput("A red balloon over a calm lake at sunrise")),
-			ResponseFormat: &format,
+		it, err := client.Interactions.Create(ctx, geminihooks.InteractionRequest{
+			Model:          omniModel,
+			Input:          "A red balloon over a calm lake at sunrise",
+			ResponseFormat: map[string]any{"type": "video"},
 		}, cb)
 		if err != nil {
 			return "", err
 		}
-		return *it.ID, nil
+		return it.ID, nil
 	}
 	return "", fmt.Errorf("unknown job kind %q", kind)
 }
@@ -282,9 +280,8 @@ func videoLocation(ctx context.Context, c *geminihooks.Client, e *event.Event) (
 	if err != nil {
 		return "", err // retried
 	}
-	it.PopulateOutputProperties()
-	if v := it.OutputVideo; v != nil && v.URI != nil {
-		return *v.URI, nil
+	if it.OutputVideoURI != "" {
+		return it.OutputVideoURI, nil
 	}
 	return "", listener.Permanent(fmt.Errorf("interaction %s completed without a video", e.JobID))
 }

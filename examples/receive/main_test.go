@@ -52,21 +52,21 @@ func TestReceive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := geminihooks.NewClient(gc, geminihooks.WithAllowInsecureCallbacks())
+	c, err := geminihooks.NewClient(gc, &geminihooks.Config{InsecureLoopbackHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	logged := make(lines, 8)
 	srv := httptest.NewUnstartedServer(nil)
-	wh, err := c.Webhooks.Create(ctx, geminihooks.WebhookSpec{
+	_, secret, err := c.Webhooks.Create(ctx, geminihooks.Webhook{
 		URI:    "http://" + srv.Listener.Addr().String() + "/gemini",
 		Events: []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := newListener(string(wh.Secret), slog.New(slog.NewTextHandler(logged, nil)))
+	l, err := newListener(string(secret), slog.New(slog.NewTextHandler(logged, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

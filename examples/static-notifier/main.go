@@ -66,10 +66,10 @@ func emulatorOutcome() func(emulator.Job) emulator.Outcome {
 
 // registerWebhook registers hookURL for batch events and returns the webhook
 // with a verifier for its signing secret. The secret is shown only in this
-// answer: a real service stores string(wh.Secret) in its secret manager and
+// answer: a real service stores string(secret) in its secret manager and
 // builds the verifier from it at start-up.
-func registerWebhook(ctx context.Context, client *geminihooks.Client, hookURL string) (*geminihooks.CreatedWebhook, *signing.HMACVerifier, error) {
-	wh, err := client.Webhooks.Create(ctx, geminihooks.WebhookSpec{
+func registerWebhook(ctx context.Context, client *geminihooks.Client, hookURL string) (*geminihooks.Webhook, *signing.HMACVerifier, error) {
+	wh, secret, err := client.Webhooks.Create(ctx, geminihooks.Webhook{
 		URI:    hookURL,
 		Events: []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired},
 		Name:   "static-notifier",
@@ -77,7 +77,7 @@ func registerWebhook(ctx context.Context, client *geminihooks.Client, hookURL st
 	if err != nil {
 		return nil, nil, err
 	}
-	verifier, err := signing.NewHMACVerifier([]string{string(wh.Secret)})
+	verifier, err := signing.NewHMACVerifier([]string{string(secret)})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -107,7 +107,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		return nil, err
 	}
 	res.Webhook = wh.ID
-	log.Printf("webhook", "%s registered for %v at %s (secret %v)", wh.ID, wh.Events, env.HookURL, wh.Secret)
+	log.Printf("webhook", "%s registered for %v at %s", wh.ID, wh.Events, env.HookURL)
 	defer func() {
 		if err := deleteWebhook(ctx, env.Client, wh.ID); err != nil {
 			log.Printf("webhook", "%s not deleted: %v", wh.ID, err)

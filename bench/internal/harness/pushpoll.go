@@ -62,7 +62,7 @@ func newClients(ctx context.Context, s *emulator.Server) (*genai.Client, *gemini
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	c, err := geminihooks.NewClient(gc, geminihooks.WithAllowInsecureCallbacks())
+	c, err := geminihooks.NewClient(gc, &geminihooks.Config{InsecureLoopbackHTTP: true})
 	if err != nil {
 		return nil, nil, nil, err
 	}

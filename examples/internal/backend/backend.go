@@ -79,7 +79,7 @@ type Env struct {
 // emulator of its own), the clients and the webhook endpoint.
 func Start(ctx context.Context, cfg Config) (*Env, error) {
 	e := &Env{Mux: http.NewServeMux(), served: make(chan struct{})}
-	var copts []geminihooks.Option
+	var ccfg geminihooks.Config
 	addr := cfg.Addr
 	if cfg.PublicURL != "" {
 		u, err := url.Parse(cfg.PublicURL)
@@ -112,7 +112,7 @@ func Start(ctx context.Context, cfg Config) (*Env, error) {
 		e.BaseURL, e.APIKey = e.Emulator.URL, e.Emulator.APIKey
 		// The emulator delivers to plain http on loopback; the real API
 		// never would.
-		copts = append(copts, geminihooks.WithAllowInsecureCallbacks())
+		ccfg.InsecureLoopbackHTTP = true
 		if addr == "" {
 			addr = "127.0.0.1:0"
 		}
@@ -127,7 +127,7 @@ func Start(ctx context.Context, cfg Config) (*Env, error) {
 		e.closeEmulator()
 		return nil, fmt.Errorf("backend: genai client: %w", err)
 	}
-	c, err := geminihooks.NewClient(gc, copts...)
+	c, err := geminihooks.NewClient(gc, &ccfg)
 	if err != nil {
 		e.closeEmulator()
 		return nil, err

@@ -21,7 +21,7 @@ func TestCallbackValidation(t *testing.T) {
 		{"no uris", false, Callback{}, "no URIs"},
 		{"http remote", false, Callback{URIs: []string{"http://example.com/h"}}, "must use https"},
 		{"http remote even when allowed", true, Callback{URIs: []string{"http://example.com/h"}}, "must use https"},
-		{"loopback http not allowed", false, Callback{URIs: []string{"http://127.0.0.1:8080/h"}}, "WithAllowInsecureCallbacks"},
+		{"loopback http not allowed", false, Callback{URIs: []string{"http://127.0.0.1:8080/h"}}, "Config.InsecureLoopbackHTTP"},
 		{"duplicate", false, Callback{URIs: []string{"https://a.example/h", "https://a.example/h"}}, "uri 2 of 2 (https://a.example/h) is listed twice"},
 		{"second uri named from 1", false, Callback{URIs: []string{"https://a.example/h", "http://b.example/h"}}, "callback uri 2 of 2: invalid uri http://b.example/h: must use https"},
 		{"ftp", false, Callback{URIs: []string{"ftp://a.example/h"}}, "must use https"},
@@ -30,28 +30,24 @@ func TestCallbackValidation(t *testing.T) {
 		{"empty uri", false, Callback{URIs: []string{""}}, "invalid uri: empty"},
 		{"credentials", false, Callback{URIs: []string{"https://user:pw@a.example/h"}}, "carries credentials"},
 		{"fragment", false, Callback{URIs: []string{"https://a.example/h#frag"}}, "fragment"},
-		{"long uri", false, Callback{URIs: []string{"https://a.example/" + strings.Repeat("a", MaxCallbackURIBytes)}}, "longer than"},
+		{"long uri", false, Callback{URIs: []string{"https://a.example/" + strings.Repeat("a", maxCallbackURIBytes)}}, "longer than"},
 		{"metadata chan", false, Callback{URIs: []string{"https://a.example/h"}, UserMetadata: map[string]any{"c": make(chan int)}}, "does not encode"},
 		{"metadata NaN", false, Callback{URIs: []string{"https://a.example/h"}, UserMetadata: map[string]any{"n": math.NaN()}}, "does not encode"},
-		{"metadata too big", false, Callback{URIs: []string{"https://a.example/h"}, UserMetadata: map[string]any{"s": strings.Repeat("a", MaxUserMetadataBytes)}}, "more than"},
+		{"metadata too big", false, Callback{URIs: []string{"https://a.example/h"}, UserMetadata: map[string]any{"s": strings.Repeat("a", maxUserMetadataBytes)}}, "more than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var opts []Option
-			if tt.insecure {
-				opts = append(opts, WithAllowInsecureCallbacks())
-			}
-			c := newTestClient(t, "https://example.invalid", testAPIKey, opts...)
-			_, err := c.prepare(&tt.cb)
+			c := newTestClient(t, "https://example.invalid", testAPIKey, &Config{InsecureLoopbackHTTP: tt.insecure})
+			_, err := c.common.client.prepare(&tt.cb)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("valid callback rejected: %v", err)
 				}
 				return
 			}
-			if !errors.Is(err, ErrInvalidCallback) {
-				t.Fatalf("error %v does not wrap ErrInvalidCallback", err)
+			if !errors.Is(err, ErrInvalidArgument) {
+				t.Fatalf("error %v does not wrap ErrInvalidArgument", err)
 			}
 			if !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("error %q does not say %q", err, tt.wantErr)
@@ -65,8 +61,8 @@ func TestCallbackValidation(t *testing.T) {
 
 func TestCallbackErrorHidesQuery(t *testing.T) {
 	t.Parallel()
-	c := newTestClient(t, "https://example.invalid", testAPIKey)
-	_, err := c.prepare(&Callback{URIs: []string{"http://example.com/h?token=s3cr3t"}})
+	c := newTestClient(t, "https://example.invalid", testAPIKey, nil)
+	_, err := c.common.client.prepare(&Callback{URIs: []string{"http://example.com/h?token=s3cr3t"}})
 	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
 		t.Errorf("error %v shows the URI's query", err)
 	}

@@ -2,6 +2,7 @@ package geminihooks
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,21 +20,22 @@ import (
 //
 // Deliveries to a callback are signed with Google's keys (see package
 // signing's NewVerifier with its JWKS key set), not with a webhook secret.
+//
+// A Callback is checked before anything is sent; an error that rejects one
+// matches ErrInvalidArgument.
 type Callback struct {
-	// URIs receive the events: at least one, each unique, https (see
-	// WithAllowInsecureCallbacks for loopback http).
+	// URIs receive the events: at least one, each unique, https (loopback
+	// http with Config.InsecureLoopbackHTTP), of at most 2048 bytes.
 	URIs []string
 	// UserMetadata is echoed in each event. It must encode as a JSON object
-	// of at most MaxUserMetadataBytes.
+	// of at most 16 KiB.
 	UserMetadata map[string]any
 }
 
-// Limits on a Callback, checked before anything is sent.
+// Limits on a Callback, as its documentation states them.
 const (
-	// MaxUserMetadataBytes bounds the JSON encoding of Callback.UserMetadata.
-	MaxUserMetadataBytes = 16 << 10
-	// MaxCallbackURIBytes bounds each callback URI.
-	MaxCallbackURIBytes = 2048
+	maxUserMetadataBytes = 16 << 10 // the JSON encoding of UserMetadata
+	maxCallbackURIBytes  = 2048     // each URI
 )
 
 // wireWebhookConfig is webhook_config as the API reads it: snake_case,
@@ -45,9 +47,9 @@ type wireWebhookConfig struct {
 
 // prepare validates cb and returns its wire form, with URIs and metadata
 // copied so that later changes to cb cannot change what is sent.
-func (c *Client) prepare(cb *Callback) (*wireWebhookConfig, error) {
+func (c *client) prepare(cb *Callback) (*wireWebhookConfig, error) {
 	if len(cb.URIs) == 0 {
-		return nil, fmt.Errorf("%w: no URIs", ErrInvalidCallback)
+		return nil, fmt.Errorf("%w: no URIs", ErrInvalidArgument)
 	}
 	seen := make(map[string]bool, len(cb.URIs))
 	for i, u := range cb.URIs {
@@ -56,7 +58,7 @@ func (c *Client) prepare(cb *Callback) (*wireWebhookConfig, error) {
 			return nil, fmt.Errorf("geminihooks: callback uri %d of %d: %w", i+1, len(cb.URIs), err)
 		}
 		if seen[u] {
-			return nil, fmt.Errorf("%w: uri %d of %d (%s) is listed twice", ErrInvalidCallback, i+1, len(cb.URIs), safeURI(u))
+			return nil, fmt.Errorf("%w: uri %d of %d (%s) is listed twice", ErrInvalidArgument, i+1, len(cb.URIs), safeURI(u))
 		}
 		seen[u] = true
 	}
@@ -65,10 +67,10 @@ func (c *Client) prepare(cb *Callback) (*wireWebhookConfig, error) {
 		b, err := json.Marshal(cb.UserMetadata)
 		if err != nil {
 			// The encoder names the offending type or float value, not the data.
-			return nil, fmt.Errorf("%w: user metadata does not encode as JSON: %w", ErrInvalidCallback, err)
+			return nil, fmt.Errorf("%w: user metadata does not encode as JSON: %w", ErrInvalidArgument, err)
 		}
-		if len(b) > MaxUserMetadataBytes {
-			return nil, fmt.Errorf("%w: user metadata is %d bytes of JSON, more than %d", ErrInvalidCallback, len(b), MaxUserMetadataBytes)
+		if len(b) > maxUserMetadataBytes {
+			return nil, fmt.Errorf("%w: user metadata is %d bytes of JSON, more than %d", ErrInvalidArgument, len(b), maxUserMetadataBytes)
 		}
 		// Send the encoded form, decoded again, so what goes on the wire is
 		// exactly what was checked and the caller's map is never shared.
@@ -76,14 +78,14 @@ func (c *Client) prepare(cb *Callback) (*wireWebhookConfig, error) {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.UseNumber()
 		if err := dec.Decode(&w.UserMetadata); err != nil {
-			return nil, fmt.Errorf("%w: user metadata: %w", ErrInvalidCallback, err)
+			return nil, fmt.Errorf("%w: user metadata: %w", ErrInvalidArgument, err)
 		}
 	}
 	return w, nil
 }
 
 // uriError rejects a webhook or callback URI. It reads "invalid uri ...:
-// reason" whatever it is used for, and matches ErrInvalidCallback.
+// reason" whatever it is used for, and matches ErrInvalidArgument.
 type uriError struct{ uri, reason string }
 
 func (e *uriError) Error() string {
@@ -93,17 +95,17 @@ func (e *uriError) Error() string {
 	return "invalid uri " + e.uri + ": " + e.reason
 }
 
-func (e *uriError) Is(target error) bool { return target == ErrInvalidCallback }
+func (e *uriError) Is(target error) bool { return target == ErrInvalidArgument }
 
 // checkURI accepts an absolute https URI, or http to a loopback host when the
 // client allows insecure callbacks. Its error names the URI without its
 // query, where tokens tend to live.
-func (c *Client) checkURI(raw string) error {
+func (c *client) checkURI(raw string) error {
 	if raw == "" {
 		return &uriError{reason: "empty"}
 	}
-	if len(raw) > MaxCallbackURIBytes {
-		return &uriError{reason: fmt.Sprintf("longer than %d bytes", MaxCallbackURIBytes)}
+	if len(raw) > maxCallbackURIBytes {
+		return &uriError{reason: fmt.Sprintf("longer than %d bytes", maxCallbackURIBytes)}
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -128,7 +130,7 @@ func (c *Client) checkURI(raw string) error {
 			return bad("must use https")
 		}
 		if !c.allowInsecure {
-			return bad("uses http; loopback http needs WithAllowInsecureCallbacks")
+			return bad("uses http; loopback http needs Config.InsecureLoopbackHTTP")
 		}
 		return nil
 	}
@@ -145,30 +147,54 @@ func safeURI(raw string) string {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }
 
-// takeCallback returns the callback to send: cb, or the webhook config the
-// caller put in a genai config, which it moves out of the config (*own
-// becomes nil) so that it is validated and sent in snake_case too. Both at
-// once is an error.
-func takeCallback(own **genai.WebhookConfig, cb *Callback) (*Callback, error) {
-	if *own == nil {
-		return cb, nil
+// launch is the flow every job launch shares. It validates the callback:
+// cb, or own, the one the caller put inside the request (both at once is an
+// error). It then calls send with the callback's wire form (nil without a
+// callback), which adds it to the request, makes the call and returns the
+// job's name, and records the job (see Config.Tracker). send returns "" for
+// a job with no event to come, which is not recorded.
+func (c *client) launch(ctx context.Context, kind jobKind, own, cb *Callback, send func(wc *wireWebhookConfig) (name string, err error)) error {
+	if own != nil {
+		if cb != nil {
+			return errTwoCallbacks
+		}
+		cb = own
 	}
+	var wc *wireWebhookConfig
 	if cb != nil {
-		return nil, errTwoCallbacks
+		var err error
+		if wc, err = c.prepare(cb); err != nil {
+			return err
+		}
 	}
+	name, err := send(wc)
+	if err != nil {
+		return err
+	}
+	c.track(ctx, kind, name, wc)
+	return nil
+}
+
+// moveCallback takes the webhook config the caller put in a genai config out
+// of it (*own becomes nil), so that launch validates it and it is sent in
+// snake_case too. It returns nil when there is none.
+func moveCallback(own **genai.WebhookConfig) *Callback {
 	w := *own
+	if w == nil {
+		return nil
+	}
 	*own = nil
-	return &Callback{URIs: w.Uris, UserMetadata: w.UserMetadata}, nil
+	return &Callback{URIs: w.Uris, UserMetadata: w.UserMetadata}
 }
 
 // errTwoCallbacks is returned when a job is given both a Callback and a
-// webhook config inside its genai config.
-var errTwoCallbacks = fmt.Errorf("%w: both a Callback and a WebhookConfig in the config; pass one", ErrInvalidCallback)
+// webhook config inside its request.
+var errTwoCallbacks = fmt.Errorf("%w: both a Callback and a webhook config in the request; pass one", ErrInvalidArgument)
 
 // requestOptions returns a copy of opts (nil allowed) for one call made
 // through genai, with the client's API version unless opts names one: genai
 // would otherwise use its own, v1 by default since v1.78.
-func (c *Client) requestOptions(opts *genai.HTTPOptions) *genai.HTTPOptions {
+func (c *client) requestOptions(opts *genai.HTTPOptions) *genai.HTTPOptions {
 	out := genai.HTTPOptions{}
 	if opts != nil {
 		out = *opts
@@ -186,7 +212,7 @@ func (c *Client) requestOptions(opts *genai.HTTPOptions) *genai.HTTPOptions {
 // setWebhookConfig makes opts' request hook write wc at path in the body,
 // after any hook the caller or the genai client set, and delete genai's
 // camelCase "webhookConfig" there.
-func (c *Client) setWebhookConfig(opts *genai.HTTPOptions, wc *wireWebhookConfig, path ...string) {
+func (c *client) setWebhookConfig(opts *genai.HTTPOptions, wc *wireWebhookConfig, path ...string) {
 	prev := opts.ExtrasRequestProvider
 	if prev == nil {
 		// genai runs only the request's provider when one is set, so keep

@@ -12,7 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"google.golang.org/genai"
-	"google.golang.org/genai/interactions/models/interactions"
 
 	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/emulator"
@@ -21,9 +20,10 @@ import (
 
 var trackStart = time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
 
-// trackingClient returns a manual-jobs emulator and a client on it that
-// records launched jobs in tr.
-func trackingClient(t *testing.T, tr inbox.Tracker, opts ...geminihooks.Option) (*emulator.Server, *geminihooks.Client) {
+// trackingClient returns a manual-jobs emulator and a client on it
+// configured by cfg (which names the tracker), on loopback http and with
+// the clock at trackStart.
+func trackingClient(t *testing.T, cfg geminihooks.Config) (*emulator.Server, *geminihooks.Client) {
 	t.Helper()
 	emu, err := emulator.NewServer(&emulator.Config{InsecureAllowHTTPLoopback: true, ManualJobs: true})
 	if err != nil {
@@ -36,12 +36,9 @@ func trackingClient(t *testing.T, tr inbox.Tracker, opts ...geminihooks.Option) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := []geminihooks.Option{
-		geminihooks.WithAllowInsecureCallbacks(),
-		geminihooks.WithTracker(tr),
-		geminihooks.WithClock(func() time.Time { return trackStart }),
-	}
-	c, err := geminihooks.NewClient(gc, append(base, opts...)...)
+	cfg.InsecureLoopbackHTTP = true
+	cfg.Now = func() time.Time { return trackStart }
+	c, err := geminihooks.NewClient(gc, &cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,14 +60,11 @@ func launchAll(t *testing.T, c *geminihooks.Client, cb *geminihooks.Callback) ma
 	if err != nil {
 		t.Fatalf("Videos.Generate: %v", err)
 	}
-	it, err := c.Interactions.Create(ctx, interactions.CreateModelInteraction{
-		Model: "gemini-2.5-flash", Input: geminihooks.Ptr(interactions.NewInteractionsInput("hi")),
-		Background: geminihooks.Ptr(true),
-	}, cb)
+	it, err := c.Interactions.Create(ctx, geminihooks.InteractionRequest{Model: "gemini-2.5-flash", Input: "hi", Background: true}, cb)
 	if err != nil {
 		t.Fatalf("Interactions.Create: %v", err)
 	}
-	return map[inbox.JobKind]string{inbox.KindBatch: job.Name, inbox.KindVideo: op.Name, inbox.KindInteraction: *it.ID}
+	return map[inbox.JobKind]string{inbox.KindBatch: job.Name, inbox.KindVideo: op.Name, inbox.KindInteraction: it.ID}
 }
 
 func TestTrackerRecordsLaunchedJobs(t *testing.T) {
@@ -82,7 +76,7 @@ func TestTrackerRecordsLaunchedJobs(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name     string
-		static   bool // WithTrackStatic
+		static   bool // Config.TrackStatic
 		callback bool
 		tracked  bool
 	}{
@@ -93,11 +87,7 @@ func TestTrackerRecordsLaunchedJobs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			mem := inbox.NewMemory()
-			var opts []geminihooks.Option
-			if tc.static {
-				opts = append(opts, geminihooks.WithTrackStatic())
-			}
-			_, c := trackingClient(t, mem, opts...)
+			_, c := trackingClient(t, geminihooks.Config{Tracker: mem, TrackStatic: tc.static})
 			var cb *geminihooks.Callback
 			var meta []byte
 			if tc.callback {
@@ -117,7 +107,7 @@ func TestTrackerRecordsLaunchedJobs(t *testing.T) {
 				}
 				want := &inbox.TrackedJob{
 					Name: name, Kind: kind, Events: wantEvents[kind], UserMetadata: meta,
-					LaunchedAt: trackStart, NextCheck: trackStart.Add(geminihooks.FirstCheckAfter),
+					LaunchedAt: trackStart, NextCheck: trackStart.Add(15 * time.Minute),
 				}
 				if d := cmp.Diff(want, got, cmpopts.EquateEmpty()); d != "" {
 					t.Errorf("%s (-want +got):\n%s", kind, d)
@@ -139,8 +129,10 @@ func (failingTracker) Track(context.Context, *inbox.TrackedJob) error {
 func TestTrackerFailureReturnsJob(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
-	_, c := trackingClient(t, failingTracker{inbox.NewMemory()},
-		geminihooks.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	_, c := trackingClient(t, geminihooks.Config{
+		Tracker: failingTracker{inbox.NewMemory()},
+		Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
+	})
 	job, err := c.Batches.Create(t.Context(), "gemini-2.5-flash", &genai.BatchJobSource{
 		InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("hi")}},
 	}, nil, &geminihooks.Callback{URIs: []string{"http://127.0.0.1:1/hook"}})
@@ -154,7 +146,7 @@ func TestTrackerFailureReturnsJob(t *testing.T) {
 
 func TestGetJobs(t *testing.T) {
 	t.Parallel()
-	emu, c := trackingClient(t, inbox.NewMemory())
+	emu, c := trackingClient(t, geminihooks.Config{Tracker: inbox.NewMemory()})
 	names := launchAll(t, c, nil)
 	ctx := t.Context()
 	job, err := c.Batches.Get(ctx, names[inbox.KindBatch])
@@ -177,7 +169,7 @@ func TestGetJobs(t *testing.T) {
 		t.Errorf("Videos.Get = %+v, %v; want done with a video", op, err)
 	}
 	it, err := c.Interactions.Get(ctx, names[inbox.KindInteraction])
-	if err != nil || it.Status != interactions.InteractionStatusCompleted {
+	if err != nil || it.Status != "completed" {
 		t.Errorf("Interactions.Get = %+v, %v; want completed", it, err)
 	}
 	failed := launchAll(t, c, nil)[inbox.KindBatch]
@@ -196,7 +188,7 @@ func TestGetJobs(t *testing.T) {
 }
 
 // A background interaction without a callback that comes back queued is
-// still to end, so WithTrackStatic records it; a foreground one that
+// still to end, so Config.TrackStatic records it; a foreground one that
 // answered completed has no event to wait for.
 func TestTrackerRecordsQueuedInteraction(t *testing.T) {
 	t.Parallel()
@@ -212,14 +204,13 @@ func TestTrackerRecordsQueuedInteraction(t *testing.T) {
 		t.Fatal(err)
 	}
 	mem := inbox.NewMemory()
-	c, err := geminihooks.NewClient(gc, geminihooks.WithTracker(mem), geminihooks.WithTrackStatic())
+	c, err := geminihooks.NewClient(gc, &geminihooks.Config{Tracker: mem, TrackStatic: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	create := func(background bool) *interactions.Interaction {
-		it, err := c.Interactions.Create(t.Context(), interactions.CreateModelInteraction{
-			Model: "gemini-2.5-flash", Input: geminihooks.Ptr(interactions.NewInteractionsInput("hi")),
-			Background: geminihooks.Ptr(background),
+	create := func(background bool) *geminihooks.Interaction {
+		it, err := c.Interactions.Create(t.Context(), geminihooks.InteractionRequest{
+			Model: "gemini-2.5-flash", Input: "hi", Background: background,
 		}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -227,17 +218,17 @@ func TestTrackerRecordsQueuedInteraction(t *testing.T) {
 		return it
 	}
 	queued := create(true)
-	if queued.Status != interactions.InteractionStatusQueued {
+	if queued.Status != "queued" {
 		t.Fatalf("status %q; want queued", queued.Status)
 	}
-	if _, err := mem.TrackedJob(t.Context(), *queued.ID); err != nil {
+	if _, err := mem.TrackedJob(t.Context(), queued.ID); err != nil {
 		t.Errorf("queued interaction not tracked: %v", err)
 	}
 	done := create(false)
-	if done.Status != interactions.InteractionStatusCompleted {
+	if done.Status != "completed" {
 		t.Fatalf("foreground status %q; want completed", done.Status)
 	}
-	if _, err := mem.TrackedJob(t.Context(), *done.ID); !errors.Is(err, inbox.ErrNotFound) {
+	if _, err := mem.TrackedJob(t.Context(), done.ID); !errors.Is(err, inbox.ErrNotFound) {
 		t.Errorf("completed foreground interaction tracked: %v", err)
 	}
 }
