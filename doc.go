@@ -14,5 +14,5 @@
 //		URI:    "https://example.com/hooks/gemini",
 //		Events: []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed},
 //	})
-//	// wh.Secret is shown only once: store it for signing.NewHMACVerifier.
+//	// wh.Secret is shown only once: store it in signing.Config.Secrets.
 package geminihooks

@@ -47,7 +47,7 @@ func (s State) Known() bool {
 // secret only once. Its String, GoString and LogValue methods print
 // "whsec_[redacted]", so a Secret logged or printed by accident does not leak;
 // use string(s) where the secret itself is needed, such as
-// signing.NewHMACVerifier.
+// signing.Config.Secrets.
 type Secret string
 
 func (s Secret) String() string { return "whsec_[redacted]" }

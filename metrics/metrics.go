@@ -235,8 +235,8 @@ func (m *Metrics) CountSynthesized(f func() uint64) error {
 }
 
 // JWKSTransport wraps base (nil: http.DefaultTransport) to count JWKS
-// fetches and their failures; give it to signing.NewRemoteKeySet through
-// signing.WithHTTPClient.
+// fetches and their failures; give it to signing.NewRemoteKeySet in
+// signing.KeySetConfig.HTTPClient.
 func (m *Metrics) JWKSTransport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport

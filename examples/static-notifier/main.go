@@ -68,7 +68,7 @@ func emulatorOptions() []emulator.Option {
 // with a verifier for its signing secret. The secret is shown only in this
 // answer: a real service stores string(wh.Secret) in its secret manager and
 // builds the verifier from it at start-up.
-func registerWebhook(ctx context.Context, client *geminihooks.Client, hookURL string) (*geminihooks.CreatedWebhook, *signing.HMACVerifier, error) {
+func registerWebhook(ctx context.Context, client *geminihooks.Client, hookURL string) (*geminihooks.CreatedWebhook, *signing.Verifier, error) {
 	wh, err := client.Webhooks.Create(ctx, geminihooks.WebhookSpec{
 		URI:    hookURL,
 		Events: []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired},
@@ -77,7 +77,7 @@ func registerWebhook(ctx context.Context, client *geminihooks.Client, hookURL st
 	if err != nil {
 		return nil, nil, err
 	}
-	verifier, err := signing.NewHMACVerifier([]string{string(wh.Secret)})
+	verifier, err := signing.NewVerifier(&signing.Config{Secrets: []string{string(wh.Secret)}})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -77,7 +77,7 @@ func crashHelper() {
 	if err != nil {
 		fail(err)
 	}
-	v, err := signing.NewHMACVerifier([]string{os.Getenv(envSecret)})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{os.Getenv(envSecret)}})
 	if err != nil {
 		fail(err)
 	}
@@ -185,19 +185,15 @@ func TestCrash(t *testing.T) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	send := func(id string, body []byte) bool {
 		ts := time.Now()
-		sig, err := signing.SignHMAC(secret, id, ts, body)
-		if err != nil {
-			t.Error(err)
-			return true
-		}
 		req, err := http.NewRequest(http.MethodPost, current(), bytes.NewReader(body))
 		if err != nil {
 			t.Error(err)
 			return true
 		}
-		req.Header.Set(signing.HeaderID, id)
-		req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(ts))
-		req.Header.Set(signing.HeaderSignature, sig)
+		if err := (signing.Signer{Secrets: []string{secret}}).Sign(req.Header, id, ts, body); err != nil {
+			t.Error(err)
+			return true
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			return false // killed mid-request, or not up yet: retry
