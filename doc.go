@@ -10,5 +10,5 @@
 //		URI:    "https://example.com/hooks/gemini",
 //		Events: []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed},
 //	})
-//	// secret is shown only once: store string(secret) for signing.NewHMACVerifier.
+//	// secret is shown only once: store string(secret) in signing.Config.Secrets.
 package geminihooks

@@ -109,11 +109,12 @@ func verifyHMAC(t *testing.T, d delivery, secrets ...geminihooks.Secret) error {
 	for i, sc := range secrets {
 		s[i] = string(sc)
 	}
-	v, err := signing.NewHMACVerifier(s)
+	v, err := signing.NewVerifier(&signing.Config{Secrets: s})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v.Verify(context.Background(), d.Header, d.Body)
+	_, err = v.Verify(context.Background(), d.Header, d.Body)
+	return err
 }
 
 func TestE2EWebhookLifecycle(t *testing.T) {
@@ -267,14 +268,18 @@ func TestE2EJobCallbacks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ks, err := signing.NewStaticKeySet(keys...)
+			jwks, err := signing.MarshalJWKS(keys...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ks, err := signing.NewStaticKeySet(jwks)
 			if err != nil {
 				t.Fatal(err)
 			}
 			rcv := newReceiver(t)
-			v, err := signing.NewVerifier(signing.Config{KeySet: ks, Options: []signing.Option{
-				signing.WithAudience(rcv.URL+"/batch", rcv.URL+"/video", rcv.URL+"/interaction"),
-			}})
+			v, err := signing.NewVerifier(&signing.Config{Keys: ks,
+				Audience: []string{rcv.URL + "/batch", rcv.URL + "/video", rcv.URL + "/interaction"},
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -327,7 +332,7 @@ func TestE2EJobCallbacks(t *testing.T) {
 					t.Errorf("%s: no event", kind)
 					continue
 				}
-				scheme, err := v.VerifyScheme(ctx, d.Header, d.Body)
+				scheme, err := v.Verify(ctx, d.Header, d.Body)
 				if err != nil {
 					t.Errorf("%s: event does not verify: %v", kind, err)
 				}

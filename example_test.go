@@ -74,7 +74,7 @@ func ExampleWebhooksService_Create() {
 	}
 	fmt.Println(wh.Name, wh.State, wh.Events)
 	// The secret is shown only now. Printing it by accident hides it;
-	// string(secret) is what to store for signing.NewHMACVerifier.
+	// string(secret) is what to store in signing.Config.Secrets.
 	fmt.Println(secret)
 	fmt.Println(strings.HasPrefix(string(secret), "whsec_"))
 	// Output:
@@ -241,16 +241,23 @@ func ExampleInteractionsService_SubmitFunctionResults() {
 		log.Fatal(err)
 	}
 	const hook = "https://example.com/hooks/agent"
-	verifier, err := signing.NewVerifier(signing.Config{
-		KeySet:  signing.NewRemoteKeySet(signing.GeminiJWKSURL),
-		Options: []signing.Option{signing.WithAudience(hook)}, // for JWT-signed deliveries
+	keys, err := signing.NewRemoteKeySet(signing.GeminiJWKSURL, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	verifier, err := signing.NewVerifier(&signing.Config{
+		Keys:     keys,
+		Audience: []string{hook}, // for JWT-signed deliveries
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
 	http.HandleFunc("POST /hooks/agent", func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
-		if err != nil || verifier.Verify(r.Context(), r.Header, body) != nil {
+		if err == nil {
+			_, err = verifier.Verify(r.Context(), r.Header, body)
+		}
+		if err != nil {
 			http.Error(w, "unverified", http.StatusUnauthorized)
 			return
 		}

@@ -38,7 +38,7 @@ const (
 // secret only once. fmt (every verb, %#v included) and slog print it as
 // "whsec_[redacted]", so a Secret logged or printed by accident does not leak;
 // use string(s) where the secret itself is needed, such as
-// signing.NewHMACVerifier. encoding/json writes it as is, for storage.
+// signing.Config.Secrets. encoding/json writes it as is, for storage.
 type Secret string
 
 // redactedSecret is what a Secret prints as.

@@ -16,7 +16,7 @@ import (
 // A receiver with the console and Prometheus metrics mounted in the same
 // mux. Both observe the listener; the console also browses the inbox.
 func Example() {
-	v, err := signing.NewHMACVerifier([]string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func Example() {
 // receiverWithConsole serves the webhook URL, the console under /console/
 // and the metrics in one mux. (Run the listener's workers with l.Run, as
 // without a console.)
-func receiverWithConsole(v *signing.HMACVerifier) (*http.ServeMux, error) {
+func receiverWithConsole(v *signing.Verifier) (*http.ServeMux, error) {
 	ib := inbox.NewMemory() // or a boltinbox / pginbox: each is an inbox.Admin
 	c, err := console.New(ib, &console.Config{Token: "a-long-random-console-token"})
 	if err != nil {

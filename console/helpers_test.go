@@ -37,7 +37,7 @@ func newStack(t *testing.T, register func(*listener.Listener), cfg *console.Conf
 	rand.Read(key)
 	s := &stack{t: t, secret: "whsec_" + base64.StdEncoding.EncodeToString(key), ib: inbox.NewMemory()}
 	t.Cleanup(func() { s.ib.Close() })
-	v, err := signing.NewHMACVerifier([]string{s.secret})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{s.secret}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,18 +74,16 @@ func (s *stack) post(id string, d event.Data, ts time.Time, forge bool) int {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	sig, err := signing.SignHMAC(s.secret, id, ts, body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	req, _ := http.NewRequest(http.MethodPost, s.hooks.URL, bytes.NewReader(body))
+	req.Header = s.signed(id, ts, body)
 	if forge {
 		other := make([]byte, 32)
 		rand.Read(other)
-		sig, _ = signing.SignHMAC("whsec_"+base64.StdEncoding.EncodeToString(other), id, ts, body)
+		forged := signing.Signer{Secrets: []string{"whsec_" + base64.StdEncoding.EncodeToString(other)}}
+		if err := forged.Sign(req.Header, id, ts, body); err != nil {
+			s.t.Fatal(err)
+		}
 	}
-	req, _ := http.NewRequest(http.MethodPost, s.hooks.URL, bytes.NewReader(body))
-	req.Header = s.signed(id, ts, body)
-	req.Header.Set(signing.HeaderSignature, sig)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
@@ -98,15 +96,11 @@ func (s *stack) post(id string, d event.Data, ts time.Time, forge bool) int {
 // stack's secret.
 func (s *stack) signed(id string, ts time.Time, body []byte) http.Header {
 	s.t.Helper()
-	sig, err := signing.SignHMAC(s.secret, id, ts, body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
-	h.Set(signing.HeaderID, id)
-	h.Set(signing.HeaderTimestamp, signing.FormatTimestamp(ts))
-	h.Set(signing.HeaderSignature, sig)
+	if err := (signing.Signer{Secrets: []string{s.secret}}).Sign(h, id, ts, body); err != nil {
+		s.t.Fatal(err)
+	}
 	return h
 }
 

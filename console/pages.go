@@ -348,7 +348,7 @@ func (c *Console) redeliver(w http.ResponseWriter, r *http.Request) {
 	body := c.recentBody(id)
 	var ts string
 	if e, ok := c.recent.byWebhookID(id); ok {
-		ts = e.Header.Get(signing.HeaderTimestamp)
+		ts = e.Header.Get("webhook-timestamp")
 	}
 	if m, err := c.ib.Get(ctx, id); err == nil && len(m.Body) > 0 {
 		body = m.Body
@@ -365,7 +365,7 @@ func (c *Console) redeliver(w http.ResponseWriter, r *http.Request) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(signing.HeaderID, id)
 	if ts != "" {
-		req.Header.Set(signing.HeaderTimestamp, ts)
+		req.Header.Set("webhook-timestamp", ts)
 	}
 	req.Header.Set("Geminihooks-Redelivery", "console")
 	resp, err := c.client.Do(req)

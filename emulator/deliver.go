@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/geminihooks/geminihooks/emulator/internal/delivery"
@@ -204,16 +203,17 @@ func (s *Server) staticSigner(webhookID string) func(uri, id string, ts time.Tim
 		if len(secrets) == 0 {
 			return "", errorf("webhook %s has no live secret", webhookID)
 		}
-		sigs := make([]string, len(secrets))
-		for i, sc := range secrets {
-			sig, err := signing.SignHMAC(sc, id, ts, body)
-			if err != nil {
-				return "", err
-			}
-			sigs[i] = sig
-		}
-		return strings.Join(sigs, " "), nil
+		return signature(signing.Signer{Secrets: secrets}, id, ts, body)
 	}
+}
+
+// signature returns the webhook-signature value s signs a delivery with.
+func signature(s signing.Signer, id string, ts time.Time, body []byte) (string, error) {
+	h := http.Header{}
+	if err := s.Sign(h, id, ts, body); err != nil {
+		return "", err
+	}
+	return h.Get(signing.HeaderSignature), nil
 }
 
 // dynamicSigner signs a webhook_config delivery with the job's scheme, or
@@ -224,21 +224,13 @@ func (s *Server) dynamicSigner(scheme signing.Scheme) func(uri, id string, ts ti
 	}
 	return func(uri, id string, ts time.Time, body []byte) (string, error) {
 		if scheme == signing.SchemeEd25519 {
-			return signing.SignEd25519(s.keys.edKey, id, ts, body), nil
+			return signature(signing.Signer{Ed25519: s.keys.edKey}, id, ts, body)
 		}
 		key, kid, err := s.keys.rsa()
 		if err != nil {
 			return "", err
 		}
-		return signing.SignJWT(key, kid, signing.JWTClaims{
-			Issuer:           s.URL,
-			Audience:         uri,
-			IssuedAt:         ts,
-			Expiry:           ts.Add(jwtLifetime),
-			WebhookID:        id,
-			WebhookTimestamp: signing.FormatTimestamp(ts),
-			BodySHA256:       signing.BodySHA256(body),
-		})
+		return signature(signing.Signer{RSA: key, KID: kid, Issuer: s.URL, Audience: uri, Lifetime: jwtLifetime}, id, ts, body)
 	}
 }
 

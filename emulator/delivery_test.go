@@ -22,11 +22,12 @@ import (
 // hmacVerifies verifies d with secret alone.
 func hmacVerifies(t *testing.T, secret string, d received) error {
 	t.Helper()
-	v, err := signing.NewHMACVerifier([]string{secret})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v.Verify(t.Context(), d.header, d.body)
+	_, err = v.Verify(t.Context(), d.header, d.body)
+	return err
 }
 
 func TestRotation(t *testing.T) {
@@ -54,8 +55,8 @@ func TestRotation(t *testing.T) {
 		}
 		return rcv.next(t)
 	}
-	verifier := func(t *testing.T, secrets ...string) *signing.HMACVerifier {
-		v, err := signing.NewHMACVerifier(secrets, signing.WithClock(clock))
+	verifier := func(t *testing.T, secrets ...string) *signing.Verifier {
+		v, err := signing.NewVerifier(&signing.Config{Secrets: secrets, Now: clock})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,12 +68,12 @@ func TestRotation(t *testing.T) {
 			t.Fatalf("%d signatures, want %d: %q", got, wantSigs, d.header.Get("webhook-signature"))
 		}
 		for _, sc := range live {
-			if err := verifier(t, sc).Verify(t.Context(), d.header, d.body); err != nil {
+			if _, err := verifier(t, sc).Verify(t.Context(), d.header, d.body); err != nil {
 				t.Errorf("live secret does not verify: %v", err)
 			}
 		}
 		for _, sc := range dead {
-			if err := verifier(t, sc).Verify(t.Context(), d.header, d.body); !errors.Is(err, signing.ErrNoMatchingSignature) {
+			if _, err := verifier(t, sc).Verify(t.Context(), d.header, d.body); !errors.Is(err, signing.ErrNoMatchingSignature) {
 				t.Errorf("revoked secret: got %v, want ErrNoMatchingSignature", err)
 			}
 		}
@@ -296,7 +297,17 @@ func TestFailNext(t *testing.T) {
 // slowMachineWait lets a verification wait out a JWKS fetch that a busy CI
 // machine (-race, 2 cores) slows past the 2s default; it bounds the wait and
 // is never a synchronisation point.
-var slowMachineWait = signing.WithMaxWait(20 * time.Second)
+var slowMachineWait = &signing.KeySetConfig{MaxWait: 20 * time.Second}
+
+// remoteKeys returns the emulator's key set, fetched from its JWKS.
+func remoteKeys(t *testing.T, s *emulator.Server) *signing.RemoteKeySet {
+	t.Helper()
+	keys, err := signing.NewRemoteKeySet(s.JWKSURL(), slowMachineWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
 
 // TestDynamicSchemes verifies webhook_config deliveries with keys fetched
 // from the emulator's JWKS, for both dynamic schemes.
@@ -315,20 +326,18 @@ func TestDynamicSchemes(t *testing.T) {
 			}
 			d := rcv.next(t)
 
-			keys := signing.NewRemoteKeySet(s.JWKSURL(), slowMachineWait)
-			v, err := signing.NewVerifier(signing.Config{KeySet: keys, Options: []signing.Option{
-				signing.WithIssuer(s.URL), signing.WithAudience(rcv.URL + "/dyn"),
-			}})
+			keys := remoteKeys(t, s)
+			v, err := signing.NewVerifier(&signing.Config{Keys: keys, Issuer: s.URL, Audience: []string{rcv.URL + "/dyn"}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := v.VerifyScheme(t.Context(), d.header, d.body)
+			got, err := v.Verify(t.Context(), d.header, d.body)
 			if err != nil || got != scheme {
-				t.Fatalf("VerifyScheme = %q, %v; want %q", got, err, scheme)
+				t.Fatalf("Verify = %q, %v; want %q", got, err, scheme)
 			}
 			if scheme == signing.SchemeJWT {
-				wrongAud, _ := signing.NewVerifier(signing.Config{KeySet: keys, Options: []signing.Option{signing.WithAudience("https://elsewhere.example/")}})
-				if err := wrongAud.Verify(t.Context(), d.header, d.body); err == nil {
+				wrongAud, _ := signing.NewVerifier(&signing.Config{Keys: keys, Audience: []string{"https://elsewhere.example/"}})
+				if _, err := wrongAud.Verify(t.Context(), d.header, d.body); err == nil {
 					t.Error("a JWT for one endpoint verified for another audience")
 				}
 			}
@@ -350,10 +359,7 @@ func TestPerJobScheme(t *testing.T) {
 	s := newServer(t, &emulator.Config{ManualJobs: true, DynamicSigning: signing.SchemeJWT})
 	rcv := newReceiver(t, 8)
 	uri := rcv.URL + "/dyn"
-	keys := signing.NewRemoteKeySet(s.JWKSURL(), slowMachineWait)
-	v, err := signing.NewVerifier(signing.Config{KeySet: keys, Options: []signing.Option{
-		signing.WithIssuer(s.URL), signing.WithAudience(uri),
-	}})
+	v, err := signing.NewVerifier(&signing.Config{Keys: remoteKeys(t, s), Issuer: s.URL, Audience: []string{uri}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,9 +380,9 @@ func TestPerJobScheme(t *testing.T) {
 			t.Fatal(err)
 		}
 		d := rcv.next(t)
-		got, err := v.VerifyScheme(t.Context(), d.header, d.body)
+		got, err := v.Verify(t.Context(), d.header, d.body)
 		if err != nil || got != tc.want {
-			t.Errorf("%s: VerifyScheme = %q, %v; want %q", tc.name, got, err, tc.want)
+			t.Errorf("%s: Verify = %q, %v; want %q", tc.name, got, err, tc.want)
 		}
 		if ev, err := event.Parse(d.body); err != nil || ev.JobID != name {
 			t.Errorf("%s: delivery for %+v (%v), want job %s", tc.name, ev, err, name)
@@ -424,15 +430,15 @@ func TestThousandJobs(t *testing.T) {
 	for n := range names {
 		want[n] = true
 	}
-	hv, err := signing.NewHMACVerifier([]string{secret})
+	hv, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dv := dynamicVerifier(t, s)
+	dv := dynamicVerifier(t, s, nil)
 	seen := map[string]bool{}
 	for _, c := range []struct {
 		rcv *receiver
-		v   signing.Verifier
+		v   *signing.Verifier
 		n   int
 	}{{static, hv, jobs / 2}, {dyn, dv, jobs / 2}} {
 		if len(c.rcv.got) != c.n {

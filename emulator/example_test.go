@@ -61,11 +61,12 @@ func Example() {
 	}
 
 	d := <-got
-	v, err := signing.NewHMACVerifier([]string{*wh.Webhook.NewSigningSecret})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{*wh.Webhook.NewSigningSecret}})
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println("signature ok:", v.Verify(ctx, d.header, d.body) == nil)
+	_, err = v.Verify(ctx, d.header, d.body)
+	fmt.Println("signature ok:", err == nil)
 	ev, err := event.Parse(d.body)
 	if err != nil {
 		panic(err)

@@ -24,13 +24,13 @@ import (
 
 // register creates a webhook through genai and returns its id and a
 // verifier for its secret.
-func register(t *testing.T, c *genai.Client, uri string, events ...webhooks.WebhookSubscribedEvent) (string, *signing.HMACVerifier) {
+func register(t *testing.T, c *genai.Client, uri string, events ...webhooks.WebhookSubscribedEvent) (string, *signing.Verifier) {
 	t.Helper()
 	res, err := c.Webhooks.Create(t.Context(), operations.CreateWebhookRequest{Body: webhooks.WebhookInput{URI: uri, SubscribedEvents: events}})
 	if err != nil {
 		t.Fatalf("Webhooks.Create: %v", err)
 	}
-	v, err := signing.NewHMACVerifier([]string{*res.Webhook.NewSigningSecret})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{*res.Webhook.NewSigningSecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,9 +58,9 @@ func fetch(t *testing.T, s *emulator.Server, uri string) []byte {
 }
 
 // parseVerified verifies a delivery and parses its event.
-func parseVerified(t *testing.T, v signing.Verifier, d received) *event.Event {
+func parseVerified(t *testing.T, v *signing.Verifier, d received) *event.Event {
 	t.Helper()
-	if err := v.Verify(t.Context(), d.header, d.body); err != nil {
+	if _, err := v.Verify(t.Context(), d.header, d.body); err != nil {
 		t.Fatalf("verify %s: %v", d.body, err)
 	}
 	ev, err := event.Parse(d.body)
@@ -70,18 +70,28 @@ func parseVerified(t *testing.T, v signing.Verifier, d received) *event.Event {
 	return ev
 }
 
-// dynamicVerifier verifies webhook_config deliveries with the server's keys.
-func dynamicVerifier(t *testing.T, s *emulator.Server, opts ...signing.Option) *signing.MultiVerifier {
+// dynamicVerifier verifies webhook_config deliveries with the server's keys
+// and the rest of cfg, which may be nil.
+func dynamicVerifier(t *testing.T, s *emulator.Server, cfg *signing.Config) *signing.Verifier {
 	t.Helper()
 	keys, err := s.PublicKeys()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := signing.NewStaticKeySet(keys...)
+	jwks, err := signing.MarshalJWKS(keys...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := signing.NewVerifier(signing.Config{KeySet: ks, Options: opts})
+	ks, err := signing.NewStaticKeySet(jwks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := signing.Config{}
+	if cfg != nil {
+		c = *cfg
+	}
+	c.Keys = ks
+	v, err := signing.NewVerifier(&c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +200,7 @@ func TestGenAIBatchWebhookConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Create with uris: %v", err)
 	}
-	ev := parseVerified(t, dynamicVerifier(t, s), dyn.next(t))
+	ev := parseVerified(t, dynamicVerifier(t, s, nil), dyn.next(t))
 	if d, err := event.As[*event.Batch](ev); err != nil || d.ID != job.Name {
 		t.Fatalf("event %+v: %v", d, err)
 	}
@@ -227,7 +237,7 @@ func TestGenAIVideos(t *testing.T) {
 	if err != nil || http.DetectContentType(video) != "video/mp4" {
 		t.Errorf("Files.Download = %d bytes (%s), %v", len(video), http.DetectContentType(video), err)
 	}
-	ev := parseVerified(t, dynamicVerifier(t, s), dyn.next(t))
+	ev := parseVerified(t, dynamicVerifier(t, s, nil), dyn.next(t))
 	d, err := event.As[*event.Video](ev)
 	if err != nil || d.ID != op.Name || d.Location() != uri {
 		t.Fatalf("event %+v: %v", d, err)
@@ -260,7 +270,7 @@ func TestGenAIInteractions(t *testing.T) {
 	c := newClient(t, s)
 	ctx := t.Context()
 	dyn := newReceiver(t, 8)
-	verify := dynamicVerifier(t, s, signing.WithIssuer(s.URL), signing.WithAudience(dyn.URL))
+	verify := dynamicVerifier(t, s, &signing.Config{Issuer: s.URL, Audience: []string{dyn.URL}})
 	hook := &gi.WebhookConfig{Uris: []string{dyn.URL}, UserMetadata: map[string]any{"ticket": "T-1"}}
 	weather := gi.NewTool(gi.Function{Name: ptr("get_weather")})
 
@@ -363,7 +373,7 @@ func TestGenAISigningHeader(t *testing.T) {
 			s := newServer(t, &emulator.Config{ManualJobs: true, DynamicSigning: def})
 			c := newClient(t, s)
 			dyn := newReceiver(t, 4)
-			verify := dynamicVerifier(t, s, signing.WithIssuer(s.URL), signing.WithAudience(dyn.URL))
+			verify := dynamicVerifier(t, s, &signing.Config{Issuer: s.URL, Audience: []string{dyn.URL}})
 			other := signing.SchemeJWT
 			if def == signing.SchemeJWT {
 				other = signing.SchemeEd25519
@@ -390,9 +400,9 @@ func TestGenAISigningHeader(t *testing.T) {
 					t.Fatal(err)
 				}
 				d := dyn.next(t)
-				got, err := verify.VerifyScheme(t.Context(), d.header, d.body)
+				got, err := verify.Verify(t.Context(), d.header, d.body)
 				if err != nil || got != tc.want {
-					t.Errorf("%s: VerifyScheme = %q, %v; want %q", tc.job, got, err, tc.want)
+					t.Errorf("%s: Verify = %q, %v; want %q", tc.job, got, err, tc.want)
 				}
 			}
 		})
@@ -435,7 +445,7 @@ func TestGenAIInteractionStatuses(t *testing.T) {
 			if err := s.Finish(id, tc.outcome); err != nil {
 				t.Fatal(err)
 			}
-			ev := parseVerified(t, dynamicVerifier(t, s), dyn.next(t))
+			ev := parseVerified(t, dynamicVerifier(t, s, nil), dyn.next(t))
 			if ev.Type != tc.event || ev.JobID != id {
 				t.Errorf("event %s for %s; want %s for %s", ev.Type, ev.JobID, tc.event, id)
 			}
@@ -506,7 +516,7 @@ func TestGenAIVideoInteraction(t *testing.T) {
 	if err := s.Finish(id, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
-	ev := parseVerified(t, dynamicVerifier(t, s), dyn.next(t))
+	ev := parseVerified(t, dynamicVerifier(t, s, nil), dyn.next(t))
 	d, err := event.As[*event.Video](ev)
 	if err != nil || d.ID != id || ev.UserMetadata["clip"] != "7" {
 		t.Fatalf("event %+v, %v", ev, err)

@@ -60,11 +60,11 @@ func TestGenAIWebhooks(t *testing.T) {
 		t.Fatalf("Ping: %v", err)
 	}
 	d := rcv.next(t)
-	v, err := signing.NewHMACVerifier([]string{*secret})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{*secret}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Verify(ctx, d.header, d.body); err != nil {
+	if _, err := v.Verify(ctx, d.header, d.body); err != nil {
 		t.Fatalf("ping signature: %v", err)
 	}
 	ev, err := event.Parse(d.body)

@@ -66,7 +66,8 @@ func keyID(prefix string, pub crypto.PublicKey) (string, error) {
 // PublicKeys returns the keys that sign dynamic (webhook_config) deliveries,
 // the same ones served at JWKSURL: an RSA key for RS256 JWTs and an Ed25519
 // key for v1a signatures, each with its kid. Feed them to
-// signing.NewStaticKeySet to verify without fetching the JWKS.
+// signing.MarshalJWKS and signing.NewStaticKeySet to verify without fetching
+// the JWKS.
 func (s *Server) PublicKeys() ([]signing.PublicKey, error) {
 	rk, rkid, err := s.keys.rsa()
 	if err != nil {

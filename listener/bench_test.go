@@ -56,7 +56,7 @@ func newBareTarget() *benchTarget {
 }
 
 func newListenerTarget(b *testing.B, secret string, opts ...listener.Option) *benchTarget {
-	v, err := signing.NewHMACVerifier([]string{secret})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -101,16 +101,11 @@ func prepare(b testing.TB, secret, prefix string, n int) []signedRequest {
 		if err != nil {
 			b.Fatal(err)
 		}
-		sig, err := signing.SignHMAC(secret, id, now, body)
-		if err != nil {
+		h := http.Header{"Content-Type": {"application/json"}}
+		if err := (signing.Signer{Secrets: []string{secret}}).Sign(h, id, now, body); err != nil {
 			b.Fatal(err)
 		}
-		reqs[i] = signedRequest{body: body, header: http.Header{
-			"Content-Type":      {"application/json"},
-			"Webhook-Id":        {id},
-			"Webhook-Timestamp": {signing.FormatTimestamp(now)},
-			"Webhook-Signature": {sig},
-		}}
+		reqs[i] = signedRequest{body: body, header: h}
 	}
 	return reqs
 }

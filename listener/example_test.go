@@ -16,7 +16,7 @@ import (
 func ExampleListener() {
 	// The webhook's signing secret, shown once when it was created.
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	v, err := signing.NewHMACVerifier([]string{secret})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 	if err != nil {
 		panic(err)
 	}
@@ -35,11 +35,8 @@ func ExampleListener() {
 	// What Gemini sends when the batch is done.
 	now := time.Now()
 	body, _ := event.Marshal(&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/123", OutputFileURI: "files/out-123"}, now, nil)
-	sig, _ := signing.SignHMAC(secret, "msg_2kWPNNpAqXnFLZ", now, body)
 	req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
-	req.Header.Set(signing.HeaderID, "msg_2kWPNNpAqXnFLZ")
-	req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
-	req.Header.Set(signing.HeaderSignature, sig)
+	_ = signing.Signer{Secrets: []string{secret}}.Sign(req.Header, "msg_2kWPNNpAqXnFLZ", now, body)
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		panic(err)

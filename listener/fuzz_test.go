@@ -30,7 +30,7 @@ func FuzzServeHTTP(f *testing.F) {
 		f.Add(seed.id, []byte(seed.body))
 	}
 	secret := newSecret(f)
-	v, err := signing.NewHMACVerifier([]string{secret})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -38,14 +38,10 @@ func FuzzServeHTTP(f *testing.F) {
 	l := listener.New(v, listener.WithInbox(ib), listener.WithMaxBodyBytes(256))
 	f.Fuzz(func(t *testing.T, id string, body []byte) {
 		now := time.Now()
-		sig, err := signing.SignHMAC(secret, id, now, body)
-		if err != nil {
+		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		if err := (signing.Signer{Secrets: []string{secret}}).Sign(req.Header, id, now, body); err != nil {
 			t.Fatal(err)
 		}
-		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
-		req.Header[http.CanonicalHeaderKey(signing.HeaderID)] = []string{id}
-		req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
-		req.Header.Set(signing.HeaderSignature, sig)
 		before, _ := ib.Get(context.Background(), id)
 		rec := httptest.NewRecorder()
 		l.ServeHTTP(rec, req)

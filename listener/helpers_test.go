@@ -64,7 +64,7 @@ func newSecret(t testing.TB) string {
 func newHarness(t *testing.T, ib inbox.Inbox, opts ...listener.Option) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: &fakeClock{now: start}, secret: newSecret(t)}
-	v, err := signing.NewHMACVerifier([]string{h.secret}, signing.WithClock(h.clock.Now))
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{h.secret}, Now: h.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,17 +127,13 @@ func (h *harness) body(d event.Data) []byte {
 // request returns a POST of body, signed for id at ts.
 func (h *harness) request(id string, ts time.Time, body []byte) *http.Request {
 	h.t.Helper()
-	sig, err := signing.SignHMAC(h.secret, id, ts, body)
-	if err != nil {
-		h.t.Fatal(err)
-	}
 	req, err := http.NewRequest(http.MethodPost, h.srv.URL, bytes.NewReader(body))
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	req.Header.Set(signing.HeaderID, id)
-	req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(ts))
-	req.Header.Set(signing.HeaderSignature, sig)
+	if err := (signing.Signer{Secrets: []string{h.secret}}).Sign(req.Header, id, ts, body); err != nil {
+		h.t.Fatal(err)
+	}
 	return req
 }
 
@@ -241,6 +237,6 @@ func (unavailableKeys) Keys(context.Context) ([]signing.PublicKey, error) {
 	return nil, signing.ErrKeySetUnavailable
 }
 
-func (unavailableKeys) Key(context.Context, string) (signing.PublicKey, error) {
-	return signing.PublicKey{}, signing.ErrKeySetUnavailable
+func (unavailableKeys) Refresh(context.Context) ([]signing.PublicKey, error) {
+	return nil, signing.ErrKeySetUnavailable
 }

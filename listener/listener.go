@@ -68,12 +68,19 @@ type Listener struct {
 	stats counters
 }
 
-// New returns a Listener that verifies deliveries with v. Like
+// verifier checks a delivery's signature and reports the scheme that matched:
+// a *signing.Verifier, or a fake in tests.
+type verifier interface {
+	Verify(ctx context.Context, h http.Header, body []byte) (signing.Scheme, error)
+}
+
+// New returns a Listener that verifies deliveries with v, usually a
+// *signing.Verifier. Like
 // http.ServeMux with a bad pattern, New panics when v is nil or an option
 // is invalid (such as a dedupe window under MinDedupeWindow): these are
 // fixed in code, so the mistake shows at startup rather than as lost
 // events a day later.
-func New(v signing.Verifier, opts ...Option) *Listener {
+func New(v verifier, opts ...Option) *Listener {
 	c := config{
 		workers:        DefaultWorkers,
 		handlerTimeout: DefaultHandlerTimeout,
@@ -106,13 +113,7 @@ func New(v signing.Verifier, opts ...Option) *Listener {
 		wake:   make(chan struct{}, c.workers),
 		byType: make(map[event.Type][]HandlerFunc),
 	}
-	if sv, ok := v.(signing.SchemeVerifier); ok {
-		l.verify = sv.VerifyScheme
-	} else {
-		l.verify = func(ctx context.Context, h http.Header, body []byte) (signing.Scheme, error) {
-			return "", v.Verify(ctx, h, body)
-		}
-	}
+	l.verify = v.Verify
 	_, l.inMemory = c.inbox.(*inbox.Memory)
 	l.tracker, _ = c.inbox.(inbox.Tracker)
 	if n, ok := c.inbox.(inbox.Notifier); ok {

@@ -192,7 +192,7 @@ var cmpIgnoreDepth = cmp.FilterPath(func(p cmp.Path) bool { return p.Last().Stri
 func TestKeysUnavailableIs503(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{now: start}
-	v, err := signing.NewVerifier(signing.Config{KeySet: unavailableKeys{}, Options: []signing.Option{signing.WithClock(clock.Now)}})
+	v, err := signing.NewVerifier(&signing.Config{Keys: unavailableKeys{}, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,9 +203,9 @@ func TestKeysUnavailableIs503(t *testing.T) {
 	}
 	body, _ := event.Marshal(succeeded, start, nil)
 	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
-	req.Header.Set(signing.HeaderID, "msg_1")
-	req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(start))
-	req.Header.Set(signing.HeaderSignature, signing.SignEd25519(priv, "msg_1", start, body))
+	if err := (signing.Signer{Ed25519: priv}).Sign(req.Header, "msg_1", start, body); err != nil {
+		t.Fatal(err)
+	}
 	rec := httptest.NewRecorder()
 	l.ServeHTTP(rec, req)
 	if rec.Code != http.StatusServiceUnavailable {
@@ -223,37 +223,33 @@ func TestSchemeIsRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := signing.NewStaticKeySet(signing.PublicKey{KID: "k1", Key: pub})
+	jwks, err := signing.MarshalJWKS(signing.PublicKey{KID: "k1", Key: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := signing.NewStaticKeySet(jwks)
 	if err != nil {
 		t.Fatal(err)
 	}
 	secret := newSecret(t)
-	v, err := signing.NewVerifier(signing.Config{Secrets: []string{secret}, KeySet: ks,
-		Options: []signing.Option{signing.WithClock(clock.Now)}})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}, Keys: ks, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ib := inbox.NewMemory()
 	l := listener.New(v, listener.WithInbox(ib), listener.WithClock(clock.Now))
-	hmacSig := func(id string, body []byte) string {
-		s, err := signing.SignHMAC(secret, id, start, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
 	for _, tc := range []struct {
 		id, want string
-		sign     func(id string, body []byte) string
+		signer   signing.Signer
 	}{
-		{"msg_hmac", "v1", hmacSig},
-		{"msg_ed", "v1a", func(id string, body []byte) string { return signing.SignEd25519(priv, id, start, body) }},
+		{"msg_hmac", "v1", signing.Signer{Secrets: []string{secret}}},
+		{"msg_ed", "v1a", signing.Signer{Ed25519: priv}},
 	} {
 		body, _ := event.Marshal(&event.Batch{Type: event.TypeBatchFailed, ID: tc.id}, start, nil)
 		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
-		req.Header.Set(signing.HeaderID, tc.id)
-		req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(start))
-		req.Header.Set(signing.HeaderSignature, tc.sign(tc.id, body))
+		if err := tc.signer.Sign(req.Header, tc.id, start, body); err != nil {
+			t.Fatal(err)
+		}
 		rec := httptest.NewRecorder()
 		l.ServeHTTP(rec, req)
 		if rec.Code != http.StatusAccepted {
@@ -429,13 +425,15 @@ func TestCheck(t *testing.T) {
 
 func TestNewRefusesInvalidOptions(t *testing.T) {
 	t.Parallel()
-	v, err := signing.NewHMACVerifier([]string{newSecret(t)})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{newSecret(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name string
-		v    signing.Verifier
+		v    interface {
+			Verify(context.Context, http.Header, []byte) (signing.Scheme, error)
+		}
 		opt  listener.Option
 		want string // in the panic message; "" means no panic
 	}{
@@ -500,7 +498,7 @@ func TestStatsQueueDepth(t *testing.T) {
 // server's own timeouts, so slow clients cannot pin connections.
 func TestSlowBodyTimesOut(t *testing.T) {
 	t.Parallel()
-	v, err := signing.NewHMACVerifier([]string{newSecret(t)})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{newSecret(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -560,7 +558,7 @@ func (o opaqueWriter) WriteHeader(code int)        { o.w.WriteHeader(code) }
 // it could not set the deadline.
 func TestSlowBodyTimesOutBehindOpaqueWrapper(t *testing.T) {
 	t.Parallel()
-	v, err := signing.NewHMACVerifier([]string{newSecret(t)})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{newSecret(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -139,7 +139,7 @@ func outcomeOf(err error) Outcome {
 		return OutcomeReadTimeout
 	case errors.Is(err, signing.ErrKeySetUnavailable):
 		return OutcomeKeysUnavailable
-	case errors.Is(err, signing.ErrTimestampTooOld), errors.Is(err, signing.ErrTimestampTooNew):
+	case errors.Is(err, signing.ErrStaleTimestamp):
 		return OutcomeStaleTimestamp
 	case errors.Is(err, signing.ErrUnknownKey):
 		return OutcomeUnknownKey

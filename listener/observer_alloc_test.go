@@ -24,7 +24,7 @@ func TestObserverAllocatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	allocs := func(opts ...listener.Option) float64 {
-		v, err := signing.NewHMACVerifier([]string{secret})
+		v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 		if err != nil {
 			t.Fatal(err)
 		}

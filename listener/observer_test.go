@@ -144,6 +144,6 @@ func TestWithObserverNil(t *testing.T) {
 			t.Error("New accepted WithObserver(nil)")
 		}
 	}()
-	v, _ := signing.NewHMACVerifier([]string{newSecret(t)})
+	v, _ := signing.NewVerifier(&signing.Config{Secrets: []string{newSecret(t)}})
 	listener.New(v, listener.WithObserver(nil))
 }

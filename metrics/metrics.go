@@ -249,8 +249,8 @@ func (c *inboxCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // JWKSTransport wraps base (nil: http.DefaultTransport) to count JWKS
-// fetches and their failures; give it to signing.NewRemoteKeySet through
-// signing.WithHTTPClient.
+// fetches and their failures; give it to signing.NewRemoteKeySet in
+// signing.KeySetConfig.HTTPClient.
 func (m *Metrics) JWKSTransport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport

@@ -84,7 +84,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 	key := make([]byte, 32)
 	rand.Read(key)
 	secret := "whsec_" + base64.StdEncoding.EncodeToString(key)
-	v, err := signing.NewHMACVerifier([]string{secret})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,14 +127,11 @@ func TestMetricsEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sig, _ := signing.SignHMAC(secret, id, now, body)
-		if forge {
-			sig = "v1," + base64.StdEncoding.EncodeToString(make([]byte, 32))
-		}
 		req, _ := http.NewRequest(http.MethodPost, hooks.URL, strings.NewReader(string(body)))
-		req.Header.Set(signing.HeaderID, id)
-		req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
-		req.Header.Set(signing.HeaderSignature, sig)
+		_ = signing.Signer{Secrets: []string{secret}}.Sign(req.Header, id, now, body)
+		if forge {
+			req.Header.Set(signing.HeaderSignature, "v1,"+base64.StdEncoding.EncodeToString(make([]byte, 32)))
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

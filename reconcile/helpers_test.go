@@ -160,11 +160,15 @@ func (e *env) start(secrets ...geminihooks.Secret) *listener.Listener {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ks, err := signing.NewStaticKeySet(keys...)
+	jwks, err := signing.MarshalJWKS(keys...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	cfg := signing.Config{KeySet: ks}
+	ks, err := signing.NewStaticKeySet(jwks)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cfg := &signing.Config{Keys: ks}
 	for _, s := range secrets {
 		cfg.Secrets = append(cfg.Secrets, string(s))
 	}

@@ -17,13 +17,13 @@ import (
 // MAC or a true Ed25519 signature of the request.
 func FuzzVerifyHeader(f *testing.F) {
 	body := []byte(`{"type":"batch.succeeded"}`)
-	ts := FormatTimestamp(testNow)
-	v1, err := SignHMAC(testSecret, "msg", testNow, body)
+	ts := formatTimestamp(testNow)
+	v1, err := signHMAC(testSecret, "msg", testNow, body)
 	if err != nil {
 		f.Fatal(err)
 	}
 	edKey := testEd25519Key(f, 0)
-	v1a := SignEd25519(edKey, "msg", testNow, body)
+	v1a := signEd25519(edKey, "msg", testNow, body)
 	for _, seed := range []struct{ sig, id, ts string }{
 		{v1, "msg", ts},
 		{v1a, "msg", ts},
@@ -38,21 +38,15 @@ func FuzzVerifyHeader(f *testing.F) {
 	} {
 		f.Add(seed.sig, seed.id, seed.ts)
 	}
-	ks, err := NewStaticKeySet(PublicKey{KID: "ed", Key: edKey.Public()})
-	if err != nil {
-		f.Fatal(err)
-	}
-	v, err := NewVerifier(Config{Secrets: []string{testSecret}, KeySet: ks, Options: []Option{WithClock(fixedClock(testNow))}})
-	if err != nil {
-		f.Fatal(err)
-	}
+	ks := staticKeys(f, PublicKey{KID: "ed", Key: edKey.Public()})
+	v := newVerifier(f, &Config{Secrets: []string{testSecret}, Keys: ks, Now: fixedClock(testNow)})
 	key, err := decodeSecret(testSecret)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, sig, id, ts string) {
 		h := http.Header{canonSignature: {sig}, canonID: {id}, canonTimestamp: {ts}}
-		scheme, err := v.VerifyScheme(context.Background(), h, body)
+		scheme, err := v.Verify(context.Background(), h, body)
 		if err != nil {
 			return
 		}
@@ -91,14 +85,10 @@ func FuzzJWT(f *testing.F) {
 	f.Add("e30.e30.e30")
 	f.Add(valid[:strings.LastIndexByte(valid, '.')] + ".AAAA")
 	f.Add(strings.Replace(valid, ".", "..", 1))
-	ks, err := NewStaticKeySet(rsaPubFor(f, r))
-	if err != nil {
-		f.Fatal(err)
-	}
-	v := NewJWKSVerifier(ks, WithClock(fixedClock(testNow)))
+	v := newVerifier(f, &Config{Keys: staticKeys(f, rsaPubFor(f, r)), Now: fixedClock(testNow)})
 	signed := valid[:strings.LastIndexByte(valid, '.')]
 	f.Fuzz(func(t *testing.T, token string) {
-		err := v.Verify(context.Background(), headers(r.id, r.ts, token), r.body)
+		_, err := v.Verify(context.Background(), headers(r.id, r.ts, token), r.body)
 		if err == nil && !strings.HasPrefix(token, signed+".") {
 			t.Fatalf("accepted a token with another signed part: %q", token)
 		}
@@ -109,8 +99,10 @@ func rsaPubFor(t testing.TB, r jwtRequest) PublicKey {
 	return PublicKey{KID: r.kid, Key: &r.key.PublicKey}
 }
 
-// FuzzParseJWKS checks that whatever a JWKS endpoint or file holds, ParseJWKS either fails with
-// ErrInvalidJWKS or keeps only usable keys with unique kids, which NewStaticKeySet then accepts.
+// FuzzParseJWKS checks that whatever a JWKS endpoint or file holds, parseJWKS either fails with
+// errInvalidJWKS or keeps only usable keys with unique kids; that NewStaticKeySet accepts exactly the
+// documents parseJWKS does; and that MarshalJWKS writes the kept keys back as a document that parses
+// to them again.
 func FuzzParseJWKS(f *testing.F) {
 	doc, err := MarshalJWKS(PublicKey{KID: "r", Key: &testRSAKey(f, 0).PublicKey}, PublicKey{KID: "e", Key: testEd25519Key(f, 0).Public()})
 	if err != nil {
@@ -121,10 +113,14 @@ func FuzzParseJWKS(f *testing.F) {
 	f.Add([]byte(`{"keys":[{"kty":"RSA","n":"` + strings.Repeat("A", 2000) + `","e":"AQAAAAAB"}]}`))
 	f.Add([]byte(`{"keys":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		keys, err := ParseJWKS(data)
+		keys, err := parseJWKS(data)
+		_, serr := NewStaticKeySet(data)
+		if (err == nil) != (serr == nil) {
+			t.Fatalf("parseJWKS = %v but NewStaticKeySet = %v", err, serr)
+		}
 		if err != nil {
-			if !errors.Is(err, ErrInvalidJWKS) {
-				t.Fatalf("error %v does not wrap ErrInvalidJWKS", err)
+			if !errors.Is(err, errInvalidJWKS) {
+				t.Fatalf("error %v does not wrap errInvalidJWKS", err)
 			}
 			return
 		}
@@ -138,8 +134,12 @@ func FuzzParseJWKS(f *testing.F) {
 			}
 			seen[k.KID] = true
 		}
-		if _, err := NewStaticKeySet(keys...); err != nil {
-			t.Fatalf("NewStaticKeySet refused what ParseJWKS kept: %v", err)
+		again, err := MarshalJWKS(keys...)
+		if err != nil {
+			t.Fatalf("MarshalJWKS refused what parseJWKS kept: %v", err)
+		}
+		if back, err := parseJWKS(again); err != nil || len(back) != len(keys) {
+			t.Fatalf("round trip: %d keys, %v; want %d", len(back), err, len(keys))
 		}
 	})
 }

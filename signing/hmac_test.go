@@ -52,7 +52,7 @@ func headers(id, ts string, sigs ...string) http.Header {
 		h.Set(HeaderID, id)
 	}
 	if ts != "" {
-		h.Set(HeaderTimestamp, ts)
+		h.Set(headerTimestamp, ts)
 	}
 	for _, s := range sigs {
 		h.Add(HeaderSignature, s)
@@ -67,6 +67,16 @@ const (
 
 var testNow = time.Unix(1_780_000_000, 0)
 
+// newVerifier returns NewVerifier(cfg) or fails the test.
+func newVerifier(t testing.TB, cfg *Config) *Verifier {
+	t.Helper()
+	v, err := NewVerifier(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func TestHMACVectors(t *testing.T) {
 	t.Parallel()
 	vec := loadVectors(t)
@@ -74,22 +84,19 @@ func TestHMACVectors(t *testing.T) {
 		t.Run(tc.Name, func(t *testing.T) {
 			t.Parallel()
 			ts := time.Unix(tc.Timestamp, 0)
-			got, err := SignHMAC(tc.Secret, tc.ID, ts, []byte(tc.Body))
+			got, err := signHMAC(tc.Secret, tc.ID, ts, []byte(tc.Body))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got != tc.Signature {
-				t.Errorf("SignHMAC = %q, want %q", got, tc.Signature)
+				t.Errorf("signHMAC = %q, want %q", got, tc.Signature)
 			}
-			v, err := NewHMACVerifier([]string{tc.Secret}, WithClock(fixedClock(ts)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			scheme, err := v.VerifyScheme(context.Background(), headers(tc.ID, FormatTimestamp(ts), tc.Signature), []byte(tc.Body))
+			v := newVerifier(t, &Config{Secrets: []string{tc.Secret}, Now: fixedClock(ts)})
+			scheme, err := v.Verify(context.Background(), headers(tc.ID, formatTimestamp(ts), tc.Signature), []byte(tc.Body))
 			if err != nil || scheme != SchemeHMAC {
-				t.Fatalf("VerifyScheme = %q, %v; want %q, nil", scheme, err, SchemeHMAC)
+				t.Fatalf("Verify = %q, %v; want %q, nil", scheme, err, SchemeHMAC)
 			}
-			if err := v.Verify(context.Background(), headers(tc.ID, FormatTimestamp(ts), tc.Signature), []byte(tc.Body+" ")); !errors.Is(err, ErrNoMatchingSignature) {
+			if _, err := v.Verify(context.Background(), headers(tc.ID, formatTimestamp(ts), tc.Signature), []byte(tc.Body+" ")); !errors.Is(err, ErrNoMatchingSignature) {
 				t.Errorf("Verify(tampered body) = %v, want ErrNoMatchingSignature", err)
 			}
 		})
@@ -101,16 +108,13 @@ func TestHMACWrongSignatures(t *testing.T) {
 	vec := loadVectors(t)
 	tc := vec.HMAC[0] // the wrong signatures are variations of the reference-go vector
 	ts := time.Unix(tc.Timestamp, 0)
-	v, err := NewHMACVerifier([]string{tc.Secret}, WithClock(fixedClock(ts)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := newVerifier(t, &Config{Secrets: []string{tc.Secret}, Now: fixedClock(ts)})
 	wrong := append([]string{"v1,!!!notbase64!!!", "v1", "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
 		"v1," + strings.Repeat("A", 200)}, vec.HMACWrong...)
 	for _, sig := range wrong {
 		t.Run(sig, func(t *testing.T) {
 			t.Parallel()
-			err := v.Verify(context.Background(), headers(tc.ID, FormatTimestamp(ts), sig), []byte(tc.Body))
+			_, err := v.Verify(context.Background(), headers(tc.ID, formatTimestamp(ts), sig), []byte(tc.Body))
 			if !errors.Is(err, ErrNoMatchingSignature) {
 				t.Fatalf("Verify = %v, want ErrNoMatchingSignature", err)
 			}
@@ -121,12 +125,12 @@ func TestHMACWrongSignatures(t *testing.T) {
 func TestHMACHeaders(t *testing.T) {
 	t.Parallel()
 	body := []byte(`{"type":"batch.succeeded"}`)
-	ts := FormatTimestamp(testNow)
-	good, err := SignHMAC(testSecret, "msg_1", testNow, body)
+	ts := formatTimestamp(testNow)
+	good, err := signHMAC(testSecret, "msg_1", testNow, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, err := SignHMAC(testSecret2, "msg_1", testNow, body)
+	old, err := signHMAC(testSecret2, "msg_1", testNow, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,27 +146,24 @@ func TestHMACHeaders(t *testing.T) {
 		{"lower-case map", http.Header{"webhook-id": {"msg_1"}, "webhook-timestamp": {ts}, "webhook-signature": {good}}, nil},
 		{"other secret only", headers("msg_1", ts, old), ErrNoMatchingSignature},
 		{"other id", headers("msg_2", ts, good), ErrNoMatchingSignature},
-		{"no signature", headers("msg_1", ts), ErrMissingHeader},
+		{"no signature", headers("msg_1", ts), ErrNoMatchingSignature},
 		{"empty signature", headers("msg_1", ts, ""), ErrNoMatchingSignature},
-		{"no id", headers("", ts, good), ErrMissingHeader},
-		{"no timestamp", headers("msg_1", "", good), ErrMissingHeader},
-		{"signed timestamp with a plus", headers("msg_1", "+"+ts, good), ErrInvalidHeader},
-		{"timestamp with a space", headers("msg_1", ts+" ", good), ErrInvalidHeader},
-		{"negative timestamp", headers("msg_1", "-"+ts, good), ErrInvalidHeader},
-		{"fractional timestamp", headers("msg_1", ts+".0", good), ErrInvalidHeader},
-		{"huge timestamp", headers("msg_1", strings.Repeat("9", 40), good), ErrInvalidHeader},
+		{"no id", headers("", ts, good), ErrNoMatchingSignature},
+		{"no timestamp", headers("msg_1", "", good), ErrNoMatchingSignature},
+		{"signed timestamp with a plus", headers("msg_1", "+"+ts, good), ErrNoMatchingSignature},
+		{"timestamp with a space", headers("msg_1", ts+" ", good), ErrNoMatchingSignature},
+		{"negative timestamp", headers("msg_1", "-"+ts, good), ErrNoMatchingSignature},
+		{"fractional timestamp", headers("msg_1", ts+".0", good), ErrNoMatchingSignature},
+		{"huge timestamp", headers("msg_1", strings.Repeat("9", 40), good), ErrNoMatchingSignature},
 		{"leading zero changes the signed bytes", headers("msg_1", "0"+ts, good), ErrNoMatchingSignature},
 	}
-	v, err := NewHMACVerifier([]string{testSecret}, WithClock(fixedClock(testNow)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := newVerifier(t, &Config{Secrets: []string{testSecret}, Now: fixedClock(testNow)})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			scheme, err := v.VerifyScheme(context.Background(), tc.h, body)
+			scheme, err := v.Verify(context.Background(), tc.h, body)
 			if !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
-				t.Fatalf("VerifyScheme = %v, want %v", err, tc.want)
+				t.Fatalf("Verify = %v, want %v", err, tc.want)
 			}
 			if err == nil && scheme != SchemeHMAC {
 				t.Errorf("scheme = %q, want %q", scheme, SchemeHMAC)
@@ -182,23 +183,20 @@ func TestHMACTolerance(t *testing.T) {
 	}{
 		{"now", testNow, nil},
 		{"exactly tolerance old", testNow.Add(-tol), nil},
-		{"one second too old", testNow.Add(-tol - time.Second), ErrTimestampTooOld},
+		{"one second too old", testNow.Add(-tol - time.Second), ErrStaleTimestamp},
 		{"exactly tolerance ahead", testNow.Add(tol), nil},
-		{"one second too far ahead", testNow.Add(tol + time.Second), ErrTimestampTooNew},
-		{"epoch", time.Unix(0, 0), ErrTimestampTooOld},
+		{"one second too far ahead", testNow.Add(tol + time.Second), ErrStaleTimestamp},
+		{"epoch", time.Unix(0, 0), ErrStaleTimestamp},
 	}
-	v, err := NewHMACVerifier([]string{testSecret}, WithTolerance(tol), WithClock(fixedClock(testNow)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := newVerifier(t, &Config{Secrets: []string{testSecret}, Tolerance: tol, Now: fixedClock(testNow)})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			sig, err := SignHMAC(testSecret, "msg", tc.signed, body)
+			sig, err := signHMAC(testSecret, "msg", tc.signed, body)
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = v.Verify(context.Background(), headers("msg", FormatTimestamp(tc.signed), sig), body)
+			_, err = v.Verify(context.Background(), headers("msg", formatTimestamp(tc.signed), sig), body)
 			if !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
 				t.Fatalf("Verify = %v, want %v", err, tc.want)
 			}
@@ -209,24 +207,21 @@ func TestHMACTolerance(t *testing.T) {
 func TestHMACRotation(t *testing.T) {
 	t.Parallel()
 	body := []byte(`{"rotated":true}`)
-	v, err := NewHMACVerifier([]string{testSecret, testSecret2}, WithClock(fixedClock(testNow)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := newVerifier(t, &Config{Secrets: []string{testSecret, testSecret2}, Now: fixedClock(testNow)})
 	for _, secret := range []string{testSecret, testSecret2} {
-		sig, err := SignHMAC(secret, "msg", testNow, body)
+		sig, err := signHMAC(secret, "msg", testNow, body)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := v.Verify(context.Background(), headers("msg", FormatTimestamp(testNow), sig), body); err != nil {
+		if _, err := v.Verify(context.Background(), headers("msg", formatTimestamp(testNow), sig), body); err != nil {
 			t.Errorf("secret %s...: %v", secret[:8], err)
 		}
 	}
-	third, err := SignHMAC("whsec_"+strings.Repeat("QUJD", 8), "msg", testNow, body)
+	third, err := signHMAC("whsec_"+strings.Repeat("QUJD", 8), "msg", testNow, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Verify(context.Background(), headers("msg", FormatTimestamp(testNow), third), body); !errors.Is(err, ErrNoMatchingSignature) {
+	if _, err := v.Verify(context.Background(), headers("msg", formatTimestamp(testNow), third), body); !errors.Is(err, ErrNoMatchingSignature) {
 		t.Errorf("third secret: %v, want ErrNoMatchingSignature", err)
 	}
 }
@@ -236,32 +231,33 @@ func TestSecrets(t *testing.T) {
 	tests := []struct {
 		name    string
 		secrets []string
-		want    error
-		msg     string // the whole error NewHMACVerifier returns, when it matters
+		msg     string // the whole error NewVerifier returns; "" for none
 	}{
-		{"whsec prefix", []string{testSecret}, nil, ""},
-		{"bare base64", []string{strings.TrimPrefix(testSecret2, "whsec_")}, nil, ""},
-		{"unpadded base64", []string{strings.TrimRight(testSecret2, "=")}, nil, ""},
-		{"none", nil, ErrEmptySecret, "signing: empty secret: no secrets"},
-		{"empty", []string{""}, ErrEmptySecret, "signing: empty secret (1 of 1)"},
-		{"prefix only", []string{"whsec_"}, ErrEmptySecret, ""},
-		{"second empty", []string{testSecret, " "}, ErrEmptySecret, "signing: empty secret (2 of 2)"},
-		{"not base64", []string{"whsec_sup3r*s3cret*value*not*b64"}, ErrInvalidSecret,
-			"signing: invalid secret (1 of 1): not base64 after whsec_ (Gemini's secrets are whsec_ then standard base64)"},
-		{"too short", []string{"whsec_c2hvcnRrZXk="}, ErrInvalidSecret, ""},
+		{"whsec prefix", []string{testSecret}, ""},
+		{"bare base64", []string{strings.TrimPrefix(testSecret2, "whsec_")}, ""},
+		{"unpadded base64", []string{strings.TrimRight(testSecret2, "=")}, ""},
+		{"none", nil, "signing: Config has neither Secrets nor Keys, so nothing verifies"},
+		{"empty", []string{""}, "signing: Config.Secrets[0] is empty"},
+		{"prefix only", []string{"whsec_"}, "signing: Config.Secrets[0] is empty"},
+		{"second empty", []string{testSecret, " "}, "signing: Config.Secrets[1] is empty"},
+		{"not base64", []string{"whsec_sup3r*s3cret*value*not*b64"},
+			"signing: Config.Secrets[0] is not base64 after whsec_ (Gemini's secrets are whsec_ then standard base64)"},
+		{"too short", []string{"whsec_c2hvcnRrZXk="},
+			"signing: Config.Secrets[0] is too short: 12 base64 characters after whsec_ decode to 8 bytes; " +
+				"want at least 22 characters (16 bytes), and Gemini's secrets have 44"},
 		// Seven characters as typed, not "5 bytes of key material" alone.
-		{"seven characters", []string{testSecret, "whsec_abcdefg"}, ErrInvalidSecret,
-			"signing: invalid secret (2 of 2): too short: 7 base64 characters after whsec_ decode to 5 bytes; " +
+		{"seven characters", []string{testSecret, "whsec_abcdefg"},
+			"signing: Config.Secrets[1] is too short: 7 base64 characters after whsec_ decode to 5 bytes; " +
 				"want at least 22 characters (16 bytes), and Gemini's secrets have 44"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := NewHMACVerifier(tc.secrets)
-			if !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
-				t.Fatalf("NewHMACVerifier = %v, want %v", err, tc.want)
+			_, err := NewVerifier(&Config{Secrets: tc.secrets})
+			if (err == nil) != (tc.msg == "") {
+				t.Fatalf("NewVerifier = %v, want error %q", err, tc.msg)
 			}
-			if tc.msg != "" {
+			if err != nil {
 				if d := cmp.Diff(tc.msg, err.Error()); d != "" {
 					t.Errorf("error message (-want +got):\n%s", d)
 				}
@@ -272,9 +268,9 @@ func TestSecrets(t *testing.T) {
 				}
 			}
 			if len(tc.secrets) == 1 {
-				_, serr := SignHMAC(tc.secrets[0], "id", testNow, nil)
-				if !errors.Is(serr, tc.want) || (serr == nil) != (tc.want == nil) {
-					t.Errorf("SignHMAC = %v, want %v", serr, tc.want)
+				serr := Signer{Secrets: tc.secrets}.Sign(http.Header{}, "id", testNow, nil)
+				if (serr == nil) != (tc.msg == "") {
+					t.Errorf("Sign = %v, want an error: %v", serr, tc.msg != "")
 				}
 			}
 		})
@@ -287,29 +283,23 @@ func TestHMACAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector makes sync.Pool drop entries")
 	}
-	hv, err := NewHMACVerifier([]string{testSecret}, WithClock(fixedClock(testNow)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mv, err := NewVerifier(Config{Secrets: []string{testSecret}, KeySet: testKeySet(t), Options: []Option{WithClock(fixedClock(testNow))}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range []Verifier{hv, mv} {
+	hv := newVerifier(t, &Config{Secrets: []string{testSecret}, Now: fixedClock(testNow)})
+	mv := newVerifier(t, &Config{Secrets: []string{testSecret}, Keys: testKeySet(t), Now: fixedClock(testNow)})
+	for _, v := range []*Verifier{hv, mv} {
 		for _, size := range []int{0, 1 << 10, 1 << 20} {
 			body := make([]byte, size)
-			sig, err := SignHMAC(testSecret, "msg", testNow, body)
+			sig, err := signHMAC(testSecret, "msg", testNow, body)
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := headers("msg", FormatTimestamp(testNow), sig)
+			h := headers("msg", formatTimestamp(testNow), sig)
 			allocs := testing.AllocsPerRun(20, func() {
-				if err := v.Verify(context.Background(), h, body); err != nil {
+				if _, err := v.Verify(context.Background(), h, body); err != nil {
 					t.Fatal(err)
 				}
 			})
 			if allocs > 3 {
-				t.Errorf("%T, body of %d bytes: %.1f allocs per verify, want at most 3", v, size, allocs)
+				t.Errorf("keys %v, body of %d bytes: %.1f allocs per verify, want at most 3", v.keys != nil, size, allocs)
 			}
 		}
 	}

@@ -43,51 +43,61 @@ func testEd25519Key(t testing.TB, seed byte) ed25519.PrivateKey {
 type jwtRequest struct {
 	key    *rsa.PrivateKey
 	kid    string
-	claims JWTClaims
+	claims jwtClaims
 	id, ts string
 	body   []byte
 }
 
 func newJWTRequest(t testing.TB) jwtRequest {
 	body := []byte(`{"type":"batch.succeeded","data":{"id":"batches/1"}}`)
-	ts := FormatTimestamp(testNow)
+	ts := formatTimestamp(testNow)
 	return jwtRequest{
 		key: testRSAKey(t, 0), kid: "rsa-1", id: "msg_jwt", ts: ts, body: body,
-		claims: JWTClaims{
+		claims: jwtClaims{
 			Issuer: "https://generativelanguage.googleapis.com", Audience: "https://example.com/hook",
 			IssuedAt: testNow, Expiry: testNow.Add(5 * time.Minute),
-			WebhookID: "msg_jwt", WebhookTimestamp: ts, BodySHA256: BodySHA256(body),
+			WebhookID: "msg_jwt", WebhookTimestamp: ts, BodySHA256: bodySHA256(body),
 		},
 	}
 }
 
 func (r jwtRequest) sign(t testing.TB) (string, http.Header) {
 	t.Helper()
-	tok, err := SignJWT(r.key, r.kid, r.claims)
+	tok, err := signJWT(r.key, r.kid, r.claims)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tok, headers(r.id, r.ts, tok)
 }
 
-func testKeySet(t testing.TB) *StaticKeySet {
+// staticKeys returns a static key set holding keys, through their JWKS document.
+func staticKeys(t testing.TB, keys ...PublicKey) KeySet {
 	t.Helper()
-	ks, err := NewStaticKeySet(
-		PublicKey{KID: "ed-1", Key: testEd25519Key(t, 0).Public()},
-		PublicKey{KID: "rsa-1", Key: &testRSAKey(t, 0).PublicKey},
-		PublicKey{KID: "ed-2", Key: testEd25519Key(t, 1).Public()},
-	)
+	doc, err := MarshalJWKS(keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := NewStaticKeySet(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ks
 }
 
+func testKeySet(t testing.TB) KeySet {
+	t.Helper()
+	return staticKeys(t,
+		PublicKey{KID: "ed-1", Key: testEd25519Key(t, 0).Public()},
+		PublicKey{KID: "rsa-1", Key: &testRSAKey(t, 0).PublicKey},
+		PublicKey{KID: "ed-2", Key: testEd25519Key(t, 1).Public()},
+	)
+}
+
 func TestJWT(t *testing.T) {
 	t.Parallel()
 	ks := testKeySet(t)
-	v := NewJWKSVerifier(ks, WithClock(fixedClock(testNow)), WithAudience("https://example.com/hook"),
-		WithIssuer("https://generativelanguage.googleapis.com"))
+	v := newVerifier(t, &Config{Keys: ks, Now: fixedClock(testNow), Audience: []string{"https://example.com/hook"},
+		Issuer: "https://generativelanguage.googleapis.com"})
 
 	hs256WithPublicKey := func(t testing.TB) string {
 		der, err := x509.MarshalPKIXPublicKey(&testRSAKey(t, 0).PublicKey)
@@ -133,25 +143,25 @@ func TestJWT(t *testing.T) {
 		{name: "kid not in the set", modify: func(_ testing.TB, r *jwtRequest) { r.kid = "rsa-9" }, want: ErrUnknownKey},
 		{name: "kid of an Ed25519 key", modify: func(_ testing.TB, r *jwtRequest) { r.kid = "ed-1" }, want: ErrUnknownKey},
 		{name: "signed by another key under a known kid", modify: func(t testing.TB, r *jwtRequest) { r.key = testRSAKey(t, 1) }, want: ErrNoMatchingSignature},
-		{name: "expired", modify: func(_ testing.TB, r *jwtRequest) { r.claims.Expiry = testNow.Add(-61 * time.Second) }, want: ErrTimestampTooOld},
-		{name: "issued in the future", modify: func(_ testing.TB, r *jwtRequest) { r.claims.IssuedAt = testNow.Add(2 * time.Minute) }, want: ErrTimestampTooNew},
-		{name: "wrong audience", modify: func(_ testing.TB, r *jwtRequest) { r.claims.Audience = "https://attacker.example" }, want: ErrInvalidToken},
-		{name: "no audience", modify: func(_ testing.TB, r *jwtRequest) { r.claims.Audience = "" }, want: ErrInvalidToken},
-		{name: "wrong issuer", modify: func(_ testing.TB, r *jwtRequest) { r.claims.Issuer = "https://accounts.example" }, want: ErrInvalidToken},
-		{name: "tampered body", modify: func(_ testing.TB, r *jwtRequest) { r.body = []byte(`{"type":"batch.failed"}`) }, want: ErrInvalidToken},
-		{name: "malformed body_sha256", modify: func(_ testing.TB, r *jwtRequest) { r.claims.BodySHA256 = "AAAA" }, want: ErrInvalidToken},
-		{name: "other webhook-id", modify: func(_ testing.TB, r *jwtRequest) { r.id = "msg_other" }, want: ErrInvalidToken},
-		{name: "other webhook-timestamp", modify: func(_ testing.TB, r *jwtRequest) { r.ts = FormatTimestamp(testNow.Add(time.Second)) }, want: ErrInvalidToken},
+		{name: "expired", modify: func(_ testing.TB, r *jwtRequest) { r.claims.Expiry = testNow.Add(-61 * time.Second) }, want: ErrStaleTimestamp},
+		{name: "issued in the future", modify: func(_ testing.TB, r *jwtRequest) { r.claims.IssuedAt = testNow.Add(2 * time.Minute) }, want: ErrStaleTimestamp},
+		{name: "wrong audience", modify: func(_ testing.TB, r *jwtRequest) { r.claims.Audience = "https://attacker.example" }, want: ErrNoMatchingSignature},
+		{name: "no audience", modify: func(_ testing.TB, r *jwtRequest) { r.claims.Audience = "" }, want: ErrNoMatchingSignature},
+		{name: "wrong issuer", modify: func(_ testing.TB, r *jwtRequest) { r.claims.Issuer = "https://accounts.example" }, want: ErrNoMatchingSignature},
+		{name: "tampered body", modify: func(_ testing.TB, r *jwtRequest) { r.body = []byte(`{"type":"batch.failed"}`) }, want: ErrNoMatchingSignature},
+		{name: "malformed body_sha256", modify: func(_ testing.TB, r *jwtRequest) { r.claims.BodySHA256 = "AAAA" }, want: ErrNoMatchingSignature},
+		{name: "other webhook-id", modify: func(_ testing.TB, r *jwtRequest) { r.id = "msg_other" }, want: ErrNoMatchingSignature},
+		{name: "other webhook-timestamp", modify: func(_ testing.TB, r *jwtRequest) { r.ts = formatTimestamp(testNow.Add(time.Second)) }, want: ErrNoMatchingSignature},
 		{name: "stale webhook-timestamp", modify: func(_ testing.TB, r *jwtRequest) {
-			r.ts = FormatTimestamp(testNow.Add(-time.Hour))
+			r.ts = formatTimestamp(testNow.Add(-time.Hour))
 			r.claims.WebhookTimestamp = r.ts
-		}, want: ErrTimestampTooOld},
+		}, want: ErrStaleTimestamp},
 		{name: "no exp and no timestamp header", modify: func(_ testing.TB, r *jwtRequest) {
 			r.ts, r.claims.WebhookTimestamp, r.claims.Expiry = "", "", time.Time{}
-		}, want: ErrInvalidToken},
+		}, want: ErrNoMatchingSignature},
 		{name: "no exp and no webhook_timestamp claim under a fresh header", modify: func(_ testing.TB, r *jwtRequest) {
 			r.claims.WebhookTimestamp, r.claims.Expiry = "", time.Time{}
-		}, want: ErrInvalidToken},
+		}, want: ErrNoMatchingSignature},
 		{name: "webhook_timestamp claim but no exp", modify: func(_ testing.TB, r *jwtRequest) { r.claims.Expiry = time.Time{} }},
 	}
 	for _, tc := range tests {
@@ -165,9 +175,9 @@ func TestJWT(t *testing.T) {
 			if tc.token != nil {
 				h = headers(r.id, r.ts, tc.token(t))
 			}
-			scheme, err := v.VerifyScheme(context.Background(), h, r.body)
+			scheme, err := v.Verify(context.Background(), h, r.body)
 			if !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
-				t.Fatalf("VerifyScheme = %q, %v; want %v", scheme, err, tc.want)
+				t.Fatalf("Verify = %q, %v; want %v", scheme, err, tc.want)
 			}
 			if err == nil && scheme != SchemeJWT {
 				t.Errorf("scheme = %q, want %q", scheme, SchemeJWT)
@@ -183,16 +193,12 @@ func TestJWTWrongKeyTypeInJWKS(t *testing.T) {
 	r := newJWTRequest(t)
 	jwksJSON := `{"keys":[{"kty":"oct","kid":"rsa-1","k":"` + base64.RawURLEncoding.EncodeToString([]byte("secret-bytes-here")) + `"},` +
 		`{"kty":"OKP","crv":"Ed25519","kid":"ed-1","x":"` + b64url(testEd25519Key(t, 0).Public().(ed25519.PublicKey)) + `"}]}`
-	keys, err := ParseJWKS([]byte(jwksJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := NewStaticKeySet(keys...)
+	ks, err := NewStaticKeySet([]byte(jwksJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, h := r.sign(t)
-	err = NewJWKSVerifier(ks, WithClock(fixedClock(testNow))).Verify(context.Background(), h, r.body)
+	_, err = newVerifier(t, &Config{Keys: ks, Now: fixedClock(testNow)}).Verify(context.Background(), h, r.body)
 	if !errors.Is(err, ErrUnknownKey) {
 		t.Fatalf("Verify = %v, want ErrUnknownKey", err)
 	}
@@ -212,60 +218,52 @@ func TestEd25519Vectors(t *testing.T) {
 				t.Fatalf("public key x = %q, want %q", got, tc.PublicKeyJWKX)
 			}
 			ts := time.Unix(tc.Timestamp, 0)
-			if got := SignEd25519(priv, tc.ID, ts, []byte(tc.Body)); got != tc.Signature {
-				t.Errorf("SignEd25519 = %q, want %q", got, tc.Signature)
+			if got := signEd25519(priv, tc.ID, ts, []byte(tc.Body)); got != tc.Signature {
+				t.Errorf("signEd25519 = %q, want %q", got, tc.Signature)
 			}
 			// The vector's key sits between other keys: every OKP key is tried, RSA keys are skipped.
-			ks, err := NewStaticKeySet(
+			ks := staticKeys(t,
 				PublicKey{Key: testEd25519Key(t, 3).Public()},
 				PublicKey{KID: "rsa", Key: &testRSAKey(t, 0).PublicKey},
 				PublicKey{Key: priv.Public()},
 			)
-			if err != nil {
-				t.Fatal(err)
-			}
-			v := NewJWKSVerifier(ks, WithClock(fixedClock(ts)))
-			scheme, err := v.VerifyScheme(context.Background(), headers(tc.ID, FormatTimestamp(ts), tc.Signature), []byte(tc.Body))
+			v := newVerifier(t, &Config{Keys: ks, Now: fixedClock(ts)})
+			scheme, err := v.Verify(context.Background(), headers(tc.ID, formatTimestamp(ts), tc.Signature), []byte(tc.Body))
 			if err != nil || scheme != SchemeEd25519 {
-				t.Fatalf("VerifyScheme = %q, %v; want %q, nil", scheme, err, SchemeEd25519)
+				t.Fatalf("Verify = %q, %v; want %q, nil", scheme, err, SchemeEd25519)
 			}
-			err = v.Verify(context.Background(), headers(tc.ID, FormatTimestamp(ts), tc.Signature), []byte(tc.Body+"x"))
+			_, err = v.Verify(context.Background(), headers(tc.ID, formatTimestamp(ts), tc.Signature), []byte(tc.Body+"x"))
 			if !errors.Is(err, ErrNoMatchingSignature) {
 				t.Errorf("Verify(tampered) = %v, want ErrNoMatchingSignature", err)
 			}
-			err = v.Verify(context.Background(), headers(tc.ID, FormatTimestamp(ts.Add(6*time.Minute)), tc.Signature), []byte(tc.Body))
-			if !errors.Is(err, ErrTimestampTooNew) {
-				t.Errorf("Verify(timestamp ahead) = %v, want ErrTimestampTooNew", err)
+			_, err = v.Verify(context.Background(), headers(tc.ID, formatTimestamp(ts.Add(6*time.Minute)), tc.Signature), []byte(tc.Body))
+			if !errors.Is(err, ErrStaleTimestamp) {
+				t.Errorf("Verify(timestamp ahead) = %v, want ErrStaleTimestamp", err)
 			}
 		})
 	}
 }
 
-func TestMultiVerifierRouting(t *testing.T) {
+func TestVerifierRouting(t *testing.T) {
 	t.Parallel()
 	ks := testKeySet(t)
 	body := []byte(`{"type":"video.generated"}`)
-	ts := FormatTimestamp(testNow)
-	v1, err := SignHMAC(testSecret, "msg", testNow, body)
+	ts := formatTimestamp(testNow)
+	v1, err := signHMAC(testSecret, "msg", testNow, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v1a := SignEd25519(testEd25519Key(t, 1), "msg", testNow, body)
+	v1a := signEd25519(testEd25519Key(t, 1), "msg", testNow, body)
 	r := newJWTRequest(t)
 	tok, jwtHeader := r.sign(t)
 	forgedV1 := "v1," + base64.StdEncoding.EncodeToString(make([]byte, 32))
 
-	both, err := NewVerifier(Config{Secrets: []string{testSecret}, KeySet: ks, Options: []Option{WithClock(fixedClock(testNow))}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hmacOnly, err := NewVerifier(Config{Secrets: []string{testSecret}, Options: []Option{WithClock(fixedClock(testNow))}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	both := newVerifier(t, &Config{Secrets: []string{testSecret}, Keys: ks, Now: fixedClock(testNow)})
+	hmacOnly := newVerifier(t, &Config{Secrets: []string{testSecret}, Now: fixedClock(testNow)})
+	keysOnly := newVerifier(t, &Config{Keys: ks, Now: fixedClock(testNow)})
 	tests := []struct {
 		name string
-		v    *MultiVerifier
+		v    *Verifier
 		h    http.Header
 		body []byte
 		want Scheme
@@ -279,24 +277,69 @@ func TestMultiVerifierRouting(t *testing.T) {
 		{"lower-case map", both, http.Header{"webhook-id": {"msg"}, "webhook-timestamp": {ts}, "webhook-signature": {v1a}}, body, SchemeEd25519, nil},
 		{"v1a without a key set", hmacOnly, headers("msg", ts, v1a), body, "", ErrNoMatchingSignature},
 		{"jwt without a key set", hmacOnly, jwtHeader, r.body, "", ErrNoMatchingSignature},
+		{"v1 without secrets", keysOnly, headers("msg", ts, v1), body, "", ErrNoMatchingSignature},
+		{"jwt with keys only", keysOnly, jwtHeader, r.body, SchemeJWT, nil},
 		{"unknown versions", both, headers("msg", ts, "v2,abc", "v1b,def", "a.b"), body, "", ErrNoMatchingSignature},
-		{"no header", both, headers("msg", ts), body, "", ErrMissingHeader},
-		{"stale v1", both, headers("msg", FormatTimestamp(testNow.Add(-time.Hour)), v1), body, "", ErrTimestampTooOld},
+		{"no header", both, headers("msg", ts), body, "", ErrNoMatchingSignature},
+		{"stale v1", both, headers("msg", formatTimestamp(testNow.Add(-time.Hour)), v1), body, "", ErrStaleTimestamp},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := tc.v.VerifyScheme(context.Background(), tc.h, tc.body)
+			got, err := tc.v.Verify(context.Background(), tc.h, tc.body)
 			if got != tc.want || !errors.Is(err, tc.err) || (err == nil) != (tc.err == nil) {
-				t.Fatalf("VerifyScheme = %q, %v; want %q, %v", got, err, tc.want, tc.err)
+				t.Fatalf("Verify = %q, %v; want %q, %v", got, err, tc.want, tc.err)
 			}
 		})
 	}
-	if _, err := NewVerifier(Config{}); err == nil {
-		t.Error("NewVerifier(Config{}) succeeded, want an error")
+}
+
+// NewVerifier refuses a Config it cannot use, naming the field at fault.
+func TestNewVerifierConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		cfg  *Config
+		want string // "" for no error
+	}{
+		{"nil", nil, "signing: Config has neither Secrets nor Keys, so nothing verifies"},
+		{"empty", &Config{}, "signing: Config has neither Secrets nor Keys, so nothing verifies"},
+		{"empty secret", &Config{Secrets: []string{""}}, "signing: Config.Secrets[0] is empty"},
+		{"negative tolerance", &Config{Secrets: []string{testSecret}, Tolerance: -time.Second},
+			"signing: Config.Tolerance is -1s, need a positive duration"},
+		{"empty audience", &Config{Keys: testKeySet(t), Audience: []string{"https://a.example", ""}},
+			"signing: Config.Audience[1] is empty"},
+		{"keys only", &Config{Keys: testKeySet(t)}, ""},
 	}
-	if _, err := NewVerifier(Config{Secrets: []string{""}}); !errors.Is(err, ErrEmptySecret) {
-		t.Errorf("NewVerifier(empty secret) = %v, want ErrEmptySecret", err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := NewVerifier(tc.cfg)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("NewVerifier = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// NewVerifier copies its Config: a later change by the caller has no effect.
+func TestNewVerifierCopiesConfig(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{}`)
+	sig, err := signHMAC(testSecret, "msg", testNow, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{Secrets: []string{testSecret}, Now: fixedClock(testNow)}
+	v := newVerifier(t, cfg)
+	cfg.Secrets[0] = testSecret2
+	cfg.Now = fixedClock(testNow.Add(time.Hour))
+	if _, err := v.Verify(context.Background(), headers("msg", formatTimestamp(testNow), sig), body); err != nil {
+		t.Fatalf("Verify after the Config changed: %v", err)
 	}
 }
 
@@ -320,15 +363,30 @@ func TestStaticKeySet(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := NewStaticKeySet(tc.keys...)
+			doc, err := MarshalJWKS(tc.keys...)
 			if (err == nil) != tc.ok {
-				t.Fatalf("NewStaticKeySet = %v, want ok=%v", err, tc.ok)
-			}
-			_, err = MarshalJWKS(tc.keys...)
-			if tc.name != "duplicate kid" && (err == nil) != tc.ok {
 				t.Fatalf("MarshalJWKS = %v, want ok=%v", err, tc.ok)
 			}
+			if !tc.ok {
+				return
+			}
+			ks, err := NewStaticKeySet(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, err := ks.Keys(context.Background())
+			if err != nil || len(keys) != len(tc.keys) {
+				t.Fatalf("Keys = %d keys, %v; want %d", len(keys), err, len(tc.keys))
+			}
+			if fresh, err := ks.Refresh(context.Background()); err != nil || changed(keys, fresh) {
+				t.Errorf("Refresh of a static set = %v, changed %v; want the same keys", err, changed(keys, fresh))
+			}
 		})
+	}
+	// A document with only unusable keys is refused, not turned into an empty set.
+	weak := `{"keys":[{"kty":"RSA","kid":"a","n":"` + b64url(small.N.Bytes()) + `","e":"AQAB"}]}`
+	if _, err := NewStaticKeySet([]byte(weak)); err == nil || !strings.Contains(err.Error(), "no usable key") {
+		t.Errorf("NewStaticKeySet(1024-bit key only) = %v, want no usable key", err)
 	}
 }
 
@@ -339,20 +397,17 @@ func TestSignatureEntryBound(t *testing.T) {
 	t.Parallel()
 	ks := testKeySet(t)
 	body := []byte(`{"type":"video.generated"}`)
-	ts := FormatTimestamp(testNow)
-	v1, err := SignHMAC(testSecret, "msg", testNow, body)
+	ts := formatTimestamp(testNow)
+	v1, err := signHMAC(testSecret, "msg", testNow, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v1a := SignEd25519(testEd25519Key(t, 1), "msg", testNow, body)
+	v1a := signEd25519(testEd25519Key(t, 1), "msg", testNow, body)
 	forgedV1a := "v1a," + base64.StdEncoding.EncodeToString(make([]byte, ed25519.SignatureSize))
 	forgedV1 := "v1," + base64.StdEncoding.EncodeToString(make([]byte, 32))
 	padding := func(forged string, n int) string { return strings.TrimSpace(strings.Repeat(forged+" ", n)) }
 
-	v, err := NewVerifier(Config{Secrets: []string{testSecret}, KeySet: ks, Options: []Option{WithClock(fixedClock(testNow))}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := newVerifier(t, &Config{Secrets: []string{testSecret}, Keys: ks, Now: fixedClock(testNow)})
 	tests := []struct {
 		name string
 		h    http.Header
@@ -368,10 +423,120 @@ func TestSignatureEntryBound(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := v.VerifyScheme(context.Background(), tc.h, body)
+			got, err := v.Verify(context.Background(), tc.h, body)
 			if got != tc.want || !errors.Is(err, tc.err) {
-				t.Errorf("VerifyScheme = %q, %v; want %q, %v", got, err, tc.want, tc.err)
+				t.Errorf("Verify = %q, %v; want %q, %v", got, err, tc.want, tc.err)
 			}
 		})
+	}
+}
+
+// rotatingKeySet is a user's own KeySet: its keys change only when Refresh is called.
+type rotatingKeySet struct {
+	mu         sync.Mutex
+	keys, next []PublicKey
+	refreshes  int
+}
+
+func (s *rotatingKeySet) Keys(context.Context) ([]PublicKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys, nil
+}
+
+func (s *rotatingKeySet) Refresh(context.Context) ([]PublicKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refreshes++
+	if s.next != nil {
+		s.keys, s.next = s.next, nil
+	}
+	return s.keys, nil
+}
+
+// A key set of the user's own picks up rotated keys as RemoteKeySet does: the verifier calls Refresh
+// on an unknown kid and on a v1a entry that no key verifies, and on nothing else.
+func TestKeySetRefreshContract(t *testing.T) {
+	t.Parallel()
+	ed0, ed1 := testEd25519Key(t, 0), testEd25519Key(t, 1)
+	ks := &rotatingKeySet{
+		keys: []PublicKey{{KID: "rsa-0", Key: &testRSAKey(t, 0).PublicKey}, {Key: ed0.Public()}},
+		next: []PublicKey{{KID: "rsa-1", Key: &testRSAKey(t, 1).PublicKey}, {Key: ed1.Public()}},
+	}
+	v := newVerifier(t, &Config{Keys: ks, Now: fixedClock(testNow)})
+	body := []byte(`{}`)
+	verify := func(s Signer) (Scheme, error) {
+		h := http.Header{}
+		if err := s.Sign(h, "msg", testNow, body); err != nil {
+			t.Fatal(err)
+		}
+		return v.Verify(context.Background(), h, body)
+	}
+	steps := []struct {
+		name      string
+		signer    Signer
+		want      Scheme
+		err       error
+		refreshes int
+	}{
+		{"known kid", Signer{RSA: testRSAKey(t, 0), KID: "rsa-0"}, SchemeJWT, nil, 0},
+		{"known v1a key", Signer{Ed25519: ed0}, SchemeEd25519, nil, 0},
+		{"rotated kid", Signer{RSA: testRSAKey(t, 1), KID: "rsa-1"}, SchemeJWT, nil, 1},
+		{"rotated v1a key", Signer{Ed25519: ed1}, SchemeEd25519, nil, 1},
+		{"retired v1a key", Signer{Ed25519: ed0}, "", ErrNoMatchingSignature, 2},
+		{"unknown kid", Signer{RSA: testRSAKey(t, 2), KID: "rsa-2"}, "", ErrUnknownKey, 3},
+		{"known kid, wrong key", Signer{RSA: testRSAKey(t, 2), KID: "rsa-1"}, "", ErrNoMatchingSignature, 3},
+	}
+	for _, st := range steps {
+		got, err := verify(st.signer)
+		if got != st.want || !errors.Is(err, st.err) || (err == nil) != (st.err == nil) {
+			t.Errorf("%s: Verify = %q, %v; want %q, %v", st.name, got, err, st.want, st.err)
+		}
+		if ks.refreshes != st.refreshes {
+			t.Errorf("%s: %d refreshes, want %d", st.name, ks.refreshes, st.refreshes)
+		}
+	}
+}
+
+func TestSignerErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		s    Signer
+		want string
+	}{
+		{"no key", Signer{}, "signing: Signer has no Secrets, Ed25519 or RSA key"},
+		{"bad secret", Signer{Secrets: []string{testSecret, "whsec_"}}, "signing: Signer.Secrets[1] is empty"},
+		{"short ed25519", Signer{Ed25519: make(ed25519.PrivateKey, 10)}, "signing: Signer.Ed25519 is 10 bytes, need 64"},
+		{"negative lifetime", Signer{RSA: testRSAKey(t, 0), Lifetime: -time.Second}, "signing: Signer.Lifetime is -1s, need a positive duration"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := http.Header{}
+			err := tc.s.Sign(h, "msg", testNow, nil)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("Sign = %v, want %q", err, tc.want)
+			}
+			if len(h) != 0 {
+				t.Errorf("Sign failed but set headers %v", h)
+			}
+		})
+	}
+}
+
+// A key set of the user's own is not validated as NewStaticKeySet's input is: a key of the wrong size
+// is skipped, not a panic.
+func TestKeySetWithBadKey(t *testing.T) {
+	t.Parallel()
+	ed := testEd25519Key(t, 0)
+	ks := &rotatingKeySet{keys: []PublicKey{{Key: ed25519.PublicKey(make([]byte, 5))}, {Key: ed.Public()}}}
+	v := newVerifier(t, &Config{Keys: ks, Now: fixedClock(testNow)})
+	h := http.Header{}
+	if err := (Signer{Ed25519: ed}).Sign(h, "msg", testNow, nil); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := v.Verify(context.Background(), h, nil); err != nil || s != SchemeEd25519 {
+		t.Fatalf("Verify = %q, %v; want v1a", s, err)
 	}
 }

@@ -20,13 +20,20 @@ type PublicKey struct {
 	Key crypto.PublicKey // *rsa.PublicKey or ed25519.PublicKey
 }
 
-// KeySet supplies the public keys for dynamic webhooks. RemoteKeySet fetches Gemini's JWKS;
-// StaticKeySet holds pinned keys.
+// KeySet supplies the public keys that verify dynamic (webhook_config) deliveries: NewRemoteKeySet
+// fetches Gemini's, NewStaticKeySet holds a pinned copy, and any other implementation is used alike.
+//
+// A Verifier calls Keys for each "v1a" or "jwt" verification, and Refresh only when a signature
+// matched none of those keys: a JWT whose kid is not among them, or a "v1a" entry (which names no key)
+// that none verifies. Refresh is how any key set picks up a rotated key; since forged deliveries call
+// it too, a set that fetches must bound how often it does (RemoteKeySet: once per RefetchCooldown).
 type KeySet interface {
-	// Keys returns every key of the set. The slice is shared: callers must not modify it.
+	// Keys returns the current keys. The slice is shared: callers must not modify it.
 	Keys(ctx context.Context) ([]PublicKey, error)
-	// Key returns the key with the given kid, or an error wrapping ErrUnknownKey.
-	Key(ctx context.Context, kid string) (PublicKey, error)
+	// Refresh may fetch the keys again, and returns the keys then current. It returns the very slice
+	// Keys returned when nothing changed, which spares the verifier a second try; a set that never
+	// changes returns its keys.
+	Refresh(ctx context.Context) ([]PublicKey, error)
 }
 
 // RSA keys outside these bounds are refused: small ones are weak, huge ones make verification a
@@ -60,56 +67,31 @@ func checkKey(k crypto.PublicKey) error {
 	}
 }
 
-// StaticKeySet is a fixed KeySet, for tests and pinned keys.
-type StaticKeySet struct {
-	snap *keySnapshot
-}
+// staticKeySet is a KeySet that never changes.
+type staticKeySet struct{ keys []PublicKey }
 
-// NewStaticKeySet returns a key set holding keys. Each must be an *rsa.PublicKey of at least 2048 bits
-// or an ed25519.PublicKey; kids must be unique where set.
-func NewStaticKeySet(keys ...PublicKey) (*StaticKeySet, error) {
-	for i, k := range keys {
-		if err := checkKey(k.Key); err != nil {
-			return nil, fmt.Errorf("signing: key %d: %w", i+1, err)
-		}
-	}
-	snap, err := newSnapshot(keys)
+func (s *staticKeySet) Keys(context.Context) ([]PublicKey, error)    { return s.keys, nil }
+func (s *staticKeySet) Refresh(context.Context) ([]PublicKey, error) { return s.keys, nil }
+
+// NewStaticKeySet returns a key set that holds the usable keys of a JWKS document ({"keys":[...]}),
+// such as a pinned copy of Gemini's, a file saved from the emulator, or MarshalJWKS's output in a
+// test. Keys of another type, algorithm or use are skipped, as are RSA keys outside [2048, 8192]
+// bits or with an unusable exponent, Ed25519 keys of the wrong size, and a second key with a kid
+// already seen (the first wins, so a later entry cannot shadow it). It fails if the document is
+// larger than 1 MiB, is not a JWKS document, or holds no usable key.
+func NewStaticKeySet(jwks []byte) (KeySet, error) {
+	keys, err := parseJWKS(jwks)
 	if err != nil {
 		return nil, err
 	}
-	return &StaticKeySet{snap: snap}, nil
+	return &staticKeySet{keys: keys}, nil
 }
 
-// Keys implements KeySet.
-func (s *StaticKeySet) Keys(context.Context) ([]PublicKey, error) { return s.snap.keys, nil }
-
-// Key implements KeySet.
-func (s *StaticKeySet) Key(_ context.Context, kid string) (PublicKey, error) {
-	if k, ok := s.snap.byKID[kid]; ok {
-		return k, nil
-	}
-	return PublicKey{}, fmt.Errorf("%w: kid %.64q", ErrUnknownKey, kid)
-}
-
-// keySnapshot is an immutable set of keys with an index by kid.
+// keySnapshot is an immutable set of keys, as fetched at one time.
 type keySnapshot struct {
-	keys    []PublicKey
-	byKID   map[string]PublicKey
-	expires time.Time // zero in a StaticKeySet
-}
-
-func newSnapshot(keys []PublicKey) (*keySnapshot, error) {
-	s := &keySnapshot{keys: append([]PublicKey(nil), keys...), byKID: make(map[string]PublicKey, len(keys))}
-	for _, k := range keys {
-		if k.KID == "" {
-			continue
-		}
-		if _, dup := s.byKID[k.KID]; dup {
-			return nil, fmt.Errorf("signing: duplicate kid %q", k.KID)
-		}
-		s.byKID[k.KID] = k
-	}
-	return s, nil
+	keys       []PublicKey
+	expires    time.Time // fresh until then
+	staleUntil time.Time // then used while a refresh runs, until this
 }
 
 // jwk is the JSON form of one key (RFC 7517, RFC 8037).
@@ -124,15 +106,23 @@ type jwk struct {
 	X   string `json:"x,omitempty"`
 }
 
-// MarshalJWKS encodes keys as a JWKS document {"keys":[...]}: RSA keys as kty RSA alg RS256, Ed25519
-// keys as kty OKP crv Ed25519.
+// MarshalJWKS encodes keys as a JWKS document {"keys":[...]}, as served at a JWKS URL: RSA keys as kty
+// RSA alg RS256, Ed25519 keys as kty OKP crv Ed25519. Each key must be an *rsa.PublicKey of 2048 to
+// 8192 bits or an ed25519.PublicKey, and kids must be unique where set.
 func MarshalJWKS(keys ...PublicKey) ([]byte, error) {
 	doc := struct {
 		Keys []jwk `json:"keys"`
 	}{Keys: make([]jwk, 0, len(keys))}
+	seen := make(map[string]bool, len(keys))
 	for i, k := range keys {
 		if err := checkKey(k.Key); err != nil {
 			return nil, fmt.Errorf("signing: key %d: %w", i+1, err)
+		}
+		if k.KID != "" {
+			if seen[k.KID] {
+				return nil, fmt.Errorf("signing: key %d: kid %q given twice", i+1, k.KID)
+			}
+			seen[k.KID] = true
 		}
 		switch pub := k.Key.(type) {
 		case *rsa.PublicKey:
@@ -153,25 +143,25 @@ func decodeB64URL(s string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 }
 
-// MaxJWKSBytes (1 MiB) bounds a JWKS document: ParseJWKS refuses a larger one, and a RemoteKeySet
-// reads no more than this from its endpoint. Gemini's is a few kilobytes.
-const MaxJWKSBytes = 1 << 20
+// maxJWKSBytes (1 MiB) bounds a JWKS document: NewStaticKeySet refuses a larger one, and a
+// RemoteKeySet reads no more than this from its endpoint. Gemini's is a few kilobytes.
+const maxJWKSBytes = 1 << 20
 
-// ParseJWKS decodes a JWKS document ({"keys":[...]}) such as Gemini's, or one printed by MarshalJWKS,
-// into keys for NewStaticKeySet. It is defensive, because a key set decides what gets trusted: keys of
-// another type, algorithm or use are skipped, as are RSA keys outside [2048, 8192] bits or with an
-// unusable exponent, Ed25519 keys of the wrong size, and a second key with a kid already seen (the
-// first wins, so a later entry cannot shadow it). It fails, with an error wrapping ErrInvalidJWKS,
-// only if the document is larger than MaxJWKSBytes, is not a JWKS document, or holds no usable key.
-func ParseJWKS(data []byte) ([]PublicKey, error) {
-	if len(data) > MaxJWKSBytes {
-		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidJWKS, MaxJWKSBytes)
+// errInvalidJWKS prefixes the errors of parseJWKS.
+var errInvalidJWKS = errors.New("signing: invalid jwks")
+
+// parseJWKS decodes a JWKS document defensively, because a key set decides what gets trusted; see
+// NewStaticKeySet for what it skips. It fails, with an error wrapping errInvalidJWKS, only if the
+// document is larger than maxJWKSBytes, is not a JWKS document, or holds no usable key.
+func parseJWKS(data []byte) ([]PublicKey, error) {
+	if len(data) > maxJWKSBytes {
+		return nil, fmt.Errorf("%w: larger than %d bytes", errInvalidJWKS, maxJWKSBytes)
 	}
 	var doc struct {
 		Keys []jwk `json:"keys"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidJWKS, err)
+		return nil, fmt.Errorf("%w: %w", errInvalidJWKS, err)
 	}
 	keys := make([]PublicKey, 0, len(doc.Keys))
 	seen := make(map[string]bool, len(doc.Keys))
@@ -192,19 +182,9 @@ func ParseJWKS(data []byte) ([]PublicKey, error) {
 		keys = append(keys, PublicKey{KID: k.Kid, Key: pub})
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("%w: no usable key", ErrInvalidJWKS)
+		return nil, fmt.Errorf("%w: no usable key", errInvalidJWKS)
 	}
 	return keys, nil
-}
-
-// NewStaticKeySetFromJWKS returns a key set holding the usable keys of a JWKS document, parsed by
-// ParseJWKS: a pinned copy of Gemini's keys, or a local file for development.
-func NewStaticKeySetFromJWKS(data []byte) (*StaticKeySet, error) {
-	keys, err := ParseJWKS(data)
-	if err != nil {
-		return nil, err
-	}
-	return NewStaticKeySet(keys...)
 }
 
 func (k *jwk) publicKey() (crypto.PublicKey, bool) {

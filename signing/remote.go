@@ -12,126 +12,115 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
-// Defaults of a RemoteKeySet.
+// Defaults of a RemoteKeySet, and the bounds of a set's lifetime.
 const (
-	DefaultRefreshInterval = time.Hour
-	DefaultRefetchCooldown = 30 * time.Second
-	DefaultMaxWait         = 2 * time.Second
+	defaultRefreshInterval = time.Hour
+	defaultRefetchCooldown = 30 * time.Second
+	defaultMaxWait         = 2 * time.Second
+	defaultFetchTimeout    = 10 * time.Second
 	minMaxAge              = 5 * time.Minute
 	maxMaxAge              = 24 * time.Hour
-	defaultFetchTimeout    = 10 * time.Second
 )
 
-// KeySetOption configures a RemoteKeySet.
-type KeySetOption func(*keySetOptions)
-
-type keySetOptions struct {
-	client   *http.Client
-	now      func() time.Time
-	refresh  time.Duration
-	cooldown time.Duration
-	maxWait  time.Duration
-	logger   *slog.Logger
-}
-
-// WithHTTPClient sets the client that fetches the JWKS; the default is a client with a 10 s timeout.
-func WithHTTPClient(c *http.Client) KeySetOption {
-	return func(o *keySetOptions) {
-		if c != nil {
-			o.client = c
-		}
-	}
-}
-
-// WithKeySetClock replaces time.Now, for tests of expiry and cooldowns.
-func WithKeySetClock(now func() time.Time) KeySetOption {
-	return func(o *keySetOptions) {
-		if now != nil {
-			o.now = now
-		}
-	}
-}
-
-// WithRefreshInterval sets how long a fetched set is used when the response has no Cache-Control
-// max-age (default DefaultRefreshInterval). Like max-age, it is clamped to [5m, 24h].
-func WithRefreshInterval(d time.Duration) KeySetOption {
-	return func(o *keySetOptions) {
-		if d > 0 {
-			o.refresh = d
-		}
-	}
-}
-
-// WithRefetchCooldown sets the least time between two fetches triggered by unknown keys, and between
-// retries after a failed fetch (default DefaultRefetchCooldown).
-func WithRefetchCooldown(d time.Duration) KeySetOption {
-	return func(o *keySetOptions) {
-		if d > 0 {
-			o.cooldown = d
-		}
-	}
-}
-
-// WithMaxWait bounds how long a verification waits for a fetch in flight (default DefaultMaxWait).
-// The fetch itself continues, bounded by its own timeout, and later requests use its result.
-func WithMaxWait(d time.Duration) KeySetOption {
-	return func(o *keySetOptions) {
-		if d > 0 {
-			o.maxWait = d
-		}
-	}
-}
-
-// WithKeySetLogger sets the logger for failed fetches; the default discards.
-func WithKeySetLogger(l *slog.Logger) KeySetOption {
-	return func(o *keySetOptions) {
-		if l != nil {
-			o.logger = l
-		}
-	}
+// KeySetConfig configures NewRemoteKeySet.
+type KeySetConfig struct {
+	// HTTPClient fetches the JWKS. Default: a client with a 10-second timeout.
+	HTTPClient *http.Client
+	// RefreshInterval is how long a fetched set is fresh when the response has no Cache-Control
+	// max-age; it must lie in [5m, 24h], the bounds a max-age is clamped to. Default: 1 hour.
+	RefreshInterval time.Duration
+	// RefetchCooldown is the least time between the starts of two fetches, whatever asks for them:
+	// first use, expiry, Refresh on an unknown key, or a retry after a failure. Default: 30 seconds.
+	RefetchCooldown time.Duration
+	// MaxWait bounds how long a lookup waits for a fetch in flight. The fetch goes on, bounded by its
+	// own timeout, and later lookups use its result. Default: 2 seconds.
+	MaxWait time.Duration
+	// Now tells the time. Default: time.Now.
+	Now func() time.Time
+	// Logger receives failed fetches. Default: discard.
+	Logger *slog.Logger
 }
 
 // RemoteKeySet is a KeySet fetched from a JWKS URL and cached. It is safe for concurrent use.
 //
-// Keys are fetched on first use and again when they expire: after the response's Cache-Control max-age,
-// clamped to [5m, 24h], or after the refresh interval when there is none. Call Run in a goroutine to
-// refresh ahead of expiry instead of on the request path. Concurrent fetches are coalesced into one. A
-// kid not in the set triggers at most one refetch per cooldown, so a flood of forged kids cannot turn
-// into a flood of fetches. A verification waits at most the max wait for keys. A failed refresh keeps
-// the last good set; if no set was ever fetched, lookups return ErrKeySetUnavailable.
+// The keys are fetched on first use. A set is fresh for the response's Cache-Control max-age, clamped
+// to [5m, 24h], or for the refresh interval when there is none. For as long again it is still used
+// while a refresh runs in the background, so that steady traffic never waits for a fetch; older than
+// that, a lookup waits for the refresh. At most one fetch runs at a time, and at most one starts per
+// cooldown, so a flood of forged kids cannot turn into a flood of fetches. A lookup waits at most
+// MaxWait for keys. A failed refresh keeps the last good set; if none was ever fetched, lookups fail
+// with ErrKeySetUnavailable.
 type RemoteKeySet struct {
-	url   string
-	shown string // url without a password, for errors and logs
-	o     keySetOptions
-	snap  atomic.Pointer[keySnapshot]
-	group singleflight.Group
+	url      string
+	shown    string // url without a password or query, for errors and logs
+	client   *http.Client
+	refresh  time.Duration
+	cooldown time.Duration
+	maxWait  time.Duration
+	now      func() time.Time
+	logger   *slog.Logger
+	snap     atomic.Pointer[keySnapshot]
 
 	mu          sync.Mutex
-	fetching    bool
-	lastAttempt time.Time // start of the last fetch
-	lastUnknown time.Time // last refetch for an unknown key
-	lastErr     error     // error of the last fetch, nil after a success
+	flight      chan struct{} // closed when the fetch in flight ends; nil when none runs
+	lastAttempt time.Time     // start of the last fetch
+	lastErr     error         // error of the last fetch, nil after a success
 }
 
-// NewRemoteKeySet returns a key set for the JWKS at url, usually GeminiJWKSURL. It fetches nothing
-// until first used or until Run is called.
-func NewRemoteKeySet(url string, opts ...KeySetOption) *RemoteKeySet {
-	o := keySetOptions{
-		client:   &http.Client{Timeout: defaultFetchTimeout},
-		now:      time.Now,
-		refresh:  DefaultRefreshInterval,
-		cooldown: DefaultRefetchCooldown,
-		maxWait:  DefaultMaxWait,
-		logger:   slog.New(slog.DiscardHandler),
+var _ KeySet = (*RemoteKeySet)(nil)
+
+// NewRemoteKeySet returns a key set for the JWKS at jwksURL, an http or https URL: usually
+// GeminiJWKSURL, or an emulator's JWKSURL. It fetches nothing until first used. An error names the
+// KeySetConfig field at fault.
+func NewRemoteKeySet(jwksURL string, cfg *KeySetConfig) (*RemoteKeySet, error) {
+	shown := redactURL(jwksURL)
+	if u, err := url.Parse(jwksURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("signing: jwks url %s is not an http or https URL", shown)
 	}
-	for _, opt := range opts {
-		opt(&o)
+	var c KeySetConfig
+	if cfg != nil {
+		c = *cfg
 	}
-	return &RemoteKeySet{url: url, shown: redactURL(url), o: o}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"RefreshInterval", c.RefreshInterval}, {"RefetchCooldown", c.RefetchCooldown}, {"MaxWait", c.MaxWait}} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("signing: KeySetConfig.%s is %s, need a positive duration", d.name, d.v)
+		}
+	}
+	if c.RefreshInterval != 0 && (c.RefreshInterval < minMaxAge || c.RefreshInterval > maxMaxAge) {
+		return nil, fmt.Errorf("signing: KeySetConfig.RefreshInterval is %s, need %s to %s", c.RefreshInterval, minMaxAge, maxMaxAge)
+	}
+	s := &RemoteKeySet{
+		url:      jwksURL,
+		shown:    shown,
+		client:   c.HTTPClient,
+		refresh:  or(c.RefreshInterval, defaultRefreshInterval),
+		cooldown: or(c.RefetchCooldown, defaultRefetchCooldown),
+		maxWait:  or(c.MaxWait, defaultMaxWait),
+		now:      c.Now,
+		logger:   c.Logger,
+	}
+	if s.client == nil {
+		s.client = &http.Client{Timeout: defaultFetchTimeout}
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+func or(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
 }
 
 // redactURL drops a password and the query from a URL shown in errors and
@@ -147,107 +136,35 @@ func redactURL(raw string) string {
 	return u.Redacted()
 }
 
-// Run refreshes the set ahead of its expiry until ctx is done, then returns ctx.Err(). It is optional:
-// without it, keys are refreshed on the request path when they expire.
-//
-//	go keys.Run(ctx)
-func (s *RemoteKeySet) Run(ctx context.Context) error {
-	for {
-		if d := s.untilRefresh(); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.startFetch(ctx, true):
-		}
-	}
-}
-
-// untilRefresh is how long Run sleeps: until the set expires, and no sooner than a cooldown after
-// the last attempt.
-func (s *RemoteKeySet) untilRefresh() time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.o.now()
-	var due time.Time
-	if snap := s.snap.Load(); snap != nil {
-		due = snap.expires
-	}
-	if !s.lastAttempt.IsZero() {
-		if retry := s.lastAttempt.Add(s.o.cooldown); retry.After(due) {
-			due = retry
-		}
-	}
-	return due.Sub(now)
-}
-
-// Keys implements KeySet.
+// Keys implements KeySet: it returns the current set, fetching it first if there is none or it is too
+// old to use while a refresh runs.
 func (s *RemoteKeySet) Keys(ctx context.Context) ([]PublicKey, error) {
-	snap, err := s.current(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return snap.keys, nil
-}
-
-// Key implements KeySet. An unknown kid triggers a refetch, at most once per cooldown.
-func (s *RemoteKeySet) Key(ctx context.Context, kid string) (PublicKey, error) {
-	snap, err := s.current(ctx)
-	if err != nil {
-		return PublicKey{}, err
-	}
-	if k, ok := snap.byKID[kid]; ok {
-		return k, nil
-	}
-	if fresh, changed := s.refreshUnmatched(ctx); changed {
-		for _, k := range fresh {
-			if k.KID == kid {
-				return k, nil
-			}
+	snap := s.snap.Load()
+	if snap != nil {
+		now := s.now()
+		if now.Before(snap.expires) {
+			return snap.keys, nil
+		}
+		if now.Before(snap.staleUntil) {
+			s.start(ctx)
+			return snap.keys, nil
 		}
 	}
-	return PublicKey{}, fmt.Errorf("%w: kid %.64q", ErrUnknownKey, kid)
+	s.wait(ctx, s.start(ctx))
+	return s.loaded()
 }
 
-// refreshUnmatched refetches because a key was not found, at most once per cooldown, or joins a fetch
-// already in flight. It reports whether a different set is now current.
-func (s *RemoteKeySet) refreshUnmatched(ctx context.Context) ([]PublicKey, bool) {
-	before := s.snap.Load()
-	s.mu.Lock()
-	now := s.o.now()
-	allowed := s.lastUnknown.IsZero() || now.Sub(s.lastUnknown) >= s.o.cooldown
-	if allowed {
-		s.lastUnknown = now
-	}
-	s.mu.Unlock()
-	s.wait(ctx, s.startFetch(ctx, allowed))
-	after := s.snap.Load()
-	if after == nil || after == before {
-		return nil, false
-	}
-	return after.keys, true
+// Refresh implements KeySet: it fetches the set again, unless a fetch started less than the cooldown
+// ago, joins a fetch in flight, and returns the keys then current.
+func (s *RemoteKeySet) Refresh(ctx context.Context) ([]PublicKey, error) {
+	s.wait(ctx, s.start(ctx))
+	return s.loaded()
 }
 
-// current returns a set that has not expired, fetching one if needed; after a failed refresh it
-// returns the last good set.
-func (s *RemoteKeySet) current(ctx context.Context) (*keySnapshot, error) {
-	snap := s.snap.Load()
-	if snap != nil && s.o.now().Before(snap.expires) {
-		return snap, nil
-	}
-	s.mu.Lock()
-	allowed := s.lastAttempt.IsZero() || s.o.now().Sub(s.lastAttempt) >= s.o.cooldown
-	s.mu.Unlock()
-	s.wait(ctx, s.startFetch(ctx, allowed))
-	if snap = s.snap.Load(); snap != nil {
-		return snap, nil
+// loaded returns the last good set, or why there is none.
+func (s *RemoteKeySet) loaded() ([]PublicKey, error) {
+	if snap := s.snap.Load(); snap != nil {
+		return snap.keys, nil
 	}
 	s.mu.Lock()
 	cause := s.lastErr
@@ -258,42 +175,49 @@ func (s *RemoteKeySet) current(ctx context.Context) (*keySnapshot, error) {
 	return nil, fmt.Errorf("%w: %w", ErrKeySetUnavailable, cause)
 }
 
-// startFetch joins the fetch in flight or, if allowed, starts one. It returns nil when it did neither.
-// The fetch runs detached from the caller's cancellation so that coalesced waiters are not failed by
-// one caller giving up; its own timeout bounds it.
-func (s *RemoteKeySet) startFetch(ctx context.Context, allowed bool) <-chan singleflight.Result {
+// start returns the channel of the fetch in flight or, when none runs and the cooldown since the last
+// start has passed, starts one. It returns nil when it did neither. This is the only place a fetch
+// starts, and it decides under one lock, so no interleaving of callers gets a fetch past the
+// cooldown. The fetch runs detached from the caller's cancellation so that the callers waiting for it
+// are not failed by one giving up; its own timeout bounds it.
+func (s *RemoteKeySet) start(ctx context.Context) <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.fetching {
-		if !allowed {
-			return nil
-		}
-		s.fetching = true
-		s.lastAttempt = s.o.now()
+	if s.flight != nil {
+		return s.flight
 	}
-	fctx := context.WithoutCancel(ctx)
-	return s.group.DoChan("jwks", func() (any, error) {
-		err := s.fetch(fctx)
-		s.mu.Lock()
-		s.fetching = false
-		s.lastErr = err
-		s.mu.Unlock()
-		if err != nil {
-			s.o.logger.WarnContext(fctx, "signing: jwks refresh failed; keeping the last good set", "url", s.shown, "err", err)
-		}
-		return nil, err
-	})
+	now := s.now()
+	if !s.lastAttempt.IsZero() && now.Sub(s.lastAttempt) < s.cooldown {
+		return nil
+	}
+	s.lastAttempt = now
+	done := make(chan struct{})
+	s.flight = done
+	go s.run(context.WithoutCancel(ctx), done)
+	return done
+}
+
+func (s *RemoteKeySet) run(ctx context.Context, done chan struct{}) {
+	err := s.fetch(ctx)
+	s.mu.Lock()
+	s.lastErr = err
+	s.flight = nil
+	s.mu.Unlock()
+	close(done)
+	if err != nil {
+		s.logger.WarnContext(ctx, "signing: jwks refresh failed; keeping the last good set", "url", s.shown, "err", err)
+	}
 }
 
 // wait blocks until the fetch is done, the max wait passes or ctx ends.
-func (s *RemoteKeySet) wait(ctx context.Context, ch <-chan singleflight.Result) {
-	if ch == nil {
+func (s *RemoteKeySet) wait(ctx context.Context, done <-chan struct{}) {
+	if done == nil {
 		return
 	}
-	t := time.NewTimer(s.o.maxWait)
+	t := time.NewTimer(s.maxWait)
 	defer t.Stop()
 	select {
-	case <-ch:
+	case <-done:
 	case <-t.C:
 	case <-ctx.Done():
 	}
@@ -304,41 +228,42 @@ func (s *RemoteKeySet) fetch(ctx context.Context) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
 	if err != nil {
-		return fmt.Errorf("signing: fetch jwks: %w", err)
+		return fmt.Errorf("signing: fetch jwks %s: %w", s.shown, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := s.o.client.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("signing: fetch jwks: %w", err)
+		// A *url.Error quotes the URL, password and query included: keep only its cause.
+		if ue, ok := err.(*url.Error); ok {
+			err = ue.Err
+		}
+		return fmt.Errorf("signing: fetch jwks %s: %w", s.shown, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("signing: fetch jwks %s: status %d", s.shown, resp.StatusCode)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxJWKSBytes+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
 	if err != nil {
-		return fmt.Errorf("signing: read jwks: %w", err)
+		return fmt.Errorf("signing: read jwks %s: %w", s.shown, err)
 	}
-	if len(data) > MaxJWKSBytes {
-		return fmt.Errorf("signing: jwks %s larger than %d bytes", s.shown, MaxJWKSBytes)
+	if len(data) > maxJWKSBytes {
+		return fmt.Errorf("signing: jwks %s larger than %d bytes", s.shown, maxJWKSBytes)
 	}
-	keys, err := ParseJWKS(data)
-	if err != nil {
-		return err
-	}
-	snap, err := newSnapshot(keys)
+	keys, err := parseJWKS(data)
 	if err != nil {
 		return err
 	}
-	snap.expires = s.o.now().Add(s.maxAge(resp.Header.Get("Cache-Control")))
-	s.snap.Store(snap)
+	life := s.maxAge(resp.Header.Get("Cache-Control"))
+	now := s.now()
+	s.snap.Store(&keySnapshot{keys: keys, expires: now.Add(life), staleUntil: now.Add(2 * life)})
 	return nil
 }
 
-// maxAge returns how long a response may be used: its Cache-Control max-age clamped to [5m, 24h],
-// or the refresh interval when it has none.
+// maxAge returns how long a response is fresh: its Cache-Control max-age clamped to [5m, 24h], or the
+// refresh interval when it has none.
 func (s *RemoteKeySet) maxAge(cacheControl string) time.Duration {
-	d := s.o.refresh
+	d := s.refresh
 	for _, dir := range strings.Split(cacheControl, ",") {
 		name, val, _ := strings.Cut(strings.TrimSpace(dir), "=")
 		switch strings.ToLower(name) {
@@ -352,5 +277,3 @@ func (s *RemoteKeySet) maxAge(cacheControl string) time.Duration {
 	}
 	return min(max(d, minMaxAge), maxMaxAge)
 }
-
-var _ KeySet = (*RemoteKeySet)(nil)

@@ -1,7 +1,6 @@
 package signing
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,12 +9,14 @@ import (
 	"time"
 )
 
-// Header names of the Standard Webhooks scheme that Gemini uses.
+// Header names of the Standard Webhooks scheme that Gemini uses: webhook-id is a delivery's dedupe key,
+// webhook-signature carries its signatures. Signer.Sign sets both, and webhook-timestamp.
 const (
 	HeaderID        = "webhook-id"
-	HeaderTimestamp = "webhook-timestamp"
 	HeaderSignature = "webhook-signature"
 )
+
+const headerTimestamp = "webhook-timestamp"
 
 // Canonical forms, so that lookups in an http.Header need no allocation.
 const (
@@ -24,11 +25,12 @@ const (
 	canonSignature = "Webhook-Signature"
 )
 
-// DefaultTolerance is how far a delivery's timestamp may be from the receiver's clock, in either direction.
-const DefaultTolerance = 5 * time.Minute
-
 // GeminiJWKSURL serves the public keys that sign Gemini's dynamic (webhook_config) deliveries.
 const GeminiJWKSURL = "https://generativelanguage.googleapis.com/.well-known/jwks.json"
+
+// defaultTolerance is how far a delivery's timestamp may be from the receiver's clock, in either
+// direction, unless Config.Tolerance says otherwise.
+const defaultTolerance = 5 * time.Minute
 
 // maxJWTLeeway bounds the clock skew allowed on exp, nbf and iat.
 const maxJWTLeeway = time.Minute
@@ -43,84 +45,23 @@ const (
 	SchemeJWT     Scheme = "jwt" // RS256 JWT with a key from the JWKS, chosen by kid (dynamic webhooks)
 )
 
-// Verifier checks that a delivery was signed by Gemini. A nil error means the body is authentic.
-type Verifier interface {
-	Verify(ctx context.Context, h http.Header, body []byte) error
-}
-
-// SchemeVerifier is a Verifier that also reports which scheme matched. Every verifier in this package
-// implements it, and its Verify calls VerifyScheme.
-type SchemeVerifier interface {
-	VerifyScheme(ctx context.Context, h http.Header, body []byte) (Scheme, error)
-}
-
-// Sentinel errors. Verifiers wrap them with %w; test with errors.Is.
+// Errors of Verifier.Verify, one per outcome a receiver answers differently. Each wraps the detail
+// with %w; test with errors.Is.
 var (
-	ErrMissingHeader       = errors.New("signing: missing header")
-	ErrInvalidHeader       = errors.New("signing: invalid header")
+	// ErrNoMatchingSignature means the delivery is not authentic: no entry of webhook-signature
+	// verifies, or a header or JWT claim that binds a signature to the delivery is missing, malformed
+	// or different (401).
 	ErrNoMatchingSignature = errors.New("signing: no matching signature")
-	ErrTimestampTooOld     = errors.New("signing: timestamp too old")
-	ErrTimestampTooNew     = errors.New("signing: timestamp too far in the future")
-	ErrEmptySecret         = errors.New("signing: empty secret")
-	ErrInvalidSecret       = errors.New("signing: invalid secret")
-	ErrUnknownKey          = errors.New("signing: unknown key")
-	// ErrKeySetUnavailable means no key set has been fetched yet (the JWKS is down or its first fetch
-	// outlasted the wait bound); a listener should answer 503 so that Gemini retries.
+	// ErrStaleTimestamp means webhook-timestamp is further from now than Config.Tolerance, in either
+	// direction, or a JWT has expired or is not valid yet (401): a replay, or a skewed clock.
+	ErrStaleTimestamp = errors.New("signing: timestamp outside the tolerance")
+	// ErrUnknownKey means a JWT names a kid that the key set lacks even after KeySet.Refresh, or one
+	// that is not an RSA key (401).
+	ErrUnknownKey = errors.New("signing: unknown key")
+	// ErrKeySetUnavailable means no key set could be had: the JWKS is down, or its first fetch
+	// outlasted KeySetConfig.MaxWait. A receiver should answer 503 so that Gemini retries.
 	ErrKeySetUnavailable = errors.New("signing: key set unavailable")
-	// ErrInvalidToken reports a JWT that is malformed or whose claims do not match the configuration or
-	// the request (audience, issuer, webhook_id, webhook_timestamp, body_sha256, exp, nbf, iat).
-	ErrInvalidToken = errors.New("signing: invalid jwt")
-	// ErrInvalidJWKS reports a JWKS document that ParseJWKS cannot use: too large, malformed, or
-	// without a usable key.
-	ErrInvalidJWKS = errors.New("signing: invalid jwks")
 )
-
-// Option configures a verifier.
-type Option func(*options)
-
-type options struct {
-	tolerance time.Duration
-	now       func() time.Time
-	audience  []string
-	issuer    string
-}
-
-func newOptions(opts []Option) options {
-	o := options{tolerance: DefaultTolerance, now: time.Now}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	return o
-}
-
-// WithTolerance sets how far the webhook-timestamp may be from now, in both directions.
-// A zero or negative d keeps DefaultTolerance.
-func WithTolerance(d time.Duration) Option {
-	return func(o *options) {
-		if d > 0 {
-			o.tolerance = d
-		}
-	}
-}
-
-// WithClock replaces time.Now, for tests.
-func WithClock(now func() time.Time) Option {
-	return func(o *options) {
-		if now != nil {
-			o.now = now
-		}
-	}
-}
-
-// WithAudience requires a JWT's aud claim to contain one of aud.
-func WithAudience(aud ...string) Option {
-	return func(o *options) { o.audience = append([]string(nil), aud...) }
-}
-
-// WithIssuer requires a JWT's iss claim to equal iss.
-func WithIssuer(iss string) Option {
-	return func(o *options) { o.issuer = iss }
-}
 
 // headerValue returns the first value of a header, looked up under its canonical name and then its
 // lower-case name, so that hand-built lower-case header maps work too.
@@ -267,37 +208,24 @@ func parseTimestamp(s string) (int64, bool) {
 // checkTimestamp validates a webhook-timestamp against now and the tolerance, in both directions.
 func checkTimestamp(raw string, now time.Time, tolerance time.Duration) error {
 	if raw == "" {
-		return fmt.Errorf("%w: %s", ErrMissingHeader, HeaderTimestamp)
+		return fmt.Errorf("%w: no %s header", ErrNoMatchingSignature, headerTimestamp)
 	}
 	sec, ok := parseTimestamp(raw)
 	if !ok {
-		return fmt.Errorf("%w: %s is not decimal unix seconds", ErrInvalidHeader, HeaderTimestamp)
+		return fmt.Errorf("%w: %s is not decimal unix seconds", ErrNoMatchingSignature, headerTimestamp)
 	}
 	d := now.Sub(time.Unix(sec, 0))
 	if d > tolerance {
-		return fmt.Errorf("%w: %s older than %s", ErrTimestampTooOld, HeaderTimestamp, tolerance)
+		return fmt.Errorf("%w: %s older than %s", ErrStaleTimestamp, headerTimestamp, tolerance)
 	}
 	if d < -tolerance {
-		return fmt.Errorf("%w: %s more than %s ahead", ErrTimestampTooNew, HeaderTimestamp, tolerance)
+		return fmt.Errorf("%w: %s more than %s ahead", ErrStaleTimestamp, headerTimestamp, tolerance)
 	}
 	return nil
 }
 
-// checkIDAndTimestamp reads and validates the id and timestamp headers that the v1 and v1a schemes sign.
-func checkIDAndTimestamp(h http.Header, o *options) (id, ts string, err error) {
-	id = headerValue(h, canonID, HeaderID)
-	if id == "" {
-		return "", "", fmt.Errorf("%w: %s", ErrMissingHeader, HeaderID)
-	}
-	ts = headerValue(h, canonTimestamp, HeaderTimestamp)
-	if err := checkTimestamp(ts, o.now(), o.tolerance); err != nil {
-		return "", "", err
-	}
-	return id, ts, nil
-}
-
-// FormatTimestamp formats ts as decimal unix seconds, as sent in webhook-timestamp.
-func FormatTimestamp(ts time.Time) string {
+// formatTimestamp formats ts as decimal unix seconds, as sent in webhook-timestamp.
+func formatTimestamp(ts time.Time) string {
 	return strconv.FormatInt(ts.Unix(), 10)
 }
 

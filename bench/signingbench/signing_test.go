@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -43,21 +44,18 @@ func newDelivery(tb testing.TB, size int) delivery {
 	tb.Helper()
 	now := time.Now()
 	body := []byte(strings.Repeat("x", size))
-	sig, err := signing.SignHMAC(secret, msgID, now, body)
-	if err != nil {
+	h := http.Header{}
+	if err := (signing.Signer{Secrets: []string{secret}}).Sign(h, msgID, now, body); err != nil {
 		tb.Fatal(err)
 	}
-	h := http.Header{}
-	h.Set(signing.HeaderID, msgID)
-	h.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
-	h.Set(signing.HeaderSignature, sig)
+	sig := h.Get(signing.HeaderSignature)
 	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return delivery{
 		h: h, body: body, key: key,
-		msg:   append([]byte(msgID+"."+signing.FormatTimestamp(now)+"."), body...),
+		msg:   append([]byte(msgID+"."+h.Get("webhook-timestamp")+"."), body...),
 		sigV1: strings.TrimPrefix(sig, "v1,"),
 	}
 }
@@ -76,8 +74,8 @@ func (d *delivery) floor(tb testing.TB) func() {
 	}
 }
 
-func ours(tb testing.TB) *signing.HMACVerifier {
-	v, err := signing.NewHMACVerifier([]string{secret})
+func ours(tb testing.TB) *signing.Verifier {
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -102,7 +100,7 @@ func BenchmarkHMAC(b *testing.B) {
 			b.SetBytes(int64(s.size))
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := v.Verify(ctx, d.h, d.body); err != nil {
+				if _, err := v.Verify(ctx, d.h, d.body); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -141,7 +139,7 @@ func BenchmarkHMACPaired(b *testing.B) {
 			d := newDelivery(b, s.size)
 			v, wh, ctx := ours(b), reference(b), context.Background()
 			paired.Run(b, hmacBatch, "ours", func() {
-				if err := v.Verify(ctx, d.h, d.body); err != nil {
+				if _, err := v.Verify(ctx, d.h, d.body); err != nil {
 					b.Fatal(err)
 				}
 			}, "ref", func() {
@@ -154,7 +152,7 @@ func BenchmarkHMACPaired(b *testing.B) {
 			d := newDelivery(b, s.size)
 			v, ctx := ours(b), context.Background()
 			paired.Run(b, hmacBatch, "ours", func() {
-				if err := v.Verify(ctx, d.h, d.body); err != nil {
+				if _, err := v.Verify(ctx, d.h, d.body); err != nil {
 					b.Fatal(err)
 				}
 			}, "floor", d.floor(b))
@@ -169,7 +167,7 @@ var rsaKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.Genera
 type jwtDelivery struct {
 	h      http.Header
 	body   []byte
-	v      *signing.JWKSVerifier
+	v      *signing.Verifier
 	pub    *rsa.PublicKey
 	signed []byte // the token's header.claims part
 	sig    []byte // the token's decoded signature
@@ -187,33 +185,33 @@ func newJWTDelivery(b *testing.B) jwtDelivery {
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(jwks) }))
 	b.Cleanup(srv.Close)
-	keys := signing.NewRemoteKeySet(srv.URL, signing.WithHTTPClient(srv.Client()))
-	if _, err := keys.Key(context.Background(), "k1"); err != nil {
+	keys, err := signing.NewRemoteKeySet(srv.URL, &signing.KeySetConfig{HTTPClient: srv.Client()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := keys.Keys(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	v, err := signing.NewVerifier(&signing.Config{Keys: keys, Audience: []string{"https://example.com/hook"},
+		Issuer: "https://generativelanguage.googleapis.com"})
+	if err != nil {
 		b.Fatal(err)
 	}
 	now := time.Now()
 	body := []byte(`{"type":"batch.succeeded","version":"v1","data":{"id":"batches/123","output_file_uri":"files/out"}}`)
-	tok, err := signing.SignJWT(key, "k1", signing.JWTClaims{
-		Issuer: "https://generativelanguage.googleapis.com", Audience: "https://example.com/hook",
-		IssuedAt: now, Expiry: now.Add(5 * time.Minute),
-		WebhookID: msgID, WebhookTimestamp: signing.FormatTimestamp(now), BodySHA256: signing.BodySHA256(body),
-	})
-	if err != nil {
+	h := http.Header{}
+	signer := signing.Signer{RSA: key, KID: "k1", Issuer: "https://generativelanguage.googleapis.com", Audience: "https://example.com/hook"}
+	if err := signer.Sign(h, msgID, now, body); err != nil {
 		b.Fatal(err)
 	}
-	h := http.Header{}
-	h.Set(signing.HeaderID, msgID)
-	h.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
-	h.Set(signing.HeaderSignature, tok)
+	tok := h.Get(signing.HeaderSignature)
 	dot := strings.LastIndexByte(tok, '.')
 	sig, err := base64.RawURLEncoding.DecodeString(tok[dot+1:])
 	if err != nil {
 		b.Fatal(err)
 	}
 	return jwtDelivery{
-		h: h, body: body, pub: &key.PublicKey, signed: []byte(tok[:dot]), sig: sig,
-		v: signing.NewJWKSVerifier(keys, signing.WithAudience("https://example.com/hook"),
-			signing.WithIssuer("https://generativelanguage.googleapis.com")),
+		h: h, body: body, pub: &key.PublicKey, signed: []byte(tok[:dot]), sig: sig, v: v,
 	}
 }
 
@@ -233,7 +231,7 @@ func BenchmarkJWT(b *testing.B) {
 		ctx := context.Background()
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := d.v.Verify(ctx, d.h, d.body); err != nil {
+			if _, err := d.v.Verify(ctx, d.h, d.body); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -252,7 +250,7 @@ func BenchmarkJWTPaired(b *testing.B) {
 	d := newJWTDelivery(b)
 	ctx := context.Background()
 	paired.Run(b, 1, "ours", func() {
-		if err := d.v.Verify(ctx, d.h, d.body); err != nil {
+		if _, err := d.v.Verify(ctx, d.h, d.body); err != nil {
 			b.Fatal(err)
 		}
 	}, "rsa", d.bareRSA(b))
@@ -275,9 +273,9 @@ func TestAgreesWithReference(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := d.h.Clone()
-		h.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
+		h.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
 		h.Set(signing.HeaderSignature, refSig)
-		if err := v.Verify(context.Background(), h, d.body); err != nil {
+		if _, err := v.Verify(context.Background(), h, d.body); err != nil {
 			t.Errorf("we reject the reference's %s signature: %v", s.name, err)
 		}
 		d.floor(t)()

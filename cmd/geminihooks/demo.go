@@ -216,16 +216,19 @@ func (d *demo) run(ctx context.Context) error {
 	// delivery's request path, as a long-running listener would have them.
 	// The demo's deadline, not the key set's 2 s default, bounds this
 	// first fetch, so a busy machine is slow rather than failing.
-	keys := signing.NewRemoteKeySet(emu.JWKSURL(), signing.WithMaxWait(time.Minute))
+	keys, err := signing.NewRemoteKeySet(emu.JWKSURL(), &signing.KeySetConfig{MaxWait: time.Minute})
+	if err != nil {
+		return err
+	}
 	pub, err := keys.Keys(ctx)
 	if err != nil {
 		return fmt.Errorf("fetching the emulator's JWKS: %w", err)
 	}
 	out.detail("verifier: v1 with that secret; v1a and JWT with the %s of %s", plural(len(pub), "key", "keys"), emu.JWKSURL())
-	verifier, err := signing.NewVerifier(signing.Config{
-		Secrets: []string{string(secret)},
-		KeySet:  keys,
-		Options: []signing.Option{signing.WithAudience(d.listenerURL)},
+	verifier, err := signing.NewVerifier(&signing.Config{
+		Secrets:  []string{string(secret)},
+		Keys:     keys,
+		Audience: []string{d.listenerURL},
 	})
 	if err != nil {
 		return err

@@ -122,7 +122,7 @@ func TestBinaryListenTrigger(t *testing.T) {
 	}
 
 	// The app got each event once, with the headers Gemini's sender used.
-	v, err := signing.NewHMACVerifier([]string{secret})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestBinaryListenTrigger(t *testing.T) {
 		t.Fatalf("app got %d forwards, want 2", len(got))
 	}
 	for _, r := range got {
-		if err := v.Verify(context.Background(), r.header, r.body); err != nil {
+		if _, err := v.Verify(context.Background(), r.header, r.body); err != nil {
 			t.Errorf("forward of %s does not verify with the original headers: %v", r.header.Get(signing.HeaderID), err)
 		}
 	}

@@ -98,11 +98,11 @@ func TestBinaryWebhooksAgainstEmulator(t *testing.T) {
 	wh(exitOK, "ping", id)
 	ping := rec.wait(t, 1, time.Minute)[0]
 	for _, s := range []string{secret, rotated.NewSigningSecret} {
-		v, err := signing.NewHMACVerifier([]string{s})
+		v, err := signing.NewVerifier(&signing.Config{Secrets: []string{s}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := v.Verify(context.Background(), ping.header, ping.body); err != nil {
+		if _, err := v.Verify(context.Background(), ping.header, ping.body); err != nil {
 			t.Errorf("ping does not verify with one of the live secrets: %v", err)
 		}
 	}

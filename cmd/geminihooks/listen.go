@@ -242,7 +242,7 @@ geminihooks listen --console 8081   # then open the printed console address`,
 			if forwardSecret == "" {
 				return c.usageError(e, "--forward-to needs a secret to sign forwards with: give --forward-secret (or GEMINIHOOKS_FORWARD_SECRET, or a --secret)")
 			}
-			if _, err := signing.NewHMACVerifier([]string{forwardSecret}); err != nil {
+			if _, err := signing.NewVerifier(&signing.Config{Secrets: []string{forwardSecret}}); err != nil {
 				return c.usageError(e, "--forward-secret: %v", err)
 			}
 			fwd = &forwarder{url: u.String(), shown: u.Redacted(), secret: forwardSecret, now: e.now,
@@ -257,7 +257,7 @@ geminihooks listen --console 8081   # then open the printed console address`,
 			if *jwksFile != "" {
 				jurl = ""
 			}
-			ks, err := loadKeySet(jurl, *jwksFile, obs.keySetOptions()...)
+			ks, err := loadKeySet(jurl, *jwksFile, obs.keySetConfig())
 			if err != nil {
 				return c.usageError(e, "%v", err)
 			}
@@ -266,11 +266,11 @@ geminihooks listen --console 8081   # then open the printed console address`,
 		if len(secrets) == 0 && keys == nil {
 			return c.usageError(e, "nothing to verify with: give --secret (or GEMINI_WEBHOOK_SECRET), or allow dynamic signatures")
 		}
-		var vopts []signing.Option
+		vcfg := &signing.Config{Secrets: secrets, Keys: keys}
 		if *audience != "" {
-			vopts = append(vopts, signing.WithAudience(*audience))
+			vcfg.Audience = []string{*audience}
 		}
-		verifier, err := signing.NewVerifier(signing.Config{Secrets: secrets, KeySet: keys, Options: vopts})
+		verifier, err := signing.NewVerifier(vcfg)
 		if err != nil {
 			return c.usageError(e, "%v", err)
 		}
@@ -626,15 +626,10 @@ func (f *forwarder) forward(ctx context.Context, ev *event.Event) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	ts := f.now()
-	sig, err := signing.SignHMAC(f.secret, ev.ID, ts, ev.Raw)
-	if err != nil {
+	if err := (signing.Signer{Secrets: []string{f.secret}}).Sign(req.Header, ev.ID, f.now(), ev.Raw); err != nil {
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(signing.HeaderID, ev.ID)
-	req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(ts))
-	req.Header.Set(signing.HeaderSignature, sig)
 	resp, err := f.client.Do(req)
 	if err != nil {
 		return 0, unwrapURLError(err)

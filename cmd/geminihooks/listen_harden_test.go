@@ -36,18 +36,14 @@ func signedDelivery(t *testing.T, to, secret, id string) *http.Request {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig, err := signing.SignHMAC(secret, id, now, body)
-	if err != nil {
-		t.Fatal(err)
-	}
 	req, err := http.NewRequest(http.MethodPost, to, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(signing.HeaderID, id)
-	req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
-	req.Header.Set(signing.HeaderSignature, sig)
+	if err := (signing.Signer{Secrets: []string{secret}}).Sign(req.Header, id, now, body); err != nil {
+		t.Fatal(err)
+	}
 	return req
 }
 
@@ -128,11 +124,11 @@ func TestListenForwardsOnlyVerified(t *testing.T) {
 			t.Errorf("forward carried %s: %q", h, v)
 		}
 	}
-	v, err := signing.NewHMACVerifier([]string{secret})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Verify(context.Background(), got.header, got.body); err != nil {
+	if _, err := v.Verify(context.Background(), got.header, got.body); err != nil {
 		t.Errorf("forward does not verify: %v", err)
 	}
 	var names []string
@@ -194,14 +190,14 @@ func TestListenForwardAfterRestart(t *testing.T) {
 	app.mu.Lock()
 	got := append([]recorded(nil), app.ok...)
 	app.mu.Unlock()
-	v, err := signing.NewHMACVerifier([]string{secret})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 {
 		t.Fatalf("app accepted %d forwards, want 1", len(got))
 	}
-	if err := v.Verify(context.Background(), got[0].header, got[0].body); err != nil {
+	if _, err := v.Verify(context.Background(), got[0].header, got[0].body); err != nil {
 		t.Errorf("forward after a restart does not verify: %v (headers %v)", err, got[0].header)
 	}
 }

@@ -60,12 +60,12 @@ func (o *observe) init() error {
 	return nil
 }
 
-// keySetOptions counts JWKS fetches when metrics are on.
-func (o *observe) keySetOptions() []signing.KeySetOption {
+// keySetConfig counts JWKS fetches when metrics are on.
+func (o *observe) keySetConfig() *signing.KeySetConfig {
 	if o.metrics == nil {
 		return nil
 	}
-	return []signing.KeySetOption{signing.WithHTTPClient(&http.Client{Timeout: 10 * time.Second, Transport: o.metrics.JWKSTransport(nil)})}
+	return &signing.KeySetConfig{HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: o.metrics.JWKSTransport(nil)}}
 }
 
 // consoleListenAddr binds a bare port or :PORT to loopback: the console

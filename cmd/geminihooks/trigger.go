@@ -122,23 +122,22 @@ geminihooks trigger video.generated --to http://127.0.0.1:8080/webhooks/gemini \
 			deliveryID = "msg_" + randomID(24)
 		}
 
-		var sig string
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.String(), bytes.NewReader(body))
+		if err != nil {
+			return c.fail(e, err)
+		}
 		if *dynamic == "" {
-			var parts []string
-			for _, s := range secrets {
-				p, err := signing.SignHMAC(s, deliveryID, now, body)
-				if err != nil {
-					return c.usageError(e, "--secret: %v", err)
-				}
-				parts = append(parts, p)
+			if err := (signing.Signer{Secrets: secrets}).Sign(req.Header, deliveryID, now, body); err != nil {
+				return c.usageError(e, "--secret: %v", err)
 			}
-			sig = strings.Join(parts, " ")
 		} else {
-			s, jwks, err := signDynamic(*dynamic, *keyFile, *kid, target.String(), deliveryID, now, body)
+			s, jwks, err := dynamicSigner(*dynamic, *keyFile, *kid, target.String())
 			if err != nil {
 				return c.fail(e, err)
 			}
-			sig = s
+			if err := s.Sign(req.Header, deliveryID, now, body); err != nil {
+				return c.fail(e, err)
+			}
 			// With the capture on stdout, the JWKS goes to stderr so the
 			// capture can be piped into verify as is.
 			w := e.stdout
@@ -153,15 +152,8 @@ geminihooks trigger video.generated --to http://127.0.0.1:8080/webhooks/gemini \
 			}
 		}
 
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.String(), bytes.NewReader(body))
-		if err != nil {
-			return c.fail(e, err)
-		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("User-Agent", "geminihooks-cli")
-		req.Header.Set(signing.HeaderID, deliveryID)
-		req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
-		req.Header.Set(signing.HeaderSignature, sig)
 
 		if *output != "" {
 			if err := writeCapture(e, *output, req); err != nil {
@@ -223,9 +215,9 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-// signDynamic signs like a per-request callback and returns the
-// webhook-signature value and the JWKS that verifies it.
-func signDynamic(scheme, keyFile, kid, audience, id string, ts time.Time, body []byte) (string, []byte, error) {
+// dynamicSigner returns a signer that signs like a per-request callback,
+// and the JWKS that verifies it.
+func dynamicSigner(scheme, keyFile, kid, audience string) (signing.Signer, []byte, error) {
 	switch scheme {
 	case "v1a":
 		key, err := loadOrCreateKey(keyFile, func() (any, error) {
@@ -233,43 +225,31 @@ func signDynamic(scheme, keyFile, kid, audience, id string, ts time.Time, body [
 			return k, err
 		})
 		if err != nil {
-			return "", nil, err
+			return signing.Signer{}, nil, err
 		}
 		priv, ok := key.(ed25519.PrivateKey)
 		if !ok {
-			return "", nil, fmt.Errorf("--key %s holds a %T, want an Ed25519 key for v1a", keyFile, key)
+			return signing.Signer{}, nil, fmt.Errorf("--key %s holds a %T, want an Ed25519 key for v1a", keyFile, key)
 		}
 		jwks, err := signing.MarshalJWKS(signing.PublicKey{KID: kid, Key: priv.Public()})
 		if err != nil {
-			return "", nil, err
+			return signing.Signer{}, nil, err
 		}
-		return signing.SignEd25519(priv, id, ts, body), jwks, nil
+		return signing.Signer{Ed25519: priv}, jwks, nil
 	default:
 		key, err := loadOrCreateKey(keyFile, func() (any, error) { return rsa.GenerateKey(rand.Reader, 2048) })
 		if err != nil {
-			return "", nil, err
+			return signing.Signer{}, nil, err
 		}
 		priv, ok := key.(*rsa.PrivateKey)
 		if !ok {
-			return "", nil, fmt.Errorf("--key %s holds a %T, want an RSA key for jwt", keyFile, key)
+			return signing.Signer{}, nil, fmt.Errorf("--key %s holds a %T, want an RSA key for jwt", keyFile, key)
 		}
 		jwks, err := signing.MarshalJWKS(signing.PublicKey{KID: kid, Key: &priv.PublicKey})
 		if err != nil {
-			return "", nil, err
+			return signing.Signer{}, nil, err
 		}
-		tok, err := signing.SignJWT(priv, kid, signing.JWTClaims{
-			Issuer:           jwtIssuer,
-			Audience:         audience,
-			IssuedAt:         ts,
-			Expiry:           ts.Add(signing.DefaultTolerance),
-			WebhookID:        id,
-			WebhookTimestamp: signing.FormatTimestamp(ts),
-			BodySHA256:       signing.BodySHA256(body),
-		})
-		if err != nil {
-			return "", nil, err
-		}
-		return tok, jwks, nil
+		return signing.Signer{RSA: priv, KID: kid, Issuer: jwtIssuer, Audience: audience}, jwks, nil
 	}
 }
 

@@ -77,7 +77,7 @@ func jwksFromOutput(t *testing.T, out string) signing.KeySet {
 	if i < 0 || j < i {
 		t.Fatalf("no JWKS in output:\n%s", out)
 	}
-	ks, err := signing.NewStaticKeySetFromJWKS([]byte(out[i:j]))
+	ks, err := signing.NewStaticKeySet([]byte(out[i:j]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestTrigger(t *testing.T) {
 		name     string
 		typ      event.Type
 		args     []string
-		verifier func(t *testing.T, out string, to string) signing.SchemeVerifier
+		verifier func(t *testing.T, out string, to string) *signing.Verifier
 		scheme   signing.Scheme
 		wantMeta map[string]any
 	}{
@@ -99,8 +99,8 @@ func TestTrigger(t *testing.T) {
 			name: "v1 with metadata", typ: event.TypeBatchSucceeded,
 			args:   []string{"--secret", secret, "--user-metadata", "tenant=acme", "--user-metadata", "run=7"},
 			scheme: signing.SchemeHMAC, wantMeta: map[string]any{"tenant": "acme", "run": "7"},
-			verifier: func(t *testing.T, _, _ string) signing.SchemeVerifier {
-				v, err := signing.NewHMACVerifier([]string{secret})
+			verifier: func(t *testing.T, _, _ string) *signing.Verifier {
+				v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -110,8 +110,8 @@ func TestTrigger(t *testing.T) {
 		{
 			name: "v1 with two secrets, as in a rotation", typ: event.TypeBatchFailed,
 			args: []string{"--secret", other, "--secret", secret}, scheme: signing.SchemeHMAC,
-			verifier: func(t *testing.T, _, _ string) signing.SchemeVerifier {
-				v, err := signing.NewHMACVerifier([]string{secret})
+			verifier: func(t *testing.T, _, _ string) *signing.Verifier {
+				v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -121,20 +121,28 @@ func TestTrigger(t *testing.T) {
 		{
 			name: "v1a", typ: event.TypeVideoGenerated, args: []string{"--dynamic", "v1a", "--user-metadata", "k=v"},
 			scheme: signing.SchemeEd25519, wantMeta: map[string]any{"k": "v"},
-			verifier: func(t *testing.T, out, _ string) signing.SchemeVerifier {
-				return signing.NewJWKSVerifier(jwksFromOutput(t, out))
+			verifier: func(t *testing.T, out, _ string) *signing.Verifier {
+				v, err := signing.NewVerifier(&signing.Config{Keys: jwksFromOutput(t, out)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
 			},
 		},
 		{
 			name: "jwt", typ: event.TypeInteractionCompleted, args: []string{"--dynamic", "jwt"}, scheme: signing.SchemeJWT,
-			verifier: func(t *testing.T, out, to string) signing.SchemeVerifier {
-				return signing.NewJWKSVerifier(jwksFromOutput(t, out), signing.WithAudience(to), signing.WithIssuer(jwtIssuer))
+			verifier: func(t *testing.T, out, to string) *signing.Verifier {
+				v, err := signing.NewVerifier(&signing.Config{Keys: jwksFromOutput(t, out), Audience: []string{to}, Issuer: jwtIssuer})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
 			},
 		},
 		{
 			name: "legacy batch.completed", typ: event.TypeBatchCompleted, args: []string{"--secret", secret}, scheme: signing.SchemeHMAC,
-			verifier: func(t *testing.T, _, _ string) signing.SchemeVerifier {
-				v, err := signing.NewHMACVerifier([]string{secret})
+			verifier: func(t *testing.T, _, _ string) *signing.Verifier {
+				v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -161,7 +169,7 @@ func TestTrigger(t *testing.T) {
 			if len(got) != 1 {
 				t.Fatalf("endpoint got %d requests, want 1", len(got))
 			}
-			scheme, err := tt.verifier(t, out, to).VerifyScheme(context.Background(), got[0].header, got[0].body)
+			scheme, err := tt.verifier(t, out, to).Verify(context.Background(), got[0].header, got[0].body)
 			if err != nil {
 				t.Fatalf("delivery does not verify: %v", err)
 			}

@@ -30,6 +30,30 @@ const (
 	exitVerifyKeysUnavailable = 9
 )
 
+const (
+	// headerTimestamp is the Standard Webhooks header that carries a delivery's
+	// signing time, in unix seconds; signing.Signer sets it.
+	headerTimestamp = "webhook-timestamp"
+	// defaultTolerance is signing's default, spelled out for --tolerance.
+	defaultTolerance = 5 * time.Minute
+	// maxJWKSFile bounds a --jwks-file, as signing bounds a JWKS document.
+	maxJWKSFile = 1 << 20
+)
+
+// isUnixSeconds reports whether a webhook-timestamp is decimal unix seconds,
+// as signing reads it: digits only, no sign, no spaces, at most 18 of them.
+func isUnixSeconds(s string) bool {
+	if s == "" || len(s) > 18 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 func verifyCommand() *command {
 	c := &command{
 		name:    "verify",
@@ -64,7 +88,7 @@ geminihooks verify --secret "$GEMINI_WEBHOOK_SECRET" capture.http; echo "exit $?
 		jwksURL := fs.String("jwks-url", "", "JWKS `URL` for v1a and JWT signatures, such as "+signing.GeminiJWKSURL)
 		jwksFile := fs.String("jwks-file", "", "JWKS `FILE` for v1a and JWT signatures (as printed by trigger --dynamic)")
 		audience := fs.String("audience", "", "require this JWT audience (the endpoint URL the token was made for)")
-		tolerance := fs.Duration("tolerance", signing.DefaultTolerance, "allowed clock skew in either direction")
+		tolerance := fs.Duration("tolerance", defaultTolerance, "allowed clock skew in either direction")
 		at := fs.String("at", "", "verify as of this `TIME` (RFC 3339 or unix seconds) instead of now, for old captures")
 		pos, code, stop := c.parse(e, fs, args)
 		if stop {
@@ -111,7 +135,7 @@ geminihooks verify --secret "$GEMINI_WEBHOOK_SECRET" capture.http; echo "exit $?
 			}
 			return c.fail(e, fileError("reading", name, err))
 		}
-		keys, err := loadKeySet(*jwksURL, *jwksFile)
+		keys, err := loadKeySet(*jwksURL, *jwksFile, nil)
 		if err != nil {
 			return c.usageError(e, "%v", err)
 		}
@@ -138,12 +162,12 @@ type verification struct {
 	now       time.Time
 }
 
-func (v *verification) verifier(at time.Time, secrets []string, keys signing.KeySet) (*signing.MultiVerifier, error) {
-	opts := []signing.Option{signing.WithTolerance(v.tolerance), signing.WithClock(func() time.Time { return at })}
+func (v *verification) verifier(at time.Time, secrets []string, keys signing.KeySet) (*signing.Verifier, error) {
+	cfg := &signing.Config{Secrets: secrets, Keys: keys, Tolerance: v.tolerance, Now: func() time.Time { return at }}
 	if v.audience != "" {
-		opts = append(opts, signing.WithAudience(v.audience))
+		cfg.Audience = []string{v.audience}
 	}
-	return signing.NewVerifier(signing.Config{Secrets: secrets, KeySet: keys, Options: opts})
+	return signing.NewVerifier(cfg)
 }
 
 // report verifies and writes the verdict: details of a valid delivery on
@@ -154,10 +178,13 @@ func (v *verification) report(ctx context.Context, e *env) int {
 		fmt.Fprintf(e.stderr, "invalid: %s\n", fmt.Sprintf(format, a...))
 		return code
 	}
-	for _, name := range []string{signing.HeaderID, signing.HeaderTimestamp, signing.HeaderSignature} {
+	for _, name := range []string{signing.HeaderID, headerTimestamp, signing.HeaderSignature} {
 		if strings.TrimSpace(h.Get(name)) == "" {
 			return invalid(exitVerifyMissingHeader, "missing header %s", name)
 		}
+	}
+	if !isUnixSeconds(h.Get(headerTimestamp)) {
+		return invalid(exitVerifyInvalidHeader, "malformed header: %s is not decimal unix seconds", headerTimestamp)
 	}
 	sigs := parseSignatureEntries(h.Values(signing.HeaderSignature))
 
@@ -166,14 +193,12 @@ func (v *verification) report(ctx context.Context, e *env) int {
 		fmt.Fprintf(e.stderr, "geminihooks verify: %v\n", err)
 		return exitUsage
 	}
-	scheme, err := mv.VerifyScheme(ctx, h, v.capt.body)
+	scheme, err := mv.Verify(ctx, h, v.capt.body)
 	if err == nil {
 		return v.printValid(e, scheme, sigs)
 	}
 	switch {
-	case errors.Is(err, signing.ErrMissingHeader):
-		return invalid(exitVerifyMissingHeader, "%v", err)
-	case errors.Is(err, signing.ErrTimestampTooOld), errors.Is(err, signing.ErrTimestampTooNew):
+	case errors.Is(err, signing.ErrStaleTimestamp):
 		return invalid(exitVerifyTimestamp, "%s", v.skewReport(ctx))
 	case errors.Is(err, signing.ErrUnknownKey):
 		kids := sigs.kids()
@@ -183,11 +208,12 @@ func (v *verification) report(ctx context.Context, e *env) int {
 		return invalid(exitVerifyUnknownKey, "unknown key id (kid) %s: not in the key set", strings.Join(quoteAll(kids), ", "))
 	case errors.Is(err, signing.ErrKeySetUnavailable):
 		return invalid(exitVerifyKeysUnavailable, "the key set could not be fetched: %v", err)
-	case errors.Is(err, signing.ErrInvalidHeader):
-		return invalid(exitVerifyInvalidHeader, "malformed header: %v", err)
 	case errors.Is(err, signing.ErrNoMatchingSignature):
 		fmt.Fprintf(e.stderr, "invalid: no matching signature: the header carries %s; none matches %s\n",
 			sigs.summary(), v.trustSummary())
+		if err.Error() != signing.ErrNoMatchingSignature.Error() {
+			fmt.Fprintf(e.stderr, "  why: %s\n", strings.TrimPrefix(err.Error(), signing.ErrNoMatchingSignature.Error()+": "))
+		}
 		for _, hint := range v.noMatchHints(sigs) {
 			fmt.Fprintf(e.stderr, "  hint: %s\n", hint)
 		}
@@ -211,7 +237,7 @@ func (v *verification) printValid(e *env, scheme signing.Scheme, sigs signatureE
 	}
 	fmt.Fprintf(w, "valid: %s signature%s\n", describeScheme(scheme), by)
 	fmt.Fprintf(w, "  webhook-id:  %s\n", printable(v.capt.header.Get(signing.HeaderID)))
-	if ts, err := strconv.ParseInt(strings.TrimSpace(v.capt.header.Get(signing.HeaderTimestamp)), 10, 64); err == nil {
+	if ts, err := strconv.ParseInt(strings.TrimSpace(v.capt.header.Get(headerTimestamp)), 10, 64); err == nil {
 		t := time.Unix(ts, 0).UTC()
 		fmt.Fprintf(w, "  timestamp:   %s (%s; tolerance %s)\n", t.Format(time.RFC3339), describeSkew(v.now.Sub(t)), v.tolerance)
 	}
@@ -234,12 +260,11 @@ func (v *verification) whichSecret() string {
 		return "the secret given"
 	}
 	for i, s := range v.secrets {
-		hv, err := signing.NewHMACVerifier([]string{s}, signing.WithTolerance(v.tolerance),
-			signing.WithClock(func() time.Time { return v.now }))
+		hv, err := v.verifier(v.now, []string{s}, nil)
 		if err != nil {
 			continue
 		}
-		if hv.Verify(context.Background(), v.capt.header, v.capt.body) == nil {
+		if _, err := hv.Verify(context.Background(), v.capt.header, v.capt.body); err == nil {
 			return fmt.Sprintf("secret %d of %d", i+1, len(v.secrets))
 		}
 	}
@@ -250,7 +275,7 @@ func (v *verification) whichSecret() string {
 // signature would match at the time it claims: then the clock is the only
 // problem, which is worth knowing when debugging a capture.
 func (v *verification) skewReport(ctx context.Context) string {
-	raw := strings.TrimSpace(v.capt.header.Get(signing.HeaderTimestamp))
+	raw := strings.TrimSpace(v.capt.header.Get(headerTimestamp))
 	ts, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil {
 		return "timestamp outside the tolerance"
@@ -259,7 +284,7 @@ func (v *verification) skewReport(ctx context.Context) string {
 	skew := v.now.Sub(signed)
 	msg := fmt.Sprintf("timestamp skew: signed %s, outside the tolerance of %s", describeSkew(skew), v.tolerance)
 	if mv, err := v.verifier(signed, v.secrets, v.keys); err == nil {
-		if _, err := mv.VerifyScheme(ctx, v.capt.header, v.capt.body); err == nil {
+		if _, err := mv.Verify(ctx, v.capt.header, v.capt.body); err == nil {
 			msg += "; the signature itself matches (use --at " + raw + " to check an old capture)"
 		} else {
 			msg += "; the signature does not match either"
@@ -437,7 +462,7 @@ func quoteAll(ss []string) []string {
 // file, or returns nil when neither is given. A file is read and parsed now,
 // so a broken one is reported before anything else happens; its keys are
 // then fixed for the life of the command.
-func loadKeySet(jwksURL, file string, opts ...signing.KeySetOption) (signing.KeySet, error) {
+func loadKeySet(jwksURL, file string, cfg *signing.KeySetConfig) (signing.KeySet, error) {
 	switch {
 	case jwksURL != "" && file != "":
 		return nil, errors.New("give --jwks-url or --jwks-file, not both")
@@ -445,13 +470,17 @@ func loadKeySet(jwksURL, file string, opts ...signing.KeySetOption) (signing.Key
 		if !strings.HasPrefix(jwksURL, "https://") && !strings.HasPrefix(jwksURL, "http://") {
 			return nil, errors.New("--jwks-url must be an http(s) URL")
 		}
-		return signing.NewRemoteKeySet(jwksURL, opts...), nil
+		ks, err := signing.NewRemoteKeySet(jwksURL, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("--jwks-url: %w", err)
+		}
+		return ks, nil
 	case file != "":
-		data, err := readBounded(file, signing.MaxJWKSBytes)
+		data, err := readBounded(file, maxJWKSFile)
 		if err != nil {
 			return nil, fmt.Errorf("--jwks-file: %w", err)
 		}
-		ks, err := signing.NewStaticKeySetFromJWKS(data)
+		ks, err := signing.NewStaticKeySet(data)
 		if err != nil {
 			return nil, fmt.Errorf("--jwks-file %s: %w", file, err)
 		}

@@ -59,6 +59,16 @@ func writeFile(t *testing.T, name string, data []byte) string {
 	return p
 }
 
+// signature returns the webhook-signature value s signs a delivery with.
+func signature(t *testing.T, s signing.Signer, id string, ts time.Time, body []byte) string {
+	t.Helper()
+	h := http.Header{}
+	if err := s.Sign(h, id, ts, body); err != nil {
+		t.Fatal(err)
+	}
+	return h.Get(signing.HeaderSignature)
+}
+
 func TestVerify(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 6, 1, 10, 21, 5, 0, time.UTC)
@@ -69,16 +79,12 @@ func TestVerify(t *testing.T) {
 	}
 	const id = "msg_test"
 	sign := func(secret string, ts time.Time) string {
-		s, err := signing.SignHMAC(secret, id, ts, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return signature(t, signing.Signer{Secrets: []string{secret}}, id, ts, body)
 	}
 	headers := func(ts time.Time, sig string) http.Header {
 		h := http.Header{}
 		h.Set(signing.HeaderID, id)
-		h.Set(signing.HeaderTimestamp, signing.FormatTimestamp(ts))
+		h.Set(headerTimestamp, strconv.FormatInt(ts.Unix(), 10))
 		h.Set(signing.HeaderSignature, sig)
 		return h
 	}
@@ -100,15 +106,7 @@ func TestVerify(t *testing.T) {
 	}
 	jwksFile := writeFile(t, "jwks.json", jwks)
 	jwt := func(kid string) string {
-		tok, err := signing.SignJWT(rsaKey, kid, signing.JWTClaims{
-			Issuer: jwtIssuer, Audience: "http://127.0.0.1:8080/webhooks/gemini",
-			IssuedAt: now, Expiry: now.Add(5 * time.Minute),
-			WebhookID: id, WebhookTimestamp: signing.FormatTimestamp(now), BodySHA256: signing.BodySHA256(body),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
+		return signature(t, signing.Signer{RSA: rsaKey, KID: kid, Issuer: jwtIssuer, Audience: "http://127.0.0.1:8080/webhooks/gemini"}, id, now, body)
 	}
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "down", http.StatusInternalServerError)
@@ -120,10 +118,10 @@ func TestVerify(t *testing.T) {
 	noSig := headers(now, "")
 	noSig.Del(signing.HeaderSignature)
 	badTS := headers(now, sign(secret, now))
-	badTS.Set(signing.HeaderTimestamp, "12ab")
+	badTS.Set(headerTimestamp, "12ab")
 	// A hand-made capture: no Content-Length, and an editor's final newline.
 	handMade := []byte("POST /webhooks/gemini HTTP/1.1\nHost: x\nwebhook-id: " + id +
-		"\nwebhook-timestamp: " + signing.FormatTimestamp(now) + "\nwebhook-signature: " + sign(secret, now) + "\n\n" + string(body) + "\n")
+		"\nwebhook-timestamp: " + strconv.FormatInt(now.Unix(), 10) + "\nwebhook-signature: " + sign(secret, now) + "\n\n" + string(body) + "\n")
 
 	tests := []struct {
 		name     string
@@ -159,7 +157,7 @@ func TestVerify(t *testing.T) {
 			[]string{"--secret", secret, "--at", strconv.FormatInt(now.Add(-time.Hour).Unix(), 10)}, nil, exitOK, []string{"valid: v1"}},
 		{"wider tolerance", rawRequest(t, body, headers(now.Add(-10*time.Minute), sign(secret, now.Add(-10*time.Minute)))),
 			[]string{"--secret", secret, "--tolerance", "15m"}, nil, exitOK, []string{"(10m0s ago; tolerance 15m0s)"}},
-		{"v1a with a JWKS file", rawRequest(t, body, headers(now, signing.SignEd25519(edKey, id, now, body))),
+		{"v1a with a JWKS file", rawRequest(t, body, headers(now, signature(t, signing.Signer{Ed25519: edKey}, id, now, body))),
 			[]string{"--jwks-file", jwksFile}, nil, exitOK, []string{"valid: v1a (Ed25519) signature"}},
 		{"JWT with a JWKS file", rawRequest(t, body, headers(now, jwt("rsa"))),
 			[]string{"--jwks-file", jwksFile, "--audience", "http://127.0.0.1:8080/webhooks/gemini"}, nil, exitOK,
@@ -184,7 +182,7 @@ func TestVerify(t *testing.T) {
 			nil, exitUsage, []string{"signing: invalid jwks: no usable key"}},
 		{"JWKS file not JSON", good, []string{"--jwks-file", writeFile(t, "page.json", []byte("<html>"))}, nil, exitUsage,
 			[]string{"signing: invalid jwks"}},
-		{"JWKS file too large", good, []string{"--jwks-file", writeFile(t, "big.json", bytes.Repeat([]byte(" "), signing.MaxJWKSBytes+1))},
+		{"JWKS file too large", good, []string{"--jwks-file", writeFile(t, "big.json", bytes.Repeat([]byte(" "), maxJWKSFile+1))},
 			nil, exitUsage, []string{"is larger than 1048576 bytes"}},
 		{"JWKS file missing", good, []string{"--jwks-file", filepath.Join(t.TempDir(), "absent.json")}, nil, exitUsage,
 			[]string{"--jwks-file: open"}},
@@ -225,13 +223,11 @@ func TestVerifyReadsFile(t *testing.T) {
 	secret := testSecret(t)
 	now := time.Now()
 	body := []byte(`{"type":"batch.expired","version":"v1","timestamp":"2026-03-04T00:00:01Z","data":{"id":"batches/x"}}`)
-	sig, err := signing.SignHMAC(secret, "msg_1", now, body)
-	if err != nil {
+	h := http.Header{}
+	if err := (signing.Signer{Secrets: []string{secret}}).Sign(h, "msg_1", now, body); err != nil {
 		t.Fatal(err)
 	}
-	path := writeFile(t, "capture.http", rawRequest(t, body, http.Header{
-		signing.HeaderID: {"msg_1"}, signing.HeaderTimestamp: {signing.FormatTimestamp(now)}, signing.HeaderSignature: {sig},
-	}))
+	path := writeFile(t, "capture.http", rawRequest(t, body, h))
 	if code, out, errs := runCLI(t, nil, "verify", "--secret", secret, path); code != exitOK {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}

@@ -126,7 +126,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	}
 	defer env.Close()
 	log.Printf("api", "%s", env.Describe())
-	verifier, keys, err := env.DynamicVerifier()
+	verifier, err := env.DynamicVerifier()
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +214,6 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	env.Mux.Handle(backend.HookPath, l)
 	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
-	go func() { _ = keys.Run(lctx) }()
 	stopped := make(chan error, 1)
 	go func() { stopped <- l.Run(lctx) }()
 	// drain stops taking deliveries, then lets the workers finish: in that

@@ -115,7 +115,7 @@ func launchJob(ctx context.Context, client *geminihooks.Client, batchModel, vide
 // user_metadata.job_group. An event whose group has no processor goes to
 // unrouted and is dead-lettered: retrying cannot help, and it can be
 // replayed once a processor exists.
-func routingListener(verifier signing.Verifier, processors map[string]listener.HandlerFunc,
+func routingListener(verifier *signing.Verifier, processors map[string]listener.HandlerFunc,
 	unrouted func(ctx context.Context, e *event.Event, group string)) *listener.Listener {
 	route := func(ctx context.Context, e *event.Event) error {
 		group, _ := e.UserMetadata["job_group"].(string)
@@ -147,13 +147,10 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 
 	// Callback deliveries are signed with Gemini's keys (v1a Ed25519 or an
 	// RS256 JWT), published as a JWKS, not with a webhook secret.
-	verifier, keys, err := env.DynamicVerifier()
+	verifier, err := env.DynamicVerifier()
 	if err != nil {
 		return nil, err
 	}
-	kctx, stopKeys := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopKeys()
-	go func() { _ = keys.Run(kctx) }() // refresh the keys off the request path
 
 	res := &result{Routed: map[string][]handled{}}
 	var mu sync.Mutex

@@ -48,7 +48,7 @@ func main() {
 }
 
 func newListener(secret string, logger *slog.Logger) (*listener.Listener, error) {
-	v, err := signing.NewHMACVerifier([]string{secret})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 	if err != nil {
 		return nil, err
 	}

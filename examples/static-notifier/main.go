@@ -68,7 +68,7 @@ func emulatorOutcome() func(emulator.Job) emulator.Outcome {
 // with a verifier for its signing secret. The secret is shown only in this
 // answer: a real service stores string(secret) in its secret manager and
 // builds the verifier from it at start-up.
-func registerWebhook(ctx context.Context, client *geminihooks.Client, hookURL string) (*geminihooks.Webhook, *signing.HMACVerifier, error) {
+func registerWebhook(ctx context.Context, client *geminihooks.Client, hookURL string) (*geminihooks.Webhook, *signing.Verifier, error) {
 	wh, secret, err := client.Webhooks.Create(ctx, geminihooks.Webhook{
 		URI:    hookURL,
 		Events: []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired},
@@ -77,7 +77,7 @@ func registerWebhook(ctx context.Context, client *geminihooks.Client, hookURL st
 	if err != nil {
 		return nil, nil, err
 	}
-	verifier, err := signing.NewHMACVerifier([]string{string(secret)})
+	verifier, err := signing.NewVerifier(&signing.Config{Secrets: []string{string(secret)}})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -34,7 +34,7 @@ func ExampleInbox_Transactional() {
 	if err := ib.Migrate(ctx); err != nil {
 		log.Fatal(err)
 	}
-	verifier, err := signing.NewHMACVerifier([]string{os.Getenv("GEMINI_WEBHOOK_SECRET")})
+	verifier, err := signing.NewVerifier(&signing.Config{Secrets: []string{os.Getenv("GEMINI_WEBHOOK_SECRET")}})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -23,12 +23,12 @@ type sender struct {
 	client *http.Client
 }
 
-func newSender(t testing.TB) (*sender, signing.Verifier) {
+func newSender(t testing.TB) (*sender, *signing.Verifier) {
 	t.Helper()
 	key := make([]byte, 32)
 	rand.Read(key)
 	secret := "whsec_" + base64.StdEncoding.EncodeToString(key)
-	v, err := signing.NewHMACVerifier([]string{secret})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,18 +55,14 @@ func newDelivery(t testing.TB, id string, job int) delivery {
 // send delivers d once and returns the status code.
 func (s *sender) send(url string, d delivery) (int, error) {
 	ts := time.Now()
-	sig, err := signing.SignHMAC(s.secret, d.id, ts, d.body)
-	if err != nil {
-		return 0, err
-	}
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(d.body))
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(signing.HeaderID, d.id)
-	req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(ts))
-	req.Header.Set(signing.HeaderSignature, sig)
+	if err := (signing.Signer{Secrets: []string{s.secret}}).Sign(req.Header, d.id, ts, d.body); err != nil {
+		return 0, err
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return 0, err

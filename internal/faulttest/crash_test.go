@@ -143,7 +143,7 @@ func crashHelper() {
 	if err != nil {
 		fail(err)
 	}
-	v, err := signing.NewHMACVerifier([]string{os.Getenv(envSecret)})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{os.Getenv(envSecret)}})
 	if err != nil {
 		fail(err)
 	}

@@ -17,6 +17,9 @@ import (
 	"github.com/geminihooks/geminihooks/signing"
 )
 
+// defaultTolerance is signing's default bound on a delivery's clock skew.
+const defaultTolerance = 5 * time.Minute
+
 // TestDuplicateStorm sends every delivery several times at once to several replicas sharing one
 // store: a memory inbox shared in-process, and PostgreSQL with one pginbox (and pool) per replica.
 // Each event must run exactly once.
@@ -44,7 +47,7 @@ func TestDuplicateStorm(t *testing.T) {
 			}
 			var rs []*replica
 			for i := range replicas {
-				v, err := signing.NewHMACVerifier([]string{secret})
+				v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -141,7 +144,7 @@ func TestClockSkewAtToleranceEdges(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	secret := newSecret(t)
-	v, err := signing.NewHMACVerifier([]string{secret}, signing.WithClock(clock.Now))
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,10 +158,10 @@ func TestClockSkewAtToleranceEdges(t *testing.T) {
 		skew time.Duration
 		want int
 	}{
-		{"old-edge", -signing.DefaultTolerance, http.StatusAccepted},
-		{"new-edge", signing.DefaultTolerance, http.StatusAccepted},
-		{"too-old", -signing.DefaultTolerance - time.Second, http.StatusUnauthorized},
-		{"too-new", signing.DefaultTolerance + time.Second, http.StatusUnauthorized},
+		{"old-edge", -defaultTolerance, http.StatusAccepted},
+		{"new-edge", defaultTolerance, http.StatusAccepted},
+		{"too-old", -defaultTolerance - time.Second, http.StatusUnauthorized},
+		{"too-new", defaultTolerance + time.Second, http.StatusUnauthorized},
 	} {
 		ds := deliveries(t, "skew-"+tt.name, per, clock.Now())
 		got := sendRound(t, led, client, r.srv.URL, ds, sign, func() time.Time { return clock.Now().Add(tt.skew) })
@@ -197,7 +200,7 @@ func TestDuplicateADayLater(t *testing.T) {
 				ib = b
 			}
 			secret := newSecret(t)
-			v, err := signing.NewHMACVerifier([]string{secret}, signing.WithClock(clock.Now))
+			v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}, Now: clock.Now})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -191,8 +192,18 @@ func deliveries(t testing.TB, prefix string, n int, ts time.Time) []delivery {
 type signer func(id string, ts time.Time, body []byte) (string, error)
 
 func hmacSigner(secret string) signer {
+	return signatureBy(signing.Signer{Secrets: []string{secret}})
+}
+
+// signatureBy returns the signer whose value is the webhook-signature s signs
+// an attempt with.
+func signatureBy(s signing.Signer) signer {
 	return func(id string, ts time.Time, body []byte) (string, error) {
-		return signing.SignHMAC(secret, id, ts, body)
+		h := http.Header{}
+		if err := s.Sign(h, id, ts, body); err != nil {
+			return "", err
+		}
+		return h.Get(signing.HeaderSignature), nil
 	}
 }
 
@@ -208,7 +219,7 @@ func post(ctx context.Context, c *http.Client, url string, d delivery, sign sign
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(signing.HeaderID, d.id)
-	req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(ts))
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
 	req.Header.Set(signing.HeaderSignature, sig)
 	resp, err := c.Do(req)
 	if err != nil {

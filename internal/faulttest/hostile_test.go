@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -82,6 +83,12 @@ func rawRequest(addr, head string, body []byte, pace time.Duration, closeWrite b
 
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
+// bodySHA256 is a JWT's body_sha256 claim: the base64url SHA-256 of the raw body.
+func bodySHA256(body []byte) string {
+	sum := sha256.Sum256(body)
+	return b64url(sum[:])
+}
+
 // handToken builds a JWT by hand with any alg, signed by sign (nil for none).
 func handToken(t *testing.T, alg, kid string, claims map[string]any, sign func([]byte) []byte) string {
 	t.Helper()
@@ -118,13 +125,17 @@ func TestHostileInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	rsaKey := keys[0]
-	ks, err := signing.NewStaticKeySet(signing.PublicKey{KID: "k1", Key: &rsaKey.PublicKey})
+	jwks, err := signing.MarshalJWKS(signing.PublicKey{KID: "k1", Key: &rsaKey.PublicKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := signing.NewStaticKeySet(jwks)
 	if err != nil {
 		t.Fatal(err)
 	}
 	secret := newSecret(t)
-	v, err := signing.NewVerifier(signing.Config{Secrets: []string{secret}, KeySet: ks,
-		Options: []signing.Option{signing.WithAudience(jwtAudience), signing.WithIssuer(jwtIssuer)}})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}, Keys: ks,
+		Audience: []string{jwtAudience}, Issuer: jwtIssuer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +170,7 @@ func TestHostileInput(t *testing.T) {
 
 	captured := ds[0] // an accepted delivery an attacker replays with extra headers
 	now := time.Now()
-	ts := signing.FormatTimestamp(now)
+	ts := strconv.FormatInt(now.Unix(), 10)
 	capturedSig, err := sign(captured.id, now, captured.body)
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +195,7 @@ func TestHostileInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	claims := map[string]any{"iss": jwtIssuer, "aud": jwtAudience, "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
-		"webhook_id": fresh.id, "webhook_timestamp": ts, "body_sha256": signing.BodySHA256(fresh.body)}
+		"webhook_id": fresh.id, "webhook_timestamp": ts, "body_sha256": bodySHA256(fresh.body)}
 	whsec, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
 	if err != nil {
 		t.Fatal(err)

@@ -82,12 +82,7 @@ func (j *jwksServer) setDown(down bool) {
 
 // jwtSigner signs each attempt with an RS256 JWT under kid, as documented for dynamic webhooks.
 func jwtSigner(key *rsa.PrivateKey, kid string) signer {
-	return func(id string, ts time.Time, body []byte) (string, error) {
-		return signing.SignJWT(key, kid, signing.JWTClaims{
-			Issuer: jwtIssuer, Audience: jwtAudience, IssuedAt: ts, Expiry: ts.Add(5 * time.Minute),
-			WebhookID: id, WebhookTimestamp: signing.FormatTimestamp(ts), BodySHA256: signing.BodySHA256(body),
-		})
-	}
+	return signatureBy(signing.Signer{RSA: key, KID: kid, Issuer: jwtIssuer, Audience: jwtAudience})
 }
 
 // jwksRig is a listener verifying JWTs against a remote key set whose clock the test moves.
@@ -108,10 +103,12 @@ func newJWKSRig(t *testing.T) *jwksRig {
 	}
 	j := newJWKSServer(t)
 	clock := newFakeClock()
-	ks := signing.NewRemoteKeySet(j.srv.URL, signing.WithHTTPClient(j.srv.Client()), signing.WithKeySetClock(clock.Now),
-		signing.WithRefetchCooldown(cooldown), signing.WithMaxWait(5*time.Second))
-	v, err := signing.NewVerifier(signing.Config{KeySet: ks, Options: []signing.Option{
-		signing.WithAudience(jwtAudience), signing.WithIssuer(jwtIssuer)}})
+	ks, err := signing.NewRemoteKeySet(j.srv.URL, &signing.KeySetConfig{HTTPClient: j.srv.Client(), Now: clock.Now,
+		RefetchCooldown: cooldown, MaxWait: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := signing.NewVerifier(&signing.Config{Keys: ks, Audience: []string{jwtAudience}, Issuer: jwtIssuer})
 	if err != nil {
 		t.Fatal(err)
 	}

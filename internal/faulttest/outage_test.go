@@ -174,7 +174,7 @@ func TestStoreOutage(t *testing.T) {
 		}
 	})
 	secret := newSecret(t)
-	v, err := signing.NewHMACVerifier([]string{secret})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 	if err != nil {
 		t.Fatal(err)
 	}

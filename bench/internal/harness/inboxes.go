@@ -178,7 +178,7 @@ type listenerSetup struct {
 // serve starts a listener over ib with handle for batch.succeeded (the only type the harness sends) and
 // its workers running; stop ends them. The caller closes ib after stop.
 func serve(ctx context.Context, ib inbox.Inbox, handle listener.HandlerFunc, s listenerSetup) (l *listener.Listener, stop func(), err error) {
-	v, err := signing.NewHMACVerifier([]string{sigSecret})
+	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{sigSecret}})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -94,18 +94,14 @@ func signedDelivery(url, run string, i, size int) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	sig, err := signing.SignHMAC(sigSecret, id, now, body)
-	if err != nil {
-		return nil, err
-	}
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(signing.HeaderID, id)
-	req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(now))
-	req.Header.Set(signing.HeaderSignature, sig)
+	if err := (signing.Signer{Secrets: []string{sigSecret}}).Sign(req.Header, id, now, body); err != nil {
+		return nil, err
+	}
 	return req, nil
 }
 

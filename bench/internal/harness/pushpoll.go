@@ -140,11 +140,11 @@ func runPush(ctx context.Context, cfg Config, rng *rand.Rand) (Approach, error) 
 	if err != nil {
 		return Approach{}, err
 	}
-	keys, err := signing.NewStaticKeySet(pubs...)
+	keys, err := staticKeys(pubs...)
 	if err != nil {
 		return Approach{}, err
 	}
-	v, err := signing.NewVerifier(signing.Config{KeySet: keys})
+	v, err := signing.NewVerifier(&signing.Config{Keys: keys})
 	if err != nil {
 		return Approach{}, err
 	}

@@ -31,7 +31,9 @@ func Example() {
 		URI:  receiver.URL,
 		Body: []byte(`{"type":"batch.succeeded","version":"v1","data":{"id":"batches/123"}}`),
 		Sign: func(_, id string, ts time.Time, body []byte) (string, error) {
-			return signing.SignHMAC(secret, id, ts, body)
+			h := http.Header{}
+			err := signing.Signer{Secrets: []string{secret}}.Sign(h, id, ts, body)
+			return h.Get(signing.HeaderSignature), err
 		},
 	})
 	if err != nil {

@@ -227,6 +227,15 @@ func newSecret(t *testing.T) string {
 // the way the emulator signs for a static webhook.
 func hmacSign(secret *atomic.Pointer[string]) func(uri, id string, ts time.Time, body []byte) (string, error) {
 	return func(_, id string, ts time.Time, body []byte) (string, error) {
-		return signing.SignHMAC(*secret.Load(), id, ts, body)
+		return signature(signing.Signer{Secrets: []string{*secret.Load()}}, id, ts, body)
 	}
+}
+
+// signature returns the webhook-signature value s signs the delivery with.
+func signature(s signing.Signer, id string, ts time.Time, body []byte) (string, error) {
+	h := http.Header{}
+	if err := s.Sign(h, id, ts, body); err != nil {
+		return "", err
+	}
+	return h.Get(signing.HeaderSignature), nil
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/geminihooks/geminihooks/signing"
@@ -68,7 +69,7 @@ func (e *Engine) request(ctx context.Context, d Delivery, ts time.Time) (*http.R
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(signing.HeaderID, d.ID)
-	req.Header.Set(signing.HeaderTimestamp, signing.FormatTimestamp(ts))
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
 	if d.Sign != nil {
 		sig, err := d.Sign(d.URI, d.ID, ts, d.Body)
 		if err != nil {

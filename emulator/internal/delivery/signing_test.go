@@ -26,10 +26,14 @@ func TestEverySchemeVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := signing.NewStaticKeySet(
+	jwks, err := signing.MarshalJWKS(
 		signing.PublicKey{Key: edPub},
 		signing.PublicKey{KID: "rsa-1", Key: &rsaKey.PublicKey},
 	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := signing.NewStaticKeySet(jwks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,14 +47,11 @@ func TestEverySchemeVerifies(t *testing.T) {
 	}{
 		{"hmac", signing.SchemeHMAC, hmacSign(&secret)},
 		{"ed25519", signing.SchemeEd25519, func(_, id string, ts time.Time, body []byte) (string, error) {
-			return signing.SignEd25519(edKey, id, ts, body), nil
+			return signature(signing.Signer{Ed25519: edKey}, id, ts, body)
 		}},
 		{"jwt", signing.SchemeJWT, func(uri, id string, ts time.Time, body []byte) (string, error) {
-			return signing.SignJWT(rsaKey, "rsa-1", signing.JWTClaims{
-				Issuer: "https://generativelanguage.googleapis.com", Audience: uri,
-				IssuedAt: ts, Expiry: ts.Add(10 * time.Minute),
-				WebhookID: id, WebhookTimestamp: signing.FormatTimestamp(ts), BodySHA256: signing.BodySHA256(body),
-			})
+			return signature(signing.Signer{RSA: rsaKey, KID: "rsa-1", Issuer: "https://generativelanguage.googleapis.com",
+				Audience: uri, Lifetime: 10 * time.Minute}, id, ts, body)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,17 +65,18 @@ func TestEverySchemeVerifies(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := rcv.next(t)
-			v, err := signing.NewVerifier(signing.Config{
-				Secrets: []string{*secret.Load()},
-				KeySet:  keys,
-				Options: []signing.Option{signing.WithClock(clock.Now), signing.WithAudience(uri)},
+			v, err := signing.NewVerifier(&signing.Config{
+				Secrets:  []string{*secret.Load()},
+				Keys:     keys,
+				Now:      clock.Now,
+				Audience: []string{uri},
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			scheme, err := v.VerifyScheme(context.Background(), got.header, got.body)
+			scheme, err := v.Verify(context.Background(), got.header, got.body)
 			if err != nil {
-				t.Fatalf("VerifyScheme: %v", err)
+				t.Fatalf("Verify: %v", err)
 			}
 			if scheme != tc.scheme {
 				t.Errorf("verified as %q, want %q", scheme, tc.scheme)
@@ -104,18 +106,18 @@ func TestRetryKeepsIDWithFreshTimestampAndSignature(t *testing.T) {
 		if id := got.header.Get(signing.HeaderID); id != "msg_1" {
 			t.Errorf("attempt %d: webhook-id %q, want msg_1", i+1, id)
 		}
-		if ts := got.header.Get(signing.HeaderTimestamp); ts != strconv.FormatInt(clock.Now().Unix(), 10) {
+		if ts := got.header.Get("webhook-timestamp"); ts != strconv.FormatInt(clock.Now().Unix(), 10) {
 			t.Errorf("attempt %d: webhook-timestamp %s, want the attempt's time %d", i+1, ts, clock.Now().Unix())
 		}
 		want := oldSecret
 		if i == 2 {
 			want = newSecret
 		}
-		v, err := signing.NewHMACVerifier([]string{want}, signing.WithClock(clock.Now))
+		v, err := signing.NewVerifier(&signing.Config{Secrets: []string{want}, Now: clock.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := v.Verify(context.Background(), got.header, got.body); err != nil {
+		if _, err := v.Verify(context.Background(), got.header, got.body); err != nil {
 			t.Errorf("attempt %d: %v", i+1, err)
 		}
 		if i == 2 {

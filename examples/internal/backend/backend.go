@@ -172,7 +172,7 @@ func (e *Env) Settle(ctx context.Context) error {
 // DynamicVerifier returns a verifier for webhook_config deliveries, with the
 // keys of the JWKS Gemini (or the emulator) publishes; JWTs must name hookURL
 // as their audience.
-func (e *Env) DynamicVerifier() (*signing.MultiVerifier, *signing.RemoteKeySet, error) {
+func (e *Env) DynamicVerifier() (*signing.Verifier, error) {
 	jwks := signing.GeminiJWKSURL
 	if e.Emulator != nil {
 		jwks = e.Emulator.JWKSURL()
@@ -181,15 +181,14 @@ func (e *Env) DynamicVerifier() (*signing.MultiVerifier, *signing.RemoteKeySet, 
 }
 
 // JWKSVerifier verifies callback deliveries (v1a and JWT) with the keys of
-// the JWKS at jwksURL; a JWT must name hookURL as its audience. Run the key
-// set (go keys.Run(ctx)) to refresh the keys off the request path.
-func JWKSVerifier(jwksURL, hookURL string) (*signing.MultiVerifier, *signing.RemoteKeySet, error) {
-	keys := signing.NewRemoteKeySet(jwksURL)
-	v, err := signing.NewVerifier(signing.Config{
-		KeySet:  keys,
-		Options: []signing.Option{signing.WithAudience(hookURL)},
-	})
-	return v, keys, err
+// the JWKS at jwksURL; a JWT must name hookURL as its audience. The key set
+// refreshes itself in the background as its keys age.
+func JWKSVerifier(jwksURL, hookURL string) (*signing.Verifier, error) {
+	keys, err := signing.NewRemoteKeySet(jwksURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	return signing.NewVerifier(&signing.Config{Keys: keys, Audience: []string{hookURL}})
 }
 
 // StopServing stops the webhook endpoint: requests in flight get a moment
