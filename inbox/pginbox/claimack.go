@@ -50,11 +50,11 @@ func claimAckSQL(t string) (ackShared, release string) {
 	// One element per Ack, in arrival order (k). RETURNING names the Acks
 	// whose update happened; the final SELECT sees the rows as they were
 	// before it, to tell a repeated ack from a lost lease.
-	ackShared = `WITH a AS (
+	ackShared = `WITH ` + noSync + `, a AS (
 	SELECT * FROM unnest($1::bytea[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS a (id, lease, now, k)),
 u AS (
 	UPDATE ` + t + ` m SET state = 'done', finished_at = a.now, lease_until = NULL, body = ''
-	FROM a WHERE m.id = a.id AND m.lease = a.lease AND m.state = 'claimed' AND m.lease_until > a.now
+	FROM a, nosync WHERE m.id = a.id AND m.lease = a.lease AND m.state = 'claimed' AND m.lease_until > a.now
 	RETURNING a.k)
 SELECT a.k, EXISTS (SELECT 1 FROM u WHERE u.k = a.k), m.state, m.lease
 FROM a LEFT JOIN ` + t + ` m ON m.id = a.id`

@@ -177,6 +177,17 @@ type statements struct {
 	put, putCapped, claim, ack, ackShared, release, settle, lookup, retry, deadLetter, replay, get, deadLetters, prune, depth, lockClaim string
 }
 
+// noSync is a CTE, named nosync, that turns off synchronous_commit for its
+// statement's own transaction (set_config's is_local), so that its commit
+// does not wait for a WAL flush. The statement must join it, or it is not
+// evaluated. Claims and acks use it: neither needs to survive a database
+// crash (a lost claim returns its message to pending, a lost ack reruns
+// its event, both within at-least-once delivery), and the next Put's
+// synchronous commit flushes them anyway. Their commits then stop adding
+// WAL flushes for the Puts, which are waited on by HTTP requests, to queue
+// behind.
+const noSync = `nosync AS (SELECT set_config('synchronous_commit', 'off', true))`
+
 func newStatements(t string) statements {
 	// finished_at is NULL exactly while a message is pending or claimed;
 	// the index of open messages is partial on it (see schema step 4).
@@ -203,14 +214,14 @@ WHERE (SELECT count(*) FROM ` + t + ` WHERE ` + open + `) < $8
 ON CONFLICT DO NOTHING`,
 		// Oldest first among pending rows that are due and claims whose
 		// lease ended. SKIP LOCKED lets concurrent claimers take disjoint rows.
-		claim: `WITH c AS (
+		claim: `WITH ` + noSync + `, c AS (
 	SELECT id FROM ` + t + `
 	WHERE ` + open + ` AND ((state = 'pending' AND not_before <= $1) OR (state = 'claimed' AND lease_until <= $1))
 	ORDER BY received_at, seq
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED)
 UPDATE ` + t + ` m SET state = 'claimed', attempts = m.attempts + 1, lease = gen_random_uuid()::text, lease_until = $3
-FROM c WHERE m.id = c.id
+FROM c, nosync WHERE m.id = c.id
 RETURNING m.` + strings.ReplaceAll(columns, ", ", ", m."),
 		// A done row keeps no body: it is only a dedupe record.
 		ack: `UPDATE ` + t + ` SET state = 'done', finished_at = $3, lease_until = NULL, body = ''
