@@ -421,6 +421,18 @@ func TestClaimChangesNoIndexedColumn(t *testing.T) {
 	if len(defs) == 0 {
 		t.Fatal("no indexes found")
 	}
+	// Room on each page for those updates, and vacuum after a fixed number
+	// of dead rows, which a queue table makes all the time.
+	var opts []string
+	if err := pool.QueryRow(t.Context(), `SELECT reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relname = 'inbox'`, schema).Scan(&opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"fillfactor=75", "autovacuum_vacuum_scale_factor=0"} {
+		if !slices.Contains(opts, want) {
+			t.Errorf("table options %v lack %s", opts, want)
+		}
+	}
 	claimed := regexp.MustCompile(`\b(state|attempts|lease|lease_until|not_before|last_error)\b`)
 	for _, d := range defs {
 		if col := claimed.FindString(d); col != "" {

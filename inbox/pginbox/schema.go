@@ -131,7 +131,11 @@ CREATE TABLE %[3]s (
 		// finished_at instead (NULL exactly while a message is pending or
 		// claimed), they are heap-only (HOT) updates, and the free space
 		// the fill factor leaves on each page gives them room there.
-		fmt.Sprintf(`ALTER TABLE %[1]s SET (fillfactor = 75);
+		// Every event leaves dead row versions and index entries behind,
+		// which claims scan past until vacuum removes them: a queue table
+		// wants vacuuming after a fixed number of changes, not after a
+		// fifth of the table (the default) has died.
+		fmt.Sprintf(`ALTER TABLE %[1]s SET (fillfactor = 75, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000, autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 5000);
 CREATE INDEX %[2]s ON %[1]s (received_at, seq) WHERE finished_at IS NULL;
 CREATE INDEX %[3]s ON %[1]s (finished_at, seq) WHERE finished_at IS NOT NULL;
 DROP INDEX %[4]s;
