@@ -52,7 +52,7 @@ func (w *wtx) putRecord(r *record) error {
 
 // do hands fn to the writer and waits until its batch is committed and
 // fsynced. A caller whose ctx ends stops waiting; its op may still commit.
-func (i *Inbox) do(ctx context.Context, fn func(w *wtx) error) error {
+func (i *store) do(ctx context.Context, fn func(w *wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func (i *Inbox) do(ctx context.Context, fn func(w *wtx) error) error {
 // writer is the only goroutine that writes. It takes whatever ops queued
 // while the previous commit was in progress and commits them together, so
 // concurrent callers share one fsync without waiting for a timer.
-func (i *Inbox) writer() {
+func (i *store) writer() {
 	defer i.wg.Done()
 	// A fault on a damaged page becomes a panic that commit recovers.
 	debug.SetPanicOnFault(true)
@@ -155,7 +155,7 @@ var (
 // fails with a storage error it gets that error alone and the others run
 // again in a new transaction; when the commit itself fails, each op is
 // committed alone.
-func (i *Inbox) commit(batch []*op) {
+func (i *store) commit(batch []*op) {
 	live := batch[:0:0]
 	for _, o := range batch {
 		if err := o.ctx.Err(); err != nil {
@@ -220,7 +220,7 @@ func (i *Inbox) commit(batch []*op) {
 	}
 }
 
-func (i *Inbox) update(fn func(tx *bolt.Tx) error) (err error) {
+func (i *store) update(fn func(tx *bolt.Tx) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
