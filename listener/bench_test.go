@@ -53,13 +53,16 @@ func newBareTarget() *benchTarget {
 	return &benchTarget{name: "bare", srv: srv, client: benchClient(), stop: srv.Close}
 }
 
-func newListenerTarget(b *testing.B, secret string, opts ...listener.Option) *benchTarget {
+func newListenerTarget(b *testing.B, secret string, o listener.Observer) *benchTarget {
 	v, err := signing.NewHMACVerifier([]string{secret})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ib := inbox.NewMemory(inbox.WithCapacity(1 << 22))
-	l := listener.New(v, append([]listener.Option{listener.WithInbox(ib)}, opts...)...)
+	ib, err := inbox.NewMemory(&inbox.MemoryConfig{Capacity: 1 << 22})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := newListener(b, v, &listener.Config{Inbox: ib, Observer: o})
 	l.On(event.TypeBatchSucceeded, func(context.Context, *event.Event) error { return nil })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -224,7 +227,7 @@ func (t *benchTarget) warm(b *testing.B, secret string) {
 
 func BenchmarkThroughput(b *testing.B) {
 	secret := newSecret(b)
-	bare, lis := newBareTarget(), newListenerTarget(b, secret)
+	bare, lis := newBareTarget(), newListenerTarget(b, secret, nil)
 	defer bare.stop()
 	defer lis.stop()
 	bare.warm(b, secret)
@@ -281,7 +284,7 @@ func BenchmarkMetricsOverhead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	plain, observed := newListenerTarget(b, secret), newListenerTarget(b, secret, listener.WithObserver(m))
+	plain, observed := newListenerTarget(b, secret, nil), newListenerTarget(b, secret, m)
 	defer plain.stop()
 	defer observed.stop()
 	if err := m.WatchInbox(observed.ib.(inbox.Admin)); err != nil {
@@ -336,7 +339,7 @@ const calibrationRequests = 10000
 
 func BenchmarkLatency(b *testing.B) {
 	secret := newSecret(b)
-	bare, lis := newBareTarget(), newListenerTarget(b, secret)
+	bare, lis := newBareTarget(), newListenerTarget(b, secret, nil)
 	defer bare.stop()
 	defer lis.stop()
 	bare.warm(b, secret)
@@ -371,7 +374,7 @@ func BenchmarkLatency(b *testing.B) {
 // BenchmarkServeHTTP measures the listener's own work per delivery, without
 // the network: the request path (read, verify, parse, store) plus, in the
 // background, the worker's claim, parse, handler call and ack.
-func BenchmarkServeHTTP(b *testing.B) { benchServeHTTP(b) }
+func BenchmarkServeHTTP(b *testing.B) { benchServeHTTP(b, nil) }
 
 // BenchmarkServeHTTPOverhead measures the same cost as
 // BenchmarkMetricsOverhead without the network: ServeHTTP called directly
@@ -387,7 +390,7 @@ func BenchmarkServeHTTPOverhead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	plain, observed := newListenerTarget(b, secret), newListenerTarget(b, secret, listener.WithObserver(m))
+	plain, observed := newListenerTarget(b, secret, nil), newListenerTarget(b, secret, m)
 	defer plain.stop()
 	defer observed.stop()
 	reqs := prepare(b, secret, fmt.Sprintf("so%d", b.N), b.N)
@@ -424,9 +427,9 @@ func BenchmarkServeHTTPOverhead(b *testing.B) {
 	b.ReportMetric(per(took[0])/per(took[1]), "ratio")
 }
 
-func benchServeHTTP(b *testing.B, opts ...listener.Option) {
+func benchServeHTTP(b *testing.B, o listener.Observer) {
 	secret := newSecret(b)
-	t := newListenerTarget(b, secret, opts...)
+	t := newListenerTarget(b, secret, o)
 	defer t.stop()
 	reqs := prepare(b, secret, fmt.Sprintf("sh%d", b.N), b.N)
 	b.ReportAllocs()

@@ -8,18 +8,19 @@ import (
 	"time"
 
 	"github.com/geminihooks/geminihooks/event"
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
+	"github.com/geminihooks/geminihooks/listener"
 )
 
 // A stored delivery settles its tracked job, and so does a duplicate (the
 // first one may have been stored by a process that failed to settle).
 func TestSettlesTrackedJob(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
-	tr := h.ib.(inbox.Tracker)
+	tr := ledger.NewMemory()
+	h := newHarness(t, listener.Config{Ledger: tr})
 	ctx := t.Context()
 	for _, name := range []string{"batches/1", "batches/2"} {
-		if err := tr.Track(ctx, &inbox.TrackedJob{Name: name, Kind: inbox.KindBatch, LaunchedAt: start, NextCheck: start}); err != nil {
+		if err := tr.Track(ctx, &ledger.Job{Name: name, Kind: ledger.KindBatch, LaunchedAt: start, NextCheck: start}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -31,7 +32,7 @@ func TestSettlesTrackedJob(t *testing.T) {
 	if code := h.deliver("msg_2", h.body(&event.BatchFailed{ID: "batches/9"})); code != http.StatusAccepted {
 		t.Fatalf("status %d; want 202", code)
 	}
-	got, err := tr.TrackedJob(ctx, "batches/1")
+	got, err := tr.Job(ctx, "batches/1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,19 +48,18 @@ func TestSettlesTrackedJob(t *testing.T) {
 	}
 }
 
-// settleFailing is a Memory whose Settle fails.
-type settleFailing struct{ *inbox.Memory }
+// settleFailing is a ledger whose Settle fails.
+type settleFailing struct{ ledger.Ledger }
 
 var errSettle = errors.New("settle failed")
 
 func (settleFailing) Settle(context.Context, string, time.Time) error { return errSettle }
 
-// A tracker that fails to settle does not fail the delivery: it is stored
+// A ledger that fails to settle does not fail the delivery: it is stored
 // and answered 202, and the failure is counted.
 func TestSettleFailureStillStores(t *testing.T) {
 	t.Parallel()
-	ib := settleFailing{inbox.NewMemory()}
-	h := newHarness(t, ib)
+	h := newHarness(t, listener.Config{Ledger: settleFailing{ledger.NewMemory()}})
 	if code := h.deliver("msg_1", h.body(&event.BatchSucceeded{ID: "batches/1"})); code != http.StatusAccepted {
 		t.Fatalf("status %d; want 202", code)
 	}
