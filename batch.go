@@ -7,7 +7,7 @@ import (
 
 	"google.golang.org/genai"
 
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
 // BatchesService launches batch jobs whose completion is pushed to a
@@ -50,7 +50,7 @@ func (s *BatchesService) Create(ctx context.Context, model string, src *genai.Ba
 	if err != nil {
 		return nil, s.client.convertError("create batch", err)
 	}
-	s.client.track(ctx, inbox.KindBatch, job.Name, cb != nil, meta)
+	s.client.track(ctx, ledger.KindBatch, job.Name, cb != nil, meta)
 	s.client.logger.DebugContext(ctx, "geminihooks: batch created", "name", job.Name, "callback", cb != nil)
 	return job, nil
 }

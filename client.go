@@ -18,7 +18,7 @@ import (
 
 	"google.golang.org/genai"
 
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
 // Client manages Gemini API webhooks and launches jobs whose completion is
@@ -50,7 +50,7 @@ type Client struct {
 	retry         *genai.HTTPRetryOptions // genai's HTTPOptions.RetryOptions, likewise
 	logger        *slog.Logger
 	allowInsecure bool
-	tracker       inbox.Tracker // nil: jobs are not tracked
+	tracker       ledger.Ledger // nil: jobs are not tracked
 	trackStatic   bool          // track jobs without a callback too
 	now           func() time.Time
 }

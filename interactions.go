@@ -9,7 +9,7 @@ import (
 	"google.golang.org/genai/interactions/models/interactions"
 	"google.golang.org/genai/interactions/models/operations"
 
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
 // InteractionsService creates background interactions whose progress is
@@ -96,7 +96,7 @@ func (s *InteractionsService) create(ctx context.Context, body operations.Create
 	// Without a callback only a background interaction, still queued or in
 	// progress when created, has an event to come.
 	if wc != nil || pending(res.Interaction.Status) {
-		s.client.track(ctx, inbox.KindInteraction, deref(res.Interaction.ID), wc != nil, meta)
+		s.client.track(ctx, ledger.KindInteraction, deref(res.Interaction.ID), wc != nil, meta)
 	}
 	s.client.logger.DebugContext(ctx, "geminihooks: interaction created", "id", deref(res.Interaction.ID), "status", string(res.Interaction.Status))
 	return res.Interaction, nil

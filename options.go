@@ -7,7 +7,7 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
 // Option configures a Client. Options validate their arguments, so NewClient
@@ -18,7 +18,7 @@ type settings struct {
 	apiVersion    string
 	logger        *slog.Logger
 	allowInsecure bool
-	tracker       inbox.Tracker
+	tracker       ledger.Ledger
 	trackStatic   bool
 	now           func() time.Time
 }

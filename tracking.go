@@ -9,24 +9,25 @@ import (
 	"time"
 
 	"github.com/geminihooks/geminihooks/event"
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
 // FirstCheckAfter is how long after launch a tracked job is first due for a
-// reconciler's look (its TrackedJob.NextCheck). The reconciler decides
+// reconciler's look (its ledger.Job.NextCheck). The reconciler decides
 // everything after that from the job's real state.
 const FirstCheckAfter = 15 * time.Minute
 
 // WithTracker records every job the client launches with a callback in t
-// (usually the listener's inbox, which settles the job when its event
-// arrives), so that a reconciler can find the ones whose event never came.
+// (usually the ledger beside the listener's inbox, which the listener
+// settles the job in when its event arrives), so that a reconciler can find
+// the ones whose event never came.
 // See package reconcile.
 //
 // Recording happens after the API accepted the job. If it fails, the job is
 // still returned without an error, since it is running and a retried launch
 // would start a second one; the failure is logged at error level with the
 // job's name. Such a job is not reconciled.
-func WithTracker(t inbox.Tracker) Option {
+func WithTracker(t ledger.Ledger) Option {
 	return func(s *settings) error {
 		if t == nil {
 			return errors.New("geminihooks: WithTracker: nil tracker")
@@ -59,20 +60,20 @@ func WithClock(now func() time.Time) Option {
 }
 
 // expected lists the event types a job of each kind may end with.
-var expected = map[inbox.JobKind][]event.Type{
-	inbox.KindBatch:       {event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired, event.TypeBatchCancelled},
-	inbox.KindVideo:       {event.TypeVideoGenerated},
-	inbox.KindInteraction: {event.TypeInteractionCompleted, event.TypeInteractionFailed, event.TypeInteractionCancelled, event.TypeInteractionRequiresAction, event.TypeVideoGenerated},
+var expected = map[ledger.Kind][]event.Type{
+	ledger.KindBatch:       {event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired, event.TypeBatchCancelled},
+	ledger.KindVideo:       {event.TypeVideoGenerated},
+	ledger.KindInteraction: {event.TypeInteractionCompleted, event.TypeInteractionFailed, event.TypeInteractionCancelled, event.TypeInteractionRequiresAction, event.TypeVideoGenerated},
 }
 
 // track records a launched job when the client has a tracker and the job
 // is one it tracks. metadata is the callback's user metadata as sent.
-func (c *Client) track(ctx context.Context, kind inbox.JobKind, name string, callback bool, metadata map[string]any) {
+func (c *Client) track(ctx context.Context, kind ledger.Kind, name string, callback bool, metadata map[string]any) {
 	if c.tracker == nil || (!callback && !c.trackStatic) || name == "" {
 		return
 	}
 	now := c.now()
-	j := &inbox.TrackedJob{Name: name, Kind: kind, LaunchedAt: now, NextCheck: now.Add(FirstCheckAfter)}
+	j := &ledger.Job{Name: name, Kind: kind, LaunchedAt: now, NextCheck: now.Add(FirstCheckAfter)}
 	for _, t := range expected[kind] {
 		j.Events = append(j.Events, string(t))
 	}

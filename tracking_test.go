@@ -16,14 +16,14 @@ import (
 
 	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/emulator"
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
 var trackStart = time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
 
 // trackingClient returns a manual-jobs emulator and a client on it that
 // records launched jobs in tr.
-func trackingClient(t *testing.T, tr inbox.Tracker, opts ...geminihooks.Option) (*emulator.Server, *geminihooks.Client) {
+func trackingClient(t *testing.T, tr ledger.Ledger, opts ...geminihooks.Option) (*emulator.Server, *geminihooks.Client) {
 	t.Helper()
 	emu, err := emulator.NewServer(emulator.WithAllowHTTPLoopback(), emulator.WithManualJobs())
 	if err != nil {
@@ -50,7 +50,7 @@ func trackingClient(t *testing.T, tr inbox.Tracker, opts ...geminihooks.Option) 
 
 // launchAll starts one job of each kind with cb (nil: registered webhooks)
 // and returns their names by kind.
-func launchAll(t *testing.T, c *geminihooks.Client, cb *geminihooks.Callback) map[inbox.JobKind]string {
+func launchAll(t *testing.T, c *geminihooks.Client, cb *geminihooks.Callback) map[ledger.Kind]string {
 	t.Helper()
 	ctx := t.Context()
 	job, err := c.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{
@@ -70,15 +70,15 @@ func launchAll(t *testing.T, c *geminihooks.Client, cb *geminihooks.Callback) ma
 	if err != nil {
 		t.Fatalf("Interactions.Create: %v", err)
 	}
-	return map[inbox.JobKind]string{inbox.KindBatch: job.Name, inbox.KindVideo: op.Name, inbox.KindInteraction: *it.ID}
+	return map[ledger.Kind]string{ledger.KindBatch: job.Name, ledger.KindVideo: op.Name, ledger.KindInteraction: *it.ID}
 }
 
 func TestTrackerRecordsLaunchedJobs(t *testing.T) {
 	t.Parallel()
-	wantEvents := map[inbox.JobKind][]string{
-		inbox.KindBatch:       {"batch.succeeded", "batch.failed", "batch.expired", "batch.cancelled"},
-		inbox.KindVideo:       {"video.generated"},
-		inbox.KindInteraction: {"interaction.completed", "interaction.failed", "interaction.cancelled", "interaction.requires_action", "video.generated"},
+	wantEvents := map[ledger.Kind][]string{
+		ledger.KindBatch:       {"batch.succeeded", "batch.failed", "batch.expired", "batch.cancelled"},
+		ledger.KindVideo:       {"video.generated"},
+		ledger.KindInteraction: {"interaction.completed", "interaction.failed", "interaction.cancelled", "interaction.requires_action", "video.generated"},
 	}
 	for _, tc := range []struct {
 		name     string
@@ -92,7 +92,7 @@ func TestTrackerRecordsLaunchedJobs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			mem := inbox.NewMemory()
+			mem := ledger.NewMemory()
 			var opts []geminihooks.Option
 			if tc.static {
 				opts = append(opts, geminihooks.WithTrackStatic())
@@ -105,17 +105,17 @@ func TestTrackerRecordsLaunchedJobs(t *testing.T) {
 				meta = []byte(`{"group":"g1"}`)
 			}
 			for kind, name := range launchAll(t, c, cb) {
-				got, err := mem.TrackedJob(t.Context(), name)
+				got, err := mem.Job(t.Context(), name)
 				if !tc.tracked {
-					if !errors.Is(err, inbox.ErrNotFound) {
-						t.Errorf("%s %s: TrackedJob = %+v, %v; want not tracked", kind, name, got, err)
+					if !errors.Is(err, ledger.ErrNotFound) {
+						t.Errorf("%s %s: Job = %+v, %v; want not tracked", kind, name, got, err)
 					}
 					continue
 				}
 				if err != nil {
 					t.Fatalf("%s %s: %v", kind, name, err)
 				}
-				want := &inbox.TrackedJob{
+				want := &ledger.Job{
 					Name: name, Kind: kind, Events: wantEvents[kind], UserMetadata: meta,
 					LaunchedAt: trackStart, NextCheck: trackStart.Add(geminihooks.FirstCheckAfter),
 				}
@@ -128,9 +128,9 @@ func TestTrackerRecordsLaunchedJobs(t *testing.T) {
 }
 
 // failingTracker fails every Track.
-type failingTracker struct{ *inbox.Memory }
+type failingTracker struct{ ledger.Ledger }
 
-func (failingTracker) Track(context.Context, *inbox.TrackedJob) error {
+func (failingTracker) Track(context.Context, *ledger.Job) error {
 	return errors.New("disk on fire")
 }
 
@@ -139,7 +139,7 @@ func (failingTracker) Track(context.Context, *inbox.TrackedJob) error {
 func TestTrackerFailureReturnsJob(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
-	_, c := trackingClient(t, failingTracker{inbox.NewMemory()},
+	_, c := trackingClient(t, failingTracker{ledger.NewMemory()},
 		geminihooks.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	job, err := c.Batches.Create(t.Context(), "gemini-2.5-flash", &genai.BatchJobSource{
 		InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("hi")}},
@@ -154,10 +154,10 @@ func TestTrackerFailureReturnsJob(t *testing.T) {
 
 func TestGetJobs(t *testing.T) {
 	t.Parallel()
-	emu, c := trackingClient(t, inbox.NewMemory())
+	emu, c := trackingClient(t, ledger.NewMemory())
 	names := launchAll(t, c, nil)
 	ctx := t.Context()
-	job, err := c.Batches.Get(ctx, names[inbox.KindBatch])
+	job, err := c.Batches.Get(ctx, names[ledger.KindBatch])
 	if err != nil || job.State == genai.JobStateSucceeded {
 		t.Fatalf("Batches.Get before the end = %+v, %v", job, err)
 	}
@@ -166,21 +166,21 @@ func TestGetJobs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if job, err = c.Batches.Get(ctx, names[inbox.KindBatch]); err != nil || job.State != genai.JobStateSucceeded {
+	if job, err = c.Batches.Get(ctx, names[ledger.KindBatch]); err != nil || job.State != genai.JobStateSucceeded {
 		t.Errorf("Batches.Get = %+v, %v; want succeeded", job, err)
 	}
 	if job.Dest == nil || len(job.Dest.InlinedResponses) != 1 {
 		t.Errorf("batch dest = %+v; want one inlined response", job.Dest)
 	}
-	op, err := c.Videos.Get(ctx, names[inbox.KindVideo])
+	op, err := c.Videos.Get(ctx, names[ledger.KindVideo])
 	if err != nil || !op.Done || op.Response == nil || len(op.Response.GeneratedVideos) != 1 {
 		t.Errorf("Videos.Get = %+v, %v; want done with a video", op, err)
 	}
-	it, err := c.Interactions.Get(ctx, names[inbox.KindInteraction])
+	it, err := c.Interactions.Get(ctx, names[ledger.KindInteraction])
 	if err != nil || it.Status != interactions.InteractionStatusCompleted {
 		t.Errorf("Interactions.Get = %+v, %v; want completed", it, err)
 	}
-	failed := launchAll(t, c, nil)[inbox.KindBatch]
+	failed := launchAll(t, c, nil)[ledger.KindBatch]
 	if err := emu.Finish(failed, emulator.OutcomeFailed); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestTrackerRecordsQueuedInteraction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem := inbox.NewMemory()
+	mem := ledger.NewMemory()
 	c, err := geminihooks.NewClient(gc, geminihooks.WithTracker(mem), geminihooks.WithTrackStatic())
 	if err != nil {
 		t.Fatal(err)
@@ -230,14 +230,14 @@ func TestTrackerRecordsQueuedInteraction(t *testing.T) {
 	if queued.Status != interactions.InteractionStatusQueued {
 		t.Fatalf("status %q; want queued", queued.Status)
 	}
-	if _, err := mem.TrackedJob(t.Context(), *queued.ID); err != nil {
+	if _, err := mem.Job(t.Context(), *queued.ID); err != nil {
 		t.Errorf("queued interaction not tracked: %v", err)
 	}
 	done := create(false)
 	if done.Status != interactions.InteractionStatusCompleted {
 		t.Fatalf("foreground status %q; want completed", done.Status)
 	}
-	if _, err := mem.TrackedJob(t.Context(), *done.ID); !errors.Is(err, inbox.ErrNotFound) {
+	if _, err := mem.Job(t.Context(), *done.ID); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("completed foreground interaction tracked: %v", err)
 	}
 }

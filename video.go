@@ -10,7 +10,7 @@ import (
 
 	"google.golang.org/genai"
 
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
 // VideosService launches video generation whose completion is pushed to a
@@ -80,7 +80,7 @@ func (s *VideosService) Generate(ctx context.Context, model string, source *gena
 	if op.Name == "" {
 		return nil, errors.New("geminihooks: generate videos: the answer named no operation")
 	}
-	s.client.track(ctx, inbox.KindVideo, op.Name, cb != nil, meta)
+	s.client.track(ctx, ledger.KindVideo, op.Name, cb != nil, meta)
 	s.client.logger.DebugContext(ctx, "geminihooks: video generation started", "name", op.Name, "callback", cb != nil)
 	if op.Done {
 		// Read the finished operation in genai's own form, response and
