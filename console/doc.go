@@ -8,7 +8,7 @@
 // signatures, and hides credentials in headers.
 //
 //	c, err := console.New(ib) // ib is an inbox.Admin
-//	l := listener.New(v, listener.WithInbox(ib), listener.WithObserver(c))
+//	l, err := listener.New(v, &listener.Config{Inbox: ib, Observer: c})
 //	mux.Handle("/console/", http.StripPrefix("/console", c))
 //	srv.RegisterOnShutdown(c.Close) // open pages must not hold up Shutdown
 //	log.Printf("console: http://127.0.0.1:8080/console/?token=%s", c.Token())

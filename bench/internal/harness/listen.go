@@ -65,7 +65,11 @@ func listenBackends(cfg Config, skipped map[string]string) []backend {
 				closeIB()
 				return nil, nil, err
 			}
-			l := listener.New(v, listener.WithInbox(ib))
+			l, err := listener.New(v, &listener.Config{Inbox: ib})
+			if err != nil {
+				closeIB()
+				return nil, nil, err
+			}
 			l.On(event.TypeBatchSucceeded, func(context.Context, *event.Event) error { return nil })
 			runCtx, cancel := context.WithCancel(ctx)
 			done := make(chan struct{})
@@ -77,7 +81,10 @@ func listenBackends(cfg Config, skipped map[string]string) []backend {
 		}
 	}
 	bs = append(bs, backend{"listener + inbox.Memory", withInbox(func(context.Context) (inbox.Inbox, func(), error) {
-		ib := inbox.NewMemory(inbox.WithCapacity(1 << 20))
+		ib, err := inbox.NewMemory(&inbox.MemoryConfig{Capacity: 1 << 20})
+		if err != nil {
+			return nil, nil, err
+		}
 		return ib, func() { ib.Close() }, nil
 	})})
 	bs = append(bs, backend{boltBackend, withInbox(func(context.Context) (inbox.Inbox, func(), error) {
@@ -85,7 +92,7 @@ func listenBackends(cfg Config, skipped map[string]string) []backend {
 		if err != nil {
 			return nil, nil, err
 		}
-		ib, err := boltinbox.Open(filepath.Join(dir, "inbox.db"))
+		ib, err := boltinbox.Open(filepath.Join(dir, "inbox.db"), nil)
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, nil, err
@@ -108,7 +115,7 @@ func listenBackends(cfg Config, skipped map[string]string) []backend {
 		var rnd [4]byte
 		rand.Read(rnd[:])
 		table := "geminihooks_bench_" + hex.EncodeToString(rnd[:])
-		ib, err := pginbox.New(pool, pginbox.WithTable(table))
+		ib, err := pginbox.New(pool, &pginbox.Config{Table: table})
 		if err == nil {
 			err = ib.Migrate(ctx)
 		}
