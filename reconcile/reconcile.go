@@ -166,8 +166,14 @@ func doubling(checks int) time.Duration {
 
 // Reconciler finds tracked jobs whose event never arrived and puts the
 // event they would have carried into the inbox. It is safe for concurrent
-// use; reconcilers sharing a store take turns through a lease, so a fleet
-// may run one in every replica.
+// use; reconcilers sharing a ledger take turns through its lease, so a
+// fleet may run one in every replica.
+//
+// A synthesized event carries what the job's resource says: for a batch
+// that succeeded, output_file_uri is the download URI of its responses file,
+// and empty when the responses were inlined (read them with Batches.Get); a
+// video's file name and id come from its video URI; a failed video has no
+// event, and is only settled.
 type Reconciler struct {
 	config
 	client *geminihooks.Client
