@@ -161,24 +161,20 @@ func newConfig(c *Config) (config, error) {
 	for _, f := range []struct {
 		name string
 		v    int64
-		min  int64
-		unit string
+	}{{"Workers", int64(in.Workers)}, {"MaxAttempts", int64(in.MaxAttempts)}, {"MaxBodyBytes", in.MaxBodyBytes}} {
+		if f.v < 0 {
+			return config{}, fmt.Errorf("listener: Config.%s is %d, need at least 1", f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
 	}{
-		{"Workers", int64(in.Workers), 1, ""},
-		{"MaxAttempts", int64(in.MaxAttempts), 1, ""},
-		{"MaxBodyBytes", in.MaxBodyBytes, 1, ""},
-		{"HandlerTimeout", int64(in.HandlerTimeout), 1, "d"},
-		{"LeaseMargin", int64(in.LeaseMargin), 1, "d"},
-		{"ReadTimeout", int64(in.ReadTimeout), 1, "d"},
-		{"StoreTimeout", int64(in.StoreTimeout), 1, "d"},
-		{"GracePeriod", int64(in.GracePeriod), 1, "d"},
-		{"PollInterval", int64(in.PollInterval), 1, "d"},
+		{"HandlerTimeout", in.HandlerTimeout}, {"LeaseMargin", in.LeaseMargin}, {"ReadTimeout", in.ReadTimeout},
+		{"StoreTimeout", in.StoreTimeout}, {"GracePeriod", in.GracePeriod}, {"PollInterval", in.PollInterval},
 	} {
 		if f.v < 0 {
-			if f.unit == "d" {
-				return config{}, fmt.Errorf("listener: Config.%s is %v, need a positive duration", f.name, time.Duration(f.v))
-			}
-			return config{}, fmt.Errorf("listener: Config.%s is %d, need at least %d", f.name, f.v, f.min)
+			return config{}, fmt.Errorf("listener: Config.%s is %v, need a positive duration", f.name, f.v)
 		}
 	}
 	if in.DedupeWindow != 0 && in.DedupeWindow < minDedupeWindow {

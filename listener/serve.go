@@ -35,17 +35,17 @@ func (l *Listener) Serve(ctx context.Context, srv *http.Server, ln net.Listener)
 	select {
 	case <-ctx.Done():
 	case serveErr = <-served:
-		// srv stopped by itself (Close or Shutdown from elsewhere, or a
-		// failed Accept): nothing more can arrive.
+		// srv stopped by itself (a failed Accept, or Close or Shutdown
+		// from elsewhere); requests it took may still be in flight.
 	}
 	deadline := time.Now().Add(l.grace)
+	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	if err := srv.Shutdown(sctx); err != nil {
+		// The grace ran out with requests in flight: cut them off.
+		srv.Close()
+	}
+	cancel()
 	if serveErr == nil {
-		sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
-		if err := srv.Shutdown(sctx); err != nil {
-			// The grace ran out with requests in flight: cut them off.
-			srv.Close()
-		}
-		cancel()
 		serveErr = <-served
 	}
 	if errors.Is(serveErr, http.ErrServerClosed) {
