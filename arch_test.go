@@ -38,6 +38,9 @@ var importRules = []importRule{
 		return under(module+"/console")(dep) || under(module+"/metrics")(dep)
 	}},
 	{module + "/inbox", "the inbox contract links no metrics library", under("github.com/prometheus")},
+	{module + "/ledger", "ledger is a leaf: it imports nothing of ours", ours},
+	{module, "an app that only launches jobs records them in a ledger and links no inbox", under(module + "/inbox")},
+	{module + "/reconcile", "reconcile meets the listener only through the inbox and the ledger", under(module + "/listener")},
 }
 
 // violations returns, for each rule, the forbidden packages among deps,
@@ -114,9 +117,10 @@ func TestImportRulesCatch(t *testing.T) {
 		want int
 	}{
 		{"allowed", map[string][]string{
-			module + "/signing":  {"crypto/hmac", "github.com/golang-jwt/jwt/v5"},
-			module + "/listener": {module + "/signing", module + "/event", module + "/inbox"},
-			module:               {module + "/event", module + "/inbox"},
+			module + "/signing":   {"crypto/hmac", "github.com/golang-jwt/jwt/v5"},
+			module + "/listener":  {module + "/signing", module + "/event", module + "/inbox", module + "/ledger"},
+			module:                {module + "/event", module + "/ledger"},
+			module + "/reconcile": {module, module + "/event", module + "/inbox", module + "/ledger"},
 		}, 0},
 		{"leaf imports ours", map[string][]string{module + "/event": {module + "/inbox"}}, 1},
 		{"listener links the client", map[string][]string{module + "/listener": {module}}, 1},
@@ -125,6 +129,9 @@ func TestImportRulesCatch(t *testing.T) {
 		{"a prefix is not a package", map[string][]string{module: {module + "/listenerx"}}, 0},
 		{"listener links Prometheus", map[string][]string{module + "/listener": {"github.com/prometheus/client_golang/prometheus"}}, 1},
 		{"listener links the console", map[string][]string{module + "/listener": {module + "/console"}}, 1},
+		{"client links the inbox", map[string][]string{module: {module + "/inbox"}}, 1},
+		{"reconcile links the listener", map[string][]string{module + "/reconcile": {module + "/listener"}}, 1},
+		{"ledger imports ours", map[string][]string{module + "/ledger": {module + "/event"}}, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 
 	"google.golang.org/genai"
 
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
 // Client manages Gemini API webhooks and launches jobs whose completion is
@@ -65,8 +65,9 @@ type Config struct {
 	// still needs https. Default false: https only.
 	InsecureLoopbackHTTP bool
 
-	// Tracker records every job the client launches with a callback (usually
-	// in the listener's inbox, which settles the job when its event arrives),
+	// Ledger records every job the client launches with a callback (usually
+	// the ledger beside the listener's inbox, where the listener settles the
+	// job when its event arrives),
 	// so that a reconciler can find the ones whose event never came; see
 	// package reconcile. A recorded job is first due for a look 15 minutes
 	// after its launch. Recording happens after the API accepted the job. If
@@ -74,12 +75,12 @@ type Config struct {
 	// running and a retried launch would start a second one; the failure is
 	// logged at error level with the job's name, and that job is not
 	// reconciled. Default nil: no job is recorded.
-	Tracker inbox.Tracker
+	Ledger ledger.Ledger
 
-	// TrackStatic makes Tracker also record jobs launched without a
+	// TrackStatic makes Ledger also record jobs launched without a
 	// callback, whose events go to the project's registered webhooks. Use it
-	// when the listener that shares the tracker receives those webhooks. It
-	// needs a Tracker. Default false.
+	// when the listener that shares the ledger receives those webhooks. It
+	// needs a Ledger. Default false.
 	TrackStatic bool
 
 	// Now is the clock the launch times of recorded jobs are read from.
@@ -111,7 +112,7 @@ type client struct {
 	retry         *genai.HTTPRetryOptions // genai's HTTPOptions.RetryOptions, likewise
 	logger        *slog.Logger
 	allowInsecure bool
-	tracker       inbox.Tracker // nil: jobs are not recorded
+	tracker       ledger.Ledger // nil: jobs are not recorded
 	trackStatic   bool          // record jobs without a callback too
 	now           func() time.Time
 }
@@ -144,8 +145,8 @@ func NewClient(gc *genai.Client, cfg *Config) (*Client, error) {
 	} else if !apiVersionPattern.MatchString(s.APIVersion) {
 		return nil, fmt.Errorf("geminihooks: Config.APIVersion is %q, need an API version such as v1beta", s.APIVersion)
 	}
-	if s.TrackStatic && s.Tracker == nil {
-		return nil, errors.New("geminihooks: Config.TrackStatic is set without a Config.Tracker to record in")
+	if s.TrackStatic && s.Ledger == nil {
+		return nil, errors.New("geminihooks: Config.TrackStatic is set without a Config.Ledger to record in")
 	}
 	if s.Now == nil {
 		s.Now = time.Now
@@ -175,7 +176,7 @@ func NewClient(gc *genai.Client, cfg *Config) (*Client, error) {
 		headers:       cc.HTTPOptions.Headers.Clone(),
 		logger:        s.Logger,
 		allowInsecure: s.InsecureLoopbackHTTP,
-		tracker:       s.Tracker,
+		tracker:       s.Ledger,
 		trackStatic:   s.TrackStatic,
 		now:           s.Now,
 	}

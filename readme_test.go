@@ -100,10 +100,11 @@ func equalLines(a, b []string) bool {
 var snippetImports = map[string]string{
 	"context": "context", "errors": "errors", "fmt": "fmt", "io": "io", "log": "log", "slog": "log/slog",
 	"http": "net/http", "httptest": "net/http/httptest", "os": "os", "strings": "strings", "time": "time",
-	"json":        "encoding/json",
+	"json": "encoding/json", "net": "net", "signal": "os/signal", "syscall": "syscall",
 	"geminihooks": module, "event": module + "/event", "listener": module + "/listener",
 	"signing": module + "/signing", "inbox": module + "/inbox", "pginbox": module + "/inbox/pginbox",
 	"boltinbox": module + "/inbox/boltinbox", "reconcile": module + "/reconcile", "emulator": module + "/emulator",
+	"ledger":  module + "/ledger",
 	"console": module + "/console", "metrics": module + "/metrics",
 	"genai": "google.golang.org/genai", "pgx": "github.com/jackc/pgx/v5", "pgxpool": "github.com/jackc/pgx/v5/pgxpool",
 }

@@ -6,24 +6,24 @@ import (
 	"time"
 
 	"github.com/geminihooks/geminihooks/event"
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
-// This file is the client's whole use of the job ledger (Config.Tracker),
+// This file is the client's whole use of the job ledger (Config.Ledger),
 // apart from the field that holds it.
 
 // jobKind is the kind of a launched job, as the ledger records it.
-type jobKind = inbox.JobKind
+type jobKind = ledger.Kind
 
 // The kinds of job the client launches.
 const (
-	batchJob       = inbox.KindBatch
-	videoJob       = inbox.KindVideo
-	interactionJob = inbox.KindInteraction
+	batchJob       = ledger.KindBatch
+	videoJob       = ledger.KindVideo
+	interactionJob = ledger.KindInteraction
 )
 
 // firstCheckAfter is how long after launch a recorded job is first due for a
-// reconciler's look (its TrackedJob.NextCheck). The reconciler decides
+// reconciler's look (its ledger.Job.NextCheck). The reconciler decides
 // everything after that from the job's real state.
 const firstCheckAfter = 15 * time.Minute
 
@@ -48,7 +48,7 @@ func (c *client) track(ctx context.Context, kind jobKind, name string, wc *wireW
 		return
 	}
 	now := c.now()
-	j := &inbox.TrackedJob{Name: name, Kind: kind, LaunchedAt: now, NextCheck: now.Add(firstCheckAfter)}
+	j := &ledger.Job{Name: name, Kind: kind, LaunchedAt: now, NextCheck: now.Add(firstCheckAfter)}
 	j.Events = expected(kind)
 	if wc != nil && wc.UserMetadata != nil {
 		// It encoded when the callback was prepared, so it encodes again.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/emulator"
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
 var trackStart = time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
@@ -47,7 +47,7 @@ func trackingClient(t *testing.T, cfg geminihooks.Config) (*emulator.Server, *ge
 
 // launchAll starts one job of each kind with cb (nil: registered webhooks)
 // and returns their names by kind.
-func launchAll(t *testing.T, c *geminihooks.Client, cb *geminihooks.Callback) map[inbox.JobKind]string {
+func launchAll(t *testing.T, c *geminihooks.Client, cb *geminihooks.Callback) map[ledger.Kind]string {
 	t.Helper()
 	ctx := t.Context()
 	job, err := c.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{
@@ -64,15 +64,15 @@ func launchAll(t *testing.T, c *geminihooks.Client, cb *geminihooks.Callback) ma
 	if err != nil {
 		t.Fatalf("Interactions.Create: %v", err)
 	}
-	return map[inbox.JobKind]string{inbox.KindBatch: job.Name, inbox.KindVideo: op.Name, inbox.KindInteraction: it.ID}
+	return map[ledger.Kind]string{ledger.KindBatch: job.Name, ledger.KindVideo: op.Name, ledger.KindInteraction: it.ID}
 }
 
 func TestTrackerRecordsLaunchedJobs(t *testing.T) {
 	t.Parallel()
-	wantEvents := map[inbox.JobKind][]string{
-		inbox.KindBatch:       {"batch.succeeded", "batch.expired", "batch.failed", "batch.cancelled"},
-		inbox.KindVideo:       {"video.generated"},
-		inbox.KindInteraction: {"interaction.requires_action", "interaction.completed", "interaction.failed", "video.generated", "interaction.cancelled"},
+	wantEvents := map[ledger.Kind][]string{
+		ledger.KindBatch:       {"batch.succeeded", "batch.expired", "batch.failed", "batch.cancelled"},
+		ledger.KindVideo:       {"video.generated"},
+		ledger.KindInteraction: {"interaction.requires_action", "interaction.completed", "interaction.failed", "video.generated", "interaction.cancelled"},
 	}
 	for _, tc := range []struct {
 		name     string
@@ -86,8 +86,8 @@ func TestTrackerRecordsLaunchedJobs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			mem := inbox.NewMemory()
-			_, c := trackingClient(t, geminihooks.Config{Tracker: mem, TrackStatic: tc.static})
+			mem := ledger.NewMemory()
+			_, c := trackingClient(t, geminihooks.Config{Ledger: mem, TrackStatic: tc.static})
 			var cb *geminihooks.Callback
 			var meta []byte
 			if tc.callback {
@@ -95,9 +95,9 @@ func TestTrackerRecordsLaunchedJobs(t *testing.T) {
 				meta = []byte(`{"group":"g1"}`)
 			}
 			for kind, name := range launchAll(t, c, cb) {
-				got, err := mem.TrackedJob(t.Context(), name)
+				got, err := mem.Job(t.Context(), name)
 				if !tc.tracked {
-					if !errors.Is(err, inbox.ErrNotFound) {
+					if !errors.Is(err, ledger.ErrNotFound) {
 						t.Errorf("%s %s: TrackedJob = %+v, %v; want not tracked", kind, name, got, err)
 					}
 					continue
@@ -105,7 +105,7 @@ func TestTrackerRecordsLaunchedJobs(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s %s: %v", kind, name, err)
 				}
-				want := &inbox.TrackedJob{
+				want := &ledger.Job{
 					Name: name, Kind: kind, Events: wantEvents[kind], UserMetadata: meta,
 					LaunchedAt: trackStart, NextCheck: trackStart.Add(15 * time.Minute),
 				}
@@ -118,9 +118,9 @@ func TestTrackerRecordsLaunchedJobs(t *testing.T) {
 }
 
 // failingTracker fails every Track.
-type failingTracker struct{ *inbox.Memory }
+type failingTracker struct{ ledger.Ledger }
 
-func (failingTracker) Track(context.Context, *inbox.TrackedJob) error {
+func (failingTracker) Track(context.Context, *ledger.Job) error {
 	return errors.New("disk on fire")
 }
 
@@ -130,8 +130,8 @@ func TestTrackerFailureReturnsJob(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
 	_, c := trackingClient(t, geminihooks.Config{
-		Tracker: failingTracker{inbox.NewMemory()},
-		Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
+		Ledger: failingTracker{ledger.NewMemory()},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
 	job, err := c.Batches.Create(t.Context(), "gemini-2.5-flash", &genai.BatchJobSource{
 		InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("hi")}},
@@ -146,10 +146,10 @@ func TestTrackerFailureReturnsJob(t *testing.T) {
 
 func TestGetJobs(t *testing.T) {
 	t.Parallel()
-	emu, c := trackingClient(t, geminihooks.Config{Tracker: inbox.NewMemory()})
+	emu, c := trackingClient(t, geminihooks.Config{Ledger: ledger.NewMemory()})
 	names := launchAll(t, c, nil)
 	ctx := t.Context()
-	job, err := c.Batches.Get(ctx, names[inbox.KindBatch])
+	job, err := c.Batches.Get(ctx, names[ledger.KindBatch])
 	if err != nil || job.State == genai.JobStateSucceeded {
 		t.Fatalf("Batches.Get before the end = %+v, %v", job, err)
 	}
@@ -158,21 +158,21 @@ func TestGetJobs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if job, err = c.Batches.Get(ctx, names[inbox.KindBatch]); err != nil || job.State != genai.JobStateSucceeded {
+	if job, err = c.Batches.Get(ctx, names[ledger.KindBatch]); err != nil || job.State != genai.JobStateSucceeded {
 		t.Errorf("Batches.Get = %+v, %v; want succeeded", job, err)
 	}
 	if job.Dest == nil || len(job.Dest.InlinedResponses) != 1 {
 		t.Errorf("batch dest = %+v; want one inlined response", job.Dest)
 	}
-	op, err := c.Videos.Get(ctx, names[inbox.KindVideo])
+	op, err := c.Videos.Get(ctx, names[ledger.KindVideo])
 	if err != nil || !op.Done || op.Response == nil || len(op.Response.GeneratedVideos) != 1 {
 		t.Errorf("Videos.Get = %+v, %v; want done with a video", op, err)
 	}
-	it, err := c.Interactions.Get(ctx, names[inbox.KindInteraction])
+	it, err := c.Interactions.Get(ctx, names[ledger.KindInteraction])
 	if err != nil || it.Status != "completed" {
 		t.Errorf("Interactions.Get = %+v, %v; want completed", it, err)
 	}
-	failed := launchAll(t, c, nil)[inbox.KindBatch]
+	failed := launchAll(t, c, nil)[ledger.KindBatch]
 	if err := emu.Finish(failed, "failed"); err != nil {
 		t.Fatal(err)
 	}
@@ -203,8 +203,8 @@ func TestTrackerRecordsQueuedInteraction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem := inbox.NewMemory()
-	c, err := geminihooks.NewClient(gc, &geminihooks.Config{Tracker: mem, TrackStatic: true})
+	mem := ledger.NewMemory()
+	c, err := geminihooks.NewClient(gc, &geminihooks.Config{Ledger: mem, TrackStatic: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,14 +221,14 @@ func TestTrackerRecordsQueuedInteraction(t *testing.T) {
 	if queued.Status != "queued" {
 		t.Fatalf("status %q; want queued", queued.Status)
 	}
-	if _, err := mem.TrackedJob(t.Context(), queued.ID); err != nil {
+	if _, err := mem.Job(t.Context(), queued.ID); err != nil {
 		t.Errorf("queued interaction not tracked: %v", err)
 	}
 	done := create(false)
 	if done.Status != "completed" {
 		t.Fatalf("foreground status %q; want completed", done.Status)
 	}
-	if _, err := mem.TrackedJob(t.Context(), done.ID); !errors.Is(err, inbox.ErrNotFound) {
+	if _, err := mem.Job(t.Context(), done.ID); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("completed foreground interaction tracked: %v", err)
 	}
 }

@@ -415,7 +415,7 @@ func TestNewClientValidates(t *testing.T) {
 	}
 	gc := newTestClient(t, "https://example.invalid", testAPIKey, nil).common.client.gc
 	if _, err := NewClient(gc, &Config{TrackStatic: true}); err == nil || !strings.Contains(err.Error(), "Config.TrackStatic") {
-		t.Errorf("TrackStatic without a Tracker: %v; want it refused by name", err)
+		t.Errorf("TrackStatic without a Ledger: %v; want it refused by name", err)
 	}
 	if _, err := NewClient(gc, nil); err != nil {
 		t.Errorf("nil config rejected: %v", err)

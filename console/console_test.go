@@ -201,7 +201,10 @@ func TestRedeliver(t *testing.T) {
 func TestPagesOver100kEvents(t *testing.T) {
 	t.Parallel()
 	// No listener: its workers would only churn through the events.
-	ib := inbox.NewMemory(inbox.WithCapacity(1 << 17))
+	ib, err := inbox.NewMemory(&inbox.MemoryConfig{Capacity: 1 << 17})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer ib.Close()
 	c, err := console.New(ib, &console.Config{PageSize: 50})
 	if err != nil {
@@ -259,8 +262,7 @@ func TestPagesOver100kEvents(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
-	ib := inbox.NewMemory()
-	defer ib.Close()
+	ib := memInbox(t)
 	tests := []struct {
 		name    string
 		ib      inbox.Admin
@@ -299,7 +301,7 @@ func TestNewValidates(t *testing.T) {
 // shutdown: the console ends it when the server that serves it shuts down.
 func TestShutdownEndsLiveStreams(t *testing.T) {
 	t.Parallel()
-	c, err := console.New(inbox.NewMemory(), &console.Config{Token: "a-long-random-console-token"})
+	c, err := console.New(memInbox(t), &console.Config{Token: "a-long-random-console-token"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,11 +327,11 @@ func TestShutdownEndsLiveStreams(t *testing.T) {
 func TestTokenRefusesWhatACookieCannotCarry(t *testing.T) {
 	t.Parallel()
 	for _, tok := range []string{"my-console-token;2026", "pässwörd-console-2026", `back\slash-token-2026`, "space in the token 2026", "short"} {
-		if _, err := console.New(inbox.NewMemory(), &console.Config{Token: tok}); err == nil {
+		if _, err := console.New(memInbox(t), &console.Config{Token: tok}); err == nil {
 			t.Errorf("Config.Token %q accepted", tok)
 		}
 	}
-	if _, err := console.New(inbox.NewMemory(), &console.Config{Token: "Az09-._~Az09-._~"}); err != nil {
+	if _, err := console.New(memInbox(t), &console.Config{Token: "Az09-._~Az09-._~"}); err != nil {
 		t.Errorf("a token of every allowed kind refused: %v", err)
 	}
 }

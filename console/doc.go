@@ -9,7 +9,7 @@
 // stream when the serving http.Server shuts down, so they never hold it up.
 //
 //	c, err := console.New(ib, nil) // ib is an inbox.Admin; nil: every default
-//	l := listener.New(v, listener.WithInbox(ib), listener.WithObserver(c.Observer()))
+//	l, err := listener.New(v, &listener.Config{Inbox: ib, Observer: c.Observer()})
 //	mux.Handle("/console/", http.StripPrefix("/console", c))
 //	log.Printf("console: http://127.0.0.1:8080/console/?token=%s", c.Token())
 //

@@ -45,10 +45,13 @@ func Example() {
 }
 
 // receiverWithConsole serves the webhook URL, the console under /console/
-// and the metrics in one mux. (Run the listener's workers with l.Run, as
+// and the metrics in one mux. (Serve it with the listener's Serve, as
 // without a console.)
 func receiverWithConsole(v *signing.Verifier) (*http.ServeMux, error) {
-	ib := inbox.NewMemory() // or a boltinbox / pginbox: each is an inbox.Admin
+	ib, err := inbox.NewMemory(nil) // or a boltinbox or pginbox DB: each is an inbox.Admin
+	if err != nil {
+		return nil, err
+	}
 	c, err := console.New(ib, &console.Config{Token: "a-long-random-console-token"})
 	if err != nil {
 		return nil, err
@@ -60,7 +63,10 @@ func receiverWithConsole(v *signing.Verifier) (*http.ServeMux, error) {
 	if err := m.WatchInbox(ib); err != nil {
 		return nil, err
 	}
-	l := listener.New(v, listener.WithInbox(ib), listener.WithObserver(listener.Observers{m.Observer(), c.Observer()}))
+	l, err := listener.New(v, &listener.Config{Inbox: ib, Observer: listener.Observers{m.Observer(), c.Observer()}})
+	if err != nil {
+		return nil, err
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/gemini", l)

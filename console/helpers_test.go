@@ -24,7 +24,7 @@ import (
 type stack struct {
 	t       *testing.T
 	secret  string
-	ib      *inbox.Memory
+	ib      inbox.Store
 	l       *listener.Listener
 	c       *console.Console
 	hooks   *httptest.Server
@@ -35,7 +35,11 @@ func newStack(t *testing.T, register func(*listener.Listener), cfg *console.Conf
 	t.Helper()
 	key := make([]byte, 32)
 	rand.Read(key)
-	s := &stack{t: t, secret: "whsec_" + base64.StdEncoding.EncodeToString(key), ib: inbox.NewMemory()}
+	ib, err := inbox.NewMemory(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stack{t: t, secret: "whsec_" + base64.StdEncoding.EncodeToString(key), ib: ib}
 	t.Cleanup(func() { s.ib.Close() })
 	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{s.secret}})
 	if err != nil {
@@ -45,7 +49,10 @@ func newStack(t *testing.T, register func(*listener.Listener), cfg *console.Conf
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.l = listener.New(v, listener.WithInbox(s.ib), listener.WithObserver(s.c.Observer()), listener.WithPollInterval(5*time.Millisecond))
+	s.l, err = listener.New(v, &listener.Config{Inbox: s.ib, Observer: s.c.Observer(), PollInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if register != nil {
 		register(s.l)
 	}
@@ -149,4 +156,15 @@ func (s *stack) waitState(id string, state inbox.State) {
 func quoteJS(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// memInbox returns an empty in-memory inbox, closed by Cleanup.
+func memInbox(t testing.TB) inbox.Store {
+	t.Helper()
+	ib, err := inbox.NewMemory(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ib.Close() })
+	return ib
 }

@@ -140,7 +140,7 @@ func safeHeader(h http.Header, rejected bool) http.Header {
 }
 
 func (r *recent) add(d *listener.Delivery) {
-	rejected := d.Outcome.Rejected()
+	rejected := d.Outcome != listener.OutcomeStored && d.Outcome != listener.OutcomeDuplicate
 	e := &entry{
 		At:        d.Start,
 		WebhookID: truncate(d.WebhookID, maxIDBytes),

@@ -24,7 +24,7 @@ func TestRejectedFloodIsBounded(t *testing.T) {
 		big[fmt.Sprintf("X-%04d", i)] = []string{"abc"}
 	}
 	for range 100 {
-		r.add(&listener.Delivery{Start: time.Now(), Outcome: listener.OutcomeBadSignature, Status: 401,
+		r.add(&listener.Delivery{Start: time.Now(), Outcome: "bad_signature", Status: 401,
 			WebhookID: strings.Repeat("i", 10000), Err: fmt.Errorf("%s", strings.Repeat("e", 10000)), Header: big})
 	}
 	if e, ok := r.byWebhookID("msg_good"); !ok || string(e.Body) != `{"type":"batch.succeeded"}` {

@@ -21,21 +21,27 @@ var (
 	ErrBadCursor = errors.New("inbox: bad cursor")
 )
 
-// Admin is implemented by inboxes that can be browsed and operated on by a
-// person: a console, a CLI. Nothing on the delivery path needs it.
+// Admin is an inbox as a person browses and operates it: a console, a CLI.
+// Nothing on the delivery path needs it.
 //
 // The contract, which inboxtest checks for every implementation:
+//   - Get returns the message with the given ID in its current state (a
+//     claim whose lease ran out reads as pending), or an error wrapping
+//     ErrNotFound.
 //   - List returns messages newest (by arrival) first, a page at a time:
 //     Page.Next, when not empty, is the cursor of the following page. Pages
 //     do not repeat or skip messages stored before the first call.
 //   - Count reports how many messages are in each state.
 //   - Requeue returns a done or dead message to pending with its attempts
-//     reset, keeping its ID and JobKey. A done message keeps no body, so the
-//     caller passes the body as received (such as one a console kept);
-//     without one it fails with ErrNoBody. A pending or claimed message
-//     fails with ErrNotFinished.
+//     reset, keeping its ID and JobKey: the replay of a dead letter once its
+//     cause is fixed. A done message keeps no body, so the caller passes
+//     the body as received (such as one a console kept); without one it
+//     fails with ErrNoBody. A pending or claimed message fails with
+//     ErrNotFinished, an unknown one with ErrNotFound, and one the inbox
+//     has no room for with ErrFull.
 type Admin interface {
-	Inbox
+	// Get returns the message with the given ID.
+	Get(ctx context.Context, id string) (*Message, error)
 	// List returns up to limit messages matching f, newest first, from the
 	// cursor on ("" for the newest).
 	List(ctx context.Context, f Filter, cursor string, limit int) (*Page, error)
@@ -43,6 +49,14 @@ type Admin interface {
 	Count(ctx context.Context) (Counts, error)
 	// Requeue returns a done or dead message to pending (see Admin).
 	Requeue(ctx context.Context, id string, body []byte) error
+}
+
+// Store is an Inbox together with its Admin view over the same storage, as
+// every bundled inbox provides: NewMemory returns one, and the DB that
+// inbox/boltinbox and inbox/pginbox open embeds one.
+type Store interface {
+	Inbox
+	Admin
 }
 
 // MaxPage is the largest page List returns; larger limits are cut to it.
@@ -118,15 +132,15 @@ func jsonString(raw json.RawMessage) string {
 	return s
 }
 
-// PageLimit clamps a List limit to 1..MaxPage.
-func PageLimit(limit int) int { return min(max(limit, 1), MaxPage) }
+// pageLimit clamps a List limit to 1..MaxPage.
+func pageLimit(limit int) int { return min(max(limit, 1), MaxPage) }
 
-// SeqCursor and ParseSeqCursor encode the arrival sequence numbers the
-// bundled inboxes page by. 0 means "from the newest".
-func SeqCursor(seq uint64) string { return strconv.FormatUint(seq, 10) }
+// seqCursor and parseSeqCursor encode the arrival sequence numbers the memory inbox
+// pages by. 0 means "from the newest".
+func seqCursor(seq uint64) string { return strconv.FormatUint(seq, 10) }
 
-// ParseSeqCursor reads a cursor made by SeqCursor; "" is 0.
-func ParseSeqCursor(c string) (uint64, error) {
+// parseSeqCursor reads a cursor made by seqCursor; "" is 0.
+func parseSeqCursor(c string) (uint64, error) {
 	if c == "" {
 		return 0, nil
 	}

@@ -8,24 +8,17 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/geminihooks/geminihooks/inbox"
-	"github.com/geminihooks/geminihooks/inbox/inboxtest"
 )
-
-func TestMemoryAdminConformance(t *testing.T) {
-	t.Parallel()
-	inboxtest.RunAdmin(t, func(t *testing.T, clock func() time.Time) inbox.Admin {
-		ib := inbox.NewMemory(inbox.WithClock(clock))
-		t.Cleanup(func() { ib.Close() })
-		return ib
-	})
-}
 
 // Pruned messages leave List, including after the arrival log is compacted.
 func TestMemoryListAfterPrune(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	ib := inbox.NewMemory(inbox.WithClock(func() time.Time { return now }))
+	ib, err := inbox.NewMemory(&inbox.MemoryConfig{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer ib.Close()
 	for i := range 10 {
 		if _, err := ib.Put(ctx, &inbox.Message{ID: fmt.Sprint(i), Body: []byte("{}")}); err != nil {

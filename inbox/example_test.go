@@ -8,9 +8,12 @@ import (
 	"github.com/geminihooks/geminihooks/inbox"
 )
 
-func ExampleMemory() {
+func ExampleNewMemory() {
 	ctx := context.Background()
-	ib := inbox.NewMemory(inbox.WithCapacity(100))
+	ib, err := inbox.NewMemory(&inbox.MemoryConfig{Capacity: 100})
+	if err != nil {
+		panic(err)
+	}
 	defer ib.Close()
 
 	// The listener stores a delivery before it answers 2xx...

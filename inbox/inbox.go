@@ -32,9 +32,10 @@ var (
 // 32 KiB). A webhook-id is a few dozen bytes.
 const MaxKeyBytes = 1024
 
-// CheckKeys returns an error wrapping ErrKeyTooLong when m's ID or JobKey
-// is longer than MaxKeyBytes. Inboxes call it in Put.
-func CheckKeys(m *Message) error {
+// checkKeys returns an error wrapping ErrKeyTooLong when m's ID or JobKey
+// is longer than MaxKeyBytes. (inbox/internal/backend has the same check
+// for the other bundled inboxes.)
+func checkKeys(m *Message) error {
 	switch {
 	case len(m.ID) > MaxKeyBytes:
 		return fmt.Errorf("%w: an ID of %d bytes, at most %d", ErrKeyTooLong, len(m.ID), MaxKeyBytes)
@@ -92,14 +93,16 @@ type Message struct {
 	FinishedAt time.Time
 }
 
-// Inbox is durable-enough storage between an HTTP acknowledgement and a
-// handler run. Implementations are safe for concurrent use.
+// Inbox is the queue: durable-enough storage between an HTTP
+// acknowledgement and a handler run, as a listener's workers use it.
+// Implementations are safe for concurrent use.
 //
 // The contract, which inboxtest checks for every implementation:
 //   - Put stores a message atomically unless its ID (or non-empty JobKey) is
 //     already present, and reports which happened. An ID or JobKey over
-//     MaxKeyBytes fails with ErrKeyTooLong and never affects another Put. The stored row is the
-//     dedupe record: there is never a "seen" mark without the message.
+//     MaxKeyBytes fails with ErrKeyTooLong and never affects another Put.
+//     The stored row is the dedupe record: there is never a "seen" mark
+//     without the message.
 //   - Claim leases up to n pending messages whose NotBefore has passed, oldest
 //     first. A lease that expires returns its message to pending, so the
 //     messages of a crashed worker come back.
@@ -109,6 +112,10 @@ type Message struct {
 //     a store-specific helper may ack inside the handler's own transaction.
 //   - Done and dead messages keep their keys, so they still dedupe, until
 //     Prune removes them.
+//   - Notify's channel receives a value, without blocking the sender, after
+//     a message becomes claimable, including one stored by another process
+//     when the store can tell. Workers still poll, so a missed signal only
+//     delays work; an inbox that never signals returns nil.
 type Inbox interface {
 	// Put stores m unless a message with the same ID or JobKey exists.
 	// It returns true when m was stored and false for a duplicate. When the
@@ -123,27 +130,15 @@ type Inbox interface {
 	Retry(ctx context.Context, id, lease string, at time.Time, reason string) error
 	// DeadLetter moves a claimed message to the dead letters with a reason.
 	DeadLetter(ctx context.Context, id, lease, reason string) error
-	// DeadLetters lists up to limit dead messages, oldest first.
-	DeadLetters(ctx context.Context, limit int) ([]*Message, error)
-	// Replay returns a dead message to pending with its attempts reset.
-	Replay(ctx context.Context, id string) error
-	// Get returns the message with the given ID in its current state.
-	Get(ctx context.Context, id string) (*Message, error)
 	// Prune deletes done and dead messages that finished before the cutoff
 	// and reports how many it deleted. Pending and claimed messages stay.
 	Prune(ctx context.Context, before time.Time) (int, error)
 	// Depth reports how many messages are pending or claimed.
 	Depth(ctx context.Context) (int, error)
+	// Notify returns the channel that wakes idle workers (see Inbox).
+	Notify() <-chan struct{}
 	// Close releases the inbox's resources.
 	Close() error
-}
-
-// Notifier is implemented by inboxes that can wake idle workers when a
-// message becomes claimable, including messages stored by other processes.
-// The channel receives a value, without blocking the sender, after such a
-// change; workers still poll, so a missed signal only delays work.
-type Notifier interface {
-	Notify() <-chan struct{}
 }
 
 type claimKey struct{}

@@ -5,29 +5,68 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
 )
 
-// DefaultCapacity is how many pending and claimed messages a [Memory] holds
-// unless [WithCapacity] says otherwise.
-const DefaultCapacity = 10000
+// defaultCapacity is a memory inbox's capacity unless its config says
+// otherwise.
+const defaultCapacity = 10000
 
-// Memory is an [Inbox] held in process memory: fast and free of setup, but
-// everything in it, including events already acknowledged to the sender and
-// still queued, is lost when the process exits or crashes. Use a durable
-// store (inbox/boltinbox, inbox/pginbox) when that matters.
+// MemoryConfig configures NewMemory. A nil *MemoryConfig gives every
+// default.
+type MemoryConfig struct {
+	// Capacity bounds the pending and claimed messages; a Put beyond it
+	// fails with an error wrapping ErrFull. Done and dead messages do not
+	// count. Default 10,000.
+	Capacity int
+	// Now is the clock that lease expiry, retry times and FinishedAt read.
+	// Default nil: time.Now.
+	Now func() time.Time
+}
+
+// NewMemory returns an empty inbox held in process memory: fast and free of
+// setup, but everything in it, including events already acknowledged to the
+// sender and still queued, is lost when the process exits or crashes. Use a
+// durable store (inbox/boltinbox, inbox/pginbox) when that matters.
 //
-// Memory holds at most its capacity of pending and claimed messages; Put
-// beyond that returns an error wrapping [ErrFull]. Done messages keep only
-// their keys and metadata (Get returns them without a Body) until Prune;
-// dead letters keep their bodies so they can be replayed.
-//
-// Memory implements [Notifier] and [Tracker]. The zero value is not usable; call
-// [NewMemory].
-type Memory struct {
+// Done messages keep only their keys and metadata (Get returns them without
+// a Body) until Prune; dead letters keep their bodies so they can be
+// requeued. Its Notify channel signals after a Put, a Requeue, and a Retry
+// that makes a message claimable at once. It fails only on a config value
+// out of range.
+func NewMemory(cfg *MemoryConfig) (Store, error) {
+	var c MemoryConfig
+	if cfg != nil {
+		c = *cfg
+	}
+	switch {
+	case c.Capacity < 0:
+		return nil, fmt.Errorf("inbox: MemoryConfig.Capacity is %d, need at least 1", c.Capacity)
+	case c.Capacity == 0:
+		c.Capacity = defaultCapacity
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	m := &memory{
+		now:      c.Now,
+		capacity: c.Capacity,
+		notify:   make(chan struct{}, 1),
+		byID:     make(map[string]*memEntry),
+		byJob:    make(map[string]*memEntry),
+		dead:     make(map[string]*memEntry),
+	}
+	m.ready.less = func(a, b *memEntry) bool { return before(a.m.ReceivedAt, b.m.ReceivedAt, a, b) }
+	m.delayed.less = func(a, b *memEntry) bool { return before(a.m.NotBefore, b.m.NotBefore, a, b) }
+	m.leased.less = func(a, b *memEntry) bool { return before(a.m.LeaseUntil, b.m.LeaseUntil, a, b) }
+	m.ended.less = func(a, b *memEntry) bool { return before(a.m.FinishedAt, b.m.FinishedAt, a, b) }
+	return m, nil
+}
+
+// memory is the Store NewMemory returns.
+type memory struct {
 	now      func() time.Time
 	capacity int
 	notify   chan struct{}
@@ -37,61 +76,15 @@ type Memory struct {
 	byID    map[string]*memEntry
 	byJob   map[string]*memEntry
 	dead    map[string]*memEntry
-	active  int                    // pending + claimed
-	ready   memHeap                // pending, claimable now: by ReceivedAt
-	delayed memHeap                // pending, NotBefore in the future: by NotBefore
-	leased  memHeap                // claimed: by LeaseUntil
-	ended   memHeap                // done and dead: by FinishedAt
-	seq     uint64                 // insertion order, to break ties
-	leases  uint64                 // lease counter
-	arrived []*memEntry            // every entry by seq, for Admin.List; pruned ones until compacted
-	pruned  int                    // pruned entries still in arrived
-	tracked map[string]*TrackedJob // the Tracker's jobs, by name
-	owners  map[string]memLease    // the Tracker's leases, by name
-}
-
-// MemoryOption configures a [Memory].
-type MemoryOption func(*Memory)
-
-// WithCapacity bounds the number of pending and claimed messages. It panics
-// if n is not positive.
-func WithCapacity(n int) MemoryOption {
-	if n <= 0 {
-		panic(fmt.Sprintf("inbox: WithCapacity(%d): capacity must be positive", n))
-	}
-	return func(m *Memory) { m.capacity = n }
-}
-
-// WithClock sets the clock that lease expiry, retry times and FinishedAt
-// read. The default is time.Now.
-func WithClock(now func() time.Time) MemoryOption {
-	return func(m *Memory) {
-		if now != nil {
-			m.now = now
-		}
-	}
-}
-
-// NewMemory returns an empty in-memory inbox.
-func NewMemory(opts ...MemoryOption) *Memory {
-	m := &Memory{
-		now:      time.Now,
-		capacity: DefaultCapacity,
-		notify:   make(chan struct{}, 1),
-		byID:     make(map[string]*memEntry),
-		byJob:    make(map[string]*memEntry),
-		dead:     make(map[string]*memEntry),
-		tracked:  make(map[string]*TrackedJob),
-		owners:   make(map[string]memLease),
-	}
-	m.ready.less = func(a, b *memEntry) bool { return before(a.m.ReceivedAt, b.m.ReceivedAt, a, b) }
-	m.delayed.less = func(a, b *memEntry) bool { return before(a.m.NotBefore, b.m.NotBefore, a, b) }
-	m.leased.less = func(a, b *memEntry) bool { return before(a.m.LeaseUntil, b.m.LeaseUntil, a, b) }
-	m.ended.less = func(a, b *memEntry) bool { return before(a.m.FinishedAt, b.m.FinishedAt, a, b) }
-	for _, o := range opts {
-		o(m)
-	}
-	return m
+	active  int         // pending + claimed
+	ready   memHeap     // pending, claimable now: by ReceivedAt
+	delayed memHeap     // pending, NotBefore in the future: by NotBefore
+	leased  memHeap     // claimed: by LeaseUntil
+	ended   memHeap     // done and dead: by FinishedAt
+	seq     uint64      // insertion order, to break ties
+	leases  uint64      // lease counter
+	arrived []*memEntry // every entry by seq, for List; pruned ones until compacted
+	pruned  int         // pruned entries still in arrived
 }
 
 // memEntry is one stored message. It sits in exactly one of the heaps, the
@@ -101,7 +94,7 @@ type memEntry struct {
 	doneLease string // the lease that acked it, for idempotent Ack
 	seq       uint64
 	idx       int
-	pruned    bool // deleted by Prune; still in Memory.arrived until compacted
+	pruned    bool // deleted by Prune; still in memory.arrived until compacted
 }
 
 func before(a, b time.Time, ea, eb *memEntry) bool {
@@ -114,7 +107,7 @@ func before(a, b time.Time, ea, eb *memEntry) bool {
 var errNoID = errors.New("inbox: message has no ID")
 
 // lock checks ctx, then takes the lock unless the inbox is closed.
-func (m *Memory) lock(ctx context.Context) error {
+func (m *memory) lock(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("inbox: %w", err)
 	}
@@ -126,7 +119,7 @@ func (m *Memory) lock(ctx context.Context) error {
 	return nil
 }
 
-func (m *Memory) signal() {
+func (m *memory) signal() {
 	select {
 	case m.notify <- struct{}{}:
 	default:
@@ -134,11 +127,11 @@ func (m *Memory) signal() {
 }
 
 // Put implements [Inbox].
-func (m *Memory) Put(ctx context.Context, msg *Message) (bool, error) {
+func (m *memory) Put(ctx context.Context, msg *Message) (bool, error) {
 	if msg == nil || msg.ID == "" {
 		return false, errNoID
 	}
-	if err := CheckKeys(msg); err != nil {
+	if err := checkKeys(msg); err != nil {
 		return false, err
 	}
 	if err := m.lock(ctx); err != nil {
@@ -187,7 +180,7 @@ func (m *Memory) Put(ctx context.Context, msg *Message) (bool, error) {
 
 // Claim implements [Inbox]. Among claimable messages it leases those with
 // the earliest ReceivedAt first.
-func (m *Memory) Claim(ctx context.Context, n int, lease time.Duration) ([]*Message, error) {
+func (m *memory) Claim(ctx context.Context, n int, lease time.Duration) ([]*Message, error) {
 	if err := m.lock(ctx); err != nil {
 		return nil, err
 	}
@@ -210,7 +203,7 @@ func (m *Memory) Claim(ctx context.Context, n int, lease time.Duration) ([]*Mess
 
 // release moves due delayed messages and messages whose lease expired to
 // the ready heap.
-func (m *Memory) release(now time.Time) {
+func (m *memory) release(now time.Time) {
 	for m.delayed.Len() > 0 && !m.delayed.items[0].m.NotBefore.After(now) {
 		heap.Push(&m.ready, heap.Pop(&m.delayed))
 	}
@@ -230,7 +223,7 @@ func (e *memEntry) expire() {
 }
 
 // claimed returns the entry id if lease is its current, unexpired lease.
-func (m *Memory) claimed(id, lease string) (*memEntry, error) {
+func (m *memory) claimed(id, lease string) (*memEntry, error) {
 	e, ok := m.byID[id]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
@@ -242,7 +235,7 @@ func (m *Memory) claimed(id, lease string) (*memEntry, error) {
 }
 
 // Ack implements [Inbox].
-func (m *Memory) Ack(ctx context.Context, id, lease string) error {
+func (m *memory) Ack(ctx context.Context, id, lease string) error {
 	if err := m.lock(ctx); err != nil {
 		return err
 	}
@@ -261,7 +254,7 @@ func (m *Memory) Ack(ctx context.Context, id, lease string) error {
 }
 
 // finish moves a claimed entry to done or dead.
-func (m *Memory) finish(e *memEntry, s State, reason string) {
+func (m *memory) finish(e *memEntry, s State, reason string) {
 	heap.Remove(&m.leased, e.idx)
 	e.m.State = s
 	e.m.LastError = reason
@@ -276,7 +269,7 @@ func (m *Memory) finish(e *memEntry, s State, reason string) {
 }
 
 // Retry implements [Inbox].
-func (m *Memory) Retry(ctx context.Context, id, lease string, at time.Time, reason string) error {
+func (m *memory) Retry(ctx context.Context, id, lease string, at time.Time, reason string) error {
 	if err := m.lock(ctx); err != nil {
 		return err
 	}
@@ -305,7 +298,7 @@ func (m *Memory) Retry(ctx context.Context, id, lease string, at time.Time, reas
 }
 
 // DeadLetter implements [Inbox].
-func (m *Memory) DeadLetter(ctx context.Context, id, lease, reason string) error {
+func (m *memory) DeadLetter(ctx context.Context, id, lease, reason string) error {
 	if err := m.lock(ctx); err != nil {
 		return err
 	}
@@ -318,60 +311,8 @@ func (m *Memory) DeadLetter(ctx context.Context, id, lease, reason string) error
 	return nil
 }
 
-// DeadLetters implements [Inbox]. Dead letters are ordered by the time they
-// were dead-lettered.
-func (m *Memory) DeadLetters(ctx context.Context, limit int) ([]*Message, error) {
-	if err := m.lock(ctx); err != nil {
-		return nil, err
-	}
-	defer m.mu.Unlock()
-	all := make([]*memEntry, 0, len(m.dead))
-	for _, e := range m.dead {
-		all = append(all, e)
-	}
-	slices.SortFunc(all, func(a, b *memEntry) int {
-		if m.ended.less(a, b) {
-			return -1
-		}
-		return 1
-	})
-	out := make([]*Message, 0, min(max(limit, 0), len(all)))
-	for _, e := range all[:min(max(limit, 0), len(all))] {
-		out = append(out, e.copy())
-	}
-	return out, nil
-}
-
-// Replay implements [Inbox]. It returns an error wrapping [ErrNotFound] when
-// no dead message has the ID, and one wrapping [ErrFull] at capacity.
-func (m *Memory) Replay(ctx context.Context, id string) error {
-	if err := m.lock(ctx); err != nil {
-		return err
-	}
-	e, ok := m.dead[id]
-	if !ok {
-		m.mu.Unlock()
-		return fmt.Errorf("%w: no dead letter %q", ErrNotFound, id)
-	}
-	if m.active >= m.capacity {
-		m.mu.Unlock()
-		return fmt.Errorf("%w: %d messages pending", ErrFull, m.capacity)
-	}
-	delete(m.dead, id)
-	heap.Remove(&m.ended, e.idx)
-	e.m.State = StatePending
-	e.m.Attempts = 0
-	e.m.NotBefore = m.now()
-	e.m.FinishedAt = time.Time{}
-	m.active++
-	heap.Push(&m.ready, e)
-	m.mu.Unlock()
-	m.signal()
-	return nil
-}
-
-// Get implements [Inbox].
-func (m *Memory) Get(ctx context.Context, id string) (*Message, error) {
+// Get implements [Admin].
+func (m *memory) Get(ctx context.Context, id string) (*Message, error) {
 	if err := m.lock(ctx); err != nil {
 		return nil, err
 	}
@@ -389,7 +330,7 @@ func (m *Memory) Get(ctx context.Context, id string) (*Message, error) {
 }
 
 // Prune implements [Inbox].
-func (m *Memory) Prune(ctx context.Context, before time.Time) (int, error) {
+func (m *memory) Prune(ctx context.Context, before time.Time) (int, error) {
 	if err := m.lock(ctx); err != nil {
 		return 0, err
 	}
@@ -410,7 +351,7 @@ func (m *Memory) Prune(ctx context.Context, before time.Time) (int, error) {
 }
 
 // Depth implements [Inbox].
-func (m *Memory) Depth(ctx context.Context) (int, error) {
+func (m *memory) Depth(ctx context.Context) (int, error) {
 	if err := m.lock(ctx); err != nil {
 		return 0, err
 	}
@@ -418,13 +359,13 @@ func (m *Memory) Depth(ctx context.Context) (int, error) {
 	return m.active, nil
 }
 
-// Notify implements [Notifier]. It signals after a Put, a Replay and a Retry
+// Notify implements [Inbox]. It signals after a Put, a Requeue and a Retry
 // that makes a message claimable at once.
-func (m *Memory) Notify() <-chan struct{} { return m.notify }
+func (m *memory) Notify() <-chan struct{} { return m.notify }
 
 // Close implements [Inbox]. It drops every message; later calls return
 // [ErrClosed]. Closing twice returns nil.
-func (m *Memory) Close() error {
+func (m *memory) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true

@@ -8,11 +8,9 @@ import (
 	"time"
 )
 
-var _ Admin = (*Memory)(nil)
-
 // compact drops pruned entries from arrived once they are half of it, so
 // List skips few and the slice does not grow without bound.
-func (m *Memory) compact(pruned int) {
+func (m *memory) compact(pruned int) {
 	m.pruned += pruned
 	if m.pruned*2 < len(m.arrived) {
 		return
@@ -29,12 +27,12 @@ func (m *Memory) compact(pruned int) {
 
 // List implements [Admin]. A page costs the entries it walks past: with a
 // filter on Type or JobID, every older message until the page is full.
-func (m *Memory) List(ctx context.Context, f Filter, cursor string, limit int) (*Page, error) {
-	before, err := ParseSeqCursor(cursor)
+func (m *memory) List(ctx context.Context, f Filter, cursor string, limit int) (*Page, error) {
+	before, err := parseSeqCursor(cursor)
 	if err != nil {
 		return nil, err
 	}
-	limit = PageLimit(limit)
+	limit = pageLimit(limit)
 	if err := m.lock(ctx); err != nil {
 		return nil, err
 	}
@@ -59,7 +57,7 @@ func (m *Memory) List(ctx context.Context, f Filter, cursor string, limit int) (
 			continue
 		}
 		if len(p.Messages) == limit {
-			p.Next = SeqCursor(last)
+			p.Next = seqCursor(last)
 			break
 		}
 		p.Messages = append(p.Messages, c)
@@ -88,7 +86,7 @@ func (e *memEntry) state(now time.Time) State {
 
 // Count implements [Admin]. Claims whose lease ran out count as claimed
 // until a Claim looks at them.
-func (m *Memory) Count(ctx context.Context) (Counts, error) {
+func (m *memory) Count(ctx context.Context) (Counts, error) {
 	if err := m.lock(ctx); err != nil {
 		return Counts{}, err
 	}
@@ -102,7 +100,7 @@ func (m *Memory) Count(ctx context.Context) (Counts, error) {
 }
 
 // Requeue implements [Admin].
-func (m *Memory) Requeue(ctx context.Context, id string, body []byte) error {
+func (m *memory) Requeue(ctx context.Context, id string, body []byte) error {
 	if err := m.lock(ctx); err != nil {
 		return err
 	}

@@ -11,8 +11,11 @@ import (
 
 func TestMemoryConformance(t *testing.T) {
 	t.Parallel()
-	inboxtest.Run(t, func(t *testing.T, clock func() time.Time) inbox.Inbox {
-		ib := inbox.NewMemory(inbox.WithClock(clock))
+	inboxtest.Run(t, func(t *testing.T, clock func() time.Time) inbox.Store {
+		ib, err := inbox.NewMemory(&inbox.MemoryConfig{Now: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
 		t.Cleanup(func() { ib.Close() })
 		return ib
 	})
@@ -21,7 +24,10 @@ func TestMemoryConformance(t *testing.T) {
 func TestMemoryCapacity(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	ib := inbox.NewMemory(inbox.WithCapacity(2))
+	ib, err := inbox.NewMemory(&inbox.MemoryConfig{Capacity: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer ib.Close()
 	put := func(id string) (bool, error) { return ib.Put(ctx, &inbox.Message{ID: id, Body: []byte("{}")}) }
 	for _, id := range []string{"a", "b"} {
@@ -52,8 +58,8 @@ func TestMemoryCapacity(t *testing.T) {
 			t.Fatalf("Put(%q) after finishing two = %v, %v", id, ok, err)
 		}
 	}
-	if err := ib.Replay(ctx, "a"); !errors.Is(err, inbox.ErrFull) {
-		t.Fatalf("Replay when full = %v; want ErrFull", err)
+	if err := ib.Requeue(ctx, "a", nil); !errors.Is(err, inbox.ErrFull) {
+		t.Fatalf("Requeue when full = %v; want ErrFull", err)
 	}
 	// A done message keeps only its keys.
 	if m, err := ib.Get(ctx, "b"); err != nil || m.Body != nil {
@@ -61,21 +67,34 @@ func TestMemoryCapacity(t *testing.T) {
 	}
 }
 
-func TestWithCapacityPanics(t *testing.T) {
+// A capacity out of range is an error naming the field, never a panic or a
+// silent default.
+func TestMemoryConfigRefused(t *testing.T) {
 	t.Parallel()
-	defer func() {
-		if recover() == nil {
-			t.Fatal("WithCapacity(0) did not panic")
-		}
-	}()
-	inbox.WithCapacity(0)
+	ib, err := inbox.NewMemory(&inbox.MemoryConfig{Capacity: -1})
+	if err == nil || ib != nil {
+		t.Fatalf("NewMemory(Capacity: -1) = %v, %v; want an error", ib, err)
+	}
+	if want := "inbox: MemoryConfig.Capacity is -1, need at least 1"; err.Error() != want {
+		t.Errorf("error = %q; want %q", err, want)
+	}
 }
 
-func TestMemoryTrackerConformance(t *testing.T) {
+// NewMemory copies its config: a later change has no effect.
+func TestMemoryConfigCopied(t *testing.T) {
 	t.Parallel()
-	inboxtest.RunTracker(t, func(t *testing.T) inbox.Tracker {
-		ib := inbox.NewMemory()
-		t.Cleanup(func() { ib.Close() })
-		return ib
-	})
+	cfg := &inbox.MemoryConfig{Capacity: 1}
+	ib, err := inbox.NewMemory(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ib.Close()
+	cfg.Capacity = 100
+	ctx := t.Context()
+	if _, err := ib.Put(ctx, &inbox.Message{ID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ib.Put(ctx, &inbox.Message{ID: "b"}); !errors.Is(err, inbox.ErrFull) {
+		t.Errorf("second Put = %v; want ErrFull at the capacity given to NewMemory", err)
+	}
 }

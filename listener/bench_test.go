@@ -55,13 +55,16 @@ func newBareTarget() *benchTarget {
 	return &benchTarget{name: "bare", srv: srv, client: benchClient(), stop: srv.Close}
 }
 
-func newListenerTarget(b *testing.B, secret string, opts ...listener.Option) *benchTarget {
+func newListenerTarget(b *testing.B, secret string, o listener.Observer) *benchTarget {
 	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ib := inbox.NewMemory(inbox.WithCapacity(1 << 22))
-	l := listener.New(v, append([]listener.Option{listener.WithInbox(ib)}, opts...)...)
+	ib, err := inbox.NewMemory(&inbox.MemoryConfig{Capacity: 1 << 22})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := newListener(b, v, &listener.Config{Inbox: ib, Observer: o})
 	l.On(event.TypeBatchSucceeded, func(context.Context, *event.Event) error { return nil })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -221,7 +224,7 @@ func (t *benchTarget) warm(b *testing.B, secret string) {
 
 func BenchmarkThroughput(b *testing.B) {
 	secret := newSecret(b)
-	bare, lis := newBareTarget(), newListenerTarget(b, secret)
+	bare, lis := newBareTarget(), newListenerTarget(b, secret, nil)
 	defer bare.stop()
 	defer lis.stop()
 	bare.warm(b, secret)
@@ -279,7 +282,7 @@ func BenchmarkMetricsOverhead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	plain, observed := newListenerTarget(b, secret), newListenerTarget(b, secret, listener.WithObserver(m.Observer()))
+	plain, observed := newListenerTarget(b, secret, nil), newListenerTarget(b, secret, m.Observer())
 	defer plain.stop()
 	defer observed.stop()
 	if err := m.WatchInbox(observed.ib.(inbox.Admin)); err != nil {
@@ -334,7 +337,7 @@ const calibrationRequests = 10000
 
 func BenchmarkLatency(b *testing.B) {
 	secret := newSecret(b)
-	bare, lis := newBareTarget(), newListenerTarget(b, secret)
+	bare, lis := newBareTarget(), newListenerTarget(b, secret, nil)
 	defer bare.stop()
 	defer lis.stop()
 	bare.warm(b, secret)
@@ -369,7 +372,7 @@ func BenchmarkLatency(b *testing.B) {
 // BenchmarkServeHTTP measures the listener's own work per delivery, without
 // the network: the request path (read, verify, parse, store) plus, in the
 // background, the worker's claim, parse, handler call and ack.
-func BenchmarkServeHTTP(b *testing.B) { benchServeHTTP(b) }
+func BenchmarkServeHTTP(b *testing.B) { benchServeHTTP(b, nil) }
 
 // BenchmarkServeHTTPOverhead measures the same cost as
 // BenchmarkMetricsOverhead without the network: ServeHTTP called directly
@@ -385,7 +388,7 @@ func BenchmarkServeHTTPOverhead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	plain, observed := newListenerTarget(b, secret), newListenerTarget(b, secret, listener.WithObserver(m.Observer()))
+	plain, observed := newListenerTarget(b, secret, nil), newListenerTarget(b, secret, m.Observer())
 	defer plain.stop()
 	defer observed.stop()
 	reqs := prepare(b, secret, fmt.Sprintf("so%d", b.N), b.N)
@@ -422,9 +425,9 @@ func BenchmarkServeHTTPOverhead(b *testing.B) {
 	b.ReportMetric(per(took[0])/per(took[1]), "ratio")
 }
 
-func benchServeHTTP(b *testing.B, opts ...listener.Option) {
+func benchServeHTTP(b *testing.B, o listener.Observer) {
 	secret := newSecret(b)
-	t := newListenerTarget(b, secret, opts...)
+	t := newListenerTarget(b, secret, o)
 	defer t.stop()
 	reqs := prepare(b, secret, fmt.Sprintf("sh%d", b.N), b.N)
 	b.ReportAllocs()

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"time"
 
 	"github.com/geminihooks/geminihooks/event"
@@ -20,24 +20,32 @@ func ExampleListener() {
 	if err != nil {
 		panic(err)
 	}
-	l := listener.New(v)
+	l, err := listener.New(v, nil)
+	if err != nil {
+		panic(err)
+	}
 	results := make(chan string, 1)
 	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
 		results <- fmt.Sprintf("%s: batch %s wrote %s", e.ID, d.ID, d.OutputFileURI)
 		return nil
 	})
+	mux := http.NewServeMux()
+	mux.Handle("/gemini/webhook", l)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error)
-	go func() { stopped <- l.Run(ctx) }()
-	srv := httptest.NewServer(l)
-	defer srv.Close()
+	go func() { stopped <- l.Serve(ctx, srv, ln) }()
 
 	// What Gemini sends when the batch is done.
 	now := time.Now()
 	body, _ := event.Marshal(&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/123", OutputFileURI: "files/out-123"}, now, nil)
-	req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/gemini/webhook", bytes.NewReader(body))
 	_ = signing.Signer{Secrets: []string{secret}}.Sign(req.Header, "msg_2kWPNNpAqXnFLZ", now, body)
-	resp, err := srv.Client().Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		panic(err)
 	}
@@ -45,10 +53,10 @@ func ExampleListener() {
 	fmt.Println(resp.Status)
 	fmt.Println(<-results)
 
-	cancel()
-	fmt.Println("drained:", <-stopped)
+	cancel() // stops the server, then the workers
+	fmt.Println("stopped:", <-stopped)
 	// Output:
 	// 202 Accepted
 	// msg_2kWPNNpAqXnFLZ: batch batches/123 wrote files/out-123
-	// drained: <nil>
+	// stopped: <nil>
 }

@@ -34,8 +34,8 @@ func FuzzServeHTTP(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	ib := inbox.NewMemory(inbox.WithCapacity(1 << 20))
-	l := listener.New(v, listener.WithInbox(ib), listener.WithMaxBodyBytes(256))
+	ib := newMemory(f, &inbox.MemoryConfig{Capacity: 1 << 20})
+	l := newListener(f, v, &listener.Config{Inbox: ib, MaxBodyBytes: 256})
 	f.Fuzz(func(t *testing.T, id string, body []byte) {
 		now := time.Now()
 		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))

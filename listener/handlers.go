@@ -13,11 +13,16 @@ import (
 // batch.completed and the other way round. Any string works as t,
 // including types this version does not know, such as "webhook.ping".
 //
+// A nil error from h acks the event; an error retries it later, up to
+// Config.MaxAttempts; Permanent(err) dead-letters it at once. An event may
+// be handled more than once (after a crash, a timeout or a failed ack), so
+// handlers must be idempotent.
+//
 // Every handler that matches an event runs, in the order registered: those
 // registered with On, then those registered with Handle, then OnUnknown's.
 // The first error stops the run and the event is retried as a whole.
 // An event that no handler matches is acked and counted as Unhandled.
-func (l *Listener) On(t event.Type, h HandlerFunc) {
+func (l *Listener) On(t event.Type, h func(ctx context.Context, e *event.Event) error) {
 	if h == nil {
 		panic("listener: On with a nil handler")
 	}
@@ -46,7 +51,7 @@ func Handle[T event.Data](l *Listener, h func(ctx context.Context, e *event.Even
 // OnUnknown registers h for events whose type this version does not know
 // (their data decodes to *event.Unknown), so new server types are seen
 // rather than dropped.
-func (l *Listener) OnUnknown(h HandlerFunc) {
+func (l *Listener) OnUnknown(h func(ctx context.Context, e *event.Event) error) {
 	if h == nil {
 		panic("listener: OnUnknown with a nil handler")
 	}
@@ -54,6 +59,10 @@ func (l *Listener) OnUnknown(h HandlerFunc) {
 	defer l.mu.Unlock()
 	l.unknown = append(l.unknown, h)
 }
+
+// handlerFunc handles one event. A nil error acks it; an error retries it
+// later, up to Config.MaxAttempts; Permanent(err) dead-letters it at once.
+type handlerFunc = func(ctx context.Context, e *event.Event) error
 
 type typedHandler struct {
 	match func(event.Data) bool
@@ -84,10 +93,10 @@ func (p *permanentError) Unwrap() error { return p.err }
 // route is the handlers an event matches, and its decoded data when a
 // typed handler needs it.
 type route struct {
-	on      []HandlerFunc
+	on      []handlerFunc
 	typed   []typedHandler
 	data    event.Data
-	unknown []HandlerFunc
+	unknown []handlerFunc
 }
 
 func (r *route) empty() bool { return len(r.on)+len(r.typed)+len(r.unknown) == 0 }

@@ -45,7 +45,7 @@ type harness struct {
 	t      *testing.T
 	clock  *fakeClock
 	secret string
-	ib     inbox.Inbox
+	ib     inbox.Store
 	l      *listener.Listener
 	srv    *httptest.Server
 }
@@ -59,30 +59,70 @@ func newSecret(t testing.TB) string {
 	return "whsec_" + base64.StdEncoding.EncodeToString(key)
 }
 
-// newHarness builds a harness. With ib nil it uses an in-memory inbox on the
-// fake clock.
-func newHarness(t *testing.T, ib inbox.Inbox, opts ...listener.Option) *harness {
+// newHarness builds a harness with cfg, whose zero fields get the
+// harness's own defaults: an in-memory inbox on the fake clock (any other
+// inbox must be an inbox.Store, for the tests to look into), the fake clock,
+// a poll every 2ms and three attempts. The fake clock stands still, so a
+// test whose handlers fail sets Backoff to atOnce, or moves the clock.
+func newHarness(t *testing.T, cfg listener.Config) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: &fakeClock{now: start}, secret: newSecret(t)}
 	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{h.secret}, Now: h.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ib == nil {
-		ib = inbox.NewMemory(inbox.WithClock(h.clock.Now))
+	if cfg.Inbox == nil {
+		if cfg.Inbox, err = inbox.NewMemory(&inbox.MemoryConfig{Now: h.clock.Now}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	h.ib = ib
-	t.Cleanup(func() { ib.Close() })
-	base := []listener.Option{
-		listener.WithInbox(ib),
-		listener.WithClock(h.clock.Now),
-		listener.WithPollInterval(2 * time.Millisecond),
-		listener.WithRetry(3, 0),
+	h.ib = cfg.Inbox.(inbox.Store)
+	t.Cleanup(func() { h.ib.Close() })
+	if cfg.Now == nil {
+		cfg.Now = h.clock.Now
 	}
-	h.l = listener.New(v, append(base, opts...)...)
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 2 * time.Millisecond
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 3
+	}
+	if h.l, err = listener.New(v, &cfg); err != nil {
+		t.Fatal(err)
+	}
 	h.srv = httptest.NewServer(h.l)
 	t.Cleanup(h.srv.Close)
 	return h
+}
+
+// atOnce is a Backoff that retries at once.
+func atOnce(int) time.Duration { return 0 }
+
+// newMemory returns an in-memory inbox with cfg, closed by Cleanup.
+func newMemory(t testing.TB, cfg *inbox.MemoryConfig) inbox.Store {
+	t.Helper()
+	ib, err := inbox.NewMemory(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ib.Close() })
+	return ib
+}
+
+// verifier is what listener.New takes: a *signing.Verifier or a fake.
+type verifier interface {
+	Verify(ctx context.Context, h http.Header, body []byte) (signing.Scheme, error)
+}
+
+// newListener returns a listener on v with cfg, failing the test on an
+// error.
+func newListener(t testing.TB, v verifier, cfg *listener.Config) *listener.Listener {
+	t.Helper()
+	l, err := listener.New(v, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 // run starts the listener's workers; the returned stop ends Run and returns
@@ -218,7 +258,7 @@ func (c *counter) get() int {
 // failingInbox is an inbox whose Put fails with err, or blocks until its
 // context ends when err is nil.
 type failingInbox struct {
-	inbox.Inbox
+	inbox.Store
 	err error
 }
 

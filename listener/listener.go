@@ -17,33 +17,28 @@ import (
 	"github.com/geminihooks/geminihooks/signing"
 )
 
-// Errors from Check, which ServeHTTP maps to status codes. Verification and
-// parse errors wrap the signing and event packages' sentinels.
+// Errors of the request path, which ServeHTTP maps to status codes and
+// reports in Delivery.Err. Verification and parse errors wrap the signing
+// and event packages' sentinels.
 var (
-	// ErrMethodNotAllowed reports a request that is not a POST (405).
-	ErrMethodNotAllowed = errors.New("listener: method not allowed")
-	// ErrBodyTooLarge reports a body over the WithMaxBodyBytes limit (413).
-	ErrBodyTooLarge = errors.New("listener: body too large")
-	// ErrReadTimeout reports a body not read within WithReadTimeout (408).
-	ErrReadTimeout = errors.New("listener: body read timed out")
-	// ErrUnverified wraps a signature verification failure (401), or, with
+	// errMethodNotAllowed reports a request that is not a POST (405).
+	errMethodNotAllowed = errors.New("listener: method not allowed")
+	// errBodyTooLarge reports a body over Config.MaxBodyBytes (413).
+	errBodyTooLarge = errors.New("listener: body too large")
+	// errReadTimeout reports a body not read within Config.ReadTimeout (408).
+	errReadTimeout = errors.New("listener: body read timed out")
+	// errUnverified wraps a signature verification failure (401), or, with
 	// signing.ErrKeySetUnavailable, keys that could not be had (503).
-	ErrUnverified = errors.New("listener: delivery not verified")
-	// ErrBadDelivery reports a verified delivery that cannot be handled:
+	errUnverified = errors.New("listener: delivery not verified")
+	// errBadDelivery reports a verified delivery that cannot be handled:
 	// a body that is not an event, or no webhook-id to dedupe on, or one
 	// longer than inbox.MaxKeyBytes (400).
-	ErrBadDelivery = errors.New("listener: bad delivery")
+	errBadDelivery = errors.New("listener: bad delivery")
 )
 
 // retryAfter is the Retry-After value, in seconds, sent with 503 when the
 // inbox is full.
 const retryAfter = "5"
-
-// HandlerFunc handles one event. A nil error acks it; an error retries it
-// later, up to the WithRetry limit; Permanent(err) dead-letters it at once.
-// An event may be handled more than once (after a crash, a timeout or a
-// failed ack), so handlers must be idempotent.
-type HandlerFunc func(ctx context.Context, e *event.Event) error
 
 // Listener receives Gemini webhook deliveries: as an http.Handler it
 // verifies, dedupes and stores each one before it answers 2xx, and Run's
@@ -51,19 +46,20 @@ type HandlerFunc func(ctx context.Context, e *event.Event) error
 // concurrent use; handlers may be registered while it runs.
 type Listener struct {
 	config
-	verify   func(ctx context.Context, h http.Header, body []byte) (signing.Scheme, error)
-	notify   <-chan struct{} // the inbox's Notifier channel, or nil
-	tracker  inbox.Tracker   // the inbox as a Tracker, or nil
-	inMemory bool            // the inbox is an *inbox.Memory, which never blocks
-	wake     chan struct{}   // idle workers wait on it
+	verify func(ctx context.Context, h http.Header, body []byte) (signing.Scheme, error)
+	notify <-chan struct{} // the inbox's Notify channel; nil blocks for ever
+	// inMemory is set when the inbox is the default one New made, which
+	// never blocks: its calls skip the store timeout's timer.
+	inMemory bool
+	wake     chan struct{} // idle workers wait on it
 	running  atomic.Bool
 	// noDeadline logs, once, that read deadlines cannot be set.
 	noDeadline sync.Once
 
 	mu      sync.RWMutex
-	byType  map[event.Type][]HandlerFunc // by canonical type
+	byType  map[event.Type][]handlerFunc // by canonical type
 	typed   []typedHandler
-	unknown []HandlerFunc
+	unknown []handlerFunc
 
 	stats counters
 }
@@ -75,51 +71,34 @@ type verifier interface {
 }
 
 // New returns a Listener that verifies deliveries with v, usually a
-// *signing.Verifier. Like
-// http.ServeMux with a bad pattern, New panics when v is nil or an option
-// is invalid (such as a dedupe window under MinDedupeWindow): these are
-// fixed in code, so the mistake shows at startup rather than as lost
-// events a day later.
-func New(v verifier, opts ...Option) *Listener {
-	c := config{
-		workers:        DefaultWorkers,
-		handlerTimeout: DefaultHandlerTimeout,
-		maxAttempts:    DefaultMaxAttempts,
-		backoff:        DefaultBackoff,
-		maxBody:        DefaultMaxBodyBytes,
-		window:         DefaultDedupeWindow,
-		storeTimeout:   DefaultStoreTimeout,
-		readTimeout:    DefaultReadTimeout,
-		leaseMargin:    DefaultLeaseMargin,
-		grace:          DefaultGracePeriod,
-		poll:           DefaultPollInterval,
-		log:            slog.New(slog.DiscardHandler),
-		now:            time.Now,
-	}
+// *signing.Verifier, configured by cfg (nil for every default). It fails
+// when v is nil or a Config value is out of range, such as a DedupeWindow
+// under 24h10m: these are fixed in code, so the mistake shows at startup
+// rather than as lost events a day later.
+func New(v verifier, cfg *Config) (*Listener, error) {
 	if v == nil {
-		c.bad("nil verifier")
+		return nil, errors.New("listener: nil verifier")
 	}
-	for _, o := range opts {
-		o(&c)
+	c, err := newConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if len(c.errs) > 0 {
-		panic("listener: New: " + errors.Join(c.errs...).Error())
-	}
+	inMemory := false
 	if c.inbox == nil {
-		c.inbox = inbox.NewMemory(inbox.WithClock(c.now))
+		if c.inbox, err = inbox.NewMemory(&inbox.MemoryConfig{Now: c.now}); err != nil {
+			return nil, err
+		}
+		inMemory = true
 	}
 	l := &Listener{
-		config: c,
-		wake:   make(chan struct{}, c.workers),
-		byType: make(map[event.Type][]HandlerFunc),
+		config:   c,
+		notify:   c.inbox.Notify(),
+		inMemory: inMemory,
+		wake:     make(chan struct{}, c.workers),
+		byType:   make(map[event.Type][]handlerFunc),
 	}
 	l.verify = v.Verify
-	_, l.inMemory = c.inbox.(*inbox.Memory)
-	l.tracker, _ = c.inbox.(inbox.Tracker)
-	if n, ok := c.inbox.(inbox.Notifier); ok {
-		l.notify = n.Notify()
-	}
-	return l
+	return l, nil
 }
 
 // delivery is a verified, parsed request.
@@ -130,54 +109,44 @@ type delivery struct {
 	body   []byte
 }
 
-// Check verifies and parses r as ServeHTTP does, without storing or
-// queueing anything, for callers with their own flow. It reads r.Body. The
-// event's ID is the webhook-id. Errors wrap ErrMethodNotAllowed,
-// ErrBodyTooLarge, ErrUnverified or ErrBadDelivery.
-func (l *Listener) Check(r *http.Request) (*event.Event, error) {
-	d, err := l.read(nil, r)
-	if err != nil {
-		return nil, err
-	}
-	return d.ev, nil
-}
-
-// read runs steps 1 to 4 of the request path.
+// read checks, reads, verifies and parses a request: everything the request
+// path does before the Put. w is nil when there is no ResponseWriter to set
+// a read deadline through.
 func (l *Listener) read(w http.ResponseWriter, r *http.Request) (*delivery, error) {
 	if r.Method != http.MethodPost {
-		return nil, ErrMethodNotAllowed
+		return nil, errMethodNotAllowed
 	}
 	if r.ContentLength > l.maxBody {
-		return nil, ErrBodyTooLarge
+		return nil, errBodyTooLarge
 	}
-	if r.Body == nil { // a request built by hand for Check
+	if r.Body == nil { // a request built by hand
 		r.Body = http.NoBody
 	}
 	body, err := l.readBody(w, r)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, ErrBodyTooLarge
+			return nil, errBodyTooLarge
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, fmt.Errorf("%w: %w", ErrReadTimeout, err)
+			return nil, fmt.Errorf("%w: %w", errReadTimeout, err)
 		}
-		return nil, fmt.Errorf("%w: reading the body: %w", ErrBadDelivery, err)
+		return nil, fmt.Errorf("%w: reading the body: %w", errBadDelivery, err)
 	}
 	scheme, err := l.verify(r.Context(), r.Header, body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnverified, err)
+		return nil, fmt.Errorf("%w: %w", errUnverified, err)
 	}
 	id := r.Header.Get(signing.HeaderID)
 	if id == "" {
-		return nil, fmt.Errorf("%w: no %s header", ErrBadDelivery, signing.HeaderID)
+		return nil, fmt.Errorf("%w: no %s header", errBadDelivery, signing.HeaderID)
 	}
 	if len(id) > inbox.MaxKeyBytes {
-		return nil, fmt.Errorf("%w: %s of %d bytes, at most %d", ErrBadDelivery, signing.HeaderID, len(id), inbox.MaxKeyBytes)
+		return nil, fmt.Errorf("%w: %s of %d bytes, at most %d", errBadDelivery, signing.HeaderID, len(id), inbox.MaxKeyBytes)
 	}
 	ev, err := event.Parse(body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadDelivery, err)
+		return nil, fmt.Errorf("%w: %w", errBadDelivery, err)
 	}
 	ev.ID = id
 	return &delivery{id: id, scheme: scheme, ev: ev, body: body}, nil
@@ -248,8 +217,8 @@ func readBodyTimed(r io.Reader, n int64, d time.Duration) ([]byte, error) {
 
 // readBody reads a body whose length the server already framed, in one
 // allocation when the length is known. A ContentLength of 0 is read to EOF
-// as well: on a request built by hand for Check, around a reader of unknown
-// length, it means unknown rather than empty.
+// as well: on a request built by hand, around a reader of unknown length,
+// it means unknown rather than empty.
 func readBody(r io.Reader, n int64) ([]byte, error) {
 	if n <= 0 {
 		return io.ReadAll(r)
@@ -296,12 +265,12 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.logDelivery(r.Context(), slog.LevelWarn, "listener: inbox full, delivery refused", d.ev, slog.Any("error", err))
 		w.Header().Set("Retry-After", retryAfter)
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
-		l.observeRequest(start, r, d, http.StatusServiceUnavailable, OutcomeFull, err)
+		l.observeRequest(start, r, d, http.StatusServiceUnavailable, outcomeFull, err)
 	case err != nil:
 		l.stats.storeFailed.Add(1)
 		l.logDelivery(r.Context(), slog.LevelError, "listener: storing delivery failed", d.ev, slog.Any("error", err))
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
-		l.observeRequest(start, r, d, http.StatusServiceUnavailable, OutcomeStoreFailed, err)
+		l.observeRequest(start, r, d, http.StatusServiceUnavailable, outcomeStoreFailed, err)
 	case !stored:
 		l.stats.duplicates.Add(1)
 		l.logDelivery(r.Context(), slog.LevelDebug, "listener: duplicate delivery", d.ev)
@@ -318,20 +287,20 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// reject answers a request that failed Check's steps, and returns the status.
+// reject answers a request that read refused, and returns the status.
 func (l *Listener) reject(w http.ResponseWriter, r *http.Request, err error) int {
 	code, counter := http.StatusBadRequest, &l.stats.badRequest
 	switch {
-	case errors.Is(err, ErrMethodNotAllowed):
+	case errors.Is(err, errMethodNotAllowed):
 		code, counter = http.StatusMethodNotAllowed, &l.stats.methodNotAllowed
 		w.Header().Set("Allow", http.MethodPost)
-	case errors.Is(err, ErrBodyTooLarge):
+	case errors.Is(err, errBodyTooLarge):
 		code, counter = http.StatusRequestEntityTooLarge, &l.stats.tooLarge
-	case errors.Is(err, ErrReadTimeout):
+	case errors.Is(err, errReadTimeout):
 		code, counter = http.StatusRequestTimeout, &l.stats.readTimeout
 	case errors.Is(err, signing.ErrKeySetUnavailable):
 		code, counter = http.StatusServiceUnavailable, &l.stats.keysUnavailable
-	case errors.Is(err, ErrUnverified):
+	case errors.Is(err, errUnverified):
 		code, counter = http.StatusUnauthorized, &l.stats.unauthorized
 	}
 	counter.Add(1)
@@ -354,20 +323,20 @@ func (l *Listener) logDelivery(ctx context.Context, level slog.Level, msg string
 	l.log.LogAttrs(ctx, level, msg, attrs...)
 }
 
-// settle tells the inbox's tracker, if it has one, that an event for the
-// job e names is stored, so no reconciler looks for it. A worker does it
+// settle tells the ledger, if there is one, that an event for the job e
+// names is stored, so no reconciler looks for it. A worker does it
 // when it claims the event, not the request path: it would cost every
 // delivery a second store round trip before its 2xx, and it need not be
 // prompt. Failing to settle costs at most a needless poll (whose
 // synthesized event then dedupes against the stored one), so it is
 // logged, never treated as the event's failure.
 func (l *Listener) settle(e *event.Event) {
-	if l.tracker == nil || e.JobID == "" {
+	if l.ledger == nil || e.JobID == "" {
 		return
 	}
 	ctx, cancel := l.storeCtx()
 	defer cancel()
-	if err := l.tracker.Settle(ctx, e.JobID, l.now()); err != nil {
+	if err := l.ledger.Settle(ctx, e.JobID, l.now()); err != nil {
 		l.stats.settleFailed.Add(1)
 		l.logDelivery(ctx, slog.LevelWarn, "listener: settling tracked job failed", e, slog.Any("error", err))
 	}
@@ -387,32 +356,31 @@ type Stats struct {
 	// Received counts requests: Rejected, Duplicates and Stored add up to it
 	// once every request has been answered.
 	Received   uint64
-	Rejected   Rejected
 	Duplicates uint64 // deliveries whose webhook-id or job key was already stored (200)
 	Stored     uint64 // deliveries stored for the workers (202)
-	Processed  uint64 // events whose handlers all succeeded, acked
-	Unhandled  uint64 // events acked with no handler registered for them
-	Retried    uint64 // failed handler runs scheduled to run again
-	Dead       uint64 // events dead-lettered
-	Panics     uint64 // handler panics, each also counted as retried or dead
-	// SettleFailed counts claimed events whose tracked job
-	// (see inbox.Tracker) could not be marked settled.
-	SettleFailed uint64
-	// QueueDepth is the inbox's pending and claimed messages, or -1 when the
-	// inbox did not answer within the store timeout.
-	QueueDepth int
-}
-
-// Rejected counts refused requests by reason.
-type Rejected struct {
+	// Rejected counts refused requests; the eight counters after it split
+	// it by reason.
+	Rejected         uint64
 	MethodNotAllowed uint64 // 405
 	TooLarge         uint64 // 413
-	ReadTimeout      uint64 // 408: the body was not read within WithReadTimeout
+	ReadTimeout      uint64 // 408: the body was not read within Config.ReadTimeout
 	Unauthorized     uint64 // 401
 	KeysUnavailable  uint64 // 503: signing.ErrKeySetUnavailable
 	BadRequest       uint64 // 400
 	StoreFailed      uint64 // 503: the inbox failed or timed out
 	Full             uint64 // 503 with Retry-After: inbox.ErrFull
+
+	Processed uint64 // events whose handlers all succeeded, acked
+	Unhandled uint64 // events acked with no handler registered for them
+	Retried   uint64 // failed handler runs scheduled to run again
+	Dead      uint64 // events dead-lettered
+	Panics    uint64 // handler panics, each also counted as retried or dead
+	// SettleFailed counts claimed events whose job could not be marked
+	// settled in Config.Ledger.
+	SettleFailed uint64
+	// QueueDepth is the inbox's pending and claimed messages, or -1 when the
+	// inbox did not answer within the store timeout.
+	QueueDepth int
 }
 
 type counters struct {
@@ -426,37 +394,31 @@ type counters struct {
 func (l *Listener) Stats() Stats {
 	s := &l.stats
 	st := Stats{
-		Received: s.received.Load(),
-		Rejected: Rejected{
-			MethodNotAllowed: s.methodNotAllowed.Load(),
-			TooLarge:         s.tooLarge.Load(),
-			ReadTimeout:      s.readTimeout.Load(),
-			Unauthorized:     s.unauthorized.Load(),
-			KeysUnavailable:  s.keysUnavailable.Load(),
-			BadRequest:       s.badRequest.Load(),
-			StoreFailed:      s.storeFailed.Load(),
-			Full:             s.full.Load(),
-		},
-		Duplicates:   s.duplicates.Load(),
-		Stored:       s.stored.Load(),
-		Processed:    s.processed.Load(),
-		Unhandled:    s.unhandled.Load(),
-		Retried:      s.retried.Load(),
-		Dead:         s.dead.Load(),
-		Panics:       s.panics.Load(),
-		SettleFailed: s.settleFailed.Load(),
-		QueueDepth:   -1,
+		Received:         s.received.Load(),
+		MethodNotAllowed: s.methodNotAllowed.Load(),
+		TooLarge:         s.tooLarge.Load(),
+		ReadTimeout:      s.readTimeout.Load(),
+		Unauthorized:     s.unauthorized.Load(),
+		KeysUnavailable:  s.keysUnavailable.Load(),
+		BadRequest:       s.badRequest.Load(),
+		StoreFailed:      s.storeFailed.Load(),
+		Full:             s.full.Load(),
+		Duplicates:       s.duplicates.Load(),
+		Stored:           s.stored.Load(),
+		Processed:        s.processed.Load(),
+		Unhandled:        s.unhandled.Load(),
+		Retried:          s.retried.Load(),
+		Dead:             s.dead.Load(),
+		Panics:           s.panics.Load(),
+		SettleFailed:     s.settleFailed.Load(),
+		QueueDepth:       -1,
 	}
+	st.Rejected = st.MethodNotAllowed + st.TooLarge + st.ReadTimeout + st.Unauthorized + st.KeysUnavailable +
+		st.BadRequest + st.StoreFailed + st.Full
 	ctx, cancel := l.bound(context.Background())
 	defer cancel()
 	if n, err := l.inbox.Depth(ctx); err == nil {
 		st.QueueDepth = n
 	}
 	return st
-}
-
-// Total is the number of rejected requests, over every reason.
-func (r Rejected) Total() uint64 {
-	return r.MethodNotAllowed + r.TooLarge + r.ReadTimeout + r.Unauthorized + r.KeysUnavailable +
-		r.BadRequest + r.StoreFailed + r.Full
 }

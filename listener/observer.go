@@ -11,10 +11,11 @@ import (
 )
 
 // Observer is told about every request the Listener answers and every
-// handler run its workers finish, for metrics and consoles. Calls come from
-// the request path and the workers, concurrently; they must be quick and
-// must not block, since the sender waits for its answer meanwhile. A
-// Listener without an Observer (the default) pays nothing for the hook.
+// handler run its workers finish, for metrics and consoles (set it as
+// Config.Observer). Calls come from the request path and the workers,
+// concurrently; they must be quick and must not block, since the sender
+// waits for its answer meanwhile. A Listener without an Observer (the
+// default) pays nothing for the hook.
 type Observer interface {
 	// Delivered reports one answered request. Its Header and Body are
 	// valid only during the call: copy what is kept. (Values, not
@@ -22,17 +23,6 @@ type Observer interface {
 	Delivered(d Delivery)
 	// Ran reports one handler run, or an event acked with no handler.
 	Ran(r Run)
-}
-
-// WithObserver sets an Observer; the default is none. To feed several
-// (metrics and a console), pass an Observers value.
-func WithObserver(o Observer) Option {
-	return func(c *config) {
-		if o == nil {
-			c.bad("WithObserver(nil)")
-		}
-		c.observer = o
-	}
 }
 
 // Observers fans each call out to every Observer in order.
@@ -52,28 +42,42 @@ func (os Observers) Ran(r Run) {
 	}
 }
 
-// Outcome is how a request was answered, and why.
+// Outcome is how a request was answered, and why: OutcomeStored (202),
+// OutcomeDuplicate (200: webhook-id or job key already stored), or, for a
+// refused request, one of these reasons, distinct so that a console or a
+// metric can say why a delivery failed, not only that it did:
+//
+//	"bad_signature"       401: no signature matched, or a malformed header
+//	"stale_timestamp"     401: webhook-timestamp outside the tolerance
+//	"unknown_kid"         401: a JWT names a key the key set does not hold
+//	"keys_unavailable"    503: no JWKS could be had
+//	"too_large"           413
+//	"read_timeout"        408
+//	"method_not_allowed"  405
+//	"bad_request"         400: verified, but not an event or no webhook-id
+//	"inbox_full"          503 with Retry-After
+//	"store_failed"        503: the inbox failed or timed out
 type Outcome string
 
-// The outcomes of a request. The rejection reasons are distinct so that a
-// console or a metric can say why a delivery failed, not only that it did.
+// The outcomes of a request that was not refused.
 const (
-	OutcomeStored           Outcome = "stored"             // 202
-	OutcomeDuplicate        Outcome = "duplicate"          // 200: webhook-id or job key already stored
-	OutcomeBadSignature     Outcome = "bad_signature"      // 401: no signature matched, or a malformed header
-	OutcomeStaleTimestamp   Outcome = "stale_timestamp"    // 401: webhook-timestamp outside the tolerance
-	OutcomeUnknownKey       Outcome = "unknown_kid"        // 401: a JWT names a key the key set does not hold
-	OutcomeKeysUnavailable  Outcome = "keys_unavailable"   // 503: no JWKS could be had
-	OutcomeTooLarge         Outcome = "too_large"          // 413
-	OutcomeReadTimeout      Outcome = "read_timeout"       // 408
-	OutcomeMethodNotAllowed Outcome = "method_not_allowed" // 405
-	OutcomeBadRequest       Outcome = "bad_request"        // 400: verified, but not an event or no webhook-id
-	OutcomeFull             Outcome = "inbox_full"         // 503 with Retry-After
-	OutcomeStoreFailed      Outcome = "store_failed"       // 503: the inbox failed or timed out
+	OutcomeStored    Outcome = "stored"
+	OutcomeDuplicate Outcome = "duplicate"
 )
 
-// Rejected reports whether the outcome refused the delivery.
-func (o Outcome) Rejected() bool { return o != OutcomeStored && o != OutcomeDuplicate }
+// The reasons a request was refused (see Outcome).
+const (
+	outcomeBadSignature     Outcome = "bad_signature"
+	outcomeStaleTimestamp   Outcome = "stale_timestamp"
+	outcomeUnknownKey       Outcome = "unknown_kid"
+	outcomeKeysUnavailable  Outcome = "keys_unavailable"
+	outcomeTooLarge         Outcome = "too_large"
+	outcomeReadTimeout      Outcome = "read_timeout"
+	outcomeMethodNotAllowed Outcome = "method_not_allowed"
+	outcomeBadRequest       Outcome = "bad_request"
+	outcomeFull             Outcome = "inbox_full"
+	outcomeStoreFailed      Outcome = "store_failed"
+)
 
 // Delivery is one answered request.
 type Delivery struct {
@@ -82,7 +86,9 @@ type Delivery struct {
 	// Latency is from Start to the answer being written (the ack latency).
 	Latency time.Duration
 	// Status is the HTTP status answered.
-	Status  int
+	Status int
+	// Outcome is how it was answered; any but OutcomeStored and
+	// OutcomeDuplicate is a refusal.
 	Outcome Outcome
 	// Err is why a request was refused, nil otherwise. It never holds a
 	// secret or a signature.
@@ -131,22 +137,22 @@ type Run struct {
 // outcomeOf classifies a rejection error as reject answers it.
 func outcomeOf(err error) Outcome {
 	switch {
-	case errors.Is(err, ErrMethodNotAllowed):
-		return OutcomeMethodNotAllowed
-	case errors.Is(err, ErrBodyTooLarge):
-		return OutcomeTooLarge
-	case errors.Is(err, ErrReadTimeout):
-		return OutcomeReadTimeout
+	case errors.Is(err, errMethodNotAllowed):
+		return outcomeMethodNotAllowed
+	case errors.Is(err, errBodyTooLarge):
+		return outcomeTooLarge
+	case errors.Is(err, errReadTimeout):
+		return outcomeReadTimeout
 	case errors.Is(err, signing.ErrKeySetUnavailable):
-		return OutcomeKeysUnavailable
+		return outcomeKeysUnavailable
 	case errors.Is(err, signing.ErrStaleTimestamp):
-		return OutcomeStaleTimestamp
+		return outcomeStaleTimestamp
 	case errors.Is(err, signing.ErrUnknownKey):
-		return OutcomeUnknownKey
-	case errors.Is(err, ErrUnverified):
-		return OutcomeBadSignature
+		return outcomeUnknownKey
+	case errors.Is(err, errUnverified):
+		return outcomeBadSignature
 	}
-	return OutcomeBadRequest
+	return outcomeBadRequest
 }
 
 // canonicalHeaderID is the webhook-id header's key in an http.Header:

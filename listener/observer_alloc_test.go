@@ -23,15 +23,14 @@ func TestObserverAllocatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allocs := func(opts ...listener.Option) float64 {
+	allocs := func(o listener.Observer) float64 {
 		v, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ib := inbox.NewMemory(inbox.WithCapacity(1 << 16))
-		defer ib.Close()
-		l := listener.New(v, append([]listener.Option{listener.WithInbox(ib)}, opts...)...)
-		reqs := prepare(t, secret, fmt.Sprint("a", len(opts)), 1001)
+		ib := newMemory(t, &inbox.MemoryConfig{Capacity: 1 << 16})
+		l := newListener(t, v, &listener.Config{Inbox: ib, Observer: o})
+		reqs := prepare(t, secret, fmt.Sprint("a", o != nil), 1001)
 		i := 0
 		return testing.AllocsPerRun(1000, func() {
 			req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(reqs[i].body))
@@ -40,7 +39,7 @@ func TestObserverAllocatesNothing(t *testing.T) {
 			l.ServeHTTP(httptest.NewRecorder(), req)
 		})
 	}
-	plain, observed := allocs(), allocs(listener.WithObserver(m.Observer()))
+	plain, observed := allocs(nil), allocs(m.Observer())
 	if observed > plain {
 		t.Errorf("ServeHTTP allocates %v times with metrics, %v without", observed, plain)
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
+	"github.com/geminihooks/geminihooks/listener"
 )
 
 // A worker settles the tracked job of each event it claims, off the
@@ -16,11 +18,11 @@ import (
 // delivery a second store round trip.
 func TestSettlesTrackedJob(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
-	tr := h.ib.(inbox.Tracker)
+	tr := ledger.NewMemory()
+	h := newHarness(t, listener.Config{Ledger: tr})
 	ctx := t.Context()
 	for _, name := range []string{"batches/1", "batches/2"} {
-		if err := tr.Track(ctx, &inbox.TrackedJob{Name: name, Kind: inbox.KindBatch, LaunchedAt: start, NextCheck: start}); err != nil {
+		if err := tr.Track(ctx, &ledger.Job{Name: name, Kind: ledger.KindBatch, LaunchedAt: start, NextCheck: start}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -32,13 +34,13 @@ func TestSettlesTrackedJob(t *testing.T) {
 	if code := h.deliver("msg_2", h.body(&event.Batch{Type: event.TypeBatchFailed, ID: "batches/9"})); code != http.StatusAccepted {
 		t.Fatalf("status %d; want 202", code)
 	}
-	if got, err := tr.TrackedJob(ctx, "batches/1"); err != nil || got.Settled {
+	if got, err := tr.Job(ctx, "batches/1"); err != nil || got.Settled {
 		t.Fatalf("before a worker ran: batches/1 = %+v, %v; want tracked, not settled", got, err)
 	}
 	h.run()
 	h.waitState("msg_1", inbox.StateDone)
 	h.waitState("msg_2", inbox.StateDone)
-	got, err := tr.TrackedJob(ctx, "batches/1")
+	got, err := tr.Job(ctx, "batches/1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,19 +56,18 @@ func TestSettlesTrackedJob(t *testing.T) {
 	}
 }
 
-// settleFailing is a Memory whose Settle fails.
-type settleFailing struct{ *inbox.Memory }
+// settleFailing is a ledger whose Settle fails.
+type settleFailing struct{ ledger.Ledger }
 
 var errSettle = errors.New("settle failed")
 
 func (settleFailing) Settle(context.Context, string, time.Time) error { return errSettle }
 
-// A tracker that fails to settle does not fail the event: it is stored,
+// A ledger that fails to settle does not fail the event: it is stored,
 // answered 202, handled and acked, and the failure is counted.
 func TestSettleFailureStillStores(t *testing.T) {
 	t.Parallel()
-	ib := settleFailing{inbox.NewMemory()}
-	h := newHarness(t, ib)
+	h := newHarness(t, listener.Config{Ledger: settleFailing{ledger.NewMemory()}})
 	if code := h.deliver("msg_1", h.body(&event.Batch{Type: event.TypeBatchSucceeded, ID: "batches/1"})); code != http.StatusAccepted {
 		t.Fatalf("status %d; want 202", code)
 	}

@@ -14,8 +14,8 @@ import (
 )
 
 var (
-	// ErrAlreadyRunning is returned by Run on a Listener that is running.
-	ErrAlreadyRunning = errors.New("listener: already running")
+	// errAlreadyRunning is returned by Run on a Listener that is running.
+	errAlreadyRunning = errors.New("listener: already running")
 	// ErrGraceExpired is returned by Run when handlers were still running
 	// at the end of the grace period and had their contexts cancelled.
 	// Their events stay in the inbox and run again.
@@ -38,18 +38,18 @@ const (
 // the inbox still counts the claim in Attempts). Whatever is left stays
 // in the inbox for the next Run (with the default in-memory inbox, for as
 // long as the process lives). Run returns nil after a clean drain,
-// ErrGraceExpired when it had to cancel handlers, and ErrAlreadyRunning if
-// called twice. ServeHTTP stores deliveries whether or not Run is running,
-// so stop the HTTP server (http.Server.Shutdown) before cancelling ctx:
-// with the in-memory inbox, events accepted after the workers stop are
-// lost with the process.
+// ErrGraceExpired when it had to cancel handlers, and an error if it is
+// already running. ServeHTTP stores deliveries whether or not Run is
+// running, so stop the HTTP server (http.Server.Shutdown) before cancelling
+// ctx, as Serve does: with the in-memory inbox, events accepted after the
+// workers stop are lost with the process.
 //
 // Handler contexts carry ctx's values and the claimed inbox.Message
 // (inbox.ClaimFrom), but are cancelled only by their timeout and the end
 // of the grace period, not by ctx itself.
 func (l *Listener) Run(ctx context.Context) error {
 	if !l.running.CompareAndSwap(false, true) {
-		return ErrAlreadyRunning
+		return errAlreadyRunning
 	}
 	defer l.running.Store(false)
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
@@ -255,15 +255,10 @@ func (l *Listener) call(ctx context.Context, r *route, m *inbox.Message, ev *eve
 	return r.run(ctx, ev)
 }
 
-// delay is the backoff before the attempt after the given one: backoff,
-// doubling with each attempt, capped at maxBackoff (or at backoff itself
-// when that is larger).
+// delay is the backoff before the attempt after the given one
+// (Config.Backoff), never negative.
 func (l *Listener) delay(attempt int) time.Duration {
-	d, limit := l.backoff, max(maxBackoff, l.backoff)
-	for i := 1; i < attempt && d < limit; i++ {
-		d *= 2
-	}
-	return min(d, limit)
+	return max(l.backoff(attempt), 0)
 }
 
 func (l *Listener) ack(m *inbox.Message, ev *event.Event) bool {

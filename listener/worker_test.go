@@ -25,7 +25,7 @@ import (
 
 func TestRetriesThenDeadLetter(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil, listener.WithRetry(3, 0))
+	h := newHarness(t, listener.Config{MaxAttempts: 3, Backoff: atOnce})
 	var calls counter
 	var fixed atomic.Bool
 	h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
@@ -41,10 +41,11 @@ func TestRetriesThenDeadLetter(t *testing.T) {
 	if got := calls.get(); got != 3 {
 		t.Errorf("handler ran %d times; want 3", got)
 	}
-	dl, err := h.ib.DeadLetters(context.Background(), 10)
-	if err != nil || len(dl) != 1 {
-		t.Fatalf("DeadLetters = %d, %v; want 1", len(dl), err)
+	p, err := h.ib.List(context.Background(), inbox.Filter{State: inbox.StateDead}, "", 10)
+	if err != nil || len(p.Messages) != 1 {
+		t.Fatalf("dead letters = %v, %v; want 1", p, err)
 	}
+	dl := p.Messages
 	if dl[0].ID != "msg_1" || dl[0].LastError != "boom 3" || dl[0].Attempts != 3 {
 		t.Errorf("dead letter: %s attempts %d error %q; want msg_1, 3, %q", dl[0].ID, dl[0].Attempts, dl[0].LastError, "boom 3")
 	}
@@ -53,9 +54,9 @@ func TestRetriesThenDeadLetter(t *testing.T) {
 		t.Errorf("Stats: retried %d dead %d processed %d; want 2, 1, 0", st.Retried, st.Dead, st.Processed)
 	}
 
-	// Once the cause is fixed, a replayed dead letter runs again.
+	// Once the cause is fixed, a requeued dead letter runs again.
 	fixed.Store(true)
-	if err := h.ib.Replay(context.Background(), "msg_1"); err != nil {
+	if err := h.ib.Requeue(context.Background(), "msg_1", nil); err != nil {
 		t.Fatal(err)
 	}
 	h.waitState("msg_1", inbox.StateDone)
@@ -66,7 +67,25 @@ func TestRetriesThenDeadLetter(t *testing.T) {
 
 func TestRetryBackoff(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil, listener.WithRetry(5, time.Minute))
+	for _, tc := range []struct {
+		name    string
+		backoff func(int) time.Duration
+		first   time.Duration
+	}{
+		{"default", nil, time.Second},
+		{"configured", func(n int) time.Duration { return time.Minute << (n - 1) }, time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testRetryBackoff(t, tc.backoff, tc.first)
+		})
+	}
+}
+
+// testRetryBackoff checks that a failure retries after first, the next
+// one after twice it.
+func testRetryBackoff(t *testing.T, backoff func(int) time.Duration, first time.Duration) {
+	h := newHarness(t, listener.Config{MaxAttempts: 5, Backoff: backoff})
 	var calls counter
 	h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
 		if calls.inc() <= 2 {
@@ -78,7 +97,7 @@ func TestRetryBackoff(t *testing.T) {
 	h.deliver("msg_1", h.body(succeeded))
 
 	// The first failure retries after the backoff, the second after twice it.
-	for i, delay := range []time.Duration{time.Minute, 2 * time.Minute} {
+	for i, delay := range []time.Duration{first, 2 * first} {
 		waitFor(t, "the retry to be scheduled", func() bool {
 			m, err := h.ib.Get(context.Background(), "msg_1")
 			return err == nil && m.State == inbox.StatePending && m.Attempts == i+1
@@ -87,11 +106,11 @@ func TestRetryBackoff(t *testing.T) {
 		if want := h.clock.Now().Add(delay); !m.NotBefore.Equal(want) || m.LastError != "not yet" {
 			t.Fatalf("retry %d: NotBefore %v, error %q; want %v, %q", i+1, m.NotBefore, m.LastError, want, "not yet")
 		}
-		h.clock.Advance(delay - time.Second)
+		h.clock.Advance(delay - time.Millisecond)
 		if n := calls.get(); n != i+1 {
 			t.Fatalf("handler ran %d times before the retry was due; want %d", n, i+1)
 		}
-		h.clock.Advance(time.Second)
+		h.clock.Advance(time.Millisecond)
 	}
 	h.waitState("msg_1", inbox.StateDone)
 	if st := h.l.Stats(); st.Retried != 2 || st.Processed != 1 || calls.get() != 3 {
@@ -101,7 +120,7 @@ func TestRetryBackoff(t *testing.T) {
 
 func TestPermanentDeadLettersAtOnce(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil, listener.WithRetry(10, 0))
+	h := newHarness(t, listener.Config{MaxAttempts: 10, Backoff: atOnce})
 	var calls counter
 	cause := errors.New("batch output is malformed")
 	h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
@@ -124,7 +143,7 @@ func TestPermanentDeadLettersAtOnce(t *testing.T) {
 
 func TestPanicIsAFailure(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil, listener.WithRetry(3, 0))
+	h := newHarness(t, listener.Config{MaxAttempts: 3, Backoff: atOnce})
 	var calls counter
 	h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
 		if calls.inc() == 1 {
@@ -143,7 +162,7 @@ func TestPanicIsAFailure(t *testing.T) {
 
 func TestHandlerTimeout(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil, listener.WithRetry(3, 0), listener.WithHandlerTimeout(20*time.Millisecond))
+	h := newHarness(t, listener.Config{MaxAttempts: 3, Backoff: atOnce, HandlerTimeout: 20 * time.Millisecond})
 	var calls counter
 	causes := make(chan error, 1)
 	h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
@@ -171,16 +190,16 @@ func TestLeaseIsHandlerTimeoutPlusMargin(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		opts []listener.Option
+		cfg  listener.Config
 		want time.Duration
 	}{
-		{"defaults", nil, time.Minute + 30*time.Second},
-		{"configured", []listener.Option{listener.WithHandlerTimeout(10 * time.Second), listener.WithLeaseMargin(5 * time.Second)}, 15 * time.Second},
+		{"defaults", listener.Config{}, time.Minute + 30*time.Second},
+		{"configured", listener.Config{HandlerTimeout: 10 * time.Second, LeaseMargin: 5 * time.Second}, 15 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			h := newHarness(t, nil, tt.opts...)
+			h := newHarness(t, tt.cfg)
 			leases := make(chan time.Duration, 1)
 			h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
 				m, _ := inbox.ClaimFrom(ctx)
@@ -198,7 +217,7 @@ func TestLeaseIsHandlerTimeoutPlusMargin(t *testing.T) {
 
 func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil, listener.WithWorkers(1), listener.WithGracePeriod(time.Minute))
+	h := newHarness(t, listener.Config{Workers: 1, GracePeriod: time.Minute})
 	started := make(chan string, 2)
 	release := make(chan struct{})
 	h.l.On(event.TypeBatchFailed, func(ctx context.Context, e *event.Event) error {
@@ -240,7 +259,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 func TestShutdownGraceExpires(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil, listener.WithGracePeriod(10*time.Millisecond))
+	h := newHarness(t, listener.Config{GracePeriod: 10 * time.Millisecond})
 	var calls counter
 	started := make(chan struct{}, 1)
 	h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
@@ -271,7 +290,7 @@ func TestShutdownGraceExpires(t *testing.T) {
 
 func TestDispatch(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil, listener.WithRetry(1, 0))
+	h := newHarness(t, listener.Config{MaxAttempts: 1, Backoff: atOnce})
 	var mu sync.Mutex
 	var got []string
 	record := func(s string) {
@@ -360,7 +379,7 @@ func TestLogsCarryIDsButNoSecrets(t *testing.T) {
 	t.Parallel()
 	var buf syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := newHarness(t, nil, listener.WithLogger(logger), listener.WithRetry(1, 0))
+	h := newHarness(t, listener.Config{Logger: logger, MaxAttempts: 1, Backoff: atOnce})
 	h.l.On(event.TypeBatchFailed, func(ctx context.Context, e *event.Event) error {
 		return errors.New("handler failed")
 	})
@@ -420,8 +439,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// plainInbox hides the Notifier of the inbox it wraps.
-type plainInbox struct{ inbox.Inbox }
+// plainInbox hides the Notify channel of the inbox it wraps.
+type plainInbox struct{ inbox.Store }
+
+func (plainInbox) Notify() <-chan struct{} { return nil }
 
 func TestWakeUps(t *testing.T) {
 	t.Parallel()
@@ -437,11 +458,11 @@ func TestWakeUps(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var ib inbox.Inbox = inbox.NewMemory()
+			ib := newMemory(t, nil)
 			if !tc.notify {
 				ib = plainInbox{ib}
 			}
-			h := newHarness(t, ib, listener.WithPollInterval(tc.poll), listener.WithWorkers(1))
+			h := newHarness(t, listener.Config{Inbox: ib, PollInterval: tc.poll, Workers: 1})
 			handled := make(chan string, 1)
 			h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
 				handled <- e.ID
@@ -485,7 +506,7 @@ func awaitHandled(t *testing.T, handled <-chan string, id string) {
 // instead of rerunning at every restart for ever.
 func TestClaimedTooOftenIsDeadLettered(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil, listener.WithRetry(3, 0))
+	h := newHarness(t, listener.Config{MaxAttempts: 3, Backoff: atOnce})
 	var calls counter
 	h.l.On(event.TypeBatchSucceeded, func(context.Context, *event.Event) error { calls.inc(); return nil })
 	if code := h.deliver("msg_crash", h.body(succeeded)); code != http.StatusAccepted {
@@ -509,9 +530,9 @@ func TestClaimedTooOftenIsDeadLettered(t *testing.T) {
 	}
 }
 
-// slowAck is a Memory whose first Ack waits until release is closed.
+// slowAck is an inbox whose first Ack waits until release is closed.
 type slowAck struct {
-	*inbox.Memory
+	inbox.Store
 	once    sync.Once
 	acking  chan struct{} // closed when the first Ack has begun
 	release chan struct{}
@@ -522,11 +543,11 @@ func (s *slowAck) Ack(ctx context.Context, id, lease string) error {
 	first := false
 	s.once.Do(func() { first = true })
 	if !first {
-		return s.Memory.Ack(ctx, id, lease)
+		return s.Store.Ack(ctx, id, lease)
 	}
 	close(s.acking)
 	<-s.release
-	err := s.Memory.Ack(ctx, id, lease)
+	err := s.Store.Ack(ctx, id, lease)
 	s.acked.Store(true)
 	return err
 }
@@ -535,8 +556,8 @@ func (s *slowAck) Ack(ctx context.Context, id, lease string) error {
 // the store, and Run waits for that ack before it returns.
 func TestAckOverlapsNextRun(t *testing.T) {
 	t.Parallel()
-	ib := &slowAck{Memory: inbox.NewMemory(), acking: make(chan struct{}), release: make(chan struct{})}
-	h := newHarness(t, ib, listener.WithWorkers(1))
+	ib := &slowAck{Store: newMemory(t, nil), acking: make(chan struct{}), release: make(chan struct{})}
+	h := newHarness(t, listener.Config{Inbox: ib, Workers: 1})
 	ran := make(chan string, 2)
 	h.l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
 		ran <- e.JobID

@@ -45,9 +45,9 @@ type Metrics struct {
 // The values the listener reports, for resolving children up front.
 var (
 	outcomes = []listener.Outcome{
-		listener.OutcomeStored, listener.OutcomeDuplicate, listener.OutcomeBadSignature, listener.OutcomeStaleTimestamp,
-		listener.OutcomeUnknownKey, listener.OutcomeKeysUnavailable, listener.OutcomeTooLarge, listener.OutcomeReadTimeout,
-		listener.OutcomeMethodNotAllowed, listener.OutcomeBadRequest, listener.OutcomeFull, listener.OutcomeStoreFailed,
+		listener.OutcomeStored, listener.OutcomeDuplicate, "bad_signature", "stale_timestamp",
+		"unknown_kid", "keys_unavailable", "too_large", "read_timeout",
+		"method_not_allowed", "bad_request", "inbox_full", "store_failed",
 	}
 	schemes     = []string{"", "v1", "v1a", "jwt"}
 	runOutcomes = []listener.RunOutcome{

@@ -93,11 +93,17 @@ func TestMetricsEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ib := inbox.NewMemory()
+	ib, err := inbox.NewMemory(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := m.WatchInbox(ib); err != nil {
 		t.Fatal(err)
 	}
-	l := listener.New(v, listener.WithInbox(ib), listener.WithObserver(m.Observer()), listener.WithRetry(1, 0), listener.WithPollInterval(5*time.Millisecond))
+	l, err := listener.New(v, &listener.Config{Inbox: ib, Observer: m.Observer(), MaxAttempts: 1, PollInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	l.On(event.TypeBatchFailed, func(context.Context, *event.Event) error { return errors.New("no") })
 	l.On(event.TypeBatchSucceeded, func(context.Context, *event.Event) error { return nil })
 	ctx, cancel := context.WithCancel(context.Background())

@@ -14,6 +14,7 @@ import (
 	"github.com/geminihooks/geminihooks/emulator"
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 	"github.com/geminihooks/geminihooks/reconcile"
 )
 
@@ -33,14 +34,18 @@ func Example() {
 	}))
 	defer lost.Close()
 
-	ib := inbox.NewMemory() // the listener's inbox
+	ib, err := inbox.NewMemory(nil) // the listener's inbox
+	if err != nil {
+		log.Fatal(err)
+	}
+	lg := ledger.NewMemory() // the ledger the client records jobs in
 	gc, err := genai.NewClient(ctx, &genai.ClientConfig{
 		APIKey: emu.APIKey, Backend: genai.BackendGeminiAPI, HTTPOptions: genai.HTTPOptions{BaseURL: emu.URL},
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	client, err := geminihooks.NewClient(gc, &geminihooks.Config{Tracker: ib, InsecureLoopbackHTTP: true})
+	client, err := geminihooks.NewClient(gc, &geminihooks.Config{Ledger: lg, InsecureLoopbackHTTP: true})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -59,7 +64,7 @@ func Example() {
 
 	// An hour later, well past the grace period.
 	later := func() time.Time { return time.Now().Add(time.Hour) }
-	rec, err := reconcile.New(client, ib, reconcile.WithClock(later))
+	rec, err := reconcile.New(client, ib, lg, &reconcile.Config{Now: later})
 	if err != nil {
 		log.Fatal(err)
 	}

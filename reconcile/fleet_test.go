@@ -13,14 +13,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/geminihooks/geminihooks/emulator"
-	"github.com/geminihooks/geminihooks/inbox"
 	"github.com/geminihooks/geminihooks/inbox/pginbox"
+	"github.com/geminihooks/geminihooks/ledger"
 	"github.com/geminihooks/geminihooks/reconcile"
 )
 
 // pgInboxes returns n inboxes on one table in a schema of the test's own,
 // as n replicas of a fleet would have, or skips without PostgreSQL.
-func pgInboxes(t *testing.T, n int) []*pginbox.Inbox {
+func pgInboxes(t *testing.T, n int) []*pginbox.DB {
 	t.Helper()
 	url := os.Getenv("GEMINIHOOKS_TEST_POSTGRES")
 	if url == "" {
@@ -44,9 +44,9 @@ func pgInboxes(t *testing.T, n int) []*pginbox.Inbox {
 			t.Errorf("drop schema: %v", err)
 		}
 	})
-	var out []*pginbox.Inbox
+	var out []*pginbox.DB
 	for range n {
-		ib, err := pginbox.New(pool, pginbox.WithTable(schema+".inbox"), pginbox.WithChannel(schema))
+		ib, err := pginbox.New(pool, &pginbox.Config{Table: schema + ".inbox", Channel: schema})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,14 +65,14 @@ func pgInboxes(t *testing.T, n int) []*pginbox.Inbox {
 func TestFleetRunsOneReconciler(t *testing.T) {
 	t.Parallel()
 	ibs := pgInboxes(t, 2)
-	e := newEnv(t, ibs[0], &emulator.Config{ManualJobs: true})
+	e := newEnv(t, &store{ibs[0], ibs[0].Ledger}, &emulator.Config{ManualJobs: true})
 	e.start()
 	const n = 6
 	var names []string
 	for i := range n {
-		kind := inbox.KindBatch
+		kind := ledger.KindBatch
 		if i%2 == 1 {
-			kind = inbox.KindInteraction
+			kind = ledger.KindInteraction
 		}
 		name := e.launch(kind, e.callback(nil))
 		e.dropJob(name)
@@ -87,8 +87,8 @@ func TestFleetRunsOneReconciler(t *testing.T) {
 	const interval = 5 * time.Millisecond // of real time; the lease lasts 3 intervals of the fake clock, which stands still
 	recs := make([]*reconcile.Reconciler, 2)
 	for i, ib := range ibs {
-		r, err := reconcile.New(e.client, ib, reconcile.WithClock(e.clock.Now), reconcile.WithInterval(interval),
-			reconcile.WithOwner([]string{"replica-a", "replica-b"}[i]))
+		r, err := reconcile.New(e.client, ib, ib.Ledger, &reconcile.Config{Now: e.clock.Now, Interval: interval,
+			Owner: []string{"replica-a", "replica-b"}[i]})
 		if err != nil {
 			t.Fatal(err)
 		}

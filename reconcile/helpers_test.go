@@ -17,6 +17,7 @@ import (
 	"github.com/geminihooks/geminihooks/emulator"
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 	"github.com/geminihooks/geminihooks/listener"
 	"github.com/geminihooks/geminihooks/reconcile"
 	"github.com/geminihooks/geminihooks/signing"
@@ -59,6 +60,7 @@ type env struct {
 	emu    *emulator.Server
 	client *geminihooks.Client
 	ib     inbox.Inbox
+	lg     ledger.Ledger
 	front  *httptest.Server
 
 	configure []func(*geminihooks.Config) // changes to the client's Config
@@ -74,14 +76,33 @@ type env struct {
 	meta    map[string]map[string]any
 }
 
-// newEnv starts the emulator, the front server and the client. ib nil means
-// a fresh Memory. Call start to run the listener.
-func newEnv(t *testing.T, ib inbox.Inbox, emuCfg *emulator.Config, configure ...func(*geminihooks.Config)) *env {
+// store is the inbox and the ledger an env runs on.
+type store struct {
+	ib inbox.Inbox
+	lg ledger.Ledger
+}
+
+// newEnv starts the emulator, the front server and the client. A nil st, or
+// a nil field of it, means a fresh in-memory inbox or ledger. Call start to
+// run the listener.
+func newEnv(t *testing.T, st *store, emuCfg *emulator.Config, configure ...func(*geminihooks.Config)) *env {
 	t.Helper()
-	if ib == nil {
-		ib = inbox.NewMemory()
+	var s store
+	if st != nil {
+		s = *st
 	}
-	e := &env{t: t, clock: newClock(), ib: ib, drop: map[string]bool{}, dropped: map[string][]captured{}, runs: map[string][]bool{}, data: map[string]event.Data{}, meta: map[string]map[string]any{}}
+	if s.ib == nil {
+		ib, err := inbox.NewMemory(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.ib = ib
+	}
+	if s.lg == nil {
+		s.lg = ledger.NewMemory()
+	}
+	ib := s.ib
+	e := &env{t: t, clock: newClock(), ib: ib, lg: s.lg, drop: map[string]bool{}, dropped: map[string][]captured{}, runs: map[string][]bool{}, data: map[string]event.Data{}, meta: map[string]map[string]any{}}
 	t.Cleanup(func() { ib.Close() })
 	e.front = httptest.NewServer(http.HandlerFunc(e.serveFront))
 	t.Cleanup(e.front.Close)
@@ -101,7 +122,7 @@ func newEnv(t *testing.T, ib inbox.Inbox, emuCfg *emulator.Config, configure ...
 	return e
 }
 
-// newClient returns a client on the emulator that tracks jobs in e.ib.
+// newClient returns a client on the emulator that tracks jobs in e.lg.
 func (e *env) newClient() *geminihooks.Client {
 	e.t.Helper()
 	gc, err := genai.NewClient(e.t.Context(), &genai.ClientConfig{
@@ -110,7 +131,7 @@ func (e *env) newClient() *geminihooks.Client {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	cfg := &geminihooks.Config{InsecureLoopbackHTTP: true, Tracker: e.ib.(inbox.Tracker), Now: e.clock.Now}
+	cfg := &geminihooks.Config{InsecureLoopbackHTTP: true, Ledger: e.lg, Now: e.clock.Now}
 	for _, f := range e.configure {
 		f(cfg)
 	}
@@ -176,7 +197,10 @@ func (e *env) start(secrets ...geminihooks.Secret) *listener.Listener {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	l := listener.New(v, listener.WithInbox(e.ib), listener.WithPollInterval(5*time.Millisecond))
+	l, err := listener.New(v, &listener.Config{Inbox: e.ib, Ledger: e.lg, PollInterval: 5 * time.Millisecond})
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	for ti := range event.Types() {
 		if ti.Type == ti.Canonical && (ti.Terminal || ti.Type == event.TypeInteractionRequiresAction) {
 			l.On(ti.Type, e.handle)
@@ -255,13 +279,13 @@ func (e *env) idle() {
 // launch starts a job of kind with cb and returns its name.
 // kindVideoInteraction is, for launch, an interaction that generates a
 // video: tracked as an interaction, ending with video.generated.
-const kindVideoInteraction inbox.JobKind = "video interaction"
+const kindVideoInteraction ledger.Kind = "video interaction"
 
-func (e *env) launch(kind inbox.JobKind, cb *geminihooks.Callback) string {
+func (e *env) launch(kind ledger.Kind, cb *geminihooks.Callback) string {
 	e.t.Helper()
 	ctx := e.t.Context()
 	switch kind {
-	case inbox.KindBatch:
+	case ledger.KindBatch:
 		job, err := e.client.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{
 			InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("hi")}},
 		}, nil, cb)
@@ -269,13 +293,13 @@ func (e *env) launch(kind inbox.JobKind, cb *geminihooks.Callback) string {
 			e.t.Fatalf("Batches.Create: %v", err)
 		}
 		return job.Name
-	case inbox.KindVideo:
+	case ledger.KindVideo:
 		op, err := e.client.Videos.Generate(ctx, "veo-3.0-generate-001", &genai.GenerateVideosSource{Prompt: "a cat"}, nil, cb)
 		if err != nil {
 			e.t.Fatalf("Videos.Generate: %v", err)
 		}
 		return op.Name
-	case inbox.KindInteraction:
+	case ledger.KindInteraction:
 		it, err := e.client.Interactions.Create(ctx, geminihooks.InteractionRequest{Model: "gemini-2.5-flash", Input: "hi"}, cb)
 		if err != nil {
 			e.t.Fatalf("Interactions.Create: %v", err)
@@ -299,12 +323,25 @@ func (e *env) callback(meta map[string]any) *geminihooks.Callback {
 	return &geminihooks.Callback{URIs: []string{e.front.URL + "/hook"}, UserMetadata: meta}
 }
 
-// reconciler returns a reconciler on the env's client and inbox, on its clock.
-func (e *env) reconciler(opts ...reconcile.Option) *reconcile.Reconciler {
+// reconciler returns a reconciler on the env's client, inbox and ledger,
+// with cfg, on the env's clock.
+func (e *env) reconciler(cfg reconcile.Config) *reconcile.Reconciler {
 	e.t.Helper()
-	r, err := reconcile.New(e.client, e.ib, append([]reconcile.Option{reconcile.WithClock(e.clock.Now)}, opts...)...)
+	cfg.Now = e.clock.Now
+	r, err := reconcile.New(e.client, e.ib, e.lg, &cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return r
+}
+
+// doublingFrom is a Backoff: base after the first look, doubling up to max.
+func doublingFrom(base, max time.Duration) func(int) time.Duration {
+	return func(checks int) time.Duration {
+		d := base
+		for i := 0; i < checks && d < max; i++ {
+			d *= 2
+		}
+		return min(d, max)
+	}
 }

@@ -16,33 +16,79 @@ import (
 	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
-// Defaults for the options.
+// The defaults of Config's fields.
 const (
-	DefaultGrace       = 15 * time.Minute
-	DefaultInterval    = time.Minute
-	DefaultBackoffBase = time.Minute
-	DefaultBackoffMax  = time.Hour
-	DefaultBatch       = 100
-	DefaultPingWait    = 5 * time.Minute
-	DefaultRetention   = 48 * time.Hour
+	defaultGrace       = 15 * time.Minute
+	defaultInterval    = time.Minute
+	defaultBackoffBase = time.Minute
+	defaultBackoffMax  = time.Hour
+	defaultBatch       = 100
+	defaultPingWait    = 5 * time.Minute
+	defaultRetention   = 48 * time.Hour
 )
 
 // pruneEvery is how often a reconciler holding the lease prunes settled jobs.
 const pruneEvery = time.Hour
 
-// LeaseName is the tracker lease reconcilers sharing a store take turns on.
+// LeaseName is the ledger lease reconcilers sharing a store take turns on.
 const LeaseName = "geminihooks/reconciler"
 
-// Option configures New. Options validate their arguments, so New can fail
-// on a bad one.
-type Option func(*config) error
+// Config configures New. A nil *Config gives every default; New copies it,
+// so later changes have no effect. A value out of range makes New fail with
+// an error naming the field.
+type Config struct {
+	// Grace is how long after a job ended its event may still arrive
+	// before the reconciler synthesizes it. The end is the time the API
+	// reports (a batch's end time, an interaction's last update) or, for a
+	// video operation, which reports none, when the reconciler first saw it
+	// done. Default 15 minutes.
+	Grace time.Duration
+	// Interval is how often Run looks for due jobs. Default one minute.
+	Interval time.Duration
+	// Backoff gives the wait before the next look at a job that is still
+	// running (or whose state could not be read), given how many looks it
+	// has had. Default nil: one minute, doubling with each look, at most an
+	// hour.
+	Backoff func(checks int) time.Duration
+	// Batch is how many due jobs one pass looks at. Default 100.
+	Batch int
+	// Owner names this reconciler in the shared lease. Default: a random
+	// name.
+	Owner string
+	// LeaseTTL is how long a pass holds the lease; another reconciler takes
+	// over once it lapses without renewal. Each pass renews it, so it must
+	// be longer than Interval. Default three intervals.
+	LeaseTTL time.Duration
+	// Retention is how long settled jobs are kept before a pass deletes
+	// them from the ledger. Default 48 hours.
+	Retention time.Duration
+	// WatchWebhooks makes each pass list the registered webhooks and log
+	// and count those the API disabled after failed deliveries. Default
+	// false.
+	WatchWebhooks bool
+	// ReviveWebhooks watches the webhooks as WatchWebhooks does and also
+	// asks the API to ping each disabled one and, once the ping has reached
+	// the listener (which settles it in the shared ledger), enables it
+	// again. Default false.
+	ReviveWebhooks bool
+	// PingWait is how long a revival waits for its ping before it pings
+	// again. Default five minutes.
+	PingWait time.Duration
+	// Now is the clock every decision reads. Default nil: time.Now.
+	Now func() time.Time
+	// Logger receives failed passes, synthesized events and disabled
+	// webhooks. Default nil: discard.
+	Logger *slog.Logger
+}
 
+// config is a Config with its defaults filled in.
 type config struct {
 	grace     time.Duration
 	interval  time.Duration
-	base, max time.Duration
+	backoff   func(checks int) time.Duration
 	batch     int
 	pingWait  time.Duration
 	leaseTTL  time.Duration
@@ -54,191 +100,110 @@ type config struct {
 	log       *slog.Logger
 }
 
-// WithGrace sets how long after a job ended its event may still arrive
-// before the reconciler synthesizes it. The end is the time the API reports
-// (a batch's end time, an interaction's last update) or, for a video
-// operation, which reports none, when the reconciler first saw it done.
-// The default is DefaultGrace.
-func WithGrace(d time.Duration) Option {
-	return func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("reconcile: WithGrace(%v): negative", d)
+func newConfig(c *Config) (config, error) {
+	var in Config
+	if c != nil {
+		in = *c
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"Grace", in.Grace}, {"Interval", in.Interval}, {"LeaseTTL", in.LeaseTTL}, {"Retention", in.Retention}, {"PingWait", in.PingWait}} {
+		if f.v < 0 {
+			return config{}, fmt.Errorf("reconcile: Config.%s is %v, need a positive duration", f.name, f.v)
 		}
-		c.grace = d
-		return nil
 	}
-}
-
-// WithInterval sets how often Run looks for due jobs. The default is
-// DefaultInterval.
-func WithInterval(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("reconcile: WithInterval(%v): not positive", d)
-		}
-		c.interval = d
-		return nil
-	}
-}
-
-// WithBackoff sets how long to wait before looking again at a job that is
-// still running (or whose state could not be read): base after the first
-// look, doubling up to max. The defaults are one minute and one hour.
-func WithBackoff(base, max time.Duration) Option {
-	return func(c *config) error {
-		if base <= 0 || max < base {
-			return fmt.Errorf("reconcile: WithBackoff(%v, %v): want 0 < base <= max", base, max)
-		}
-		c.base, c.max = base, max
-		return nil
-	}
-}
-
-// WithBatch sets how many due jobs one pass looks at. The default is
-// DefaultBatch.
-func WithBatch(n int) Option {
-	return func(c *config) error {
-		if n <= 0 {
-			return fmt.Errorf("reconcile: WithBatch(%d): not positive", n)
-		}
-		c.batch = n
-		return nil
-	}
-}
-
-// WithOwner names this reconciler in the shared lease (default: random).
-func WithOwner(name string) Option {
-	return func(c *config) error {
-		if name == "" {
-			return errors.New("reconcile: WithOwner: empty name")
-		}
-		c.owner = name
-		return nil
-	}
-}
-
-// WithLeaseTTL sets how long a pass holds the lease; another reconciler
-// takes over once it lapses without renewal. It must be longer than the
-// interval, since each pass renews it. The default is three intervals.
-func WithLeaseTTL(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("reconcile: WithLeaseTTL(%v): not positive", d)
-		}
-		c.leaseTTL = d
-		return nil
-	}
-}
-
-// WithRetention sets how long settled jobs are kept before a pass deletes
-// them, when the tracker implements inbox.TrackerPruner. The default is
-// DefaultRetention.
-func WithRetention(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("reconcile: WithRetention(%v): not positive", d)
-		}
-		c.retention = d
-		return nil
-	}
-}
-
-// WithWatchWebhooks makes each pass list the registered webhooks and log
-// and count those the API disabled after failed deliveries. With revive
-// set, it also asks the API to ping each one and, once the ping has reached
-// the listener (which settles it in the shared tracker), enables it again.
-func WithWatchWebhooks(revive bool) Option {
-	return func(c *config) error {
-		c.watch, c.revive = true, revive
-		return nil
-	}
-}
-
-// WithPingWait sets how long a revival waits for its ping before it pings
-// again. The default is DefaultPingWait.
-func WithPingWait(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("reconcile: WithPingWait(%v): not positive", d)
-		}
-		c.pingWait = d
-		return nil
-	}
-}
-
-// WithClock sets the clock every decision reads. The default is time.Now.
-func WithClock(now func() time.Time) Option {
-	return func(c *config) error {
-		if now == nil {
-			return errors.New("reconcile: WithClock: nil clock")
-		}
-		c.now = now
-		return nil
-	}
-}
-
-// WithLogger sets the logger. The default discards.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error {
-		if l == nil {
-			return errors.New("reconcile: WithLogger: nil logger")
-		}
-		c.log = l
-		return nil
-	}
-}
-
-// Reconciler finds tracked jobs whose event never arrived and puts the
-// event they would have carried into the inbox. It is safe for concurrent
-// use; reconcilers sharing a store take turns through a lease, so a fleet
-// may run one in every replica.
-type Reconciler struct {
-	config
-	client  *geminihooks.Client
-	inbox   inbox.Inbox
-	tracker inbox.Tracker
-	stats   counters
-
-	mu         sync.Mutex // one pass at a time in this process
-	lastPruned time.Time  // guarded by mu
-}
-
-// New returns a Reconciler that reads job states with c and puts
-// synthesized events into ib, which must implement inbox.Tracker (Memory,
-// boltinbox and pginbox do). Pass the listener's inbox, and the same one to
-// the client's geminihooks.Config.Tracker.
-func New(c *geminihooks.Client, ib inbox.Inbox, opts ...Option) (*Reconciler, error) {
-	if c == nil {
-		return nil, errors.New("reconcile: New: nil client")
-	}
-	tr, ok := ib.(inbox.Tracker)
-	if !ok {
-		return nil, fmt.Errorf("reconcile: New: inbox %T does not implement inbox.Tracker", ib)
+	if in.Batch < 0 {
+		return config{}, fmt.Errorf("reconcile: Config.Batch is %d, need at least 1", in.Batch)
 	}
 	cfg := config{
-		grace: DefaultGrace, interval: DefaultInterval, base: DefaultBackoffBase, max: DefaultBackoffMax,
-		batch: DefaultBatch, pingWait: DefaultPingWait, retention: DefaultRetention, now: time.Now, log: slog.New(slog.DiscardHandler),
+		grace: or(in.Grace, defaultGrace), interval: or(in.Interval, defaultInterval), backoff: in.Backoff,
+		batch: or(in.Batch, defaultBatch), pingWait: or(in.PingWait, defaultPingWait), leaseTTL: in.LeaseTTL,
+		owner: in.Owner, retention: or(in.Retention, defaultRetention), watch: in.WatchWebhooks || in.ReviveWebhooks,
+		revive: in.ReviveWebhooks, now: in.Now, log: in.Logger,
 	}
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("reconcile: New: nil option")
-		}
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	if cfg.leaseTTL == 0 {
+		cfg.leaseTTL = 3 * cfg.interval
+	}
+	if cfg.leaseTTL <= cfg.interval {
+		return config{}, fmt.Errorf("reconcile: Config.LeaseTTL is %v, need more than Config.Interval, %v", cfg.leaseTTL, cfg.interval)
+	}
+	if cfg.backoff == nil {
+		cfg.backoff = doubling
 	}
 	if cfg.owner == "" {
 		var b [8]byte
 		rand.Read(b[:])
 		cfg.owner = "reconciler-" + hex.EncodeToString(b[:])
 	}
-	if cfg.leaseTTL == 0 {
-		cfg.leaseTTL = 3 * cfg.interval
+	if cfg.now == nil {
+		cfg.now = time.Now
 	}
-	if cfg.leaseTTL <= cfg.interval {
-		return nil, fmt.Errorf("reconcile: New: lease TTL %v is not longer than the interval %v", cfg.leaseTTL, cfg.interval)
+	if cfg.log == nil {
+		cfg.log = slog.New(slog.DiscardHandler)
 	}
-	return &Reconciler{config: cfg, client: c, inbox: ib, tracker: tr}, nil
+	return cfg, nil
+}
+
+// or is v, or def when v is zero.
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// doubling is the default Backoff: one minute after the first look,
+// doubling with each further look, at most an hour.
+func doubling(checks int) time.Duration {
+	d := defaultBackoffBase
+	for i := 0; i < checks && d < defaultBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, defaultBackoffMax)
+}
+
+// Reconciler finds tracked jobs whose event never arrived and puts the
+// event they would have carried into the inbox. It is safe for concurrent
+// use; reconcilers sharing a ledger take turns through its lease, so a
+// fleet may run one in every replica.
+//
+// A synthesized event carries what the job's resource says: for a batch
+// that succeeded, output_file_uri is the download URI of its responses file,
+// and empty when the responses were inlined (read them with Batches.Get); a
+// video's file name and id come from its video URI; a failed video has no
+// event, and is only settled.
+type Reconciler struct {
+	config
+	client *geminihooks.Client
+	inbox  inbox.Inbox
+	ledger ledger.Ledger
+	stats  counters
+
+	mu         sync.Mutex // one pass at a time in this process
+	lastPruned time.Time  // guarded by mu
+}
+
+// New returns a Reconciler that reads job states with c, finds the jobs to
+// look at in lg and puts synthesized events into ib. Pass the listener's
+// inbox and the ledger beside it (a boltinbox or pginbox DB and its Ledger),
+// and the same ledger to the client, which records the jobs it launches
+// there. It fails on a nil argument or a Config value out of range.
+func New(c *geminihooks.Client, ib inbox.Inbox, lg ledger.Ledger, cfg *Config) (*Reconciler, error) {
+	switch {
+	case c == nil:
+		return nil, errors.New("reconcile: nil client")
+	case ib == nil:
+		return nil, errors.New("reconcile: nil inbox")
+	case lg == nil:
+		return nil, errors.New("reconcile: nil ledger")
+	}
+	conf, err := newConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Reconciler{config: conf, client: c, inbox: ib, ledger: lg}, nil
 }
 
 // Run reconciles every interval until ctx ends, then releases the lease
@@ -255,7 +220,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			if err := r.tracker.ReleaseLease(rctx, LeaseName, r.owner); err != nil {
+			if err := r.ledger.ReleaseLease(rctx, LeaseName, r.owner); err != nil {
 				r.log.WarnContext(ctx, "reconcile: releasing the lease failed", "error", err)
 			}
 			return nil
@@ -265,14 +230,15 @@ func (r *Reconciler) Run(ctx context.Context) error {
 }
 
 // Reconcile runs one pass: when it holds the lease, it looks at up to the
-// batch size of due jobs and, with WithWatchWebhooks, at the registered
-// webhooks. Without the lease it does nothing and returns nil.
+// batch size of due jobs and, with Config.WatchWebhooks, at the registered
+// webhooks, and, hourly, prunes the settled jobs past the retention.
+// Without the lease it does nothing and returns nil.
 func (r *Reconciler) Reconcile(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
-	if err := r.tracker.AcquireLease(ctx, LeaseName, r.owner, now, r.leaseTTL); err != nil {
-		if errors.Is(err, inbox.ErrLeaseHeld) {
+	if err := r.ledger.AcquireLease(ctx, LeaseName, r.owner, now, r.leaseTTL); err != nil {
+		if errors.Is(err, ledger.ErrLeaseHeld) {
 			r.stats.leader.Store(false)
 			r.stats.skipped.Add(1)
 			return nil
@@ -283,7 +249,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) error {
 	r.stats.leader.Store(true)
 	r.stats.passes.Add(1)
 	r.stats.lastPass.Store(now.UnixNano())
-	due, err := r.tracker.Due(ctx, now, r.batch)
+	due, err := r.ledger.Due(ctx, now, r.batch)
 	if err != nil {
 		r.stats.errors.Add(1)
 		return fmt.Errorf("reconcile: due jobs: %w", err)
@@ -301,8 +267,8 @@ func (r *Reconciler) Reconcile(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if p, ok := r.tracker.(inbox.TrackerPruner); ok && now.Sub(r.lastPruned) >= pruneEvery {
-		n, err := p.PruneTracked(ctx, now.Add(-r.retention))
+	if now.Sub(r.lastPruned) >= pruneEvery {
+		n, err := r.ledger.Prune(ctx, now.Add(-r.retention))
 		if err != nil {
 			r.stats.errors.Add(1)
 			errs = append(errs, fmt.Errorf("reconcile: prune settled jobs: %w", err))
@@ -314,19 +280,10 @@ func (r *Reconciler) Reconcile(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// backoff is the wait before the next look at a job looked at n times.
-func (r *Reconciler) backoff(n int) time.Duration {
-	d := r.base
-	for i := 0; i < n && d < r.max; i++ {
-		d *= 2
-	}
-	return min(d, r.max)
-}
-
 // check looks at one due job.
-func (r *Reconciler) check(ctx context.Context, j *inbox.TrackedJob, now time.Time) error {
+func (r *Reconciler) check(ctx context.Context, j *ledger.Job, now time.Time) error {
 	r.stats.checks.Add(1)
-	if j.Kind == inbox.KindPing {
+	if j.Kind == ledger.KindPing {
 		return r.repeatPing(ctx, j, now)
 	}
 	st, err := r.jobState(ctx, j)
@@ -339,12 +296,12 @@ func (r *Reconciler) check(ctx context.Context, j *inbox.TrackedJob, now time.Ti
 		return r.settle(ctx, j.Name, now)
 	case err != nil:
 		r.log.WarnContext(ctx, "reconcile: reading job state failed", "job", j.Name, "error", err)
-		if rerr := r.tracker.Reschedule(ctx, j.Name, now.Add(r.backoff(j.Checks)), j.EndedAt); rerr != nil {
+		if rerr := r.ledger.Reschedule(ctx, j.Name, now.Add(max(r.backoff(j.Checks), 0)), j.EndedAt); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 		return fmt.Errorf("reconcile: job %s: %w", j.Name, err)
 	case !st.Done:
-		return r.tracker.Reschedule(ctx, j.Name, now.Add(r.backoff(j.Checks)), time.Time{})
+		return r.ledger.Reschedule(ctx, j.Name, now.Add(max(r.backoff(j.Checks), 0)), time.Time{})
 	}
 	ended := j.EndedAt
 	if ended.IsZero() {
@@ -355,7 +312,7 @@ func (r *Reconciler) check(ctx context.Context, j *inbox.TrackedJob, now time.Ti
 	}
 	if now.Before(ended.Add(r.grace)) {
 		// Ended, but its event may still be on its way.
-		return r.tracker.Reschedule(ctx, j.Name, ended.Add(r.grace), ended)
+		return r.ledger.Reschedule(ctx, j.Name, ended.Add(r.grace), ended)
 	}
 	if st.Event == nil {
 		// A failed video: there is no event to synthesize.
@@ -366,7 +323,7 @@ func (r *Reconciler) check(ctx context.Context, j *inbox.TrackedJob, now time.Ti
 	if err != nil {
 		// Not transient: left due, the job would come first in every pass
 		// and, with a batch of them, crowd out every other job.
-		if rerr := r.tracker.Reschedule(ctx, j.Name, now.Add(r.backoff(j.Checks)), ended); rerr != nil {
+		if rerr := r.ledger.Reschedule(ctx, j.Name, now.Add(max(r.backoff(j.Checks), 0)), ended); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 		return err
@@ -389,7 +346,7 @@ func (r *Reconciler) check(ctx context.Context, j *inbox.TrackedJob, now time.Ti
 }
 
 // synthesizeJob returns the message for j's event d.
-func synthesizeJob(j *inbox.TrackedJob, d event.Data, ended, now time.Time) (*inbox.Message, error) {
+func synthesizeJob(j *ledger.Job, d event.Data, ended, now time.Time) (*inbox.Message, error) {
 	var meta map[string]any
 	if len(j.UserMetadata) > 0 {
 		if err := json.Unmarshal(j.UserMetadata, &meta); err != nil {
@@ -404,7 +361,7 @@ func synthesizeJob(j *inbox.TrackedJob, d event.Data, ended, now time.Time) (*in
 }
 
 func (r *Reconciler) settle(ctx context.Context, name string, now time.Time) error {
-	if err := r.tracker.Settle(ctx, name, now); err != nil {
+	if err := r.ledger.Settle(ctx, name, now); err != nil {
 		return fmt.Errorf("reconcile: settle %s: %w", name, err)
 	}
 	return nil

@@ -18,15 +18,15 @@ import (
 
 	"github.com/geminihooks/geminihooks/emulator"
 	"github.com/geminihooks/geminihooks/event"
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 	"github.com/geminihooks/geminihooks/reconcile"
 )
 
 // outcomes cycles through the outcomes with an event, by kind.
-var outcomes = map[inbox.JobKind][]emulator.Outcome{
-	inbox.KindBatch: {"succeeded", "failed", "expired", "cancelled"},
-	inbox.KindVideo: {"succeeded"},
-	inbox.KindInteraction: {"succeeded", "failed", "cancelled", "requires_action",
+var outcomes = map[ledger.Kind][]emulator.Outcome{
+	ledger.KindBatch: {"succeeded", "failed", "expired", "cancelled"},
+	ledger.KindVideo: {"succeeded"},
+	ledger.KindInteraction: {"succeeded", "failed", "cancelled", "requires_action",
 		"incomplete", "budget_exceeded"},
 	kindVideoInteraction: {"succeeded"},
 }
@@ -42,10 +42,10 @@ func TestLostDeliveriesReachHandlersOnce(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	l := e.start()
-	r := e.reconciler()
+	r := e.reconciler(reconcile.Config{})
 
 	const n = 40
-	kinds := []inbox.JobKind{inbox.KindBatch, inbox.KindVideo, inbox.KindInteraction, kindVideoInteraction}
+	kinds := []ledger.Kind{ledger.KindBatch, ledger.KindVideo, ledger.KindInteraction, kindVideoInteraction}
 	names := make([]string, n)
 	outcome := make(map[string]emulator.Outcome, n)
 	for i := range n {
@@ -60,7 +60,7 @@ func TestLostDeliveriesReachHandlersOnce(t *testing.T) {
 		e.dropJob(names[i])
 	}
 	// A failed video has no event at all: the reconciler settles it.
-	failedVideo := e.launch(inbox.KindVideo, e.callback(nil))
+	failedVideo := e.launch(ledger.KindVideo, e.callback(nil))
 	for _, name := range append(names, failedVideo) {
 		o := outcome[name]
 		if name == failedVideo {
@@ -91,7 +91,7 @@ func TestLostDeliveriesReachHandlersOnce(t *testing.T) {
 	if err := r.Reconcile(t.Context()); err != nil {
 		t.Fatalf("Reconcile: %v", err)
 	}
-	e.clock.Advance(reconcile.DefaultGrace)
+	e.clock.Advance(15 * time.Minute)
 	if err := r.Reconcile(t.Context()); err != nil {
 		t.Fatalf("Reconcile: %v", err)
 	}
@@ -146,8 +146,8 @@ func TestLateDeliveryAfterReconciliation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	l := e.start()
-	r := e.reconciler()
-	name := e.launch(inbox.KindBatch, e.callback(nil))
+	r := e.reconciler(reconcile.Config{})
+	name := e.launch(ledger.KindBatch, e.callback(nil))
 	e.dropJob(name)
 	if err := e.emu.Finish(name, "succeeded"); err != nil {
 		t.Fatal(err)
@@ -182,18 +182,18 @@ func TestBackoffAndGrace(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	e.start()
-	r := e.reconciler(reconcile.WithGrace(time.Hour), reconcile.WithBackoff(time.Minute, 3*time.Minute))
+	r := e.reconciler(reconcile.Config{Grace: time.Hour, Backoff: doublingFrom(time.Minute, 3*time.Minute)})
 	start := e.clock.Now()
-	name := e.launch(inbox.KindInteraction, e.callback(nil))
+	name := e.launch(ledger.KindInteraction, e.callback(nil))
 	e.dropJob(name)
-	tr := e.ib.(inbox.Tracker)
-	pass := func(advance time.Duration) *inbox.TrackedJob {
+	tr := e.lg
+	pass := func(advance time.Duration) *ledger.Job {
 		t.Helper()
 		e.clock.Advance(advance)
 		if err := r.Reconcile(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		j, err := tr.TrackedJob(t.Context(), name)
+		j, err := tr.Job(t.Context(), name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -279,14 +279,14 @@ func TestRun(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	e.start()
-	name := e.launch(inbox.KindBatch, e.callback(nil))
+	name := e.launch(ledger.KindBatch, e.callback(nil))
 	e.dropJob(name)
 	if err := e.emu.Finish(name, "failed"); err != nil {
 		t.Fatal(err)
 	}
 	e.idle()
 	e.clock.Advance(time.Hour)
-	r := e.reconciler(reconcile.WithInterval(5*time.Millisecond), reconcile.WithOwner("a"))
+	r := e.reconciler(reconcile.Config{Interval: 5 * time.Millisecond, Owner: "a"})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -298,7 +298,7 @@ func TestRun(t *testing.T) {
 	if st := r.Stats(); st.Synthesized != 1 || st.Passes == 0 || !st.Leader || !st.LastPass.Equal(e.clock.Now()) {
 		t.Errorf("Stats = %+v", st)
 	}
-	other := e.reconciler(reconcile.WithOwner("b"))
+	other := e.reconciler(reconcile.Config{Owner: "b"})
 	if err := other.Reconcile(t.Context()); err != nil || !other.Stats().Leader {
 		t.Errorf("after Run stopped, another reconciler: %v, %+v; want it to hold the lease", err, other.Stats())
 	}
@@ -309,41 +309,44 @@ func TestNewRejects(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	for _, tc := range []struct {
 		name string
-		ib   inbox.Inbox
-		opts []reconcile.Option
+		lg   ledger.Ledger
+		cfg  *reconcile.Config
+		want string
 	}{
-		{"inbox without tracker", struct{ inbox.Inbox }{inbox.NewMemory()}, nil},
-		{"negative grace", e.ib, []reconcile.Option{reconcile.WithGrace(-time.Second)}},
-		{"zero interval", e.ib, []reconcile.Option{reconcile.WithInterval(0)}},
-		{"backoff max under base", e.ib, []reconcile.Option{reconcile.WithBackoff(time.Hour, time.Minute)}},
-		{"zero batch", e.ib, []reconcile.Option{reconcile.WithBatch(0)}},
-		{"empty owner", e.ib, []reconcile.Option{reconcile.WithOwner("")}},
-		{"lease not longer than interval", e.ib, []reconcile.Option{reconcile.WithInterval(time.Minute), reconcile.WithLeaseTTL(time.Minute)}},
-		{"zero ping wait", e.ib, []reconcile.Option{reconcile.WithPingWait(0)}},
-		{"zero retention", e.ib, []reconcile.Option{reconcile.WithRetention(0)}},
-		{"nil clock", e.ib, []reconcile.Option{reconcile.WithClock(nil)}},
-		{"nil logger", e.ib, []reconcile.Option{reconcile.WithLogger(nil)}},
-		{"nil option", e.ib, []reconcile.Option{nil}},
+		{"nil ledger", nil, nil, "reconcile: nil ledger"},
+		{"negative grace", e.lg, &reconcile.Config{Grace: -time.Second}, "reconcile: Config.Grace is -1s, need a positive duration"},
+		{"negative interval", e.lg, &reconcile.Config{Interval: -time.Second}, "reconcile: Config.Interval is -1s, need a positive duration"},
+		{"negative batch", e.lg, &reconcile.Config{Batch: -1}, "reconcile: Config.Batch is -1, need at least 1"},
+		{"lease not longer than interval", e.lg, &reconcile.Config{Interval: time.Minute, LeaseTTL: time.Minute}, "reconcile: Config.LeaseTTL is 1m0s, need more than Config.Interval, 1m0s"},
+		{"lease not longer than the default interval", e.lg, &reconcile.Config{LeaseTTL: time.Second}, "reconcile: Config.LeaseTTL is 1s, need more than Config.Interval, 1m0s"},
+		{"negative ping wait", e.lg, &reconcile.Config{PingWait: -time.Second}, "reconcile: Config.PingWait is -1s, need a positive duration"},
+		{"negative retention", e.lg, &reconcile.Config{Retention: -time.Second}, "reconcile: Config.Retention is -1s, need a positive duration"},
 	} {
-		if _, err := reconcile.New(e.client, tc.ib, tc.opts...); err == nil {
-			t.Errorf("%s: New succeeded", tc.name)
+		if _, err := reconcile.New(e.client, e.ib, tc.lg, tc.cfg); err == nil || err.Error() != tc.want {
+			t.Errorf("%s: New = %v; want %q", tc.name, err, tc.want)
 		}
 	}
-	if _, err := reconcile.New(nil, e.ib); err == nil {
+	if _, err := reconcile.New(nil, e.ib, e.lg, nil); err == nil {
 		t.Error("New(nil client) succeeded")
+	}
+	if _, err := reconcile.New(e.client, nil, e.lg, nil); err == nil {
+		t.Error("New(nil inbox) succeeded")
+	}
+	if _, err := reconcile.New(e.client, e.ib, e.lg, nil); err != nil {
+		t.Errorf("New with every default = %v", err)
 	}
 }
 
-// gatedTracker is a Memory whose Track waits for gate to close, so a
+// gatedTracker is a ledger whose Track waits for gate to close, so a
 // job's event can be stored before the job is tracked.
 type gatedTracker struct {
-	*inbox.Memory
+	ledger.Ledger
 	gate chan struct{}
 }
 
-func (g gatedTracker) Track(ctx context.Context, j *inbox.TrackedJob) error {
+func (g gatedTracker) Track(ctx context.Context, j *ledger.Job) error {
 	<-g.gate
-	return g.Memory.Track(ctx, j)
+	return g.Ledger.Track(ctx, j)
 }
 
 // A job so quick that its event is stored before the client has tracked it
@@ -351,8 +354,8 @@ func (g gatedTracker) Track(ctx context.Context, j *inbox.TrackedJob) error {
 // settles the job without a second handler run.
 func TestEventBeforeTrack(t *testing.T) {
 	t.Parallel()
-	g := gatedTracker{inbox.NewMemory(), make(chan struct{})}
-	e := newEnv(t, g, nil) // jobs finish as soon as they start
+	g := gatedTracker{ledger.NewMemory(), make(chan struct{})}
+	e := newEnv(t, &store{lg: g}, nil) // jobs finish as soon as they start
 	e.start()
 	release := sync.OnceFunc(func() { close(g.gate) })
 	t.Cleanup(release) // a failed wait must not leave the launch blocked
@@ -374,18 +377,18 @@ func TestEventBeforeTrack(t *testing.T) {
 		t.Fatal(res.err)
 	}
 	name := res.job.Name
-	if j, err := g.TrackedJob(t.Context(), name); err != nil || j.Settled {
+	if j, err := g.Job(t.Context(), name); err != nil || j.Settled {
 		t.Fatalf("tracked after its event: %+v, %v; want unsettled", j, err)
 	}
 	e.clock.Advance(time.Hour)
-	r := e.reconciler()
+	r := e.reconciler(reconcile.Config{})
 	if err := r.Reconcile(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if st := r.Stats(); st.AlreadyStored != 1 || st.Synthesized != 0 {
 		t.Errorf("Stats = %+v; want the event found already stored", st)
 	}
-	if j, err := g.TrackedJob(t.Context(), name); err != nil || !j.Settled {
+	if j, err := g.Job(t.Context(), name); err != nil || !j.Settled {
 		t.Errorf("after the pass: %+v, %v; want settled", j, err)
 	}
 	if _, runs := e.runCount(); runs != 1 {
@@ -399,17 +402,17 @@ func TestPrunesSettledJobs(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	e.start()
-	delivered := e.launch(inbox.KindBatch, e.callback(nil))
-	running := e.launch(inbox.KindBatch, e.callback(nil))
+	delivered := e.launch(ledger.KindBatch, e.callback(nil))
+	running := e.launch(ledger.KindBatch, e.callback(nil))
 	if err := e.emu.Finish(delivered, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the handler", func() bool { _, runs := e.runCount(); return runs == 1 })
-	tr := e.ib.(inbox.Tracker)
-	if j, err := tr.TrackedJob(t.Context(), delivered); err != nil || !j.Settled {
+	tr := e.lg
+	if j, err := tr.Job(t.Context(), delivered); err != nil || !j.Settled {
 		t.Fatalf("delivered job %+v, %v; want settled", j, err)
 	}
-	r := e.reconciler(reconcile.WithRetention(24 * time.Hour))
+	r := e.reconciler(reconcile.Config{Retention: 24 * time.Hour})
 	if err := r.Reconcile(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -423,10 +426,10 @@ func TestPrunesSettledJobs(t *testing.T) {
 	if st := r.Stats(); st.Pruned != 1 {
 		t.Errorf("Pruned = %d; want 1", st.Pruned)
 	}
-	if _, err := tr.TrackedJob(t.Context(), delivered); !errors.Is(err, inbox.ErrNotFound) {
+	if _, err := tr.Job(t.Context(), delivered); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("settled job after the retention period: %v; want ErrNotFound", err)
 	}
-	if j, err := tr.TrackedJob(t.Context(), running); err != nil || j.Settled {
+	if j, err := tr.Job(t.Context(), running); err != nil || j.Settled {
 		t.Errorf("running job: %+v, %v; want kept, unsettled", j, err)
 	}
 }
@@ -440,12 +443,12 @@ func TestUnsynthesizableJobBacksOff(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil, &emulator.Config{ManualJobs: true})
 	e.start()
-	bad := e.launch(inbox.KindBatch, e.callback(nil))
-	good := e.launch(inbox.KindBatch, e.callback(nil))
+	bad := e.launch(ledger.KindBatch, e.callback(nil))
+	good := e.launch(ledger.KindBatch, e.callback(nil))
 	e.dropJob(bad)
 	e.dropJob(good)
-	tr := e.ib.(inbox.Tracker)
-	j, err := tr.TrackedJob(t.Context(), bad)
+	tr := e.lg
+	j, err := tr.Job(t.Context(), bad)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,19 +464,19 @@ func TestUnsynthesizableJobBacksOff(t *testing.T) {
 	}
 	e.idle()
 	e.clock.Advance(time.Hour)
-	r := e.reconciler(reconcile.WithGrace(0), reconcile.WithBatch(1), reconcile.WithBackoff(time.Minute, time.Hour))
+	r := e.reconciler(reconcile.Config{Grace: time.Nanosecond, Batch: 1, Backoff: doublingFrom(time.Minute, time.Hour)})
 	if err := r.Reconcile(t.Context()); err == nil {
 		t.Fatal("Reconcile with a job whose metadata does not decode: nil error")
 	}
 	now := e.clock.Now()
-	if j, err := tr.TrackedJob(t.Context(), bad); err != nil || j.Settled || !j.NextCheck.After(now) || j.Checks != 1 {
+	if j, err := tr.Job(t.Context(), bad); err != nil || j.Settled || !j.NextCheck.After(now) || j.Checks != 1 {
 		t.Fatalf("bad job after a pass: %+v, %v; want unsettled, checked once, next check after %v", j, err, now)
 	}
 	// The next pass, with a batch of one, reaches the good job.
 	if err := r.Reconcile(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if j, err := tr.TrackedJob(t.Context(), good); err != nil || !j.Settled {
+	if j, err := tr.Job(t.Context(), good); err != nil || !j.Settled {
 		t.Errorf("good job after the second pass: %+v, %v; want settled", j, err)
 	}
 }
@@ -485,8 +488,8 @@ func TestQueuedInteraction(t *testing.T) {
 	// Jobs wait queued until finished by hand.
 	e := newEnv(t, nil, &emulator.Config{Pending: time.Hour, Running: time.Hour})
 	e.start()
-	r := e.reconciler()
-	name := e.launch(inbox.KindInteraction, e.callback(nil))
+	r := e.reconciler(reconcile.Config{})
+	name := e.launch(ledger.KindInteraction, e.callback(nil))
 	e.dropJob(name)
 	e.clock.Advance(time.Hour)
 	if err := r.Reconcile(t.Context()); err != nil {

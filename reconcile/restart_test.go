@@ -7,8 +7,8 @@ import (
 
 	"github.com/geminihooks/geminihooks/emulator"
 	"github.com/geminihooks/geminihooks/event"
-	"github.com/geminihooks/geminihooks/inbox"
 	"github.com/geminihooks/geminihooks/inbox/boltinbox"
+	"github.com/geminihooks/geminihooks/ledger"
 	"github.com/geminihooks/geminihooks/reconcile"
 )
 
@@ -20,12 +20,12 @@ import (
 func TestRestartLosesNoTrackedJob(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "inbox.db")
-	ib1, err := boltinbox.Open(path)
+	ib1, err := boltinbox.Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, ib1, &emulator.Config{ManualJobs: true})
-	kinds := []inbox.JobKind{inbox.KindBatch, inbox.KindInteraction, inbox.KindBatch, inbox.KindInteraction}
+	e := newEnv(t, &store{ib1, ib1.Ledger}, &emulator.Config{ManualJobs: true})
+	kinds := []ledger.Kind{ledger.KindBatch, ledger.KindInteraction, ledger.KindBatch, ledger.KindInteraction}
 	var names []string
 	for _, k := range kinds {
 		name := e.launch(k, e.callback(map[string]any{"run": "1"}))
@@ -33,7 +33,7 @@ func TestRestartLosesNoTrackedJob(t *testing.T) {
 		names = append(names, name)
 	}
 	e.clock.Advance(20 * time.Minute)
-	if err := e.reconciler().Reconcile(t.Context()); err != nil {
+	if err := e.reconciler(reconcile.Config{}).Reconcile(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range names {
@@ -54,22 +54,22 @@ func TestRestartLosesNoTrackedJob(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ib2, err := boltinbox.Open(path)
+	ib2, err := boltinbox.Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ib2.Close() })
-	e.ib = ib2
+	e.ib, e.lg = ib2, ib2.Ledger
 	e.client = e.newClient()
 	e.start()
 	for _, name := range names {
-		j, err := ib2.TrackedJob(t.Context(), name)
+		j, err := ib2.Ledger.Job(t.Context(), name)
 		if err != nil || j.Checks != 1 || j.Settled {
 			t.Fatalf("%s after reopening: %+v, %v; want unsettled, looked at once", name, j, err)
 		}
 	}
 	e.clock.Advance(time.Hour)
-	r := e.reconciler()
+	r := e.reconciler(reconcile.Config{})
 	if err := r.Reconcile(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -11,11 +11,11 @@ import (
 
 	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/event"
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
-// State is what a job's real state says about its event.
-type State struct {
+// state is what a job's real state says about its event.
+type state struct {
 	// Done reports that the job has ended.
 	Done bool
 	// EndedAt is when the API says it ended; zero when it does not say.
@@ -26,21 +26,21 @@ type State struct {
 }
 
 // jobState reads j's state through the client.
-func (r *Reconciler) jobState(ctx context.Context, j *inbox.TrackedJob) (*State, error) {
+func (r *Reconciler) jobState(ctx context.Context, j *ledger.Job) (*state, error) {
 	switch j.Kind {
-	case inbox.KindBatch:
+	case ledger.KindBatch:
 		job, err := r.client.Batches.Get(ctx, j.Name)
 		if err != nil {
 			return nil, err
 		}
 		return r.batchState(j.Name, job), nil
-	case inbox.KindVideo:
+	case ledger.KindVideo:
 		op, err := r.client.Videos.Get(ctx, j.Name)
 		if err != nil {
 			return nil, err
 		}
 		return videoState(j.Name, op), nil
-	case inbox.KindInteraction:
+	case ledger.KindInteraction:
 		it, err := r.client.Interactions.Get(ctx, j.Name)
 		if err != nil {
 			return nil, err
@@ -50,8 +50,8 @@ func (r *Reconciler) jobState(ctx context.Context, j *inbox.TrackedJob) (*State,
 	return nil, fmt.Errorf("reconcile: job %s has unknown kind %q", j.Name, j.Kind)
 }
 
-func (r *Reconciler) batchState(name string, job *genai.BatchJob) *State {
-	st := &State{Done: true, EndedAt: job.EndTime}
+func (r *Reconciler) batchState(name string, job *genai.BatchJob) *state {
+	st := &state{Done: true, EndedAt: job.EndTime}
 	if st.EndedAt.IsZero() {
 		st.EndedAt = job.UpdateTime
 	}
@@ -78,16 +78,16 @@ func (r *Reconciler) batchState(name string, job *genai.BatchJob) *State {
 	case genai.JobStateCancelled:
 		st.Event = &event.Batch{Type: event.TypeBatchCancelled, ID: name}
 	default:
-		return &State{}
+		return &state{}
 	}
 	return st
 }
 
-func videoState(name string, op *genai.GenerateVideosOperation) *State {
+func videoState(name string, op *genai.GenerateVideosOperation) *state {
 	if !op.Done {
-		return &State{}
+		return &state{}
 	}
-	st := &State{Done: true}
+	st := &state{Done: true}
 	if op.Error != nil || op.Response == nil {
 		return st // there is no video.failed
 	}
@@ -125,8 +125,8 @@ func fileID(uri string) string {
 // output there is, so it synthesizes interaction.completed; budget_exceeded
 // produced no result, so interaction.failed. A completed interaction with a
 // video output synthesizes video.generated, the event of a finished video.
-func interactionState(name string, it *geminihooks.Interaction) *State {
-	st := &State{Done: true, EndedAt: it.Updated}
+func interactionState(name string, it *geminihooks.Interaction) *state {
+	st := &state{Done: true, EndedAt: it.Updated}
 	switch it.Status {
 	case "completed":
 		if v := it.OutputVideoURI; v != "" {
@@ -151,7 +151,7 @@ func interactionState(name string, it *geminihooks.Interaction) *State {
 		}
 		st.Event = d
 	default:
-		return &State{}
+		return &state{}
 	}
 	return st
 }

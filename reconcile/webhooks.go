@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/geminihooks/geminihooks"
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
 // watchWebhooks counts and logs the registered webhooks the API disabled
@@ -39,13 +39,13 @@ func (r *Reconciler) watchWebhooks(ctx context.Context, now time.Time) error {
 }
 
 func (r *Reconciler) revive1(ctx context.Context, id string, now time.Time) error {
-	p, err := r.tracker.TrackedJob(ctx, id)
+	p, err := r.ledger.Job(ctx, id)
 	switch {
-	case errors.Is(err, inbox.ErrNotFound) || err == nil && p.Kind == inbox.KindPing && !p.EndedAt.IsZero():
+	case errors.Is(err, ledger.ErrNotFound) || err == nil && p.Kind == ledger.KindPing && !p.EndedAt.IsZero():
 		return r.ping(ctx, id, now)
 	case err != nil:
 		return fmt.Errorf("reconcile: webhook %s: %w", id, err)
-	case p.Kind != inbox.KindPing:
+	case p.Kind != ledger.KindPing:
 		return fmt.Errorf("reconcile: webhook %s: its id is tracked as a %s job", id, p.Kind)
 	case !p.Settled:
 		return nil // waiting for the ping; check repeats it if it is late
@@ -56,13 +56,13 @@ func (r *Reconciler) revive1(ctx context.Context, id string, now time.Time) erro
 	r.stats.revived.Add(1)
 	r.log.InfoContext(ctx, "reconcile: webhook enabled again after its endpoint answered a ping", "webhook", id)
 	p.EndedAt = now
-	return r.tracker.Track(ctx, p)
+	return r.ledger.Track(ctx, p)
 }
 
 // ping tracks a ping job for webhook id and asks the API to send the ping.
 func (r *Reconciler) ping(ctx context.Context, id string, now time.Time) error {
-	j := &inbox.TrackedJob{Name: id, Kind: inbox.KindPing, Events: []string{"webhook.ping"}, LaunchedAt: now, NextCheck: now.Add(r.pingWait)}
-	if err := r.tracker.Track(ctx, j); err != nil {
+	j := &ledger.Job{Name: id, Kind: ledger.KindPing, Events: []string{"webhook.ping"}, LaunchedAt: now, NextCheck: now.Add(r.pingWait)}
+	if err := r.ledger.Track(ctx, j); err != nil {
 		return fmt.Errorf("reconcile: track ping of webhook %s: %w", id, err)
 	}
 	return r.sendPing(ctx, id)
@@ -77,8 +77,8 @@ func (r *Reconciler) sendPing(ctx context.Context, id string) error {
 }
 
 // repeatPing is check for a ping that has not arrived by its NextCheck.
-func (r *Reconciler) repeatPing(ctx context.Context, j *inbox.TrackedJob, now time.Time) error {
-	if err := r.tracker.Reschedule(ctx, j.Name, now.Add(r.pingWait), time.Time{}); err != nil {
+func (r *Reconciler) repeatPing(ctx context.Context, j *ledger.Job, now time.Time) error {
+	if err := r.ledger.Reschedule(ctx, j.Name, now.Add(r.pingWait), time.Time{}); err != nil {
 		return err
 	}
 	err := r.sendPing(ctx, j.Name)

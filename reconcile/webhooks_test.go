@@ -7,7 +7,7 @@ import (
 	"github.com/geminihooks/geminihooks"
 	"github.com/geminihooks/geminihooks/emulator"
 	"github.com/geminihooks/geminihooks/event"
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 	"github.com/geminihooks/geminihooks/reconcile"
 )
 
@@ -31,7 +31,7 @@ func TestDisabledWebhookRevived(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := e.start(secret)
-	name := e.launch(inbox.KindBatch, nil)
+	name := e.launch(ledger.KindBatch, nil)
 	if err := e.emu.Finish(name, "succeeded"); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestDisabledWebhookRevived(t *testing.T) {
 	}
 
 	// Watching only: counted, nothing else.
-	watcher := e.reconciler(reconcile.WithOwner("node-1"), reconcile.WithWatchWebhooks(false))
+	watcher := e.reconciler(reconcile.Config{Owner: "node-1", WatchWebhooks: true})
 	if err := watcher.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestDisabledWebhookRevived(t *testing.T) {
 	}
 
 	e.down.Store(false)
-	r := e.reconciler(reconcile.WithOwner("node-1"), reconcile.WithWatchWebhooks(true))
+	r := e.reconciler(reconcile.Config{Owner: "node-1", ReviveWebhooks: true})
 	if err := r.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -69,9 +69,9 @@ func TestDisabledWebhookRevived(t *testing.T) {
 		t.Fatalf("webhook enabled before its ping arrived: %q", s)
 	}
 	e.idle()
-	tr := e.ib.(inbox.Tracker)
+	tr := e.lg
 	waitFor(t, "the ping to reach the listener", func() bool {
-		j, err := tr.TrackedJob(ctx, wh.ID)
+		j, err := tr.Job(ctx, wh.ID)
 		return err == nil && j.Settled
 	})
 	if err := r.Reconcile(ctx); err != nil {

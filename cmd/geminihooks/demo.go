@@ -173,7 +173,7 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ib, err := boltinbox.Open(filepath.Join(dir, "inbox.db"))
+	ib, err := boltinbox.Open(filepath.Join(dir, "inbox.db"), nil)
 	if err != nil {
 		return err
 	}
@@ -233,23 +233,27 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.lst = listener.New(verifier,
-		listener.WithInbox(ib),
-		listener.WithWorkers(4),
-		listener.WithRetry(5, 50*time.Millisecond),
-	)
+	d.lst, err = listener.New(verifier, &listener.Config{
+		Inbox:       ib,
+		Ledger:      ib.Ledger,
+		Workers:     4,
+		MaxAttempts: 5,
+		Backoff:     doublingFrom(50 * time.Millisecond),
+	})
+	if err != nil {
+		return err
+	}
 	registerAll(d.lst, d.handle)
 	mux := http.NewServeMux()
 	mux.Handle("/webhooks/gemini", d.lst)
-	srv := newServer(mux, listener.DefaultReadTimeout, nil)
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
-	runDone := make(chan error, 1)
-	go func() { runDone <- d.lst.Run(runCtx) }()
+	srv := newServer(mux, defaultReadTimeout, nil)
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	served := make(chan error, 1)
+	go func() { served <- d.lst.Serve(serveCtx, srv, ln) }()
+	// Serve stops the server first, then the workers.
 	stopListener := sync.OnceValue(func() error {
-		stopRun()
-		return <-runDone
+		stopServing()
+		return <-served
 	})
 	defer stopListener()
 

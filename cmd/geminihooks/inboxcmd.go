@@ -82,17 +82,17 @@ func inboxSubs() []*inboxSub {
 				return nil
 			}
 		}},
-		{name: "dead", summary: "list dead letters, oldest first", flags: func(fs *flag.FlagSet) func(context.Context, *inboxRun, []string) error {
-			limit := fs.Int("limit", 100, "at most this many")
+		{name: "dead", summary: "list dead letters, newest first", flags: func(fs *flag.FlagSet) func(context.Context, *inboxRun, []string) error {
+			limit := fs.Int("limit", 100, "at most this many, at most 500")
 			return func(ctx context.Context, r *inboxRun, _ []string) error {
-				if *limit < 1 {
-					return usageErr("--limit must be at least 1")
+				if *limit < 1 || *limit > inbox.MaxPage {
+					return usageErr("--limit must be between 1 and 500")
 				}
-				ms, err := r.ib.DeadLetters(ctx, *limit)
+				p, err := r.ib.List(ctx, inbox.Filter{State: inbox.StateDead}, "", *limit)
 				if err != nil {
 					return err
 				}
-				return r.print(ms)
+				return r.print(p.Messages)
 			}
 		}},
 		{name: "replay", args: "ID...", minArgs: 1, maxArgs: -1, summary: "queue dead letters again, attempts reset; the next listen runs them", flags: func(fs *flag.FlagSet) func(context.Context, *inboxRun, []string) error {
@@ -233,7 +233,7 @@ func (s *inboxSource) open(ctx context.Context) (inbox.Admin, func(), error) {
 			// pgx's parse errors may quote the URL, password included.
 			return nil, nil, errors.New("--inbox: not a PostgreSQL URL pgx can use")
 		}
-		ib, err := pginbox.New(pool, pginbox.WithTable(*s.table))
+		ib, err := pginbox.New(pool, &pginbox.Config{Table: *s.table})
 		if err != nil {
 			pool.Close()
 			return nil, nil, err
@@ -247,7 +247,7 @@ func (s *inboxSource) open(ctx context.Context) (inbox.Admin, func(), error) {
 	if _, err := os.Stat(*s.path); err != nil {
 		return nil, nil, fmt.Errorf("--inbox: %w", err)
 	}
-	ib, err := boltinbox.Open(*s.path, boltinbox.WithLockTimeout(time.Second))
+	ib, err := boltinbox.Open(*s.path, &boltinbox.Config{LockTimeout: time.Second})
 	if errors.Is(err, boltinbox.ErrLocked) {
 		return nil, nil, fmt.Errorf("%s is open in another process (a running listen?): stop it, or use its --console", printable(*s.path))
 	}

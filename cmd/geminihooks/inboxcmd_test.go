@@ -50,7 +50,7 @@ func TestInboxCommands(t *testing.T) {
 	sources := map[string]func(t *testing.T) []string{
 		"bbolt": func(t *testing.T) []string {
 			path := filepath.Join(t.TempDir(), "inbox.db")
-			ib, err := boltinbox.Open(path)
+			ib, err := boltinbox.Open(path, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +71,7 @@ func TestInboxCommands(t *testing.T) {
 			b := make([]byte, 6)
 			rand.Read(b)
 			table := "clitest_" + hex.EncodeToString(b)
-			ib, err := pginbox.New(pool, pginbox.WithTable(table))
+			ib, err := pginbox.New(pool, &pginbox.Config{Table: table})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -166,7 +166,7 @@ func TestInboxCommandRefusesMemoryMissingAndLockedFiles(t *testing.T) {
 	if _, err := os.Stat(path); err == nil {
 		t.Error("inbox list created the missing file")
 	}
-	ib, err := boltinbox.Open(path)
+	ib, err := boltinbox.Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -21,11 +20,27 @@ import (
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/inbox"
 	"github.com/geminihooks/geminihooks/inbox/boltinbox"
+	"github.com/geminihooks/geminihooks/ledger"
 	"github.com/geminihooks/geminihooks/listener"
 	"github.com/geminihooks/geminihooks/signing"
 )
 
 const defaultInboxFile = "geminihooks-inbox.db"
+
+// defaultReadTimeout is --read-timeout's default: the listener's own.
+const defaultReadTimeout = 10 * time.Second
+
+// doublingFrom is a listener Backoff: base before the first retry, doubling
+// with each further one, at most an hour; zero retries at once.
+func doublingFrom(base time.Duration) func(attempt int) time.Duration {
+	return func(attempt int) time.Duration {
+		d := base
+		for i := 1; i < attempt && d < time.Hour; i++ {
+			d *= 2
+		}
+		return min(d, max(base, time.Hour))
+	}
+}
 
 // The HTTP server's limits, named in listen's help and the README.
 const (
@@ -45,7 +60,7 @@ const (
 
 // newServer is an http.Server whose every timeout is set: no phase of a
 // request, and no idle connection, can hold a connection open for long.
-// bodyTimeout is the listener's own bound on a body (WithReadTimeout).
+// bodyTimeout is the listener's own bound on a body (Config.ReadTimeout).
 func newServer(h http.Handler, bodyTimeout time.Duration, errorLog *log.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
@@ -206,7 +221,7 @@ geminihooks listen --console 8081   # then open the printed console address`,
 		attempts := fs.Int("attempts", 8, "how many times an event is tried before it is dead-lettered")
 		backoff := fs.Duration("backoff", time.Second, "delay before the first retry; doubles after each")
 		workers := fs.Int("workers", 4, "events handled at once")
-		readTimeout := fs.Duration("read-timeout", listener.DefaultReadTimeout, "how long one delivery's body may take to arrive (408 after)")
+		readTimeout := fs.Duration("read-timeout", defaultReadTimeout, "how long one delivery's body may take to arrive (408 after)")
 		maxConns := fs.Int("max-conns", defaultMaxConns, "connections open at once; requests on further ones get 503")
 		jsonOut := fs.Bool("json", false, "print JSON lines instead of the pretty form")
 		verbose := fs.Bool("v", false, "log every request and retry to stderr")
@@ -285,28 +300,40 @@ geminihooks listen --console 8081   # then open the printed console address`,
 			return c.fail(e, err)
 		}
 		defer ln.Close()
-		var ib inbox.Inbox
+		var (
+			ib inbox.Store
+			lg ledger.Ledger
+		)
 		inboxDesc := "memory (events queued at exit are lost)"
 		if *inboxFlag == "memory" {
-			ib = inbox.NewMemory()
+			ib, err = inbox.NewMemory(nil)
 		} else {
-			b, err := boltinbox.Open(*inboxFlag, boltinbox.WithLogger(logger))
-			if err != nil {
-				return c.fail(e, fmt.Errorf("opening the inbox: %w", err))
+			var db *boltinbox.DB
+			if db, err = boltinbox.Open(*inboxFlag, &boltinbox.Config{Logger: logger}); err == nil {
+				// Jobs an app recorded in the file's ledger are settled
+				// as their events arrive.
+				ib, lg, inboxDesc = db, db.Ledger, *inboxFlag
 			}
-			ib, inboxDesc = b, *inboxFlag
+		}
+		if err != nil {
+			return c.fail(e, fmt.Errorf("opening the inbox: %w", err))
 		}
 		defer ib.Close()
 
 		out := &eventPrinter{w: e.stdout, json: *jsonOut, now: e.now}
-		l := listener.New(verifier,
-			listener.WithInbox(ib),
-			listener.WithWorkers(*workers),
-			listener.WithRetry(*attempts, *backoff),
-			listener.WithLogger(logger),
-			listener.WithReadTimeout(*readTimeout),
-			listener.WithObserver(listener.Observers{obs, out}),
-		)
+		l, err := listener.New(verifier, &listener.Config{
+			Inbox:       ib,
+			Ledger:      lg,
+			Workers:     *workers,
+			MaxAttempts: *attempts,
+			Backoff:     doublingFrom(*backoff),
+			Logger:      logger,
+			ReadTimeout: *readTimeout,
+			Observer:    listener.Observers{obs, out},
+		})
+		if err != nil {
+			return c.fail(e, err)
+		}
 		handle := func(ctx context.Context, ev *event.Event) error {
 			m, _ := inbox.ClaimFrom(ctx)
 			rec := handled{ev: ev, receivedAt: e.now()}
@@ -345,14 +372,10 @@ geminihooks listen --console 8081   # then open the printed console address`,
 		srv.ConnContext = capped.connContext
 		ln = capped.listener(ln)
 
-		runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
-		defer cancelRun()
-		runDone := make(chan error, 1)
-		go func() { runDone <- l.Run(runCtx) }()
-		serveDone := make(chan error, 1)
-		go func() { serveDone <- srv.Serve(ln) }()
-
 		listenURL := fmt.Sprintf("http://%s%s", ln.Addr(), *path)
+		served := make(chan error, 1)
+		go func() { served <- l.Serve(ctx, srv, ln) }()
+
 		e.status("listening on "+listenURL, "url", listenURL)
 		trust := describeTrust(secrets, keys, *jwksURL, *jwksFile)
 		e.status("  verifying: "+trust, "verifying", trust)
@@ -363,28 +386,23 @@ geminihooks listen --console 8081   # then open the printed console address`,
 
 		code = exitOK
 		obs.serve(e)
-		select {
-		case <-ctx.Done():
-		case err := <-serveDone:
+		// Serve stops the HTTP server before the workers, so nothing is
+		// answered 2xx that no worker will handle.
+		if err := <-served; err != nil {
 			fmt.Fprintf(e.stderr, "geminihooks listen: %v\n", err)
-			code = exitFailure
-		}
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = srv.Shutdown(shutdownCtx)
-		cancel()
-		cancelRun()
-		if err := <-runDone; err != nil && !errors.Is(err, context.Canceled) {
-			fmt.Fprintf(e.stderr, "geminihooks listen: %v\n", err)
+			if ctx.Err() == nil { // the server failed; a drain's error is only reported
+				code = exitFailure
+			}
 		}
 		st := l.Stats()
 		// Requests refused at the connection cap never reach the listener:
 		// they are received and rejected here, so the buckets add up.
 		overCap := capped.refused.Load()
-		received, rejected, handled, left := st.Received+overCap, st.Rejected.Total()+overCap, st.Processed+st.Unhandled, max(st.QueueDepth, 0)
+		received, rejected, handled, left := st.Received+overCap, st.Rejected+overCap, st.Processed+st.Unhandled, max(st.QueueDepth, 0)
 		e.status(fmt.Sprintf("stopped: %d received, %d stored, %s, %d rejected (%s), %d handled, %d retried, %d dead-lettered, %d left in the inbox",
-			received, st.Stored, plural(int(st.Duplicates), "duplicate", "duplicates"), rejected, describeRejected(st.Rejected, overCap), handled, st.Retried, st.Dead, left),
+			received, st.Stored, plural(int(st.Duplicates), "duplicate", "duplicates"), rejected, describeRejected(st, overCap), handled, st.Retried, st.Dead, left),
 			"received", received, "stored", st.Stored, "duplicates", st.Duplicates, "rejected", rejected,
-			"unauthorized", st.Rejected.Unauthorized, "handled", handled, "retried", st.Retried,
+			"unauthorized", st.Unauthorized, "handled", handled, "retried", st.Retried,
 			"dead_lettered", st.Dead, "left", left)
 		return code
 	}
@@ -392,7 +410,7 @@ geminihooks listen --console 8081   # then open the printed console address`,
 }
 
 // registerAll sends every event, known or not, to h exactly once.
-func registerAll(l *listener.Listener, h listener.HandlerFunc) {
+func registerAll(l *listener.Listener, h func(context.Context, *event.Event) error) {
 	for ti := range event.Types() {
 		if ti.Canonical == ti.Type { // On covers the alias with its canonical type
 			l.On(ti.Type, h)
@@ -644,7 +662,7 @@ func (f *forwarder) forward(ctx context.Context, ev *event.Event) (int, error) {
 
 // describeRejected breaks the rejected count down by the reasons worth
 // reading at exit.
-func describeRejected(r listener.Rejected, overCap uint64) string {
+func describeRejected(r listener.Stats, overCap uint64) string {
 	parts := []string{fmt.Sprintf("%d unauthorized", r.Unauthorized)}
 	for _, p := range []struct {
 		n         uint64

@@ -23,7 +23,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/geminihooks/geminihooks/event"
-	"github.com/geminihooks/geminihooks/listener"
 	"github.com/geminihooks/geminihooks/signing"
 )
 
@@ -351,9 +350,9 @@ func TestListenHelpMatchesLimits(t *testing.T) {
 		"a body within --read-timeout (408 after that)",
 		"the answer within " + answerTimeout.String() + " more",
 		fmt.Sprintf("a keep-alive connection idle for %d minute is closed", int(idleTimeout/time.Minute)),
-		fmt.Sprintf("Headers are limited to %d KiB and bodies to %d MiB", maxHeaderBytes>>10, listener.DefaultMaxBodyBytes>>20),
+		fmt.Sprintf("Headers are limited to %d KiB and bodies to 1 MiB", maxHeaderBytes>>10), // the listener's default MaxBodyBytes
 		fmt.Sprintf("(default %d)", defaultMaxConns),
-		fmt.Sprintf("(default %v)", listener.DefaultReadTimeout),
+		fmt.Sprintf("(default %v)", defaultReadTimeout),
 		"answered 503 at once, with Retry-After, and its connection closed",
 		"a v1 webhook-signature made with --forward-secret (by default the first --secret)",
 		"None of the delivery's own headers are passed on",

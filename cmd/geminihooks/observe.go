@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,7 +34,7 @@ type observe struct {
 	metricsObs, consoleObs listener.Observer
 	srv                    *http.Server
 	ln                     net.Listener
-	ib                     inbox.Inbox
+	ib                     inbox.Store
 	keys                   signing.KeySet
 }
 
@@ -102,25 +101,19 @@ func (o *observe) Ran(r listener.Run) {
 
 // start counts the inbox for the metrics and opens the console's port,
 // when asked for.
-func (o *observe) start(e *env, ib inbox.Inbox, keys signing.KeySet, logger *slog.Logger) error {
+func (o *observe) start(e *env, ib inbox.Store, keys signing.KeySet, logger *slog.Logger) error {
 	o.ib, o.keys = ib, keys
 	if o.metrics != nil {
-		if a, ok := ib.(inbox.Admin); ok {
-			if err := o.metrics.WatchInbox(a); err != nil {
-				return err
-			}
+		if err := o.metrics.WatchInbox(ib); err != nil {
+			return err
 		}
 	}
 	if *o.consoleAddr != "" {
-		a, ok := ib.(inbox.Admin)
-		if !ok {
-			return errors.New("--console: this inbox cannot be browsed")
-		}
 		token := *o.consoleToken
 		if token == "" {
 			token = e.getenv("GEMINIHOOKS_CONSOLE_TOKEN")
 		}
-		c, err := console.New(a, &console.Config{Token: token, Logger: logger})
+		c, err := console.New(ib, &console.Config{Token: token, Logger: logger})
 		if err != nil {
 			return err
 		}

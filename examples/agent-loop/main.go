@@ -131,7 +131,10 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		return c
 	}
 
-	l := listener.New(verifier)
+	l, err := listener.New(verifier, nil)
+	if err != nil {
+		return nil, err
+	}
 	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Interaction) error {
 		if d.Type != event.TypeInteractionRequiresAction {
 			return nil
@@ -184,14 +187,15 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	env.Mux.Handle(backend.HookPath, l)
 	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
-	stopped := make(chan error, 1)
-	go func() { stopped <- l.Run(lctx) }()
-	// drain stops taking deliveries, then lets the workers finish: in that
-	// order, nothing is answered 2xx that no worker will handle.
+	sctx, stopServing := context.WithCancel(lctx)
+	served := make(chan error, 1)
+	go func() { served <- l.Serve(sctx, env.Server, env.Socket) }()
+	// drain stops taking deliveries, then lets the workers finish: Serve
+	// does it in that order, so nothing is answered 2xx that no worker will
+	// handle.
 	drain := sync.OnceValue(func() error {
-		env.StopServing()
-		stop()
-		return <-stopped
+		stopServing()
+		return <-served
 	})
 	defer drain()
 

@@ -91,8 +91,8 @@ const (
 
 // openInbox returns a PostgreSQL inbox in table, created if need be.
 // Migrate is safe to run from every replica at start-up.
-func openInbox(ctx context.Context, pool *pgxpool.Pool, table string) (*pginbox.Inbox, error) {
-	ib, err := pginbox.New(pool, pginbox.WithTable(table))
+func openInbox(ctx context.Context, pool *pgxpool.Pool, table string) (*pginbox.DB, error) {
+	ib, err := pginbox.New(pool, &pginbox.Config{Table: table})
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func openInbox(ctx context.Context, pool *pgxpool.Pool, table string) (*pginbox.
 // commitWithAck runs write for a batch.succeeded event inside the
 // transaction that acks it in ib: what write does in tx and the ack commit
 // together, so a crash between them cannot write twice or lose a write.
-func commitWithAck(ctx context.Context, ib *pginbox.Inbox, e *event.Event,
+func commitWithAck(ctx context.Context, ib *pginbox.DB, e *event.Event,
 	write func(ctx context.Context, tx pgx.Tx, d *event.Batch) error) error {
 	store := ib.Transactional(func(ctx context.Context, tx pgx.Tx, e *event.Event) error {
 		d, err := event.As[*event.Batch](e)
@@ -144,7 +144,9 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	}
 	var l *listener.Listener
 	if cfg.postgres == "" {
-		l = listener.New(verifier)
+		if l, err = listener.New(verifier, nil); err != nil {
+			return nil, err
+		}
 		listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
 			if d.Type != event.TypeBatchSucceeded {
 				return nil // ended, below, takes the others
@@ -177,7 +179,9 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 			return nil, err
 		}
 		defer ib.Close()
-		l = listener.New(verifier, listener.WithInbox(ib))
+		if l, err = listener.New(verifier, &listener.Config{Inbox: ib}); err != nil {
+			return nil, err
+		}
 		l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
 			var s summary
 			err := commitWithAck(ctx, ib, e, func(ctx context.Context, tx pgx.Tx, d *event.Batch) error {
@@ -214,14 +218,15 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 	env.Mux.Handle(backend.HookPath, l)
 	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
-	stopped := make(chan error, 1)
-	go func() { stopped <- l.Run(lctx) }()
-	// drain stops taking deliveries, then lets the workers finish: in that
-	// order, nothing is answered 2xx that no worker will handle.
+	sctx, stopServing := context.WithCancel(lctx)
+	served := make(chan error, 1)
+	go func() { served <- l.Serve(sctx, env.Server, env.Socket) }()
+	// drain stops taking deliveries, then lets the workers finish: Serve
+	// does it in that order, so nothing is answered 2xx that no worker will
+	// handle.
 	drain := sync.OnceValue(func() error {
-		env.StopServing()
-		stop()
-		return <-stopped
+		stopServing()
+		return <-served
 	})
 	defer drain()
 

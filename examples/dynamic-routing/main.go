@@ -115,8 +115,8 @@ func launchJob(ctx context.Context, client *geminihooks.Client, batchModel, vide
 // user_metadata.job_group. An event whose group has no processor goes to
 // unrouted and is dead-lettered: retrying cannot help, and it can be
 // replayed once a processor exists.
-func routingListener(verifier *signing.Verifier, processors map[string]listener.HandlerFunc,
-	unrouted func(ctx context.Context, e *event.Event, group string)) *listener.Listener {
+func routingListener(verifier *signing.Verifier, processors map[string]func(context.Context, *event.Event) error,
+	unrouted func(ctx context.Context, e *event.Event, group string)) (*listener.Listener, error) {
 	route := func(ctx context.Context, e *event.Event) error {
 		group, _ := e.UserMetadata["job_group"].(string)
 		p, ok := processors[group]
@@ -126,14 +126,17 @@ func routingListener(verifier *signing.Verifier, processors map[string]listener.
 		}
 		return p(ctx, e)
 	}
-	l := listener.New(verifier)
+	l, err := listener.New(verifier, nil)
+	if err != nil {
+		return nil, err
+	}
 	for _, t := range []event.Type{
 		event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired, event.TypeBatchCancelled,
 		event.TypeVideoGenerated, event.TypeInteractionCompleted,
 	} {
 		l.On(t, route)
 	}
-	return l
+	return l, nil
 }
 
 func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
@@ -177,7 +180,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 
 	// One processor per job_group. Real ones would load results, index
 	// embeddings, transcode video; these say what they would do.
-	processors := map[string]listener.HandlerFunc{
+	processors := map[string]func(context.Context, *event.Event) error{
 		"reports": func(ctx context.Context, e *event.Event) error {
 			d, err := event.As[*event.Batch](e)
 			if err != nil || d.Type != event.TypeBatchSucceeded {
@@ -203,20 +206,23 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 			return nil
 		},
 	}
-	l := routingListener(verifier, processors, func(ctx context.Context, e *event.Event, group string) {
+	l, err := routingListener(verifier, processors, func(ctx context.Context, e *event.Event, group string) {
 		log.Printf("router", "%s: no processor for job_group %q; dead-lettered", e.JobID, group)
 		record(ctx, "", e)
 	})
+	if err != nil {
+		return nil, err
+	}
 	env.Mux.Handle(backend.HookPath, l)
-	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	stopped := make(chan error, 1)
-	go func() { stopped <- l.Run(lctx) }()
-	// drain stops taking deliveries, then lets the workers finish: in that
-	// order, nothing is answered 2xx that no worker will handle.
+	sctx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	served := make(chan error, 1)
+	go func() { served <- l.Serve(sctx, env.Server, env.Socket) }()
+	// drain stops taking deliveries, then lets the workers finish: Serve
+	// does it in that order, so nothing is answered 2xx that no worker will
+	// handle.
 	drain := sync.OnceValue(func() error {
-		env.StopServing()
-		stop()
-		return <-stopped
+		stopServing()
+		return <-served
 	})
 	defer drain()
 

@@ -11,8 +11,11 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/geminihooks/geminihooks/event"
@@ -27,24 +30,28 @@ func main() {
 		logger.Error("cannot start", "error", err)
 		os.Exit(1)
 	}
-	go func() {
-		// Hands stored events to the handlers until the context ends.
-		if err := l.Run(context.Background()); err != nil {
-			logger.Error("listener stopped", "error", err)
-		}
-	}()
 	mux := http.NewServeMux()
 	mux.Handle("/gemini", l) // verifies, dedupes, stores, answers 2xx
 	srv := &http.Server{
-		Addr:              "127.0.0.1:8080",
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second, // slow or idle clients cannot hold connections open
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       time.Minute,
 	}
-	logger.Error("server stopped", "error", srv.ListenAndServe())
-	os.Exit(1)
+	ln, err := net.Listen("tcp", "127.0.0.1:8080")
+	if err != nil {
+		logger.Error("cannot listen", "error", err)
+		os.Exit(1)
+	}
+	// Serves and hands stored events to the handlers until Ctrl-C, then
+	// stops the server before the handlers, so nothing answered is lost.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := l.Serve(ctx, srv, ln); err != nil {
+		logger.Error("stopped", "error", err)
+		os.Exit(1)
+	}
 }
 
 func newListener(secret string, logger *slog.Logger) (*listener.Listener, error) {
@@ -53,9 +60,12 @@ func newListener(secret string, logger *slog.Logger) (*listener.Listener, error)
 		return nil, err
 	}
 	// The listener logs a rejected delivery (401 for a bad signature) as a
-	// warning and a dead-lettered event as an error; without WithLogger it
+	// warning and a dead-lettered event as an error; without a Logger it
 	// logs nothing.
-	l := listener.New(v, listener.WithLogger(logger))
+	l, err := listener.New(v, &listener.Config{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
 	listener.Handle(l, func(ctx context.Context, e *event.Event, d *event.Batch) error {
 		switch d.Type {
 		case event.TypeBatchSucceeded:

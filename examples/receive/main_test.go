@@ -186,8 +186,8 @@ func TestReceiveLogsRejectionsAndDeadLetters(t *testing.T) {
 		t.Fatalf("undecodable event: status %d, want 202", code)
 	}
 	waitFor("level=ERROR", `msg="listener: event dead-lettered"`, "webhook_id=msg_undecodable", "type=batch.failed")
-	if st := l.Stats(); st.Rejected.Unauthorized != 1 || st.Dead != 1 {
-		t.Errorf("stats: %d unauthorized, %d dead; want 1 and 1", st.Rejected.Unauthorized, st.Dead)
+	if st := l.Stats(); st.Unauthorized != 1 || st.Dead != 1 {
+		t.Errorf("stats: %d unauthorized, %d dead; want 1 and 1", st.Unauthorized, st.Dead)
 	}
 }
 

@@ -115,7 +115,10 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		}
 		log.Printf("webhook", "%s deleted", wh.ID)
 	}()
-	l := listener.New(verifier)
+	l, err := listener.New(verifier, nil)
+	if err != nil {
+		return nil, err
+	}
 	posted := make(chan string, 4*len(batches))
 	notify := func(ctx context.Context, e *event.Event, outcome string) error {
 		// Events are thin: ask the API for the batch's name.
@@ -151,15 +154,15 @@ func run(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		return nil
 	})
 	env.Mux.Handle(backend.HookPath, l)
-	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	stopped := make(chan error, 1)
-	go func() { stopped <- l.Run(lctx) }()
-	// drain stops taking deliveries, then lets the workers finish: in that
-	// order, nothing is answered 2xx that no worker will handle.
+	sctx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	served := make(chan error, 1)
+	go func() { served <- l.Serve(sctx, env.Server, env.Socket) }()
+	// drain stops taking deliveries, then lets the workers finish: Serve
+	// does it in that order, so nothing is answered 2xx that no worker will
+	// handle.
 	drain := sync.OnceValue(func() error {
-		env.StopServing()
-		stop()
-		return <-stopped
+		stopServing()
+		return <-served
 	})
 	defer drain()
 

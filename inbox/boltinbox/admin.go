@@ -10,27 +10,26 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/inbox/internal/backend"
 )
 
 // bktArrivals indexes every message by arrival sequence, for Admin.List.
 // Open adds it to files made before it existed.
 var bktArrivals = []byte("arrivals")
 
-var _ inbox.Admin = (*Inbox)(nil)
-
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 
 // List implements inbox.Admin. A page reads the messages it walks past:
 // with a filter on Type or JobID, every older one until the page is full.
-func (i *Inbox) List(ctx context.Context, f inbox.Filter, cursor string, limit int) (*inbox.Page, error) {
-	before, err := inbox.ParseSeqCursor(cursor)
+func (i *store) List(ctx context.Context, f inbox.Filter, cursor string, limit int) (*inbox.Page, error) {
+	before, err := backend.ParseSeqCursor(cursor)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	limit = inbox.PageLimit(limit)
+	limit = backend.PageLimit(limit)
 	now := i.clock()
 	var p *inbox.Page
 	err = i.view(func(tx *bolt.Tx) error {
@@ -62,7 +61,7 @@ func (i *Inbox) List(ctx context.Context, f inbox.Filter, cursor string, limit i
 				continue
 			}
 			if len(p.Messages) == limit {
-				p.Next = inbox.SeqCursor(last)
+				p.Next = backend.SeqCursor(last)
 				break
 			}
 			p.Messages = append(p.Messages, m)
@@ -78,7 +77,7 @@ func (i *Inbox) List(ctx context.Context, f inbox.Filter, cursor string, limit i
 
 // Count implements inbox.Admin. Claims whose lease ran out count as
 // claimed until a Claim looks at them.
-func (i *Inbox) Count(ctx context.Context) (inbox.Counts, error) {
+func (i *store) Count(ctx context.Context) (inbox.Counts, error) {
 	if err := ctx.Err(); err != nil {
 		return inbox.Counts{}, err
 	}
@@ -95,7 +94,7 @@ func (i *Inbox) Count(ctx context.Context) (inbox.Counts, error) {
 }
 
 // Requeue implements inbox.Admin.
-func (i *Inbox) Requeue(ctx context.Context, id string, body []byte) error {
+func (i *store) Requeue(ctx context.Context, id string, body []byte) error {
 	body = bytes.Clone(body) // fn may outlive the call when ctx ends
 	return i.do(ctx, func(w *wtx) error {
 		r, err := w.get([]byte(id))

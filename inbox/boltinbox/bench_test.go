@@ -29,9 +29,15 @@ import (
 //
 //	go test -run '^$' -bench Listener -benchtime 10000x ./inbox/boltinbox
 func BenchmarkListener(b *testing.B) {
-	b.Run("memory", func(b *testing.B) { benchListener(b, inbox.NewMemory(inbox.WithCapacity(1<<20))) })
+	b.Run("memory", func(b *testing.B) {
+		ib, err := inbox.NewMemory(&inbox.MemoryConfig{Capacity: 1 << 20})
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchListener(b, ib)
+	})
 	b.Run("bolt", func(b *testing.B) {
-		ib, err := boltinbox.Open(filepath.Join(b.TempDir(), "inbox.db"))
+		ib, err := boltinbox.Open(filepath.Join(b.TempDir(), "inbox.db"), nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -42,7 +48,7 @@ func BenchmarkListener(b *testing.B) {
 
 // BenchmarkPut measures Put alone at 32 concurrent callers.
 func BenchmarkPut(b *testing.B) {
-	ib, err := boltinbox.Open(filepath.Join(b.TempDir(), "inbox.db"))
+	ib, err := boltinbox.Open(filepath.Join(b.TempDir(), "inbox.db"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -70,7 +76,10 @@ func benchListener(b *testing.B, ib inbox.Inbox) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	l := listener.New(verifier, listener.WithInbox(ib), listener.WithPollInterval(50*time.Millisecond))
+	l, err := listener.New(verifier, &listener.Config{Inbox: ib, PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
 	l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error { return nil })
 	ctx, cancel := context.WithCancel(context.Background())
 	var run sync.WaitGroup

@@ -16,6 +16,8 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/inbox/internal/backend"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
 // Bucket names. msgs maps ID to record; the others are indexes whose values
@@ -38,101 +40,89 @@ var (
 	valueFormat = []byte("geminihooks-inbox/1")
 )
 
-// Option configures Open.
-type Option func(*config) error
+// The defaults of Config's fields.
+const (
+	defaultLockTimeout = time.Second
+	defaultMaxBatch    = 1000
+)
 
+// Config configures Open. A nil *Config gives every default; Open copies
+// it, so later changes have no effect.
+type Config struct {
+	// LockTimeout is how long Open waits for another process to release
+	// the file before it fails with ErrLocked. Default one second.
+	LockTimeout time.Duration
+	// MaxPending caps how many messages may be pending or claimed; a Put
+	// beyond it fails with inbox.ErrFull. Default 0: no cap.
+	MaxPending int
+	// MaxBatch caps how many operations share one commit. Default 1000.
+	MaxBatch int
+	// Now is the clock for leases, retry times and finish times. Default
+	// nil: time.Now.
+	Now func() time.Time
+	// Logger receives the claims Open returns to pending. Default nil:
+	// discard.
+	Logger *slog.Logger
+}
+
+// config is a Config with its defaults filled in.
 type config struct {
 	clock       func() time.Time
 	logger      *slog.Logger
 	lockTimeout time.Duration
 	maxPending  int
-	pruneAfter  time.Duration
-	pruneEvery  time.Duration
 	maxBatch    int
 }
 
-// WithClock sets the clock used for leases, retry times and pruning.
-// The default is time.Now.
-func WithClock(now func() time.Time) Option {
-	return func(c *config) error {
-		if now == nil {
-			return errors.New("boltinbox: nil clock")
-		}
-		c.clock = now
-		return nil
+func newConfig(c *Config) (config, error) {
+	var in Config
+	if c != nil {
+		in = *c
 	}
+	cfg := config{clock: in.Now, logger: in.Logger, lockTimeout: in.LockTimeout, maxPending: in.MaxPending, maxBatch: in.MaxBatch}
+	switch {
+	case in.LockTimeout < 0:
+		return config{}, fmt.Errorf("boltinbox: Config.LockTimeout is %v, need a positive duration", in.LockTimeout)
+	case in.MaxPending < 0:
+		return config{}, fmt.Errorf("boltinbox: Config.MaxPending is %d, need 0 (no cap) or more", in.MaxPending)
+	case in.MaxBatch < 0:
+		return config{}, fmt.Errorf("boltinbox: Config.MaxBatch is %d, need at least 1", in.MaxBatch)
+	}
+	if cfg.clock == nil {
+		cfg.clock = time.Now
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.lockTimeout == 0 {
+		cfg.lockTimeout = defaultLockTimeout
+	}
+	if cfg.maxBatch == 0 {
+		cfg.maxBatch = defaultMaxBatch
+	}
+	return cfg, nil
 }
 
-// WithLogger sets where background pruning reports failures. The default
-// discards.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error {
-		if l == nil {
-			return errors.New("boltinbox: nil logger")
-		}
-		c.logger = l
-		return nil
-	}
-}
-
-// WithLockTimeout sets how long Open waits for another process to release
-// the file before it fails with ErrLocked. The default is one second.
-func WithLockTimeout(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("boltinbox: lock timeout %v is not positive", d)
-		}
-		c.lockTimeout = d
-		return nil
-	}
-}
-
-// WithMaxPending caps how many messages may be pending or claimed; a Put
-// beyond it fails with inbox.ErrFull. The default, 0, means no cap.
-func WithMaxPending(n int) Option {
-	return func(c *config) error {
-		if n < 0 {
-			return fmt.Errorf("boltinbox: max pending %d is negative", n)
-		}
-		c.maxPending = n
-		return nil
-	}
-}
-
-// WithAutoPrune deletes done and dead messages once they finished more than
-// window ago (by the inbox clock), checking every interval. They stop
-// deduplicating then, so window should exceed the sender's retry horizon
-// (Gemini retries for 24 hours). Close stops it. By default nothing is
-// pruned unless Prune is called.
-func WithAutoPrune(window, every time.Duration) Option {
-	return func(c *config) error {
-		if window <= 0 || every <= 0 {
-			return fmt.Errorf("boltinbox: prune window %v and interval %v must be positive", window, every)
-		}
-		c.pruneAfter, c.pruneEvery = window, every
-		return nil
-	}
-}
-
-// WithMaxBatch caps how many operations share one commit. The default is 1000.
-func WithMaxBatch(n int) Option {
-	return func(c *config) error {
-		if n < 1 {
-			return fmt.Errorf("boltinbox: max batch %d is not positive", n)
-		}
-		c.maxBatch = n
-		return nil
-	}
-}
-
-// Inbox is an inbox.Inbox in one bbolt file. It is safe for concurrent use by
-// one process; Open fails with ErrLocked while another process has the file.
+// DB is an inbox and a job ledger in one bbolt file, as Open returns it.
+// It is safe for concurrent use by one process; Open fails with ErrLocked
+// while another process has the file.
 //
 // Every change is committed and fsynced before the call returns. Changes
 // that arrive while a commit is in progress are committed together in the
 // next one (group commit), so throughput grows with concurrency instead of
 // being bounded by one fsync per call.
-type Inbox struct {
+type DB struct {
+	// Store is the inbox: the queue a listener's workers use and the admin
+	// view for a console or a CLI. Its Close closes the file, and the
+	// ledger with it.
+	inbox.Store
+	// Ledger keeps launched jobs and the reconciler's lease in the same
+	// file, so they survive the same crashes as the deliveries.
+	Ledger ledger.Ledger
+}
+
+// store is the inbox and, through jobLedger, the ledger of a DB.
+type store struct {
 	db     *bolt.DB
 	clock  func() time.Time
 	logger *slog.Logger
@@ -149,35 +139,33 @@ type Inbox struct {
 	notify chan struct{}
 }
 
-var _ inbox.Inbox = (*Inbox)(nil)
-var _ inbox.Notifier = (*Inbox)(nil)
+var _ inbox.Store = (*store)(nil)
 
 // Open opens or creates the inbox file at path. It fails with an error
-// wrapping ErrLocked when another process holds the file, and with one
-// wrapping ErrCorrupt when the file is damaged or not an inbox.
-func Open(path string, opts ...Option) (*Inbox, error) {
-	cfg := config{clock: time.Now, lockTimeout: time.Second, maxBatch: 1000}
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.logger == nil {
-		cfg.logger = slog.New(slog.DiscardHandler)
+// wrapping ErrLocked when another process holds the file, with one wrapping
+// ErrCorrupt when the file is damaged or not an inbox, and with one naming
+// the field when cfg holds a value out of range.
+//
+// Done and dead messages stay, deduplicating, until Prune removes them: the
+// listener prunes the inbox it runs on.
+func Open(path string, cfg *Config) (*DB, error) {
+	c, err := newConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkFile(path); err != nil {
 		return nil, err
 	}
-	db, err := openDB(path, &cfg)
+	db, err := openDB(path, &c)
 	if err != nil {
 		return nil, err
 	}
-	i := &Inbox{
+	i := &store{
 		db:      db,
-		clock:   cfg.clock,
-		logger:  cfg.logger,
-		cfg:     cfg,
-		ops:     make(chan *op, cfg.maxBatch),
+		clock:   c.clock,
+		logger:  c.logger,
+		cfg:     c,
+		ops:     make(chan *op, c.maxBatch),
 		closing: make(chan struct{}),
 		notify:  make(chan struct{}, 1),
 	}
@@ -189,11 +177,7 @@ func Open(path string, opts ...Option) (*Inbox, error) {
 	i.depth.Store(int64(depth))
 	i.wg.Add(1)
 	go i.writer()
-	if cfg.pruneEvery > 0 {
-		i.wg.Add(1)
-		go i.pruner()
-	}
-	return i, nil
+	return &DB{Store: i, Ledger: jobLedger{i}}, nil
 }
 
 func openDB(path string, cfg *config) (db *bolt.DB, err error) {
@@ -222,7 +206,7 @@ func openDB(path string, cfg *config) (db *bolt.DB, err error) {
 // costs a scan of the file, which pruning keeps small, and means a damaged
 // page is found here, as an error, rather than in the middle of a Put. Claims
 // it finds are released (see releaseAll).
-func (i *Inbox) setup() (depth int, err error) {
+func (i *store) setup() (depth int, err error) {
 	released := 0
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -329,13 +313,12 @@ func releaseAll(tx *bolt.Tx, claimed []*record, now time.Time) error {
 	return nil
 }
 
-// Notify implements inbox.Notifier: it receives a value after a commit makes
+// Notify implements inbox.Inbox: it receives a value after a commit makes
 // a message claimable.
-func (i *Inbox) Notify() <-chan struct{} { return i.notify }
+func (i *store) Notify() <-chan struct{} { return i.notify }
 
-// Close stops background pruning, waits for queued changes to commit and
-// closes the file. Calls after Close fail with inbox.ErrClosed.
-func (i *Inbox) Close() error {
+// Close waits for queued changes to commit and closes the file. Calls after Close fail with inbox.ErrClosed.
+func (i *store) Close() error {
 	var err error
 	i.once.Do(func() {
 		i.mu.Lock()
@@ -355,11 +338,11 @@ func newLease() string {
 }
 
 // Put implements inbox.Inbox. It returns after the message is fsynced.
-func (i *Inbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
+func (i *store) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 	if m == nil || m.ID == "" {
 		return false, errors.New("boltinbox: message without an ID")
 	}
-	if err := inbox.CheckKeys(m); err != nil {
+	if err := backend.CheckKeys(m); err != nil {
 		return false, fmt.Errorf("boltinbox: put: %w", err)
 	}
 	stored := false
@@ -422,7 +405,7 @@ func (i *Inbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 // Claim implements inbox.Inbox. Claims are stored with their lease end; the
 // next Open of the file returns any still claimed to pending at once, since
 // the process that made them has let the file go.
-func (i *Inbox) Claim(ctx context.Context, n int, lease time.Duration) ([]*inbox.Message, error) {
+func (i *store) Claim(ctx context.Context, n int, lease time.Duration) ([]*inbox.Message, error) {
 	if n <= 0 {
 		return []*inbox.Message{}, nil
 	}
@@ -546,7 +529,7 @@ func (w *wtx) finish(r *record, state inbox.State, reason string, keepLease bool
 
 // Ack implements inbox.Inbox. Acking a done message again with the lease
 // that completed it returns nil.
-func (i *Inbox) Ack(ctx context.Context, id, lease string) error {
+func (i *store) Ack(ctx context.Context, id, lease string) error {
 	return i.ride(ctx, func(w *wtx) error {
 		r, err := w.get([]byte(id))
 		if err != nil {
@@ -563,7 +546,7 @@ func (i *Inbox) Ack(ctx context.Context, id, lease string) error {
 }
 
 // Retry implements inbox.Inbox.
-func (i *Inbox) Retry(ctx context.Context, id, lease string, at time.Time, reason string) error {
+func (i *store) Retry(ctx context.Context, id, lease string, at time.Time, reason string) error {
 	return i.ride(ctx, func(w *wtx) error {
 		r, err := w.claimed(id, lease)
 		if err != nil {
@@ -597,7 +580,7 @@ func (w *wtx) schedule(r *record) error {
 }
 
 // DeadLetter implements inbox.Inbox.
-func (i *Inbox) DeadLetter(ctx context.Context, id, lease, reason string) error {
+func (i *store) DeadLetter(ctx context.Context, id, lease, reason string) error {
 	return i.ride(ctx, func(w *wtx) error {
 		r, err := w.claimed(id, lease)
 		if err != nil {
@@ -607,40 +590,9 @@ func (i *Inbox) DeadLetter(ctx context.Context, id, lease, reason string) error 
 	})
 }
 
-// Replay implements inbox.Inbox.
-func (i *Inbox) Replay(ctx context.Context, id string) error {
-	return i.do(ctx, func(w *wtx) error {
-		r, err := w.get([]byte(id))
-		if err != nil {
-			return err
-		}
-		if r.msg.State != inbox.StateDead {
-			return fmt.Errorf("boltinbox: message %q is %s, not dead: %w", id, r.msg.State, inbox.ErrNotFound)
-		}
-		if i.cfg.maxPending > 0 && i.depth.Load()+w.depth >= int64(i.cfg.maxPending) {
-			return fmt.Errorf("boltinbox: %d messages pending: %w", i.cfg.maxPending, inbox.ErrFull)
-		}
-		if err := w.tx.Bucket(bktDead).Delete(r.deadKey()); err != nil {
-			return storageErr(err)
-		}
-		if err := w.tx.Bucket(bktFinished).Delete(timeKey(r.msg.FinishedAt, r.seq)); err != nil {
-			return storageErr(err)
-		}
-		r.msg.State = inbox.StatePending
-		r.msg.Attempts = 0
-		r.msg.FinishedAt = time.Time{}
-		r.msg.NotBefore = w.now
-		w.depth++
-		if err := w.schedule(r); err != nil {
-			return err
-		}
-		return w.putRecord(r)
-	})
-}
-
 // Prune implements inbox.Inbox. It deletes in commits of at most the batch
 // size, so a large prune does not hold up Puts.
-func (i *Inbox) Prune(ctx context.Context, before time.Time) (int, error) {
+func (i *store) Prune(ctx context.Context, before time.Time) (int, error) {
 	total := 0
 	for {
 		n := 0
@@ -691,29 +643,9 @@ func (i *Inbox) Prune(ctx context.Context, before time.Time) (int, error) {
 	}
 }
 
-func (i *Inbox) pruner() {
-	defer i.wg.Done()
-	t := time.NewTicker(i.cfg.pruneEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-i.closing:
-			return
-		case <-t.C:
-			// After Close, Prune fails with ErrClosed at its next commit.
-			n, err := i.Prune(context.Background(), i.clock().Add(-i.cfg.pruneAfter))
-			if err != nil && !errors.Is(err, inbox.ErrClosed) && !errors.Is(err, context.Canceled) {
-				i.logger.Warn("boltinbox: prune failed", "error", err)
-			} else if n > 0 {
-				i.logger.Debug("boltinbox: pruned", "messages", n)
-			}
-		}
-	}
-}
-
 // view runs a read-only transaction, turning a panic on a damaged page into
 // an error.
-func (i *Inbox) view(fn func(tx *bolt.Tx) error) (err error) {
+func (i *store) view(fn func(tx *bolt.Tx) error) (err error) {
 	if i.closed.Load() {
 		return inbox.ErrClosed
 	}
@@ -730,9 +662,9 @@ func (i *Inbox) view(fn func(tx *bolt.Tx) error) (err error) {
 	return err
 }
 
-// Get implements inbox.Inbox. A claim whose lease has ended reads as
+// Get implements inbox.Admin. A claim whose lease has ended reads as
 // pending, as it would be claimed next.
-func (i *Inbox) Get(ctx context.Context, id string) (*inbox.Message, error) {
+func (i *store) Get(ctx context.Context, id string) (*inbox.Message, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -753,28 +685,8 @@ func (i *Inbox) Get(ctx context.Context, id string) (*inbox.Message, error) {
 	return m, err
 }
 
-// DeadLetters implements inbox.Inbox.
-func (i *Inbox) DeadLetters(ctx context.Context, limit int) ([]*inbox.Message, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	out := []*inbox.Message{}
-	err := i.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bktDead).Cursor()
-		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
-			r, err := getRecord(tx, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, r.public())
-		}
-		return nil
-	})
-	return out, err
-}
-
 // Depth implements inbox.Inbox.
-func (i *Inbox) Depth(ctx context.Context) (int, error) {
+func (i *store) Depth(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/inbox"
 	"github.com/geminihooks/geminihooks/inbox/boltinbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
 // fakeClock is a clock the tests move by hand.
@@ -37,9 +38,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func open(t *testing.T, path string, opts ...boltinbox.Option) *boltinbox.Inbox {
+func open(t *testing.T, path string, cfg *boltinbox.Config) *boltinbox.DB {
 	t.Helper()
-	ib, err := boltinbox.Open(path, opts...)
+	ib, err := boltinbox.Open(path, cfg)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -59,11 +60,11 @@ func put(t *testing.T, ib inbox.Inbox, ids ...string) {
 func TestOpenLocked(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "inbox.db")
-	open(t, path)
+	open(t, path, nil)
 	// bbolt locks with flock, which a second open file description in this
 	// process cannot take either, just as another process could not.
 	start := time.Now()
-	_, err := boltinbox.Open(path, boltinbox.WithLockTimeout(50*time.Millisecond))
+	_, err := boltinbox.Open(path, &boltinbox.Config{LockTimeout: 50 * time.Millisecond})
 	if !errors.Is(err, boltinbox.ErrLocked) {
 		t.Fatalf("second Open = %v; want ErrLocked", err)
 	}
@@ -77,7 +78,7 @@ func TestOpenLocked(t *testing.T) {
 func validFile(t testing.TB) []byte {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "valid.db")
-	ib, err := boltinbox.Open(path)
+	ib, err := boltinbox.Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestOpenFileErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ib, err := boltinbox.Open(tt.path)
+			ib, err := boltinbox.Open(tt.path, nil)
 			if err == nil {
 				ib.Close()
 				t.Fatal("Open succeeded")
@@ -184,7 +185,7 @@ func TestOpenDamagedFile(t *testing.T) {
 			if err := os.WriteFile(path, tc.data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			ib, err := boltinbox.Open(path)
+			ib, err := boltinbox.Open(path, nil)
 			if err == nil {
 				ib.Close()
 				t.Fatal("Open of a damaged file succeeded")
@@ -213,7 +214,7 @@ func FuzzOpen(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		ib, err := boltinbox.Open(path)
+		ib, err := boltinbox.Open(path, nil)
 		if err != nil {
 			return
 		}
@@ -229,7 +230,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "inbox.db")
 	clk := newClock()
-	ib, err := boltinbox.Open(path, boltinbox.WithClock(clk.Now))
+	ib, err := boltinbox.Open(path, &boltinbox.Config{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +250,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ib = open(t, path, boltinbox.WithClock(clk.Now))
+	ib = open(t, path, &boltinbox.Config{Now: clk.Now})
 	for id, want := range map[string]inbox.State{
 		"wh_claimed": inbox.StatePending, "wh_done": inbox.StateDone, "wh_dead": inbox.StateDead, "wh_pending": inbox.StatePending,
 	} {
@@ -284,7 +285,7 @@ func TestClaimsReleasedAtOpen(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "inbox.db")
 	clk := newClock()
-	ib, err := boltinbox.Open(path, boltinbox.WithClock(clk.Now))
+	ib, err := boltinbox.Open(path, &boltinbox.Config{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +296,7 @@ func TestClaimsReleasedAtOpen(t *testing.T) {
 	}
 	ib.Close() // as a crash would leave it: claimed, never acked
 
-	ib = open(t, path, boltinbox.WithClock(clk.Now))
+	ib = open(t, path, &boltinbox.Config{Now: clk.Now})
 	if d, err := ib.Depth(t.Context()); err != nil || d != 1 {
 		t.Errorf("Depth after reopen = %d, %v; want 1", d, err)
 	}
@@ -311,45 +312,9 @@ func TestClaimsReleasedAtOpen(t *testing.T) {
 	}
 }
 
-func TestAutoPrune(t *testing.T) {
-	t.Parallel()
-	clk := newClock()
-	ib := open(t, filepath.Join(t.TempDir(), "inbox.db"), boltinbox.WithClock(clk.Now),
-		boltinbox.WithAutoPrune(time.Hour, time.Millisecond))
-	ctx := t.Context()
-	put(t, ib, "wh_done", "wh_pending")
-	ms, err := ib.Claim(ctx, 1, time.Minute)
-	if err != nil || len(ms) != 1 {
-		t.Fatalf("Claim = %v, %v", ms, err)
-	}
-	if err := ib.Ack(ctx, ms[0].ID, ms[0].Lease); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(2 * time.Hour)
-	// The pruner runs on its own ticker; wait for its observable effect.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := ib.Get(ctx, "wh_done")
-		if errors.Is(err, inbox.ErrNotFound) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("wh_done still there 10s after it fell out of the window: %v", err)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if m, err := ib.Get(ctx, "wh_pending"); err != nil || m.State != inbox.StatePending {
-		t.Errorf("pending message after pruning = %+v, %v", m, err)
-	}
-	// Close stops the pruner: it returns rather than hanging.
-	if err := ib.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestMaxPending(t *testing.T) {
 	t.Parallel()
-	ib := open(t, filepath.Join(t.TempDir(), "inbox.db"), boltinbox.WithMaxPending(2))
+	ib := open(t, filepath.Join(t.TempDir(), "inbox.db"), &boltinbox.Config{MaxPending: 2})
 	put(t, ib, "wh_1", "wh_2")
 	if ok, err := ib.Put(t.Context(), &inbox.Message{ID: "wh_3"}); ok || !errors.Is(err, inbox.ErrFull) {
 		t.Fatalf("Put over the cap = %v, %v; want ErrFull", ok, err)
@@ -365,25 +330,30 @@ func TestMaxPending(t *testing.T) {
 	put(t, ib, "wh_3")
 }
 
-func TestOptionsValidate(t *testing.T) {
+// A Config value out of range is an error naming the field, and creates no
+// file.
+func TestConfigValidate(t *testing.T) {
 	t.Parallel()
-	for name, opt := range map[string]boltinbox.Option{
-		"nil clock":         boltinbox.WithClock(nil),
-		"nil logger":        boltinbox.WithLogger(nil),
-		"zero lock timeout": boltinbox.WithLockTimeout(0),
-		"negative max":      boltinbox.WithMaxPending(-1),
-		"zero prune window": boltinbox.WithAutoPrune(0, time.Minute),
-		"zero prune every":  boltinbox.WithAutoPrune(time.Hour, 0),
-		"zero max batch":    boltinbox.WithMaxBatch(0),
+	for _, tt := range []struct {
+		cfg  boltinbox.Config
+		want string
+	}{
+		{boltinbox.Config{LockTimeout: -time.Second}, "boltinbox: Config.LockTimeout is -1s, need a positive duration"},
+		{boltinbox.Config{MaxPending: -1}, "boltinbox: Config.MaxPending is -1, need 0 (no cap) or more"},
+		{boltinbox.Config{MaxBatch: -1}, "boltinbox: Config.MaxBatch is -1, need at least 1"},
 	} {
-		t.Run(name, func(t *testing.T) {
+		t.Run(tt.want, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "inbox.db")
-			if ib, err := boltinbox.Open(path, opt); err == nil {
+			ib, err := boltinbox.Open(path, &tt.cfg)
+			if err == nil {
 				ib.Close()
 				t.Fatal("Open succeeded")
 			}
+			if err.Error() != tt.want {
+				t.Errorf("Open = %q; want %q", err, tt.want)
+			}
 			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("Open with a bad option created the file: %v", err)
+				t.Errorf("Open with a bad config created the file: %v", err)
 			}
 		})
 	}
@@ -392,7 +362,7 @@ func TestOptionsValidate(t *testing.T) {
 func TestCloseDuringPuts(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "inbox.db")
-	ib, err := boltinbox.Open(path)
+	ib, err := boltinbox.Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +410,7 @@ func TestCloseDuringPuts(t *testing.T) {
 	}
 	wg.Wait()
 	// Every Put that returned true is on disk.
-	ib = open(t, path)
+	ib = open(t, path, nil)
 	for _, id := range stored {
 		if _, err := ib.Get(t.Context(), id); err != nil {
 			t.Fatalf("Get(%q) after reopen = %v", id, err)
@@ -451,45 +421,45 @@ func TestCloseDuringPuts(t *testing.T) {
 func TestTrackedJobsSurviveRestart(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "inbox.db")
-	ib, err := boltinbox.Open(path)
+	ib, err := boltinbox.Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	next := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
-	if err := ib.Track(t.Context(), &inbox.TrackedJob{Name: "batches/1", Kind: inbox.KindBatch, NextCheck: next}); err != nil {
+	if err := ib.Ledger.Track(t.Context(), &ledger.Job{Name: "batches/1", Kind: ledger.KindBatch, NextCheck: next}); err != nil {
 		t.Fatal(err)
 	}
-	if err := ib.AcquireLease(t.Context(), "reconciler", "A", next, time.Hour); err != nil {
+	if err := ib.Ledger.AcquireLease(t.Context(), "reconciler", "A", next, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	ib.Close()
 
-	ib = open(t, path)
-	due, err := ib.Due(t.Context(), next, 10)
+	ib = open(t, path, nil)
+	due, err := ib.Ledger.Due(t.Context(), next, 10)
 	if err != nil || len(due) != 1 || due[0].Name != "batches/1" {
 		t.Fatalf("Due after reopen = %v, %v; want batches/1", due, err)
 	}
-	if err := ib.AcquireLease(t.Context(), "reconciler", "B", next.Add(time.Minute), time.Hour); !errors.Is(err, inbox.ErrLeaseHeld) {
+	if err := ib.Ledger.AcquireLease(t.Context(), "reconciler", "B", next.Add(time.Minute), time.Hour); !errors.Is(err, ledger.ErrLeaseHeld) {
 		t.Errorf("AcquireLease by another owner after reopen = %v; want ErrLeaseHeld", err)
 	}
 }
 
-// PruneTracked walks the jobs a batch at a time; whatever the batch size, it
+// The ledger's Prune walks the jobs a batch at a time; whatever the batch size, it
 // deletes exactly the jobs settled before the cutoff.
-func TestPruneTrackedInBatches(t *testing.T) {
+func TestLedgerPruneInBatches(t *testing.T) {
 	t.Parallel()
 	start := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
 	for _, batch := range []int{1, 3, 11, 1000} {
 		t.Run(fmt.Sprint(batch), func(t *testing.T) {
 			t.Parallel()
-			ib := open(t, filepath.Join(t.TempDir(), "inbox.db"), boltinbox.WithMaxBatch(batch))
+			ib := open(t, filepath.Join(t.TempDir(), "inbox.db"), &boltinbox.Config{MaxBatch: batch})
 			ctx := t.Context()
 			// j00..j10: even ones settled before the cutoff, odd ones
 			// open, and j10 settled after it.
 			var want []string
 			for k := range 11 {
 				name := fmt.Sprintf("j%02d", k)
-				if err := ib.Track(ctx, &inbox.TrackedJob{Name: name, Kind: inbox.KindBatch, NextCheck: start}); err != nil {
+				if err := ib.Ledger.Track(ctx, &ledger.Job{Name: name, Kind: ledger.KindBatch, NextCheck: start}); err != nil {
 					t.Fatal(err)
 				}
 				at := start
@@ -497,7 +467,7 @@ func TestPruneTrackedInBatches(t *testing.T) {
 					at = start.Add(time.Hour)
 				}
 				if k%2 == 0 {
-					if err := ib.Settle(ctx, name, at); err != nil {
+					if err := ib.Ledger.Settle(ctx, name, at); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -505,19 +475,19 @@ func TestPruneTrackedInBatches(t *testing.T) {
 					want = append(want, name)
 				}
 			}
-			n, err := ib.PruneTracked(ctx, start.Add(time.Minute))
+			n, err := ib.Ledger.Prune(ctx, start.Add(time.Minute))
 			if err != nil || n != 5 {
-				t.Fatalf("PruneTracked = %d, %v; want 5", n, err)
+				t.Fatalf("Prune = %d, %v; want 5", n, err)
 			}
 			var kept []string
 			for k := range 11 {
 				name := fmt.Sprintf("j%02d", k)
-				_, err := ib.TrackedJob(ctx, name)
+				_, err := ib.Ledger.Job(ctx, name)
 				switch {
 				case err == nil:
 					kept = append(kept, name)
-				case !errors.Is(err, inbox.ErrNotFound):
-					t.Fatalf("TrackedJob(%s): %v", name, err)
+				case !errors.Is(err, ledger.ErrNotFound):
+					t.Fatalf("Job(%s): %v", name, err)
 				}
 			}
 			if d := cmp.Diff(want, kept); d != "" {
@@ -543,7 +513,7 @@ func TestPutCancelledDuringCommit(t *testing.T) {
 		})
 		return time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
 	}
-	ib := open(t, filepath.Join(t.TempDir(), "inbox.db"), boltinbox.WithClock(clock))
+	ib := open(t, filepath.Join(t.TempDir(), "inbox.db"), &boltinbox.Config{Now: clock})
 	type result struct {
 		stored bool
 		err    error

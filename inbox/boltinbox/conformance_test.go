@@ -8,40 +8,30 @@ import (
 	"github.com/geminihooks/geminihooks/inbox"
 	"github.com/geminihooks/geminihooks/inbox/boltinbox"
 	"github.com/geminihooks/geminihooks/inbox/inboxtest"
+	"github.com/geminihooks/geminihooks/ledger"
+	"github.com/geminihooks/geminihooks/ledger/ledgertest"
 )
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	inboxtest.Run(t, func(t *testing.T, clock func() time.Time) inbox.Inbox {
-		ib, err := boltinbox.Open(filepath.Join(t.TempDir(), "inbox.db"), boltinbox.WithClock(clock))
+	inboxtest.Run(t, func(t *testing.T, clock func() time.Time) inbox.Store {
+		db, err := boltinbox.Open(filepath.Join(t.TempDir(), "inbox.db"), &boltinbox.Config{Now: clock})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { ib.Close() })
-		return ib
+		t.Cleanup(func() { db.Close() })
+		return db
 	})
 }
 
-func TestTrackerConformance(t *testing.T) {
+func TestLedgerConformance(t *testing.T) {
 	t.Parallel()
-	inboxtest.RunTracker(t, func(t *testing.T) inbox.Tracker {
-		ib, err := boltinbox.Open(filepath.Join(t.TempDir(), "inbox.db"))
+	ledgertest.Run(t, func(t *testing.T) ledger.Ledger {
+		db, err := boltinbox.Open(filepath.Join(t.TempDir(), "inbox.db"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { ib.Close() })
-		return ib
-	})
-}
-
-func TestAdminConformance(t *testing.T) {
-	t.Parallel()
-	inboxtest.RunAdmin(t, func(t *testing.T, clock func() time.Time) inbox.Admin {
-		ib, err := boltinbox.Open(filepath.Join(t.TempDir(), "inbox.db"), boltinbox.WithClock(clock))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ib.Close() })
-		return ib
+		t.Cleanup(func() { db.Close() })
+		return db.Ledger
 	})
 }

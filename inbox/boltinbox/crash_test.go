@@ -69,7 +69,7 @@ func crashHelper() {
 	// so claims a killed process held come back at once instead of after
 	// 31 real seconds. Claims released at open are TestClaimsReleasedAtOpen's.
 	clock := func() time.Time { return time.Now().Add(skew) }
-	ib, err := boltinbox.Open(os.Getenv(envDB), boltinbox.WithClock(clock), boltinbox.WithLockTimeout(10*time.Second))
+	ib, err := boltinbox.Open(os.Getenv(envDB), &boltinbox.Config{Now: clock, LockTimeout: 10 * time.Second})
 	if err != nil {
 		fail(err)
 	}
@@ -81,9 +81,11 @@ func crashHelper() {
 	if err != nil {
 		fail(err)
 	}
-	l := listener.New(v, listener.WithInbox(ib), listener.WithClock(clock), listener.WithWorkers(workers),
-		listener.WithHandlerTimeout(time.Second), listener.WithPollInterval(20*time.Millisecond),
-		listener.WithGracePeriod(5*time.Second))
+	l, err := listener.New(v, &listener.Config{Inbox: ib, Now: clock, Workers: workers,
+		HandlerTimeout: time.Second, PollInterval: 20 * time.Millisecond, GracePeriod: 5 * time.Second})
+	if err != nil {
+		fail(err)
+	}
 	l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
 		// One write(2) per line: appends from one process never interleave,
 		// and a SIGKILL cannot lose what the kernel already has.
@@ -297,7 +299,7 @@ func TestCrash(t *testing.T) {
 	if reruns > 2*kills*workers {
 		t.Errorf("%d re-runs; want at most %d (2 x workers x kills)", reruns, 2*kills*workers)
 	}
-	ib, err := boltinbox.Open(filepath.Join(dir, "inbox.db"))
+	ib, err := boltinbox.Open(filepath.Join(dir, "inbox.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func Example() {
 	path := filepath.Join(dir, "inbox.db")
 	ctx := context.Background()
 
-	ib, err := boltinbox.Open(path)
+	ib, err := boltinbox.Open(path, nil)
 	if err != nil {
 		panic(err)
 	}
@@ -37,7 +37,7 @@ func Example() {
 	}
 	ib.Close()
 
-	ib, err = boltinbox.Open(path)
+	ib, err = boltinbox.Open(path, nil)
 	if err != nil {
 		panic(err)
 	}

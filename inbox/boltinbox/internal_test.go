@@ -63,14 +63,22 @@ func FuzzDecodeRecord(f *testing.F) {
 	})
 }
 
+// openStore opens the file at path and returns its inbox, whose insides
+// these tests look at.
+func openStore(t *testing.T, path string) *store {
+	t.Helper()
+	db, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db.Store.(*store)
+}
+
 // TestGroupCommit checks that concurrent Puts share commits: bbolt's
 // transaction ID grows by one per write transaction.
 func TestGroupCommit(t *testing.T) {
 	t.Parallel()
-	ib, err := Open(filepath.Join(t.TempDir(), "inbox.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ib := openStore(t, filepath.Join(t.TempDir(), "inbox.db"))
 	defer ib.Close()
 	txid := func() int {
 		var id int
@@ -107,10 +115,7 @@ func TestGroupCommit(t *testing.T) {
 // page) is committed op by op: only the op at fault fails.
 func TestFailedCommitFailsOnlyItsCause(t *testing.T) {
 	t.Parallel()
-	ib, err := Open(filepath.Join(t.TempDir(), "inbox.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ib := openStore(t, filepath.Join(t.TempDir(), "inbox.db"))
 	defer ib.Close()
 	ctx := t.Context()
 	// Hold the writer in a commit of its own while the ops below queue,
@@ -163,10 +168,7 @@ func TestArrivalsBackfilled(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "inbox.db")
-	ib, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ib := openStore(t, path)
 	for _, id := range []string{"a", "b", "c"} {
 		if _, err := ib.Put(ctx, &inbox.Message{ID: id, Body: []byte("{}")}); err != nil {
 			t.Fatal(err)
@@ -181,10 +183,7 @@ func TestArrivalsBackfilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	ib, err = Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ib = openStore(t, path)
 	defer ib.Close()
 	p, err := ib.List(ctx, inbox.Filter{}, "", 10)
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
 // Tracker buckets: tracked maps a job name to its JSON; due indexes the
@@ -23,23 +23,31 @@ var (
 	trackerBuckets = [][]byte{bktTracked, bktDue, bktOwners}
 )
 
-var (
-	_ inbox.Tracker       = (*Inbox)(nil)
-	_ inbox.TrackerPruner = (*Inbox)(nil)
-)
+// jobLedger is a DB's ledger: its store, seen as a ledger.Ledger.
+type jobLedger struct{ *store }
 
-func dueKey(j *inbox.TrackedJob) []byte {
+var _ ledger.Ledger = jobLedger{}
+
+// cloneJob copies j, which an op may read after the call that gave it.
+func cloneJob(j *ledger.Job) *ledger.Job {
+	c := *j
+	c.Events = append([]string(nil), j.Events...)
+	c.UserMetadata = append([]byte(nil), j.UserMetadata...)
+	return &c
+}
+
+func dueKey(j *ledger.Job) []byte {
 	k := make([]byte, 8, 8+len(j.Name))
 	binary.BigEndian.PutUint64(k, uint64(j.NextCheck.UnixNano())^(1<<63))
 	return append(k, j.Name...)
 }
 
-func getTracked(tx *bolt.Tx, name string) (*inbox.TrackedJob, error) {
+func getTracked(tx *bolt.Tx, name string) (*ledger.Job, error) {
 	v := tx.Bucket(bktTracked).Get([]byte(name))
 	if v == nil {
-		return nil, fmt.Errorf("boltinbox: tracked job %q: %w", name, inbox.ErrNotFound)
+		return nil, fmt.Errorf("boltinbox: tracked job %q: %w", name, ledger.ErrNotFound)
 	}
-	j := new(inbox.TrackedJob)
+	j := new(ledger.Job)
 	if err := json.Unmarshal(v, j); err != nil {
 		return nil, fmt.Errorf("boltinbox: tracked job %q: %w: %w", name, ErrCorrupt, err)
 	}
@@ -48,7 +56,7 @@ func getTracked(tx *bolt.Tx, name string) (*inbox.TrackedJob, error) {
 
 // putTracked stores j and keeps the due index in step with it; old is the
 // stored version j replaces, or nil.
-func (w *wtx) putTracked(old, j *inbox.TrackedJob) error {
+func (w *wtx) putTracked(old, j *ledger.Job) error {
 	w.dirty = true
 	due := w.tx.Bucket(bktDue)
 	if old != nil && !old.Settled {
@@ -68,29 +76,29 @@ func (w *wtx) putTracked(old, j *inbox.TrackedJob) error {
 	return storageErr(w.tx.Bucket(bktTracked).Put([]byte(j.Name), v))
 }
 
-// Track implements inbox.Tracker.
-func (i *Inbox) Track(ctx context.Context, j *inbox.TrackedJob) error {
+// Track implements ledger.Ledger.
+func (i jobLedger) Track(ctx context.Context, j *ledger.Job) error {
 	if j == nil || j.Name == "" {
 		return errors.New("boltinbox: tracked job without a name")
 	}
-	c := j.Clone()
+	c := cloneJob(j)
 	return i.do(ctx, func(w *wtx) error {
 		old, err := getTracked(w.tx, c.Name)
-		if err != nil && !errors.Is(err, inbox.ErrNotFound) {
+		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
 			return err
 		}
 		return w.putTracked(old, c)
 	})
 }
 
-// Settle implements inbox.Tracker. Most events name no tracked job, or
+// Settle implements ledger.Ledger. Most events name no tracked job, or
 // one already settled: a read finds that without waiting for the writer.
 // The rest ride along with the next commit.
-func (i *Inbox) Settle(ctx context.Context, name string, at time.Time) error {
+func (i jobLedger) Settle(ctx context.Context, name string, at time.Time) error {
 	open := false
 	err := i.view(func(tx *bolt.Tx) error {
 		j, err := getTracked(tx, name)
-		if errors.Is(err, inbox.ErrNotFound) {
+		if errors.Is(err, ledger.ErrNotFound) {
 			return nil
 		}
 		open = err == nil && !j.Settled
@@ -101,38 +109,38 @@ func (i *Inbox) Settle(ctx context.Context, name string, at time.Time) error {
 	}
 	return i.ride(ctx, func(w *wtx) error {
 		j, err := getTracked(w.tx, name)
-		if errors.Is(err, inbox.ErrNotFound) {
+		if errors.Is(err, ledger.ErrNotFound) {
 			return nil
 		}
 		if err != nil || j.Settled {
 			return err
 		}
-		c := j.Clone()
+		c := cloneJob(j)
 		c.Settled, c.SettledAt = true, at
 		return w.putTracked(j, c)
 	})
 }
 
-// Reschedule implements inbox.Tracker.
-func (i *Inbox) Reschedule(ctx context.Context, name string, next, endedAt time.Time) error {
+// Reschedule implements ledger.Ledger.
+func (i jobLedger) Reschedule(ctx context.Context, name string, next, endedAt time.Time) error {
 	return i.do(ctx, func(w *wtx) error {
 		j, err := getTracked(w.tx, name)
 		if err != nil || j.Settled {
 			return err
 		}
-		c := j.Clone()
+		c := cloneJob(j)
 		c.NextCheck, c.EndedAt = next, endedAt
 		c.Checks++
 		return w.putTracked(j, c)
 	})
 }
 
-// TrackedJob implements inbox.Tracker.
-func (i *Inbox) TrackedJob(ctx context.Context, name string) (*inbox.TrackedJob, error) {
+// Job implements ledger.Ledger.
+func (i jobLedger) Job(ctx context.Context, name string) (*ledger.Job, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var j *inbox.TrackedJob
+	var j *ledger.Job
 	err := i.view(func(tx *bolt.Tx) error {
 		var err error
 		j, err = getTracked(tx, name)
@@ -141,12 +149,12 @@ func (i *Inbox) TrackedJob(ctx context.Context, name string) (*inbox.TrackedJob,
 	return j, err
 }
 
-// Due implements inbox.Tracker.
-func (i *Inbox) Due(ctx context.Context, now time.Time, limit int) ([]*inbox.TrackedJob, error) {
+// Due implements ledger.Ledger.
+func (i jobLedger) Due(ctx context.Context, now time.Time, limit int) ([]*ledger.Job, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out := []*inbox.TrackedJob{}
+	out := []*ledger.Job{}
 	err := i.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktDue).Cursor()
 		for k, v := c.First(); k != nil && len(out) < limit && len(k) >= 8 && !keyTime(k).After(now); k, v = c.Next() {
@@ -166,9 +174,9 @@ type owner struct {
 	Until time.Time `json:"until"`
 }
 
-// AcquireLease implements inbox.Tracker. The lease arbitrates between
+// AcquireLease implements ledger.Ledger. The lease arbitrates between
 // reconcilers in this process: one process has the file.
-func (i *Inbox) AcquireLease(ctx context.Context, lease, who string, now time.Time, ttl time.Duration) error {
+func (i jobLedger) AcquireLease(ctx context.Context, lease, who string, now time.Time, ttl time.Duration) error {
 	return i.do(ctx, func(w *wtx) error {
 		b := w.tx.Bucket(bktOwners)
 		if v := b.Get([]byte(lease)); v != nil {
@@ -177,7 +185,7 @@ func (i *Inbox) AcquireLease(ctx context.Context, lease, who string, now time.Ti
 				return fmt.Errorf("boltinbox: lease %q: %w: %w", lease, ErrCorrupt, err)
 			}
 			if o.Owner != who && now.Before(o.Until) {
-				return fmt.Errorf("boltinbox: lease %q: %w", lease, inbox.ErrLeaseHeld)
+				return fmt.Errorf("boltinbox: lease %q: %w", lease, ledger.ErrLeaseHeld)
 			}
 		}
 		v, err := json.Marshal(owner{Owner: who, Until: now.Add(ttl)})
@@ -189,8 +197,8 @@ func (i *Inbox) AcquireLease(ctx context.Context, lease, who string, now time.Ti
 	})
 }
 
-// ReleaseLease implements inbox.Tracker.
-func (i *Inbox) ReleaseLease(ctx context.Context, lease, who string) error {
+// ReleaseLease implements ledger.Ledger.
+func (i jobLedger) ReleaseLease(ctx context.Context, lease, who string) error {
 	return i.do(ctx, func(w *wtx) error {
 		b := w.tx.Bucket(bktOwners)
 		v := b.Get([]byte(lease))
@@ -209,11 +217,11 @@ func (i *Inbox) ReleaseLease(ctx context.Context, lease, who string) error {
 	})
 }
 
-// PruneTracked implements inbox.TrackerPruner. Settled jobs have no index,
+// Prune implements ledger.LedgerPruner. Settled jobs have no index,
 // so it walks the tracked jobs in name order, looking at no more than the
 // batch size of them per commit, so a large tracker does not hold up Puts;
 // a commit that deletes nothing skips the fsync.
-func (i *Inbox) PruneTracked(ctx context.Context, before time.Time) (int, error) {
+func (i jobLedger) Prune(ctx context.Context, before time.Time) (int, error) {
 	total := 0
 	var from []byte // the first name this commit looks at; nil for the start
 	for {

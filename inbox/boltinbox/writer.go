@@ -55,7 +55,7 @@ func (w *wtx) putRecord(r *record) error {
 
 // do hands fn to the writer and waits until its batch is committed and
 // fsynced. A caller whose ctx ends stops waiting; its op may still commit.
-func (i *Inbox) do(ctx context.Context, fn func(w *wtx) error) error {
+func (i *store) do(ctx context.Context, fn func(w *wtx) error) error {
 	return i.send(ctx, &op{ctx: ctx, fn: fn, done: make(chan error, 1)})
 }
 
@@ -65,11 +65,11 @@ func (i *Inbox) do(ctx context.Context, fn func(w *wtx) error) error {
 // do not take commits of their own from the Puts (one commit costs about
 // the same whether it carries one change or thirty: a new meta page, the
 // freelist, and the branch pages of every bucket it touches).
-func (i *Inbox) ride(ctx context.Context, fn func(w *wtx) error) error {
+func (i *store) ride(ctx context.Context, fn func(w *wtx) error) error {
 	return i.send(ctx, &op{ctx: ctx, fn: fn, done: make(chan error, 1), rider: true})
 }
 
-func (i *Inbox) send(ctx context.Context, o *op) error {
+func (i *store) send(ctx context.Context, o *op) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (i *Inbox) send(ctx context.Context, o *op) error {
 // writer is the only goroutine that writes. It takes whatever ops queued
 // while the previous commit was in progress and commits them together, so
 // concurrent callers share one fsync without waiting for a timer.
-func (i *Inbox) writer() {
+func (i *store) writer() {
 	defer i.wg.Done()
 	// A fault on a damaged page becomes a panic that commit recovers.
 	debug.SetPanicOnFault(true)
@@ -194,7 +194,7 @@ func riders(batch []*op) bool {
 
 // waitForPut adds ops to batch until one that is not a rider arrives, the
 // batch is full, maxRide passes or the inbox is closing.
-func (i *Inbox) waitForPut(batch []*op) []*op {
+func (i *store) waitForPut(batch []*op) []*op {
 	t := time.NewTimer(maxRide)
 	defer t.Stop()
 	for len(batch) < cap(batch) {
@@ -222,7 +222,7 @@ var (
 // fails with a storage error it gets that error alone and the others run
 // again in a new transaction; when the commit itself fails, each op is
 // committed alone.
-func (i *Inbox) commit(batch []*op) {
+func (i *store) commit(batch []*op) {
 	live := batch[:0:0]
 	for _, o := range batch {
 		if err := o.ctx.Err(); err != nil {
@@ -287,7 +287,7 @@ func (i *Inbox) commit(batch []*op) {
 	}
 }
 
-func (i *Inbox) update(fn func(tx *bolt.Tx) error) (err error) {
+func (i *store) update(fn func(tx *bolt.Tx) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrCorrupt, r)

@@ -11,11 +11,8 @@ import (
 	"github.com/geminihooks/geminihooks/inbox"
 )
 
-// RunAdmin runs the conformance suite of [inbox.Admin], with open as in
-// [Run]. Beyond the comments on inbox.Admin it pins: List of a cursor that
-// is not one the inbox made fails with inbox.ErrBadCursor; a limit under 1
-// lists one message; List sees a claim whose lease ran out as Get does; Requeue of an unknown ID wraps inbox.ErrNotFound.
-func RunAdmin(t *testing.T, open func(t *testing.T, clock func() time.Time) inbox.Admin) {
+// runAdmin runs the subtests of inbox.Admin, with open as in Run.
+func runAdmin(t *testing.T, open func(t *testing.T, clock func() time.Time) inbox.Store) {
 	t.Helper()
 	tests := []struct {
 		name string
@@ -32,7 +29,7 @@ func RunAdmin(t *testing.T, open func(t *testing.T, clock func() time.Time) inbo
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := &clock{now: Start}
+			clk := &clock{now: start}
 			ib := open(t, clk.Now)
 			if ib == nil {
 				t.Fatal("open returned a nil inbox")

@@ -15,24 +15,25 @@ import (
 	"github.com/geminihooks/geminihooks/inbox"
 )
 
-// Start is the suite's clock reading when each subtest opens its inbox.
-var Start = time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
+// start is the suite's clock reading when each subtest opens its inbox.
+var start = time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
 
 // lease is the lease duration the suite claims with unless a test needs
 // another.
 const lease = 30 * time.Second
 
-// notifyWait bounds how long the suite waits for a Notifier signal; stores
+// notifyWait bounds how long the suite waits for a Notify signal; stores
 // that notify through a database may deliver it asynchronously.
 const notifyWait = 5 * time.Second
 
-// Run runs the conformance suite. Each subtest calls open for a new, empty
-// inbox that reads time only from clock, and registers its own cleanup
-// (Close, dropping storage) with t.Cleanup; the suite may itself call Close
-// first. Subtests run one after another, so stores that share one database
-// may reset it in open.
+// Run runs the conformance suite of [inbox.Inbox] and [inbox.Admin]. Each
+// subtest calls open for a new, empty inbox that reads time only from clock,
+// and registers its own cleanup (Close, dropping storage) with t.Cleanup;
+// the suite may itself call Close first. Subtests run one after another, so
+// stores that share one database may reset it in open.
 //
-// Beyond the comments on [inbox.Inbox], the suite pins these semantics:
+// Beyond the comments on [inbox.Inbox] and [inbox.Admin], the suite pins
+// these semantics:
 //   - Put ignores the inbox-owned fields of its argument (State, Attempts,
 //     NotBefore, LastError, Lease, LeaseUntil, FinishedAt), fills a zero
 //     ReceivedAt from the clock, keeps no reference to the caller's Body, and
@@ -42,21 +43,24 @@ const notifyWait = 5 * time.Second
 //     LeaseUntil = now + lease. A lease is current while now < LeaseUntil.
 //   - Get reports a claim whose lease ran out as pending with no lease.
 //   - Retry makes the message claimable from at on (at itself included).
-//   - DeadLetters lists by FinishedAt (when the message was dead-lettered).
-//   - Replay of a message that is not dead fails and changes nothing.
+//   - Requeue of a dead letter without a body keeps its own, and of a
+//     pending or claimed message fails and changes nothing.
 //   - Prune deletes done and dead messages with FinishedAt strictly before
 //     the cutoff, freeing their ID and JobKey.
-//   - Get, Ack, Retry, DeadLetter and Replay of an unknown ID return an
+//   - Get, Ack, Retry, DeadLetter and Requeue of an unknown ID return an
 //     error wrapping inbox.ErrNotFound.
 //   - A canceled context makes every method fail with an error wrapping
 //     context.Canceled, and change nothing.
 //   - After Close, methods return an error wrapping inbox.ErrClosed.
-//   - A Notifier signals after a Put, a Replay, and a Retry whose time has
-//     come, and never blocks the writer.
+//   - A Notify channel, unless nil, signals after a Put, a Requeue, and a
+//     Retry whose time has come, and never blocks the writer.
+//   - List of a cursor that is not one the inbox made fails with
+//     inbox.ErrBadCursor; a limit under 1 lists one message; List sees a
+//     claim whose lease ran out as Get does.
 //
 // Returned messages are compared with cmp after cmpopts.EquateEmpty, so nil
 // and empty bodies are the same; times are compared with time.Time.Equal.
-func Run(t *testing.T, open func(t *testing.T, clock func() time.Time) inbox.Inbox) {
+func Run(t *testing.T, open func(t *testing.T, clock func() time.Time) inbox.Store) {
 	t.Helper()
 	tests := []struct {
 		name string
@@ -84,13 +88,13 @@ func Run(t *testing.T, open func(t *testing.T, clock func() time.Time) inbox.Inb
 		{"ReplayOnlyDead", testReplayOnlyDead},
 		{"Prune", testPrune},
 		{"Depth", testDepth},
-		{"Notifier", testNotifier},
+		{"Notify", testNotify},
 		{"CanceledContext", testCanceledContext},
 		{"Close", testClose},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := &clock{now: Start}
+			clk := &clock{now: start}
 			ib := open(t, clk.Now)
 			if ib == nil {
 				t.Fatal("open returned a nil inbox")
@@ -98,6 +102,7 @@ func Run(t *testing.T, open func(t *testing.T, clock func() time.Time) inbox.Inb
 			tc.fn(&env{T: t, ib: ib, clock: clk, ctx: t.Context()})
 		})
 	}
+	runAdmin(t, open)
 }
 
 // clock is a fake clock the tests move by hand.
@@ -121,7 +126,7 @@ func (c *clock) Advance(d time.Duration) time.Time {
 
 type env struct {
 	*testing.T
-	ib    inbox.Inbox
+	ib    inbox.Store
 	clock *clock
 	ctx   context.Context
 }
@@ -261,7 +266,7 @@ func ids(ms []*inbox.Message) []string {
 }
 
 func testPutGet(e *env) {
-	received := Start.Add(-3 * time.Second)
+	received := start.Add(-3 * time.Second)
 	in := &inbox.Message{
 		ID:          "wh_1",
 		JobKey:      "batch.succeeded\x00batches/1",
@@ -272,11 +277,11 @@ func testPutGet(e *env) {
 		// Fields the inbox owns: Put must ignore them.
 		State:      inbox.StateDone,
 		Attempts:   7,
-		NotBefore:  Start.Add(time.Hour),
+		NotBefore:  start.Add(time.Hour),
 		LastError:  "caller junk",
 		Lease:      "caller-lease",
-		LeaseUntil: Start.Add(time.Hour),
-		FinishedAt: Start,
+		LeaseUntil: start.Add(time.Hour),
+		FinishedAt: start,
 	}
 	e.put(in)
 	want := &inbox.Message{
@@ -511,9 +516,9 @@ func testClaimOrderAndLimit(e *env) {
 func testClaimOrderByReceivedAt(e *env) {
 	// Order follows ReceivedAt, not the order of Puts.
 	late := e.msg("wh_late")
-	late.ReceivedAt = Start.Add(10 * time.Second)
+	late.ReceivedAt = start.Add(10 * time.Second)
 	early := e.msg("wh_early")
-	early.ReceivedAt = Start.Add(5 * time.Second)
+	early.ReceivedAt = start.Add(5 * time.Second)
 	e.put(late)
 	e.put(early)
 	e.clock.Advance(20 * time.Second)
@@ -664,7 +669,7 @@ func testNotFound(e *env) {
 		"Ack":        func() error { return e.ib.Ack(e.ctx, "nope", "lease") },
 		"Retry":      func() error { return e.ib.Retry(e.ctx, "nope", "lease", e.clock.Now(), "x") },
 		"DeadLetter": func() error { return e.ib.DeadLetter(e.ctx, "nope", "lease", "x") },
-		"Replay":     func() error { return e.ib.Replay(e.ctx, "nope") },
+		"Requeue":    func() error { return e.ib.Requeue(e.ctx, "nope", nil) },
 	} {
 		if err := f(); !errors.Is(err, inbox.ErrNotFound) {
 			e.Errorf("%s of an unknown ID = %v; want ErrNotFound", op, err)
@@ -709,19 +714,26 @@ func testRetryInThePast(e *env) {
 	e.claimOne("wh_1")
 }
 
+// deadLetters lists the dead letters, newest arrival first.
+func (e *env) deadLetters(limit int) []*inbox.Message {
+	e.Helper()
+	p, err := e.ib.List(e.ctx, inbox.Filter{State: inbox.StateDead}, "", limit)
+	if err != nil {
+		e.Fatalf("List of the dead letters = %v", err)
+	}
+	return p.Messages
+}
+
 func testDeadLetters(e *env) {
 	e.putIDs("wh_a", "wh_b", "wh_c")
 	ms := e.claim(3, lease)
-	// Dead-lettered in the order b, a: that is the listing order.
 	e.deadLetter(ms[1], "reason b")
 	e.clock.Advance(time.Second)
 	e.deadLetter(ms[0], "reason a")
 	e.leaseLost("wh_a", ms[0].Lease)
 
-	dl, err := e.ib.DeadLetters(e.ctx, 10)
-	if err != nil {
-		e.Fatalf("DeadLetters = %v", err)
-	}
+	// Listed newest arrival first: b, then a.
+	dl := e.deadLetters(10)
 	want := []*inbox.Message{
 		{ID: "wh_b", Body: ms[1].Body, ReceivedAt: ms[1].ReceivedAt, State: inbox.StateDead, Attempts: 1,
 			LastError: "reason b", FinishedAt: e.clock.Now().Add(-time.Second)},
@@ -729,10 +741,10 @@ func testDeadLetters(e *env) {
 			LastError: "reason a", FinishedAt: e.clock.Now()},
 	}
 	if diff := cmp.Diff(want, dl, msgOpts, cmpopts.IgnoreFields(inbox.Message{}, "NotBefore")); diff != "" {
-		e.Errorf("DeadLetters (-want +got):\n%s", diff)
+		e.Errorf("dead letters (-want +got):\n%s", diff)
 	}
-	if dl, err := e.ib.DeadLetters(e.ctx, 1); err != nil || !cmp.Equal(ids(dl), []string{"wh_b"}) {
-		e.Errorf("DeadLetters(1) = %v, %v; want [wh_b]", ids(dl), err)
+	if dl := e.deadLetters(1); !cmp.Equal(ids(dl), []string{"wh_b"}) {
+		e.Errorf("dead letters, limit 1 = %v; want [wh_b]", ids(dl))
 	}
 	e.depth(1)
 	e.ack(ms[2])
@@ -741,6 +753,7 @@ func testDeadLetters(e *env) {
 	e.dup(e.msg("wh_a"))
 }
 
+// A dead letter requeued without a body runs again with its own.
 func testReplay(e *env) {
 	e.putIDs("wh_1")
 	e.claimOne("wh_1")
@@ -749,36 +762,35 @@ func testReplay(e *env) {
 	c := e.claimOne("wh_1")
 	e.deadLetter(c, "gave up")
 	e.depth(0)
-	if err := e.ib.Replay(e.ctx, "wh_1"); err != nil {
-		e.Fatalf("Replay = %v", err)
+	if err := e.ib.Requeue(e.ctx, "wh_1", nil); err != nil {
+		e.Fatalf("Requeue = %v", err)
 	}
 	got := e.get("wh_1")
 	if got.State != inbox.StatePending || got.Attempts != 0 {
-		e.Errorf("after Replay: state %q attempts %d; want pending, 0", got.State, got.Attempts)
+		e.Errorf("after Requeue: state %q attempts %d; want pending, 0", got.State, got.Attempts)
 	}
 	e.depth(1)
-	if dl, err := e.ib.DeadLetters(e.ctx, 10); err != nil || len(dl) != 0 {
-		e.Errorf("DeadLetters after Replay = %v, %v; want none", ids(dl), err)
+	if dl := e.deadLetters(10); len(dl) != 0 {
+		e.Errorf("dead letters after Requeue = %v; want none", ids(dl))
 	}
 	again := e.claimOne("wh_1")
-	if again.Attempts != 1 {
-		e.Errorf("Attempts on the claim after Replay = %d; want 1", again.Attempts)
+	if again.Attempts != 1 || string(again.Body) != string(c.Body) {
+		e.Errorf("the claim after Requeue: attempts %d, body %q; want 1, %q", again.Attempts, again.Body, c.Body)
 	}
 	e.leaseLost("wh_1", c.Lease)
 	e.ack(again)
 }
 
 func testReplayOnlyDead(e *env) {
-	e.putIDs("wh_claimed", "wh_done", "wh_pending")
-	ms := e.claim(2, lease)
-	e.ack(ms[1])
-	for _, id := range []string{"wh_pending", "wh_claimed", "wh_done"} {
+	e.putIDs("wh_claimed", "wh_pending")
+	e.claim(1, lease)
+	for _, id := range []string{"wh_pending", "wh_claimed"} {
 		before := e.get(id)
-		if err := e.ib.Replay(e.ctx, id); err == nil {
-			e.Errorf("Replay(%q) of a %s message = nil; want an error", id, before.State)
+		if err := e.ib.Requeue(e.ctx, id, nil); !errors.Is(err, inbox.ErrNotFinished) {
+			e.Errorf("Requeue(%q) of a %s message = %v; want ErrNotFinished", id, before.State, err)
 		}
 		if diff := cmp.Diff(before, e.get(id), msgOpts); diff != "" {
-			e.Errorf("Replay(%q) changed the message (-before +after):\n%s", id, diff)
+			e.Errorf("Requeue(%q) changed the message (-before +after):\n%s", id, diff)
 		}
 	}
 }
@@ -827,8 +839,8 @@ func testPrune(e *env) {
 	for _, id := range all[2:] {
 		e.get(id)
 	}
-	if dl, err := e.ib.DeadLetters(e.ctx, 10); err != nil || !cmp.Equal(ids(dl), []string{"wh_dead_at"}) {
-		e.Errorf("DeadLetters after Prune = %v, %v; want [wh_dead_at]", ids(dl), err)
+	if dl := e.deadLetters(10); !cmp.Equal(ids(dl), []string{"wh_dead_at"}) {
+		e.Errorf("dead letters after Prune = %v; want [wh_dead_at]", ids(dl))
 	}
 	// Pruned keys are free again, both the ID and the job key; kept ones are not.
 	e.put(e.msg("wh_done_old"))
@@ -864,12 +876,11 @@ func testDepth(e *env) {
 	e.depth(2)
 }
 
-func testNotifier(e *env) {
-	n, ok := e.ib.(inbox.Notifier)
-	if !ok {
-		e.Skip("the inbox does not implement inbox.Notifier")
+func testNotify(e *env) {
+	ch := e.ib.Notify()
+	if ch == nil {
+		e.Skip("the inbox does not signal (Notify returns nil)")
 	}
-	ch := n.Notify()
 	drain := func() {
 		for {
 			select {
@@ -922,10 +933,10 @@ func testNotifier(e *env) {
 	c = e.claim(1, lease)[0]
 	e.deadLetter(c, "bad")
 	drain()
-	if err := e.ib.Replay(e.ctx, c.ID); err != nil {
-		e.Fatalf("Replay = %v", err)
+	if err := e.ib.Requeue(e.ctx, c.ID, nil); err != nil {
+		e.Fatalf("Requeue = %v", err)
 	}
-	wait("a Replay")
+	wait("a Requeue")
 }
 
 func testCanceledContext(e *env) {
@@ -934,16 +945,17 @@ func testCanceledContext(e *env) {
 	ctx, cancel := context.WithCancel(e.ctx)
 	cancel()
 	for op, f := range map[string]func() error{
-		"Put":         func() error { _, err := e.ib.Put(ctx, e.msg("wh_new")); return err },
-		"Claim":       func() error { _, err := e.ib.Claim(ctx, 10, lease); return err },
-		"Ack":         func() error { return e.ib.Ack(ctx, c.ID, c.Lease) },
-		"Retry":       func() error { return e.ib.Retry(ctx, c.ID, c.Lease, e.clock.Now(), "x") },
-		"DeadLetter":  func() error { return e.ib.DeadLetter(ctx, c.ID, c.Lease, "x") },
-		"DeadLetters": func() error { _, err := e.ib.DeadLetters(ctx, 10); return err },
-		"Replay":      func() error { return e.ib.Replay(ctx, c.ID) },
-		"Get":         func() error { _, err := e.ib.Get(ctx, c.ID); return err },
-		"Prune":       func() error { _, err := e.ib.Prune(ctx, e.clock.Now().Add(time.Hour)); return err },
-		"Depth":       func() error { _, err := e.ib.Depth(ctx); return err },
+		"Put":        func() error { _, err := e.ib.Put(ctx, e.msg("wh_new")); return err },
+		"Claim":      func() error { _, err := e.ib.Claim(ctx, 10, lease); return err },
+		"Ack":        func() error { return e.ib.Ack(ctx, c.ID, c.Lease) },
+		"Retry":      func() error { return e.ib.Retry(ctx, c.ID, c.Lease, e.clock.Now(), "x") },
+		"DeadLetter": func() error { return e.ib.DeadLetter(ctx, c.ID, c.Lease, "x") },
+		"List":       func() error { _, err := e.ib.List(ctx, inbox.Filter{}, "", 10); return err },
+		"Count":      func() error { _, err := e.ib.Count(ctx); return err },
+		"Requeue":    func() error { return e.ib.Requeue(ctx, c.ID, nil) },
+		"Get":        func() error { _, err := e.ib.Get(ctx, c.ID); return err },
+		"Prune":      func() error { _, err := e.ib.Prune(ctx, e.clock.Now().Add(time.Hour)); return err },
+		"Depth":      func() error { _, err := e.ib.Depth(ctx); return err },
 	} {
 		if err := f(); !errors.Is(err, context.Canceled) {
 			e.Errorf("%s with a canceled context = %v; want an error wrapping context.Canceled", op, err)

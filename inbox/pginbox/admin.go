@@ -8,9 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/inbox/internal/backend"
 )
-
-var _ inbox.Admin = (*Inbox)(nil)
 
 // listChunk is how many rows one List query reads while it fills a page
 // that a filter on Type or JobID thins out.
@@ -20,7 +19,7 @@ const listChunk = 200
 // narrowed in SQL by what indexes and columns can answer: a finished state
 // and a webhook-id substring. Pending and claimed are told apart in Go, as
 // Get tells them apart (a claim whose lease ran out reads as pending).
-func (i *Inbox) listSQL() string {
+func (i *store) listSQL() string {
 	return `SELECT ` + columns + ` FROM ` + i.names.qualified + `
 WHERE ($1::bigint = 0 OR seq < $1)
 	AND ($2::text = '' OR ($2 IN ('pending', 'claimed') AND state IN ('pending', 'claimed')) OR state = $2)
@@ -31,18 +30,18 @@ LIMIT $4`
 
 // List implements inbox.Admin. Pages follow the seq index; a filter on Type
 // or JobID reads older rows in chunks until the page is full.
-func (i *Inbox) List(ctx context.Context, f inbox.Filter, cursor string, limit int) (*inbox.Page, error) {
+func (i *store) List(ctx context.Context, f inbox.Filter, cursor string, limit int) (*inbox.Page, error) {
 	if err := i.check(ctx); err != nil {
 		return nil, err
 	}
-	before, err := inbox.ParseSeqCursor(cursor)
+	before, err := backend.ParseSeqCursor(cursor)
 	if err != nil {
 		return nil, err
 	}
 	if before > 1<<63-1 {
 		return nil, fmt.Errorf("%w: %q", inbox.ErrBadCursor, cursor)
 	}
-	limit = inbox.PageLimit(limit)
+	limit = backend.PageLimit(limit)
 	now := i.clock()
 	p := &inbox.Page{Messages: []*inbox.Message{}}
 	from, last := int64(before), int64(0)
@@ -66,7 +65,7 @@ func (i *Inbox) List(ctx context.Context, f inbox.Filter, cursor string, limit i
 				continue
 			}
 			if len(p.Messages) == limit {
-				p.Next = inbox.SeqCursor(uint64(last))
+				p.Next = backend.SeqCursor(uint64(last))
 				full = true
 				continue
 			}
@@ -85,7 +84,7 @@ func (i *Inbox) List(ctx context.Context, f inbox.Filter, cursor string, limit i
 
 // Count implements inbox.Admin. Claims whose lease ran out count as
 // claimed until a Claim takes them back.
-func (i *Inbox) Count(ctx context.Context) (inbox.Counts, error) {
+func (i *store) Count(ctx context.Context) (inbox.Counts, error) {
 	var c inbox.Counts
 	if err := i.check(ctx); err != nil {
 		return c, err
@@ -116,7 +115,7 @@ func (i *Inbox) Count(ctx context.Context) (inbox.Counts, error) {
 }
 
 // Requeue implements inbox.Admin.
-func (i *Inbox) Requeue(ctx context.Context, id string, body []byte) error {
+func (i *store) Requeue(ctx context.Context, id string, body []byte) error {
 	if err := i.check(ctx); err != nil {
 		return err
 	}

@@ -24,9 +24,15 @@ import (
 //
 //	GEMINIHOOKS_TEST_POSTGRES=... go test -run '^$' -bench Listener -benchtime 5000x ./inbox/pginbox
 func BenchmarkListener(b *testing.B) {
-	b.Run("memory", func(b *testing.B) { benchListener(b, inbox.NewMemory(inbox.WithCapacity(1<<20))) })
+	b.Run("memory", func(b *testing.B) {
+		ib, err := inbox.NewMemory(&inbox.MemoryConfig{Capacity: 1 << 20})
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchListener(b, ib)
+	})
 	b.Run("postgres", func(b *testing.B) {
-		ib, _ := newInbox(b, testPool(b))
+		ib, _ := newInbox(b, testPool(b), nil)
 		benchListener(b, ib)
 	})
 }
@@ -35,7 +41,10 @@ const benchConcurrency = 32
 
 func benchListener(b *testing.B, ib inbox.Inbox) {
 	snd, verifier := newSender(b)
-	l := listener.New(verifier, listener.WithInbox(ib), listener.WithPollInterval(50*time.Millisecond))
+	l, err := listener.New(verifier, &listener.Config{Inbox: ib, PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
 	l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error { return nil })
 	runListener(b, l)
 	// Requests are signed up front so the loop measures the listener.
@@ -81,7 +90,7 @@ func benchListener(b *testing.B, ib inbox.Inbox) {
 
 // BenchmarkPut measures Put alone at 32 concurrent callers.
 func BenchmarkPut(b *testing.B) {
-	ib, _ := newInbox(b, testPool(b))
+	ib, _ := newInbox(b, testPool(b), nil)
 	body := bytes.Repeat([]byte("x"), 400)
 	var next atomic.Int64
 	b.SetParallelism(16) // 32 goroutines on 2 CPUs

@@ -69,7 +69,7 @@ WHERE m.id = r.id AND m.lease = r.lease AND m.state = 'claimed'`
 // claimBatch claims for every call with one statement per lease duration
 // (the listener uses one) and hands out the rows oldest first, in arrival
 // order: each call gets its n, or what is left.
-func (i *Inbox) claimBatch(batch []*claimCall) {
+func (i *store) claimBatch(batch []*claimCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	for len(batch) > 0 {
@@ -108,7 +108,7 @@ func (i *Inbox) claimBatch(batch []*claimCall) {
 }
 
 // claimRows leases up to n rows with one statement, oldest first.
-func (i *Inbox) claimRows(ctx context.Context, now time.Time, n int, lease time.Duration) ([]*inbox.Message, error) {
+func (i *store) claimRows(ctx context.Context, now time.Time, n int, lease time.Duration) ([]*inbox.Message, error) {
 	rows, err := i.pool.Query(ctx, i.sql.claim, now, n, now.Add(lease))
 	if err != nil {
 		return nil, fmt.Errorf("pginbox: claim: %w", err)
@@ -145,7 +145,7 @@ func (i *Inbox) claimRows(ctx context.Context, now time.Time, n int, lease time.
 
 // release hands back claims nobody received. If it fails, the messages
 // return when their leases end, as a crashed worker's do.
-func (i *Inbox) release(ctx context.Context, ms []*inbox.Message) {
+func (i *store) release(ctx context.Context, ms []*inbox.Message) {
 	if len(ms) == 0 {
 		return
 	}
@@ -162,7 +162,7 @@ func (i *Inbox) release(ctx context.Context, ms []*inbox.Message) {
 
 // ackBatch acks every call with one statement and answers each as a lone
 // Ack would have been answered.
-func (i *Inbox) ackBatch(batch []*ackCall) {
+func (i *store) ackBatch(batch []*ackCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	// In id order, so two batches acking the same messages (repeated Acks)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/inbox"
 	"github.com/geminihooks/geminihooks/inbox/pginbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
 // fixedClock returns a clock that reads start until advanced.
@@ -58,7 +59,7 @@ func together(fns ...func()) {
 func TestSharedClaims(t *testing.T) {
 	t.Parallel()
 	clk := &fixedClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	ib, _ := newInbox(t, testPool(t), pginbox.WithClock(clk.read))
+	ib, _ := newInbox(t, testPool(t), &pginbox.Config{Now: clk.read})
 	const messages, callers, each = 70, 20, 3
 	putMessages(t, ib, clk.read().Add(-time.Hour), messages)
 	got := make([][]*inbox.Message, callers)
@@ -120,7 +121,7 @@ func TestSharedClaims(t *testing.T) {
 func TestSharedAcks(t *testing.T) {
 	t.Parallel()
 	clk := &fixedClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	ib, _ := newInbox(t, testPool(t), pginbox.WithClock(clk.read))
+	ib, _ := newInbox(t, testPool(t), &pginbox.Config{Now: clk.read})
 	const messages = 12
 	putMessages(t, ib, clk.read().Add(-time.Hour), messages)
 	short, err := ib.Claim(t.Context(), messages/2, time.Minute)
@@ -188,7 +189,7 @@ func TestSharedAcks(t *testing.T) {
 func TestClaimForGoneCallerIsHandedBack(t *testing.T) {
 	t.Parallel()
 	clk := &fixedClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	ib, _ := newInbox(t, testPool(t), pginbox.WithClock(clk.read))
+	ib, _ := newInbox(t, testPool(t), &pginbox.Config{Now: clk.read})
 	putMessages(t, ib, clk.read().Add(-time.Hour), 3)
 	pginbox.ClaimForGoneCaller(ib, 2, time.Hour)
 	ms, err := ib.Claim(t.Context(), 3, time.Hour)
@@ -210,10 +211,10 @@ func TestClaimForGoneCallerIsHandedBack(t *testing.T) {
 // unknown name changes nothing.
 func TestSharedSettles(t *testing.T) {
 	t.Parallel()
-	ib, _ := newInbox(t, testPool(t))
+	ib, _ := newInbox(t, testPool(t), nil)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, name := range []string{"batches/a", "batches/b", "batches/c"} {
-		if err := ib.Track(t.Context(), &inbox.TrackedJob{Name: name, Kind: inbox.KindBatch, LaunchedAt: t0, NextCheck: t0}); err != nil {
+		if err := ib.Ledger.Track(t.Context(), &ledger.Job{Name: name, Kind: ledger.KindBatch, LaunchedAt: t0, NextCheck: t0}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -229,7 +230,7 @@ func TestSharedSettles(t *testing.T) {
 	errs := make([]error, len(settles))
 	fns := make([]func(), len(settles))
 	for k, s := range settles {
-		fns[k] = func() { errs[k] = ib.Settle(context.Background(), s.name, s.at) }
+		fns[k] = func() { errs[k] = ib.Ledger.Settle(context.Background(), s.name, s.at) }
 	}
 	together(fns...)
 	for k, s := range settles {
@@ -239,7 +240,7 @@ func TestSharedSettles(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, name := range []string{"batches/a", "batches/b", "batches/c"} {
-		j, err := ib.TrackedJob(t.Context(), name)
+		j, err := ib.Ledger.Job(t.Context(), name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +256,7 @@ func TestSharedSettles(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("jobs after the settles (-want +got):\n%s", diff)
 	}
-	if _, err := ib.TrackedJob(t.Context(), "batches/unknown"); !errors.Is(err, inbox.ErrNotFound) {
-		t.Errorf("TrackedJob(unknown) = %v; want ErrNotFound", err)
+	if _, err := ib.Ledger.Job(t.Context(), "batches/unknown"); !errors.Is(err, ledger.ErrNotFound) {
+		t.Errorf("Job(unknown) = %v; want ErrNotFound", err)
 	}
 }

@@ -7,31 +7,24 @@ import (
 	"github.com/geminihooks/geminihooks/inbox"
 	"github.com/geminihooks/geminihooks/inbox/inboxtest"
 	"github.com/geminihooks/geminihooks/inbox/pginbox"
+	"github.com/geminihooks/geminihooks/ledger"
+	"github.com/geminihooks/geminihooks/ledger/ledgertest"
 )
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	pool := testPool(t)
-	inboxtest.Run(t, func(t *testing.T, clock func() time.Time) inbox.Inbox {
-		ib, _ := newInbox(t, pool, pginbox.WithClock(clock))
-		return ib
+	inboxtest.Run(t, func(t *testing.T, clock func() time.Time) inbox.Store {
+		db, _ := newInbox(t, pool, &pginbox.Config{Now: clock})
+		return db
 	})
 }
 
-func TestTrackerConformance(t *testing.T) {
+func TestLedgerConformance(t *testing.T) {
 	t.Parallel()
 	pool := testPool(t)
-	inboxtest.RunTracker(t, func(t *testing.T) inbox.Tracker {
-		ib, _ := newInbox(t, pool)
-		return ib
-	})
-}
-
-func TestAdminConformance(t *testing.T) {
-	t.Parallel()
-	pool := testPool(t)
-	inboxtest.RunAdmin(t, func(t *testing.T, clock func() time.Time) inbox.Admin {
-		ib, _ := newInbox(t, pool, pginbox.WithClock(clock))
-		return ib
+	ledgertest.Run(t, func(t *testing.T) ledger.Ledger {
+		db, _ := newInbox(t, pool, nil)
+		return db.Ledger
 	})
 }

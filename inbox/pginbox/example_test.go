@@ -3,8 +3,10 @@ package pginbox_test
 import (
 	"context"
 	"log"
+	"net"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,19 +21,19 @@ import (
 // crash or a retry can neither record a batch's results twice nor ack the
 // event without them. The example needs a PostgreSQL server, so it is
 // compiled but not run.
-func ExampleInbox_Transactional() {
+func ExampleDB_Transactional() {
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer pool.Close()
-	ib, err := pginbox.New(pool, pginbox.WithTable("app.webhook_inbox"))
+	db, err := pginbox.New(pool, &pginbox.Config{Table: "app.webhook_inbox"})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer ib.Close()
-	if err := ib.Migrate(ctx); err != nil {
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
 		log.Fatal(err)
 	}
 	verifier, err := signing.NewVerifier(&signing.Config{Secrets: []string{os.Getenv("GEMINI_WEBHOOK_SECRET")}})
@@ -39,8 +41,11 @@ func ExampleInbox_Transactional() {
 		log.Fatal(err)
 	}
 
-	l := listener.New(verifier, listener.WithInbox(ib))
-	l.On(event.TypeBatchSucceeded, ib.Transactional(func(ctx context.Context, tx pgx.Tx, e *event.Event) error {
+	l, err := listener.New(verifier, &listener.Config{Inbox: db, Ledger: db.Ledger})
+	if err != nil {
+		log.Fatal(err)
+	}
+	l.On(event.TypeBatchSucceeded, db.Transactional(func(ctx context.Context, tx pgx.Tx, e *event.Event) error {
 		d, err := event.As[*event.Batch](e)
 		if err != nil {
 			return err
@@ -48,7 +53,11 @@ func ExampleInbox_Transactional() {
 		_, err = tx.Exec(ctx, `INSERT INTO app.batch_results (name, output_uri) VALUES ($1, $2)`, d.ID, d.OutputFileURI)
 		return err
 	}))
-	http.Handle("/gemini/webhook", l)
-	go l.Run(ctx)
-	log.Fatal(http.ListenAndServe(":8080", nil))
+	mux := http.NewServeMux()
+	mux.Handle("/gemini/webhook", l)
+	ln, err := net.Listen("tcp", ":8080")
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Fatal(l.Serve(ctx, &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln))
 }

@@ -37,7 +37,7 @@ func newGroup[Q, A any](size int, run func([]*call[Q, A])) *group[Q, A] {
 }
 
 // submit queues q and waits for its answer or for ctx to end.
-func submit[Q, A any](ctx context.Context, i *Inbox, g *group[Q, A], q Q) (A, error) {
+func submit[Q, A any](ctx context.Context, i *store, g *group[Q, A], q Q) (A, error) {
 	var zero A
 	c := &call[Q, A]{ctx: ctx, q: q, done: make(chan result[A], 1)}
 	i.mu.Lock()
@@ -78,7 +78,7 @@ func (c *call[Q, A]) answer(v A, err error) bool {
 }
 
 // runGroup is one of a group's runners; it returns after Close.
-func runGroup[Q, A any](i *Inbox, g *group[Q, A], max int) {
+func runGroup[Q, A any](i *store, g *group[Q, A], max int) {
 	defer i.wg.Done()
 	batch := make([]*call[Q, A], 0, max)
 	for {

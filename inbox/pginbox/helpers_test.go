@@ -58,11 +58,16 @@ func testSchema(t testing.TB, pool *pgxpool.Pool) string {
 }
 
 // newInbox returns a migrated inbox in a schema of its own.
-func newInbox(t testing.TB, pool *pgxpool.Pool, opts ...pginbox.Option) (*pginbox.Inbox, string) {
+// Table and Channel in cfg, which may be nil, are replaced.
+func newInbox(t testing.TB, pool *pgxpool.Pool, cfg *pginbox.Config) (*pginbox.DB, string) {
 	t.Helper()
 	schema := testSchema(t, pool)
-	opts = append([]pginbox.Option{pginbox.WithTable(schema + ".inbox"), pginbox.WithChannel(schema)}, opts...)
-	ib, err := pginbox.New(pool, opts...)
+	var c pginbox.Config
+	if cfg != nil {
+		c = *cfg
+	}
+	c.Table, c.Channel = schema+".inbox", schema
+	ib, err := pginbox.New(pool, &c)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -82,4 +87,16 @@ func lazyPool(t testing.TB) *pgxpool.Pool {
 	}
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+// doublingFrom is a listener Backoff: base after the first attempt,
+// doubling with each one, at most an hour.
+func doublingFrom(base time.Duration) func(int) time.Duration {
+	return func(attempt int) time.Duration {
+		d := base
+		for i := 1; i < attempt && d < time.Hour; i++ {
+			d *= 2
+		}
+		return min(d, time.Hour)
+	}
 }

@@ -114,9 +114,12 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() (bool, erro
 func TestLongWebhookIDFailsAlone(t *testing.T) {
 	t.Parallel()
 	pool := testPool(t)
-	ib, _ := newInbox(t, pool)
+	ib, _ := newInbox(t, pool, nil)
 	s, v := newSender(t)
-	l := listener.New(v, listener.WithInbox(ib))
+	l, err := listener.New(v, &listener.Config{Inbox: ib})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(l)
 	t.Cleanup(srv.Close)
 	runListener(t, l)

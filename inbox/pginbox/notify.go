@@ -7,12 +7,12 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Notify implements inbox.Notifier. The first call starts a listener on a
+// Notify implements inbox.Inbox. The first call starts a listener on a
 // dedicated connection (outside the pool) that LISTENs on the channel and
 // signals after each notification, from this process or any other, and
 // after each reconnect, since notifications sent while it was away are lost.
 // Close stops it.
-func (i *Inbox) Notify() <-chan struct{} {
+func (i *store) Notify() <-chan struct{} {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if !i.listening && !i.closed.Load() {
@@ -23,14 +23,14 @@ func (i *Inbox) Notify() <-chan struct{} {
 	return i.notify
 }
 
-func (i *Inbox) signal() {
+func (i *store) signal() {
 	select {
 	case i.notify <- struct{}{}:
 	default:
 	}
 }
 
-func (i *Inbox) listen() {
+func (i *store) listen() {
 	defer i.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -62,7 +62,7 @@ func (i *Inbox) listen() {
 
 // listenOnce connects, listens and relays notifications until the
 // connection fails or ctx ends.
-func (i *Inbox) listenOnce(ctx context.Context, connected func()) error {
+func (i *store) listenOnce(ctx context.Context, connected func()) error {
 	conn, err := pgx.ConnectConfig(ctx, i.pool.Config().ConnConfig)
 	if err != nil {
 		return err
@@ -87,7 +87,7 @@ func (i *Inbox) listenOnce(ctx context.Context, connected func()) error {
 
 // announce wakes this process's workers at once and asks the announcer to
 // tell the other processes.
-func (i *Inbox) announce() {
+func (i *store) announce() {
 	i.signal()
 	select {
 	case i.wakeup <- struct{}{}:
@@ -102,7 +102,7 @@ func (i *Inbox) announce() {
 // and all the Puts that land during one NOTIFY share the next. A notification
 // needs no durability, hence synchronous_commit off; a lost one only delays
 // workers until their next poll.
-func (i *Inbox) announcer() {
+func (i *store) announcer() {
 	defer i.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

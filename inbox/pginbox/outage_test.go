@@ -139,16 +139,19 @@ func TestStoreOutage(t *testing.T) {
 	// waiting for it.
 	var skew atomic.Int64
 	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	ib, err := pginbox.New(pool, pginbox.WithTable(x.schema+".inbox"), pginbox.WithChannel(x.schema), pginbox.WithClock(clock))
+	ib, err := pginbox.New(pool, &pginbox.Config{Table: x.schema + ".inbox", Channel: x.schema, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ib.Close() })
 
 	snd, verifier := newSender(t)
-	l := listener.New(verifier, listener.WithInbox(ib), listener.WithWorkers(4),
-		listener.WithPollInterval(50*time.Millisecond), listener.WithRetry(1000, time.Millisecond),
-		listener.WithStoreTimeout(time.Second), listener.WithHandlerTimeout(5*time.Second))
+	l, err := listener.New(verifier, &listener.Config{Inbox: ib, Workers: 4,
+		PollInterval: 50 * time.Millisecond, MaxAttempts: 1000, Backoff: doublingFrom(time.Millisecond),
+		StoreTimeout: time.Second, HandlerTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
 	l.On(event.TypeBatchSucceeded, ib.Transactional(x.count))
 	runListener(t, l)
 	srv := httptest.NewServer(l)
@@ -185,8 +188,8 @@ func TestStoreOutage(t *testing.T) {
 			t.Errorf("%s during the outage: %d, %v; want 503", d.id, code, err)
 		}
 	}
-	if s := l.Stats(); s.Rejected.StoreFailed < 20 {
-		t.Errorf("StoreFailed = %d during the outage; want at least 20", s.Rejected.StoreFailed)
+	if s := l.Stats(); s.StoreFailed < 20 {
+		t.Errorf("StoreFailed = %d during the outage; want at least 20", s.StoreFailed)
 	}
 
 	px.setDown(false)

@@ -13,14 +13,45 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/inbox/internal/backend"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
 var errClosed = fmt.Errorf("pginbox: %w", inbox.ErrClosed)
 
-// Option configures New.
-type Option func(*config) error
+// defaultTable is the inbox table unless Config.Table names another.
+const defaultTable = "geminihooks_inbox"
 
+// Config configures New. A nil *Config gives every default; New copies it,
+// so later changes have no effect.
+type Config struct {
+	// Table is the inbox table, optionally schema-qualified ("app.inbox").
+	// Names are plain identifiers (letters, digits, underscores), at most 52
+	// bytes for the table; the ledger's tables are named after it. Two apps
+	// sharing a database give each its own table and channel. Default
+	// "geminihooks_inbox".
+	Table string
+	// Channel is the LISTEN/NOTIFY channel that wakes workers. Default: the
+	// table name without its schema.
+	Channel string
+	// MaxPending caps how many messages may be pending or claimed; a Put
+	// beyond it fails with inbox.ErrFull. The check counts open rows on
+	// every Put and, under concurrency, may let a few more in. Default 0:
+	// no cap.
+	MaxPending int
+	// Now is the clock for receive times, leases, retries and finish times;
+	// they are sent as parameters, not read from the server, so tests can
+	// control them. Replicas sharing a table need clocks that agree to well
+	// within the lease duration. Default nil: time.Now.
+	Now func() time.Time
+	// Logger receives the notification listener's lost connections.
+	// Default nil: discard.
+	Logger *slog.Logger
+}
+
+// config is a Config with its defaults filled in.
 type config struct {
 	table      string
 	channel    string
@@ -29,65 +60,52 @@ type config struct {
 	maxPending int
 }
 
-// WithTable sets the inbox table, optionally schema-qualified ("app.inbox").
-// Names are plain identifiers (letters, digits, underscores), at most 52
-// bytes for the table. The default is geminihooks_inbox. Two apps sharing a
-// database give each its own table and channel.
-func WithTable(name string) Option {
-	return func(c *config) error { c.table = name; return nil }
-}
-
-// WithChannel sets the LISTEN/NOTIFY channel that wakes workers. The default
-// is the table name without its schema.
-func WithChannel(name string) Option {
-	return func(c *config) error { c.channel = name; return nil }
-}
-
-// WithClock sets the clock used for receive times, leases, retries and
-// finish times; they are sent as parameters, not read from the server, so
-// tests can control them. The default is time.Now. Replicas sharing a table
-// need clocks that agree to well within the lease duration.
-func WithClock(now func() time.Time) Option {
-	return func(c *config) error {
-		if now == nil {
-			return errors.New("pginbox: nil clock")
-		}
-		c.clock = now
-		return nil
+func newConfig(c *Config) (config, error) {
+	var in Config
+	if c != nil {
+		in = *c
 	}
-}
-
-// WithLogger sets where the notification listener reports lost connections.
-// The default discards.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error {
-		if l == nil {
-			return errors.New("pginbox: nil logger")
-		}
-		c.logger = l
-		return nil
+	if in.MaxPending < 0 {
+		return config{}, fmt.Errorf("pginbox: Config.MaxPending is %d, need 0 (no cap) or more", in.MaxPending)
 	}
-}
-
-// WithMaxPending caps how many messages may be pending or claimed; a Put
-// beyond it fails with inbox.ErrFull. The check counts open rows on every
-// Put and, under concurrency, may let a few more in. The default, 0, means
-// no cap.
-func WithMaxPending(n int) Option {
-	return func(c *config) error {
-		if n < 0 {
-			return fmt.Errorf("pginbox: max pending %d is negative", n)
-		}
-		c.maxPending = n
-		return nil
+	cfg := config{table: in.Table, channel: in.Channel, clock: in.Now, logger: in.Logger, maxPending: in.MaxPending}
+	if cfg.table == "" {
+		cfg.table = defaultTable
 	}
+	if cfg.clock == nil {
+		cfg.clock = time.Now
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.channel == "" {
+		cfg.channel = cfg.table
+		if _, t, ok := strings.Cut(cfg.table, "."); ok {
+			cfg.channel = t
+		}
+	}
+	return cfg, nil
 }
 
-// Inbox is an inbox.Inbox in a PostgreSQL table, shared by any number of
-// processes. Claims lock rows with FOR UPDATE SKIP LOCKED and record a lease,
-// so replicas never hand one message to two workers at once, and a crashed
-// replica's messages return when their leases end.
-type Inbox struct {
+// DB is an inbox and a job ledger in tables of a PostgreSQL database, shared
+// by any number of processes, as New returns it. Claims lock rows with FOR
+// UPDATE SKIP LOCKED and record a lease, so replicas never hand one message
+// to two workers at once, and a crashed replica's messages return when
+// their leases end.
+type DB struct {
+	// Store is the inbox: the queue a listener's workers use and the admin
+	// view for a console or a CLI. Its Close stops the background
+	// goroutines; it does not close the pool.
+	inbox.Store
+	// Ledger keeps launched jobs and the reconciler's lease in two more
+	// tables of the same database, shared by the same fleet.
+	Ledger ledger.Ledger
+
+	s *store
+}
+
+// store is the inbox and, through jobLedger, the ledger of a DB.
+type store struct {
 	pool   *pgxpool.Pool
 	names  names
 	clock  func() time.Time
@@ -108,41 +126,31 @@ type Inbox struct {
 	settles   *group[settleReq, struct{}]
 }
 
-var _ inbox.Inbox = (*Inbox)(nil)
-var _ inbox.Notifier = (*Inbox)(nil)
+var _ inbox.Store = (*store)(nil)
 
-// New returns an inbox in the pool's database. It does not touch the
-// database: call Migrate once at start-up. The caller keeps ownership of the
-// pool; Close the inbox to stop its background goroutines.
-func New(pool *pgxpool.Pool, opts ...Option) (*Inbox, error) {
+// New returns the inbox and ledger in the pool's database. It does not
+// touch the database: call Migrate once at start-up. The caller keeps
+// ownership of the pool; Close the DB to stop its background goroutines. It
+// fails on a nil pool, a table or channel name that is not a plain
+// identifier, or a config value out of range.
+func New(pool *pgxpool.Pool, cfg *Config) (*DB, error) {
 	if pool == nil {
 		return nil, errors.New("pginbox: nil pool")
 	}
-	cfg := config{table: "geminihooks_inbox", clock: time.Now}
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.logger == nil {
-		cfg.logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.channel == "" {
-		cfg.channel = cfg.table
-		if _, t, ok := strings.Cut(cfg.table, "."); ok {
-			cfg.channel = t
-		}
-	}
-	n, err := newNames(cfg.table, cfg.channel)
+	c, err := newConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	i := &Inbox{
+	n, err := newNames(c.table, c.channel)
+	if err != nil {
+		return nil, err
+	}
+	i := &store{
 		pool:    pool,
 		names:   n,
-		clock:   cfg.clock,
-		logger:  cfg.logger,
-		cfg:     cfg,
+		clock:   c.clock,
+		logger:  c.logger,
+		cfg:     c,
 		sql:     newStatements(n.qualified),
 		closing: make(chan struct{}),
 		notify:  make(chan struct{}, 1),
@@ -167,14 +175,39 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Inbox, error) {
 	for range settlers {
 		go runGroup(i, i.settles, maxSettleBatch)
 	}
-	return i, nil
+	return &DB{Store: i, Ledger: jobLedger{i}, s: i}, nil
+}
+
+// Migrate creates or upgrades the inbox and ledger tables, and their schema
+// when the table name has one. It is safe to call from several processes at
+// once: they take a transaction-scoped advisory lock, and each step is
+// recorded, so a step runs once. A database migrated by a newer version of
+// this package fails with ErrSchemaTooNew.
+func (db *DB) Migrate(ctx context.Context) error { return db.s.migrate(ctx) }
+
+// Transactional wraps fn as a handler whose writes commit together with the
+// ack of the event it handles.
+//
+// The returned handler finds its claim with inbox.ClaimFrom, begins a
+// transaction, locks the message row (so no other worker can claim it while
+// fn runs, even if the lease runs out), runs fn, marks the message done and
+// commits. If fn fails, everything rolls back and the listener retries as
+// usual. If the lease was lost before the row was locked, fn does not run
+// and the handler returns an error wrapping inbox.ErrLeaseLost. Either the
+// user's writes and the ack both happen or neither does, so fn's effects
+// happen once per message: effectively-once processing. The listener's own
+// Ack afterwards is a no-op, since Ack is idempotent with the completing
+// lease. Outside a listener whose inbox is this one, the handler fails with
+// ErrNoClaim.
+func (db *DB) Transactional(fn func(ctx context.Context, tx pgx.Tx, e *event.Event) error) func(ctx context.Context, e *event.Event) error {
+	return db.s.transactional(fn)
 }
 
 // columns is what every message read selects, in scan order.
 const columns = `seq, id, job_key, body, scheme, synthesized, received_at, state, attempts, not_before, last_error, lease, lease_until, finished_at`
 
 type statements struct {
-	put, putCapped, claim, ack, ackShared, release, settle, lookup, retry, deadLetter, replay, get, deadLetters, prune, depth, lockClaim string
+	put, putCapped, claim, ack, ackShared, release, settle, lookup, retry, deadLetter, get, prune, depth, lockClaim string
 }
 
 // noSync is a CTE, named nosync, that turns off synchronous_commit for its
@@ -231,10 +264,7 @@ WHERE id = $1 AND lease = $2 AND state = 'claimed' AND lease_until > $3`,
 WHERE id = $1 AND lease = $2 AND state = 'claimed' AND lease_until > $3`,
 		deadLetter: `UPDATE ` + t + ` SET state = 'dead', finished_at = $3, last_error = $4, lease = '', lease_until = NULL
 WHERE id = $1 AND lease = $2 AND state = 'claimed' AND lease_until > $3`,
-		replay: `UPDATE ` + t + ` SET state = 'pending', attempts = 0, not_before = $2, finished_at = NULL
-WHERE id = $1 AND state = 'dead'`,
-		get:         `SELECT ` + columns + ` FROM ` + t + ` WHERE id = $1`,
-		deadLetters: `SELECT ` + columns + ` FROM ` + t + ` WHERE state = 'dead' ORDER BY finished_at, seq LIMIT $1`,
+		get: `SELECT ` + columns + ` FROM ` + t + ` WHERE id = $1`,
 		prune: `WITH d AS (
 	SELECT id FROM ` + t + ` WHERE finished_at < $1
 	ORDER BY finished_at LIMIT $2
@@ -290,7 +320,7 @@ func text(s string) string {
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
-func (i *Inbox) check(ctx context.Context) error {
+func (i *store) check(ctx context.Context) error {
 	if i.closed.Load() {
 		return errClosed
 	}
@@ -298,14 +328,14 @@ func (i *Inbox) check(ctx context.Context) error {
 }
 
 // Put implements inbox.Inbox with INSERT ... ON CONFLICT DO NOTHING.
-func (i *Inbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
+func (i *store) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 	if err := i.check(ctx); err != nil {
 		return false, err
 	}
 	if m == nil || m.ID == "" {
 		return false, errors.New("pginbox: message without an ID")
 	}
-	if err := inbox.CheckKeys(m); err != nil {
+	if err := backend.CheckKeys(m); err != nil {
 		return false, fmt.Errorf("pginbox: put: %w", err)
 	}
 	at := m.ReceivedAt
@@ -342,7 +372,7 @@ func (i *Inbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 }
 
 // Claim implements inbox.Inbox.
-func (i *Inbox) Claim(ctx context.Context, n int, lease time.Duration) ([]*inbox.Message, error) {
+func (i *store) Claim(ctx context.Context, n int, lease time.Duration) ([]*inbox.Message, error) {
 	if err := i.check(ctx); err != nil {
 		return nil, err
 	}
@@ -357,7 +387,7 @@ func (i *Inbox) Claim(ctx context.Context, n int, lease time.Duration) ([]*inbox
 
 // ended explains why an update guarded by a lease changed no row. With
 // doneOK, a done message whose completing lease is lease counts as success.
-func (i *Inbox) ended(ctx context.Context, q querier, id, lease string, doneOK bool) error {
+func (i *store) ended(ctx context.Context, q querier, id, lease string, doneOK bool) error {
 	var state, stored string
 	err := q.QueryRow(ctx, i.sql.lookup, []byte(id)).Scan(&state, &stored)
 	switch {
@@ -378,7 +408,7 @@ type querier interface {
 
 // Ack implements inbox.Inbox. Acking a done message again with the lease
 // that completed it returns nil, so Ack after Transactional is harmless.
-func (i *Inbox) Ack(ctx context.Context, id, lease string) error {
+func (i *store) Ack(ctx context.Context, id, lease string) error {
 	if err := i.check(ctx); err != nil {
 		return err
 	}
@@ -387,7 +417,7 @@ func (i *Inbox) Ack(ctx context.Context, id, lease string) error {
 }
 
 // Retry implements inbox.Inbox.
-func (i *Inbox) Retry(ctx context.Context, id, lease string, at time.Time, reason string) error {
+func (i *store) Retry(ctx context.Context, id, lease string, at time.Time, reason string) error {
 	if err := i.check(ctx); err != nil {
 		return err
 	}
@@ -406,7 +436,7 @@ func (i *Inbox) Retry(ctx context.Context, id, lease string, at time.Time, reaso
 }
 
 // DeadLetter implements inbox.Inbox.
-func (i *Inbox) DeadLetter(ctx context.Context, id, lease, reason string) error {
+func (i *store) DeadLetter(ctx context.Context, id, lease, reason string) error {
 	if err := i.check(ctx); err != nil {
 		return err
 	}
@@ -420,60 +450,8 @@ func (i *Inbox) DeadLetter(ctx context.Context, id, lease, reason string) error 
 	return i.ended(ctx, i.pool, id, lease, false)
 }
 
-// DeadLetters implements inbox.Inbox.
-func (i *Inbox) DeadLetters(ctx context.Context, limit int) ([]*inbox.Message, error) {
-	if err := i.check(ctx); err != nil {
-		return nil, err
-	}
-	out := []*inbox.Message{}
-	if limit <= 0 {
-		return out, nil
-	}
-	now := i.clock()
-	rows, err := i.pool.Query(ctx, i.sql.deadLetters, limit)
-	if err != nil {
-		return nil, fmt.Errorf("pginbox: dead letters: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		m, _, err := scanMessage(rows, now)
-		if err != nil {
-			return nil, fmt.Errorf("pginbox: dead letters: %w", err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pginbox: dead letters: %w", err)
-	}
-	return out, nil
-}
-
-// Replay implements inbox.Inbox.
-func (i *Inbox) Replay(ctx context.Context, id string) error {
-	if err := i.check(ctx); err != nil {
-		return err
-	}
-	tag, err := i.pool.Exec(ctx, i.sql.replay, []byte(id), i.clock())
-	if err != nil {
-		return fmt.Errorf("pginbox: replay: %w", err)
-	}
-	if tag.RowsAffected() == 1 {
-		i.announce()
-		return nil
-	}
-	var state string
-	err = i.pool.QueryRow(ctx, i.sql.lookup, []byte(id)).Scan(&state, new(string))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("pginbox: message %q: %w", id, inbox.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("pginbox: replay: %w", err)
-	}
-	return fmt.Errorf("pginbox: message %q is %s, not dead: %w", id, state, inbox.ErrNotFound)
-}
-
-// Get implements inbox.Inbox.
-func (i *Inbox) Get(ctx context.Context, id string) (*inbox.Message, error) {
+// Get implements inbox.Admin.
+func (i *store) Get(ctx context.Context, id string) (*inbox.Message, error) {
 	if err := i.check(ctx); err != nil {
 		return nil, err
 	}
@@ -492,7 +470,7 @@ func (i *Inbox) Get(ctx context.Context, id string) (*inbox.Message, error) {
 const pruneBatch = 5000
 
 // Prune implements inbox.Inbox.
-func (i *Inbox) Prune(ctx context.Context, before time.Time) (int, error) {
+func (i *store) Prune(ctx context.Context, before time.Time) (int, error) {
 	total := 0
 	for {
 		if err := i.check(ctx); err != nil {
@@ -510,7 +488,7 @@ func (i *Inbox) Prune(ctx context.Context, before time.Time) (int, error) {
 }
 
 // Depth implements inbox.Inbox.
-func (i *Inbox) Depth(ctx context.Context) (int, error) {
+func (i *store) Depth(ctx context.Context) (int, error) {
 	if err := i.check(ctx); err != nil {
 		return 0, err
 	}
@@ -522,7 +500,7 @@ func (i *Inbox) Depth(ctx context.Context) (int, error) {
 }
 
 // Close stops the notification goroutines. It does not close the pool.
-func (i *Inbox) Close() error {
+func (i *store) Close() error {
 	i.mu.Lock()
 	if i.closed.Swap(true) {
 		i.mu.Unlock()

@@ -23,31 +23,34 @@ func TestNewValidatesNames(t *testing.T) {
 	// New touches no database, so a pool that never connects is enough.
 	pool := lazyPool(t)
 	long := strings.Repeat("a", 53)
-	for name, opts := range map[string][]pginbox.Option{
-		"quote in table": {pginbox.WithTable(`inbox"; DROP TABLE x; --`)},
-		"space in table": {pginbox.WithTable("my inbox")},
-		"leading digit":  {pginbox.WithTable("1inbox")},
-		"empty table":    {pginbox.WithTable("")},
-		"two dots":       {pginbox.WithTable("a.b.c")},
-		"bad schema":     {pginbox.WithTable("my-app.inbox")},
-		"table too long": {pginbox.WithTable(long)},
-		"bad channel":    {pginbox.WithChannel("wake up")},
-		"nil clock":      {pginbox.WithClock(nil)},
-		"nil logger":     {pginbox.WithLogger(nil)},
-		"negative max":   {pginbox.WithMaxPending(-1)},
+	for name, cfg := range map[string]pginbox.Config{
+		"quote in table": {Table: `inbox"; DROP TABLE x; --`},
+		"space in table": {Table: "my inbox"},
+		"leading digit":  {Table: "1inbox"},
+		"two dots":       {Table: "a.b.c"},
+		"bad schema":     {Table: "my-app.inbox"},
+		"table too long": {Table: long},
+		"bad channel":    {Channel: "wake up"},
+		"negative max":   {MaxPending: -1},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := pginbox.New(pool, opts...); err == nil {
+			if _, err := pginbox.New(pool, &cfg); err == nil {
 				t.Fatal("New succeeded")
 			}
 		})
 	}
+	if _, err := pginbox.New(pool, &pginbox.Config{MaxPending: -1}); err == nil || err.Error() != "pginbox: Config.MaxPending is -1, need 0 (no cap) or more" {
+		t.Errorf("New with MaxPending -1 = %v; want an error naming the field", err)
+	}
 	for _, table := range []string{"inbox", "app.inbox", "App_1.Inbox_2", strings.Repeat("a", 52)} {
-		if _, err := pginbox.New(pool, pginbox.WithTable(table)); err != nil {
-			t.Errorf("New(WithTable(%q)) = %v", table, err)
+		if _, err := pginbox.New(pool, &pginbox.Config{Table: table}); err != nil {
+			t.Errorf("New(Table: %q) = %v", table, err)
 		}
 	}
-	if _, err := pginbox.New(nil); err == nil {
+	if _, err := pginbox.New(pool, nil); err != nil {
+		t.Errorf("New with the default table = %v", err)
+	}
+	if _, err := pginbox.New(nil, nil); err == nil {
 		t.Error("New(nil) succeeded")
 	}
 }
@@ -63,7 +66,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	start := make(chan struct{})
 	for range replicas {
 		wg.Go(func() {
-			ib, err := pginbox.New(pool, pginbox.WithTable(schema+".inbox"))
+			ib, err := pginbox.New(pool, &pginbox.Config{Table: schema + ".inbox"})
 			if err != nil {
 				errs <- err
 				return
@@ -97,7 +100,7 @@ func TestMigrateConcurrently(t *testing.T) {
 func TestMigrateRefusesNewerSchema(t *testing.T) {
 	t.Parallel()
 	pool := testPool(t)
-	ib, schema := newInbox(t, pool)
+	ib, schema := newInbox(t, pool, nil)
 	if _, err := pool.Exec(t.Context(), "INSERT INTO "+pgx.Identifier{schema, "inbox_migrations"}.Sanitize()+" (version) VALUES (99)"); err != nil {
 		t.Fatal(err)
 	}
@@ -110,8 +113,8 @@ func TestTablesAreSeparate(t *testing.T) {
 	t.Parallel()
 	pool := testPool(t)
 	schema := testSchema(t, pool)
-	open := func(table string) *pginbox.Inbox {
-		ib, err := pginbox.New(pool, pginbox.WithTable(schema+"."+table))
+	open := func(table string) *pginbox.DB {
+		ib, err := pginbox.New(pool, &pginbox.Config{Table: schema + "." + table})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +127,7 @@ func TestTablesAreSeparate(t *testing.T) {
 	na, nb := a.Notify(), b.Notify()
 	drainSignals(na)
 	drainSignals(nb)
-	for _, ib := range []*pginbox.Inbox{a, b} {
+	for _, ib := range []*pginbox.DB{a, b} {
 		if ok, err := ib.Put(t.Context(), &inbox.Message{ID: "wh_1", Body: []byte("{}")}); err != nil || !ok {
 			t.Fatalf("Put = %v, %v; want stored in each app's table", ok, err)
 		}
@@ -154,8 +157,8 @@ func drainSignals(ch <-chan struct{}) {
 func TestNotifyAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	pool := testPool(t)
-	a, schema := newInbox(t, pool)
-	b, err := pginbox.New(pool, pginbox.WithTable(schema+".inbox"), pginbox.WithChannel(schema))
+	a, schema := newInbox(t, pool, nil)
+	b, err := pginbox.New(pool, &pginbox.Config{Table: schema + ".inbox", Channel: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +186,7 @@ func TestNotifyAcrossReplicas(t *testing.T) {
 func TestMaxPending(t *testing.T) {
 	t.Parallel()
 	pool := testPool(t)
-	ib, _ := newInbox(t, pool, pginbox.WithMaxPending(2))
+	ib, _ := newInbox(t, pool, &pginbox.Config{MaxPending: 2})
 	ctx := t.Context()
 	for _, id := range []string{"wh_1", "wh_2"} {
 		if ok, err := ib.Put(ctx, &inbox.Message{ID: id}); err != nil || !ok {
@@ -201,7 +204,7 @@ func TestMaxPending(t *testing.T) {
 func TestUntrustedKeys(t *testing.T) {
 	t.Parallel()
 	pool := testPool(t)
-	ib, _ := newInbox(t, pool)
+	ib, _ := newInbox(t, pool, nil)
 	ctx := t.Context()
 	// Bytes a text column would refuse: NUL and invalid UTF-8.
 	m := &inbox.Message{ID: "wh_\x00\xff", JobKey: "batch.failed\x00batches/\xfe", Body: []byte{0, 1, 2}}
@@ -224,7 +227,7 @@ func TestUntrustedKeys(t *testing.T) {
 // txEnv is a migrated inbox with a table the handler writes to.
 type txEnv struct {
 	t      *testing.T
-	ib     *pginbox.Inbox
+	ib     *pginbox.DB
 	schema string
 	counts string // quoted table: webhook-id -> handler commits
 	pool   interface {
@@ -234,7 +237,7 @@ type txEnv struct {
 
 func newTxEnv(t *testing.T) *txEnv {
 	pool := testPool(t)
-	ib, schema := newInbox(t, pool)
+	ib, schema := newInbox(t, pool, nil)
 	counts := pgx.Identifier{schema, "counts"}.Sanitize()
 	if _, err := pool.Exec(t.Context(), "CREATE TABLE "+counts+" (id text PRIMARY KEY, n int NOT NULL)"); err != nil {
 		t.Fatal(err)
@@ -345,7 +348,7 @@ func TestTransactional(t *testing.T) {
 		var mu sync.Mutex
 		now := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
 		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-		ib, _ := newInbox(t, pool, pginbox.WithClock(clock))
+		ib, _ := newInbox(t, pool, &pginbox.Config{Now: clock})
 		if _, err := ib.Put(t.Context(), &inbox.Message{ID: "wh_1"}); err != nil {
 			t.Fatal(err)
 		}
@@ -384,7 +387,7 @@ func TestTransactional(t *testing.T) {
 func TestCloseStopsListener(t *testing.T) {
 	t.Parallel()
 	pool := testPool(t)
-	ib, _ := newInbox(t, pool)
+	ib, _ := newInbox(t, pool, nil)
 	ib.Notify()
 	done := make(chan error, 1)
 	go func() { done <- ib.Close() }()
@@ -409,7 +412,7 @@ func TestCloseStopsListener(t *testing.T) {
 func TestClaimChangesNoIndexedColumn(t *testing.T) {
 	t.Parallel()
 	pool := testPool(t)
-	_, schema := newInbox(t, pool)
+	_, schema := newInbox(t, pool, nil)
 	rows, err := pool.Query(t.Context(), `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'inbox'`, schema)
 	if err != nil {
 		t.Fatal(err)
@@ -449,7 +452,7 @@ func TestMigrateFromSchema3(t *testing.T) {
 	pool := testPool(t)
 	schema := testSchema(t, pool)
 	table := pgx.Identifier{schema, "inbox"}.Sanitize()
-	ib, err := pginbox.New(pool, pginbox.WithTable(schema+".inbox"), pginbox.WithChannel(schema))
+	ib, err := pginbox.New(pool, &pginbox.Config{Table: schema + ".inbox", Channel: schema})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ type putResult struct {
 	err    error
 }
 
-func (i *Inbox) putShared(ctx context.Context, r *putReq) (bool, error) {
+func (i *store) putShared(ctx context.Context, r *putReq) (bool, error) {
 	r.done = make(chan putResult, 1)
 	i.mu.Lock()
 	if i.closed.Load() {
@@ -69,7 +69,7 @@ func (i *Inbox) putShared(ctx context.Context, r *putReq) (bool, error) {
 	}
 }
 
-func (i *Inbox) putter() {
+func (i *store) putter() {
 	defer i.wg.Done()
 	batch := make([]*putReq, 0, maxPutBatch)
 	for {
@@ -109,7 +109,7 @@ func (i *Inbox) putter() {
 // statements in this order. RETURNING names the rows inserted by (id,
 // job_key), which identifies the Put: two Puts with the same pair conflict,
 // so at most one of them was inserted, and it is the earlier one.
-func (i *Inbox) putBatch(batch []*putReq) {
+func (i *store) putBatch(batch []*putReq) {
 	var (
 		ids, jobKeys, bodies [][]byte
 		schemes              []string

@@ -16,7 +16,7 @@ import (
 // answer it would get alone, in some order.
 func TestPutSharedStatementDecidesLikeSeparateOnes(t *testing.T) {
 	t.Parallel()
-	ib, _ := newInbox(t, testPool(t))
+	ib, _ := newInbox(t, testPool(t), nil)
 	ctx := t.Context()
 	// wh_x exists with job k_old; a Put of wh_x with job k_new is a
 	// duplicate by ID, and must not block another message with k_new.
@@ -54,7 +54,7 @@ func TestPutSharedStatementDecidesLikeSeparateOnes(t *testing.T) {
 // the shared INSERT it broke is retried row by row.
 func TestPutSharedBadRowFailsAlone(t *testing.T) {
 	t.Parallel()
-	ib, _ := newInbox(t, testPool(t))
+	ib, _ := newInbox(t, testPool(t), nil)
 	ids := make([]string, 40)
 	for k := range ids {
 		ids[k] = fmt.Sprintf("wh_%02d", k)

@@ -104,7 +104,7 @@ CREATE UNIQUE INDEX %[2]s ON %[1]s (job_key) WHERE job_key <> '';
 CREATE INDEX %[3]s ON %[1]s (received_at, seq) WHERE state IN ('pending', 'claimed');
 CREATE INDEX %[4]s ON %[1]s (finished_at, seq) WHERE state IN ('done', 'dead');`,
 			t, n.index("_job_key"), n.index("_open"), n.index("_finished")),
-		// 2: tracked jobs and reconciler leases (inbox.Tracker).
+		// 2: tracked jobs and reconciler leases (the ledger).
 		fmt.Sprintf(`CREATE TABLE %[1]s (
 	name           text NOT NULL PRIMARY KEY,
 	kind           text NOT NULL,
@@ -158,11 +158,8 @@ func (n names) lockKey() int64 {
 	return int64(h.Sum64())
 }
 
-// Migrate creates or upgrades the inbox table, and its schema when the table
-// name has one. It is safe to call from several processes at once: they take
-// a transaction-scoped advisory lock, and each step is recorded, so a step
-// runs once.
-func (i *Inbox) Migrate(ctx context.Context) error {
+// migrate is DB.Migrate.
+func (i *store) migrate(ctx context.Context) error {
 	if i.closed.Load() {
 		return errClosed
 	}

@@ -32,7 +32,7 @@ WHERE j.name = s.name AND NOT j.settled`
 
 // settleBatch settles every call's job with one statement. Of several
 // Settles of one job, the first to arrive sets the time, as it would alone.
-func (i *Inbox) settleBatch(batch []*settleCall) {
+func (i *store) settleBatch(batch []*settleCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	var names []string

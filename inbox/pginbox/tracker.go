@@ -8,28 +8,31 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
-var _ inbox.Tracker = (*Inbox)(nil)
+// jobLedger is a DB's ledger: its store, seen as a ledger.Ledger.
+type jobLedger struct{ *store }
+
+var _ ledger.Ledger = jobLedger{}
 
 const jobColumns = `name, kind, events, user_metadata, launched_at, next_check, ended_at, checks, settled, settled_at`
 
-func scanJob(row pgx.Row) (*inbox.TrackedJob, error) {
+func scanJob(row pgx.Row) (*ledger.Job, error) {
 	var (
-		j    inbox.TrackedJob
+		j    ledger.Job
 		kind string
 	)
 	err := row.Scan(&j.Name, &kind, &j.Events, &j.UserMetadata, &j.LaunchedAt, &j.NextCheck, &j.EndedAt, &j.Checks, &j.Settled, &j.SettledAt)
 	if err != nil {
 		return nil, err
 	}
-	j.Kind = inbox.JobKind(kind)
+	j.Kind = ledger.Kind(kind)
 	return &j, nil
 }
 
-// Track implements inbox.Tracker.
-func (i *Inbox) Track(ctx context.Context, j *inbox.TrackedJob) error {
+// Track implements ledger.Ledger.
+func (i jobLedger) Track(ctx context.Context, j *ledger.Job) error {
 	if err := i.check(ctx); err != nil {
 		return err
 	}
@@ -53,21 +56,21 @@ ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, events = EXCLUDED.events,
 	return nil
 }
 
-// Settle implements inbox.Tracker.
-func (i *Inbox) Settle(ctx context.Context, name string, at time.Time) error {
+// Settle implements ledger.Ledger.
+func (i jobLedger) Settle(ctx context.Context, name string, at time.Time) error {
 	if err := i.check(ctx); err != nil {
 		return err
 	}
-	_, err := submit(ctx, i, i.settles, settleReq{name: text(name), at: at})
+	_, err := submit(ctx, i.store, i.settles, settleReq{name: text(name), at: at})
 	return err
 }
 
-// Due implements inbox.Tracker.
-func (i *Inbox) Due(ctx context.Context, now time.Time, limit int) ([]*inbox.TrackedJob, error) {
+// Due implements ledger.Ledger.
+func (i jobLedger) Due(ctx context.Context, now time.Time, limit int) ([]*ledger.Job, error) {
 	if err := i.check(ctx); err != nil {
 		return nil, err
 	}
-	out := []*inbox.TrackedJob{}
+	out := []*ledger.Job{}
 	if limit <= 0 {
 		return out, nil
 	}
@@ -90,8 +93,8 @@ WHERE NOT settled AND next_check <= $1 ORDER BY next_check, name LIMIT $2`, now,
 	return out, nil
 }
 
-// Reschedule implements inbox.Tracker.
-func (i *Inbox) Reschedule(ctx context.Context, name string, next, endedAt time.Time) error {
+// Reschedule implements ledger.Ledger.
+func (i jobLedger) Reschedule(ctx context.Context, name string, next, endedAt time.Time) error {
 	if err := i.check(ctx); err != nil {
 		return err
 	}
@@ -103,7 +106,7 @@ func (i *Inbox) Reschedule(ctx context.Context, name string, next, endedAt time.
 	RETURNING 1)
 SELECT true FROM `+i.names.jobs+` WHERE name = $1`, text(name), next, endedAt).Scan(&exists)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("pginbox: tracked job %q: %w", name, inbox.ErrNotFound)
+		return fmt.Errorf("pginbox: tracked job %q: %w", name, ledger.ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("pginbox: reschedule: %w", err)
@@ -111,14 +114,14 @@ SELECT true FROM `+i.names.jobs+` WHERE name = $1`, text(name), next, endedAt).S
 	return nil
 }
 
-// TrackedJob implements inbox.Tracker.
-func (i *Inbox) TrackedJob(ctx context.Context, name string) (*inbox.TrackedJob, error) {
+// Job implements ledger.Ledger.
+func (i jobLedger) Job(ctx context.Context, name string) (*ledger.Job, error) {
 	if err := i.check(ctx); err != nil {
 		return nil, err
 	}
 	j, err := scanJob(i.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM `+i.names.jobs+` WHERE name = $1`, text(name)))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("pginbox: tracked job %q: %w", name, inbox.ErrNotFound)
+		return nil, fmt.Errorf("pginbox: tracked job %q: %w", name, ledger.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pginbox: tracked job: %w", err)
@@ -126,9 +129,9 @@ func (i *Inbox) TrackedJob(ctx context.Context, name string) (*inbox.TrackedJob,
 	return j, nil
 }
 
-// AcquireLease implements inbox.Tracker. The row lock of the upsert makes
+// AcquireLease implements ledger.Ledger. The row lock of the upsert makes
 // concurrent acquisitions from several replicas take turns.
-func (i *Inbox) AcquireLease(ctx context.Context, lease, owner string, now time.Time, ttl time.Duration) error {
+func (i jobLedger) AcquireLease(ctx context.Context, lease, owner string, now time.Time, ttl time.Duration) error {
 	if err := i.check(ctx); err != nil {
 		return err
 	}
@@ -139,13 +142,13 @@ WHERE l.owner = EXCLUDED.owner OR l.until <= $3`, text(lease), text(owner), now,
 		return fmt.Errorf("pginbox: acquire lease: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("pginbox: lease %q: %w", lease, inbox.ErrLeaseHeld)
+		return fmt.Errorf("pginbox: lease %q: %w", lease, ledger.ErrLeaseHeld)
 	}
 	return nil
 }
 
-// ReleaseLease implements inbox.Tracker.
-func (i *Inbox) ReleaseLease(ctx context.Context, lease, owner string) error {
+// ReleaseLease implements ledger.Ledger.
+func (i jobLedger) ReleaseLease(ctx context.Context, lease, owner string) error {
 	if err := i.check(ctx); err != nil {
 		return err
 	}

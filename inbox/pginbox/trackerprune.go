@@ -4,18 +4,14 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/geminihooks/geminihooks/inbox"
 )
 
-var _ inbox.TrackerPruner = (*Inbox)(nil)
-
-// PruneTracked implements inbox.TrackerPruner. It deletes at most
+// Prune implements ledger.Ledger. It deletes at most
 // pruneBatch jobs per statement, like Prune. The outer WHERE repeats the
 // subquery's test because PostgreSQL rechecks only the outer one against a
 // row changed since the subquery read it: a job tracked again meanwhile is
 // unsettled, and stays.
-func (i *Inbox) PruneTracked(ctx context.Context, before time.Time) (int, error) {
+func (i jobLedger) Prune(ctx context.Context, before time.Time) (int, error) {
 	q := `DELETE FROM ` + i.names.jobs + ` WHERE settled AND settled_at < $1
 	AND name IN (SELECT name FROM ` + i.names.jobs + ` WHERE settled AND settled_at < $1 LIMIT $2)`
 	total := 0

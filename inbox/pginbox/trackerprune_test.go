@@ -7,15 +7,15 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
-// PruneTracked deletes in statements of a bounded size; more old settled
+// The ledger's Prune deletes in statements of a bounded size; more old settled
 // jobs than one statement takes are all deleted, and nothing else.
-func TestPruneTrackedManyJobs(t *testing.T) {
+func TestLedgerPruneManyJobs(t *testing.T) {
 	t.Parallel()
 	pool := testPool(t)
-	ib, schema := newInbox(t, pool)
+	ib, schema := newInbox(t, pool, nil)
 	ctx := t.Context()
 	start := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
 	const old = 12003 // more than two statements' worth
@@ -26,23 +26,23 @@ SELECT 'batches/' || n, 'batch', $1, $1, $1, true, $1 FROM generate_series(1, $2
 		t.Fatalf("insert settled jobs: %v", err)
 	}
 	for _, name := range []string{"open", "recent"} {
-		if err := ib.Track(ctx, &inbox.TrackedJob{Name: name, Kind: inbox.KindBatch, NextCheck: start}); err != nil {
+		if err := ib.Ledger.Track(ctx, &ledger.Job{Name: name, Kind: ledger.KindBatch, NextCheck: start}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := ib.Settle(ctx, "recent", start.Add(time.Hour)); err != nil {
+	if err := ib.Ledger.Settle(ctx, "recent", start.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	n, err := ib.PruneTracked(ctx, start.Add(time.Minute))
+	n, err := ib.Ledger.Prune(ctx, start.Add(time.Minute))
 	if err != nil || n != old {
-		t.Fatalf("PruneTracked = %d, %v; want %d", n, err, old)
+		t.Fatalf("Prune = %d, %v; want %d", n, err, old)
 	}
 	for _, name := range []string{"open", "recent"} {
-		if _, err := ib.TrackedJob(ctx, name); err != nil {
-			t.Errorf("TrackedJob(%s) = %v; want kept", name, err)
+		if _, err := ib.Ledger.Job(ctx, name); err != nil {
+			t.Errorf("Job(%s) = %v; want kept", name, err)
 		}
 	}
-	if _, err := ib.TrackedJob(ctx, "batches/1"); !errors.Is(err, inbox.ErrNotFound) {
-		t.Errorf("TrackedJob(batches/1) = %v; want ErrNotFound", err)
+	if _, err := ib.Ledger.Job(ctx, "batches/1"); !errors.Is(err, ledger.ErrNotFound) {
+		t.Errorf("Job(batches/1) = %v; want ErrNotFound", err)
 	}
 }

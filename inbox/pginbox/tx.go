@@ -16,20 +16,8 @@ import (
 // one, which puts the claim there with inbox.WithClaim.
 var ErrNoClaim = errors.New("pginbox: no claimed message in context")
 
-// Transactional wraps fn as a handler whose writes commit together with the
-// ack of the event it handles.
-//
-// The returned handler finds its claim with inbox.ClaimFrom, begins a
-// transaction, locks the message row (so no other worker can claim it while
-// fn runs, even if the lease runs out), runs fn, marks the message done and
-// commits. If fn fails, everything rolls back and the listener retries as
-// usual. If the lease was lost before the row was locked, fn does not run
-// and the handler returns an error wrapping inbox.ErrLeaseLost. Either the
-// user's writes and the ack both happen or neither does, so fn's effects
-// happen once per message: effectively-once processing. The listener's own
-// Ack afterwards is a no-op, since Ack is idempotent with the completing
-// lease.
-func (i *Inbox) Transactional(fn func(ctx context.Context, tx pgx.Tx, e *event.Event) error) func(ctx context.Context, e *event.Event) error {
+// transactional is DB.Transactional.
+func (i *store) transactional(fn func(ctx context.Context, tx pgx.Tx, e *event.Event) error) func(ctx context.Context, e *event.Event) error {
 	return func(ctx context.Context, e *event.Event) error {
 		m, ok := inbox.ClaimFrom(ctx)
 		if !ok {

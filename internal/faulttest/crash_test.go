@@ -82,14 +82,6 @@ func (f *failInbox) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 	return stored, err
 }
 
-// notifyingFailInbox keeps the wrapped inbox's wake-ups visible to the listener.
-type notifyingFailInbox struct {
-	*failInbox
-	n inbox.Notifier
-}
-
-func (x notifyingFailInbox) Notify() <-chan struct{} { return x.n.Notify() }
-
 // crashHelper is one listener process: it prints its address, appends each handled webhook-id to the
 // log with one write(2), and runs until it is killed.
 func crashHelper() {
@@ -112,7 +104,7 @@ func crashHelper() {
 	var ib inbox.Inbox
 	switch os.Getenv(envStore) {
 	case "bbolt":
-		b, err := boltinbox.Open(os.Getenv(envDB), boltinbox.WithClock(clock), boltinbox.WithLockTimeout(10*time.Second))
+		b, err := boltinbox.Open(os.Getenv(envDB), &boltinbox.Config{Now: clock, LockTimeout: 10 * time.Second})
 		if err != nil {
 			fail(err)
 		}
@@ -122,7 +114,7 @@ func crashHelper() {
 		if err != nil {
 			fail(err)
 		}
-		p, err := pginbox.New(pool, pginbox.WithTable(os.Getenv(envTable)), pginbox.WithClock(clock))
+		p, err := pginbox.New(pool, &pginbox.Config{Table: os.Getenv(envTable), Now: clock})
 		if err != nil {
 			fail(err)
 		}
@@ -135,10 +127,6 @@ func crashHelper() {
 	}
 	point := os.Getenv(envFailpoint)
 	fi := &failInbox{Inbox: ib, point: point, at: killAt}
-	var wrapped inbox.Inbox = fi
-	if n, ok := ib.(inbox.Notifier); ok {
-		wrapped = notifyingFailInbox{fi, n}
-	}
 	logFile, err := os.OpenFile(os.Getenv(envLog), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		fail(err)
@@ -147,8 +135,11 @@ func crashHelper() {
 	if err != nil {
 		fail(err)
 	}
-	l := listener.New(v, listener.WithInbox(wrapped), listener.WithClock(clock), listener.WithWorkers(4),
-		listener.WithHandlerTimeout(time.Second), listener.WithPollInterval(20*time.Millisecond))
+	l, err := listener.New(v, &listener.Config{Inbox: fi, Now: clock, Workers: 4,
+		HandlerTimeout: time.Second, PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		fail(err)
+	}
 	var handled atomic.Int64
 	l.On(event.TypeBatchSucceeded, func(ctx context.Context, e *event.Event) error {
 		if point == fpMidHandler && handled.Add(1) == killAt {

@@ -35,7 +35,10 @@ func TestDuplicateStorm(t *testing.T) {
 			var inboxes []inbox.Inbox
 			switch store {
 			case "memory":
-				ib := inbox.NewMemory()
+				ib, err := inbox.NewMemory(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
 				for range replicas {
 					inboxes = append(inboxes, ib)
 				}
@@ -51,7 +54,7 @@ func TestDuplicateStorm(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				rs = append(rs, startReplica(t, listener.New(v, listener.WithInbox(inboxes[i]), listener.WithPollInterval(20*time.Millisecond)), led))
+				rs = append(rs, startReplica(t, newListener(t, v, &listener.Config{Inbox: inboxes[i], PollInterval: 20 * time.Millisecond}), led))
 			}
 			client := &http.Client{Timeout: 10 * time.Second}
 			sign := hmacSigner(secret)
@@ -113,17 +116,14 @@ func TestDuplicateStorm(t *testing.T) {
 }
 
 // openPG opens a pginbox on its own pool and migrates its table, dropped when the test ends.
-func openPG(t *testing.T, url, table string, clock func() time.Time, opts ...pginbox.Option) *pginbox.Inbox {
+func openPG(t *testing.T, url, table string, clock func() time.Time) *pginbox.DB {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := newPool(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if clock != nil {
-		opts = append(opts, pginbox.WithClock(clock))
-	}
-	ib, err := pginbox.New(pool, append([]pginbox.Option{pginbox.WithTable(table)}, opts...)...)
+	ib, err := pginbox.New(pool, &pginbox.Config{Table: table, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestClockSkewAtToleranceEdges(t *testing.T) {
 		t.Fatal(err)
 	}
 	led := newLedger()
-	r := startReplica(t, listener.New(v, listener.WithClock(clock.Now), listener.WithPollInterval(20*time.Millisecond)), led)
+	r := startReplica(t, newListener(t, v, &listener.Config{Now: clock.Now, PollInterval: 20 * time.Millisecond}), led)
 	client := &http.Client{Timeout: 10 * time.Second}
 	sign := hmacSigner(secret)
 	per := size(10, 200)
@@ -190,9 +190,13 @@ func TestDuplicateADayLater(t *testing.T) {
 			var ib inbox.Inbox
 			switch store {
 			case "memory":
-				ib = inbox.NewMemory(inbox.WithClock(clock.Now))
+				m, err := inbox.NewMemory(&inbox.MemoryConfig{Now: clock.Now})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ib = m
 			case "bbolt":
-				b, err := boltinbox.Open(filepath.Join(t.TempDir(), "inbox.db"), boltinbox.WithClock(clock.Now))
+				b, err := boltinbox.Open(filepath.Join(t.TempDir(), "inbox.db"), &boltinbox.Config{Now: clock.Now})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -205,8 +209,8 @@ func TestDuplicateADayLater(t *testing.T) {
 				t.Fatal(err)
 			}
 			led := newLedger()
-			r := startReplica(t, listener.New(v, listener.WithInbox(ib), listener.WithClock(clock.Now),
-				listener.WithPollInterval(20*time.Millisecond)), led)
+			r := startReplica(t, newListener(t, v, &listener.Config{Inbox: ib, Now: clock.Now,
+				PollInterval: 20 * time.Millisecond}), led)
 			client := &http.Client{Timeout: 10 * time.Second}
 			sign := hmacSigner(secret)
 			n := size(50, 1000)

@@ -140,10 +140,10 @@ func TestHostileInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	led := newLedger()
-	// The listener sets each delivery's read deadline itself (WithReadTimeout), which replaces the
+	// The listener sets each delivery's read deadline itself (Config.ReadTimeout), which replaces the
 	// server's: both get the same bound here.
-	l := listener.New(v, listener.WithMaxBodyBytes(maxBody), listener.WithReadTimeout(readTimeout),
-		listener.WithPollInterval(20*time.Millisecond))
+	l := newListener(t, v, &listener.Config{MaxBodyBytes: maxBody, ReadTimeout: readTimeout,
+		PollInterval: 20 * time.Millisecond})
 	srv := httptest.NewUnstartedServer(l)
 	srv.Config.ReadHeaderTimeout = readHeaderTimeout
 	srv.Config.ReadTimeout = readTimeout

@@ -114,7 +114,7 @@ func newJWKSRig(t *testing.T) *jwksRig {
 	}
 	led := newLedger()
 	return &jwksRig{jwks: j, clock: clock, led: led, keys: keys, client: &http.Client{Timeout: 10 * time.Second},
-		r: startReplica(t, listener.New(v, listener.WithPollInterval(20*time.Millisecond)), led)}
+		r: startReplica(t, newListener(t, v, &listener.Config{PollInterval: 20 * time.Millisecond}), led)}
 }
 
 func (g *jwksRig) round(t *testing.T, ds []delivery, sign signer) map[int]int {

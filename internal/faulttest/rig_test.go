@@ -7,6 +7,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/listener"
+	"github.com/geminihooks/geminihooks/signing"
 )
 
 // replica is one in-process listener whose handler records into the ledger, served by an httptest
@@ -14,6 +15,16 @@ import (
 type replica struct {
 	l   *listener.Listener
 	srv *httptest.Server
+}
+
+// newListener returns a listener on v with cfg, failing the test on an error.
+func newListener(t *testing.T, v *signing.Verifier, cfg *listener.Config) *listener.Listener {
+	t.Helper()
+	l, err := listener.New(v, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 func startReplica(t *testing.T, l *listener.Listener, led *ledger) *replica {

@@ -89,12 +89,12 @@ func parallel(n int, fn func(i int) error) error {
 	return first
 }
 
-func openFilledBolt(ctx context.Context, n int, from, to time.Time) (inbox.Inbox, func(), error) {
+func openFilledBolt(ctx context.Context, n int, from, to time.Time) (inbox.Store, func(), error) {
 	path, remove, err := boltFile()
 	if err != nil {
 		return nil, nil, err
 	}
-	ib, err := func() (inbox.Inbox, error) {
+	ib, err := func() (inbox.Store, error) {
 		if err := fillBolt(ctx, path, n, from, to); err != nil {
 			return nil, err
 		}
@@ -129,7 +129,7 @@ FROM (SELECT 'fill-' || lpad(g::text, 9, '0') AS id,
 	return nil
 }
 
-func openFilledPG(ctx context.Context, url string, n int, from, to time.Time) (inbox.Inbox, func(), error) {
+func openFilledPG(ctx context.Context, url string, n int, from, to time.Time) (inbox.Store, func(), error) {
 	t, err := newPGTable(ctx, url)
 	if err != nil {
 		return nil, nil, err

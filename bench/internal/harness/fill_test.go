@@ -22,7 +22,7 @@ func fillCase() (n int, from, to, cutoff time.Time) {
 }
 
 // handled is what an inbox holds for m after a listener handled it: Put, Claim and Ack.
-func handled(t *testing.T, ib inbox.Inbox) *inbox.Message {
+func handled(t *testing.T, ib inbox.Store) *inbox.Message {
 	t.Helper()
 	ctx := context.Background()
 	m, err := storedDelivery("filltest", 0, time.Now())
@@ -48,7 +48,7 @@ func handled(t *testing.T, ib inbox.Inbox) *inbox.Message {
 
 // checkFilled compares a filled event with one a listener handled, apart from what differs between any
 // two events, and checks that Prune at the cutoff deletes exactly the first third.
-func checkFilled(t *testing.T, ib inbox.Inbox, want *inbox.Message, cutoff time.Time) {
+func checkFilled(t *testing.T, ib inbox.Store, want *inbox.Message, cutoff time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	got, err := ib.Get(ctx, fillID(0))

@@ -80,7 +80,7 @@ func runGrowth(ctx context.Context, cfg Config, logf func(string, ...any)) (Grow
 	if noPG := postgresMissing(cfg.Postgres); noPG != "" {
 		res.Skipped[pgStore] = noPG
 	} else {
-		fills = append(fills, filledStore{pgStore, func(ctx context.Context, n int, from, to time.Time) (inbox.Inbox, func(), error) {
+		fills = append(fills, filledStore{pgStore, func(ctx context.Context, n int, from, to time.Time) (inbox.Store, func(), error) {
 			return openFilledPG(ctx, cfg.Postgres, n, from, to)
 		}})
 	}
@@ -102,7 +102,7 @@ func runGrowth(ctx context.Context, cfg Config, logf func(string, ...any)) (Grow
 // removes it.
 type filledStore struct {
 	name string
-	open func(ctx context.Context, n int, from, to time.Time) (inbox.Inbox, func(), error)
+	open func(ctx context.Context, n int, from, to time.Time) (inbox.Store, func(), error)
 }
 
 // measureStored fills an inbox with n done events, as a listener leaves them within its dedupe window,

@@ -40,7 +40,10 @@ type store struct {
 func stores(cfg Config) (ss []store, noPG string) {
 	ss = []store{
 		{memoryStore, func(context.Context) (inbox.Inbox, func(), error) {
-			ib := inbox.NewMemory(inbox.WithCapacity(1 << 20))
+			ib, err := inbox.NewMemory(&inbox.MemoryConfig{Capacity: 1 << 20})
+			if err != nil {
+				return nil, nil, err
+			}
 			return ib, func() { ib.Close() }, nil
 		}},
 		{boltStore, func(context.Context) (inbox.Inbox, func(), error) {
@@ -90,15 +93,8 @@ type boltFill struct {
 	now      func() time.Time // the inbox's clock, which stamps finish times
 }
 
-func openBolt(path string, f boltFill) (*boltinbox.Inbox, error) {
-	var opts []boltinbox.Option
-	if f.maxBatch > 0 {
-		opts = append(opts, boltinbox.WithMaxBatch(f.maxBatch))
-	}
-	if f.now != nil {
-		opts = append(opts, boltinbox.WithClock(f.now))
-	}
-	return boltinbox.Open(path, opts...)
+func openBolt(path string, f boltFill) (*boltinbox.DB, error) {
+	return boltinbox.Open(path, &boltinbox.Config{MaxBatch: f.maxBatch, Now: f.now})
 }
 
 // postgresMissing says why the PostgreSQL at url cannot be used, or "" when it can.
@@ -149,8 +145,8 @@ func newPGTable(ctx context.Context, url string) (*pgTable, error) {
 }
 
 // open returns an inbox on the table, migrated.
-func (t *pgTable) open(ctx context.Context) (*pginbox.Inbox, error) {
-	ib, err := pginbox.New(t.pool, pginbox.WithTable(t.name))
+func (t *pgTable) open(ctx context.Context) (*pginbox.DB, error) {
+	ib, err := pginbox.New(t.pool, &pginbox.Config{Table: t.name})
 	if err == nil {
 		err = ib.Migrate(ctx)
 	}
@@ -177,19 +173,15 @@ type listenerSetup struct {
 
 // serve starts a listener over ib with handle for batch.succeeded (the only type the harness sends) and
 // its workers running; stop ends them. The caller closes ib after stop.
-func serve(ctx context.Context, ib inbox.Inbox, handle listener.HandlerFunc, s listenerSetup) (l *listener.Listener, stop func(), err error) {
+func serve(ctx context.Context, ib inbox.Inbox, handle func(context.Context, *event.Event) error, s listenerSetup) (l *listener.Listener, stop func(), err error) {
 	v, err := signing.NewVerifier(&signing.Config{Secrets: []string{sigSecret}})
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := []listener.Option{listener.WithInbox(ib)}
-	if s.workers > 0 {
-		opts = append(opts, listener.WithWorkers(s.workers))
+	l, err = listener.New(v, &listener.Config{Inbox: ib, Workers: s.workers, MaxBodyBytes: s.maxBody})
+	if err != nil {
+		return nil, nil, err
 	}
-	if s.maxBody > 0 {
-		opts = append(opts, listener.WithMaxBodyBytes(s.maxBody))
-	}
-	l = listener.New(v, opts...)
 	l.On(event.TypeBatchSucceeded, handle)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

@@ -153,7 +153,10 @@ func runPush(ctx context.Context, cfg Config, rng *rand.Rand) (Approach, error) 
 		known = map[string]time.Time{}
 		all   = make(chan struct{})
 	)
-	l := listener.New(v)
+	l, err := listener.New(v, nil)
+	if err != nil {
+		return Approach{}, err
+	}
 	listener.Handle(l, func(_ context.Context, e *event.Event, d *event.Batch) error {
 		at := time.Now()
 		mu.Lock()

@@ -1,7 +1,7 @@
 // Package backend gives the examples what they run against: the in-process
 // emulator by default, or the real Gemini API when a public URL for the
-// listener is given. It also serves the example's webhook endpoint and
-// prints its log. It holds only set-up; what each example shows about
+// listener is given. It also sets up the example's webhook endpoint (the
+// example serves it with its listener's Serve) and prints its log. It holds only set-up; what each example shows about
 // geminihooks lives in the example itself.
 package backend
 
@@ -68,17 +68,18 @@ type Env struct {
 	HookURL string
 	// Mux serves HookURL's host; register the listener at HookPath.
 	Mux *http.ServeMux
+	// Server serves Mux on Socket, which is bound to HookURL's port; the
+	// example serves them with its listener's Serve.
+	Server *http.Server
+	Socket net.Listener
 
-	srv      *http.Server
-	served   chan struct{}
-	stopOnce sync.Once
-	ownsEmu  bool
+	ownsEmu bool
 }
 
 // Start starts the emulator (unless the config names the real API or an
 // emulator of its own), the clients and the webhook endpoint.
 func Start(ctx context.Context, cfg Config) (*Env, error) {
-	e := &Env{Mux: http.NewServeMux(), served: make(chan struct{})}
+	e := &Env{Mux: http.NewServeMux()}
 	var ccfg geminihooks.Config
 	addr := cfg.Addr
 	if cfg.PublicURL != "" {
@@ -142,12 +143,9 @@ func Start(ctx context.Context, cfg Config) (*Env, error) {
 	if e.HookURL == "" {
 		e.HookURL = "http://" + ln.Addr().String() + HookPath
 	}
-	e.srv = &http.Server{Handler: e.Mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+	e.Socket = ln
+	e.Server = &http.Server{Handler: e.Mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
-	go func() {
-		defer close(e.served)
-		_ = e.srv.Serve(ln)
-	}()
 	return e, nil
 }
 
@@ -191,24 +189,10 @@ func JWKSVerifier(jwksURL, hookURL string) (*signing.Verifier, error) {
 	return signing.NewVerifier(&signing.Config{Keys: keys, Audience: []string{hookURL}})
 }
 
-// StopServing stops the webhook endpoint: requests in flight get a moment
-// to finish, then every connection is closed. Stop it before the listener's
-// Run, so nothing is accepted that no worker will handle. A request cut short
-// was never answered 2xx, so its sender retries it. (Shutdown alone can wait
-// five seconds for a connection a client opened and never used.)
-func (e *Env) StopServing() {
-	e.stopOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		defer cancel()
-		_ = e.srv.Shutdown(ctx)
-		_ = e.srv.Close()
-		<-e.served
-	})
-}
-
-// Close stops the endpoint and an emulator Start started.
+// Close closes the endpoint's socket, which the listener's Serve has closed
+// already when it ran, and stops an emulator Start started.
 func (e *Env) Close() {
-	e.StopServing()
+	e.Socket.Close()
 	e.closeEmulator()
 }
 

@@ -1,4 +1,4 @@
-package inboxtest
+package ledgertest
 
 import (
 	"context"
@@ -9,20 +9,23 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/ledger"
 )
 
-// RunTracker runs the conformance suite for an [inbox.Tracker]. Each subtest
-// calls open for a new, empty tracker and registers its own cleanup. A
-// tracker reads no clock, so the suite passes every time in; it checks the
-// contract written on [inbox.Tracker], and that a tracker keeps no
-// reference to the jobs it is given or returns. A tracker that also
-// implements [inbox.TrackerPruner] is checked for that too.
-func RunTracker(t *testing.T, open func(t *testing.T) inbox.Tracker) {
+// start is the time the suite's jobs are launched at; every time it passes
+// is an offset from it.
+var start = time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
+
+// Run runs the conformance suite for a [ledger.Ledger]. Each subtest calls
+// open for a new, empty ledger and registers its own cleanup. A ledger reads
+// no clock, so the suite passes every time in; it checks the contract
+// written on [ledger.Ledger], including that a ledger keeps no reference to
+// the jobs it is given or returns.
+func Run(t *testing.T, open func(t *testing.T) ledger.Ledger) {
 	t.Helper()
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, tr inbox.Tracker)
+		fn   func(t *testing.T, tr ledger.Ledger)
 	}{
 		{"TrackGetSettle", testTrackGetSettle},
 		{"DueOrderAndLimit", testDueOrder},
@@ -30,7 +33,7 @@ func RunTracker(t *testing.T, open func(t *testing.T) inbox.Tracker) {
 		{"TrackReplaces", testTrackReplaces},
 		{"Lease", testLease},
 		{"Canceled", testTrackerCanceled},
-		{"PruneTracked", testPruneTracked},
+		{"Prune", testPrune},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -39,14 +42,14 @@ func RunTracker(t *testing.T, open func(t *testing.T) inbox.Tracker) {
 
 var trackerCmp = []cmp.Option{cmpopts.EquateEmpty(), cmpopts.EquateApproxTime(0)}
 
-func job(name string, next time.Time) *inbox.TrackedJob {
-	return &inbox.TrackedJob{
-		Name: name, Kind: inbox.KindBatch, Events: []string{"batch.succeeded", "batch.failed"},
-		UserMetadata: []byte(`{"k":"v"}`), LaunchedAt: Start, NextCheck: next,
+func job(name string, next time.Time) *ledger.Job {
+	return &ledger.Job{
+		Name: name, Kind: ledger.KindBatch, Events: []string{"batch.succeeded", "batch.failed"},
+		UserMetadata: []byte(`{"k":"v"}`), LaunchedAt: start, NextCheck: next,
 	}
 }
 
-func names(js []*inbox.TrackedJob) []string {
+func names(js []*ledger.Job) []string {
 	out := make([]string, 0, len(js))
 	for _, j := range js {
 		out = append(out, j.Name)
@@ -54,55 +57,57 @@ func names(js []*inbox.TrackedJob) []string {
 	return out
 }
 
-func testTrackGetSettle(t *testing.T, tr inbox.Tracker) {
+func testTrackGetSettle(t *testing.T, tr ledger.Ledger) {
 	ctx := t.Context()
-	j := job("batches/a", Start.Add(time.Minute))
+	j := job("batches/a", start.Add(time.Minute))
 	if err := tr.Track(ctx, j); err != nil {
 		t.Fatalf("Track: %v", err)
 	}
-	want := j.Clone()
+	want := *j
+	want.Events = append([]string(nil), j.Events...)
+	want.UserMetadata = append([]byte(nil), j.UserMetadata...)
 	j.Events[0], j.UserMetadata[0] = "changed", 'X' // the tracker must have copied
-	got, err := tr.TrackedJob(ctx, "batches/a")
+	got, err := tr.Job(ctx, "batches/a")
 	if err != nil {
-		t.Fatalf("TrackedJob: %v", err)
+		t.Fatalf("Job: %v", err)
 	}
-	if d := cmp.Diff(want, got, trackerCmp...); d != "" {
-		t.Errorf("TrackedJob (-want +got):\n%s", d)
+	if d := cmp.Diff(&want, got, trackerCmp...); d != "" {
+		t.Errorf("Job (-want +got):\n%s", d)
 	}
-	if err := tr.Track(ctx, &inbox.TrackedJob{Kind: inbox.KindBatch}); err == nil {
+	if err := tr.Track(ctx, &ledger.Job{Kind: ledger.KindBatch}); err == nil {
 		t.Error("Track without a name succeeded")
 	}
-	if _, err := tr.TrackedJob(ctx, "batches/none"); !errors.Is(err, inbox.ErrNotFound) {
-		t.Errorf("TrackedJob(unknown) = %v, want ErrNotFound", err)
+	if _, err := tr.Job(ctx, "batches/none"); !errors.Is(err, ledger.ErrNotFound) {
+		t.Errorf("Job(unknown) = %v, want ErrNotFound", err)
 	}
-	if err := tr.Settle(ctx, "batches/none", Start); err != nil {
+	if err := tr.Settle(ctx, "batches/none", start); err != nil {
 		t.Errorf("Settle(unknown) = %v, want nil", err)
 	}
-	at := Start.Add(2 * time.Minute)
+	at := start.Add(2 * time.Minute)
 	if err := tr.Settle(ctx, "batches/a", at); err != nil {
 		t.Fatalf("Settle: %v", err)
 	}
 	if err := tr.Settle(ctx, "batches/a", at.Add(time.Hour)); err != nil {
 		t.Fatalf("second Settle: %v", err)
 	}
-	got, err = tr.TrackedJob(ctx, "batches/a")
+	got, err = tr.Job(ctx, "batches/a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want.Settled, want.SettledAt = true, at
-	if d := cmp.Diff(want, got, trackerCmp...); d != "" {
+	if d := cmp.Diff(&want, got, trackerCmp...); d != "" {
 		t.Errorf("after Settle (-want +got):\n%s", d)
 	}
-	due, err := tr.Due(ctx, Start.Add(24*time.Hour), 10)
+	due, err := tr.Due(ctx, start.Add(24*time.Hour), 10)
 	if err != nil || len(due) != 0 {
 		t.Errorf("Due after Settle = %v, %v; want none", names(due), err)
 	}
 }
 
-func testDueOrder(t *testing.T, tr inbox.Tracker) {
+func testDueOrder(t *testing.T, tr ledger.Ledger) {
 	ctx := t.Context()
 	for i, name := range []string{"c", "a", "b", "d"} {
-		if err := tr.Track(ctx, job(name, Start.Add(time.Duration(3-i)*time.Minute))); err != nil {
+		if err := tr.Track(ctx, job(name, start.Add(time.Duration(3-i)*time.Minute))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -112,11 +117,11 @@ func testDueOrder(t *testing.T, tr inbox.Tracker) {
 		limit int
 		want  []string
 	}{
-		{Start.Add(-time.Second), 10, nil},
-		{Start, 10, []string{"d"}},
-		{Start.Add(2 * time.Minute), 10, []string{"d", "b", "a"}},
-		{Start.Add(time.Hour), 2, []string{"d", "b"}},
-		{Start.Add(time.Hour), 10, []string{"d", "b", "a", "c"}},
+		{start.Add(-time.Second), 10, nil},
+		{start, 10, []string{"d"}},
+		{start.Add(2 * time.Minute), 10, []string{"d", "b", "a"}},
+		{start.Add(time.Hour), 2, []string{"d", "b"}},
+		{start.Add(time.Hour), 10, []string{"d", "b", "a", "c"}},
 	}
 	for _, tc := range tests {
 		due, err := tr.Due(ctx, tc.now, tc.limit)
@@ -124,17 +129,17 @@ func testDueOrder(t *testing.T, tr inbox.Tracker) {
 			t.Fatalf("Due: %v", err)
 		}
 		if d := cmp.Diff(tc.want, names(due), cmpopts.EquateEmpty()); d != "" {
-			t.Errorf("Due(%v, %d) (-want +got):\n%s", tc.now.Sub(Start), tc.limit, d)
+			t.Errorf("Due(%v, %d) (-want +got):\n%s", tc.now.Sub(start), tc.limit, d)
 		}
 	}
 }
 
-func testReschedule(t *testing.T, tr inbox.Tracker) {
+func testReschedule(t *testing.T, tr ledger.Ledger) {
 	ctx := t.Context()
-	if err := tr.Track(ctx, job("v", Start)); err != nil {
+	if err := tr.Track(ctx, job("v", start)); err != nil {
 		t.Fatal(err)
 	}
-	next, ended := Start.Add(time.Hour), Start.Add(30*time.Minute)
+	next, ended := start.Add(time.Hour), start.Add(30*time.Minute)
 	if err := tr.Reschedule(ctx, "v", next, ended); err != nil {
 		t.Fatalf("Reschedule: %v", err)
 	}
@@ -156,31 +161,31 @@ func testReschedule(t *testing.T, tr inbox.Tracker) {
 	if err := tr.Reschedule(ctx, "v", next.Add(time.Hour), ended); err != nil {
 		t.Fatalf("Reschedule of a settled job: %v", err)
 	}
-	if got, _ := tr.TrackedJob(ctx, "v"); got == nil || got.Checks != 1 || !got.Settled {
+	if got, _ := tr.Job(ctx, "v"); got == nil || got.Checks != 1 || !got.Settled {
 		t.Errorf("Reschedule changed a settled job: %+v", got)
 	}
-	if err := tr.Reschedule(ctx, "none", next, ended); !errors.Is(err, inbox.ErrNotFound) {
+	if err := tr.Reschedule(ctx, "none", next, ended); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("Reschedule(unknown) = %v, want ErrNotFound", err)
 	}
 }
 
-func testTrackReplaces(t *testing.T, tr inbox.Tracker) {
+func testTrackReplaces(t *testing.T, tr ledger.Ledger) {
 	ctx := t.Context()
-	if err := tr.Track(ctx, job("p", Start)); err != nil {
+	if err := tr.Track(ctx, job("p", start)); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Reschedule(ctx, "p", Start, time.Time{}); err != nil {
+	if err := tr.Reschedule(ctx, "p", start, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Settle(ctx, "p", Start); err != nil {
+	if err := tr.Settle(ctx, "p", start); err != nil {
 		t.Fatal(err)
 	}
-	again := job("p", Start.Add(time.Minute))
-	again.Kind = inbox.KindPing
+	again := job("p", start.Add(time.Minute))
+	again.Kind = ledger.KindPing
 	if err := tr.Track(ctx, again); err != nil {
 		t.Fatal(err)
 	}
-	got, err := tr.TrackedJob(ctx, "p")
+	got, err := tr.Job(ctx, "p")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +194,7 @@ func testTrackReplaces(t *testing.T, tr inbox.Tracker) {
 	}
 }
 
-func testLease(t *testing.T, tr inbox.Tracker) {
+func testLease(t *testing.T, tr ledger.Ledger) {
 	ctx := t.Context()
 	const ttl = time.Minute
 	steps := []struct {
@@ -213,80 +218,76 @@ func testLease(t *testing.T, tr inbox.Tracker) {
 	for i, s := range steps {
 		var err error
 		if s.op == "acquire" {
-			err = tr.AcquireLease(ctx, s.lease, s.owner, Start.Add(s.at), ttl)
+			err = tr.AcquireLease(ctx, s.lease, s.owner, start.Add(s.at), ttl)
 		} else {
 			err = tr.ReleaseLease(ctx, s.lease, s.owner)
 		}
-		if s.held && !errors.Is(err, inbox.ErrLeaseHeld) || !s.held && err != nil {
+		if s.held && !errors.Is(err, ledger.ErrLeaseHeld) || !s.held && err != nil {
 			t.Errorf("step %d: %s(%s, %s) at %v = %v; want held=%v", i, s.op, s.lease, s.owner, s.at, err, s.held)
 		}
 	}
 }
 
-func testTrackerCanceled(t *testing.T, tr inbox.Tracker) {
+func testTrackerCanceled(t *testing.T, tr ledger.Ledger) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := tr.Track(ctx, job("x", Start)); !errors.Is(err, context.Canceled) {
+	if err := tr.Track(ctx, job("x", start)); !errors.Is(err, context.Canceled) {
 		t.Errorf("Track with a canceled context = %v", err)
 	}
-	if _, err := tr.TrackedJob(t.Context(), "x"); !errors.Is(err, inbox.ErrNotFound) {
+	if _, err := tr.Job(t.Context(), "x"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("a canceled Track stored the job: %v", err)
 	}
-	if _, err := tr.Due(ctx, Start, 1); !errors.Is(err, context.Canceled) {
+	if _, err := tr.Due(ctx, start, 1); !errors.Is(err, context.Canceled) {
 		t.Errorf("Due with a canceled context = %v", err)
 	}
 }
 
-func testPruneTracked(t *testing.T, tr inbox.Tracker) {
-	p, ok := tr.(inbox.TrackerPruner)
-	if !ok {
-		t.Skip("not an inbox.TrackerPruner")
-	}
+func testPrune(t *testing.T, tr ledger.Ledger) {
 	ctx := t.Context()
 	for _, name := range []string{"old", "new", "open"} {
-		if err := tr.Track(ctx, job(name, Start)); err != nil {
+		if err := tr.Track(ctx, job(name, start)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := tr.Settle(ctx, "old", Start.Add(time.Minute)); err != nil {
+	if err := tr.Settle(ctx, "old", start.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Settle(ctx, "new", Start.Add(time.Hour)); err != nil {
+	if err := tr.Settle(ctx, "new", start.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := p.PruneTracked(canceled, Start.Add(48*time.Hour)); !errors.Is(err, context.Canceled) {
-		t.Errorf("PruneTracked with a canceled context = %v", err)
+	if _, err := tr.Prune(canceled, start.Add(48*time.Hour)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Prune with a canceled context = %v", err)
 	}
-	if _, err := tr.TrackedJob(ctx, "old"); err != nil {
-		t.Errorf("a canceled PruneTracked deleted a job: %v", err)
+	if _, err := tr.Job(ctx, "old"); err != nil {
+		t.Errorf("a canceled Prune deleted a job: %v", err)
 	}
 	// The cutoff is exclusive: a job settled at it stays.
-	n, err := p.PruneTracked(ctx, Start.Add(time.Hour))
+	n, err := tr.Prune(ctx, start.Add(time.Hour))
 	if err != nil || n != 1 {
-		t.Fatalf("PruneTracked = %d, %v; want 1", n, err)
+		t.Fatalf("Prune = %d, %v; want 1", n, err)
 	}
-	if _, err := tr.TrackedJob(ctx, "old"); !errors.Is(err, inbox.ErrNotFound) {
+	if _, err := tr.Job(ctx, "old"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("pruned job still there: %v", err)
 	}
 	for _, name := range []string{"new", "open"} {
-		if _, err := tr.TrackedJob(ctx, name); err != nil {
+		if _, err := tr.Job(ctx, name); err != nil {
 			t.Errorf("%s: %v; want kept", name, err)
 		}
 	}
 	// A pruned name tracked again starts over, unsettled, and stays.
-	if err := tr.Track(ctx, job("old", Start)); err != nil {
+	if err := tr.Track(ctx, job("old", start)); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := p.PruneTracked(ctx, Start.Add(48*time.Hour)); err != nil || n != 1 {
-		t.Errorf("second PruneTracked = %d, %v; want 1 (the open jobs stay)", n, err)
+	if n, err := tr.Prune(ctx, start.Add(48*time.Hour)); err != nil || n != 1 {
+		t.Errorf("second Prune = %d, %v; want 1 (the open jobs stay)", n, err)
 	}
-	due, err := tr.Due(ctx, Start, 10)
+	due, err := tr.Due(ctx, start, 10)
 	if d := cmp.Diff([]string{"old", "open"}, names(due)); err != nil || d != "" {
 		t.Errorf("Due after pruning = %v (-want +got):\n%s", err, d)
 	}
-	if _, err := tr.TrackedJob(ctx, "new"); !errors.Is(err, inbox.ErrNotFound) {
+	if _, err := tr.Job(ctx, "new"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("job settled before the second cutoff still there: %v", err)
 	}
 }
