@@ -51,7 +51,7 @@ type Listener struct {
 	// inMemory is set when the inbox is the default one New made, which
 	// never blocks: its calls skip the store timeout's timer.
 	inMemory bool
-	wake     chan struct{} // idle workers wait on it
+	wake     chan struct{} // the dispatcher waits on it for new work
 	running  atomic.Bool
 	// noDeadline logs, once, that read deadlines cannot be set.
 	noDeadline sync.Once
@@ -94,7 +94,7 @@ func New(v verifier, cfg *Config) (*Listener, error) {
 		config:   c,
 		notify:   c.inbox.Notify(),
 		inMemory: inMemory,
-		wake:     make(chan struct{}, c.workers),
+		wake:     make(chan struct{}, 1),
 		byType:   make(map[event.Type][]handlerFunc),
 	}
 	l.verify = v.Verify
@@ -342,8 +342,8 @@ func (l *Listener) settle(e *event.Event) {
 	}
 }
 
-// nudge wakes one idle worker, if any is waiting and none is already due
-// to wake.
+// nudge tells the dispatcher there may be work, unless it has been told
+// already.
 func (l *Listener) nudge() {
 	select {
 	case l.wake <- struct{}{}:

@@ -73,11 +73,11 @@ func (l *Listener) sweep(ctx context.Context, deadline time.Time) {
 			var a acker
 			defer a.wait()
 			for hctx.Err() == nil {
-				m := l.claim()
-				if m == nil {
+				ms := l.claim(1)
+				if len(ms) == 0 {
 					return
 				}
-				l.process(hctx, m, &a)
+				l.process(hctx, ms[0], &a)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/geminihooks/geminihooks/event"
@@ -56,9 +57,11 @@ func (l *Listener) Run(ctx context.Context) error {
 	defer cancelHandlers()
 
 	var wg sync.WaitGroup
+	d := newDispatcher()
 	for range l.workers {
-		wg.Go(func() { l.work(ctx, hctx) })
+		wg.Go(func() { l.work(hctx, d) })
 	}
+	wg.Go(func() { l.dispatch(ctx, d) })
 	wg.Go(func() { l.pruneLoop(ctx) })
 	<-ctx.Done()
 
@@ -87,28 +90,75 @@ func (l *Listener) Run(ctx context.Context) error {
 	return ErrGraceExpired
 }
 
-// work is one worker: claim, handle, repeat; when idle, wait for a wake-up
-// or the poll interval. A successful run's ack goes on while the worker
-// claims and runs the next event (see acker).
-func (l *Listener) work(ctx, hctx context.Context) {
-	poll := time.NewTimer(l.poll)
-	defer poll.Stop()
+// dispatcher hands claimed events to idle workers. One goroutine claims
+// for all of them, as many events per call as there are workers waiting:
+// with PostgreSQL that is one round trip (and one index scan) for a batch
+// instead of one per event, and with bbolt one change in the next commit.
+type dispatcher struct {
+	jobs chan *inbox.Message // to the workers; closed when claiming stops
+	idle atomic.Int32        // workers waiting on jobs
+	free chan struct{}       // a worker started waiting
+}
+
+func newDispatcher() *dispatcher {
+	return &dispatcher{jobs: make(chan *inbox.Message), free: make(chan struct{}, 1)}
+}
+
+// work is one worker: take an event from the dispatcher, run it, repeat,
+// until the dispatcher stops. A successful run's ack goes on while the
+// worker runs the next event (see acker).
+func (l *Listener) work(hctx context.Context, d *dispatcher) {
 	var a acker
 	defer a.wait()
+	for {
+		d.idle.Add(1)
+		select {
+		case d.free <- struct{}{}:
+		default:
+		}
+		m, ok := <-d.jobs
+		if !ok {
+			return
+		}
+		l.process(hctx, m, &a)
+	}
+}
+
+// dispatch claims events for the idle workers until ctx ends, then closes
+// the workers' channel. It claims again at once while claims come back
+// full (there may be more), and otherwise waits for a wake-up (a stored
+// delivery, a due retry, the inbox's Notify) or the poll interval.
+func (l *Listener) dispatch(ctx context.Context, d *dispatcher) {
+	defer close(d.jobs)
+	poll := time.NewTimer(l.poll)
+	defer poll.Stop()
+	more := true // look at once: there may be work from before Run
 	for ctx.Err() == nil {
-		if m := l.claim(); m != nil {
-			l.nudge() // there may be more: let an idle worker look
-			l.process(hctx, m, &a)
-			continue
+		if n := int(d.idle.Load()); n > 0 && more {
+			ms := l.claim(n)
+			for _, m := range ms {
+				// Each send is taken at once: n workers are waiting, and only
+				// receiving makes a worker stop waiting.
+				d.idle.Add(-1)
+				d.jobs <- m
+			}
+			more = len(ms) == n
+			if more {
+				continue
+			}
 		}
 		poll.Reset(l.poll)
 		select {
 		case <-ctx.Done():
 			return
+		case <-d.free:
+			// A worker is free: worth a claim only if the last one was full.
+			continue
 		case <-l.wake:
 		case <-l.notify:
 		case <-poll.C:
 		}
+		more = true
 	}
 }
 
@@ -127,18 +177,16 @@ func (l *Listener) bound(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(ctx, l.storeTimeout)
 }
 
-func (l *Listener) claim() *inbox.Message {
+// claim leases up to n events, or none when the inbox fails (logged).
+func (l *Listener) claim(n int) []*inbox.Message {
 	ctx, cancel := l.storeCtx()
 	defer cancel()
-	ms, err := l.inbox.Claim(ctx, 1, l.handlerTimeout+l.leaseMargin)
+	ms, err := l.inbox.Claim(ctx, n, l.handlerTimeout+l.leaseMargin)
 	if err != nil {
 		l.log.LogAttrs(ctx, slog.LevelError, "listener: claim failed", slog.String("error", err.Error()))
 		return nil
 	}
-	if len(ms) == 0 {
-		return nil
-	}
-	return ms[0]
+	return ms
 }
 
 // acker runs one worker's acks, one at a time, each while the worker goes

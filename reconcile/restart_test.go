@@ -61,7 +61,6 @@ func TestRestartLosesNoTrackedJob(t *testing.T) {
 	t.Cleanup(func() { ib2.Close() })
 	e.ib, e.lg = ib2, ib2.Ledger
 	e.client = e.newClient()
-	e.start()
 	for _, name := range names {
 		j, err := ib2.Ledger.Job(t.Context(), name)
 		if err != nil || j.Checks != 1 || j.Settled {
@@ -73,6 +72,10 @@ func TestRestartLosesNoTrackedJob(t *testing.T) {
 	if err := r.Reconcile(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	// The listener starts after the pass: its workers settle the job of
+	// each event they claim, which would settle names[0] before the
+	// reconciler could find its event already stored.
+	e.start()
 	waitFor(t, "every job's handler", func() bool { jobs, _ := e.runCount(); return jobs == len(names) })
 	if st := r.Stats(); st.Synthesized != uint64(len(names)-1) || st.AlreadyStored != 1 {
 		t.Errorf("Stats = %+v; want %d synthesized and 1 already stored", st, len(names)-1)
