@@ -28,6 +28,14 @@ const (
 	batchTimeout = 30 * time.Second
 )
 
+// planEach makes PostgreSQL plan a claim or an ack each time it runs, for
+// the table as it is then. A prepared statement's cached generic plan is
+// made once, typically while the inbox table is new and nearly empty, and
+// then kept: for the ack a hash join over a sequential scan of the whole
+// table, for the claim a sort of every open row. Both stay cheap only while
+// the table is small. Planning each batch costs far less than either.
+const planEach = pgx.QueryExecModeExec
+
 type claimReq struct {
 	n     int
 	lease time.Duration
@@ -109,7 +117,7 @@ func (i *store) claimBatch(batch []*claimCall) {
 
 // claimRows leases up to n rows with one statement, oldest first.
 func (i *store) claimRows(ctx context.Context, now time.Time, n int, lease time.Duration) ([]*inbox.Message, error) {
-	rows, err := i.pool.Query(ctx, i.sql.claim, now, n, now.Add(lease))
+	rows, err := i.pool.Query(ctx, i.sql.claim, planEach, now, n, now.Add(lease))
 	if err != nil {
 		return nil, fmt.Errorf("pginbox: claim: %w", err)
 	}
@@ -181,7 +189,7 @@ func (i *store) ackBatch(batch []*ackCall) {
 	for attempt := 0; attempt < 5; attempt++ {
 		clear(out)
 		var rows pgx.Rows
-		rows, err = i.pool.Query(ctx, i.sql.ackShared, ids, leases, nows)
+		rows, err = i.pool.Query(ctx, i.sql.ackShared, planEach, ids, leases, nows)
 		if err == nil {
 			var (
 				k             int64
