@@ -28,12 +28,13 @@ const (
 	batchTimeout = 30 * time.Second
 )
 
-// planEach makes PostgreSQL plan a claim or an ack each time it runs, for
-// the table as it is then. A prepared statement's cached generic plan is
-// made once, typically while the inbox table is new and nearly empty, and
-// then kept: for the ack a hash join over a sequential scan of the whole
-// table, for the claim a sort of every open row. Both stay cheap only while
-// the table is small. Planning each batch costs far less than either.
+// planEach makes PostgreSQL plan a statement that joins the inbox table
+// (claims, acks, hand-backs, prunes, settles) each time it runs, for the
+// table as it is then. A prepared statement's cached generic plan is made
+// once, typically while the table is new and nearly empty, and then kept:
+// for an ack, a hash join over a sequential scan of the whole table; for a
+// claim, a sort of every open row. Both are cheap only while the table is
+// small. Planning each batch costs far less.
 const planEach = pgx.QueryExecModeExec
 
 type claimReq struct {
@@ -161,7 +162,7 @@ func (i *store) release(ctx context.Context, ms []*inbox.Message) {
 	for k, m := range ms {
 		ids[k], leases[k] = []byte(m.ID), m.Lease
 	}
-	if _, err := i.pool.Exec(ctx, i.sql.release, ids, leases); err != nil {
+	if _, err := i.pool.Exec(ctx, i.sql.release, planEach, ids, leases); err != nil {
 		i.logger.Warn("pginbox: handing back unreceived claims failed; they return when their leases end", "error", err, "count", len(ms))
 		return
 	}

@@ -476,7 +476,7 @@ func (i *store) Prune(ctx context.Context, before time.Time) (int, error) {
 		if err := i.check(ctx); err != nil {
 			return total, err
 		}
-		tag, err := i.pool.Exec(ctx, i.sql.prune, before, pruneBatch)
+		tag, err := i.pool.Exec(ctx, i.sql.prune, planEach, before, pruneBatch)
 		if err != nil {
 			return total, fmt.Errorf("pginbox: prune: %w", err)
 		}

@@ -45,7 +45,7 @@ func (i *store) settleBatch(batch []*settleCall) {
 			ats = append(ats, c.q.at)
 		}
 	}
-	_, err := i.pool.Exec(ctx, i.sql.settle, names, ats)
+	_, err := i.pool.Exec(ctx, i.sql.settle, planEach, names, ats)
 	if err != nil {
 		err = fmt.Errorf("pginbox: settle: %w", err)
 	}
