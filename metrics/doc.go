@@ -8,6 +8,6 @@
 //	m, err := metrics.New(nil) // nil: every default, a registry of its own
 //	if err != nil { ... }
 //	if err := m.WatchInbox(ib); err != nil { ... } // ib is an inbox.Admin
-//	l := listener.New(v, listener.WithInbox(ib), listener.WithObserver(m.Observer()))
+//	l, err := listener.New(v, &listener.Config{Inbox: ib, Observer: m.Observer()})
 //	mux.Handle("GET /metrics", m)
 package metrics
