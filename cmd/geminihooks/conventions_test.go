@@ -97,14 +97,7 @@ func TestBinaryVersion(t *testing.T) {
 // be read as a default, and every description starts with a capital.
 func TestHelpConventions(t *testing.T) {
 	t.Parallel()
-	var names [][]string
-	for _, c := range commands() {
-		names = append(names, []string{c.name})
-	}
-	for _, s := range webhooksSubs() {
-		names = append(names, []string{"webhooks", s.name})
-	}
-	names = append(names, []string{"emulator", "jobs"})
+	names := commandPaths()
 	flagRe := regexp.MustCompile(`^  --[a-z0-9-]+(?: (\S+))?$`)
 	for _, args := range names {
 		code, out, _ := runCLI(t, nil, append(args, "--help")...)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -29,7 +30,7 @@ import (
 const pollInterval = 5 * time.Second
 
 func demoCommand() *command {
-	c := &command{
+	return &command{
 		name:    "demo",
 		summary: "run the whole webhook flow offline: emulator, jobs, signed deliveries, a durable listener",
 		usage:   "geminihooks demo [--plain] [--dynamic-signing mixed|v1a|jwt] [--timeout 15s]",
@@ -55,58 +56,70 @@ It exits 0 only if every expected event was handled exactly once. On a
 terminal it shows progress while the jobs run; elsewhere, plain lines.`,
 		example: `go run ./cmd/geminihooks demo
 geminihooks demo --dynamic-signing jwt --plain   # every callback signed with a JWT`,
+		runner: func() runner { return &demoCmd{} },
 	}
-	c.run = func(ctx context.Context, e *env, args []string) int {
-		fs := c.newFlagSet()
-		plain := fs.Bool("plain", false, "plain output even on a terminal")
-		dynamic := fs.String("dynamic-signing", "mixed", "`SCHEME` the emulator signs per-request callbacks with: mixed (the video v1a, the interaction JWT), v1a (Ed25519, as seen live) or jwt (RS256, as documented)")
-		timeout := fs.Duration("timeout", 15*time.Second, "give up after this long")
-		pos, code, stop := c.parse(e, fs, args)
-		if stop {
-			return code
-		}
-		if len(pos) > 0 {
-			return c.usageError(e, "unexpected argument %q", printable(pos[0]))
-		}
-		videoScheme, interactionScheme := signing.SchemeEd25519, signing.SchemeJWT
-		switch *dynamic {
-		case "mixed":
-		case "v1a", "jwt":
-			videoScheme, interactionScheme = signing.Scheme(*dynamic), signing.Scheme(*dynamic)
-		default:
-			return c.usageError(e, "--dynamic-signing must be mixed, v1a or jwt")
-		}
-		if *timeout <= 0 {
-			return c.usageError(e, "--timeout must be positive")
-		}
-		ctx, cancel := context.WithTimeout(ctx, *timeout)
-		defer cancel()
-		d := &demo{
-			out:         newDemoOutput(e.stdout, e.interactive && !*plain),
-			video:       videoScheme,
-			interaction: interactionScheme,
-			start:       time.Now(),
-			handled:     map[eventKey]int{},
-			schemes:     map[string]int{},
-			changed:     make(chan struct{}, 1),
-		}
-		if err := d.run(ctx); err != nil {
-			d.out.stopProgress()
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				err = fmt.Errorf("not finished within %s: %w", *timeout, err)
-			}
-			return c.fail(e, err)
-		}
-		if problems := d.check(); len(problems) > 0 {
-			for _, p := range problems {
-				fmt.Fprintf(e.stderr, "geminihooks demo: %s\n", p)
-			}
-			return exitFailure
-		}
-		fmt.Fprintf(e.stdout, "\nOK: every expected event was handled exactly once, in %s.\n", time.Since(d.start).Round(10*time.Millisecond))
-		return exitOK
+}
+
+// demoCmd is `geminihooks demo`.
+type demoCmd struct {
+	plain              bool
+	dynamic            string
+	timeout            time.Duration
+	video, interaction signing.Scheme // from --dynamic-signing
+}
+
+func (c *demoCmd) flags(fs *flag.FlagSet) {
+	fs.BoolVar(&c.plain, "plain", false, "plain output even on a terminal")
+	fs.StringVar(&c.dynamic, "dynamic-signing", "mixed", "`SCHEME` the emulator signs per-request callbacks with: mixed (the video v1a, the interaction JWT), v1a (Ed25519, as seen live) or jwt (RS256, as documented)")
+	fs.DurationVar(&c.timeout, "timeout", 15*time.Second, "give up after this long")
+}
+
+func (c *demoCmd) validate(_ *env, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
 	}
-	return c
+	switch c.dynamic {
+	case "mixed":
+		c.video, c.interaction = signing.SchemeEd25519, signing.SchemeJWT
+	case "v1a", "jwt":
+		c.video, c.interaction = signing.Scheme(c.dynamic), signing.Scheme(c.dynamic)
+	default:
+		return usagef("--dynamic-signing must be mixed, v1a or jwt")
+	}
+	if c.timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	return nil
+}
+
+// run runs the demo and checks that every expected event was handled once.
+func (c *demoCmd) run(ctx context.Context, e *env) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	d := &demo{
+		out:         newDemoOutput(e.stdout, e.interactive && !c.plain),
+		video:       c.video,
+		interaction: c.interaction,
+		start:       time.Now(),
+		handled:     map[eventKey]int{},
+		schemes:     map[string]int{},
+		changed:     make(chan struct{}, 1),
+	}
+	if err := d.run(ctx); err != nil {
+		d.out.stopProgress()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("not finished within %s: %w", c.timeout, err)
+		}
+		return err
+	}
+	if problems := d.check(); len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintf(e.stderr, "geminihooks demo: %s\n", p)
+		}
+		return exitCode(exitFailure)
+	}
+	fmt.Fprintf(e.stdout, "\nOK: every expected event was handled exactly once, in %s.\n", time.Since(d.start).Round(10*time.Millisecond))
+	return nil
 }
 
 // eventKey names an event by what it is about: a job and a type.
