@@ -23,6 +23,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/emulator"
 	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox/boltinbox"
 )
 
 func TestVersionLine(t *testing.T) {
@@ -200,6 +201,35 @@ func TestLogFormatJSON(t *testing.T) {
 	}
 	if code, _, errs := runCLI(t, nil, "verify", "--log-format", "yaml"); code != exitUsage || !strings.Contains(errs, "want text or json") {
 		t.Errorf("--log-format yaml: exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestLogFormatOnEveryCommand: every command and subcommand takes
+// --log-format, as its help says; a group's before the subcommand's name
+// too.
+func TestLogFormatOnEveryCommand(t *testing.T) {
+	t.Parallel()
+	for _, args := range commandPaths() {
+		code, out, _ := runCLI(t, nil, append(args, "--help")...)
+		if code != exitOK || !strings.Contains(out, "\n  --log-format FORMAT\n") {
+			t.Errorf("%q --help: exit %d, no --log-format:\n%s", args, code, out)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "inbox.db")
+	ib, err := boltinbox.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ib.Close()
+	for _, args := range [][]string{
+		{"inbox", "--log-format", "json", "list", "--inbox", path},
+		{"inbox", "dead", "--inbox", path, "--log-format=json"},
+	} {
+		code, _, errs := runCLI(t, nil, args...)
+		var line struct{ Level, Msg string }
+		if err := json.Unmarshal([]byte(errs), &line); code != exitOK || err != nil || line.Msg != "no events" {
+			t.Errorf("%q: exit %d, status line %q (%v)", args, code, errs, err)
+		}
 	}
 }
 

@@ -109,7 +109,7 @@ func (c *inboxList) run(ctx context.Context, e *env) error {
 		return err
 	}
 	if p.Next != "" {
-		fmt.Fprintf(e.stderr, "more: --after %s\n", p.Next)
+		e.status("more: --after "+p.Next, "after", p.Next)
 	}
 	return nil
 }
@@ -291,7 +291,7 @@ func (s *inboxSource) print(e *env, ms []*inbox.Message) error {
 		return nil
 	}
 	if len(ms) == 0 {
-		fmt.Fprintln(e.stderr, "no events")
+		e.status("no events")
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
