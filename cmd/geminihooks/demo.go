@@ -160,27 +160,10 @@ func (d *demo) run(ctx context.Context) error {
 	out.println("")
 
 	// 1. The emulator and a listener with a bbolt inbox.
-	emu, err := emulator.NewServer(&emulator.Config{
-		InsecureAllowHTTPLoopback: true,
-		Pending:                   250 * time.Millisecond,
-		Running:                   time.Second,
-		RetryBackoff:              150 * time.Millisecond,
-		RetryBackoffMax:           2 * time.Second,
-		// The interactions take the server's default; the video picks its
-		// own scheme with a header on its create call (see below).
-		DynamicSigning: d.interaction,
-		Outcome: func(j emulator.Job) emulator.Outcome {
-			if j.Kind == "interaction" && j.UserMetadata["step"] == "ask" {
-				return "requires_action"
-			}
-			return "succeeded"
-		},
-	})
-	if err != nil {
+	if err := d.startEmulator(); err != nil {
 		return err
 	}
-	defer emu.Close()
-	d.emu = emu
+	defer d.emu.Close()
 	dir, err := os.MkdirTemp("", "geminihooks-demo-")
 	if err != nil {
 		return err
@@ -197,54 +180,129 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	defer ln.Close()
 	d.listenerURL = "http://" + ln.Addr().String() + "/webhooks/gemini"
-	out.step(1, "emulator at %s; listener at %s", emu.URL, d.listenerURL)
+	out.step(1, "emulator at %s; listener at %s", d.emu.URL, d.listenerURL)
 	out.detail("inbox: bbolt file %s (a delivery is stored before its 2xx)", filepath.Join(dir, "inbox.db"))
+	if err := d.connect(ctx); err != nil {
+		return err
+	}
 
+	// 2. A registered webhook for batch events, and the listener that
+	// verifies its deliveries with the secret shown once.
+	secret, err := d.register(ctx)
+	if err != nil {
+		return err
+	}
+	stopListener, err := d.listen(ctx, ib, ln, secret)
+	if err != nil {
+		return err
+	}
+	defer stopListener()
+
+	// 4 comes before 3 so that the faults hit the jobs' deliveries.
+	if err := d.emu.SetFaults(emulator.Faults{DuplicateRate: 1, FailNext: 1}); err != nil {
+		return err
+	}
+	if err := d.launch(ctx); err != nil {
+		return err
+	}
+	out.step(4, "faults on: every delivery is also sent twice, and exactly one attempt fails (retried after backoff)")
+	out.step(5, "events as the handlers get them:")
+	out.header()
+	out.startProgress(d.progress)
+
+	if err := d.waitAll(ctx); err != nil {
+		return err
+	}
+	// Let the retries and duplicates that are still in flight land, so
+	// the counts below are final and a second handling would show.
+	if err := d.emu.Idle(ctx); err != nil {
+		return err
+	}
+	if err := stopListener(); err != nil {
+		return fmt.Errorf("listener: %w", err)
+	}
+	out.stopProgress()
+	d.summary()
+	return nil
+}
+
+// startEmulator starts the emulator, fast, with interactions that ask for
+// a function result first.
+func (d *demo) startEmulator() error {
+	emu, err := emulator.NewServer(&emulator.Config{
+		InsecureAllowHTTPLoopback: true,
+		Pending:                   250 * time.Millisecond,
+		Running:                   time.Second,
+		RetryBackoff:              150 * time.Millisecond,
+		RetryBackoffMax:           2 * time.Second,
+		// The interactions take the server's default; the video picks its
+		// own scheme with a header on its create call (see launch).
+		DynamicSigning: d.interaction,
+		Outcome: func(j emulator.Job) emulator.Outcome {
+			if j.Kind == "interaction" && j.UserMetadata["step"] == "ask" {
+				return "requires_action"
+			}
+			return "succeeded"
+		},
+	})
+	d.emu = emu
+	return err
+}
+
+// connect makes the client, through genai, as a program would.
+func (d *demo) connect(ctx context.Context) error {
 	gc, err := genai.NewClient(ctx, &genai.ClientConfig{
-		APIKey:      emu.APIKey,
+		APIKey:      d.emu.APIKey,
 		Backend:     genai.BackendGeminiAPI,
-		HTTPOptions: genai.HTTPOptions{BaseURL: emu.URL},
+		HTTPOptions: genai.HTTPOptions{BaseURL: d.emu.URL},
 	})
 	if err != nil {
 		return err
 	}
 	d.client, err = geminihooks.NewClient(gc, &geminihooks.Config{InsecureLoopbackHTTP: true})
-	if err != nil {
-		return err
-	}
+	return err
+}
 
-	// 2. A registered webhook for batch events; its secret is shown once.
+// register registers a webhook for batch events and returns its signing
+// secret, which the API shows once.
+func (d *demo) register(ctx context.Context) (geminihooks.Secret, error) {
 	hook, secret, err := d.client.Webhooks.Create(ctx, geminihooks.Webhook{
 		URI:    d.listenerURL,
 		Events: []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired},
 		Name:   "geminihooks-demo",
 	})
 	if err != nil {
-		return fmt.Errorf("registering the webhook: %w", err)
+		return "", fmt.Errorf("registering the webhook: %w", err)
 	}
-	out.step(2, "registered webhook %s for batch.succeeded, batch.failed, batch.expired", hook.ID)
-	out.detail("its signing secret came back once and went straight into the verifier")
+	d.out.step(2, "registered webhook %s for batch.succeeded, batch.failed, batch.expired", hook.ID)
+	d.out.detail("its signing secret came back once and went straight into the verifier")
+	return secret, nil
+}
 
+// listen serves the listener on ln, verifying with secret and the
+// emulator's keys, and returns what stops it: the server first, then the
+// workers.
+func (d *demo) listen(ctx context.Context, ib *boltinbox.DB, ln net.Listener, secret geminihooks.Secret) (func() error, error) {
 	// Fetch the dynamic-signing keys now rather than on the first
 	// delivery's request path, as a long-running listener would have them.
 	// The demo's deadline, not the key set's 2 s default, bounds this
 	// first fetch, so a busy machine is slow rather than failing.
-	keys, err := signing.NewRemoteKeySet(emu.JWKSURL(), &signing.KeySetConfig{MaxWait: time.Minute})
+	keys, err := signing.NewRemoteKeySet(d.emu.JWKSURL(), &signing.KeySetConfig{MaxWait: time.Minute})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pub, err := keys.Keys(ctx)
 	if err != nil {
-		return fmt.Errorf("fetching the emulator's JWKS: %w", err)
+		return nil, fmt.Errorf("fetching the emulator's JWKS: %w", err)
 	}
-	out.detail("verifier: v1 with that secret; v1a and JWT with the %s of %s", plural(len(pub), "key", "keys"), emu.JWKSURL())
+	d.out.detail("verifier: v1 with that secret; v1a and JWT with the %s of %s", plural(len(pub), "key", "keys"), d.emu.JWKSURL())
 	verifier, err := signing.NewVerifier(&signing.Config{
 		Secrets:  []string{string(secret)},
 		Keys:     keys,
 		Audience: []string{d.listenerURL},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d.lst, err = listener.New(verifier, &listener.Config{
 		Inbox:       ib,
@@ -254,7 +312,7 @@ func (d *demo) run(ctx context.Context) error {
 		Backoff:     doublingFrom(50 * time.Millisecond),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	registerAll(d.lst, d.handle)
 	mux := http.NewServeMux()
@@ -263,19 +321,14 @@ func (d *demo) run(ctx context.Context) error {
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	served := make(chan error, 1)
 	go func() { served <- d.lst.Serve(serveCtx, srv, ln) }()
-	// Serve stops the server first, then the workers.
-	stopListener := sync.OnceValue(func() error {
+	return sync.OnceValue(func() error {
 		stopServing()
 		return <-served
-	})
-	defer stopListener()
+	}), nil
+}
 
-	// 4 comes before 3 so that the faults hit the jobs' deliveries.
-	if err := emu.SetFaults(emulator.Faults{DuplicateRate: 1, FailNext: 1}); err != nil {
-		return err
-	}
-
-	// 3. The jobs.
+// launch starts the three jobs and records the events they must bring.
+func (d *demo) launch(ctx context.Context) error {
 	batch, err := d.client.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{
 		InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("Summarise webhooks in one line.")}},
 	}, &genai.CreateBatchJobConfig{DisplayName: "nightly-eval"}, nil)
@@ -303,36 +356,17 @@ func (d *demo) run(ctx context.Context) error {
 	if inter.ID == "" {
 		return errors.New("the interaction came back without an ID")
 	}
-	videoJob := video.Name
 	d.mu.Lock()
 	d.expected = append(d.expected,
 		eventKey{event.TypeBatchSucceeded, batch.Name},
-		eventKey{event.TypeVideoGenerated, videoJob},
+		eventKey{event.TypeVideoGenerated, video.Name},
 		eventKey{event.TypeInteractionRequiresAction, inter.ID},
 	)
 	d.mu.Unlock()
-	out.step(3, "launched three jobs")
-	out.detail("batch        %s  -> the registered webhook (v1, HMAC)", batch.Name)
-	out.detail("video        %s  -> per-request callback (%s), user_metadata route=media-pipeline", videoJob, schemeName(d.video))
-	out.detail("interaction  %s  -> per-request callback (%s), user_metadata route=agent-loop", shortID(inter.ID), schemeName(d.interaction))
-	out.step(4, "faults on: every delivery is also sent twice, and exactly one attempt fails (retried after backoff)")
-	out.step(5, "events as the handlers get them:")
-	out.header()
-	out.startProgress(d.progress)
-
-	if err := d.waitAll(ctx); err != nil {
-		return err
-	}
-	// Let the retries and duplicates that are still in flight land, so
-	// the counts below are final and a second handling would show.
-	if err := emu.Idle(ctx); err != nil {
-		return err
-	}
-	if err := stopListener(); err != nil {
-		return fmt.Errorf("listener: %w", err)
-	}
-	out.stopProgress()
-	d.summary()
+	d.out.step(3, "launched three jobs")
+	d.out.detail("batch        %s  -> the registered webhook (v1, HMAC)", batch.Name)
+	d.out.detail("video        %s  -> per-request callback (%s), user_metadata route=media-pipeline", video.Name, schemeName(d.video))
+	d.out.detail("interaction  %s  -> per-request callback (%s), user_metadata route=agent-loop", shortID(inter.ID), schemeName(d.interaction))
 	return nil
 }
 
