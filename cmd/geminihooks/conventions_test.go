@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -256,30 +255,8 @@ func TestListenLogFormatJSON(t *testing.T) {
 // gives the URL.
 func startListenJSON(t *testing.T) *inProcessListen {
 	t.Helper()
-	outR, outW := io.Pipe()
-	errR, errW := io.Pipe()
-	l := &inProcessListen{stdout: newLines(outR), stderr: newLines(errR)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		code := runEnv(ctx, &env{stdin: strings.NewReader(""), stdout: outW, stderr: errW, now: time.Now,
-			getenv: func(string) string { return "" }},
-			[]string{"listen", "--addr", "127.0.0.1:0", "--inbox", "memory", "--no-dynamic",
-				"--secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "--log-format", "json"})
-		outW.Close()
-		errW.Close()
-		done <- code
-	}()
-	l.stop = func() int {
-		cancel()
-		code := <-done
-		l.stdout.waitClosed()
-		l.stderr.waitClosed()
-		return code
-	}
-	m, _ := l.stderr.wait(t, regexp.MustCompile(`"msg":"listening on (http://[^"]+)","url":"`), 0, 30*time.Second)
-	l.url = m[1]
-	return l
+	return startListenUntil(t, regexp.MustCompile(`"msg":"listening on (http://[^"]+)","url":"`),
+		"--inbox", "memory", "--no-dynamic", "--secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "--log-format", "json")
 }
 
 // TestCompletionScripts keeps the three scripts in testdata, and runs the
