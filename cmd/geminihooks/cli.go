@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -68,15 +69,92 @@ func (e *env) logFormatFlag(fs *flag.FlagSet) {
 	})
 }
 
-// command is one subcommand. usage is the synopsis line; help and example
-// complete its --help text.
+// A command is one geminihooks command, or one subcommand of a group. The
+// text fields make its --help; usage is the synopsis line.
 type command struct {
-	name    string
+	name    string // as typed after geminihooks: "listen", "webhooks create"
 	summary string
 	usage   string
 	help    string
 	example string
-	run     func(ctx context.Context, e *env, args []string) int
+	// runner makes a fresh run of the command; nil for a command that is
+	// only its subcommands.
+	runner func() runner
+	// group, when set, makes a fresh run of the command's subcommands.
+	group func() *group
+	// args names a subcommand's positional arguments: "" for none, "ID"
+	// for one, "ID..." for one or more. want is what the usage error says
+	// is wanted when they are missing or too many (default: args).
+	args, want string
+	// words are the fixed positional arguments a shell may complete.
+	words []string
+}
+
+// A runner is one run of a command, whose flags are its fields.
+type runner interface {
+	// flags registers the fields on fs.
+	flags(fs *flag.FlagSet)
+	// validate checks the flags and positional arguments once they are
+	// parsed, before anything is attempted; a usagef error exits 2.
+	validate(e *env, args []string) error
+	// run does the work; exit says how its error becomes the exit status.
+	run(ctx context.Context, e *env) error
+}
+
+// noFlags is embedded by runners that have no flags of their own.
+type noFlags struct{}
+
+func (noFlags) flags(*flag.FlagSet) {}
+
+// A group is one run of a command's subcommands (webhooks, inbox, emulator
+// jobs) and of the flags they share, which may come before the
+// subcommand's name (webhooks --json list) or after it.
+type group struct {
+	shared sharedFlags
+	// subs' runners work with shared's values.
+	subs []*command
+}
+
+// sharedFlags are the flags a group's subcommands share.
+type sharedFlags interface {
+	flags(fs *flag.FlagSet)
+	// validate checks them after the subcommand's arguments are counted
+	// and before its own flags are checked.
+	validate(e *env) error
+	// open makes what the subcommands work with (an API client, an open
+	// inbox) and returns the context to run in and what releases it.
+	open(ctx context.Context, e *env) (context.Context, func(), error)
+}
+
+// noShared is the sharedFlags of a group whose subcommands share none.
+type noShared struct{ noFlags }
+
+func (noShared) validate(*env) error { return nil }
+
+func (noShared) open(ctx context.Context, _ *env) (context.Context, func(), error) {
+	return ctx, func() {}, nil
+}
+
+// subcommand describes one subcommand of a group, named as typed after
+// geminihooks ("webhooks get"); r is its runner, bound to the group's
+// shared flags.
+func subcommand(name, args, summary string, r runner) *command {
+	return &command{name: name, args: args, summary: summary, runner: func() runner { return r }}
+}
+
+// find returns the subcommand typed as word, or nil.
+func (g *group) find(word string) *command {
+	for _, s := range g.subs {
+		if s.word() == word {
+			return s
+		}
+	}
+	return nil
+}
+
+// word is the last word of the command's name: a subcommand as typed.
+func (c *command) word() string {
+	return c.name[strings.LastIndexByte(c.name, ' ')+1:]
 }
 
 func commands() []*command {
@@ -113,11 +191,11 @@ func runEnv(ctx context.Context, e *env, args []string) int {
 	name := args[0]
 	switch name {
 	case "--version", "-version":
-		return versionCommand().run(ctx, e, args[1:])
+		return versionCommand().exec(ctx, e, args[1:])
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
 			if c := findCommand(args[1]); c != nil {
-				return c.run(ctx, e, []string{"--help"})
+				return c.exec(ctx, e, []string{"--help"})
 			}
 			fmt.Fprintf(e.stderr, "geminihooks: unknown command %q\n", args[1])
 			return exitUsage
@@ -130,7 +208,7 @@ func runEnv(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "geminihooks: unknown command %q\nRun 'geminihooks help' for the list of commands.\n", name)
 		return exitUsage
 	}
-	return c.run(ctx, e, args[1:])
+	return c.exec(ctx, e, args[1:])
 }
 
 func findCommand(name string) *command {
@@ -140,6 +218,145 @@ func findCommand(name string) *command {
 		}
 	}
 	return nil
+}
+
+// exec runs the command with the arguments that follow its name and
+// returns the exit status. A command with subcommands hands them over,
+// unless it has a runner of its own and args do not start with one.
+func (c *command) exec(ctx context.Context, e *env, args []string) int {
+	if c.group != nil {
+		if g := c.group(); c.runner == nil || len(args) > 0 && g.find(args[0]) != nil {
+			return c.dispatch(ctx, e, g, args)
+		}
+	}
+	return c.execRunner(ctx, e, c.runner(), args)
+}
+
+// execRunner parses args into r's flags, validates, and runs.
+func (c *command) execRunner(ctx context.Context, e *env, r runner, args []string) int {
+	fs := c.newFlagSet()
+	r.flags(fs)
+	pos, code, stop := c.parse(e, fs, args)
+	if stop {
+		return code
+	}
+	if err := r.validate(e, pos); err != nil {
+		return c.exit(e, err)
+	}
+	return c.exit(e, r.run(ctx, e))
+}
+
+// dispatch parses the group's shared flags up to the subcommand's name,
+// then runs the subcommand with the rest.
+func (c *command) dispatch(ctx context.Context, e *env, g *group, args []string) int {
+	fs := c.newFlagSet()
+	g.shared.flags(fs)
+	e.logFormatFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			c.printHelp(e.stdout, fs)
+			return exitOK
+		}
+		return c.usageError(e, "%v", err)
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return c.usageError(e, "missing subcommand")
+	}
+	sub := g.find(rest[0])
+	if sub == nil {
+		return c.usageError(e, "unknown subcommand %q", printable(rest[0]))
+	}
+	return sub.execRunner(ctx, e, &subRunner{sub: sub, shared: g.shared, own: sub.runner()}, rest[1:])
+}
+
+// subRunner runs a subcommand with its group's shared flags: its
+// arguments are counted first, then the shared flags checked, then its own.
+type subRunner struct {
+	sub    *command
+	shared sharedFlags
+	own    runner
+}
+
+func (r *subRunner) flags(fs *flag.FlagSet) {
+	r.shared.flags(fs)
+	r.own.flags(fs)
+}
+
+func (r *subRunner) validate(e *env, args []string) error {
+	if err := r.sub.checkArgs(args); err != nil {
+		return err
+	}
+	if err := r.shared.validate(e); err != nil {
+		return err
+	}
+	return r.own.validate(e, args)
+}
+
+func (r *subRunner) run(ctx context.Context, e *env) error {
+	ctx, release, err := r.shared.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return r.own.run(ctx, e)
+}
+
+// checkArgs counts a subcommand's positional arguments against c.args.
+func (c *command) checkArgs(args []string) error {
+	switch {
+	case c.args == "":
+		return noArgs(args)
+	case len(args) == 0, len(args) > 1 && !strings.HasSuffix(c.args, "..."):
+		return usagef("want %s", cmp.Or(c.want, c.args))
+	}
+	return nil
+}
+
+// noArgs is the validate check of a command that takes no positional
+// arguments.
+func noArgs(args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected argument %q", printable(args[0]))
+	}
+	return nil
+}
+
+// oneArg returns the one positional argument of a command, or a usage
+// error that says want.
+func oneArg(args []string, want string) (string, error) {
+	if len(args) != 1 {
+		return "", usagef("%s", want)
+	}
+	return args[0], nil
+}
+
+// usageError is an error in the user's flags or arguments (exit 2).
+type usageError string
+
+func (u usageError) Error() string { return string(u) }
+
+func usagef(format string, a ...any) error { return usageError(fmt.Sprintf(format, a...)) }
+
+// exitCode is an exit status whose reason the command has printed itself:
+// verify's failed checks, demo's problems, an endpoint's refusal.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
+
+// exit reports err, from validate or run, and returns the exit status: 0
+// for nil, 2 for a usage error, the code of an exitCode, 1 otherwise.
+func (c *command) exit(e *env, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	if code, ok := errors.AsType[exitCode](err); ok {
+		return int(code)
+	}
+	if _, ok := errors.AsType[usageError](err); ok {
+		return c.usageError(e, "%v", err)
+	}
+	return c.fail(e, err)
 }
 
 func printMainUsage(w io.Writer) {

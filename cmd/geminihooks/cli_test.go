@@ -10,14 +10,7 @@ import (
 
 func TestHelpOnEveryCommand(t *testing.T) {
 	t.Parallel()
-	var names [][]string
-	for _, c := range commands() {
-		names = append(names, []string{c.name})
-	}
-	for _, s := range webhooksSubs() {
-		names = append(names, []string{"webhooks", s.name})
-	}
-	for _, args := range names {
+	for _, args := range commandPaths() {
 		for _, help := range []string{"--help", "-h"} {
 			t.Run(strings.Join(args, " ")+" "+help, func(t *testing.T) {
 				t.Parallel()
@@ -38,6 +31,20 @@ func TestHelpOnEveryCommand(t *testing.T) {
 			})
 		}
 	}
+}
+
+// commandPaths lists every command and subcommand, as typed.
+func commandPaths() [][]string {
+	var paths [][]string
+	for _, c := range commands() {
+		paths = append(paths, []string{c.name})
+		if c.group != nil {
+			for _, s := range c.group().subs {
+				paths = append(paths, strings.Fields(s.name))
+			}
+		}
+	}
+	return paths
 }
 
 func TestMainUsage(t *testing.T) {

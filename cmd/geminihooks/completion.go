@@ -11,7 +11,7 @@ import (
 )
 
 func completionCommand() *command {
-	c := &command{
+	return &command{
 		name:    "completion",
 		summary: "Print a shell completion script for bash, zsh or fish",
 		usage:   "geminihooks completion bash|zsh|fish",
@@ -21,30 +21,39 @@ save it where the shell looks for completions.`,
 		example: `source <(geminihooks completion bash)     # bash: add to ~/.bashrc
 source <(geminihooks completion zsh)      # zsh: add to ~/.zshrc
 geminihooks completion fish > ~/.config/fish/completions/geminihooks.fish`,
+		words:  []string{"bash", "zsh", "fish"},
+		runner: func() runner { return &completionCmd{} },
 	}
-	c.run = func(ctx context.Context, e *env, args []string) int {
-		fs := c.newFlagSet()
-		pos, code, stop := c.parse(e, fs, args)
-		if stop {
-			return code
-		}
-		if len(pos) != 1 {
-			return c.usageError(e, "want one shell: bash, zsh or fish")
-		}
-		specs := completionSpecs(ctx)
-		switch pos[0] {
-		case "bash":
-			io.WriteString(e.stdout, bashCompletion(specs))
-		case "zsh":
-			io.WriteString(e.stdout, zshCompletion(specs))
-		case "fish":
-			io.WriteString(e.stdout, fishCompletion(specs))
-		default:
-			return c.usageError(e, "unknown shell %q; want bash, zsh or fish", printable(pos[0]))
-		}
-		return exitOK
+}
+
+// completionScripts are the shells completion writes a script for.
+var completionScripts = map[string]func([]completionSpec) string{
+	"bash": bashCompletion,
+	"zsh":  zshCompletion,
+	"fish": fishCompletion,
+}
+
+// completionCmd is `geminihooks completion SHELL`.
+type completionCmd struct {
+	noFlags
+	shell string
+}
+
+func (c *completionCmd) validate(_ *env, args []string) error {
+	shell, err := oneArg(args, "want one shell: bash, zsh or fish")
+	if err != nil {
+		return err
 	}
-	return c
+	if completionScripts[shell] == nil {
+		return usagef("unknown shell %q; want bash, zsh or fish", printable(shell))
+	}
+	c.shell = shell
+	return nil
+}
+
+func (c *completionCmd) run(ctx context.Context, e *env) error {
+	io.WriteString(e.stdout, completionScripts[c.shell](completionSpecs(ctx)))
+	return nil
 }
 
 // completionSpec is what may follow one command path ("", "listen",
@@ -78,24 +87,14 @@ func completionSpecs(ctx context.Context) []completionSpec {
 	for _, c := range commands() {
 		root.words = append(root.words, c.name)
 		root.summary[c.name] = capitalize(c.summary)
-		s := completionSpec{path: c.name, flags: helpFlags(ctx, c.run)}
-		switch c.name {
-		case "webhooks":
+		s := completionSpec{path: c.name, words: c.words, flags: helpFlags(ctx, c.exec)}
+		if c.name == "webhooks" || c.name == "emulator" {
 			s.summary = map[string]string{}
-			for _, sub := range webhooksSubs() {
-				s.words = append(s.words, sub.name)
-				s.summary[sub.name] = capitalize(sub.summary)
-				specs = append(specs, completionSpec{path: "webhooks " + sub.name, flags: helpFlags(ctx, c.run, sub.name)})
+			for _, sub := range c.group().subs {
+				s.words = append(s.words, sub.word())
+				s.summary[sub.word()] = capitalize(sub.summary)
+				specs = append(specs, completionSpec{path: sub.name, words: sub.words, flags: helpFlags(ctx, c.exec, sub.word())})
 			}
-		case "emulator":
-			s.words = []string{"jobs"}
-			s.summary = map[string]string{"jobs": "Start a job on a running emulator"}
-			specs = append(specs, completionSpec{path: "emulator jobs", words: slices.Sorted(mapKeys(jobKinds)),
-				flags: helpFlags(ctx, c.run, "jobs")})
-		case "trigger":
-			s.words = sampleTypeNames()
-		case "completion":
-			s.words = []string{"bash", "zsh", "fish"}
 		}
 		specs = append(specs, s)
 	}
@@ -104,16 +103,6 @@ func completionSpecs(ctx context.Context) []completionSpec {
 	specs = append(specs, completionSpec{path: "help", words: root.words[:len(root.words)-1]})
 	root.flags = []string{"--help", "--version"}
 	return append([]completionSpec{root}, specs...)
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // bashCompletion finds the command path among the words typed so far

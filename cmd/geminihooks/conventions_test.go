@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/emulator"
 	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox/boltinbox"
 )
 
 func TestVersionLine(t *testing.T) {
@@ -97,14 +97,7 @@ func TestBinaryVersion(t *testing.T) {
 // be read as a default, and every description starts with a capital.
 func TestHelpConventions(t *testing.T) {
 	t.Parallel()
-	var names [][]string
-	for _, c := range commands() {
-		names = append(names, []string{c.name})
-	}
-	for _, s := range webhooksSubs() {
-		names = append(names, []string{"webhooks", s.name})
-	}
-	names = append(names, []string{"emulator", "jobs"})
+	names := commandPaths()
 	flagRe := regexp.MustCompile(`^  --[a-z0-9-]+(?: (\S+))?$`)
 	for _, args := range names {
 		code, out, _ := runCLI(t, nil, append(args, "--help")...)
@@ -210,6 +203,35 @@ func TestLogFormatJSON(t *testing.T) {
 	}
 }
 
+// TestLogFormatOnEveryCommand: every command and subcommand takes
+// --log-format, as its help says; a group's before the subcommand's name
+// too.
+func TestLogFormatOnEveryCommand(t *testing.T) {
+	t.Parallel()
+	for _, args := range commandPaths() {
+		code, out, _ := runCLI(t, nil, append(args, "--help")...)
+		if code != exitOK || !strings.Contains(out, "\n  --log-format FORMAT\n") {
+			t.Errorf("%q --help: exit %d, no --log-format:\n%s", args, code, out)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "inbox.db")
+	ib, err := boltinbox.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ib.Close()
+	for _, args := range [][]string{
+		{"inbox", "--log-format", "json", "list", "--inbox", path},
+		{"inbox", "dead", "--inbox", path, "--log-format=json"},
+	} {
+		code, _, errs := runCLI(t, nil, args...)
+		var line struct{ Level, Msg string }
+		if err := json.Unmarshal([]byte(errs), &line); code != exitOK || err != nil || line.Msg != "no events" {
+			t.Errorf("%q: exit %d, status line %q (%v)", args, code, errs, err)
+		}
+	}
+}
+
 // TestListenLogFormatJSON: listen's start-up and summary lines in JSON.
 func TestListenLogFormatJSON(t *testing.T) {
 	t.Parallel()
@@ -233,30 +255,8 @@ func TestListenLogFormatJSON(t *testing.T) {
 // gives the URL.
 func startListenJSON(t *testing.T) *inProcessListen {
 	t.Helper()
-	outR, outW := io.Pipe()
-	errR, errW := io.Pipe()
-	l := &inProcessListen{stdout: newLines(outR), stderr: newLines(errR)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		code := runEnv(ctx, &env{stdin: strings.NewReader(""), stdout: outW, stderr: errW, now: time.Now,
-			getenv: func(string) string { return "" }},
-			[]string{"listen", "--addr", "127.0.0.1:0", "--inbox", "memory", "--no-dynamic",
-				"--secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "--log-format", "json"})
-		outW.Close()
-		errW.Close()
-		done <- code
-	}()
-	l.stop = func() int {
-		cancel()
-		code := <-done
-		l.stdout.waitClosed()
-		l.stderr.waitClosed()
-		return code
-	}
-	m, _ := l.stderr.wait(t, regexp.MustCompile(`"msg":"listening on (http://[^"]+)","url":"`), 0, 30*time.Second)
-	l.url = m[1]
-	return l
+	return startListenUntil(t, regexp.MustCompile(`"msg":"listening on (http://[^"]+)","url":"`),
+		"--inbox", "memory", "--no-dynamic", "--secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "--log-format", "json")
 }
 
 // TestCompletionScripts keeps the three scripts in testdata, and runs the

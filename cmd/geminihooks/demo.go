@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -29,7 +30,7 @@ import (
 const pollInterval = 5 * time.Second
 
 func demoCommand() *command {
-	c := &command{
+	return &command{
 		name:    "demo",
 		summary: "run the whole webhook flow offline: emulator, jobs, signed deliveries, a durable listener",
 		usage:   "geminihooks demo [--plain] [--dynamic-signing mixed|v1a|jwt] [--timeout 15s]",
@@ -55,58 +56,70 @@ It exits 0 only if every expected event was handled exactly once. On a
 terminal it shows progress while the jobs run; elsewhere, plain lines.`,
 		example: `go run ./cmd/geminihooks demo
 geminihooks demo --dynamic-signing jwt --plain   # every callback signed with a JWT`,
+		runner: func() runner { return &demoCmd{} },
 	}
-	c.run = func(ctx context.Context, e *env, args []string) int {
-		fs := c.newFlagSet()
-		plain := fs.Bool("plain", false, "plain output even on a terminal")
-		dynamic := fs.String("dynamic-signing", "mixed", "`SCHEME` the emulator signs per-request callbacks with: mixed (the video v1a, the interaction JWT), v1a (Ed25519, as seen live) or jwt (RS256, as documented)")
-		timeout := fs.Duration("timeout", 15*time.Second, "give up after this long")
-		pos, code, stop := c.parse(e, fs, args)
-		if stop {
-			return code
-		}
-		if len(pos) > 0 {
-			return c.usageError(e, "unexpected argument %q", printable(pos[0]))
-		}
-		videoScheme, interactionScheme := signing.SchemeEd25519, signing.SchemeJWT
-		switch *dynamic {
-		case "mixed":
-		case "v1a", "jwt":
-			videoScheme, interactionScheme = signing.Scheme(*dynamic), signing.Scheme(*dynamic)
-		default:
-			return c.usageError(e, "--dynamic-signing must be mixed, v1a or jwt")
-		}
-		if *timeout <= 0 {
-			return c.usageError(e, "--timeout must be positive")
-		}
-		ctx, cancel := context.WithTimeout(ctx, *timeout)
-		defer cancel()
-		d := &demo{
-			out:         newDemoOutput(e.stdout, e.interactive && !*plain),
-			video:       videoScheme,
-			interaction: interactionScheme,
-			start:       time.Now(),
-			handled:     map[eventKey]int{},
-			schemes:     map[string]int{},
-			changed:     make(chan struct{}, 1),
-		}
-		if err := d.run(ctx); err != nil {
-			d.out.stopProgress()
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				err = fmt.Errorf("not finished within %s: %w", *timeout, err)
-			}
-			return c.fail(e, err)
-		}
-		if problems := d.check(); len(problems) > 0 {
-			for _, p := range problems {
-				fmt.Fprintf(e.stderr, "geminihooks demo: %s\n", p)
-			}
-			return exitFailure
-		}
-		fmt.Fprintf(e.stdout, "\nOK: every expected event was handled exactly once, in %s.\n", time.Since(d.start).Round(10*time.Millisecond))
-		return exitOK
+}
+
+// demoCmd is `geminihooks demo`.
+type demoCmd struct {
+	plain              bool
+	dynamic            string
+	timeout            time.Duration
+	video, interaction signing.Scheme // from --dynamic-signing
+}
+
+func (c *demoCmd) flags(fs *flag.FlagSet) {
+	fs.BoolVar(&c.plain, "plain", false, "plain output even on a terminal")
+	fs.StringVar(&c.dynamic, "dynamic-signing", "mixed", "`SCHEME` the emulator signs per-request callbacks with: mixed (the video v1a, the interaction JWT), v1a (Ed25519, as seen live) or jwt (RS256, as documented)")
+	fs.DurationVar(&c.timeout, "timeout", 15*time.Second, "give up after this long")
+}
+
+func (c *demoCmd) validate(_ *env, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
 	}
-	return c
+	switch c.dynamic {
+	case "mixed":
+		c.video, c.interaction = signing.SchemeEd25519, signing.SchemeJWT
+	case "v1a", "jwt":
+		c.video, c.interaction = signing.Scheme(c.dynamic), signing.Scheme(c.dynamic)
+	default:
+		return usagef("--dynamic-signing must be mixed, v1a or jwt")
+	}
+	if c.timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	return nil
+}
+
+// run runs the demo and checks that every expected event was handled once.
+func (c *demoCmd) run(ctx context.Context, e *env) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	d := &demo{
+		out:         newDemoOutput(e.stdout, e.interactive && !c.plain),
+		video:       c.video,
+		interaction: c.interaction,
+		start:       time.Now(),
+		handled:     map[eventKey]int{},
+		schemes:     map[string]int{},
+		changed:     make(chan struct{}, 1),
+	}
+	if err := d.run(ctx); err != nil {
+		d.out.stopProgress()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("not finished within %s: %w", c.timeout, err)
+		}
+		return err
+	}
+	if problems := d.check(); len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintf(e.stderr, "geminihooks demo: %s\n", p)
+		}
+		return exitCode(exitFailure)
+	}
+	fmt.Fprintf(e.stdout, "\nOK: every expected event was handled exactly once, in %s.\n", time.Since(d.start).Round(10*time.Millisecond))
+	return nil
 }
 
 // eventKey names an event by what it is about: a job and a type.
@@ -147,27 +160,10 @@ func (d *demo) run(ctx context.Context) error {
 	out.println("")
 
 	// 1. The emulator and a listener with a bbolt inbox.
-	emu, err := emulator.NewServer(&emulator.Config{
-		InsecureAllowHTTPLoopback: true,
-		Pending:                   250 * time.Millisecond,
-		Running:                   time.Second,
-		RetryBackoff:              150 * time.Millisecond,
-		RetryBackoffMax:           2 * time.Second,
-		// The interactions take the server's default; the video picks its
-		// own scheme with a header on its create call (see below).
-		DynamicSigning: d.interaction,
-		Outcome: func(j emulator.Job) emulator.Outcome {
-			if j.Kind == "interaction" && j.UserMetadata["step"] == "ask" {
-				return "requires_action"
-			}
-			return "succeeded"
-		},
-	})
-	if err != nil {
+	if err := d.startEmulator(); err != nil {
 		return err
 	}
-	defer emu.Close()
-	d.emu = emu
+	defer d.emu.Close()
 	dir, err := os.MkdirTemp("", "geminihooks-demo-")
 	if err != nil {
 		return err
@@ -184,54 +180,129 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	defer ln.Close()
 	d.listenerURL = "http://" + ln.Addr().String() + "/webhooks/gemini"
-	out.step(1, "emulator at %s; listener at %s", emu.URL, d.listenerURL)
+	out.step(1, "emulator at %s; listener at %s", d.emu.URL, d.listenerURL)
 	out.detail("inbox: bbolt file %s (a delivery is stored before its 2xx)", filepath.Join(dir, "inbox.db"))
+	if err := d.connect(ctx); err != nil {
+		return err
+	}
 
+	// 2. A registered webhook for batch events, and the listener that
+	// verifies its deliveries with the secret shown once.
+	secret, err := d.register(ctx)
+	if err != nil {
+		return err
+	}
+	stopListener, err := d.listen(ctx, ib, ln, secret)
+	if err != nil {
+		return err
+	}
+	defer stopListener()
+
+	// 4 comes before 3 so that the faults hit the jobs' deliveries.
+	if err := d.emu.SetFaults(emulator.Faults{DuplicateRate: 1, FailNext: 1}); err != nil {
+		return err
+	}
+	if err := d.launch(ctx); err != nil {
+		return err
+	}
+	out.step(4, "faults on: every delivery is also sent twice, and exactly one attempt fails (retried after backoff)")
+	out.step(5, "events as the handlers get them:")
+	out.header()
+	out.startProgress(d.progress)
+
+	if err := d.waitAll(ctx); err != nil {
+		return err
+	}
+	// Let the retries and duplicates that are still in flight land, so
+	// the counts below are final and a second handling would show.
+	if err := d.emu.Idle(ctx); err != nil {
+		return err
+	}
+	if err := stopListener(); err != nil {
+		return fmt.Errorf("listener: %w", err)
+	}
+	out.stopProgress()
+	d.summary()
+	return nil
+}
+
+// startEmulator starts the emulator, fast, with interactions that ask for
+// a function result first.
+func (d *demo) startEmulator() error {
+	emu, err := emulator.NewServer(&emulator.Config{
+		InsecureAllowHTTPLoopback: true,
+		Pending:                   250 * time.Millisecond,
+		Running:                   time.Second,
+		RetryBackoff:              150 * time.Millisecond,
+		RetryBackoffMax:           2 * time.Second,
+		// The interactions take the server's default; the video picks its
+		// own scheme with a header on its create call (see launch).
+		DynamicSigning: d.interaction,
+		Outcome: func(j emulator.Job) emulator.Outcome {
+			if j.Kind == "interaction" && j.UserMetadata["step"] == "ask" {
+				return "requires_action"
+			}
+			return "succeeded"
+		},
+	})
+	d.emu = emu
+	return err
+}
+
+// connect makes the client, through genai, as a program would.
+func (d *demo) connect(ctx context.Context) error {
 	gc, err := genai.NewClient(ctx, &genai.ClientConfig{
-		APIKey:      emu.APIKey,
+		APIKey:      d.emu.APIKey,
 		Backend:     genai.BackendGeminiAPI,
-		HTTPOptions: genai.HTTPOptions{BaseURL: emu.URL},
+		HTTPOptions: genai.HTTPOptions{BaseURL: d.emu.URL},
 	})
 	if err != nil {
 		return err
 	}
 	d.client, err = geminihooks.NewClient(gc, &geminihooks.Config{InsecureLoopbackHTTP: true})
-	if err != nil {
-		return err
-	}
+	return err
+}
 
-	// 2. A registered webhook for batch events; its secret is shown once.
+// register registers a webhook for batch events and returns its signing
+// secret, which the API shows once.
+func (d *demo) register(ctx context.Context) (geminihooks.Secret, error) {
 	hook, secret, err := d.client.Webhooks.Create(ctx, geminihooks.Webhook{
 		URI:    d.listenerURL,
 		Events: []event.Type{event.TypeBatchSucceeded, event.TypeBatchFailed, event.TypeBatchExpired},
 		Name:   "geminihooks-demo",
 	})
 	if err != nil {
-		return fmt.Errorf("registering the webhook: %w", err)
+		return "", fmt.Errorf("registering the webhook: %w", err)
 	}
-	out.step(2, "registered webhook %s for batch.succeeded, batch.failed, batch.expired", hook.ID)
-	out.detail("its signing secret came back once and went straight into the verifier")
+	d.out.step(2, "registered webhook %s for batch.succeeded, batch.failed, batch.expired", hook.ID)
+	d.out.detail("its signing secret came back once and went straight into the verifier")
+	return secret, nil
+}
 
+// listen serves the listener on ln, verifying with secret and the
+// emulator's keys, and returns what stops it: the server first, then the
+// workers.
+func (d *demo) listen(ctx context.Context, ib *boltinbox.DB, ln net.Listener, secret geminihooks.Secret) (func() error, error) {
 	// Fetch the dynamic-signing keys now rather than on the first
 	// delivery's request path, as a long-running listener would have them.
 	// The demo's deadline, not the key set's 2 s default, bounds this
 	// first fetch, so a busy machine is slow rather than failing.
-	keys, err := signing.NewRemoteKeySet(emu.JWKSURL(), &signing.KeySetConfig{MaxWait: time.Minute})
+	keys, err := signing.NewRemoteKeySet(d.emu.JWKSURL(), &signing.KeySetConfig{MaxWait: time.Minute})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pub, err := keys.Keys(ctx)
 	if err != nil {
-		return fmt.Errorf("fetching the emulator's JWKS: %w", err)
+		return nil, fmt.Errorf("fetching the emulator's JWKS: %w", err)
 	}
-	out.detail("verifier: v1 with that secret; v1a and JWT with the %s of %s", plural(len(pub), "key", "keys"), emu.JWKSURL())
+	d.out.detail("verifier: v1 with that secret; v1a and JWT with the %s of %s", plural(len(pub), "key", "keys"), d.emu.JWKSURL())
 	verifier, err := signing.NewVerifier(&signing.Config{
 		Secrets:  []string{string(secret)},
 		Keys:     keys,
 		Audience: []string{d.listenerURL},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d.lst, err = listener.New(verifier, &listener.Config{
 		Inbox:       ib,
@@ -241,7 +312,7 @@ func (d *demo) run(ctx context.Context) error {
 		Backoff:     doublingFrom(50 * time.Millisecond),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	registerAll(d.lst, d.handle)
 	mux := http.NewServeMux()
@@ -250,19 +321,14 @@ func (d *demo) run(ctx context.Context) error {
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	served := make(chan error, 1)
 	go func() { served <- d.lst.Serve(serveCtx, srv, ln) }()
-	// Serve stops the server first, then the workers.
-	stopListener := sync.OnceValue(func() error {
+	return sync.OnceValue(func() error {
 		stopServing()
 		return <-served
-	})
-	defer stopListener()
+	}), nil
+}
 
-	// 4 comes before 3 so that the faults hit the jobs' deliveries.
-	if err := emu.SetFaults(emulator.Faults{DuplicateRate: 1, FailNext: 1}); err != nil {
-		return err
-	}
-
-	// 3. The jobs.
+// launch starts the three jobs and records the events they must bring.
+func (d *demo) launch(ctx context.Context) error {
 	batch, err := d.client.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{
 		InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("Summarise webhooks in one line.")}},
 	}, &genai.CreateBatchJobConfig{DisplayName: "nightly-eval"}, nil)
@@ -290,36 +356,17 @@ func (d *demo) run(ctx context.Context) error {
 	if inter.ID == "" {
 		return errors.New("the interaction came back without an ID")
 	}
-	videoJob := video.Name
 	d.mu.Lock()
 	d.expected = append(d.expected,
 		eventKey{event.TypeBatchSucceeded, batch.Name},
-		eventKey{event.TypeVideoGenerated, videoJob},
+		eventKey{event.TypeVideoGenerated, video.Name},
 		eventKey{event.TypeInteractionRequiresAction, inter.ID},
 	)
 	d.mu.Unlock()
-	out.step(3, "launched three jobs")
-	out.detail("batch        %s  -> the registered webhook (v1, HMAC)", batch.Name)
-	out.detail("video        %s  -> per-request callback (%s), user_metadata route=media-pipeline", videoJob, schemeName(d.video))
-	out.detail("interaction  %s  -> per-request callback (%s), user_metadata route=agent-loop", shortID(inter.ID), schemeName(d.interaction))
-	out.step(4, "faults on: every delivery is also sent twice, and exactly one attempt fails (retried after backoff)")
-	out.step(5, "events as the handlers get them:")
-	out.header()
-	out.startProgress(d.progress)
-
-	if err := d.waitAll(ctx); err != nil {
-		return err
-	}
-	// Let the retries and duplicates that are still in flight land, so
-	// the counts below are final and a second handling would show.
-	if err := emu.Idle(ctx); err != nil {
-		return err
-	}
-	if err := stopListener(); err != nil {
-		return fmt.Errorf("listener: %w", err)
-	}
-	out.stopProgress()
-	d.summary()
+	d.out.step(3, "launched three jobs")
+	d.out.detail("batch        %s  -> the registered webhook (v1, HMAC)", batch.Name)
+	d.out.detail("video        %s  -> per-request callback (%s), user_metadata route=media-pipeline", video.Name, schemeName(d.video))
+	d.out.detail("interaction  %s  -> per-request callback (%s), user_metadata route=agent-loop", shortID(inter.ID), schemeName(d.interaction))
 	return nil
 }
 

@@ -19,114 +19,12 @@ import (
 	"github.com/geminihooks/geminihooks/inbox/pginbox"
 )
 
-// inboxSub is one `geminihooks inbox` subcommand.
-type inboxSub struct {
-	name, args, summary string
-	// minArgs is how many IDs it needs at least; maxArgs -1 means any.
-	minArgs, maxArgs int
-	flags            func(fs *flag.FlagSet) func(ctx context.Context, r *inboxRun, pos []string) error
-}
-
-// inboxRun is what a subcommand's action works with.
-type inboxRun struct {
-	e    *env
-	ib   inbox.Admin
-	json bool
-}
-
-func inboxSubs() []*inboxSub {
-	return []*inboxSub{
-		{name: "list", summary: "list stored events, newest first, a page at a time", flags: func(fs *flag.FlagSet) func(context.Context, *inboxRun, []string) error {
-			state := fs.String("state", "", "only events in this `state`: pending, claimed, done or dead")
-			typ := fs.String("type", "", "only events of this `type`")
-			job := fs.String("job", "", "only events of this job `ID` (data.id)")
-			id := fs.String("id", "", "only webhook-ids containing `TEXT`")
-			limit := fs.Int("limit", 50, "events per page, at most 500")
-			after := fs.String("after", "", "the page after this `CURSOR` (printed at the end of a full page)")
-			return func(ctx context.Context, r *inboxRun, _ []string) error {
-				s := inbox.State(*state)
-				switch s {
-				case "", inbox.StatePending, inbox.StateClaimed, inbox.StateDone, inbox.StateDead:
-				default:
-					return usageErr("--state must be pending, claimed, done or dead")
-				}
-				if *limit < 1 || *limit > inbox.MaxPage {
-					return usageErr("--limit must be between 1 and 500")
-				}
-				p, err := r.ib.List(ctx, inbox.Filter{State: s, Type: *typ, JobID: *job, ID: *id}, *after, *limit)
-				if errors.Is(err, inbox.ErrBadCursor) {
-					return usageErr("--after is not a cursor this inbox printed")
-				}
-				if err != nil {
-					return err
-				}
-				if err := r.print(p.Messages); err != nil {
-					return err
-				}
-				if p.Next != "" {
-					fmt.Fprintf(r.e.stderr, "more: --after %s\n", p.Next)
-				}
-				return nil
-			}
-		}},
-		{name: "show", args: "ID", minArgs: 1, maxArgs: 1, summary: "show one event: state, attempts, last error and body", flags: func(fs *flag.FlagSet) func(context.Context, *inboxRun, []string) error {
-			return func(ctx context.Context, r *inboxRun, pos []string) error {
-				m, err := r.ib.Get(ctx, pos[0])
-				if err != nil {
-					return err
-				}
-				if r.json {
-					return r.print([]*inbox.Message{m})
-				}
-				r.show(m)
-				return nil
-			}
-		}},
-		{name: "dead", summary: "list dead letters, newest first", flags: func(fs *flag.FlagSet) func(context.Context, *inboxRun, []string) error {
-			limit := fs.Int("limit", 100, "at most this many, at most 500")
-			return func(ctx context.Context, r *inboxRun, _ []string) error {
-				if *limit < 1 || *limit > inbox.MaxPage {
-					return usageErr("--limit must be between 1 and 500")
-				}
-				p, err := r.ib.List(ctx, inbox.Filter{State: inbox.StateDead}, "", *limit)
-				if err != nil {
-					return err
-				}
-				return r.print(p.Messages)
-			}
-		}},
-		{name: "replay", args: "ID...", minArgs: 1, maxArgs: -1, summary: "queue dead letters again, attempts reset; the next listen runs them", flags: func(fs *flag.FlagSet) func(context.Context, *inboxRun, []string) error {
-			return func(ctx context.Context, r *inboxRun, pos []string) error {
-				var errs []error
-				for _, id := range pos {
-					err := r.ib.Requeue(ctx, id, nil)
-					if errors.Is(err, inbox.ErrNoBody) {
-						err = fmt.Errorf("%s was handled, and the inbox keeps no body for handled events: replay it from the console of the listen that received it", printable(id))
-					}
-					if err != nil {
-						errs = append(errs, err)
-						continue
-					}
-					if r.json {
-						line, _ := json.Marshal(map[string]string{"replayed": id})
-						fmt.Fprintf(r.e.stdout, "%s\n", line)
-					} else {
-						fmt.Fprintf(r.e.stdout, "replayed %s\n", printable(id))
-					}
-				}
-				return errors.Join(errs...)
-			}
-		}},
-	}
-}
-
 func inboxCommand() *command {
-	subs := inboxSubs()
 	var lines []string
-	for _, s := range subs {
-		lines = append(lines, fmt.Sprintf("  %-7s %-6s %s", s.name, s.args, s.summary))
+	for _, s := range inboxGroup().subs {
+		lines = append(lines, fmt.Sprintf("  %-7s %-6s %s", s.word(), s.args, s.summary))
 	}
-	c := &command{
+	return &command{
 		name:    "inbox",
 		summary: "inspect stored events and replay dead letters (list, show, dead, replay)",
 		usage:   "geminihooks inbox SUBCOMMAND [--inbox FILE|postgres://...] [--json] [flags] [ID...]",
@@ -144,112 +42,207 @@ Run 'geminihooks inbox SUBCOMMAND --help' for a subcommand's flags.`,
 geminihooks inbox show wh_01JH...
 geminihooks inbox replay wh_01JH...
 geminihooks inbox list --inbox postgres://app@db/app --state pending --json`,
+		group: inboxGroup,
 	}
-	c.run = func(ctx context.Context, e *env, args []string) int {
-		common := c.newFlagSet()
-		src := registerInboxFlags(common)
-		if err := common.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				c.printHelp(e.stdout, common)
-				return exitOK
-			}
-			return c.usageError(e, "%v", err)
-		}
-		rest := common.Args()
-		if len(rest) == 0 {
-			return c.usageError(e, "missing subcommand")
-		}
-		var sub *inboxSub
-		for _, s := range subs {
-			if s.name == rest[0] {
-				sub = s
-			}
-		}
-		if sub == nil {
-			return c.usageError(e, "unknown subcommand %q", printable(rest[0]))
-		}
-		sc := &command{
-			name:    "inbox " + sub.name,
-			usage:   strings.TrimSpace("geminihooks inbox " + sub.name + " [--inbox FILE|postgres://...] [--json] [flags] " + sub.args),
-			help:    sub.summary + ".",
-			example: "geminihooks inbox " + sub.name + " " + strings.ReplaceAll(sub.args, "ID...", "ID"),
-		}
-		fs := sc.newFlagSet()
-		src.register(fs)
-		action := sub.flags(fs)
-		pos, code, stop := sc.parse(e, fs, rest[1:])
-		if stop {
-			return code
-		}
-		if len(pos) < sub.minArgs || (sub.maxArgs >= 0 && len(pos) > sub.maxArgs) {
-			if sub.minArgs == 0 {
-				return sc.usageError(e, "unexpected argument %q", printable(pos[0]))
-			}
-			return sc.usageError(e, "want %s", sub.args)
-		}
-		ib, closeInbox, err := src.open(ctx)
-		if err != nil {
-			return sc.fail(e, err)
-		}
-		defer closeInbox()
-		err = action(ctx, &inboxRun{e: e, ib: ib, json: *src.json}, pos)
-		var ue usageError
-		if errors.As(err, &ue) {
-			return sc.usageError(e, "%s", string(ue))
-		}
-		if err != nil {
-			return sc.fail(e, err)
-		}
-		return exitOK
-	}
-	return c
 }
 
-// inboxSource is where the inbox commands read from.
+// inboxGroup makes the inbox subcommands, all reading one inboxSource.
+func inboxGroup() *group {
+	src := &inboxSource{path: defaultInboxFile, table: "geminihooks_inbox"}
+	g := &group{shared: src, subs: []*command{
+		subcommand("inbox list", "", "list stored events, newest first, a page at a time", &inboxList{src: src}),
+		subcommand("inbox show", "ID", "show one event: state, attempts, last error and body", &inboxShow{src: src}),
+		subcommand("inbox dead", "", "list dead letters, newest first", &inboxDead{src: src}),
+		subcommand("inbox replay", "ID...", "queue dead letters again, attempts reset; the next listen runs them", &inboxReplay{src: src}),
+	}}
+	for _, s := range g.subs {
+		s.usage = strings.TrimSpace("geminihooks " + s.name + " [--inbox FILE|postgres://...] [--json] [flags] " + s.args)
+		s.help = s.summary + "."
+		s.example = "geminihooks " + s.name + " " + strings.ReplaceAll(s.args, "ID...", "ID")
+	}
+	return g
+}
+
+// inboxList is `geminihooks inbox list`.
+type inboxList struct {
+	src                 *inboxSource
+	state, typ, job, id string
+	limit               int
+	after               string
+}
+
+func (c *inboxList) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.state, "state", "", "only events in this `state`: pending, claimed, done or dead")
+	fs.StringVar(&c.typ, "type", "", "only events of this `type`")
+	fs.StringVar(&c.job, "job", "", "only events of this job `ID` (data.id)")
+	fs.StringVar(&c.id, "id", "", "only webhook-ids containing `TEXT`")
+	fs.IntVar(&c.limit, "limit", 50, "events per page, at most 500")
+	fs.StringVar(&c.after, "after", "", "the page after this `CURSOR` (printed at the end of a full page)")
+}
+
+func (c *inboxList) validate(*env, []string) error {
+	switch inbox.State(c.state) {
+	case "", inbox.StatePending, inbox.StateClaimed, inbox.StateDone, inbox.StateDead:
+	default:
+		return usagef("--state must be pending, claimed, done or dead")
+	}
+	return checkLimit(c.limit)
+}
+
+// checkLimit checks a page size against what an inbox lists at once.
+func checkLimit(limit int) error {
+	if limit < 1 || limit > inbox.MaxPage {
+		return usagef("--limit must be between 1 and 500")
+	}
+	return nil
+}
+
+func (c *inboxList) run(ctx context.Context, e *env) error {
+	p, err := c.src.ib.List(ctx, inbox.Filter{State: inbox.State(c.state), Type: c.typ, JobID: c.job, ID: c.id}, c.after, c.limit)
+	if errors.Is(err, inbox.ErrBadCursor) {
+		return usagef("--after is not a cursor this inbox printed")
+	}
+	if err != nil {
+		return err
+	}
+	if err := c.src.print(e, p.Messages); err != nil {
+		return err
+	}
+	if p.Next != "" {
+		e.status("more: --after "+p.Next, "after", p.Next)
+	}
+	return nil
+}
+
+// inboxShow is `geminihooks inbox show ID`.
+type inboxShow struct {
+	noFlags
+	src *inboxSource
+	id  string
+}
+
+func (c *inboxShow) validate(_ *env, args []string) error {
+	c.id = args[0]
+	return nil
+}
+
+func (c *inboxShow) run(ctx context.Context, e *env) error {
+	m, err := c.src.ib.Get(ctx, c.id)
+	if err != nil {
+		return err
+	}
+	if c.src.json {
+		return c.src.print(e, []*inbox.Message{m})
+	}
+	showMessage(e, m)
+	return nil
+}
+
+// inboxDead is `geminihooks inbox dead`.
+type inboxDead struct {
+	src   *inboxSource
+	limit int
+}
+
+func (c *inboxDead) flags(fs *flag.FlagSet) {
+	fs.IntVar(&c.limit, "limit", 100, "at most this many, at most 500")
+}
+
+func (c *inboxDead) validate(*env, []string) error { return checkLimit(c.limit) }
+
+func (c *inboxDead) run(ctx context.Context, e *env) error {
+	p, err := c.src.ib.List(ctx, inbox.Filter{State: inbox.StateDead}, "", c.limit)
+	if err != nil {
+		return err
+	}
+	return c.src.print(e, p.Messages)
+}
+
+// inboxReplay is `geminihooks inbox replay ID...`.
+type inboxReplay struct {
+	noFlags
+	src *inboxSource
+	ids []string
+}
+
+func (c *inboxReplay) validate(_ *env, args []string) error {
+	c.ids = args
+	return nil
+}
+
+// run requeues each event it can, and reports those it cannot together.
+func (c *inboxReplay) run(ctx context.Context, e *env) error {
+	var errs []error
+	for _, id := range c.ids {
+		err := c.src.ib.Requeue(ctx, id, nil)
+		if errors.Is(err, inbox.ErrNoBody) {
+			err = fmt.Errorf("%s was handled, and the inbox keeps no body for handled events: replay it from the console of the listen that received it", printable(id))
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if c.src.json {
+			line, _ := json.Marshal(map[string]string{"replayed": id})
+			fmt.Fprintf(e.stdout, "%s\n", line)
+		} else {
+			fmt.Fprintf(e.stdout, "replayed %s\n", printable(id))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// inboxSource is what the inbox subcommands share: where the inbox is,
+// and the inbox once open.
 type inboxSource struct {
-	path, table *string
-	json        *bool
+	path, table string
+	json        bool
+	ib          inbox.Admin
 }
 
-func registerInboxFlags(fs *flag.FlagSet) *inboxSource {
-	path, table := defaultInboxFile, "geminihooks_inbox"
-	s := &inboxSource{path: &path, table: &table, json: new(bool)}
-	s.register(fs)
-	return s
+// flags registers the fields with their current values as defaults, so
+// that values given before a subcommand's name stand after it.
+func (s *inboxSource) flags(fs *flag.FlagSet) {
+	fs.StringVar(&s.path, "inbox", s.path, "the bbolt `file`, or a postgres:// URL of a pginbox")
+	fs.StringVar(&s.table, "table", s.table, "the pginbox `table`, optionally schema.table")
+	fs.BoolVar(&s.json, "json", s.json, "print JSON")
 }
 
-// register adds the common flags to fs, sharing the values, so they may
-// come before or after the subcommand.
-func (s *inboxSource) register(fs *flag.FlagSet) {
-	fs.StringVar(s.path, "inbox", *s.path, "the bbolt `file`, or a postgres:// URL of a pginbox")
-	fs.StringVar(s.table, "table", *s.table, "the pginbox `table`, optionally schema.table")
-	fs.BoolVar(s.json, "json", *s.json, "print JSON")
+func (*inboxSource) validate(*env) error { return nil }
+
+func (s *inboxSource) open(ctx context.Context, _ *env) (context.Context, func(), error) {
+	ib, closeInbox, err := s.openAdmin(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.ib = ib
+	return ctx, closeInbox, nil
 }
 
-func (s *inboxSource) open(ctx context.Context) (inbox.Admin, func(), error) {
-	if strings.HasPrefix(*s.path, "postgres://") || strings.HasPrefix(*s.path, "postgresql://") {
-		pool, err := pgxpool.New(ctx, *s.path)
+func (s *inboxSource) openAdmin(ctx context.Context) (inbox.Admin, func(), error) {
+	if strings.HasPrefix(s.path, "postgres://") || strings.HasPrefix(s.path, "postgresql://") {
+		pool, err := pgxpool.New(ctx, s.path)
 		if err != nil {
 			// pgx's parse errors may quote the URL, password included.
 			return nil, nil, errors.New("--inbox: not a PostgreSQL URL pgx can use")
 		}
-		ib, err := pginbox.New(pool, &pginbox.Config{Table: *s.table})
+		ib, err := pginbox.New(pool, &pginbox.Config{Table: s.table})
 		if err != nil {
 			pool.Close()
 			return nil, nil, err
 		}
 		return ib, func() { ib.Close(); pool.Close() }, nil
 	}
-	if *s.path == "memory" {
+	if s.path == "memory" {
 		return nil, nil, errors.New("--inbox memory lives inside its listen: use its --console")
 	}
 	// Open would create a missing file: an empty inbox is never what was meant.
-	if _, err := os.Stat(*s.path); err != nil {
+	if _, err := os.Stat(s.path); err != nil {
 		return nil, nil, fmt.Errorf("--inbox: %w", err)
 	}
-	ib, err := boltinbox.Open(*s.path, &boltinbox.Config{LockTimeout: time.Second})
+	ib, err := boltinbox.Open(s.path, &boltinbox.Config{LockTimeout: time.Second})
 	if errors.Is(err, boltinbox.ErrLocked) {
-		return nil, nil, fmt.Errorf("%s is open in another process (a running listen?): stop it, or use its --console", printable(*s.path))
+		return nil, nil, fmt.Errorf("%s is open in another process (a running listen?): stop it, or use its --console", printable(s.path))
 	}
 	if err != nil {
 		return nil, nil, err
@@ -286,22 +279,22 @@ func toLine(m *inbox.Message) messageLine {
 	return l
 }
 
-func (r *inboxRun) print(ms []*inbox.Message) error {
-	if r.json {
+func (s *inboxSource) print(e *env, ms []*inbox.Message) error {
+	if s.json {
 		for _, m := range ms {
 			b, err := json.Marshal(toLine(m))
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(r.e.stdout, "%s\n", b)
+			fmt.Fprintf(e.stdout, "%s\n", b)
 		}
 		return nil
 	}
 	if len(ms) == 0 {
-		fmt.Fprintln(r.e.stderr, "no events")
+		e.status("no events")
 		return nil
 	}
-	tw := tabwriter.NewWriter(r.e.stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RECEIVED\tSTATE\tATTEMPTS\tWEBHOOK-ID\tTYPE\tJOB\tLAST ERROR")
 	for _, m := range ms {
 		l := toLine(m)
@@ -311,9 +304,10 @@ func (r *inboxRun) print(ms []*inbox.Message) error {
 	return tw.Flush()
 }
 
-func (r *inboxRun) show(m *inbox.Message) {
+// showMessage writes one event in full, for people.
+func showMessage(e *env, m *inbox.Message) {
 	l := toLine(m)
-	w := r.e.stdout
+	w := e.stdout
 	fmt.Fprintf(w, "webhook-id   %s\n", printable(l.WebhookID))
 	fmt.Fprintf(w, "type         %s\n", printable(orDash(l.Type)))
 	fmt.Fprintf(w, "job          %s\n", printable(orDash(l.JobID)))

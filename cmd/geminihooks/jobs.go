@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -28,9 +30,10 @@ var jobKinds = map[string][]emulator.Outcome{
 // a running emulator through the SDK's client, as a program would, so the
 // emulator runs it and delivers its events.
 func emulatorJobsCommand() *command {
-	c := &command{
-		name:  "emulator jobs",
-		usage: "geminihooks emulator jobs batch|video|interaction [--base-url URL] [--callback URL]... [flags]",
+	return &command{
+		name:    "emulator jobs",
+		summary: "start a job on a running emulator",
+		usage:   "geminihooks emulator jobs batch|video|interaction [--base-url URL] [--callback URL]... [flags]",
 		help: `Starts a job on a running emulator ('geminihooks emulator'), which runs it
 and delivers its events when it ends, as the real service would: to every
 enabled registered webhook subscribed to the event type, or, with
@@ -43,92 +46,106 @@ prints its key at start).`,
 		example: `geminihooks emulator --api-key dev-key &
 GEMINI_API_KEY=dev-key geminihooks emulator jobs batch --outcome failed \
     --callback http://127.0.0.1:8080/webhooks/gemini --user-metadata order=A-17`,
+		args:  "KIND",
+		want:  "one job kind: batch, video or interaction",
+		words: slices.Sorted(maps.Keys(jobKinds)),
+		runner: func() runner {
+			return &jobsCmd{api: clientFlags{baseURL: "http://127.0.0.1:8686", timeout: defaultTimeout}, metadata: metadataFlag{}}
+		},
 	}
-	c.run = func(ctx context.Context, e *env, args []string) int {
-		fs := c.newFlagSet()
-		opts := &clientFlags{baseURL: "http://127.0.0.1:8686", timeout: defaultTimeout}
-		opts.register(fs)
-		var callbacks stringsFlag
-		fs.Var(&callbacks, "callback", "send this job's events only to `URL` (repeatable), instead of the registered webhooks")
-		metadata := metadataFlag{}
-		fs.Var(metadata, "user-metadata", "`KEY=VALUE` echoed in the job's events; repeatable; needs --callback")
-		outcome := fs.String("outcome", "succeeded", "how the job ends (`OUTCOME`): succeeded or failed; expired or cancelled for a batch; cancelled or requires_action for an interaction")
-		scheme := fs.String("signing", "", "`SCHEME` --callback deliveries are signed with: v1a or jwt (default: the emulator's --dynamic-signing)")
-		pos, code, stop := c.parse(e, fs, args)
-		if stop {
-			return code
-		}
-		if len(pos) != 1 {
-			return c.usageError(e, "want one job kind: batch, video or interaction")
-		}
-		kind := pos[0]
-		outcomes, ok := jobKinds[kind]
-		if !ok {
-			return c.usageError(e, "unknown job kind %q; want batch, video or interaction", printable(kind))
-		}
-		if !slices.Contains(outcomes, emulator.Outcome(*outcome)) {
-			names := make([]string, len(outcomes))
-			for i, o := range outcomes {
-				names[i] = string(o)
-			}
-			return c.usageError(e, "a %s cannot end %q; want one of %s", kind, printable(*outcome), strings.Join(names, ", "))
-		}
-		if len(metadata) > 0 && len(callbacks) == 0 {
-			return c.usageError(e, "--user-metadata needs --callback: events to registered webhooks carry none")
-		}
-		if *scheme != "" && len(callbacks) == 0 {
-			return c.usageError(e, "--signing needs --callback: deliveries to registered webhooks are always signed v1")
-		}
-		if *scheme != "" && *scheme != string(signing.SchemeEd25519) && *scheme != string(signing.SchemeJWT) {
-			return c.usageError(e, "--signing must be v1a or jwt")
-		}
-		for _, cb := range callbacks {
-			if u, err := url.Parse(cb); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return c.usageError(e, "--callback must be an absolute http or https URL")
-			}
-		}
-		hdr := http.Header{}
-		hdr.Set(emulator.OutcomeHeader, *outcome)
-		if *scheme != "" {
-			hdr.Set(emulator.SigningHeader, *scheme)
-		}
-		client, err := opts.clientWithHeaders(ctx, e, hdr)
-		if err != nil {
-			var ue usageError
-			if errors.As(err, &ue) {
-				return c.usageError(e, "%v", err)
-			}
-			return c.fail(e, err)
-		}
-		var cb *geminihooks.Callback
-		if len(callbacks) > 0 {
-			cb = &geminihooks.Callback{URIs: callbacks}
-			if len(metadata) > 0 {
-				cb.UserMetadata = metadata
-			}
-		}
-		ctx, cancel := context.WithTimeout(ctx, opts.timeout)
-		defer cancel()
-		name, err := startJob(ctx, client, kind, cb)
-		if err != nil {
-			return c.fail(e, err)
-		}
-		to := "the registered webhooks subscribed to its events"
-		if cb != nil {
-			to = strings.Join(callbacks, ", ")
-		}
-		if opts.json {
-			if err := writeJSON(e.stdout, map[string]string{"name": name, "kind": kind, "outcome": *outcome}); err != nil {
-				return c.fail(e, err)
-			}
-		} else {
-			fmt.Fprintf(e.stdout, "%s %s started; it will end %s\n", kind, printable(name), *outcome)
-		}
-		e.status(fmt.Sprintf("Its events go to %s; deliveries are listed at %s/emulator/v1/deliveries", printable(to),
-			strings.TrimSuffix(printable(opts.baseURL), "/")), "job", name, "kind", kind, "outcome", *outcome)
-		return exitOK
+}
+
+// jobsCmd is `geminihooks emulator jobs KIND`.
+type jobsCmd struct {
+	api       clientFlags
+	callbacks stringsFlag
+	metadata  metadataFlag
+	outcome   string
+	scheme    string
+	kind      string
+}
+
+func (c *jobsCmd) flags(fs *flag.FlagSet) {
+	c.api.flags(fs)
+	fs.Var(&c.callbacks, "callback", "send this job's events only to `URL` (repeatable), instead of the registered webhooks")
+	fs.Var(c.metadata, "user-metadata", "`KEY=VALUE` echoed in the job's events; repeatable; needs --callback")
+	fs.StringVar(&c.outcome, "outcome", "succeeded", "how the job ends (`OUTCOME`): succeeded or failed; expired or cancelled for a batch; cancelled or requires_action for an interaction")
+	fs.StringVar(&c.scheme, "signing", "", "`SCHEME` --callback deliveries are signed with: v1a or jwt (default: the emulator's --dynamic-signing)")
+}
+
+func (c *jobsCmd) validate(e *env, args []string) error {
+	c.kind = args[0]
+	outcomes, ok := jobKinds[c.kind]
+	if !ok {
+		return usagef("unknown job kind %q; want batch, video or interaction", printable(c.kind))
 	}
-	return c
+	if !slices.Contains(outcomes, emulator.Outcome(c.outcome)) {
+		names := make([]string, len(outcomes))
+		for i, o := range outcomes {
+			names[i] = string(o)
+		}
+		return usagef("a %s cannot end %q; want one of %s", c.kind, printable(c.outcome), strings.Join(names, ", "))
+	}
+	if len(c.metadata) > 0 && len(c.callbacks) == 0 {
+		return usagef("--user-metadata needs --callback: events to registered webhooks carry none")
+	}
+	if c.scheme != "" && len(c.callbacks) == 0 {
+		return usagef("--signing needs --callback: deliveries to registered webhooks are always signed v1")
+	}
+	if c.scheme != "" && c.scheme != string(signing.SchemeEd25519) && c.scheme != string(signing.SchemeJWT) {
+		return usagef("--signing must be v1a or jwt")
+	}
+	for _, cb := range c.callbacks {
+		if u, err := url.Parse(cb); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usagef("--callback must be an absolute http or https URL")
+		}
+	}
+	return c.api.validate(e)
+}
+
+func (c *jobsCmd) run(ctx context.Context, e *env) error {
+	// The emulator's per-job switches ride in headers.
+	hdr := http.Header{}
+	hdr.Set(emulator.OutcomeHeader, c.outcome)
+	if c.scheme != "" {
+		hdr.Set(emulator.SigningHeader, c.scheme)
+	}
+	client, err := c.api.newClient(ctx, hdr)
+	if err != nil {
+		return err
+	}
+	var cb *geminihooks.Callback
+	if len(c.callbacks) > 0 {
+		cb = &geminihooks.Callback{URIs: c.callbacks}
+		if len(c.metadata) > 0 {
+			cb.UserMetadata = c.metadata
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.api.timeout)
+	defer cancel()
+	name, err := startJob(ctx, client, c.kind, cb)
+	if err != nil {
+		return err
+	}
+	return c.printStarted(e, name, cb != nil)
+}
+
+// printStarted says which job started and where its events go.
+func (c *jobsCmd) printStarted(e *env, name string, callback bool) error {
+	to := "the registered webhooks subscribed to its events"
+	if callback {
+		to = strings.Join(c.callbacks, ", ")
+	}
+	if c.api.json {
+		if err := writeJSON(e.stdout, map[string]string{"name": name, "kind": c.kind, "outcome": c.outcome}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(e.stdout, "%s %s started; it will end %s\n", c.kind, printable(name), c.outcome)
+	}
+	e.status(fmt.Sprintf("Its events go to %s; deliveries are listed at %s/emulator/v1/deliveries", printable(to),
+		strings.TrimSuffix(printable(c.api.baseURL), "/")), "job", name, "kind", c.kind, "outcome", c.outcome)
+	return nil
 }
 
 // startJob launches one job of the kind and returns its name.

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -142,7 +144,7 @@ func (c *cappedConn) Close() error {
 }
 
 func listenCommand() *command {
-	c := &command{
+	return &command{
 		name:    "listen",
 		summary: "receive webhooks: verify, dedupe, store, then print or forward each event",
 		usage:   "geminihooks listen [--addr HOST:PORT] [--path PATH] [--secret SECRET]... [flags]",
@@ -202,211 +204,264 @@ geminihooks listen --addr 127.0.0.1:8080 --forward-to http://127.0.0.1:3000/hook
 # with a JWKS made by 'trigger --dynamic v1a --jwks-out dev-jwks.json':
 geminihooks listen --inbox memory --jwks-file dev-jwks.json --json
 geminihooks listen --console 8081   # then open the printed console address`,
+		runner: func() runner { return &listenCmd{} },
 	}
-	c.run = func(ctx context.Context, e *env, args []string) int {
-		fs := c.newFlagSet()
-		addr := fs.String("addr", "127.0.0.1:8080", "listen `address`; port 0 picks a free one")
-		path := fs.String("path", "/webhooks/gemini", "URL `path` deliveries are posted to")
-		var secrets secretsFlag
-		fs.Var(&secrets, "secret", "signing `SECRET` (whsec_...) of a registered webhook; repeatable (default $GEMINI_WEBHOOK_SECRET, comma-separated)")
-		jwksURL := fs.String("jwks-url", signing.GeminiJWKSURL, "JWKS `URL` for per-request callbacks (v1a and JWT)")
-		jwksFile := fs.String("jwks-file", "", "read the JWKS from `FILE` instead of --jwks-url")
-		noDynamic := fs.Bool("no-dynamic", false, "accept v1 (registered webhook) signatures only")
-		audience := fs.String("audience", "", "require JWT signatures to name this audience: the endpoint `URL` given in webhook_config")
-		inboxFlag := fs.String("inbox", defaultInboxFile, "the bbolt `FILE` that keeps events across restarts, or memory to keep them in memory only")
-		forwardTo := fs.String("forward-to", "", "pass each verified event to this `URL`: the original body, re-signed with --forward-secret")
-		var forwardSecret string
-		fs.StringVar(&forwardSecret, "forward-secret", "", "signing `SECRET` (whsec_...) for forwards (default $GEMINIHOOKS_FORWARD_SECRET, else the first --secret)")
-		forwardTimeout := fs.Duration("forward-timeout", 10*time.Second, "how long one forward attempt may take")
-		attempts := fs.Int("attempts", 8, "how many times an event is tried before it is dead-lettered")
-		backoff := fs.Duration("backoff", time.Second, "delay before the first retry; doubles after each")
-		workers := fs.Int("workers", 4, "events handled at once")
-		readTimeout := fs.Duration("read-timeout", defaultReadTimeout, "how long one delivery's body may take to arrive (408 after)")
-		maxConns := fs.Int("max-conns", defaultMaxConns, "connections open at once; requests on further ones get 503")
-		jsonOut := fs.Bool("json", false, "print JSON lines instead of the pretty form")
-		verbose := fs.Bool("v", false, "log every request and retry to stderr")
-		obs := addObserveFlags(fs)
-		pos, code, stop := c.parse(e, fs, args)
-		if stop {
-			return code
-		}
-		if len(pos) > 0 {
-			return c.usageError(e, "unexpected argument %q", printable(pos[0]))
-		}
-		if !strings.HasPrefix(*path, "/") {
-			return c.usageError(e, "--path must start with /")
-		}
-		if *attempts < 1 || *backoff < 0 || *workers < 1 || *forwardTimeout <= 0 || *readTimeout <= 0 || *maxConns < 1 {
-			return c.usageError(e, "--attempts, --workers and --max-conns must be at least 1, --backoff not negative, --forward-timeout and --read-timeout positive")
-		}
-		if len(secrets) == 0 {
-			secrets = secretsFromEnv(e.getenv("GEMINI_WEBHOOK_SECRET"))
-		}
-		var fwd *forwarder
-		if *forwardTo != "" {
-			u, err := url.Parse(*forwardTo)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return c.usageError(e, "--forward-to must be an absolute http or https URL")
-			}
-			if forwardSecret == "" {
-				forwardSecret = e.getenv("GEMINIHOOKS_FORWARD_SECRET")
-			}
-			if forwardSecret == "" && len(secrets) > 0 {
-				forwardSecret = secrets[0]
-			}
-			if forwardSecret == "" {
-				return c.usageError(e, "--forward-to needs a secret to sign forwards with: give --forward-secret (or GEMINIHOOKS_FORWARD_SECRET, or a --secret)")
-			}
-			if _, err := signing.NewVerifier(&signing.Config{Secrets: []string{forwardSecret}}); err != nil {
-				return c.usageError(e, "--forward-secret: %v", err)
-			}
-			fwd = &forwarder{url: u.String(), shown: u.Redacted(), secret: forwardSecret, now: e.now,
-				client: &http.Client{Timeout: *forwardTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}}
-		}
-		if err := obs.init(); err != nil {
-			return c.fail(e, err)
-		}
-		var keys signing.KeySet
-		if !*noDynamic {
-			jurl := *jwksURL
-			if *jwksFile != "" {
-				jurl = ""
-			}
-			ks, err := loadKeySet(jurl, *jwksFile, obs.keySetConfig())
-			if err != nil {
-				return c.usageError(e, "%v", err)
-			}
-			keys = ks
-		}
-		if len(secrets) == 0 && keys == nil {
-			return c.usageError(e, "nothing to verify with: give --secret (or GEMINI_WEBHOOK_SECRET), or allow dynamic signatures")
-		}
-		vcfg := &signing.Config{Secrets: secrets, Keys: keys}
-		if *audience != "" {
-			vcfg.Audience = []string{*audience}
-		}
-		verifier, err := signing.NewVerifier(vcfg)
-		if err != nil {
-			return c.usageError(e, "%v", err)
-		}
+}
 
-		logger := slog.New(slog.DiscardHandler)
-		if *verbose {
-			logger = e.logger(slog.LevelDebug)
-		}
-		// Bound before the inbox is opened, so a busy port leaves no file.
-		ln, err := net.Listen("tcp", *addr)
-		if err != nil {
-			return c.fail(e, err)
-		}
-		defer ln.Close()
-		var (
-			ib inbox.Store
-			lg ledger.Ledger
-		)
-		inboxDesc := "memory (events queued at exit are lost)"
-		if *inboxFlag == "memory" {
-			ib, err = inbox.NewMemory(nil)
-		} else {
-			var db *boltinbox.DB
-			if db, err = boltinbox.Open(*inboxFlag, &boltinbox.Config{Logger: logger}); err == nil {
-				// Jobs an app recorded in the file's ledger are settled
-				// as their events arrive.
-				ib, lg, inboxDesc = db, db.Ledger, *inboxFlag
-			}
-		}
-		if err != nil {
-			return c.fail(e, fmt.Errorf("opening the inbox: %w", err))
-		}
-		defer ib.Close()
+// listenCmd is `geminihooks listen`.
+type listenCmd struct {
+	addr, path                  string
+	secrets                     secretsFlag
+	jwksURL, jwksFile, audience string
+	noDynamic                   bool
+	inbox                       string
+	forwardTo, forwardSecret    string
+	forwardTimeout, backoff     time.Duration
+	readTimeout                 time.Duration
+	attempts, workers, maxConns int
+	json, verbose               bool
+	obs                         observe
+	fwd                         *forwarder // with --forward-to
+}
 
-		out := &eventPrinter{w: e.stdout, json: *jsonOut, now: e.now}
-		l, err := listener.New(verifier, &listener.Config{
-			Inbox:       ib,
-			Ledger:      lg,
-			Workers:     *workers,
-			MaxAttempts: *attempts,
-			Backoff:     doublingFrom(*backoff),
-			Logger:      logger,
-			ReadTimeout: *readTimeout,
-			Observer:    listener.Observers{obs, out},
-		})
-		if err != nil {
-			return c.fail(e, err)
-		}
-		handle := func(ctx context.Context, ev *event.Event) error {
-			m, _ := inbox.ClaimFrom(ctx)
-			rec := handled{ev: ev, receivedAt: e.now()}
-			if m != nil {
-				rec.scheme, rec.attempt, rec.receivedAt = m.Scheme, m.Attempts, m.ReceivedAt
-			}
-			if fwd != nil {
-				status, err := fwd.forward(ctx, ev)
-				if err != nil {
-					next := "will retry"
-					if rec.attempt >= *attempts {
-						next = "giving up: the event is dead-lettered in the inbox"
-					}
-					fmt.Fprintf(e.stderr, "forward of %s (webhook-id %s, attempt %d of %d) failed: %v; %s\n",
-						printable(string(ev.Type)), printable(ev.ID), rec.attempt, *attempts, err, next)
-					return err
-				}
-				rec.forwarded = status
-			}
-			out.print(rec)
-			return nil
-		}
-		registerAll(l, handle)
-		if err := obs.start(e, ib, keys, logger); err != nil {
-			return c.fail(e, err)
-		}
-		defer obs.stop()
+func (c *listenCmd) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen `address`; port 0 picks a free one")
+	fs.StringVar(&c.path, "path", "/webhooks/gemini", "URL `path` deliveries are posted to")
+	fs.Var(&c.secrets, "secret", "signing `SECRET` (whsec_...) of a registered webhook; repeatable (default $GEMINI_WEBHOOK_SECRET, comma-separated)")
+	fs.StringVar(&c.jwksURL, "jwks-url", signing.GeminiJWKSURL, "JWKS `URL` for per-request callbacks (v1a and JWT)")
+	fs.StringVar(&c.jwksFile, "jwks-file", "", "read the JWKS from `FILE` instead of --jwks-url")
+	fs.BoolVar(&c.noDynamic, "no-dynamic", false, "accept v1 (registered webhook) signatures only")
+	fs.StringVar(&c.audience, "audience", "", "require JWT signatures to name this audience: the endpoint `URL` given in webhook_config")
+	fs.StringVar(&c.inbox, "inbox", defaultInboxFile, "the bbolt `FILE` that keeps events across restarts, or memory to keep them in memory only")
+	fs.StringVar(&c.forwardTo, "forward-to", "", "pass each verified event to this `URL`: the original body, re-signed with --forward-secret")
+	fs.StringVar(&c.forwardSecret, "forward-secret", "", "signing `SECRET` (whsec_...) for forwards (default $GEMINIHOOKS_FORWARD_SECRET, else the first --secret)")
+	fs.DurationVar(&c.forwardTimeout, "forward-timeout", 10*time.Second, "how long one forward attempt may take")
+	fs.IntVar(&c.attempts, "attempts", 8, "how many times an event is tried before it is dead-lettered")
+	fs.DurationVar(&c.backoff, "backoff", time.Second, "delay before the first retry; doubles after each")
+	fs.IntVar(&c.workers, "workers", 4, "events handled at once")
+	fs.DurationVar(&c.readTimeout, "read-timeout", defaultReadTimeout, "how long one delivery's body may take to arrive (408 after)")
+	fs.IntVar(&c.maxConns, "max-conns", defaultMaxConns, "connections open at once; requests on further ones get 503")
+	fs.BoolVar(&c.json, "json", false, "print JSON lines instead of the pretty form")
+	fs.BoolVar(&c.verbose, "v", false, "log every request and retry to stderr")
+	c.obs.flags(fs)
+}
 
-		var mux http.ServeMux
-		capped := &connCap{max: int64(*maxConns), onRefuse: out.overCap}
-		mux.Handle(*path, l) // methods other than POST get the listener's 405
-		obs.mount(&mux)
-		// The cap covers every request on the address, /metrics and the
-		// health checks too: a connection over it serves nothing.
-		srv := newServer(capped.handler(&mux), *readTimeout, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
-		srv.ConnContext = capped.connContext
-		ln = capped.listener(ln)
-
-		listenURL := fmt.Sprintf("http://%s%s", ln.Addr(), *path)
-		served := make(chan error, 1)
-		go func() { served <- l.Serve(ctx, srv, ln) }()
-
-		e.status("listening on "+listenURL, "url", listenURL)
-		trust := describeTrust(secrets, keys, *jwksURL, *jwksFile)
-		e.status("  verifying: "+trust, "verifying", trust)
-		e.status("  inbox:     "+inboxDesc, "inbox", inboxDesc)
-		if fwd != nil {
-			e.status("  forwarding to "+printable(fwd.shown), "forward_to", fwd.shown)
-		}
-
-		code = exitOK
-		obs.serve(e)
-		// Serve stops the HTTP server before the workers, so nothing is
-		// answered 2xx that no worker will handle.
-		if err := <-served; err != nil {
-			fmt.Fprintf(e.stderr, "geminihooks listen: %v\n", err)
-			if ctx.Err() == nil { // the server failed; a drain's error is only reported
-				code = exitFailure
-			}
-		}
-		st := l.Stats()
-		// Requests refused at the connection cap never reach the listener:
-		// they are received and rejected here, so the buckets add up.
-		overCap := capped.refused.Load()
-		received, rejected, handled, left := st.Received+overCap, st.Rejected+overCap, st.Processed+st.Unhandled, max(st.QueueDepth, 0)
-		e.status(fmt.Sprintf("stopped: %d received, %d stored, %s, %d rejected (%s), %d handled, %d retried, %d dead-lettered, %d left in the inbox",
-			received, st.Stored, plural(int(st.Duplicates), "duplicate", "duplicates"), rejected, describeRejected(st, overCap), handled, st.Retried, st.Dead, left),
-			"received", received, "stored", st.Stored, "duplicates", st.Duplicates, "rejected", rejected,
-			"unauthorized", st.Unauthorized, "handled", handled, "retried", st.Retried,
-			"dead_lettered", st.Dead, "left", left)
-		return code
+func (c *listenCmd) validate(e *env, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
 	}
-	return c
+	if !strings.HasPrefix(c.path, "/") {
+		return usagef("--path must start with /")
+	}
+	if c.attempts < 1 || c.backoff < 0 || c.workers < 1 || c.forwardTimeout <= 0 || c.readTimeout <= 0 || c.maxConns < 1 {
+		return usagef("--attempts, --workers and --max-conns must be at least 1, --backoff not negative, --forward-timeout and --read-timeout positive")
+	}
+	if len(c.secrets) == 0 {
+		c.secrets = secretsFromEnv(e.getenv("GEMINI_WEBHOOK_SECRET"))
+	}
+	if c.forwardTo == "" {
+		return nil
+	}
+	var err error
+	c.fwd, err = c.newForwarder(e)
+	return err
+}
+
+// newForwarder checks --forward-to and finds the secret forwards are
+// signed with.
+func (c *listenCmd) newForwarder(e *env) (*forwarder, error) {
+	u, err := url.Parse(c.forwardTo)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usagef("--forward-to must be an absolute http or https URL")
+	}
+	secret := cmp.Or(c.forwardSecret, e.getenv("GEMINIHOOKS_FORWARD_SECRET"))
+	if secret == "" && len(c.secrets) > 0 {
+		secret = c.secrets[0]
+	}
+	if secret == "" {
+		return nil, usagef("--forward-to needs a secret to sign forwards with: give --forward-secret (or GEMINIHOOKS_FORWARD_SECRET, or a --secret)")
+	}
+	if _, err := signing.NewVerifier(&signing.Config{Secrets: []string{secret}}); err != nil {
+		return nil, usagef("--forward-secret: %v", err)
+	}
+	return &forwarder{url: u.String(), shown: u.Redacted(), secret: secret, now: e.now,
+		client: &http.Client{Timeout: c.forwardTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}}, nil
+}
+
+// verifier makes the key set for dynamic signatures, unless --no-dynamic,
+// and the verifier; what is wrong with them is a usage error.
+func (c *listenCmd) verifier() (signing.KeySet, *signing.Verifier, error) {
+	var keys signing.KeySet
+	if !c.noDynamic {
+		jwksURL := c.jwksURL
+		if c.jwksFile != "" {
+			jwksURL = ""
+		}
+		ks, err := loadKeySet(jwksURL, c.jwksFile, c.obs.keySetConfig())
+		if err != nil {
+			return nil, nil, usagef("%v", err)
+		}
+		keys = ks
+	}
+	if len(c.secrets) == 0 && keys == nil {
+		return nil, nil, usagef("nothing to verify with: give --secret (or GEMINI_WEBHOOK_SECRET), or allow dynamic signatures")
+	}
+	cfg := &signing.Config{Secrets: c.secrets, Keys: keys}
+	if c.audience != "" {
+		cfg.Audience = []string{c.audience}
+	}
+	v, err := signing.NewVerifier(cfg)
+	if err != nil {
+		return nil, nil, usagef("%v", err)
+	}
+	return keys, v, nil
+}
+
+// openInbox opens --inbox and says what it is, for the status lines. A
+// bbolt file also holds a ledger: jobs an app recorded in it are settled as
+// their events arrive.
+func (c *listenCmd) openInbox(logger *slog.Logger) (inbox.Store, ledger.Ledger, string, error) {
+	if c.inbox == "memory" {
+		ib, err := inbox.NewMemory(nil)
+		return ib, nil, "memory (events queued at exit are lost)", err
+	}
+	db, err := boltinbox.Open(c.inbox, &boltinbox.Config{Logger: logger})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return db, db.Ledger, c.inbox, nil
+}
+
+// run serves until ctx is done (Ctrl-C), then prints a summary.
+func (c *listenCmd) run(ctx context.Context, e *env) error {
+	if err := c.obs.init(); err != nil {
+		return err
+	}
+	keys, verifier, err := c.verifier()
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if c.verbose {
+		logger = e.logger(slog.LevelDebug)
+	}
+	// Bound before the inbox is opened, so a busy port leaves no file.
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	ib, lg, inboxDesc, err := c.openInbox(logger)
+	if err != nil {
+		return fmt.Errorf("opening the inbox: %w", err)
+	}
+	defer ib.Close()
+
+	out := &eventPrinter{w: e.stdout, json: c.json, now: e.now}
+	l, err := listener.New(verifier, &listener.Config{
+		Inbox:       ib,
+		Ledger:      lg,
+		Workers:     c.workers,
+		MaxAttempts: c.attempts,
+		Backoff:     doublingFrom(c.backoff),
+		Logger:      logger,
+		ReadTimeout: c.readTimeout,
+		Observer:    listener.Observers{&c.obs, out},
+	})
+	if err != nil {
+		return err
+	}
+	registerAll(l, (&listenHandler{e: e, out: out, fwd: c.fwd, attempts: c.attempts}).handle)
+	if err := c.obs.start(e, ib, keys, logger); err != nil {
+		return err
+	}
+	defer c.obs.stop()
+
+	capped := &connCap{max: int64(c.maxConns), onRefuse: out.overCap}
+	served := c.serve(ctx, l, capped, ln, logger)
+	c.printStart(e, fmt.Sprintf("http://%s%s", ln.Addr(), c.path), describeTrust(c.secrets, keys, c.jwksURL, c.jwksFile), inboxDesc)
+	c.obs.serve(e)
+	// Serve stops the HTTP server before the workers, so nothing is
+	// answered 2xx that no worker will handle.
+	err = <-served
+	if err != nil {
+		fmt.Fprintf(e.stderr, "geminihooks listen: %v\n", err)
+	}
+	printSummary(e, l.Stats(), capped.refused.Load())
+	if err != nil && ctx.Err() == nil { // the server failed; a drain's error is only reported
+		return exitCode(exitFailure)
+	}
+	return nil
+}
+
+// serve serves l at --path on ln, with /metrics and the health checks,
+// until ctx is done; the channel gets what l.Serve returns.
+func (c *listenCmd) serve(ctx context.Context, l *listener.Listener, capped *connCap, ln net.Listener, logger *slog.Logger) <-chan error {
+	var mux http.ServeMux
+	mux.Handle(c.path, l) // methods other than POST get the listener's 405
+	c.obs.mount(&mux)
+	// The cap covers every request on the address, /metrics and the
+	// health checks too: a connection over it serves nothing.
+	srv := newServer(capped.handler(&mux), c.readTimeout, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
+	srv.ConnContext = capped.connContext
+	served := make(chan error, 1)
+	go func() { served <- l.Serve(ctx, srv, capped.listener(ln)) }()
+	return served
+}
+
+// printStart writes the status lines that say where listen listens, how it
+// verifies and where it keeps events.
+func (c *listenCmd) printStart(e *env, listenURL, trust, inboxDesc string) {
+	e.status("listening on "+listenURL, "url", listenURL)
+	e.status("  verifying: "+trust, "verifying", trust)
+	e.status("  inbox:     "+inboxDesc, "inbox", inboxDesc)
+	if c.fwd != nil {
+		e.status("  forwarding to "+printable(c.fwd.shown), "forward_to", c.fwd.shown)
+	}
+}
+
+// printSummary writes the status line listen ends with. Requests refused
+// at the connection cap never reach the listener: they are received and
+// rejected here, so the buckets add up.
+func printSummary(e *env, st listener.Stats, overCap uint64) {
+	received, rejected, handled, left := st.Received+overCap, st.Rejected+overCap, st.Processed+st.Unhandled, max(st.QueueDepth, 0)
+	e.status(fmt.Sprintf("stopped: %d received, %d stored, %s, %d rejected (%s), %d handled, %d retried, %d dead-lettered, %d left in the inbox",
+		received, st.Stored, plural(int(st.Duplicates), "duplicate", "duplicates"), rejected, describeRejected(st, overCap), handled, st.Retried, st.Dead, left),
+		"received", received, "stored", st.Stored, "duplicates", st.Duplicates, "rejected", rejected,
+		"unauthorized", st.Unauthorized, "handled", handled, "retried", st.Retried,
+		"dead_lettered", st.Dead, "left", left)
+}
+
+// listenHandler is listen's handler for every event: it forwards the
+// event, with --forward-to, and prints its line once handled.
+type listenHandler struct {
+	e        *env
+	out      *eventPrinter
+	fwd      *forwarder
+	attempts int // --attempts, to say when a failed forward is the last
+}
+
+func (h *listenHandler) handle(ctx context.Context, ev *event.Event) error {
+	m, _ := inbox.ClaimFrom(ctx)
+	rec := handled{ev: ev, receivedAt: h.e.now()}
+	if m != nil {
+		rec.scheme, rec.attempt, rec.receivedAt = m.Scheme, m.Attempts, m.ReceivedAt
+	}
+	if h.fwd != nil {
+		status, err := h.fwd.forward(ctx, ev)
+		if err != nil {
+			next := "will retry"
+			if rec.attempt >= h.attempts {
+				next = "giving up: the event is dead-lettered in the inbox"
+			}
+			fmt.Fprintf(h.e.stderr, "forward of %s (webhook-id %s, attempt %d of %d) failed: %v; %s\n",
+				printable(string(ev.Type)), printable(ev.ID), rec.attempt, h.attempts, err, next)
+			return err
+		}
+		rec.forwarded = status
+	}
+	h.out.print(rec)
+	return nil
 }
 
 // registerAll sends every event, known or not, to h exactly once.

@@ -132,6 +132,13 @@ type inProcessListen struct {
 // until it is listening.
 func startListen(t *testing.T, args ...string) *inProcessListen {
 	t.Helper()
+	return startListenUntil(t, listeningRE, args...)
+}
+
+// startListenUntil is startListen waiting for the stderr line that
+// matches listening, whose first group is the URL.
+func startListenUntil(t *testing.T, listening *regexp.Regexp, args ...string) *inProcessListen {
+	t.Helper()
 	outR, outW := io.Pipe()
 	errR, errW := io.Pipe()
 	l := &inProcessListen{stdout: newLines(outR), stderr: newLines(errR)}
@@ -165,7 +172,7 @@ func startListen(t *testing.T, args ...string) *inProcessListen {
 			l.stop()
 		}
 	})
-	m, _ := l.stderr.wait(t, listeningRE, 0, 30*time.Second)
+	m, _ := l.stderr.wait(t, listening, 0, 30*time.Second)
 	l.url = m[1]
 	return l
 }

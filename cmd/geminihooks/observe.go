@@ -24,9 +24,9 @@ const readyTimeout = 2 * time.Second
 // observe is what listen adds beside the receiver: /metrics, /healthz and
 // /readyz on its own address, and the web console on --console's.
 type observe struct {
-	consoleAddr  *string
-	consoleToken *string
-	noMetrics    *bool
+	consoleAddr  string
+	consoleToken string
+	noMetrics    bool
 
 	metrics *metrics.Metrics
 	console *console.Console
@@ -38,17 +38,15 @@ type observe struct {
 	keys                   signing.KeySet
 }
 
-func addObserveFlags(fs *flag.FlagSet) *observe {
-	return &observe{
-		consoleAddr:  fs.String("console", "", "serve the web console at `ADDR`; a bare port or :PORT binds 127.0.0.1"),
-		consoleToken: fs.String("console-token", "", "the console's access `token` (default $GEMINIHOOKS_CONSOLE_TOKEN, else a random one printed at start)"),
-		noMetrics:    fs.Bool("no-metrics", false, "serve no /metrics"),
-	}
+func (o *observe) flags(fs *flag.FlagSet) {
+	fs.StringVar(&o.consoleAddr, "console", "", "serve the web console at `ADDR`; a bare port or :PORT binds 127.0.0.1")
+	fs.StringVar(&o.consoleToken, "console-token", "", "the console's access `token` (default $GEMINIHOOKS_CONSOLE_TOKEN, else a random one printed at start)")
+	fs.BoolVar(&o.noMetrics, "no-metrics", false, "serve no /metrics")
 }
 
 // init makes the metrics before the key set, whose fetches they count.
 func (o *observe) init() error {
-	if *o.noMetrics {
+	if o.noMetrics {
 		return nil
 	}
 	m, err := metrics.New(&metrics.Config{ProcessCollectors: true})
@@ -108,8 +106,8 @@ func (o *observe) start(e *env, ib inbox.Store, keys signing.KeySet, logger *slo
 			return err
 		}
 	}
-	if *o.consoleAddr != "" {
-		token := *o.consoleToken
+	if o.consoleAddr != "" {
+		token := o.consoleToken
 		if token == "" {
 			token = e.getenv("GEMINIHOOKS_CONSOLE_TOKEN")
 		}
@@ -117,7 +115,7 @@ func (o *observe) start(e *env, ib inbox.Store, keys signing.KeySet, logger *slo
 		if err != nil {
 			return err
 		}
-		ln, err := net.Listen("tcp", consoleListenAddr(*o.consoleAddr))
+		ln, err := net.Listen("tcp", consoleListenAddr(o.consoleAddr))
 		if err != nil {
 			return fmt.Errorf("--console: %w", err)
 		}
@@ -134,7 +132,7 @@ func (o *observe) serve(e *env) {
 		return
 	}
 	go o.srv.Serve(o.ln)
-	if *o.consoleToken == "" && e.getenv("GEMINIHOOKS_CONSOLE_TOKEN") == "" {
+	if o.consoleToken == "" && e.getenv("GEMINIHOOKS_CONSOLE_TOKEN") == "" {
 		u := fmt.Sprintf("http://%s/?token=%s", o.ln.Addr(), o.console.Token())
 		e.status("  console:   "+u, "console", u)
 	} else {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,7 +30,7 @@ import (
 const jwtIssuer = "https://generativelanguage.googleapis.com"
 
 func triggerCommand() *command {
-	c := &command{
+	return &command{
 		name:    "trigger",
 		summary: "send a realistic signed sample event to a URL",
 		usage:   "geminihooks trigger TYPE --to URL (--secret SECRET | --dynamic v1a|jwt) [flags]",
@@ -52,146 +54,166 @@ Types:
 # A per-request (dynamic) callback signed with a kept Ed25519 key:
 geminihooks trigger video.generated --to http://127.0.0.1:8080/webhooks/gemini \
     --dynamic v1a --key dev-key.pem --jwks-out dev-jwks.json`,
+		words:  sampleTypeNames(),
+		runner: func() runner { return &triggerCmd{meta: metadataFlag{}} },
 	}
-	c.run = func(ctx context.Context, e *env, args []string) int {
-		fs := c.newFlagSet()
-		to := fs.String("to", "", "endpoint `URL` to POST the event to (required)")
-		var secrets secretsFlag
-		fs.Var(&secrets, "secret", "sign v1 (HMAC) with this `SECRET` (whsec_...); repeatable (default $GEMINI_WEBHOOK_SECRET)")
-		dynamic := fs.String("dynamic", "", "sign as a per-request callback with `SCHEME`: v1a (Ed25519) or jwt (RS256)")
-		keyFile := fs.String("key", "", "with --dynamic: private key `FILE` (PEM) to use, created if absent")
-		jwksOut := fs.String("jwks-out", "", "with --dynamic: also write the JWKS to trust to `FILE`")
-		kid := fs.String("kid", "geminihooks-dev", "with --dynamic: key id in the JWKS and JWT header")
-		meta := metadataFlag{}
-		fs.Var(meta, "user-metadata", "add `key=value` to the event's user_metadata; repeatable")
-		jobID := fs.String("job-id", "", "job `ID` for data.id (default: a generated one)")
-		id := fs.String("id", "", "webhook-id `ID` (default: a generated one); reuse one to send a duplicate")
-		output := fs.String("output", "", "write the signed request to `FILE` (- for stdout) instead of sending it")
-		timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the endpoint's answer")
-		pos, code, stop := c.parse(e, fs, args)
-		if stop {
-			return code
-		}
-		if len(pos) != 1 {
-			return c.usageError(e, "want exactly one event TYPE (one of %s)", strings.Join(sampleTypeNames(), ", "))
-		}
-		typ := event.Type(pos[0])
-		sample, ok := samples[typ]
-		if !ok {
-			return c.usageError(e, "unknown event type %q; want one of %s", printable(pos[0]), strings.Join(sampleTypeNames(), ", "))
-		}
-		if *to == "" {
-			return c.usageError(e, "--to URL is required")
-		}
-		target, err := url.Parse(*to)
-		if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
-			return c.usageError(e, "--to must be an absolute http or https URL")
-		}
-		if len(secrets) == 0 && *dynamic == "" {
-			secrets = secretsFromEnv(e.getenv("GEMINI_WEBHOOK_SECRET"))
-		}
-		switch {
-		case *dynamic != "" && len(secrets) > 0:
-			return c.usageError(e, "give --secret or --dynamic, not both")
-		case *dynamic == "" && len(secrets) == 0:
-			return c.usageError(e, "nothing to sign with: give --secret (or GEMINI_WEBHOOK_SECRET) or --dynamic v1a|jwt")
-		case *dynamic != "" && *dynamic != "v1a" && *dynamic != "jwt":
-			return c.usageError(e, "--dynamic must be v1a or jwt")
-		case *dynamic == "" && (*keyFile != "" || *jwksOut != ""):
-			return c.usageError(e, "--key and --jwks-out go with --dynamic")
-		}
-		if *timeout <= 0 {
-			return c.usageError(e, "--timeout must be positive")
-		}
+}
 
-		// Gemini's timestamps are whole seconds, in the body as in the header.
-		now := e.now().Truncate(time.Second)
-		job := *jobID
-		if job == "" {
-			job = sample.jobID()
-		}
-		if len(meta) == 0 {
-			meta = nil
-		}
-		body, err := event.Marshal(sample.data(job), now, meta)
-		if err != nil {
-			return c.fail(e, fmt.Errorf("building the event: %w", err))
-		}
-		deliveryID := *id
-		if deliveryID == "" {
-			deliveryID = "msg_" + randomID(24)
-		}
+// triggerCmd is `geminihooks trigger TYPE`.
+type triggerCmd struct {
+	to                        string
+	secrets                   secretsFlag
+	dynamic, keyFile, jwksOut string
+	kid                       string
+	meta                      metadataFlag
+	jobID, id, output         string
+	timeout                   time.Duration
+	typ                       event.Type
+	sample                    sampleEvent
+	target                    *url.URL
+}
 
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.String(), bytes.NewReader(body))
-		if err != nil {
-			return c.fail(e, err)
-		}
-		if *dynamic == "" {
-			if err := (signing.Signer{Secrets: secrets}).Sign(req.Header, deliveryID, now, body); err != nil {
-				return c.usageError(e, "--secret: %v", err)
-			}
-		} else {
-			s, jwks, err := dynamicSigner(*dynamic, *keyFile, *kid, target.String())
-			if err != nil {
-				return c.fail(e, err)
-			}
-			if err := s.Sign(req.Header, deliveryID, now, body); err != nil {
-				return c.fail(e, err)
-			}
-			// With the capture on stdout, the JWKS goes to stderr so the
-			// capture can be piped into verify as is.
-			w := e.stdout
-			if *output == "-" {
-				w = e.stderr
-			}
-			fmt.Fprintf(w, "JWKS to trust (public keys only; save it and pass it to listen or verify with --jwks-file):\n%s\n", jwks)
-			if *jwksOut != "" {
-				if err := os.WriteFile(*jwksOut, append(jwks, '\n'), 0o644); err != nil {
-					return c.fail(e, err)
-				}
-			}
-		}
+func (c *triggerCmd) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.to, "to", "", "endpoint `URL` to POST the event to (required)")
+	fs.Var(&c.secrets, "secret", "sign v1 (HMAC) with this `SECRET` (whsec_...); repeatable (default $GEMINI_WEBHOOK_SECRET)")
+	fs.StringVar(&c.dynamic, "dynamic", "", "sign as a per-request callback with `SCHEME`: v1a (Ed25519) or jwt (RS256)")
+	fs.StringVar(&c.keyFile, "key", "", "with --dynamic: private key `FILE` (PEM) to use, created if absent")
+	fs.StringVar(&c.jwksOut, "jwks-out", "", "with --dynamic: also write the JWKS to trust to `FILE`")
+	fs.StringVar(&c.kid, "kid", "geminihooks-dev", "with --dynamic: key id in the JWKS and JWT header")
+	fs.Var(c.meta, "user-metadata", "add `key=value` to the event's user_metadata; repeatable")
+	fs.StringVar(&c.jobID, "job-id", "", "job `ID` for data.id (default: a generated one)")
+	fs.StringVar(&c.id, "id", "", "webhook-id `ID` (default: a generated one); reuse one to send a duplicate")
+	fs.StringVar(&c.output, "output", "", "write the signed request to `FILE` (- for stdout) instead of sending it")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for the endpoint's answer")
+}
 
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("User-Agent", "geminihooks-cli")
-
-		if *output != "" {
-			if err := writeCapture(e, *output, req); err != nil {
-				return c.fail(e, err)
-			}
-			if *output != "-" {
-				fmt.Fprintf(e.stdout, "wrote %s (webhook-id %s) to %s\n", typ, deliveryID, *output)
-			}
-			return exitOK
-		}
-
-		// A transport of its own: http.DefaultTransport is shared with the
-		// rest of the process, whose CloseIdleConnections (httptest.Server
-		// calls it on Close) can break a request that just took an idle
-		// connection.
-		client := &http.Client{Timeout: *timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}
-		defer client.CloseIdleConnections()
-		start := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			return c.fail(e, fmt.Errorf("sending to %s: %w", target.Redacted(), unwrapURLError(err)))
-		}
-		defer resp.Body.Close()
-		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		elapsed := time.Since(start).Round(time.Millisecond)
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			fmt.Fprintf(e.stderr, "geminihooks trigger: %s answered %s to %s (webhook-id %s) after %s\n",
-				target.Redacted(), resp.Status, typ, deliveryID, elapsed)
-			if s := strings.TrimSpace(string(snippet)); s != "" {
-				fmt.Fprintf(e.stderr, "  response: %s\n", printable(s))
-			}
-			return exitFailure
-		}
-		fmt.Fprintf(e.stdout, "sent %s (webhook-id %s, job %s) to %s: %s in %s\n",
-			typ, deliveryID, job, target.Redacted(), resp.Status, elapsed)
-		return exitOK
+func (c *triggerCmd) validate(e *env, args []string) error {
+	typ, err := oneArg(args, "want exactly one event TYPE (one of "+strings.Join(sampleTypeNames(), ", ")+")")
+	if err != nil {
+		return err
 	}
-	return c
+	sample, ok := samples[event.Type(typ)]
+	if !ok {
+		return usagef("unknown event type %q; want one of %s", printable(typ), strings.Join(sampleTypeNames(), ", "))
+	}
+	c.typ, c.sample = event.Type(typ), sample
+	if c.to == "" {
+		return usagef("--to URL is required")
+	}
+	c.target, err = url.Parse(c.to)
+	if err != nil || (c.target.Scheme != "http" && c.target.Scheme != "https") || c.target.Host == "" {
+		return usagef("--to must be an absolute http or https URL")
+	}
+	if len(c.secrets) == 0 && c.dynamic == "" {
+		c.secrets = secretsFromEnv(e.getenv("GEMINI_WEBHOOK_SECRET"))
+	}
+	switch {
+	case c.dynamic != "" && len(c.secrets) > 0:
+		return usagef("give --secret or --dynamic, not both")
+	case c.dynamic == "" && len(c.secrets) == 0:
+		return usagef("nothing to sign with: give --secret (or GEMINI_WEBHOOK_SECRET) or --dynamic v1a|jwt")
+	case c.dynamic != "" && c.dynamic != "v1a" && c.dynamic != "jwt":
+		return usagef("--dynamic must be v1a or jwt")
+	case c.dynamic == "" && (c.keyFile != "" || c.jwksOut != ""):
+		return usagef("--key and --jwks-out go with --dynamic")
+	}
+	if c.timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	return nil
+}
+
+func (c *triggerCmd) run(ctx context.Context, e *env) error {
+	// Gemini's timestamps are whole seconds, in the body as in the header.
+	now := e.now().Truncate(time.Second)
+	job := cmp.Or(c.jobID, c.sample.jobID())
+	var meta map[string]any
+	if len(c.meta) > 0 {
+		meta = c.meta
+	}
+	body, err := event.Marshal(c.sample.data(job), now, meta)
+	if err != nil {
+		return fmt.Errorf("building the event: %w", err)
+	}
+	deliveryID := cmp.Or(c.id, "msg_"+randomID(24))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.target.String(), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	if err := c.sign(e, req.Header, deliveryID, now, body); err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "geminihooks-cli")
+	if c.output != "" {
+		if err := writeCapture(e, c.output, req); err != nil {
+			return err
+		}
+		if c.output != "-" {
+			fmt.Fprintf(e.stdout, "wrote %s (webhook-id %s) to %s\n", c.typ, deliveryID, c.output)
+		}
+		return nil
+	}
+	return c.send(e, req, deliveryID, job)
+}
+
+// sign signs the delivery with --secret, or as a per-request callback
+// with --dynamic, printing the JWKS that verifies it.
+func (c *triggerCmd) sign(e *env, h http.Header, deliveryID string, now time.Time, body []byte) error {
+	if c.dynamic == "" {
+		if err := (signing.Signer{Secrets: c.secrets}).Sign(h, deliveryID, now, body); err != nil {
+			return usagef("--secret: %v", err)
+		}
+		return nil
+	}
+	s, jwks, err := dynamicSigner(c.dynamic, c.keyFile, c.kid, c.target.String())
+	if err != nil {
+		return err
+	}
+	if err := s.Sign(h, deliveryID, now, body); err != nil {
+		return err
+	}
+	// With the capture on stdout, the JWKS goes to stderr so the capture
+	// can be piped into verify as is.
+	w := e.stdout
+	if c.output == "-" {
+		w = e.stderr
+	}
+	fmt.Fprintf(w, "JWKS to trust (public keys only; save it and pass it to listen or verify with --jwks-file):\n%s\n", jwks)
+	if c.jwksOut != "" {
+		return os.WriteFile(c.jwksOut, append(jwks, '\n'), 0o644)
+	}
+	return nil
+}
+
+// send posts the delivery and reports the endpoint's answer; one that is
+// not 2xx fails the command.
+func (c *triggerCmd) send(e *env, req *http.Request, deliveryID, job string) error {
+	// A transport of its own: http.DefaultTransport is shared with the
+	// rest of the process, whose CloseIdleConnections (httptest.Server
+	// calls it on Close) can break a request that just took an idle
+	// connection.
+	client := &http.Client{Timeout: c.timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	defer client.CloseIdleConnections()
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("sending to %s: %w", c.target.Redacted(), unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	elapsed := time.Since(start).Round(time.Millisecond)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		fmt.Fprintf(e.stderr, "geminihooks trigger: %s answered %s to %s (webhook-id %s) after %s\n",
+			c.target.Redacted(), resp.Status, c.typ, deliveryID, elapsed)
+		if s := strings.TrimSpace(string(snippet)); s != "" {
+			fmt.Fprintf(e.stderr, "  response: %s\n", printable(s))
+		}
+		return exitCode(exitFailure)
+	}
+	fmt.Fprintf(e.stdout, "sent %s (webhook-id %s, job %s) to %s: %s in %s\n",
+		c.typ, deliveryID, job, c.target.Redacted(), resp.Status, elapsed)
+	return nil
 }
 
 // writeCapture writes req as a raw HTTP/1.1 request, the form verify reads.

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -55,7 +56,7 @@ func isUnixSeconds(s string) bool {
 }
 
 func verifyCommand() *command {
-	c := &command{
+	return &command{
 		name:    "verify",
 		summary: "say whether a captured delivery verifies, or which check fails",
 		usage:   "geminihooks verify [--secret SECRET]... [--jwks-url URL | --jwks-file FILE] [flags] [FILE|-]",
@@ -80,76 +81,103 @@ Exit codes:
 geminihooks trigger batch.succeeded --to http://127.0.0.1:8080/webhooks/gemini \
     --secret "$GEMINI_WEBHOOK_SECRET" --output capture.http
 geminihooks verify --secret "$GEMINI_WEBHOOK_SECRET" capture.http; echo "exit $?"`,
+		runner: func() runner { return &verifyCmd{} },
 	}
-	c.run = func(ctx context.Context, e *env, args []string) int {
-		fs := c.newFlagSet()
-		var secrets secretsFlag
-		fs.Var(&secrets, "secret", "signing `SECRET` (whsec_...) for v1 signatures; repeatable (default $GEMINI_WEBHOOK_SECRET, comma-separated)")
-		jwksURL := fs.String("jwks-url", "", "JWKS `URL` for v1a and JWT signatures, such as "+signing.GeminiJWKSURL)
-		jwksFile := fs.String("jwks-file", "", "JWKS `FILE` for v1a and JWT signatures (as printed by trigger --dynamic)")
-		audience := fs.String("audience", "", "require this JWT audience (the endpoint URL the token was made for)")
-		tolerance := fs.Duration("tolerance", defaultTolerance, "allowed clock skew in either direction")
-		at := fs.String("at", "", "verify as of this `TIME` (RFC 3339 or unix seconds) instead of now, for old captures")
-		pos, code, stop := c.parse(e, fs, args)
-		if stop {
-			return code
-		}
-		if len(pos) > 1 {
-			return c.usageError(e, "want at most one FILE, got %d arguments", len(pos))
-		}
-		if len(secrets) == 0 {
-			secrets = secretsFromEnv(e.getenv("GEMINI_WEBHOOK_SECRET"))
-		}
-		if len(secrets) == 0 && *jwksURL == "" && *jwksFile == "" {
-			return c.usageError(e, "nothing to verify with: give --secret (or GEMINI_WEBHOOK_SECRET), --jwks-url or --jwks-file")
-		}
-		if *tolerance <= 0 {
-			return c.usageError(e, "--tolerance must be positive")
-		}
-		now := e.now()
-		if *at != "" {
-			t, err := parseTime(*at)
-			if err != nil {
-				return c.usageError(e, "--at: %v", err)
-			}
-			now = t
-		}
-		var in io.Reader = e.stdin
-		name := "stdin"
-		if len(pos) == 0 && isTerminal(e.stdin) {
-			e.status("reading a raw HTTP request from stdin; end it with Ctrl-D (or give a FILE)")
-		}
-		if len(pos) == 1 && pos[0] != "-" {
-			f, err := os.Open(pos[0])
-			if err != nil {
-				return c.fail(e, err)
-			}
-			defer f.Close()
-			in, name = f, pos[0]
-		}
-		capt, err := readCapture(in)
-		if err != nil {
-			if errors.Is(err, errBadCapture) {
-				fmt.Fprintf(e.stderr, "geminihooks verify: %s: %v\n", name, err)
-				return exitVerifyBadCapture
-			}
-			return c.fail(e, fileError("reading", name, err))
-		}
-		keys, err := loadKeySet(*jwksURL, *jwksFile, nil)
-		if err != nil {
-			return c.usageError(e, "%v", err)
-		}
-		vr := &verification{
-			capt:      capt,
-			secrets:   secrets,
-			keys:      keys,
-			audience:  *audience,
-			tolerance: *tolerance,
-			now:       now,
-		}
-		return vr.report(ctx, e)
+}
+
+// verifyCmd is `geminihooks verify [FILE|-]`.
+type verifyCmd struct {
+	secrets                     secretsFlag
+	jwksURL, jwksFile, audience string
+	tolerance                   time.Duration
+	at                          string
+	input                       []string // FILE, when given; stdin otherwise or for -
+	now                         time.Time
+}
+
+func (c *verifyCmd) flags(fs *flag.FlagSet) {
+	fs.Var(&c.secrets, "secret", "signing `SECRET` (whsec_...) for v1 signatures; repeatable (default $GEMINI_WEBHOOK_SECRET, comma-separated)")
+	fs.StringVar(&c.jwksURL, "jwks-url", "", "JWKS `URL` for v1a and JWT signatures, such as "+signing.GeminiJWKSURL)
+	fs.StringVar(&c.jwksFile, "jwks-file", "", "JWKS `FILE` for v1a and JWT signatures (as printed by trigger --dynamic)")
+	fs.StringVar(&c.audience, "audience", "", "require this JWT audience (the endpoint URL the token was made for)")
+	fs.DurationVar(&c.tolerance, "tolerance", defaultTolerance, "allowed clock skew in either direction")
+	fs.StringVar(&c.at, "at", "", "verify as of this `TIME` (RFC 3339 or unix seconds) instead of now, for old captures")
+}
+
+func (c *verifyCmd) validate(e *env, args []string) error {
+	if len(args) > 1 {
+		return usagef("want at most one FILE, got %d arguments", len(args))
 	}
-	return c
+	c.input = args
+	if len(c.secrets) == 0 {
+		c.secrets = secretsFromEnv(e.getenv("GEMINI_WEBHOOK_SECRET"))
+	}
+	if len(c.secrets) == 0 && c.jwksURL == "" && c.jwksFile == "" {
+		return usagef("nothing to verify with: give --secret (or GEMINI_WEBHOOK_SECRET), --jwks-url or --jwks-file")
+	}
+	if c.tolerance <= 0 {
+		return usagef("--tolerance must be positive")
+	}
+	c.now = e.now()
+	if c.at != "" {
+		t, err := parseTime(c.at)
+		if err != nil {
+			return usagef("--at: %v", err)
+		}
+		c.now = t
+	}
+	return nil
+}
+
+// run reads the capture and reports on it; a failed check exits with its
+// own code.
+func (c *verifyCmd) run(ctx context.Context, e *env) error {
+	capt, err := c.readCapture(e)
+	if err != nil {
+		return err
+	}
+	keys, err := loadKeySet(c.jwksURL, c.jwksFile, nil)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	vr := &verification{
+		capt:      capt,
+		secrets:   c.secrets,
+		keys:      keys,
+		audience:  c.audience,
+		tolerance: c.tolerance,
+		now:       c.now,
+	}
+	if code := vr.report(ctx, e); code != exitOK {
+		return exitCode(code)
+	}
+	return nil
+}
+
+// readCapture reads the capture from the file, or from stdin.
+func (c *verifyCmd) readCapture(e *env) (*capture, error) {
+	var in io.Reader = e.stdin
+	name := "stdin"
+	if len(c.input) == 0 && isTerminal(e.stdin) {
+		e.status("reading a raw HTTP request from stdin; end it with Ctrl-D (or give a FILE)")
+	}
+	if len(c.input) == 1 && c.input[0] != "-" {
+		f, err := os.Open(c.input[0])
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		in, name = f, c.input[0]
+	}
+	capt, err := readCapture(in)
+	if errors.Is(err, errBadCapture) {
+		fmt.Fprintf(e.stderr, "geminihooks verify: %s: %v\n", name, err)
+		return nil, exitCode(exitVerifyBadCapture)
+	}
+	if err != nil {
+		return nil, fileError("reading", name, err)
+	}
+	return capt, nil
 }
 
 // verification is one verify run: the capture and what to check it with.

@@ -8,7 +8,7 @@ import (
 )
 
 func versionCommand() *command {
-	c := &command{
+	return &command{
 		name:    "version",
 		summary: "Print the version of geminihooks and the commit it was built from",
 		usage:   "geminihooks version",
@@ -18,24 +18,22 @@ from the build information Go records in the binary. --version does the
 same.`,
 		example: `geminihooks version
 go run ./cmd/geminihooks --version`,
+		runner: func() runner { return versionCmd{} },
 	}
-	c.run = func(ctx context.Context, e *env, args []string) int {
-		fs := c.newFlagSet()
-		pos, code, stop := c.parse(e, fs, args)
-		if stop {
-			return code
-		}
-		if len(pos) > 0 {
-			return c.usageError(e, "unexpected argument %q", printable(pos[0]))
-		}
-		info, ok := debug.ReadBuildInfo()
-		if !ok {
-			info = nil
-		}
-		fmt.Fprintln(e.stdout, versionLine(info))
-		return exitOK
+}
+
+// versionCmd is `geminihooks version`, and --version.
+type versionCmd struct{ noFlags }
+
+func (versionCmd) validate(_ *env, args []string) error { return noArgs(args) }
+
+func (versionCmd) run(_ context.Context, e *env) error {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		info = nil
 	}
-	return c
+	fmt.Fprintln(e.stdout, versionLine(info))
+	return nil
 }
 
 // versionLine describes a build: "geminihooks v1.2.3 (commit 0123abc,

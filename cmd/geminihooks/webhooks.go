@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,194 +20,12 @@ import (
 	"github.com/geminihooks/geminihooks/internal/loopback"
 )
 
-// webhooksSub is one `geminihooks webhooks` subcommand.
-type webhooksSub struct {
-	name, args, summary string
-	// flags registers the subcommand's own flags and returns its action.
-	flags func(fs *flag.FlagSet) func(ctx context.Context, w *webhooksRun, pos []string) error
-	// nargs is how many positional arguments it takes (the webhook ID).
-	nargs int
-}
-
-// webhooksRun is what a subcommand's action works with.
-type webhooksRun struct {
-	e      *env
-	client *geminihooks.Client
-	json   bool
-	// local is set when --base-url is a loopback API (the emulator), which
-	// accepts http:// webhook URIs on loopback.
-	local bool
-}
-
-func webhooksSubs() []*webhooksSub {
-	return []*webhooksSub{
-		{name: "list", summary: "list the project's webhooks", flags: func(fs *flag.FlagSet) func(context.Context, *webhooksRun, []string) error {
-			pageSize := fs.Int("page-size", 0, "webhooks per request (default: the API's, 50)")
-			return func(ctx context.Context, w *webhooksRun, _ []string) error {
-				if *pageSize < 0 || *pageSize > 1000 {
-					return usageErr("--page-size must be between 1 and 1000")
-				}
-				var all []*geminihooks.Webhook
-				for wh, err := range w.client.Webhooks.All(ctx, &geminihooks.ListOptions{PageSize: *pageSize}) {
-					if err != nil {
-						return err
-					}
-					all = append(all, wh)
-				}
-				return w.printWebhooks(all)
-			}
-		}},
-		{name: "create", summary: "register a webhook; prints its signing secret once", flags: func(fs *flag.FlagSet) func(context.Context, *webhooksRun, []string) error {
-			uri := fs.String("uri", "", "endpoint `URL` that receives the deliveries (required; https)")
-			name := fs.String("name", "", "optional label")
-			var events stringsFlag
-			fs.Var(&events, "event", "event `TYPE` to subscribe to; repeatable or comma-separated (required)")
-			return func(ctx context.Context, w *webhooksRun, _ []string) error {
-				if *uri == "" {
-					return usageErr("--uri is required")
-				}
-				if err := checkWebhookURI(*uri, w.local); err != nil {
-					return err
-				}
-				types, err := parseEvents(events)
-				if err != nil {
-					return err
-				}
-				created, secret, err := w.client.Webhooks.Create(ctx, geminihooks.Webhook{URI: *uri, Events: types, Name: *name})
-				if err != nil {
-					return err
-				}
-				return w.printSecret(created, secret, "created")
-			}
-		}},
-		{name: "get", args: "ID", nargs: 1, summary: "show one webhook", flags: func(fs *flag.FlagSet) func(context.Context, *webhooksRun, []string) error {
-			return func(ctx context.Context, w *webhooksRun, pos []string) error {
-				wh, err := w.client.Webhooks.Get(ctx, pos[0])
-				if err != nil {
-					return err
-				}
-				return w.printWebhooks([]*geminihooks.Webhook{wh})
-			}
-		}},
-		{name: "update", args: "ID", nargs: 1, summary: "change a webhook's name, URI, events or state", flags: func(fs *flag.FlagSet) func(context.Context, *webhooksRun, []string) error {
-			var (
-				name, uri, state optionalString
-				events           stringsFlag
-			)
-			fs.Var(&name, "name", "new label")
-			fs.Var(&uri, "uri", "new endpoint `URL`")
-			fs.Var(&state, "state", "new `state`: enabled or disabled")
-			fs.Var(&events, "event", "replace the subscription with these event `TYPE`s; repeatable or comma-separated")
-			return func(ctx context.Context, w *webhooksRun, pos []string) error {
-				var u geminihooks.WebhookUpdate
-				u.Name, u.URI = name.ptr(), uri.ptr()
-				if u.URI != nil {
-					if err := checkWebhookURI(*u.URI, w.local); err != nil {
-						return err
-					}
-				}
-				if state.set {
-					s := geminihooks.State(state.value)
-					if s != geminihooks.StateEnabled && s != geminihooks.StateDisabled {
-						return usageErr("--state must be enabled or disabled")
-					}
-					u.State = &s
-				}
-				if len(events) > 0 {
-					types, err := parseEvents(events)
-					if err != nil {
-						return err
-					}
-					u.Events = types
-				}
-				if u.Name == nil && u.URI == nil && u.State == nil && u.Events == nil {
-					return usageErr("nothing to update: give --name, --uri, --event or --state")
-				}
-				wh, err := w.client.Webhooks.Update(ctx, pos[0], u)
-				if err != nil {
-					return err
-				}
-				return w.printWebhooks([]*geminihooks.Webhook{wh})
-			}
-		}},
-		{name: "enable", args: "ID", nargs: 1, summary: "turn deliveries back on (also after failed deliveries disabled it)", flags: func(fs *flag.FlagSet) func(context.Context, *webhooksRun, []string) error {
-			return func(ctx context.Context, w *webhooksRun, pos []string) error {
-				wh, err := w.client.Webhooks.Update(ctx, pos[0], geminihooks.WebhookUpdate{State: new(geminihooks.StateEnabled)})
-				if err != nil {
-					return err
-				}
-				return w.printWebhooks([]*geminihooks.Webhook{wh})
-			}
-		}},
-		{name: "disable", args: "ID", nargs: 1, summary: "stop deliveries without deleting the webhook", flags: func(fs *flag.FlagSet) func(context.Context, *webhooksRun, []string) error {
-			return func(ctx context.Context, w *webhooksRun, pos []string) error {
-				wh, err := w.client.Webhooks.Update(ctx, pos[0], geminihooks.WebhookUpdate{State: new(geminihooks.StateDisabled)})
-				if err != nil {
-					return err
-				}
-				return w.printWebhooks([]*geminihooks.Webhook{wh})
-			}
-		}},
-		{name: "delete", args: "ID", nargs: 1, summary: "remove a webhook", flags: func(fs *flag.FlagSet) func(context.Context, *webhooksRun, []string) error {
-			return func(ctx context.Context, w *webhooksRun, pos []string) error {
-				if err := w.client.Webhooks.Delete(ctx, pos[0]); err != nil {
-					return err
-				}
-				return w.printDone("deleted", pos[0])
-			}
-		}},
-		{name: "ping", args: "ID", nargs: 1, summary: "ask the API to send the webhook a test delivery", flags: func(fs *flag.FlagSet) func(context.Context, *webhooksRun, []string) error {
-			return func(ctx context.Context, w *webhooksRun, pos []string) error {
-				if err := w.client.Webhooks.Ping(ctx, pos[0]); err != nil {
-					return err
-				}
-				return w.printDone("pinged", pos[0])
-			}
-		}},
-		{name: "rotate", args: "ID", nargs: 1, summary: "give a webhook a new signing secret; prints it once", flags: func(fs *flag.FlagSet) func(context.Context, *webhooksRun, []string) error {
-			now := fs.Bool("revoke-now", false, "invalidate the previous secrets at once (after a leak) instead of in 24 hours")
-			return func(ctx context.Context, w *webhooksRun, pos []string) error {
-				revokeAfter := 24 * time.Hour
-				if *now {
-					revokeAfter = 0
-				}
-				secret, err := w.client.Webhooks.RotateSigningSecret(ctx, pos[0], revokeAfter)
-				if err != nil {
-					return err
-				}
-				wh, err := w.client.Webhooks.Get(ctx, pos[0])
-				if err != nil {
-					// The rotation happened: the secret must still reach the user.
-					wh = &geminihooks.Webhook{ID: pos[0]}
-				}
-				if err := w.printSecret(wh, secret, "rotated"); err != nil {
-					return err
-				}
-				if *now {
-					w.e.status("The previous secrets no longer verify.")
-				} else {
-					w.e.status("The previous secrets keep verifying for 24 hours: update your receivers before then.")
-				}
-				return nil
-			}
-		}},
-	}
-}
-
-// usageError marks an error in the user's arguments (exit 2).
-type usageError string
-
-func (u usageError) Error() string { return string(u) }
-
-func usageErr(msg string) error { return usageError(msg) }
-
 func webhooksCommand() *command {
-	subs := webhooksSubs()
 	var lines []string
-	for _, s := range subs {
-		lines = append(lines, fmt.Sprintf("  %-8s %-3s %s", s.name, s.args, capitalize(s.summary)))
+	for _, s := range webhooksGroup().subs {
+		lines = append(lines, fmt.Sprintf("  %-8s %-3s %s", s.word(), s.args, capitalize(s.summary)))
 	}
-	c := &command{
+	return &command{
 		name:    "webhooks",
 		summary: "manage registered webhooks (list, create, get, update, enable, disable, delete, ping, rotate)",
 		usage:   "geminihooks webhooks SUBCOMMAND [--base-url URL] [--json] [flags] [ID]",
@@ -230,71 +47,36 @@ geminihooks webhooks create --uri https://example.com/webhooks/gemini \
     --event batch.succeeded,batch.failed --name batches
 geminihooks webhooks list
 geminihooks webhooks rotate k0h9q38f6ejj1g9j7cgcdsauadmbewegl79f`,
+		group: webhooksGroup,
 	}
-	c.run = func(ctx context.Context, e *env, args []string) int {
-		// Common flags may come before the subcommand too.
-		common := c.newFlagSet()
-		opts := registerClientFlags(common)
-		e.logFormatFlag(common)
-		if err := common.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				c.printHelp(e.stdout, common)
-				return exitOK
-			}
-			return c.usageError(e, "%v", err)
-		}
-		rest := common.Args()
-		if len(rest) == 0 {
-			return c.usageError(e, "missing subcommand")
-		}
-		var sub *webhooksSub
-		for _, s := range subs {
-			if s.name == rest[0] {
-				sub = s
-			}
-		}
-		if sub == nil {
-			return c.usageError(e, "unknown subcommand %q", printable(rest[0]))
-		}
-		sc := &command{
-			name:    "webhooks " + sub.name,
-			usage:   strings.TrimSpace("geminihooks webhooks " + sub.name + " [flags] " + sub.args),
-			help:    capitalize(sub.summary) + ".\nThe API key comes from GEMINI_API_KEY, or GOOGLE_API_KEY (which wins\nwhen both are set, as in genai).",
-			example: webhooksExample(sub.name),
-		}
-		fs := sc.newFlagSet()
-		opts.register(fs)
-		action := sub.flags(fs)
-		pos, code, stop := sc.parse(e, fs, rest[1:])
-		if stop {
-			return code
-		}
-		if len(pos) != sub.nargs {
-			if sub.nargs == 0 {
-				return sc.usageError(e, "unexpected argument %q", printable(pos[0]))
-			}
-			return sc.usageError(e, "want the webhook ID")
-		}
-		client, err := opts.client(ctx, e)
-		if err != nil {
-			var ue usageError
-			if errors.As(err, &ue) {
-				return sc.usageError(e, "%v", err)
-			}
-			return sc.fail(e, err)
-		}
-		ctx, cancel := context.WithTimeout(ctx, opts.timeout)
-		defer cancel()
-		if err := action(ctx, &webhooksRun{e: e, client: client, json: opts.json, local: opts.local()}, pos); err != nil {
-			var ue usageError
-			if errors.As(err, &ue) {
-				return sc.usageError(e, "%v", err)
-			}
-			return sc.fail(e, err)
-		}
-		return exitOK
+}
+
+// webhooksGroup makes the webhooks subcommands, all working with one
+// webhooksAPI.
+func webhooksGroup() *group {
+	api := &webhooksAPI{clientFlags: clientFlags{timeout: defaultTimeout}}
+	g := &group{shared: api, subs: []*command{
+		subcommand("webhooks list", "", "list the project's webhooks", &webhooksList{api: api}),
+		subcommand("webhooks create", "", "register a webhook; prints its signing secret once", &webhooksCreate{api: api}),
+		subcommand("webhooks get", "ID", "show one webhook", &webhooksGet{api: api}),
+		subcommand("webhooks update", "ID", "change a webhook's name, URI, events or state", &webhooksUpdate{api: api}),
+		subcommand("webhooks enable", "ID", "turn deliveries back on (also after failed deliveries disabled it)",
+			&webhooksSetState{api: api, to: geminihooks.StateEnabled}),
+		subcommand("webhooks disable", "ID", "stop deliveries without deleting the webhook",
+			&webhooksSetState{api: api, to: geminihooks.StateDisabled}),
+		subcommand("webhooks delete", "ID", "remove a webhook",
+			&webhooksCall{api: api, call: (*geminihooks.WebhooksService).Delete, done: "deleted"}),
+		subcommand("webhooks ping", "ID", "ask the API to send the webhook a test delivery",
+			&webhooksCall{api: api, call: (*geminihooks.WebhooksService).Ping, done: "pinged"}),
+		subcommand("webhooks rotate", "ID", "give a webhook a new signing secret; prints it once", &webhooksRotate{api: api}),
+	}}
+	for _, s := range g.subs {
+		s.usage = strings.TrimSpace("geminihooks " + s.name + " [flags] " + s.args)
+		s.help = capitalize(s.summary) + ".\nThe API key comes from GEMINI_API_KEY, or GOOGLE_API_KEY (which wins\nwhen both are set, as in genai)."
+		s.example = webhooksExample(s.word())
+		s.want = "the webhook ID"
 	}
-	return c
+	return g
 }
 
 func webhooksExample(sub string) string {
@@ -311,20 +93,245 @@ func webhooksExample(sub string) string {
 	return "geminihooks webhooks " + sub + " k0h9q38f6ejj1g9j7cgcdsauadmbewegl79f"
 }
 
-// clientFlags are the flags every API-calling subcommand shares.
+// webhooksAPI is what the webhooks subcommands share: the client flags
+// (whose flags and validate it takes as its own), and the client made
+// from them.
+type webhooksAPI struct {
+	clientFlags
+	client *geminihooks.Client
+}
+
+// open makes the client; the subcommand runs within --timeout.
+func (a *webhooksAPI) open(ctx context.Context, _ *env) (context.Context, func(), error) {
+	client, err := a.newClient(ctx, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	a.client = client
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	return ctx, cancel, nil
+}
+
+// update applies u to a webhook and prints the webhook as it now is.
+func (a *webhooksAPI) update(ctx context.Context, e *env, id string, u geminihooks.WebhookUpdate) error {
+	wh, err := a.client.Webhooks.Update(ctx, id, u)
+	if err != nil {
+		return err
+	}
+	return a.printWebhooks(e, wh)
+}
+
+// webhookArg is the argument of the subcommands that act on one webhook.
+type webhookArg struct{ id string }
+
+func (w *webhookArg) validate(_ *env, args []string) error {
+	w.id = args[0]
+	return nil
+}
+
+// webhooksList is `geminihooks webhooks list`.
+type webhooksList struct {
+	api      *webhooksAPI
+	pageSize int
+}
+
+func (c *webhooksList) flags(fs *flag.FlagSet) {
+	fs.IntVar(&c.pageSize, "page-size", 0, "webhooks per request (default: the API's, 50)")
+}
+
+func (c *webhooksList) validate(*env, []string) error {
+	if c.pageSize < 0 || c.pageSize > 1000 {
+		return usagef("--page-size must be between 1 and 1000")
+	}
+	return nil
+}
+
+func (c *webhooksList) run(ctx context.Context, e *env) error {
+	var all []*geminihooks.Webhook
+	for wh, err := range c.api.client.Webhooks.All(ctx, &geminihooks.ListOptions{PageSize: c.pageSize}) {
+		if err != nil {
+			return err
+		}
+		all = append(all, wh)
+	}
+	return c.api.printWebhooks(e, all...)
+}
+
+// webhooksCreate is `geminihooks webhooks create`.
+type webhooksCreate struct {
+	api       *webhooksAPI
+	uri, name string
+	events    stringsFlag
+	types     []event.Type
+}
+
+func (c *webhooksCreate) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.uri, "uri", "", "endpoint `URL` that receives the deliveries (required; https)")
+	fs.StringVar(&c.name, "name", "", "optional label")
+	fs.Var(&c.events, "event", "event `TYPE` to subscribe to; repeatable or comma-separated (required)")
+}
+
+func (c *webhooksCreate) validate(*env, []string) error {
+	if c.uri == "" {
+		return usagef("--uri is required")
+	}
+	if err := checkWebhookURI(c.uri, c.api.local()); err != nil {
+		return err
+	}
+	var err error
+	c.types, err = parseEvents(c.events)
+	return err
+}
+
+func (c *webhooksCreate) run(ctx context.Context, e *env) error {
+	created, secret, err := c.api.client.Webhooks.Create(ctx, geminihooks.Webhook{URI: c.uri, Events: c.types, Name: c.name})
+	if err != nil {
+		return err
+	}
+	return c.api.printSecret(e, created, secret, "created")
+}
+
+// webhooksGet is `geminihooks webhooks get ID`.
+type webhooksGet struct {
+	noFlags
+	webhookArg
+	api *webhooksAPI
+}
+
+func (c *webhooksGet) run(ctx context.Context, e *env) error {
+	wh, err := c.api.client.Webhooks.Get(ctx, c.id)
+	if err != nil {
+		return err
+	}
+	return c.api.printWebhooks(e, wh)
+}
+
+// webhooksUpdate is `geminihooks webhooks update ID`.
+type webhooksUpdate struct {
+	api              *webhooksAPI
+	id               string
+	name, uri, state optionalString
+	events           stringsFlag
+	update           geminihooks.WebhookUpdate
+}
+
+func (c *webhooksUpdate) flags(fs *flag.FlagSet) {
+	fs.Var(&c.name, "name", "new label")
+	fs.Var(&c.uri, "uri", "new endpoint `URL`")
+	fs.Var(&c.state, "state", "new `state`: enabled or disabled")
+	fs.Var(&c.events, "event", "replace the subscription with these event `TYPE`s; repeatable or comma-separated")
+}
+
+func (c *webhooksUpdate) validate(_ *env, args []string) error {
+	c.id = args[0]
+	u := &c.update
+	u.Name, u.URI = c.name.ptr(), c.uri.ptr()
+	if u.URI != nil {
+		if err := checkWebhookURI(*u.URI, c.api.local()); err != nil {
+			return err
+		}
+	}
+	if c.state.set {
+		s := geminihooks.State(c.state.value)
+		if s != geminihooks.StateEnabled && s != geminihooks.StateDisabled {
+			return usagef("--state must be enabled or disabled")
+		}
+		u.State = &s
+	}
+	if len(c.events) > 0 {
+		types, err := parseEvents(c.events)
+		if err != nil {
+			return err
+		}
+		u.Events = types
+	}
+	if u.Name == nil && u.URI == nil && u.State == nil && u.Events == nil {
+		return usagef("nothing to update: give --name, --uri, --event or --state")
+	}
+	return nil
+}
+
+func (c *webhooksUpdate) run(ctx context.Context, e *env) error {
+	return c.api.update(ctx, e, c.id, c.update)
+}
+
+// webhooksSetState is `geminihooks webhooks enable ID` and `disable ID`.
+type webhooksSetState struct {
+	noFlags
+	webhookArg
+	api *webhooksAPI
+	to  geminihooks.State
+}
+
+func (c *webhooksSetState) run(ctx context.Context, e *env) error {
+	return c.api.update(ctx, e, c.id, geminihooks.WebhookUpdate{State: &c.to})
+}
+
+// webhooksCall is a subcommand that makes one call on a webhook and says
+// it is done: delete, ping.
+type webhooksCall struct {
+	noFlags
+	webhookArg
+	api  *webhooksAPI
+	call func(s *geminihooks.WebhooksService, ctx context.Context, id string) error
+	done string // what the output says happened: "deleted"
+}
+
+func (c *webhooksCall) run(ctx context.Context, e *env) error {
+	if err := c.call(c.api.client.Webhooks, ctx, c.id); err != nil {
+		return err
+	}
+	return c.api.printDone(e, c.done, c.id)
+}
+
+// webhooksRotate is `geminihooks webhooks rotate ID`.
+type webhooksRotate struct {
+	webhookArg
+	api       *webhooksAPI
+	revokeNow bool
+}
+
+func (c *webhooksRotate) flags(fs *flag.FlagSet) {
+	fs.BoolVar(&c.revokeNow, "revoke-now", false, "invalidate the previous secrets at once (after a leak) instead of in 24 hours")
+}
+
+func (c *webhooksRotate) run(ctx context.Context, e *env) error {
+	revokeAfter := 24 * time.Hour
+	if c.revokeNow {
+		revokeAfter = 0
+	}
+	secret, err := c.api.client.Webhooks.RotateSigningSecret(ctx, c.id, revokeAfter)
+	if err != nil {
+		return err
+	}
+	wh, err := c.api.client.Webhooks.Get(ctx, c.id)
+	if err != nil {
+		// The rotation happened: the secret must still reach the user.
+		wh = &geminihooks.Webhook{ID: c.id}
+	}
+	if err := c.api.printSecret(e, wh, secret, "rotated"); err != nil {
+		return err
+	}
+	if c.revokeNow {
+		e.status("The previous secrets no longer verify.")
+	} else {
+		e.status("The previous secrets keep verifying for 24 hours: update your receivers before then.")
+	}
+	return nil
+}
+
+// clientFlags are the flags of the commands that call the API.
 type clientFlags struct {
 	baseURL string
 	json    bool
 	timeout time.Duration
+	// key is the API key, read from the environment by validate.
+	key string
 }
 
-func registerClientFlags(fs *flag.FlagSet) *clientFlags {
-	f := &clientFlags{timeout: defaultTimeout}
-	f.register(fs)
-	return f
-}
-
-func (f *clientFlags) register(fs *flag.FlagSet) {
+// flags registers the fields with their current values as defaults, so
+// that values given before a subcommand's name stand after it.
+func (f *clientFlags) flags(fs *flag.FlagSet) {
 	base := "API base `URL`, such as the emulator's"
 	if f.baseURL == "" {
 		base += " (default: Gemini's)"
@@ -336,6 +343,31 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 
 // defaultTimeout bounds an API-calling command.
 const defaultTimeout = 30 * time.Second
+
+// validate reads the API key and checks --timeout and --base-url.
+func (f *clientFlags) validate(e *env) error {
+	key, err := apiKey(e)
+	if err != nil {
+		return err
+	}
+	f.key = key
+	if f.timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	if f.baseURL == "" {
+		return nil
+	}
+	u, err := url.Parse(f.baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("--base-url must be an absolute http or https URL")
+	}
+	// The API key rides in a header: plain http only where it cannot
+	// leave the machine.
+	if u.Scheme == "http" && !loopback.Host(u.Hostname()) {
+		return usagef("--base-url must use https unless its host is loopback (the API key would be sent in clear text)")
+	}
+	return nil
+}
 
 // apiKey reads the API key from the environment as genai does: both
 // GOOGLE_API_KEY and GEMINI_API_KEY are honoured, and GOOGLE_API_KEY wins
@@ -354,25 +386,14 @@ func apiKey(e *env) (string, error) {
 	case gemini != "":
 		return gemini, nil
 	}
-	return "", usageErr("GEMINI_API_KEY is not set, nor GOOGLE_API_KEY (the emulator prints its key at start)")
+	return "", usagef("GEMINI_API_KEY is not set, nor GOOGLE_API_KEY (the emulator prints its key at start)")
 }
 
-// client builds a geminihooks client over genai, as a program would.
-func (f *clientFlags) client(ctx context.Context, e *env) (*geminihooks.Client, error) {
-	return f.clientWithHeaders(ctx, e, nil)
-}
-
-// clientWithHeaders is client with headers added to every request (the
-// emulator's per-job switches).
-func (f *clientFlags) clientWithHeaders(ctx context.Context, e *env, hdr http.Header) (*geminihooks.Client, error) {
-	key, err := apiKey(e)
-	if err != nil {
-		return nil, err
-	}
-	if f.timeout <= 0 {
-		return nil, usageErr("--timeout must be positive")
-	}
-	cfg := &genai.ClientConfig{APIKey: key, Backend: genai.BackendGeminiAPI}
+// newClient builds a geminihooks client over genai, as a program would,
+// once validate has passed. hdr is added to every request (the emulator's
+// per-job switches).
+func (f *clientFlags) newClient(ctx context.Context, hdr http.Header) (*geminihooks.Client, error) {
+	cfg := &genai.ClientConfig{APIKey: f.key, Backend: genai.BackendGeminiAPI}
 	if len(hdr) > 0 {
 		// Through the HTTP client, which genai's core and its generated
 		// Interactions package both use.
@@ -380,20 +401,9 @@ func (f *clientFlags) clientWithHeaders(ctx context.Context, e *env, hdr http.He
 	}
 	var ccfg geminihooks.Config
 	if f.baseURL != "" {
-		u, err := url.Parse(f.baseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, usageErr("--base-url must be an absolute http or https URL")
-		}
-		// The API key rides in a header: plain http only where it cannot
-		// leave the machine.
-		if u.Scheme == "http" && !loopback.Host(u.Hostname()) {
-			return nil, usageErr("--base-url must use https unless its host is loopback (the API key would be sent in clear text)")
-		}
 		cfg.HTTPOptions.BaseURL = strings.TrimSuffix(f.baseURL, "/") + "/"
 		// A local API (the emulator) delivers to local listeners over http.
-		if loopback.Host(u.Hostname()) {
-			ccfg.InsecureLoopbackHTTP = true
-		}
+		ccfg.InsecureLoopbackHTTP = f.local()
 	}
 	gc, err := genai.NewClient(ctx, cfg)
 	if err != nil {
@@ -429,8 +439,8 @@ func parseEvents(vals []string) ([]event.Type, error) {
 			// Checked here, as trigger does, so a typo gets the list of
 			// types instead of a round trip and the server's answer.
 			if _, known := event.Lookup(et); !known {
-				return nil, usageErr(fmt.Sprintf("unknown event type %q; want one of %s",
-					printable(t), strings.Join(knownTypeNames(), ", ")))
+				return nil, usagef("unknown event type %q; want one of %s",
+					printable(t), strings.Join(knownTypeNames(), ", "))
 			}
 			if !seen[et] {
 				seen[et] = true
@@ -439,7 +449,7 @@ func parseEvents(vals []string) ([]event.Type, error) {
 		}
 	}
 	if len(types) == 0 {
-		return nil, usageErr("give at least one --event")
+		return nil, usagef("give at least one --event")
 	}
 	return types, nil
 }
@@ -465,22 +475,22 @@ func (f *clientFlags) local() bool {
 func checkWebhookURI(raw string, local bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Hostname() == "" || u.Opaque != "" {
-		return usageErr("--uri is not an absolute URL such as https://example.com/webhooks/gemini")
+		return usagef("--uri is not an absolute URL such as https://example.com/webhooks/gemini")
 	}
 	shown := printable((&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String())
 	switch {
 	case u.User != nil:
-		return usageErr(fmt.Sprintf("--uri %s carries a user or password; Gemini sends none", shown))
+		return usagef("--uri %s carries a user or password; Gemini sends none", shown)
 	case u.Fragment != "":
-		return usageErr(fmt.Sprintf("--uri %s has a #fragment, which is never sent", shown))
+		return usagef("--uri %s has a #fragment, which is never sent", shown)
 	case strings.EqualFold(u.Scheme, "https"):
 		return nil
 	case strings.EqualFold(u.Scheme, "http") && local && loopback.Host(u.Hostname()):
 		return nil
 	case strings.EqualFold(u.Scheme, "http") && local:
-		return usageErr(fmt.Sprintf("--uri %s must use https (the emulator takes http only to a loopback host)", shown))
+		return usagef("--uri %s must use https (the emulator takes http only to a loopback host)", shown)
 	}
-	return usageErr(fmt.Sprintf("--uri %s must use https", shown))
+	return usagef("--uri %s must use https", shown)
 }
 
 // optionalString is a string flag that knows whether it was given, so
@@ -545,19 +555,19 @@ func toJSON(w *geminihooks.Webhook) webhookJSON {
 	return j
 }
 
-func (w *webhooksRun) printWebhooks(list []*geminihooks.Webhook) error {
-	if w.json {
+func (a *webhooksAPI) printWebhooks(e *env, list ...*geminihooks.Webhook) error {
+	if a.json {
 		out := make([]webhookJSON, 0, len(list))
 		for _, wh := range list {
 			out = append(out, toJSON(wh))
 		}
-		return writeJSON(w.e.stdout, out)
+		return writeJSON(e.stdout, out)
 	}
 	if len(list) == 0 {
-		fmt.Fprintln(w.e.stdout, "no webhooks")
+		fmt.Fprintln(e.stdout, "no webhooks")
 		return nil
 	}
-	tw := tabwriter.NewWriter(w.e.stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tSTATE\tEVENTS\tURI\tSECRETS")
 	for _, wh := range list {
 		events := make([]string, len(wh.Events))
@@ -583,29 +593,29 @@ func (w *webhooksRun) printWebhooks(list []*geminihooks.Webhook) error {
 }
 
 // printSecret shows a new signing secret, the one time the API gives it.
-func (w *webhooksRun) printSecret(wh *geminihooks.Webhook, secret geminihooks.Secret, verb string) error {
-	if w.json {
+func (a *webhooksAPI) printSecret(e *env, wh *geminihooks.Webhook, secret geminihooks.Secret, verb string) error {
+	if a.json {
 		j := toJSON(wh)
 		j.NewSigningSecret = string(secret)
-		if err := writeJSON(w.e.stdout, j); err != nil {
+		if err := writeJSON(e.stdout, j); err != nil {
 			return err
 		}
 	} else {
-		if err := w.printWebhooks([]*geminihooks.Webhook{wh}); err != nil {
+		if err := a.printWebhooks(e, wh); err != nil {
 			return err
 		}
-		fmt.Fprintf(w.e.stdout, "\nsigning secret: %s\n", string(secret))
+		fmt.Fprintf(e.stdout, "\nsigning secret: %s\n", string(secret))
 	}
-	w.e.status(fmt.Sprintf("Webhook %s %s. Store the signing secret now: the API will not show it again.",
+	e.status(fmt.Sprintf("Webhook %s %s. Store the signing secret now: the API will not show it again.",
 		printable(wh.ID), verb), "webhook", wh.ID, "result", verb)
 	return nil
 }
 
-func (w *webhooksRun) printDone(verb, id string) error {
-	if w.json {
-		return writeJSON(w.e.stdout, map[string]string{"id": id, "result": verb})
+func (a *webhooksAPI) printDone(e *env, verb, id string) error {
+	if a.json {
+		return writeJSON(e.stdout, map[string]string{"id": id, "result": verb})
 	}
-	fmt.Fprintf(w.e.stdout, "%s %s\n", verb, printable(id))
+	fmt.Fprintf(e.stdout, "%s %s\n", verb, printable(id))
 	return nil
 }
 
