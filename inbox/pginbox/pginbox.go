@@ -113,6 +113,9 @@ type store struct {
 	cfg    config
 	sql    statements
 
+	amu     sync.Mutex // guards analyze
+	analyze analyzer
+
 	mu        sync.Mutex // guards listening and the wait group against Close
 	listening bool
 	closed    atomic.Bool

@@ -182,6 +182,7 @@ func (i *store) putBatch(batch []*putReq) {
 	}
 	if len(inserted) > 0 {
 		i.announce()
+		i.stored(len(inserted))
 	}
 	for _, r := range send {
 		k := key{string(r.id), string(r.jobKey)}
