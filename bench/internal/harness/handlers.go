@@ -135,7 +135,7 @@ func (r HandlersResult) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Each cell: %d events stored with `Put` in a fresh inbox before the clock starts, then a listener whose one handler only counts them, ", r.Events)
 	b.WriteString("timed from its start to the last handler's return: handled events per second (and the time taken). ")
-	b.WriteString("No request competes with the workers; each claims, handles and acks one event at a time.\n\n")
+	b.WriteString("No request competes with the workers; the listener's dispatcher claims for all its idle workers in one call, and each worker acks in the background while it runs the next event.\n\n")
 	var workers []int
 	var inboxes []string
 	cells := map[string]map[int]HandlerRow{}

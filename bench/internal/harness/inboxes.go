@@ -122,10 +122,10 @@ type pgTable struct {
 	name string
 }
 
-// pgPoolConns is the pool size the harness gives pginbox when the URL does not set pool_max_conns: the
-// README's sizing for a listener's default 8 workers (workers plus nine). pgxpool's own default, four on a
-// two-core machine, makes deliveries queue for a connection.
-const pgPoolConns = 8 + 9
+// pgPoolConns is the pool size the harness gives pginbox when the URL does not set pool_max_conns: more
+// than the eleven pginbox's own goroutines use (see the README), with room for the harness's fills and
+// drops. pgxpool's own default, four on a two-core machine, makes deliveries queue for a connection.
+const pgPoolConns = 17
 
 func newPGTable(ctx context.Context, url string) (*pgTable, error) {
 	cfg, err := pgxpool.ParseConfig(url)
