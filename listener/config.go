@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"time"
@@ -184,17 +185,17 @@ func newConfig(c *Config) (config, error) {
 		inbox:          in.Inbox,
 		ledger:         in.Ledger,
 		observer:       in.Observer,
-		workers:        or(in.Workers, defaultWorkers),
-		handlerTimeout: or(in.HandlerTimeout, defaultHandlerTimeout),
-		maxAttempts:    or(in.MaxAttempts, defaultMaxAttempts),
+		workers:        cmp.Or(in.Workers, defaultWorkers),
+		handlerTimeout: cmp.Or(in.HandlerTimeout, defaultHandlerTimeout),
+		maxAttempts:    cmp.Or(in.MaxAttempts, defaultMaxAttempts),
 		backoff:        in.Backoff,
-		maxBody:        or(in.MaxBodyBytes, defaultMaxBodyBytes),
-		window:         or(in.DedupeWindow, defaultDedupeWindow),
-		storeTimeout:   or(in.StoreTimeout, defaultStoreTimeout),
-		grace:          or(in.GracePeriod, defaultGracePeriod),
-		poll:           or(in.PollInterval, defaultPollInterval),
-		readTimeout:    or(in.ReadTimeout, defaultReadTimeout),
-		leaseMargin:    or(in.LeaseMargin, defaultLeaseMargin),
+		maxBody:        cmp.Or(in.MaxBodyBytes, defaultMaxBodyBytes),
+		window:         cmp.Or(in.DedupeWindow, defaultDedupeWindow),
+		storeTimeout:   cmp.Or(in.StoreTimeout, defaultStoreTimeout),
+		grace:          cmp.Or(in.GracePeriod, defaultGracePeriod),
+		poll:           cmp.Or(in.PollInterval, defaultPollInterval),
+		readTimeout:    cmp.Or(in.ReadTimeout, defaultReadTimeout),
+		leaseMargin:    cmp.Or(in.LeaseMargin, defaultLeaseMargin),
 		log:            in.Logger,
 		now:            in.Now,
 	}
@@ -208,15 +209,6 @@ func newConfig(c *Config) (config, error) {
 		cfg.now = time.Now
 	}
 	return cfg, nil
-}
-
-// or is v, or def when v is zero.
-func or[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // doubling is the default Backoff: one second, doubling with each attempt,

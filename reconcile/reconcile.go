@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -117,9 +118,9 @@ func newConfig(c *Config) (config, error) {
 		return config{}, fmt.Errorf("reconcile: Config.Batch is %d, need at least 1", in.Batch)
 	}
 	cfg := config{
-		grace: or(in.Grace, defaultGrace), interval: or(in.Interval, defaultInterval), backoff: in.Backoff,
-		batch: or(in.Batch, defaultBatch), pingWait: or(in.PingWait, defaultPingWait), leaseTTL: in.LeaseTTL,
-		owner: in.Owner, retention: or(in.Retention, defaultRetention), watch: in.WatchWebhooks || in.ReviveWebhooks,
+		grace: cmp.Or(in.Grace, defaultGrace), interval: cmp.Or(in.Interval, defaultInterval), backoff: in.Backoff,
+		batch: cmp.Or(in.Batch, defaultBatch), pingWait: cmp.Or(in.PingWait, defaultPingWait), leaseTTL: in.LeaseTTL,
+		owner: in.Owner, retention: cmp.Or(in.Retention, defaultRetention), watch: in.WatchWebhooks || in.ReviveWebhooks,
 		revive: in.ReviveWebhooks, now: in.Now, log: in.Logger,
 	}
 	if cfg.leaseTTL == 0 {
@@ -143,15 +144,6 @@ func newConfig(c *Config) (config, error) {
 		cfg.log = slog.New(slog.DiscardHandler)
 	}
 	return cfg, nil
-}
-
-// or is v, or def when v is zero.
-func or[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // doubling is the default Backoff: one minute after the first look,
