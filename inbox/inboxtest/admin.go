@@ -11,42 +11,9 @@ import (
 	"github.com/geminihooks/geminihooks/inbox"
 )
 
-// runAdmin runs the subtests of inbox.Admin, with open as in Run.
-func runAdmin(t *testing.T, open func(t *testing.T, clock func() time.Time) inbox.Store) {
-	t.Helper()
-	tests := []struct {
-		name string
-		fn   func(*adminEnv)
-	}{
-		{"ListPages", testListPages},
-		{"ListPagesStableUnderPuts", testListStable},
-		{"ListFilters", testListFilters},
-		{"ListBadCursor", testListBadCursor},
-		{"Count", testCount},
-		{"RequeueDead", testRequeueDead},
-		{"RequeueDone", testRequeueDone},
-		{"RequeueRefused", testRequeueRefused},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			clk := &clock{now: start}
-			ib := open(t, clk.Now)
-			if ib == nil {
-				t.Fatal("open returned a nil inbox")
-			}
-			tc.fn(&adminEnv{env: &env{T: t, ib: ib, clock: clk, ctx: t.Context()}, admin: ib})
-		})
-	}
-}
-
-type adminEnv struct {
-	*env
-	admin inbox.Admin
-}
-
 // event stores a message shaped like a listener's: a JSON event body and,
 // for terminal types, a JobKey.
-func (e *adminEnv) event(id, typ, job string) {
+func (e *env) event(id, typ, job string) {
 	e.Helper()
 	m := &inbox.Message{
 		ID:         id,
@@ -61,7 +28,7 @@ func (e *adminEnv) event(id, typ, job string) {
 }
 
 // claimFirst claims one message and checks it is id, the oldest.
-func (e *adminEnv) claimFirst(id string) *inbox.Message {
+func (e *env) claimFirst(id string) *inbox.Message {
 	e.Helper()
 	ms := e.claim(1, lease)
 	if got := ids(ms); len(got) != 1 || got[0] != id {
@@ -70,9 +37,9 @@ func (e *adminEnv) claimFirst(id string) *inbox.Message {
 	return ms[0]
 }
 
-func (e *adminEnv) list(f inbox.Filter, cursor string, limit int) *inbox.Page {
+func (e *env) list(f inbox.Filter, cursor string, limit int) *inbox.Page {
 	e.Helper()
-	p, err := e.admin.List(e.ctx, f, cursor, limit)
+	p, err := e.ib.List(e.ctx, f, cursor, limit)
 	if err != nil {
 		e.Fatalf("List(%+v, %q, %d) = %v", f, cursor, limit, err)
 	}
@@ -80,7 +47,7 @@ func (e *adminEnv) list(f inbox.Filter, cursor string, limit int) *inbox.Page {
 }
 
 // all lists every match, page by page, and returns the IDs in order.
-func (e *adminEnv) all(f inbox.Filter, limit int) []string {
+func (e *env) all(f inbox.Filter, limit int) []string {
 	e.Helper()
 	var out []string
 	cursor := ""
@@ -96,7 +63,7 @@ func (e *adminEnv) all(f inbox.Filter, limit int) []string {
 	return nil
 }
 
-func testListPages(e *adminEnv) {
+func testListPages(e *env) {
 	e.putIDs("a", "b", "c", "d", "e", "f", "g")
 	p := e.list(inbox.Filter{}, "", 3)
 	if diff := cmp.Diff([]string{"g", "f", "e"}, ids(p.Messages)); diff != "" {
@@ -119,7 +86,7 @@ func testListPages(e *adminEnv) {
 	}
 }
 
-func testListStable(e *adminEnv) {
+func testListStable(e *env) {
 	e.putIDs("a", "b", "c", "d")
 	p := e.list(inbox.Filter{}, "", 2)
 	e.putIDs("x", "y")
@@ -132,7 +99,7 @@ func testListStable(e *adminEnv) {
 	}
 }
 
-func testListFilters(e *adminEnv) {
+func testListFilters(e *env) {
 	e.event("wh_1", "batch.succeeded", "batches/1")
 	e.event("wh_2", "batch.failed", "batches/2")
 	e.event("wh_3", "batch.succeeded", "batches/3")
@@ -167,7 +134,7 @@ func testListFilters(e *adminEnv) {
 	}
 	for _, tt := range tests {
 		e.Run(tt.name, func(t *testing.T) {
-			ae := &adminEnv{env: &env{T: t, ib: e.ib, clock: e.clock, ctx: e.ctx}, admin: e.admin}
+			ae := &env{T: t, ib: e.ib, clock: e.clock, ctx: e.ctx}
 			if diff := cmp.Diff(tt.want, ae.all(tt.f, 2)); diff != "" {
 				t.Errorf("List (-want +got):\n%s", diff)
 			}
@@ -175,16 +142,16 @@ func testListFilters(e *adminEnv) {
 	}
 }
 
-func testListBadCursor(e *adminEnv) {
+func testListBadCursor(e *env) {
 	e.putIDs("a")
 	for _, c := range []string{"x", "-1", "0", "1.5", "99999999999999999999999"} {
-		if _, err := e.admin.List(e.ctx, inbox.Filter{}, c, 10); !errors.Is(err, inbox.ErrBadCursor) {
+		if _, err := e.ib.List(e.ctx, inbox.Filter{}, c, 10); !errors.Is(err, inbox.ErrBadCursor) {
 			e.Errorf("List with cursor %q = %v; want ErrBadCursor", c, err)
 		}
 	}
 }
 
-func testCount(e *adminEnv) {
+func testCount(e *env) {
 	e.putIDs("a", "b", "c", "d", "e")
 	m := e.claimFirst("a")
 	if err := e.ib.Ack(e.ctx, m.ID, m.Lease); err != nil {
@@ -195,7 +162,7 @@ func testCount(e *adminEnv) {
 		e.Fatal(err)
 	}
 	e.claimFirst("c")
-	got, err := e.admin.Count(e.ctx)
+	got, err := e.ib.Count(e.ctx)
 	if err != nil {
 		e.Fatal(err)
 	}
@@ -204,13 +171,13 @@ func testCount(e *adminEnv) {
 	}
 }
 
-func testRequeueDead(e *adminEnv) {
+func testRequeueDead(e *env) {
 	e.event("wh_1", "batch.failed", "batches/1")
 	m := e.claimFirst("wh_1")
 	if err := e.ib.DeadLetter(e.ctx, m.ID, m.Lease, "bad"); err != nil {
 		e.Fatal(err)
 	}
-	if err := e.admin.Requeue(e.ctx, "wh_1", nil); err != nil {
+	if err := e.ib.Requeue(e.ctx, "wh_1", nil); err != nil {
 		e.Fatalf("Requeue of a dead letter = %v", err)
 	}
 	got := e.claimFirst("wh_1")
@@ -220,19 +187,19 @@ func testRequeueDead(e *adminEnv) {
 	e.dup(&inbox.Message{ID: "other", JobKey: "batch.failed\x00batches/1", Body: []byte("{}")})
 }
 
-func testRequeueDone(e *adminEnv) {
+func testRequeueDone(e *env) {
 	e.event("wh_1", "batch.succeeded", "batches/1")
 	m := e.claimFirst("wh_1")
 	if err := e.ib.Ack(e.ctx, m.ID, m.Lease); err != nil {
 		e.Fatal(err)
 	}
-	if err := e.admin.Requeue(e.ctx, "wh_1", nil); !errors.Is(err, inbox.ErrNoBody) {
+	if err := e.ib.Requeue(e.ctx, "wh_1", nil); !errors.Is(err, inbox.ErrNoBody) {
 		e.Fatalf("Requeue of a done message without a body = %v; want ErrNoBody", err)
 	}
 	if got := e.get("wh_1"); got.State != inbox.StateDone {
 		e.Fatalf("after a refused requeue the message is %s", got.State)
 	}
-	if err := e.admin.Requeue(e.ctx, "wh_1", m.Body); err != nil {
+	if err := e.ib.Requeue(e.ctx, "wh_1", m.Body); err != nil {
 		e.Fatalf("Requeue with the body = %v", err)
 	}
 	if got := e.get("wh_1"); got.State != inbox.StatePending || got.Attempts != 0 {
@@ -248,15 +215,15 @@ func testRequeueDone(e *adminEnv) {
 	e.dup(&inbox.Message{ID: "wh_1", Body: []byte("{}")})
 }
 
-func testRequeueRefused(e *adminEnv) {
+func testRequeueRefused(e *env) {
 	e.putIDs("a", "b")
 	e.claimFirst("a")
 	for _, id := range []string{"a", "b"} {
-		if err := e.admin.Requeue(e.ctx, id, []byte("{}")); !errors.Is(err, inbox.ErrNotFinished) {
+		if err := e.ib.Requeue(e.ctx, id, []byte("{}")); !errors.Is(err, inbox.ErrNotFinished) {
 			e.Errorf("Requeue(%q) = %v; want ErrNotFinished", id, err)
 		}
 	}
-	if err := e.admin.Requeue(e.ctx, "nope", []byte("{}")); !errors.Is(err, inbox.ErrNotFound) {
+	if err := e.ib.Requeue(e.ctx, "nope", []byte("{}")); !errors.Is(err, inbox.ErrNotFound) {
 		e.Errorf("Requeue of an unknown ID = %v; want ErrNotFound", err)
 	}
 }

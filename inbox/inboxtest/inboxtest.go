@@ -91,6 +91,15 @@ func Run(t *testing.T, open func(t *testing.T, clock func() time.Time) inbox.Sto
 		{"Notify", testNotify},
 		{"CanceledContext", testCanceledContext},
 		{"Close", testClose},
+		// inbox.Admin
+		{"ListPages", testListPages},
+		{"ListPagesStableUnderPuts", testListStable},
+		{"ListFilters", testListFilters},
+		{"ListBadCursor", testListBadCursor},
+		{"Count", testCount},
+		{"RequeueDead", testRequeueDead},
+		{"RequeueDone", testRequeueDone},
+		{"RequeueRefused", testRequeueRefused},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,7 +111,6 @@ func Run(t *testing.T, open func(t *testing.T, clock func() time.Time) inbox.Sto
 			tc.fn(&env{T: t, ib: ib, clock: clk, ctx: t.Context()})
 		})
 	}
-	runAdmin(t, open)
 }
 
 // clock is a fake clock the tests move by hand.
