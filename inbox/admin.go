@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"strconv"
 	"strings"
+
+	"github.com/geminihooks/geminihooks/inbox/internal/backend"
 )
 
 // Errors from Admin methods.
@@ -18,7 +18,7 @@ var (
 	// no longer keeps, without a body to run it with.
 	ErrNoBody = errors.New("inbox: message keeps no body")
 	// ErrBadCursor reports a List cursor this inbox did not make.
-	ErrBadCursor = errors.New("inbox: bad cursor")
+	ErrBadCursor = backend.ErrBadCursor
 )
 
 // Admin is an inbox as a person browses and operates it: a console, a CLI.
@@ -60,7 +60,7 @@ type Store interface {
 }
 
 // MaxPage is the largest page List returns; larger limits are cut to it.
-const MaxPage = 500
+const MaxPage = backend.MaxPage
 
 // Filter selects messages in Admin.List. Empty fields match everything.
 type Filter struct {
@@ -130,30 +130,4 @@ func jsonString(raw json.RawMessage) string {
 		return ""
 	}
 	return s
-}
-
-// pageLimit clamps a List limit to 1..MaxPage.
-func pageLimit(limit int) int { return min(max(limit, 1), MaxPage) }
-
-// seqCursor and parseSeqCursor encode the arrival sequence numbers the memory inbox
-// pages by. 0 means "from the newest".
-func seqCursor(seq uint64) string { return strconv.FormatUint(seq, 10) }
-
-// parseSeqCursor reads a cursor made by seqCursor; "" is 0.
-func parseSeqCursor(c string) (uint64, error) {
-	if c == "" {
-		return 0, nil
-	}
-	n, err := strconv.ParseUint(c, 10, 64)
-	if err != nil || n == 0 {
-		return 0, fmt.Errorf("%w: %q", ErrBadCursor, truncate(c, 32))
-	}
-	return n, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

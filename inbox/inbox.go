@@ -3,8 +3,9 @@ package inbox
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
+
+	"github.com/geminihooks/geminihooks/inbox/internal/backend"
 )
 
 // Sentinel errors shared by every Inbox implementation. Implementations wrap
@@ -23,27 +24,14 @@ var (
 	ErrClosed = errors.New("inbox: closed")
 	// ErrKeyTooLong reports a Put whose ID or JobKey is longer than
 	// MaxKeyBytes. Nothing is stored; a listener answers 400.
-	ErrKeyTooLong = errors.New("inbox: key too long")
+	ErrKeyTooLong = backend.ErrKeyTooLong
 )
 
 // MaxKeyBytes bounds a Message's ID and JobKey. Every inbox refuses longer
 // keys with ErrKeyTooLong, the same way, well within what each store can
 // index (PostgreSQL's btree entries end near 2.7 KB, bbolt's keys at
 // 32 KiB). A webhook-id is a few dozen bytes.
-const MaxKeyBytes = 1024
-
-// checkKeys returns an error wrapping ErrKeyTooLong when m's ID or JobKey
-// is longer than MaxKeyBytes. (inbox/internal/backend has the same check
-// for the other bundled inboxes.)
-func checkKeys(m *Message) error {
-	switch {
-	case len(m.ID) > MaxKeyBytes:
-		return fmt.Errorf("%w: an ID of %d bytes, at most %d", ErrKeyTooLong, len(m.ID), MaxKeyBytes)
-	case len(m.JobKey) > MaxKeyBytes:
-		return fmt.Errorf("%w: a job key of %d bytes, at most %d", ErrKeyTooLong, len(m.JobKey), MaxKeyBytes)
-	}
-	return nil
-}
+const MaxKeyBytes = backend.MaxKeyBytes
 
 // State is where a message stands in its life cycle.
 type State string

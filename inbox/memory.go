@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/geminihooks/geminihooks/inbox/internal/backend"
 )
 
 // defaultCapacity is a memory inbox's capacity unless its config says
@@ -131,7 +133,7 @@ func (m *memory) Put(ctx context.Context, msg *Message) (bool, error) {
 	if msg == nil || msg.ID == "" {
 		return false, errNoID
 	}
-	if err := checkKeys(msg); err != nil {
+	if err := backend.CheckKeys(msg.ID, msg.JobKey); err != nil {
 		return false, err
 	}
 	if err := m.lock(ctx); err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/geminihooks/geminihooks/inbox/internal/backend"
 )
 
 // compact drops pruned entries from arrived once they are half of it, so
@@ -28,11 +30,11 @@ func (m *memory) compact(pruned int) {
 // List implements [Admin]. A page costs the entries it walks past: with a
 // filter on Type or JobID, every older message until the page is full.
 func (m *memory) List(ctx context.Context, f Filter, cursor string, limit int) (*Page, error) {
-	before, err := parseSeqCursor(cursor)
+	before, err := backend.ParseSeqCursor(cursor)
 	if err != nil {
 		return nil, err
 	}
-	limit = pageLimit(limit)
+	limit = backend.PageLimit(limit)
 	if err := m.lock(ctx); err != nil {
 		return nil, err
 	}
@@ -57,7 +59,7 @@ func (m *memory) List(ctx context.Context, f Filter, cursor string, limit int) (
 			continue
 		}
 		if len(p.Messages) == limit {
-			p.Next = seqCursor(last)
+			p.Next = backend.SeqCursor(last)
 			break
 		}
 		p.Messages = append(p.Messages, c)

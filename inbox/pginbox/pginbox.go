@@ -338,7 +338,7 @@ func (i *store) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 	if m == nil || m.ID == "" {
 		return false, errors.New("pginbox: message without an ID")
 	}
-	if err := backend.CheckKeys(m); err != nil {
+	if err := backend.CheckKeys(m.ID, m.JobKey); err != nil {
 		return false, fmt.Errorf("pginbox: put: %w", err)
 	}
 	at := m.ReceivedAt
