@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,6 +53,7 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	storedRate := fs.Float64("stored-rate", 0, "growth: requests/s offered with events stored (default by size)")
 	runs := fs.Int("runs", 1, "times the whole listen measurement is repeated; a target is met only if met in every run")
 	jobs := fs.Int("jobs", 0, "jobs for push and for polling (default by size)")
+	inboxes := fs.String("inboxes", "", "comma-separated inboxes to measure: inbox.Memory, boltinbox, pginbox (default all)")
 	pg := fs.String("postgres", os.Getenv("GEMINIHOOKS_TEST_POSTGRES"), "PostgreSQL URL for the pginbox row; empty skips it")
 	commit := fs.String("commit", gitCommit(), "names the geminihooks tree measured (default: git's HEAD, marked dirty if modified)")
 	benchtime := fs.Duration("benchtime", 0, "testing.Benchmark time per signature benchmark (default by size)")
@@ -63,6 +65,15 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 		cfg = harness.Quick()
 	}
 	cfg.Postgres = *pg
+	if *inboxes != "" {
+		for name := range strings.SplitSeq(*inboxes, ",") {
+			name = strings.TrimSpace(name)
+			if !slices.Contains(harness.Inboxes(), name) {
+				return fmt.Errorf("unknown inbox %q (have %s)", name, strings.Join(harness.Inboxes(), ", "))
+			}
+			cfg.Inboxes = append(cfg.Inboxes, name)
+		}
+	}
 	cfg.Commit = *commit
 	cfg.Sig, cfg.Listen, cfg.Handlers, cfg.Growth, cfg.PushPoll = false, false, false, false, false
 	for p := range strings.SplitSeq(*parts, ",") {

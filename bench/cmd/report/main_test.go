@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,5 +72,12 @@ func TestQuickReport(t *testing.T) {
 	}
 	if !strings.Contains(string(again), "<!-- bench:pushpoll:begin -->") {
 		t.Error("a run of one part dropped another part's section")
+	}
+}
+
+func TestUnknownInbox(t *testing.T) {
+	err := run(t.Context(), []string{"-parts", "listen", "-inboxes", "boltinbox,sqlite"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `unknown inbox "sqlite"`) {
+		t.Errorf("run = %v; want an error naming the unknown inbox", err)
 	}
 }

@@ -305,3 +305,26 @@ func TestDeliverySize(t *testing.T) {
 		}
 	}
 }
+
+// TestSettleWaitsForTheHandlers checks that a turn ends only once the server's inbox is empty, so that
+// its backlog is not charged to the next server, and that a backlog that never drains is an error.
+func TestSettleWaitsForTheHandlers(t *testing.T) {
+	left := 3
+	s := server{depth: func(context.Context) (int, error) {
+		left--
+		return max(left, 0), nil
+	}}
+	if err := settle(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+	if left > 0 {
+		t.Errorf("settle returned with %d events left", left)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	stuck := server{depth: func(context.Context) (int, error) { return 1, nil }}
+	if err := settle(ctx, stuck); err == nil {
+		t.Error("settle returned nil with an event never handled")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,9 @@ const (
 	boltStore   = "boltinbox"
 	pgStore     = "pginbox"
 )
+
+// Inboxes names the inboxes the harness can measure.
+func Inboxes() []string { return []string{memoryStore, boltStore, pgStore} }
 
 // store is an inbox implementation: open returns a fresh, empty inbox and what removes it.
 type store struct {
@@ -59,6 +63,14 @@ func stores(cfg Config) (ss []store, noPG string) {
 			return ib, func() { ib.Close(); remove() }, nil
 		}},
 	}
+	defer func() {
+		if cfg.Inboxes != nil {
+			ss = slices.DeleteFunc(ss, func(s store) bool { return !slices.Contains(cfg.Inboxes, s.name) })
+			if !slices.Contains(cfg.Inboxes, pgStore) {
+				noPG = ""
+			}
+		}
+	}()
 	if noPG = postgresMissing(cfg.Postgres); noPG != "" {
 		return ss, noPG
 	}

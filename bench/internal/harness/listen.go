@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -33,37 +34,44 @@ type ListenResult struct {
 
 const bareBackend = "bare net/http 204"
 
-// backend is a server under load: an http.Handler and what it takes to stop it.
+// backend is a server under load.
 type backend struct {
 	name string
-	open func(ctx context.Context) (http.Handler, func(), error)
+	open func(ctx context.Context) (server, error)
+}
+
+// server is a running backend: its handler, what stops it, and, for a listener, its inbox's depth.
+type server struct {
+	h     http.Handler
+	stop  func()
+	depth func(ctx context.Context) (int, error) // nil: nothing runs after the answer
 }
 
 // listenBackends returns the bare handler and a listener over each inbox, set up as s says. A store that
 // cannot run is noted in skipped under its backend's name.
 func listenBackends(cfg Config, skipped map[string]string, s listenerSetup) []backend {
-	bs := []backend{{bareBackend, func(context.Context) (http.Handler, func(), error) {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	bs := []backend{{bareBackend, func(context.Context) (server, error) {
+		return server{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.Copy(io.Discard, r.Body)
 			w.WriteHeader(http.StatusNoContent)
-		}), func() {}, nil
+		}), stop: func() {}}, nil
 	}}}
 	ss, noPG := stores(cfg)
 	if noPG != "" {
 		skipped[pgBackend] = noPG
 	}
 	for _, st := range ss {
-		bs = append(bs, backend{"listener + " + st.name, func(ctx context.Context) (http.Handler, func(), error) {
+		bs = append(bs, backend{"listener + " + st.name, func(ctx context.Context) (server, error) {
 			ib, closeIB, err := st.open(ctx)
 			if err != nil {
-				return nil, nil, err
+				return server{}, err
 			}
 			l, stop, err := serve(ctx, ib, func(context.Context, *event.Event) error { return nil }, s)
 			if err != nil {
 				closeIB()
-				return nil, nil, err
+				return server{}, err
 			}
-			return l, func() { stop(); closeIB() }, nil
+			return server{h: l, stop: func() { stop(); closeIB() }, depth: ib.Depth}, nil
 		}})
 	}
 	return bs
@@ -144,29 +152,42 @@ func loadClient() *http.Client {
 // else's load does not land on one server's whole run.
 func loadServers(ctx context.Context, client *http.Client, bs []backend, rate float64, dur time.Duration, turns, size int) ([]ListenRow, error) {
 	type live struct {
-		b    backend
-		url  string
-		stop func()
-		acc  LoadResult
+		b   backend
+		srv server
+		url string
+		acc LoadResult
 	}
 	var servers []*live
 	defer func() {
 		client.CloseIdleConnections()
 		for _, s := range servers {
-			s.stop()
+			s.srv.stop()
 		}
 	}()
 	for _, b := range bs {
-		h, stop, err := b.open(ctx)
+		srv, err := b.open(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("harness: %s: %w", b.name, err)
 		}
-		srv := httptest.NewServer(h)
-		servers = append(servers, &live{b: b, url: srv.URL, stop: func() { srv.Close(); stop() },
-			acc: LoadResult{Rate: rate, Refused: map[int]int{}}})
+		hs := httptest.NewServer(srv.h)
+		stop := srv.stop
+		srv.stop = func() { hs.Close(); stop() }
+		servers = append(servers, &live{b: b, srv: srv, url: hs.URL, acc: LoadResult{Rate: rate, Refused: map[int]int{}}})
 	}
 	turns = max(turns, 1)
 	n := max(int(rate*dur.Seconds())/turns, 1)
+	// A fresh server's first moments (connections dialled, a heap and a file growing from nothing)
+	// are not its steady state: a turn of warmWork requests, at the rate but not counted, precedes
+	// the measurement.
+	for _, s := range servers {
+		run := fmt.Sprintf("warm-%.0f-%d", rate, time.Now().UnixNano())
+		if _, err := openLoop(ctx, client, rate, min(n, warmWork), func(i int) (*http.Request, error) { return signedDelivery(s.url, run, i, size) }); err != nil {
+			return nil, err
+		}
+		if err := settle(ctx, s.srv); err != nil {
+			return nil, fmt.Errorf("harness: %s: %w", s.b.name, err)
+		}
+	}
 	for turn := range turns {
 		for k := range servers {
 			s := servers[(k+turn)%len(servers)]
@@ -176,6 +197,9 @@ func loadServers(ctx context.Context, client *http.Client, bs []backend, rate fl
 				return nil, err
 			}
 			s.acc.merge(lr)
+			if err := settle(ctx, s.srv); err != nil {
+				return nil, fmt.Errorf("harness: %s: %w", s.b.name, err)
+			}
 		}
 	}
 	var rows []ListenRow
@@ -185,6 +209,41 @@ func loadServers(ctx context.Context, client *http.Client, bs []backend, rate fl
 	}
 	return rows, nil
 }
+
+// settle waits until s has handled every event it stored, then collects the garbage, so that the next
+// turn, often another server's, starts on a machine its predecessor no longer loads: neither its
+// workers' backlog nor its garbage is charged to the next server's latency.
+func settle(ctx context.Context, s server) error {
+	if s.depth != nil {
+		ctx, cancel := context.WithTimeout(ctx, drainTimeout)
+		defer cancel()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			n, err := s.depth(ctx)
+			if err != nil {
+				return fmt.Errorf("waiting for the handlers to drain: %w", err)
+			}
+			if n == 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("handlers still had %d events to handle: %w", n, context.Cause(ctx))
+			case <-tick.C:
+			}
+		}
+	}
+	runtime.GC()
+	return nil
+}
+
+// warmWork is the most requests a server gets before it is measured.
+const warmWork = 1000
+
+// drainTimeout bounds settle. The slowest handlers measured drain about 1,000 events a second, and a
+// turn stores at most a few tens of thousands.
+const drainTimeout = 2 * time.Minute
 
 func (r ListenResult) row(run int, backend string, rate float64) (ListenRow, bool) {
 	for _, x := range r.Rows {
@@ -327,6 +386,8 @@ func (r ListenResult) markdown() string {
 	var b strings.Builder
 	b.WriteString(r.targets())
 	fmt.Fprintf(&b, "Each cell: %v of open-loop load at the offered rate, on loopback, in %d turns rotating between the servers (all up at once, fresh per rate). ", r.Duration, r.Slices)
+	fmt.Fprintf(&b, "Each server first gets up to %d requests at the rate, not counted, to warm up. ", warmWork)
+	b.WriteString("After every turn the harness waits until the server's handlers have taken every stored event, so that no backlog of one server runs during another's turn. ")
 	b.WriteString("Latency is from each request's scheduled send time to its answer (no coordinated omission); ")
 	b.WriteString("throughput is 2xx answers per second of wall time. Ratios are listener/bare at the same rate")
 	runs := r.runs()

@@ -18,6 +18,7 @@ type Config struct {
 	LoadDuration time.Duration // per rate and server
 	LoadSlices   int           // turns each server's LoadDuration is split into, rotating between servers
 	Postgres     string        // PostgreSQL URL for pginbox; "" skips that row
+	Inboxes      []string      // inboxes to measure, by the names the report gives them; nil is all
 
 	HandlerEvents  int   // events stored before the handlers part starts a listener
 	HandlerWorkers []int // listener worker counts the handlers part measures
