@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -180,6 +181,20 @@ func Open(path string, cfg *Config) (*DB, error) {
 	return &DB{Store: i, Ledger: jobLedger{i}}, nil
 }
 
+// bbolt remaps the file each time it outgrows its mapping, and a remap
+// waits for every read transaction to end, so a commit could stall behind a
+// slow reader: a large initial mapping (address space, not memory or disk)
+// makes remaps rare, as etcd does. The hashmap freelist allocates in
+// constant time however fragmented the file is. (etcd also skips writing
+// the freelist; then Open rebuilds it by walking the file, and on a damaged
+// file bbolt panics in a goroutine of its own, which no recover catches.)
+func initialMmapSize() int {
+	if strconv.IntSize == 32 {
+		return 64 << 20
+	}
+	return 1 << 30
+}
+
 func openDB(path string, cfg *config) (db *bolt.DB, err error) {
 	// bbolt panics, or faults in mapped memory, on some damaged pages.
 	// Turn both into errors here; checkFile has ruled out the common causes.
@@ -189,7 +204,11 @@ func openDB(path string, cfg *config) (db *bolt.DB, err error) {
 			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.lockTimeout})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:         cfg.lockTimeout,
+		InitialMmapSize: initialMmapSize(),
+		FreelistType:    bolt.FreelistMapType,
+	})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("%w: %s stayed locked for %v; one process may open an inbox file at a time", ErrLocked, path, cfg.lockTimeout)

@@ -1,6 +1,7 @@
 package boltinbox_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -172,7 +173,8 @@ func TestOpenDamagedFile(t *testing.T) {
 	}{
 		{"garbage", garbage},
 		{"text", []byte("this is not a database\n")},
-		{"truncated", valid[:len(valid)/2]},
+		// bbolt grows the file ahead of its pages, in zeros: cut into the pages.
+		{"truncated", valid[:len(bytes.TrimRight(valid, "\x00"))/2]},
 		{"truncated to meta pages", valid[:2*4096]},
 		{"one byte", []byte{0}},
 		{"foreign bbolt database", foreignFile(t)},
