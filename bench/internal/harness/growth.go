@@ -66,7 +66,7 @@ func runGrowth(ctx context.Context, cfg Config, logf func(string, ...any)) (Grow
 	for _, bl := range cfg.Bodies {
 		// pginbox's absence is noted once, below.
 		bs := listenBackends(cfg, map[string]string{}, listenerSetup{maxBody: growthMaxBody})
-		rows, err := loadServers(ctx, client, bs, bl.Rate, cfg.LoadDuration, cfg.LoadSlices, bl.Size)
+		rows, err := loadPasses(ctx, client, bs, bl.Rate, cfg.LoadDuration, cfg.LoadSlices, bl.Size)
 		if err != nil {
 			return res, err
 		}
