@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,6 +57,7 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	inboxes := fs.String("inboxes", "", "comma-separated inboxes to measure: inbox.Memory, boltinbox, pginbox (default all)")
 	pg := fs.String("postgres", os.Getenv("GEMINIHOOKS_TEST_POSTGRES"), "PostgreSQL URL for the pginbox row; empty skips it")
 	commit := fs.String("commit", gitCommit(), "names the geminihooks tree measured (default: git's HEAD, marked dirty if modified)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (load generator and servers alike) to this file")
 	benchtime := fs.Duration("benchtime", 0, "testing.Benchmark time per signature benchmark (default by size)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -136,6 +138,17 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	}
 	cfg.Logf = func(format string, a ...any) {
 		fmt.Fprintf(logw, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := harness.Run(ctx, cfg)
 	if err != nil {
