@@ -360,6 +360,7 @@ func (i *store) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 	}
 	if tag.RowsAffected() == 1 {
 		i.announce()
+		i.stored(1)
 		return true, nil
 	}
 	// Nothing stored: a duplicate, or the cap.

@@ -515,27 +515,33 @@ VALUES ($1, '{}', $2, $3, $2, CASE WHEN $3 = 'claimed' THEN 'l' ELSE '' END, CAS
 // every claim reads and sorts the whole backlog.
 func TestAnalyzesANewTable(t *testing.T) {
 	t.Parallel()
-	pool := testPool(t)
-	db, schema := newInbox(t, pool, nil)
-	table := pgx.Identifier{schema, "inbox"}.Sanitize()
-	if _, err := pool.Exec(t.Context(), `ALTER TABLE `+table+` SET (autovacuum_enabled = false)`); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Go(func() {
-			for k := range 150 {
-				if _, err := db.Put(t.Context(), &inbox.Message{ID: fmt.Sprintf("msg_%d_%d", w, k), Body: []byte(`{}`)}); err != nil {
-					t.Error(err)
-					return
-				}
+	// Puts share an INSERT without a cap, and go one by one with one.
+	for name, cfg := range map[string]*pginbox.Config{"shared insert": nil, "capped": {MaxPending: 1 << 20}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			pool := testPool(t)
+			db, schema := newInbox(t, pool, cfg)
+			table := pgx.Identifier{schema, "inbox"}.Sanitize()
+			if _, err := pool.Exec(t.Context(), `ALTER TABLE `+table+` SET (autovacuum_enabled = false)`); err != nil {
+				t.Fatal(err)
 			}
+			var wg sync.WaitGroup
+			for w := range 8 {
+				wg.Go(func() {
+					for k := range 150 {
+						if _, err := db.Put(t.Context(), &inbox.Message{ID: fmt.Sprintf("msg_%d_%d", w, k), Body: []byte(`{}`)}); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			waitFor(t, 30*time.Second, "statistics for the table", func() (bool, error) {
+				var tuples float64
+				err := pool.QueryRow(t.Context(), `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, table).Scan(&tuples)
+				return tuples >= 1000, err
+			})
 		})
 	}
-	wg.Wait()
-	waitFor(t, 30*time.Second, "statistics for the table", func() (bool, error) {
-		var tuples float64
-		err := pool.QueryRow(t.Context(), `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, table).Scan(&tuples)
-		return tuples >= 1000, err
-	})
 }
