@@ -88,7 +88,7 @@ func completionSpecs(ctx context.Context) []completionSpec {
 		root.words = append(root.words, c.name)
 		root.summary[c.name] = capitalize(c.summary)
 		s := completionSpec{path: c.name, words: c.words, flags: helpFlags(ctx, c.exec)}
-		if c.name == "webhooks" || c.name == "emulator" {
+		if c.group != nil {
 			s.summary = map[string]string{}
 			for _, sub := range c.group().subs {
 				s.words = append(s.words, sub.word())

@@ -292,6 +292,8 @@ func TestCompletionScripts(t *testing.T) {
 		{[]string{"geminihooks", "webhooks", "create", "--e"}, "--event"},
 		{[]string{"geminihooks", "listen", "--addr", "127.0.0.1:0", "--a"}, "--addr --attempts --audience"},
 		{[]string{"geminihooks", "emulator", "jobs", "i"}, "interaction"},
+		{[]string{"geminihooks", "inbox", "r"}, "replay"},
+		{[]string{"geminihooks", "inbox", "list", "--s"}, "--state"},
 		{[]string{"geminihooks", "trigger", "batch.s"}, "batch.succeeded"},
 		{[]string{"geminihooks", "completion", ""}, "bash zsh fish --log-format"},
 		{[]string{"geminihooks", "--ver"}, "--version"},
