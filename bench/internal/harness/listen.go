@@ -151,7 +151,10 @@ func loadClient() *http.Client {
 // autovacuum and checkpoints), on the disk and the two cores the other servers use: beside pginbox, the
 // bare handler's p99 at 4,000/s doubled and boltinbox's tripled.
 func loadPasses(ctx context.Context, client *http.Client, bs []backend, rate float64, dur time.Duration, turns, size int) ([]ListenRow, error) {
-	var rest, pg, rows = []backend{}, []backend{}, []ListenRow{}
+	var (
+		rest, pg []backend
+		rows     []ListenRow
+	)
 	for _, b := range bs {
 		if b.name == pgBackend {
 			pg = append(pg, b)
