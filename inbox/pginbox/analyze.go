@@ -48,15 +48,8 @@ func (i *store) stored(n int) {
 			i.analyze.running = false
 			i.amu.Unlock()
 		}()
-		ctx, cancel := context.WithTimeout(context.Background(), analyzeTimeout)
+		ctx, cancel := context.WithTimeout(i.ctx, analyzeTimeout)
 		defer cancel()
-		go func() {
-			select {
-			case <-i.closing:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		if _, err := i.pool.Exec(ctx, `ANALYZE `+i.names.qualified); err != nil && ctx.Err() == nil {
 			i.logger.Warn("pginbox: analyzing the inbox table failed; claims may be slow until autovacuum does", "error", err)
 		}

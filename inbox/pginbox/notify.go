@@ -32,15 +32,7 @@ func (i *store) signal() {
 
 func (i *store) listen() {
 	defer i.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-i.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	ctx := i.ctx
 	const maxBackoff = 5 * time.Second
 	backoff := 100 * time.Millisecond
 	for {
@@ -104,12 +96,7 @@ func (i *store) announce() {
 // workers until their next poll.
 func (i *store) announcer() {
 	defer i.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		<-i.closing
-		cancel()
-	}()
+	ctx := i.ctx
 	// The statements of one simple query run as one implicit transaction,
 	// which SET LOCAL applies to. The channel is a checked identifier, so it
 	// can be a literal.

@@ -120,13 +120,17 @@ type store struct {
 	listening bool
 	closed    atomic.Bool
 	closing   chan struct{}
-	wg        sync.WaitGroup
-	notify    chan struct{} // Notify's channel
-	wakeup    chan struct{} // asks the announcer for a NOTIFY
-	puts      chan *putReq  // Puts waiting for a putter
-	claims    *group[claimReq, []*inbox.Message]
-	acks      *group[ackReq, struct{}]
-	settles   *group[settleReq, struct{}]
+	// ctx is the background goroutines' context; Close cancels it, after
+	// closing closing.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	notify  chan struct{} // Notify's channel
+	wakeup  chan struct{} // asks the announcer for a NOTIFY
+	puts    chan *putReq  // Puts waiting for a putter
+	claims  *group[claimReq, []*inbox.Message]
+	acks    *group[ackReq, struct{}]
+	settles *group[settleReq, struct{}]
 }
 
 var _ inbox.Store = (*store)(nil)
@@ -160,6 +164,7 @@ func New(pool *pgxpool.Pool, cfg *Config) (*DB, error) {
 		wakeup:  make(chan struct{}, 1),
 		puts:    make(chan *putReq, maxPutBatch),
 	}
+	i.ctx, i.cancel = context.WithCancel(context.Background())
 	i.sql.settle = settleSQL(n.jobs)
 	i.claims = newGroup(maxClaimBatch, i.claimBatch)
 	i.acks = newGroup(maxAckBatch, i.ackBatch)
@@ -511,6 +516,7 @@ func (i *store) Close() error {
 		return nil
 	}
 	close(i.closing)
+	i.cancel()
 	i.mu.Unlock()
 	i.wg.Wait()
 	return nil
