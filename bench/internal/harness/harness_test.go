@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -326,5 +327,24 @@ func TestSettleWaitsForTheHandlers(t *testing.T) {
 	stuck := server{depth: func(context.Context) (int, error) { return 1, nil }}
 	if err := settle(ctx, stuck); err == nil {
 		t.Error("settle returned nil with an event never handled")
+	}
+}
+
+// TestStoresFilter checks that -inboxes picks the stores measured, and that pginbox left out by choice is
+// not reported as skipped.
+func TestStoresFilter(t *testing.T) {
+	names := func(ss []store) (n []string) {
+		for _, s := range ss {
+			n = append(n, s.name)
+		}
+		return n
+	}
+	ss, noPG := stores(Config{})
+	if got := names(ss); !slices.Equal(got, []string{memoryStore, boltStore}) || noPG == "" {
+		t.Errorf("no filter, no PostgreSQL: %v, %q; want memory and bolt, and why pginbox is missing", got, noPG)
+	}
+	ss, noPG = stores(Config{Inboxes: []string{boltStore}})
+	if got := names(ss); !slices.Equal(got, []string{boltStore}) || noPG != "" {
+		t.Errorf("-inboxes boltinbox: %v, %q; want bolt alone and no skip note", got, noPG)
 	}
 }

@@ -39,8 +39,8 @@ type store struct {
 	open func(ctx context.Context) (inbox.Inbox, func(), error)
 }
 
-// stores returns the inboxes to measure. pginbox needs a reachable PostgreSQL: without one it is left
-// out and noPG says why.
+// stores returns the inboxes to measure: those cfg.Inboxes names, or all. pginbox needs a reachable
+// PostgreSQL: without one it is left out and noPG says why.
 func stores(cfg Config) (ss []store, noPG string) {
 	ss = []store{
 		{memoryStore, func(context.Context) (inbox.Inbox, func(), error) {
@@ -63,30 +63,28 @@ func stores(cfg Config) (ss []store, noPG string) {
 			return ib, func() { ib.Close(); remove() }, nil
 		}},
 	}
-	defer func() {
-		if cfg.Inboxes != nil {
-			ss = slices.DeleteFunc(ss, func(s store) bool { return !slices.Contains(cfg.Inboxes, s.name) })
-			if !slices.Contains(cfg.Inboxes, pgStore) {
-				noPG = ""
+	if noPG = postgresMissing(cfg.Postgres); noPG == "" {
+		ss = append(ss, store{pgStore, func(ctx context.Context) (inbox.Inbox, func(), error) {
+			t, err := newPGTable(ctx, cfg.Postgres)
+			if err != nil {
+				return nil, nil, err
 			}
-		}
-	}()
-	if noPG = postgresMissing(cfg.Postgres); noPG != "" {
+			ib, err := t.open(ctx)
+			if err != nil {
+				t.drop()
+				return nil, nil, err
+			}
+			return ib, func() { ib.Close(); t.drop() }, nil
+		}})
+	}
+	if cfg.Inboxes == nil {
 		return ss, noPG
 	}
-	ss = append(ss, store{pgStore, func(ctx context.Context) (inbox.Inbox, func(), error) {
-		t, err := newPGTable(ctx, cfg.Postgres)
-		if err != nil {
-			return nil, nil, err
-		}
-		ib, err := t.open(ctx)
-		if err != nil {
-			t.drop()
-			return nil, nil, err
-		}
-		return ib, func() { ib.Close(); t.drop() }, nil
-	}})
-	return ss, ""
+	ss = slices.DeleteFunc(ss, func(s store) bool { return !slices.Contains(cfg.Inboxes, s.name) })
+	if !slices.Contains(cfg.Inboxes, pgStore) {
+		noPG = "" // not asked for, so not missed
+	}
+	return ss, noPG
 }
 
 // boltFile names a file for a bolt inbox in a new temporary directory, and what removes the directory.
