@@ -205,9 +205,20 @@ func TestREADMESnippetsBuild(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A replace points at this checkout; go.sum is this module's, so the
-	// build needs nothing the module cache does not already hold.
-	write("go.mod", "module example.com/readme\n\ngo 1.26\n\nrequire "+module+" v0.0.0-00010101000000-000000000000\n\nreplace "+module+" => "+root+"\n")
+	// A replace points at this checkout. go.mod and go.sum are this
+	// module's, requirements and all, so the build needs nothing the
+	// module cache does not already hold after this module's own tests:
+	// with only the one requirement, go would load the go.mod of every
+	// module in the dependencies' graph, which a fresh cache lacks.
+	mod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, reqs, ok := strings.Cut(string(mod), "\n")
+	if !ok || !strings.HasPrefix(string(mod), "module "+module+"\n") {
+		t.Fatalf("go.mod does not begin with module %s", module)
+	}
+	write("go.mod", "module example.com/readme\n"+reqs+"\nrequire "+module+" v0.0.0-00010101000000-000000000000\n\nreplace "+module+" => "+root+"\n")
 	sum, err := os.ReadFile("go.sum")
 	if err != nil {
 		t.Fatal(err)
