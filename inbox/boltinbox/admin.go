@@ -19,6 +19,12 @@ var bktArrivals = []byte("arrivals")
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 
+// settle waits until the file holds every message whose Put has returned:
+// an empty commit, which the writer makes with the log's queue.
+func (i *store) settle(ctx context.Context) error {
+	return i.do(ctx, func(*wtx) error { return nil })
+}
+
 // List implements inbox.Admin. A page reads the messages it walks past:
 // with a filter on Type or JobID, every older one until the page is full.
 func (i *store) List(ctx context.Context, f inbox.Filter, cursor string, limit int) (*inbox.Page, error) {
@@ -30,6 +36,9 @@ func (i *store) List(ctx context.Context, f inbox.Filter, cursor string, limit i
 		return nil, err
 	}
 	limit = backend.PageLimit(limit)
+	if err := i.settle(ctx); err != nil {
+		return nil, err
+	}
 	now := i.clock()
 	var p *inbox.Page
 	err = i.view(func(tx *bolt.Tx) error {
@@ -78,7 +87,7 @@ func (i *store) List(ctx context.Context, f inbox.Filter, cursor string, limit i
 // Count implements inbox.Admin. Claims whose lease ran out count as
 // claimed until a Claim looks at them.
 func (i *store) Count(ctx context.Context) (inbox.Counts, error) {
-	if err := ctx.Err(); err != nil {
+	if err := i.settle(ctx); err != nil {
 		return inbox.Counts{}, err
 	}
 	var c inbox.Counts
@@ -107,8 +116,8 @@ func (i *store) Requeue(ctx context.Context, id string, body []byte) error {
 		if len(r.msg.Body) == 0 && len(body) == 0 {
 			return fmt.Errorf("boltinbox: message %q: %w", id, inbox.ErrNoBody)
 		}
-		if i.cfg.maxPending > 0 && i.depth.Load()+w.depth >= int64(i.cfg.maxPending) {
-			return fmt.Errorf("boltinbox: %d messages pending: %w", i.cfg.maxPending, inbox.ErrFull)
+		if err := i.full(i.log.count() + int(w.depth)); err != nil {
+			return err
 		}
 		if r.msg.State == inbox.StateDead {
 			if err := w.tx.Bucket(bktDead).Delete(r.deadKey()); err != nil {

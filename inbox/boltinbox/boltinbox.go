@@ -1,6 +1,7 @@
 package boltinbox
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -56,7 +57,8 @@ type Config struct {
 	// MaxPending caps how many messages may be pending or claimed; a Put
 	// beyond it fails with inbox.ErrFull. Default 0: no cap.
 	MaxPending int
-	// MaxBatch caps how many operations share one commit. Default 1000.
+	// MaxBatch caps how many operations share one commit, and how many
+	// logged messages Open replays per commit. Default 1000.
 	MaxBatch int
 	// Now is the clock for leases, retry times and finish times. Default
 	// nil: time.Now.
@@ -108,10 +110,13 @@ func newConfig(c *Config) (config, error) {
 // It is safe for concurrent use by one process; Open fails with ErrLocked
 // while another process has the file.
 //
-// Every change is committed and fsynced before the call returns. Changes
-// that arrive while a commit is in progress are committed together in the
-// next one (group commit), so throughput grows with concurrency instead of
-// being bounded by one fsync per call.
+// A Put returns once its message is in the write-ahead log and the log is
+// synced; Puts that arrive while a sync runs share the next one. One
+// goroutine commits everything else, and the logged messages, to the
+// file: changes that arrive while a commit is in progress share the next
+// (group commit). Acks, retries and dead letters, which a worker does not
+// wait on before its next event, and the logged messages wait up to 5 ms
+// after the last commit began, so that one commit carries many.
 type DB struct {
 	// Store is the inbox: the queue a listener's workers use and the admin
 	// view for a console or a CLI. Its Close closes the file, and the
@@ -129,14 +134,17 @@ type store struct {
 	logger *slog.Logger
 	cfg    config
 
-	ops     chan *op
-	mu      sync.RWMutex // held for reading while sending on ops, so Close sees every queued op
-	closed  atomic.Bool
-	closing chan struct{} // closed by Close after closed is set: the writer drains ops and stops
-	wg      sync.WaitGroup
-	once    sync.Once
+	ops      chan *op
+	log      *wal
+	mu       sync.RWMutex // held for reading while sending on ops or adding to the log, so Close sees every change
+	closed   atomic.Bool
+	closing  chan struct{} // closed by Close after closed is set: the syncer writes what is open and stops
+	stop     chan struct{} // closed after the syncer stopped: the writer drains and stops
+	syncerWG sync.WaitGroup
+	wg       sync.WaitGroup
+	once     sync.Once
 
-	depth  atomic.Int64 // pending + claimed; only the writer changes it
+	depth  atomic.Int64 // pending + claimed in the file; only the writer changes it, holding log.mu
 	notify chan struct{}
 }
 
@@ -150,6 +158,11 @@ var _ inbox.Store = (*store)(nil)
 // Done and dead messages stay, deduplicating, until Prune removes them: the
 // listener prunes the inbox it runs on.
 func Open(path string, cfg *Config) (*DB, error) {
+	return open(path, cfg, defaultWALSize)
+}
+
+// open is Open with the write-ahead log's size, which tests make small.
+func open(path string, cfg *Config, walSize int64) (*DB, error) {
 	c, err := newConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -168,6 +181,7 @@ func Open(path string, cfg *Config) (*DB, error) {
 		cfg:     c,
 		ops:     make(chan *op, c.maxBatch),
 		closing: make(chan struct{}),
+		stop:    make(chan struct{}),
 		notify:  make(chan struct{}, 1),
 	}
 	depth, err := i.setup()
@@ -175,10 +189,36 @@ func Open(path string, cfg *Config) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
 	}
-	i.depth.Store(int64(depth))
+	replayed, err := i.openLog(path, walSize)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	i.depth.Store(int64(depth + replayed))
+	i.syncerWG.Add(1)
+	go i.syncer()
 	i.wg.Add(1)
 	go i.writer()
 	return &DB{Store: i, Ledger: jobLedger{i}}, nil
+}
+
+// openLog opens the write-ahead log and replays it, turning a panic on a
+// damaged page of the file into an error, as setup does.
+func (i *store) openLog(path string, size int64) (replayed int, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: damaged page: %v", ErrCorrupt, path, r)
+		}
+	}()
+	i.log, replayed, err = openWAL(path, i.db, size)
+	if err != nil {
+		return 0, err
+	}
+	if replayed > 0 {
+		i.logger.Info("boltinbox: messages replayed from the write-ahead log", "messages", replayed)
+	}
+	return replayed, nil
 }
 
 // bbolt remaps the file each time it outgrows its mapping, and a remap
@@ -344,8 +384,11 @@ func (i *store) Close() error {
 		i.closed.Store(true)
 		i.mu.Unlock()
 		close(i.closing)
+		i.syncerWG.Wait()
+		close(i.stop)
 		i.wg.Wait()
-		err = i.db.Close()
+		i.log.flush.close()
+		err = errors.Join(i.db.Close(), i.log.f.Close())
 	})
 	return err
 }
@@ -356,7 +399,9 @@ func newLease() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Put implements inbox.Inbox. It returns after the message is fsynced.
+// Put implements inbox.Inbox. It returns once the message is in the
+// write-ahead log and the log is synced, or, when the message skips the
+// log, once its commit is.
 func (i *store) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 	if m == nil || m.ID == "" {
 		return false, errors.New("boltinbox: message without an ID")
@@ -364,61 +409,110 @@ func (i *store) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 	if err := backend.CheckKeys(m.ID, m.JobKey); err != nil {
 		return false, fmt.Errorf("boltinbox: put: %w", err)
 	}
-	stored := false
-	err := i.do(ctx, func(w *wtx) error {
-		msgs := w.tx.Bucket(bktMsgs)
-		if msgs.Get([]byte(m.ID)) != nil {
-			return nil
-		}
-		jobs := w.tx.Bucket(bktJobs)
-		if m.JobKey != "" && jobs.Get([]byte(m.JobKey)) != nil {
-			return nil
-		}
-		if i.cfg.maxPending > 0 && i.depth.Load()+w.depth >= int64(i.cfg.maxPending) {
-			return fmt.Errorf("boltinbox: %d messages pending: %w", i.cfg.maxPending, inbox.ErrFull)
-		}
-		seq, err := w.tx.Bucket(bktMeta).NextSequence()
-		if err != nil {
-			return storageErr(err)
-		}
-		r := &record{seq: seq, msg: inbox.Message{
-			ID:          m.ID,
-			JobKey:      m.JobKey,
-			Body:        m.Body,
-			Scheme:      m.Scheme,
-			Synthesized: m.Synthesized,
-			ReceivedAt:  m.ReceivedAt,
-			State:       inbox.StatePending,
-		}}
-		if r.msg.ReceivedAt.IsZero() {
-			r.msg.ReceivedAt = w.now
-		}
-		r.msg.NotBefore = w.now
-		if err := w.putRecord(r); err != nil {
-			return err
-		}
-		if m.JobKey != "" {
-			if err := jobs.Put([]byte(m.JobKey), []byte(m.ID)); err != nil {
-				return storageErr(err)
-			}
-		}
-		if err := w.tx.Bucket(bktReady).Put(r.readyKey(), []byte(m.ID)); err != nil {
-			return storageErr(err)
-		}
-		if err := w.tx.Bucket(bktArrivals).Put(seqKey(r.seq), []byte(m.ID)); err != nil {
-			return storageErr(err)
-		}
-		w.depth++
-		w.notify = true
-		stored = true
-		return nil
-	})
-	if err != nil {
-		// stored is not read: when ctx ended, do returned without waiting,
-		// and fn may still be running; and a failed commit stored nothing.
+	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	return stored, nil
+	now := i.clock()
+	msg := inbox.Message{
+		ID:          m.ID,
+		JobKey:      m.JobKey,
+		Body:        bytes.Clone(m.Body), // stored after Put returns
+		Scheme:      m.Scheme,
+		Synthesized: m.Synthesized,
+		ReceivedAt:  m.ReceivedAt,
+		State:       inbox.StatePending,
+		NotBefore:   now,
+	}
+	if msg.ReceivedAt.IsZero() {
+		msg.ReceivedAt = now
+	}
+	for {
+		i.mu.RLock()
+		if i.closed.Load() {
+			i.mu.RUnlock()
+			return false, inbox.ErrClosed
+		}
+		f, dup, err := i.log.add(&msg, i.has, i.full)
+		i.mu.RUnlock()
+		if err != nil {
+			return false, err
+		}
+		res := dup
+		if f != nil {
+			res = f.res
+		}
+		select {
+		case <-res.done:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		switch {
+		case f != nil && res.err != nil:
+			return false, res.err
+		case f != nil:
+			return true, nil
+		case res.err != nil:
+			// The Put this one duplicated failed: store this one.
+			continue
+		default:
+			return false, nil
+		}
+	}
+}
+
+// has reports whether the file holds a message with the ID or JobKey.
+func (i *store) has(id, job string) (bool, error) {
+	found := false
+	err := i.view(func(tx *bolt.Tx) error {
+		found = tx.Bucket(bktMsgs).Get([]byte(id)) != nil ||
+			job != "" && tx.Bucket(bktJobs).Get([]byte(job)) != nil
+		return nil
+	})
+	return found, err
+}
+
+// full fails with ErrFull when the inbox holds Config.MaxPending messages,
+// counting pending more that are on their way into the file.
+func (i *store) full(pending int) error {
+	if i.cfg.maxPending > 0 && i.depth.Load()+int64(pending) >= int64(i.cfg.maxPending) {
+		return fmt.Errorf("boltinbox: %d messages pending: %w", i.cfg.maxPending, inbox.ErrFull)
+	}
+	return nil
+}
+
+// insert stores m as a new pending message unless the file holds its ID or
+// JobKey, and reports whether it did.
+func (w *wtx) insert(m *inbox.Message) (bool, error) {
+	msgs := w.tx.Bucket(bktMsgs)
+	if msgs.Get([]byte(m.ID)) != nil {
+		return false, nil
+	}
+	jobs := w.tx.Bucket(bktJobs)
+	if m.JobKey != "" && jobs.Get([]byte(m.JobKey)) != nil {
+		return false, nil
+	}
+	seq, err := w.tx.Bucket(bktMeta).NextSequence()
+	if err != nil {
+		return false, storageErr(err)
+	}
+	r := &record{seq: seq, msg: *m}
+	if err := w.putRecord(r); err != nil {
+		return false, err
+	}
+	if m.JobKey != "" {
+		if err := jobs.Put([]byte(m.JobKey), []byte(m.ID)); err != nil {
+			return false, storageErr(err)
+		}
+	}
+	if err := w.tx.Bucket(bktReady).Put(r.readyKey(), []byte(m.ID)); err != nil {
+		return false, storageErr(err)
+	}
+	if err := w.tx.Bucket(bktArrivals).Put(seqKey(r.seq), []byte(m.ID)); err != nil {
+		return false, storageErr(err)
+	}
+	w.depth++
+	w.notify = true
+	return true, nil
 }
 
 // Claim implements inbox.Inbox. Claims are stored with their lease end; the
@@ -432,7 +526,7 @@ func (i *store) Claim(ctx context.Context, n int, lease time.Duration) ([]*inbox
 		return nil, fmt.Errorf("boltinbox: lease %v is not positive", lease)
 	}
 	out := []*inbox.Message{}
-	err := i.ride(ctx, func(w *wtx) error {
+	err := i.do(ctx, func(w *wtx) error {
 		out = out[:0]
 		if err := w.release(); err != nil {
 			return err
@@ -549,7 +643,7 @@ func (w *wtx) finish(r *record, state inbox.State, reason string, keepLease bool
 // Ack implements inbox.Inbox. Acking a done message again with the lease
 // that completed it returns nil.
 func (i *store) Ack(ctx context.Context, id, lease string) error {
-	return i.ride(ctx, func(w *wtx) error {
+	return i.lazy(ctx, func(w *wtx) error {
 		r, err := w.get([]byte(id))
 		if err != nil {
 			return err
@@ -566,7 +660,7 @@ func (i *store) Ack(ctx context.Context, id, lease string) error {
 
 // Retry implements inbox.Inbox.
 func (i *store) Retry(ctx context.Context, id, lease string, at time.Time, reason string) error {
-	return i.ride(ctx, func(w *wtx) error {
+	return i.lazy(ctx, func(w *wtx) error {
 		r, err := w.claimed(id, lease)
 		if err != nil {
 			return err
@@ -600,7 +694,7 @@ func (w *wtx) schedule(r *record) error {
 
 // DeadLetter implements inbox.Inbox.
 func (i *store) DeadLetter(ctx context.Context, id, lease, reason string) error {
-	return i.ride(ctx, func(w *wtx) error {
+	return i.lazy(ctx, func(w *wtx) error {
 		r, err := w.claimed(id, lease)
 		if err != nil {
 			return err
@@ -687,6 +781,9 @@ func (i *store) Get(ctx context.Context, id string) (*inbox.Message, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if m, ok := i.log.get(id); ok {
+		return m, nil
+	}
 	now := i.clock()
 	var m *inbox.Message
 	err := i.view(func(tx *bolt.Tx) error {
@@ -712,7 +809,9 @@ func (i *store) Depth(ctx context.Context) (int, error) {
 	if i.closed.Load() {
 		return 0, inbox.ErrClosed
 	}
-	return int(i.depth.Load()), nil
+	i.log.mu.Lock()
+	defer i.log.mu.Unlock()
+	return int(i.depth.Load()) + i.log.pending, nil
 }
 
 func getRecord(tx *bolt.Tx, id []byte) (*record, error) {

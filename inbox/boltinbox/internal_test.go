@@ -135,7 +135,10 @@ func TestFailedCommitFailsOnlyItsCause(t *testing.T) {
 	var wg sync.WaitGroup
 	for k := range n {
 		wg.Go(func() {
-			_, errs[k] = ib.Put(ctx, &inbox.Message{ID: fmt.Sprintf("wh_%d", k), Body: []byte(`{}`)})
+			errs[k] = ib.do(ctx, func(w *wtx) error {
+				_, err := w.insert(&inbox.Message{ID: fmt.Sprintf("wh_%d", k), Body: []byte(`{}`), State: inbox.StatePending})
+				return err
+			})
 		})
 	}
 	wg.Go(func() {
@@ -151,7 +154,7 @@ func TestFailedCommitFailsOnlyItsCause(t *testing.T) {
 	}
 	for k, err := range errs[:n] {
 		if err != nil {
-			t.Errorf("Put %d beside a failing op = %v", k, err)
+			t.Errorf("op %d beside a failing op = %v", k, err)
 		}
 	}
 	if !errors.Is(errs[n], ErrCorrupt) {

@@ -38,7 +38,12 @@ func stateCode(s inbox.State) byte {
 
 func (r *record) encode() []byte {
 	m := &r.msg
-	b := make([]byte, 0, 64+len(m.ID)+len(m.JobKey)+len(m.Body)+len(m.Scheme)+len(m.LastError)+len(m.Lease))
+	return r.appendTo(make([]byte, 0, 64+len(m.ID)+len(m.JobKey)+len(m.Body)+len(m.Scheme)+len(m.LastError)+len(m.Lease)))
+}
+
+// appendTo appends the record's encoding to b.
+func (r *record) appendTo(b []byte) []byte {
+	m := &r.msg
 	b = append(b, recordVersion)
 	b = binary.BigEndian.AppendUint64(b, r.seq)
 	b = appendBytes(b, []byte(m.ID))

@@ -93,7 +93,7 @@ func (i jobLedger) Track(ctx context.Context, j *ledger.Job) error {
 
 // Settle implements ledger.Ledger. Most events name no tracked job, or
 // one already settled: a read finds that without waiting for the writer.
-// The rest ride along with the next commit.
+// The rest share the next commit (lazy).
 func (i jobLedger) Settle(ctx context.Context, name string, at time.Time) error {
 	open := false
 	err := i.view(func(tx *bolt.Tx) error {
@@ -107,7 +107,7 @@ func (i jobLedger) Settle(ctx context.Context, name string, at time.Time) error 
 	if err != nil || !open {
 		return err
 	}
-	return i.ride(ctx, func(w *wtx) error {
+	return i.lazy(ctx, func(w *wtx) error {
 		j, err := getTracked(w.tx, name)
 		if errors.Is(err, ledger.ErrNotFound) {
 			return nil
