@@ -43,10 +43,11 @@ const (
 	walSuffix     = "-wal"
 	walHeaderSize = 32
 	walRecordHead = 16
-	// defaultWALSize bounds the log. At 6,000 1 KiB deliveries a second
-	// the writer applies the log many times a second; the bound matters
-	// only while commits fail or stall.
-	defaultWALSize = 64 << 20
+	// defaultWALSize is the ring's size. The writer applies the log at
+	// least every few milliseconds, some 40 KiB at 6,000 1 KiB deliveries
+	// a second; the size matters while commits stall, and for large
+	// bodies (a group stops growing at a quarter of it).
+	defaultWALSize = 8 << 20
 )
 
 var (
@@ -195,12 +196,27 @@ func (w *wal) replay(db *bolt.DB) (int, error) {
 	}
 }
 
-// restart draws a new salt and writes the header, so that nothing the log
-// holds now reads as a record again, then checkpoints the start of the
-// log: without that, the scan after a crash would begin at the old
-// checkpoint's offset, where a record of the new lap may begin too, and
-// skip the ones before it.
+// restart fills the ring with zeros if the file is shorter, draws a new
+// salt and writes the header, so that nothing the log holds now reads as a
+// record again, then checkpoints the start of the log. Zeros written once
+// make every later sync a flush of data alone: a sync that grows the file
+// or fills a hole must also commit the file system's journal, and waits
+// for whatever else that journal carries (another file's growth or
+// deletion, say). Without the new checkpoint, the scan after a crash
+// would begin at the old checkpoint's offset, where a record of the new
+// lap may begin too (begin would still find the start: two guards).
 func (w *wal) restart(db *bolt.DB) error {
+	st, err := w.f.Stat()
+	if err != nil {
+		return fileError("stat", w.f.Name(), err)
+	}
+	if zeros := make([]byte, 1<<20); st.Size() < w.size {
+		for off := st.Size(); off < w.size; off += int64(len(zeros)) {
+			if _, err := w.f.WriteAt(zeros[:min(int64(len(zeros)), w.size-off)], off); err != nil {
+				return fileError("write", w.f.Name(), err)
+			}
+		}
+	}
 	if _, err := rand.Read(w.salt[:]); err != nil {
 		return err
 	}
@@ -338,9 +354,10 @@ func (w *wal) appendRecord(buf []byte, seq uint64, m *inbox.Message) []byte {
 	return buf
 }
 
-// add starts a Put of m. It returns the flight to wait for, or, when m is
-// a duplicate, the result of the Put in flight it duplicates (nil when the
-// bbolt file has it). stored looks for ID or JobKey in the file.
+// add starts a Put of m. It returns the flight to wait for or, when m is
+// a duplicate, the result of the Put in flight it duplicates (storedResult
+// when the bbolt file has it). stored looks for the ID or JobKey in the
+// file; full fails when the inbox is at capacity.
 func (w *wal) add(m *inbox.Message, stored func(id, job string) (bool, error), full func(pending int) error) (f *flight, dup *result, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
