@@ -114,9 +114,10 @@ func newConfig(c *Config) (config, error) {
 // synced; Puts that arrive while a sync runs share the next one. One
 // goroutine commits everything else, and the logged messages, to the
 // file: changes that arrive while a commit is in progress share the next
-// (group commit). Acks, retries and dead letters, which a worker does not
-// wait on before its next event, and the logged messages wait up to 5 ms
-// after the last commit began, so that one commit carries many.
+// (group commit). While Puts arrive at 500 a second or more, acks,
+// retries and dead letters, which a worker does not wait on before its
+// next event, and the logged messages wait up to 5 ms after the last
+// commit began, so that one commit carries many.
 type DB struct {
 	// Store is the inbox: the queue a listener's workers use and the admin
 	// view for a console or a CLI. Its Close closes the file, and the
