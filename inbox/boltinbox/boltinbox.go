@@ -151,10 +151,11 @@ type store struct {
 
 var _ inbox.Store = (*store)(nil)
 
-// Open opens or creates the inbox file at path. It fails with an error
-// wrapping ErrLocked when another process holds the file, with one wrapping
-// ErrCorrupt when the file is damaged or not an inbox, and with one naming
-// the field when cfg holds a value out of range.
+// Open opens or creates the inbox file at path, and its write-ahead log
+// at path+"-wal" (8 MiB), whose messages past the file it stores first. It
+// fails with an error wrapping ErrLocked when another process holds the
+// file, with one wrapping ErrCorrupt when the file is damaged or not an
+// inbox, and with one naming the field when cfg holds a value out of range.
 //
 // Done and dead messages stay, deduplicating, until Prune removes them: the
 // listener prunes the inbox it runs on.
