@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 )
 
 // holdWriter keeps the writer in a commit of its own until the returned
-// function is called, so that logged Puts stay unapplied: what the files
+// function is called (or the test ends, so that a failed test still
+// closes its inbox), so that logged Puts stay unapplied: what the files
 // hold then is what a crash would leave.
 func holdWriter(t *testing.T, ib *store) (release func()) {
 	t.Helper()
@@ -29,12 +31,17 @@ func holdWriter(t *testing.T, ib *store) (release func()) {
 		})
 	}()
 	<-held
-	return func() {
-		close(hold)
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			close(hold)
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
 	}
+	t.Cleanup(release)
+	return release
 }
 
 // crashImage copies the inbox file and its log, as they are now, to a new
