@@ -122,7 +122,7 @@ func (i *store) writer() {
 			return
 		}
 		batch = i.queued(batch)
-		if puts >= paceAbove && lazy(batch) {
+		if puts >= paceAbove && allLazy(batch) {
 			if wait := time.Until(last.Add(pace)); wait > 0 {
 				batch = i.gather(batch, wait)
 			}
@@ -196,14 +196,14 @@ const (
 	pace = 5 * time.Millisecond
 	// paceAbove is the rate of logged Puts from which lazy ops wait for
 	// pace. Below it commits are few anyway, and a worker that waits for
-	// its last ack before acking again (the listener's do) would wait
-	// for pace at each event: one worker draining a backlog handled 154
-	// events a second when every ack waited.
+	// its last ack before acking again (as the listener's workers do)
+	// would wait for pace at each event: one worker draining a backlog
+	// handled 154 events a second when every ack waited.
 	paceAbove = 500
 )
 
-// lazy reports whether every op in batch is lazy.
-func lazy(batch []*op) bool {
+// allLazy reports whether every op in batch is lazy.
+func allLazy(batch []*op) bool {
 	for _, o := range batch {
 		if !o.lazy {
 			return false
