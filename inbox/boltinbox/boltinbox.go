@@ -147,6 +147,9 @@ type store struct {
 
 	depth  atomic.Int64 // pending + claimed in the file; only the writer changes it, holding log.mu
 	notify chan struct{}
+	// caughtUp is whether the last Claim found fewer messages than it
+	// asked for (see Claim).
+	caughtUp atomic.Bool
 }
 
 var _ inbox.Store = (*store)(nil)
@@ -528,7 +531,12 @@ func (i *store) Claim(ctx context.Context, n int, lease time.Duration) ([]*inbox
 		return nil, fmt.Errorf("boltinbox: lease %v is not positive", lease)
 	}
 	out := []*inbox.Message{}
-	err := i.do(ctx, func(w *wtx) error {
+	// A claim that follows one which emptied the ready queue is lazy: while
+	// Puts arrive fast it may wait for the acks and Puts of the next few
+	// milliseconds and share their commit, instead of committing for the
+	// one or two messages stored since. After a full claim there may be a
+	// backlog, and the next commits at once.
+	err := i.send(ctx, &op{ctx: ctx, done: make(chan error, 1), lazy: i.caughtUp.Load(), fn: func(w *wtx) error {
 		out = out[:0]
 		if err := w.release(); err != nil {
 			return err
@@ -560,10 +568,11 @@ func (i *store) Claim(ctx context.Context, n int, lease time.Duration) ([]*inbox
 			out = append(out, r.public())
 		}
 		return nil
-	})
+	}})
 	if err != nil {
 		return nil, err
 	}
+	i.caughtUp.Store(len(out) < n)
 	return out, nil
 }
 

@@ -200,3 +200,30 @@ func TestArrivalsBackfilled(t *testing.T) {
 		t.Errorf("List after backfill (-want +got):\n%s", diff)
 	}
 }
+
+// The Put rate that turns pacing on is measured over windows of at least
+// pace, whatever the commits' spacing: four Puts a commit, a commit every
+// millisecond, is 4,000 a second, and so is eight every other commit.
+func TestRateCountsEventsPerWindow(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		every time.Duration
+		ns    []int // events per commit, in turn
+		lo    float64
+		hi    float64
+	}{
+		{"four a millisecond", time.Millisecond, []int{4}, 3800, 4200},
+		{"every other commit", time.Millisecond, []int{8, 0}, 3800, 4200},
+		{"one every 10 ms", 10 * time.Millisecond, []int{1}, 95, 105},
+	} {
+		var r rate
+		now := time.Unix(1e9, 0)
+		for k := range 2000 {
+			r.add(c.ns[k%len(c.ns)], now)
+			now = now.Add(c.every)
+		}
+		if r.perSecond < c.lo || r.perSecond > c.hi {
+			t.Errorf("%s: %.0f a second; want %.0f to %.0f", c.name, r.perSecond, c.lo, c.hi)
+		}
+	}
+}
