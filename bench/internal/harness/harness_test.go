@@ -348,3 +348,30 @@ func TestStoresFilter(t *testing.T) {
 		t.Errorf("-inboxes boltinbox: %v, %q; want bolt alone and no skip note", got, noPG)
 	}
 }
+
+// TestListenRowTimesTheCountedPuts checks that a listener's row carries one timed Put per request of its
+// counted turns, none of the warm-up's, and that the bare handler's carries none.
+func TestListenRowTimesTheCountedPuts(t *testing.T) {
+	client := loadClient()
+	defer client.CloseIdleConnections()
+	bs := listenBackends(Config{Inboxes: []string{memoryStore}}, map[string]string{}, listenerSetup{})
+	rows, err := loadServers(t.Context(), client, bs, 2000, 200*time.Millisecond, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("%d rows; want the bare handler's and the listener's", len(rows))
+	}
+	for _, x := range rows {
+		want := x.Sent
+		if x.Backend == bareBackend {
+			want = 0
+		}
+		if len(x.Puts) != want || x.Sent == 0 {
+			t.Errorf("%s: %d Puts timed for %d requests sent; want %d", x.Backend, len(x.Puts), x.Sent, want)
+		}
+		if !slices.IsSorted(x.Puts) {
+			t.Errorf("%s: Puts not sorted", x.Backend)
+		}
+	}
+}

@@ -11,9 +11,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox"
 	"github.com/geminihooks/geminihooks/signing"
 )
 
@@ -22,6 +24,10 @@ type ListenRow struct {
 	Run     int // 1 to Config.Runs
 	Backend string
 	LoadResult
+	// Puts are the listener's inbox Put calls during the counted turns, timed inside the server, sorted;
+	// none for the bare handler. Against the ack latency they tell the inbox's share from HTTP's and the
+	// scheduler's.
+	Puts []time.Duration
 }
 
 // ListenResult holds the listener figures. Skipped names backends that could not run, with why.
@@ -45,6 +51,36 @@ type server struct {
 	h     http.Handler
 	stop  func()
 	depth func(ctx context.Context) (int, error) // nil: nothing runs after the answer
+	puts  *putTimer                              // nil: no inbox
+}
+
+// putTimer times an inbox's Put calls.
+type putTimer struct {
+	inbox.Inbox
+	mu    sync.Mutex
+	times []time.Duration
+}
+
+func (p *putTimer) Put(ctx context.Context, m *inbox.Message) (bool, error) {
+	start := time.Now()
+	stored, err := p.Inbox.Put(ctx, m)
+	d := time.Since(start)
+	p.mu.Lock()
+	p.times = append(p.times, d)
+	p.mu.Unlock()
+	return stored, err
+}
+
+// take returns the Puts timed since the last take.
+func (p *putTimer) take() []time.Duration {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.times
+	p.times = nil
+	return t
 }
 
 // listenBackends returns the bare handler and a listener over each inbox, set up as s says. A store that
@@ -66,12 +102,13 @@ func listenBackends(cfg Config, skipped map[string]string, s listenerSetup) []ba
 			if err != nil {
 				return server{}, err
 			}
-			l, stop, err := serve(ctx, ib, func(context.Context, *event.Event) error { return nil }, s)
+			puts := &putTimer{Inbox: ib}
+			l, stop, err := serve(ctx, puts, func(context.Context, *event.Event) error { return nil }, s)
 			if err != nil {
 				closeIB()
 				return server{}, err
 			}
-			return server{h: l, stop: func() { stop(); closeIB() }, depth: ib.Depth}, nil
+			return server{h: l, stop: func() { stop(); closeIB() }, depth: ib.Depth, puts: puts}, nil
 		}})
 	}
 	return bs
@@ -126,8 +163,9 @@ func runListen(ctx context.Context, cfg Config, logf func(string, ...any)) (List
 			}
 			for _, x := range rows {
 				x.Run = run
-				logf("listen run %d/%d: %s at %.0f/s: %d sent, %d ok, %d failed, %.0f/s, p50 %v p99 %v",
-					run, runs, x.Backend, rate, x.Sent, x.OK, x.Failed, x.Throughput(), x.Quantile(0.5), x.Quantile(0.99))
+				logf("listen run %d/%d: %s at %.0f/s: %d sent, %d ok, %d failed, %.0f/s, p50 %v p99 %v; Put p50 %v p99 %v",
+					run, runs, x.Backend, rate, x.Sent, x.OK, x.Failed, x.Throughput(), x.Quantile(0.5), x.Quantile(0.99),
+					quantile(x.Puts, 0.5), quantile(x.Puts, 0.99))
 				res.Rows = append(res.Rows, x)
 			}
 		}
@@ -181,10 +219,11 @@ func loadPasses(ctx context.Context, client *http.Client, bs []backend, rate flo
 // else's load does not land on one server's whole run.
 func loadServers(ctx context.Context, client *http.Client, bs []backend, rate float64, dur time.Duration, turns, size int) ([]ListenRow, error) {
 	type live struct {
-		b   backend
-		srv server
-		url string
-		acc LoadResult
+		b    backend
+		srv  server
+		url  string
+		acc  LoadResult
+		puts []time.Duration
 	}
 	var servers []*live
 	defer func() {
@@ -216,6 +255,7 @@ func loadServers(ctx context.Context, client *http.Client, bs []backend, rate fl
 		if err := settle(ctx, s.srv); err != nil {
 			return nil, fmt.Errorf("harness: %s: %w", s.b.name, err)
 		}
+		s.srv.puts.take()
 	}
 	for turn := range turns {
 		for k := range servers {
@@ -226,6 +266,7 @@ func loadServers(ctx context.Context, client *http.Client, bs []backend, rate fl
 				return nil, err
 			}
 			s.acc.merge(lr)
+			s.puts = append(s.puts, s.srv.puts.take()...)
 			if err := settle(ctx, s.srv); err != nil {
 				return nil, fmt.Errorf("harness: %s: %w", s.b.name, err)
 			}
@@ -234,7 +275,8 @@ func loadServers(ctx context.Context, client *http.Client, bs []backend, rate fl
 	var rows []ListenRow
 	for _, s := range servers {
 		slices.Sort(s.acc.Latencies)
-		rows = append(rows, ListenRow{Backend: s.b.name, LoadResult: s.acc})
+		slices.Sort(s.puts)
+		rows = append(rows, ListenRow{Backend: s.b.name, LoadResult: s.acc, Puts: s.puts})
 	}
 	return rows, nil
 }
@@ -419,13 +461,13 @@ func (r ListenResult) markdown() string {
 	b.WriteString("After every turn the harness waits until the server's handlers have taken every stored event, so that no backlog of one server runs during another's turn. ")
 	b.WriteString("pginbox runs in a pass of its own after the others, since PostgreSQL's background work (WAL, vacuum, checkpoints) would otherwise load their turns; its targets compare with the bare handler's pass at the same rate. ")
 	b.WriteString("Latency is from each request's scheduled send time to its answer (no coordinated omission); ")
-	b.WriteString("throughput is 2xx answers per second of wall time. Ratios are listener/bare at the same rate")
+	b.WriteString("throughput is 2xx answers per second of wall time. Put: the listener's inbox Put calls of the same turns, timed inside the server (the rest of an ack is HTTP and scheduling). Ratios are listener/bare at the same rate")
 	runs := r.runs()
 	if len(runs) > 1 {
 		fmt.Fprintf(&b, " in the same run. The whole measurement ran %d times, one after another; the charts show run %d", len(runs), runs[0])
 	}
 	b.WriteString(".\n\n")
-	header := []string{"offered/s", "server", "sent", "2xx", "failed", "2xx/s", "p50 ack", "p99 ack", "vs bare: tput / p50 / p99"}
+	header := []string{"offered/s", "server", "sent", "2xx", "failed", "2xx/s", "p50 ack", "p99 ack", "Put p50 / p99", "vs bare: tput / p50 / p99"}
 	if len(runs) > 1 {
 		header = append([]string{"run"}, header...)
 	}
@@ -433,7 +475,7 @@ func (r ListenResult) markdown() string {
 	for _, x := range r.Rows {
 		bare, _ := r.row(x.Run, bareBackend, x.Rate)
 		row := append([]string{fmt.Sprintf("%.0f", x.Rate), x.Backend}, loadCells(x.LoadResult)...)
-		row = append(row, vsBare(x, bare))
+		row = append(row, putCells(x.Puts), vsBare(x, bare))
 		if len(runs) > 1 {
 			row = append([]string{fmt.Sprint(x.Run)}, row...)
 		}
@@ -450,6 +492,14 @@ func (r ListenResult) markdown() string {
 func loadCells(x LoadResult) []string {
 	return []string{fmt.Sprint(x.Sent), fmt.Sprint(x.OK), failures(x), fmt.Sprintf("%.0f", x.Throughput()),
 		dur(float64(x.Quantile(0.5))), dur(float64(x.Quantile(0.99)))}
+}
+
+// putCells is "p50 / p99" of the timed Puts, or "-" without any.
+func putCells(puts []time.Duration) string {
+	if len(puts) == 0 {
+		return "-"
+	}
+	return dur(float64(quantile(puts, 0.5))) + " / " + dur(float64(quantile(puts, 0.99)))
 }
 
 // vsBare compares a listener's row with the bare handler's, "tput / p50 / p99", or "-" for the bare
