@@ -227,3 +227,74 @@ func TestRateCountsEventsPerWindow(t *testing.T) {
 		}
 	}
 }
+
+// A claim made after the ready queue ran dry may wait for company while
+// Puts arrive fast, but it still returns only once the file holds it: each
+// message a claim returns is claimed, with its attempt counted, in the
+// bbolt file at that moment, and every message is claimed once.
+func TestLazyClaimIsCommittedWhenItReturns(t *testing.T) {
+	t.Parallel()
+	i := openStore(t, filepath.Join(t.TempDir(), "inbox.db"))
+	t.Cleanup(func() { i.Close() })
+	const total = 3000
+	ctx := t.Context()
+	errs := make(chan error, 1)
+	go func() {
+		// Puts as fast as 16 callers go: far above the rate that turns pacing on.
+		var wg sync.WaitGroup
+		for p := range 16 {
+			wg.Go(func() {
+				for k := p; k < total; k += 16 {
+					if _, err := i.Put(ctx, &inbox.Message{ID: fmt.Sprintf("wh_%d", k), Body: []byte(`{}`)}); err != nil {
+						select {
+						case errs <- err:
+						default:
+						}
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+	}()
+	seen := map[string]bool{}
+	lazy := 0
+	for len(seen) < total {
+		wasLazy := i.caughtUp.Load()
+		ms, err := i.Claim(ctx, 8, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = i.db.View(func(tx *bolt.Tx) error {
+			for _, m := range ms {
+				r, err := getRecord(tx, []byte(m.ID))
+				if err != nil {
+					return err
+				}
+				if r.msg.State != inbox.StateClaimed || r.msg.Attempts != 1 || r.msg.Lease != m.Lease {
+					return fmt.Errorf("%s returned by a claim is %s, attempts %d, in the file", m.ID, r.msg.State, r.msg.Attempts)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			if seen[m.ID] {
+				t.Fatalf("%s claimed twice", m.ID)
+			}
+			seen[m.ID] = true
+		}
+		if wasLazy && len(ms) > 0 {
+			lazy++
+		}
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if lazy == 0 {
+		t.Error("no claim after an empty queue found anything; the lazy path went untested")
+	}
+}
