@@ -536,7 +536,7 @@ func (i *store) Claim(ctx context.Context, n int, lease time.Duration) ([]*inbox
 	// milliseconds and share their commit, instead of committing for the
 	// one or two messages stored since. After a full claim there may be a
 	// backlog, and the next commits at once.
-	err := i.send(ctx, &op{ctx: ctx, done: make(chan error, 1), lazy: i.caughtUp.Load(), fn: func(w *wtx) error {
+	err := i.send(ctx, func(w *wtx) error {
 		out = out[:0]
 		if err := w.release(); err != nil {
 			return err
@@ -568,7 +568,7 @@ func (i *store) Claim(ctx context.Context, n int, lease time.Duration) ([]*inbox
 			out = append(out, r.public())
 		}
 		return nil
-	}})
+	}, i.caughtUp.Load())
 	if err != nil {
 		return nil, err
 	}

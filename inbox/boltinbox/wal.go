@@ -572,7 +572,7 @@ func (w *wal) get(id string) (*inbox.Message, bool) {
 // apply is the op that stores the messages of gs and moves the checkpoint
 // past the last logged one.
 func (i *store) apply(gs []*group) *op {
-	return &op{ctx: context.Background(), done: make(chan error, 1), fn: func(w *wtx) error {
+	return newOp(context.Background(), func(w *wtx) error {
 		var last *group
 		for _, g := range gs {
 			for _, f := range g.flights {
@@ -592,5 +592,5 @@ func (i *store) apply(gs []*group) *op {
 		}
 		w.applied = gs
 		return nil
-	}}
+	}, false)
 }

@@ -61,20 +61,26 @@ func (w *wtx) putRecord(r *record) error {
 // do hands fn to the writer and waits until its batch is committed and
 // fsynced. A caller whose ctx ends stops waiting; its op may still commit.
 func (i *store) do(ctx context.Context, fn func(w *wtx) error) error {
-	return i.send(ctx, &op{ctx: ctx, fn: fn, done: make(chan error, 1)})
+	return i.send(ctx, fn, false)
 }
 
 // lazy is do for acks, retries and dead letters. Committing them at once
 // would take a commit, two fsyncs and a dozen page writes, for one change
 // or a few; held until pace after the last commit, they share one.
 func (i *store) lazy(ctx context.Context, fn func(w *wtx) error) error {
-	return i.send(ctx, &op{ctx: ctx, fn: fn, done: make(chan error, 1), lazy: true})
+	return i.send(ctx, fn, true)
 }
 
-func (i *store) send(ctx context.Context, o *op) error {
+func newOp(ctx context.Context, fn func(w *wtx) error, lazy bool) *op {
+	return &op{ctx: ctx, fn: fn, done: make(chan error, 1), lazy: lazy}
+}
+
+// send hands fn to the writer as do does, lazy or not.
+func (i *store) send(ctx context.Context, fn func(w *wtx) error, lazy bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	o := newOp(ctx, fn, lazy)
 	i.mu.RLock()
 	if i.closed.Load() {
 		i.mu.RUnlock()
