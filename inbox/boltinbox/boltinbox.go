@@ -216,7 +216,7 @@ func (i *store) openLog(path string, size int64) (replayed int, err error) {
 			err = fmt.Errorf("%w: %s: damaged page: %v", ErrCorrupt, path, r)
 		}
 	}()
-	i.log, replayed, err = openWAL(path, i.db, size)
+	i.log, replayed, err = openWAL(path, i.db, size, i.cfg.maxBatch)
 	if err != nil {
 		return 0, err
 	}

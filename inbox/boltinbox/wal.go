@@ -119,7 +119,7 @@ type wal struct {
 // openWAL opens the log beside path, replays into db what it holds past
 // db's checkpoint, and starts a new lap with a new salt. It reports how
 // many messages the replay stored.
-func openWAL(path string, db *bolt.DB, size int64) (*wal, int, error) {
+func openWAL(path string, db *bolt.DB, size int64, maxBatch int) (*wal, int, error) {
 	f, err := os.OpenFile(path+walSuffix, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, 0, fileError("open", path+walSuffix, err)
@@ -133,7 +133,7 @@ func openWAL(path string, db *bolt.DB, size int64) (*wal, int, error) {
 		wake:     make(chan struct{}, 1),
 		ready:    make(chan struct{}, 1),
 	}
-	n, err := w.replay(db)
+	n, err := w.replay(db, maxBatch)
 	if err == nil {
 		err = w.restart(db)
 	}
@@ -147,7 +147,7 @@ func openWAL(path string, db *bolt.DB, size int64) (*wal, int, error) {
 
 // replay applies the records past the checkpoint, in commits of at most
 // maxBatch messages, each moving the checkpoint.
-func (w *wal) replay(db *bolt.DB) (int, error) {
+func (w *wal) replay(db *bolt.DB, maxBatch int) (int, error) {
 	var seq uint64
 	var off int64
 	err := db.View(func(tx *bolt.Tx) error {
@@ -172,7 +172,7 @@ func (w *wal) replay(db *bolt.DB) (int, error) {
 	sc := &walScanner{r: io.NewSectionReader(w.f, 0, st.Size()), salt: salt, size: st.Size(), off: off, seq: seq}
 	stored := 0
 	for {
-		ms, err := sc.next(defaultMaxBatch)
+		ms, err := sc.next(maxBatch)
 		if err != nil {
 			return stored, err
 		}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/geminihooks/geminihooks/inbox"
 )
 
@@ -415,4 +417,37 @@ func FuzzScanner(f *testing.F) {
 			last = s.seq
 		}
 	})
+}
+
+// Open replays the log in commits of at most Config.MaxBatch messages, each
+// moving the checkpoint, as the field says: seven logged messages at
+// MaxBatch 2 take four commits, three more than at the default.
+func TestReplayCommitsMaxBatchAtATime(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "inbox.db")
+	ib := openSized(t, path, defaultWALSize)
+	release := holdWriter(t, ib)
+	putN(t, ib, 0, 7)
+	image := crashImage(t, path)
+	release()
+
+	commits := func(cfg *Config) int {
+		t.Helper()
+		p := crashImage(t, image)
+		db, err := open(p, cfg, defaultWALSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		s := db.Store.(*store)
+		if d, _ := s.Depth(t.Context()); d != 7 {
+			t.Errorf("MaxBatch %+v: Depth after replay = %d; want 7", cfg, d)
+		}
+		id := 0
+		s.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
+		return id
+	}
+	if got, want := commits(&Config{MaxBatch: 2}), commits(nil)+3; got != want {
+		t.Errorf("transactions after a replay at MaxBatch 2 = %d; want %d (three more than at the default)", got, want)
+	}
 }
