@@ -126,3 +126,43 @@ FROM `+pgx.Identifier{tbl.name}.Sanitize()+` m WHERE id = $1`, []byte(id)).Scan(
 	}
 	checkFilled(t, ib, want, cutoff)
 }
+
+// TestCheckpointPG checks that the harness's checkpoint before a load is one PostgreSQL counts as
+// requested, and that without a reachable PostgreSQL it does nothing.
+func TestCheckpointPG(t *testing.T) {
+	ctx := t.Context()
+	if err := checkpointPG(ctx, ""); err != nil {
+		t.Errorf("no URL: %v", err)
+	}
+	if err := checkpointPG(ctx, "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"); err != nil {
+		t.Errorf("unreachable: %v", err)
+	}
+	url := os.Getenv("GEMINIHOOKS_TEST_POSTGRES")
+	if url == "" {
+		t.Skip("GEMINIHOOKS_TEST_POSTGRES is not set")
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	requested := func() int64 {
+		// PostgreSQL 17 moved the counter to pg_stat_checkpointer.
+		var n int64
+		err := conn.QueryRow(ctx, "SELECT num_requested FROM pg_stat_checkpointer").Scan(&n)
+		if err != nil {
+			err = conn.QueryRow(ctx, "SELECT checkpoints_req FROM pg_stat_bgwriter").Scan(&n)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := requested()
+	if err := checkpointPG(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	if after := requested(); after <= before {
+		t.Errorf("requested checkpoints %d before, %d after; want one more", before, after)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"time"
 
@@ -66,7 +65,7 @@ func runGrowth(ctx context.Context, cfg Config, logf func(string, ...any)) (Grow
 	for _, bl := range cfg.Bodies {
 		// pginbox's absence is noted once, below.
 		bs := listenBackends(cfg, map[string]string{}, listenerSetup{maxBody: growthMaxBody})
-		rows, err := loadPasses(ctx, client, bs, bl.Rate, cfg.LoadDuration, cfg.LoadSlices, bl.Size)
+		rows, err := loadPasses(ctx, client, bs, load{rate: bl.Rate, dur: cfg.LoadDuration, turns: cfg.LoadSlices, size: bl.Size, pg: cfg.Postgres})
 		if err != nil {
 			return res, err
 		}
@@ -85,15 +84,15 @@ func runGrowth(ctx context.Context, cfg Config, logf func(string, ...any)) (Grow
 		}})
 	}
 	for _, f := range fills {
-		for _, n := range cfg.Stored {
-			row, err := measureStored(ctx, client, f, n, cfg.StoredRate, cfg.LoadDuration)
-			if err != nil {
-				return res, fmt.Errorf("harness: growth, %s with %d stored: %w", f.name, n, err)
-			}
-			logf("growth %s with %d stored (filled in %v): %d sent, %d ok, %d failed, %.0f/s, p50 %v p99 %v; prune deleted %d in %v %s",
-				f.name, n, row.Fill, row.Sent, row.OK, row.Failed, row.Throughput(), row.Quantile(0.5), row.Quantile(0.99), row.Pruned, row.PruneTook, row.PruneErr)
-			res.Stored = append(res.Stored, row)
+		rows, err := measureStored(ctx, client, f, cfg.Stored, load{rate: cfg.StoredRate, dur: cfg.LoadDuration, turns: cfg.LoadSlices, pg: cfg.Postgres})
+		if err != nil {
+			return res, fmt.Errorf("harness: growth, %s: %w", f.name, err)
 		}
+		for _, row := range rows {
+			logf("growth %s with %d stored (filled in %v): %d sent, %d ok, %d failed, %.0f/s, p50 %v p99 %v; prune deleted %d in %v %s",
+				f.name, row.Stored, row.Fill, row.Sent, row.OK, row.Failed, row.Throughput(), row.Quantile(0.5), row.Quantile(0.99), row.Pruned, row.PruneTook, row.PruneErr)
+		}
+		res.Stored = append(res.Stored, rows...)
 	}
 	return res, nil
 }
@@ -105,70 +104,55 @@ type filledStore struct {
 	open func(ctx context.Context, n int, from, to time.Time) (inbox.Store, func(), error)
 }
 
-// measureStored fills an inbox with n done events, as a listener leaves them within its dedupe window,
-// then, after a warm-up, offers a listener over it rate deliveries a second for d, and halfway through
-// runs the Prune the listener would run then: the one that deletes what aged past the window since the
-// last.
-func measureStored(ctx context.Context, client *http.Client, f filledStore, n int, rate float64, d time.Duration) (StoredRow, error) {
+// measureStored fills one inbox per count with that many done events, as a listener leaves them
+// within its dedupe window, and puts a listener over each. Then it loads them as ld says, in turns
+// rotating between them as the listen part does, so that the machine's
+// own pauses fall on every count alike rather than on one count's whole run. Halfway through its
+// middle turn, each runs the Prune its listener would run then: the one that deletes what aged past
+// the window since the last.
+func measureStored(ctx context.Context, client *http.Client, f filledStore, counts []int, ld load) ([]StoredRow, error) {
 	// Finish times span the window but its last three prune intervals, so that the listener's own
-	// Prune at start (with a cutoff of now minus the window) finds nothing while the fill takes up to
+	// Prune at start (with a cutoff of now minus the window) finds nothing while the fills take up to
 	// half an hour; the Prune during the load deletes the oldest interval's worth.
 	to := time.Now()
 	from := to.Add(-dedupeWindow + 3*pruneEvery)
-	ib, remove, err := f.open(ctx, n, from, to)
-	if err != nil {
-		return StoredRow{}, err
-	}
-	defer remove()
-	row := StoredRow{Inbox: f.name, Stored: n, Fill: time.Since(to)}
-	l, stop, err := serve(ctx, ib, func(context.Context, *event.Event) error { return nil }, listenerSetup{})
-	if err != nil {
-		return row, err
-	}
-	defer stop()
-	srv := httptest.NewServer(l)
-	defer srv.Close()
-	defer client.CloseIdleConnections()
-	count := max(int(rate*d.Seconds()), 1)
-	// As in the listen part: a fresh listener's first requests pay for dialling and for a heap
-	// growing from nothing, and the fill leaves garbage behind. Neither is what the stored events
-	// cost, so a warm-up turn, not counted, runs first, and its events are handled before the clock
-	// starts.
-	warm := fmt.Sprintf("warm-%s-%d-%d", f.name, n, time.Now().UnixNano())
-	if _, err := openLoop(ctx, client, rate, min(count, warmWork), func(i int) (*http.Request, error) { return signedDelivery(srv.URL, warm, i, 0) }); err != nil {
-		return row, err
-	}
-	if err := settle(ctx, server{depth: ib.Depth}); err != nil {
-		return row, err
-	}
-	var (
-		prune     *time.Timer
-		pruneDone = make(chan struct{})
-	)
-	run := fmt.Sprintf("%s-%d-%d", f.name, n, time.Now().UnixNano())
-	lr, err := openLoop(ctx, client, rate, count, func(i int) (*http.Request, error) {
-		if i == count-1 {
-			// openLoop builds every request before its clock starts: the load begins now.
-			prune = time.AfterFunc(d/2, func() {
-				defer close(pruneDone)
+	rows := make([]StoredRow, len(counts))
+	var bs []backend
+	for k, n := range counts {
+		row := &rows[k]
+		bs = append(bs, backend{fmt.Sprintf("%s-%d", f.name, n), func(ctx context.Context) (server, error) {
+			start := time.Now()
+			ib, remove, err := f.open(ctx, n, from, to)
+			if err != nil {
+				return server{}, fmt.Errorf("%d stored: %w", n, err)
+			}
+			*row = StoredRow{Inbox: f.name, Stored: n, Fill: time.Since(start), PruneErr: "not run: the load ended first"}
+			l, stop, err := serve(ctx, ib, func(context.Context, *event.Event) error { return nil }, listenerSetup{})
+			if err != nil {
+				remove()
+				return server{}, err
+			}
+			prune := func() {
 				start := time.Now()
 				var err error
 				row.Pruned, err = ib.Prune(ctx, from.Add(pruneEvery))
 				row.PruneTook = time.Since(start)
+				row.PruneErr = ""
 				if err != nil {
 					row.PruneErr = err.Error()
 				}
-			})
-		}
-		return signedDelivery(srv.URL, run, i, 0)
-	})
-	if prune != nil && !prune.Stop() {
-		<-pruneDone
-	} else {
-		row.PruneErr = "not run: the load ended first"
+			}
+			return server{h: l, stop: func() { stop(); remove() }, depth: ib.Depth, midLoad: prune}, nil
+		}})
 	}
-	row.LoadResult = lr
-	return row, err
+	lrs, err := loadServers(ctx, client, bs, ld)
+	if err != nil {
+		return nil, err
+	}
+	for k := range rows {
+		rows[k].LoadResult = lrs[k].LoadResult
+	}
+	return rows, nil
 }
 
 // bytesize is "1 KiB", "20 KiB", "1 MiB", or bytes.
@@ -246,8 +230,8 @@ func (r GrowthResult) markdown() string {
 		b.WriteString("\n**Events already stored.** Each row: a fresh inbox holding that many done events, as a listener leaves them within its 48-hour dedupe window ")
 		b.WriteString("(a record of each webhook-id and job key, no body), with finish times spread over the window; ")
 		b.WriteString("boltinbox is filled through its API (Put, Claim and Ack, a round of events per 10 minutes of the window), pginbox with one `INSERT ... SELECT` of the same rows, then `VACUUM ANALYZE`. ")
-		fmt.Fprintf(&b, "Then a listener over it gets up to %d requests at the rate to warm up, not counted, and once its handlers have taken them, %v of open-loop load, and halfway through, the Prune the listener makes every 10 minutes, ", warmWork, r.Duration)
-		b.WriteString("which deletes the events that finished in the window's oldest 10 minutes.\n\n")
+		fmt.Fprintf(&b, "Then a listener over each of an inbox's rows gets up to %d requests at the rate to warm up, not counted, and once its handlers have taken them, %v of open-loop load in %d turns rotating between the rows of that inbox, as in the listener section, so that a pause of the machine's does not fall on one row's whole load. ", warmWork, r.Duration, r.Slices)
+		b.WriteString("Halfway through its middle turn, each runs the Prune the listener makes every 10 minutes, which deletes the events that finished in the window's oldest 10 minutes.\n\n")
 		b.WriteString(r.storedTargets())
 		var rows [][]string
 		for _, x := range r.Stored {

@@ -49,7 +49,7 @@ func runHandlers(ctx context.Context, cfg Config, logf func(string, ...any)) (Ha
 	}
 	for _, st := range ss {
 		for _, w := range cfg.HandlerWorkers {
-			row, err := measureHandlers(ctx, st, w, cfg.HandlerEvents)
+			row, err := measureHandlers(ctx, st, w, cfg.HandlerEvents, cfg.Postgres)
 			if err != nil {
 				return res, fmt.Errorf("harness: handlers, %s with %d workers: %w", st.name, w, err)
 			}
@@ -60,10 +60,11 @@ func runHandlers(ctx context.Context, cfg Config, logf func(string, ...any)) (Ha
 	return res, nil
 }
 
-// measureHandlers stores n events in a fresh inbox with Put, then times a listener with the given
-// workers until its handler has seen them all. Each worker claims, handles and acks one event at a time,
-// so the figure is what the workers drain, with no request competing.
-func measureHandlers(ctx context.Context, st store, workers, n int) (HandlerRow, error) {
+// measureHandlers stores n events in a fresh inbox with Put, has PostgreSQL checkpoint (see
+// checkpointPG), then times a listener with the given workers until its handler has seen them all. Each
+// worker claims, handles and acks one event at a time, so the figure is what the workers drain, with no
+// request competing.
+func measureHandlers(ctx context.Context, st store, workers, n int, pg string) (HandlerRow, error) {
 	ib, closeIB, err := st.open(ctx)
 	if err != nil {
 		return HandlerRow{}, err
@@ -71,6 +72,9 @@ func measureHandlers(ctx context.Context, st store, workers, n int) (HandlerRow,
 	defer closeIB()
 	run := fmt.Sprintf("handlers-%d-%d", workers, time.Now().UnixNano())
 	if err := putEvents(ctx, ib, run, n); err != nil {
+		return HandlerRow{}, err
+	}
+	if err := checkpointPG(ctx, pg); err != nil {
 		return HandlerRow{}, err
 	}
 	var handled atomic.Int64

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"encoding/xml"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -355,7 +356,7 @@ func TestListenRowTimesTheCountedPuts(t *testing.T) {
 	client := loadClient()
 	defer client.CloseIdleConnections()
 	bs := listenBackends(Config{Inboxes: []string{memoryStore}}, map[string]string{}, listenerSetup{})
-	rows, err := loadServers(t.Context(), client, bs, 2000, 200*time.Millisecond, 2, 0)
+	rows, err := loadServers(t.Context(), client, bs, load{rate: 2000, dur: 200 * time.Millisecond, turns: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,5 +374,39 @@ func TestListenRowTimesTheCountedPuts(t *testing.T) {
 		if !slices.IsSorted(x.Puts) {
 			t.Errorf("%s: Puts not sorted", x.Backend)
 		}
+	}
+}
+
+// TestMidLoadRunsOnceInTheMiddleTurn checks that a server's midLoad runs once, while its middle turn's
+// load is on: after the warm-up and the first turn were answered, before the last turn began.
+func TestMidLoadRunsOnceInTheMiddleTurn(t *testing.T) {
+	client := loadClient()
+	defer client.CloseIdleConnections()
+	var (
+		served atomic.Int64
+		at     []int64
+	)
+	bs := []backend{{"counting", func(context.Context) (server, error) {
+		return server{
+			h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				served.Add(1)
+				w.WriteHeader(http.StatusNoContent)
+			}),
+			stop:    func() {},
+			midLoad: func() { at = append(at, served.Load()) },
+		}, nil
+	}}}
+	const rate, turns, perTurn = 2000, 3, 200 // 100 ms a turn
+	rows, err := loadServers(t.Context(), client, bs, load{rate: rate, dur: turns * perTurn * time.Second / rate, turns: turns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows[0].Sent != turns*perTurn {
+		t.Fatalf("%d requests counted; want %d", rows[0].Sent, turns*perTurn)
+	}
+	// The warm-up sends one turn's worth.
+	if len(at) != 1 || at[0] < 2*perTurn || at[0] > 3*perTurn {
+		t.Errorf("midLoad ran with %v requests answered; want once, between %d and %d", at, 2*perTurn, 3*perTurn)
 	}
 }

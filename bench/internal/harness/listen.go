@@ -52,6 +52,8 @@ type server struct {
 	stop  func()
 	depth func(ctx context.Context) (int, error) // nil: nothing runs after the answer
 	puts  *putTimer                              // nil: no inbox
+	// midLoad, if set, runs once while the server is under load: halfway through its middle turn.
+	midLoad func()
 }
 
 // putTimer times an inbox's Put calls.
@@ -157,7 +159,8 @@ func runListen(ctx context.Context, cfg Config, logf func(string, ...any)) (List
 	runs := max(cfg.Runs, 1)
 	for run := 1; run <= runs; run++ {
 		for _, rate := range cfg.Rates {
-			rows, err := loadPasses(ctx, client, listenBackends(cfg, res.Skipped, listenerSetup{}), rate, cfg.LoadDuration, cfg.LoadSlices, 0)
+			ld := load{rate: rate, dur: cfg.LoadDuration, turns: cfg.LoadSlices, pg: cfg.Postgres}
+			rows, err := loadPasses(ctx, client, listenBackends(cfg, res.Skipped, listenerSetup{}), ld)
 			if err != nil {
 				return res, err
 			}
@@ -184,11 +187,20 @@ func loadClient() *http.Client {
 	}
 }
 
+// load is how loadServers drives its servers.
+type load struct {
+	rate  float64       // requests a second
+	dur   time.Duration // per server, in turns
+	turns int
+	size  int    // body bytes; 0: as small as they come
+	pg    string // the PostgreSQL the harness uses, if any, checkpointed before each warm-up
+}
+
 // loadPasses runs loadServers over bs, but for pginbox, which gets a pass of its own after the others. A
 // listener runs over one store, and PostgreSQL goes on working after pginbox's turns (its WAL writer,
 // autovacuum and checkpoints), on the disk and the two cores the other servers use: beside pginbox, the
 // bare handler's p99 at 4,000/s doubled and boltinbox's tripled.
-func loadPasses(ctx context.Context, client *http.Client, bs []backend, rate float64, dur time.Duration, turns, size int) ([]ListenRow, error) {
+func loadPasses(ctx context.Context, client *http.Client, bs []backend, ld load) ([]ListenRow, error) {
 	var (
 		rest, pg []backend
 		rows     []ListenRow
@@ -204,7 +216,7 @@ func loadPasses(ctx context.Context, client *http.Client, bs []backend, rate flo
 		if len(pass) == 0 {
 			continue
 		}
-		r, err := loadServers(ctx, client, pass, rate, dur, turns, size)
+		r, err := loadServers(ctx, client, pass, ld)
 		if err != nil {
 			return nil, err
 		}
@@ -213,11 +225,12 @@ func loadPasses(ctx context.Context, client *http.Client, bs []backend, rate flo
 	return rows, nil
 }
 
-// loadServers drives every backend with signed deliveries of size bytes (0: as small as they come) at
-// rate for dur, and returns a row per backend, in order. Every server is up at once, fresh, and the load
-// visits them in turns of dur/turns, rotating the order, so that on a shared machine a burst of someone
-// else's load does not land on one server's whole run.
-func loadServers(ctx context.Context, client *http.Client, bs []backend, rate float64, dur time.Duration, turns, size int) ([]ListenRow, error) {
+// loadServers drives every backend with signed deliveries of ld.size bytes at ld.rate for ld.dur, and
+// returns a row per backend, in order. Every server is up at once, fresh, and the load visits them in
+// turns of dur/turns, rotating the order, so that on a shared machine a burst of someone else's load does
+// not land on one server's whole run.
+func loadServers(ctx context.Context, client *http.Client, bs []backend, ld load) ([]ListenRow, error) {
+	rate, turns, size := ld.rate, ld.turns, ld.size
 	type live struct {
 		b    backend
 		srv  server
@@ -243,7 +256,10 @@ func loadServers(ctx context.Context, client *http.Client, bs []backend, rate fl
 		servers = append(servers, &live{b: b, srv: srv, url: hs.URL, acc: LoadResult{Rate: rate, Refused: map[int]int{}}})
 	}
 	turns = max(turns, 1)
-	n := max(int(rate*dur.Seconds())/turns, 1)
+	n := max(int(rate*ld.dur.Seconds())/turns, 1)
+	if err := checkpointPG(ctx, ld.pg); err != nil {
+		return nil, err
+	}
 	// A fresh server's first moments (connections dialled, a heap and a file growing from nothing)
 	// are not its steady state: a turn of warmWork requests, at the rate but not counted, precedes
 	// the measurement.
@@ -261,7 +277,15 @@ func loadServers(ctx context.Context, client *http.Client, bs []backend, rate fl
 		for k := range servers {
 			s := servers[(k+turn)%len(servers)]
 			run := fmt.Sprintf("%s-%.0f-%d-%d", strings.Fields(s.b.name)[0], rate, turn, time.Now().UnixNano())
-			lr, err := openLoop(ctx, client, rate, n, func(i int) (*http.Request, error) { return signedDelivery(s.url, run, i, size) })
+			var mid *midRun
+			lr, err := openLoop(ctx, client, rate, n, func(i int) (*http.Request, error) {
+				if i == n-1 && turn == turns/2 && s.srv.midLoad != nil {
+					// openLoop builds every request before its clock starts: the load begins now.
+					mid = startMid(s.srv.midLoad, time.Duration(float64(n)/rate*float64(time.Second))/2)
+				}
+				return signedDelivery(s.url, run, i, size)
+			})
+			mid.wait()
 			if err != nil {
 				return nil, err
 			}
@@ -279,6 +303,28 @@ func loadServers(ctx context.Context, client *http.Client, bs []backend, rate fl
 		rows = append(rows, ListenRow{Backend: s.b.name, LoadResult: s.acc, Puts: s.puts})
 	}
 	return rows, nil
+}
+
+// midRun is a server's midLoad, due at a time in a turn.
+type midRun struct {
+	t    *time.Timer
+	done chan struct{}
+}
+
+func startMid(fn func(), after time.Duration) *midRun {
+	m := &midRun{done: make(chan struct{})}
+	m.t = time.AfterFunc(after, func() {
+		defer close(m.done)
+		fn()
+	})
+	return m
+}
+
+// wait waits for the run to end, if it began; one not yet due by the end of the turn is not run.
+func (m *midRun) wait() {
+	if m != nil && !m.t.Stop() {
+		<-m.done
+	}
 }
 
 // settle waits until s has handled every event it stored, then collects the garbage, so that the next
