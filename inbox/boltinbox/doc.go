@@ -11,6 +11,10 @@
 // with ErrCorrupt, never a panic. While a process has the file open, a
 // copy of it needs the log too; after Close the file holds everything.
 //
+// A Put takes about one flush of the disk, and a flush waits behind
+// whatever else is being written to that disk: keep heavy writers (a
+// database's checkpoints, backups) off it, or Puts slow down with them.
+//
 //	db, err := boltinbox.Open("/var/lib/app/inbox.db", nil)
 //	if err != nil {
 //		return err

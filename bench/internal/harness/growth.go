@@ -106,10 +106,9 @@ type filledStore struct {
 
 // measureStored fills one inbox per count with that many done events, as a listener leaves them
 // within its dedupe window, and puts a listener over each. Then it loads them as ld says, in turns
-// rotating between them as the listen part does, so that the machine's
-// own pauses fall on every count alike rather than on one count's whole run. Halfway through its
-// middle turn, each runs the Prune its listener would run then: the one that deletes what aged past
-// the window since the last.
+// rotating between them as the listen part does, so that the machine's own pauses fall on every count
+// alike rather than on one count's whole run. Halfway through its middle turn, each runs the Prune its
+// listener would run then: the one that deletes what aged past the window since the last.
 func measureStored(ctx context.Context, client *http.Client, f filledStore, counts []int, ld load) ([]StoredRow, error) {
 	// Finish times span the window but its last three prune intervals, so that the listener's own
 	// Prune at start (with a cutoff of now minus the window) finds nothing while the fills take up to
