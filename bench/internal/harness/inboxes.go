@@ -209,8 +209,7 @@ func jobKeyPrefix() string {
 }
 
 // checkpointPG has the PostgreSQL at url, if any is reachable, take a checkpoint now and waits for it to
-// end.
-// PostgreSQL checkpoints on its own every checkpoint_timeout (five minutes by default), spending about
+// end. PostgreSQL checkpoints on its own every checkpoint_timeout (five minutes by default), spending about
 // 15 s writing and syncing what pginbox's turns left. The disk is shared, and every flush waits behind
 // those writes: the one boltinbox cell over its p99 limit in a run of tree fcfb584 (20.6 ms at 4,000/s,
 // its Put p50 3x its usual) coincided to the second with one, in PostgreSQL's log. A checkpoint taken
@@ -219,7 +218,9 @@ func checkpointPG(ctx context.Context, url string) error {
 	if url == "" {
 		return nil
 	}
-	conn, err := pgx.Connect(ctx, url)
+	dial, cancel := context.WithTimeout(ctx, 3*time.Second) // as postgresMissing allows
+	defer cancel()
+	conn, err := pgx.Connect(dial, url)
 	if err != nil {
 		return nil // the pginbox rows are skipped, with a note saying why
 	}
