@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/geminihooks/geminihooks/inbox/internal/backend"
+	"github.com/geminihooks/geminihooks/internal/nonblocking"
 )
 
 // defaultCapacity is a memory inbox's capacity unless its config says
@@ -67,8 +68,12 @@ func NewMemory(cfg *MemoryConfig) (Store, error) {
 	return m, nil
 }
 
-// memory is the Store NewMemory returns.
+// memory is the Store NewMemory returns. No call waits on anything but its
+// mutex, so it carries nonblocking.Mark: the listener skips its store
+// timeout's timer for it.
 type memory struct {
+	nonblocking.Mark
+
 	now      func() time.Time
 	capacity int
 	notify   chan struct{}

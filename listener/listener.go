@@ -14,6 +14,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/internal/nonblocking"
 	"github.com/geminihooks/geminihooks/signing"
 )
 
@@ -48,8 +49,12 @@ type Listener struct {
 	config
 	verify func(ctx context.Context, h http.Header, body []byte) (signing.Scheme, error)
 	notify <-chan struct{} // the inbox's Notify channel; nil blocks for ever
-	// inMemory is set when the inbox is the default one New made, which
-	// never blocks: its calls skip the store timeout's timer.
+	// ownInbox is set when the inbox is the in-memory one New made, which
+	// Serve sweeps at its end (see sweep).
+	ownInbox bool
+	// inMemory is set when the inbox is a memory inbox, New's or the
+	// caller's, which never blocks: its calls skip the store timeout's
+	// timer, and its own Notify wakes the dispatcher.
 	inMemory bool
 	wake     chan struct{} // the dispatcher waits on it for new work
 	running  atomic.Bool
@@ -83,17 +88,17 @@ func New(v verifier, cfg *Config) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	inMemory := false
-	if c.inbox == nil {
+	own := c.inbox == nil
+	if own {
 		if c.inbox, err = inbox.NewMemory(&inbox.MemoryConfig{Now: c.now}); err != nil {
 			return nil, err
 		}
-		inMemory = true
 	}
 	l := &Listener{
 		config:   c,
 		notify:   c.inbox.Notify(),
-		inMemory: inMemory,
+		ownInbox: own,
+		inMemory: nonblocking.Is(c.inbox),
 		wake:     make(chan struct{}, 1),
 		byType:   make(map[event.Type][]handlerFunc),
 	}

@@ -53,7 +53,7 @@ func (l *Listener) Serve(ctx context.Context, srv *http.Server, ln net.Listener)
 	}
 	stopRun()
 	runErr := <-ran
-	if l.inMemory {
+	if l.ownInbox {
 		l.sweep(ctx, time.Now().Add(l.grace))
 	}
 	return errors.Join(serveErr, runErr)

@@ -1,0 +1,19 @@
+// Package nonblocking marks the inboxes whose calls never wait (the memory
+// inbox), so that the listener can skip the store timeout's timer for them
+// whoever made them. The mark is sealed: only a type that embeds Mark
+// carries it, and no exported identifier of ours shows it.
+package nonblocking
+
+// Mark, embedded in an inbox's type, marks it as never blocking.
+type Mark struct{}
+
+func (Mark) nonBlocking() {}
+
+// Marked is implemented by the types that embed Mark.
+type Marked interface{ nonBlocking() }
+
+// Is reports whether v is marked.
+func Is(v any) bool {
+	_, ok := v.(Marked)
+	return ok
+}
