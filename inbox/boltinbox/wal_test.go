@@ -73,6 +73,18 @@ func openSized(t *testing.T, path string, walSize int64) *store {
 	return db.Store.(*store)
 }
 
+// heldLog opens a fresh inbox with a log of walSize, holds its writer (see
+// holdWriter) and Puts messages 0 to n-1, so that they are logged and not
+// yet applied.
+func heldLog(t *testing.T, walSize int64, n int) (path string, ib *store, release func()) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "inbox.db")
+	ib = openSized(t, path, walSize)
+	release = holdWriter(t, ib)
+	putN(t, ib, 0, n)
+	return path, ib, release
+}
+
 func putN(t *testing.T, ib *store, from, to int) {
 	t.Helper()
 	for k := from; k < to; k++ {
@@ -198,10 +210,7 @@ func TestLogReplayAfterReopen(t *testing.T) {
 // the records before it and stops, whatever follows.
 func TestLogTornRecord(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "inbox.db")
-	ib := openSized(t, path, defaultWALSize)
-	release := holdWriter(t, ib)
-	putN(t, ib, 0, 6)
+	path, ib, release := heldLog(t, defaultWALSize, 6)
 	var ends []int64
 	ib.log.mu.Lock()
 	for _, g := range ib.log.written {
@@ -278,10 +287,7 @@ func TestLogWraps(t *testing.T) {
 // is answered after the commit that stores it, as without a log.
 func TestLogFullFallsBackToCommits(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "inbox.db")
-	ib := openSized(t, path, walHeaderSize+3*90)
-	release := holdWriter(t, ib)
-	putN(t, ib, 0, 2) // logged: the ring holds about three
+	_, ib, release := heldLog(t, walHeaderSize+3*90, 2) // logged: the ring holds about three
 	done := make(chan error, 1)
 	go func() {
 		for k := 2; k < 6; k++ {
@@ -424,10 +430,7 @@ func FuzzScanner(f *testing.F) {
 // MaxBatch 2 take four commits, three more than at the default.
 func TestReplayCommitsMaxBatchAtATime(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "inbox.db")
-	ib := openSized(t, path, defaultWALSize)
-	release := holdWriter(t, ib)
-	putN(t, ib, 0, 7)
+	path, _, release := heldLog(t, defaultWALSize, 7)
 	image := crashImage(t, path)
 	release()
 
