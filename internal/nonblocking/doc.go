@@ -9,11 +9,8 @@ type Mark struct{}
 
 func (Mark) nonBlocking() {}
 
-// Marked is implemented by the types that embed Mark.
-type Marked interface{ nonBlocking() }
-
-// Is reports whether v is marked.
+// Is reports whether v's type embeds Mark.
 func Is(v any) bool {
-	_, ok := v.(Marked)
+	_, ok := v.(interface{ nonBlocking() })
 	return ok
 }
