@@ -70,7 +70,7 @@ func (l *Listener) sweep(ctx context.Context, deadline time.Time) {
 	var wg sync.WaitGroup
 	for range l.workers {
 		wg.Go(func() {
-			var a acker
+			a := l.newAcker()
 			defer a.wait()
 			for hctx.Err() == nil {
 				ms := l.claim(1)

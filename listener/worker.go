@@ -108,7 +108,7 @@ func newDispatcher() *dispatcher {
 // until the dispatcher stops. A successful run's ack goes on while the
 // worker runs the next event (see acker).
 func (l *Listener) work(hctx context.Context, d *dispatcher) {
-	var a acker
+	a := l.newAcker()
 	defer a.wait()
 	for {
 		d.idle.Add(1)
@@ -195,11 +195,24 @@ func (l *Listener) claim(n int) []*inbox.Message {
 // at-least-once delivery already allows. Overlapping them lets a store
 // that commits in groups (boltinbox) put an ack and the next claim in one
 // commit, and halves the round trips one worker waits for on the others.
-type acker struct{ done chan struct{} }
+// With inline set (a memory inbox, whose ack only takes its mutex) there is
+// nothing to overlap, and each ack runs at once rather than cost a
+// goroutine.
+type acker struct {
+	inline bool
+	done   chan struct{}
+}
+
+// newAcker returns a worker's acker: inline for a memory inbox.
+func (l *Listener) newAcker() acker { return acker{inline: l.inMemory} }
 
 // start waits for the worker's previous ack, then runs fn in the
-// background.
+// background; or, inline, runs fn.
 func (a *acker) start(fn func()) {
+	if a.inline {
+		fn()
+		return
+	}
 	a.wait()
 	a.done = make(chan struct{})
 	go func(done chan struct{}) {
