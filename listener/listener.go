@@ -54,7 +54,8 @@ type Listener struct {
 	ownInbox bool
 	// inMemory is set when the inbox is a memory inbox, New's or the
 	// caller's, which never blocks: its calls skip the store timeout's
-	// timer, and its own Notify wakes the dispatcher.
+	// timer, workers ack it inline, and its own Notify wakes the
+	// dispatcher.
 	inMemory bool
 	wake     chan struct{} // the dispatcher waits on it for new work
 	running  atomic.Bool
