@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/geminihooks/geminihooks/event"
+	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/internal/nonblocking"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -408,5 +410,35 @@ func TestMidLoadRunsOnceInTheMiddleTurn(t *testing.T) {
 	// The warm-up sends one turn's worth.
 	if len(at) != 1 || at[0] < 2*perTurn || at[0] > 3*perTurn {
 		t.Errorf("midLoad ran with %v requests answered; want once, between %d and %d", at, 2*perTurn, 3*perTurn)
+	}
+}
+
+// Timing a memory inbox's Puts keeps it marked as never blocking, so the memory row measures the listener
+// as a memory inbox's users get it; any other inbox stays unmarked. Puts are timed either way.
+func TestTimedKeepsTheMemoryInboxMark(t *testing.T) {
+	t.Parallel()
+	mem, err := inbox.NewMemory(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	for _, c := range []struct {
+		name   string
+		ib     inbox.Inbox
+		marked bool
+	}{
+		{"memory", mem, true},
+		{"wrapped memory", struct{ inbox.Inbox }{mem}, false},
+	} {
+		ib, puts := timed(c.ib)
+		if got := nonblocking.Is(ib); got != c.marked {
+			t.Errorf("%s: timed inbox marked %v; want %v", c.name, got, c.marked)
+		}
+		if _, err := ib.Put(t.Context(), &inbox.Message{ID: c.name, Body: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(puts.take()); n != 1 {
+			t.Errorf("%s: %d Puts timed; want 1", c.name, n)
+		}
 	}
 }

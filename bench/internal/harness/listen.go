@@ -16,6 +16,7 @@ import (
 
 	"github.com/geminihooks/geminihooks/event"
 	"github.com/geminihooks/geminihooks/inbox"
+	"github.com/geminihooks/geminihooks/internal/nonblocking"
 	"github.com/geminihooks/geminihooks/signing"
 )
 
@@ -73,6 +74,20 @@ func (p *putTimer) Put(ctx context.Context, m *inbox.Message) (bool, error) {
 	return stored, err
 }
 
+// timed wraps ib in a putTimer. A memory inbox stays marked as one that never blocks, as timing its Put
+// does not make it wait, so that the listener treats it as it treats an unwrapped memory inbox (no store
+// timeout timer, inline acks) and the row measures what users of the memory inbox get.
+func timed(ib inbox.Inbox) (inbox.Inbox, *putTimer) {
+	puts := &putTimer{Inbox: ib}
+	if nonblocking.Is(ib) {
+		return struct {
+			*putTimer
+			nonblocking.Mark
+		}{puts, nonblocking.Mark{}}, puts
+	}
+	return puts, puts
+}
+
 // take returns the Puts timed since the last take.
 func (p *putTimer) take() []time.Duration {
 	if p == nil {
@@ -104,8 +119,8 @@ func listenBackends(cfg Config, skipped map[string]string, s listenerSetup) []ba
 			if err != nil {
 				return server{}, err
 			}
-			puts := &putTimer{Inbox: ib}
-			l, stop, err := serve(ctx, puts, func(context.Context, *event.Event) error { return nil }, s)
+			timedIB, puts := timed(ib)
+			l, stop, err := serve(ctx, timedIB, func(context.Context, *event.Event) error { return nil }, s)
 			if err != nil {
 				closeIB()
 				return server{}, err
