@@ -97,7 +97,11 @@ func (l *Listener) Run(ctx context.Context) error {
 type dispatcher struct {
 	jobs chan *inbox.Message // to the workers; closed when claiming stops
 	idle atomic.Int32        // workers waiting on jobs
-	free chan struct{}       // a worker started waiting
+	free chan struct{}       // a worker started waiting, while wantFree was set
+	// wantFree is set while every worker is busy and the last claim came
+	// back full: only then is a worker going idle worth waking the
+	// dispatcher for. Otherwise it would wake once per event for nothing.
+	wantFree atomic.Bool
 }
 
 func newDispatcher() *dispatcher {
@@ -112,9 +116,11 @@ func (l *Listener) work(hctx context.Context, d *dispatcher) {
 	defer a.wait()
 	for {
 		d.idle.Add(1)
-		select {
-		case d.free <- struct{}{}:
-		default:
+		if d.wantFree.Load() {
+			select {
+			case d.free <- struct{}{}:
+			default:
+			}
 		}
 		m, ok := <-d.jobs
 		if !ok {
@@ -147,17 +153,29 @@ func (l *Listener) dispatch(ctx context.Context, d *dispatcher) {
 				continue
 			}
 		}
+		if more {
+			// Every worker is busy and there may be more: have the next one
+			// to go idle say so. Look again after asking, in case one went
+			// idle just before (it did not see the request).
+			d.wantFree.Store(true)
+			if d.idle.Load() > 0 {
+				d.wantFree.Store(false)
+				continue
+			}
+		}
 		poll.Reset(l.poll)
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.free:
 			// A worker is free: worth a claim only if the last one was full.
+			d.wantFree.Store(false)
 			continue
 		case <-l.wake:
 		case <-l.notify:
 		case <-poll.C:
 		}
+		d.wantFree.Store(false)
 		more = true
 	}
 }

@@ -491,6 +491,41 @@ func TestWakeUps(t *testing.T) {
 	}
 }
 
+// With every worker busy and a backlog left, a worker that goes idle wakes
+// the dispatcher for the next claim: nothing else would here (no Notify,
+// an hour's poll).
+func TestIdleWorkerWakesTheDispatcherForABacklog(t *testing.T) {
+	t.Parallel()
+	for _, workers := range []int{1, 4} {
+		t.Run(fmt.Sprint(workers, " workers"), func(t *testing.T) {
+			t.Parallel()
+			ib := plainInbox{newMemory(t, nil)}
+			h := newHarness(t, listener.Config{Inbox: ib, PollInterval: time.Hour, Workers: workers})
+			const n = 500
+			var handled atomic.Int64
+			all := make(chan struct{})
+			h.l.On(event.TypeBatchSucceeded, func(context.Context, *event.Event) error {
+				if handled.Add(1) == n {
+					close(all)
+				}
+				return nil
+			})
+			for i := range n {
+				body := h.body(&event.Batch{Type: event.TypeBatchSucceeded, ID: fmt.Sprintf("batches/%d", i)})
+				if _, err := ib.Put(t.Context(), &inbox.Message{ID: fmt.Sprintf("msg_%d", i), Body: body}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h.run()
+			select {
+			case <-all:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("handled %d of %d: a worker going idle did not wake the dispatcher", handled.Load(), n)
+			}
+		})
+	}
+}
+
 // awaitHandled waits for a handler to report id. The wake-ups under test
 // take microseconds; the deadline only turns a lost wake-up into a failure
 // instead of a hang.
