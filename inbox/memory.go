@@ -70,7 +70,7 @@ func NewMemory(cfg *MemoryConfig) (Store, error) {
 
 // memory is the Store NewMemory returns. No call waits on anything but its
 // mutex, so it carries nonblocking.Mark: the listener skips its store
-// timeout's timer for it.
+// timeout's timer for it and acks its events inline.
 type memory struct {
 	nonblocking.Mark
 

@@ -1,7 +1,8 @@
 // Package nonblocking marks the inboxes whose calls never wait (the memory
-// inbox), so that the listener can skip the store timeout's timer for them
-// whoever made them. The mark is sealed: only a type that embeds Mark
-// carries it, and no exported identifier of ours shows it.
+// inbox), so that the listener, whoever made them, skips the store
+// timeout's timer for them and acks their events inline. The mark is
+// sealed: only a type that embeds Mark carries it, and no exported
+// identifier of ours shows it.
 package nonblocking
 
 // Mark, embedded in an inbox's type, marks it as never blocking.
