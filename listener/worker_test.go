@@ -99,7 +99,7 @@ func testRetryBackoff(t *testing.T, backoff func(int) time.Duration, first time.
 		}
 		return nil
 	})
-	h.run()
+	stop := h.run()
 	h.deliver("msg_1", h.body(succeeded))
 
 	// The first failure retries after the backoff, the second after twice it.
@@ -119,6 +119,11 @@ func testRetryBackoff(t *testing.T, backoff func(int) time.Duration, first time.
 		h.clock.Advance(time.Millisecond)
 	}
 	h.waitState("msg_1", inbox.StateDone)
+	// Counters trail the inbox state a test waits for; Run returns once
+	// every outcome is recorded and counted.
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
 	if st := h.l.Stats(); st.Retried != 2 || st.Processed != 1 || calls.get() != 3 {
 		t.Errorf("retried %d, processed %d, calls %d; want 2, 1, 3", st.Retried, st.Processed, calls.get())
 	}
@@ -157,9 +162,14 @@ func TestPanicIsAFailure(t *testing.T) {
 		}
 		return nil
 	})
-	h.run()
+	stop := h.run()
 	h.deliver("msg_1", h.body(succeeded))
 	h.waitState("msg_1", inbox.StateDone)
+	// Counters trail the inbox state a test waits for; Run returns once
+	// every outcome is recorded and counted.
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
 	st := h.l.Stats()
 	if st.Panics != 1 || st.Retried != 1 || st.Processed != 1 {
 		t.Errorf("panics %d retried %d processed %d; want 1, 1, 1", st.Panics, st.Retried, st.Processed)
@@ -179,11 +189,16 @@ func TestHandlerTimeout(t *testing.T) {
 		}
 		return nil
 	})
-	h.run()
+	stop := h.run()
 	h.deliver("msg_1", h.body(succeeded))
 	h.waitState("msg_1", inbox.StateDone)
 	if err := <-causes; !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("first run ended with %v; want DeadlineExceeded", err)
+	}
+	// Counters trail the inbox state a test waits for; Run returns once
+	// every outcome is recorded and counted.
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 	if st := h.l.Stats(); st.Retried != 1 || st.Processed != 1 {
 		t.Errorf("retried %d processed %d; want 1, 1", st.Retried, st.Processed)
@@ -355,7 +370,7 @@ func TestDispatch(t *testing.T) {
 			t.Fatalf("%s: status %d", d.id, code)
 		}
 	}
-	h.run()
+	stop := h.run()
 	want := map[string]inbox.State{
 		"msg_succeeded": inbox.StateDone, "msg_completed": inbox.StateDone, "msg_failed": inbox.StateDone,
 		"msg_ping": inbox.StateDone, "msg_video": inbox.StateDone, "msg_expired": inbox.StateDone,
@@ -374,6 +389,11 @@ func TestDispatch(t *testing.T) {
 	slices.Sort(got)
 	if diff := cmp.Diff(wantCalls, got); diff != "" {
 		t.Errorf("handler calls (-want +got):\n%s", diff)
+	}
+	// Counters trail the inbox state a test waits for; Run returns once
+	// every outcome is recorded and counted.
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 	st := h.l.Stats()
 	if st.Unhandled != 2 || st.Processed != 6 || st.Dead != 1 {
