@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -119,8 +120,13 @@ func TestObserverRuns(t *testing.T) {
 	waitFor(t, "four runs", func() bool { return rec.runCount() == 4 })
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
+	// A worker reports a retried run after the inbox has recorded the
+	// retry, and by then another worker may have run the next attempt and
+	// reported it: read the runs in attempt order.
+	runs := slices.Clone(rec.runs)
+	slices.SortStableFunc(runs, func(a, b listener.Run) int { return a.Attempt - b.Attempt })
 	byID := map[string][]listener.RunOutcome{}
-	for _, r := range rec.runs {
+	for _, r := range runs {
 		byID[r.WebhookID] = append(byID[r.WebhookID], r.Outcome)
 		if r.Outcome != listener.RunAcked && !errors.Is(r.Err, boom) {
 			t.Errorf("run %s %s: err %v, want boom", r.WebhookID, r.Outcome, r.Err)
